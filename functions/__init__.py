@@ -1,0 +1,12 @@
+"""Thin triggers: parse input, call one service, shape the response."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+
+def blueprints() -> list[func.Blueprint]:
+    """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
+    from functions import health
+
+    return [health.bp]

@@ -1,0 +1,43 @@
+# Two commands for a newcomer: `make run` and `make test`. Everything they need is installed here,
+# into .venv (Python) and .tools (Azurite from npm); nothing global.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+AZURITE := .tools/node_modules/.bin/azurite
+AZURITE_VERSION := 3.35.0
+
+.PHONY: install tools run test test-unit lint bench drop-samples clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(AZURITE):
+	mkdir -p .tools
+	cd .tools && npm install --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
+install: $(VENV)/.installed
+tools: $(AZURITE)
+
+run: install tools
+	$(PY) -m devtools.run_local
+
+test: install tools
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(PY) -m ruff check .
+
+drop-samples: install
+	$(PY) -m devtools.drop_samples
+
+clean:
+	rm -rf $(VENV) .tools .azurite .localrunner .pytest_cache .ruff_cache

@@ -1,0 +1,137 @@
+"""Running timer and blob functions: on schedule, on demand, or when a blob appears."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.functions.blob import InputStream
+from azure.functions.timer import TimerRequest
+from azure.storage.blob import BlobServiceClient
+
+from devtools.localrunner import ncrontab
+from devtools.localrunner.catalog import BlobFunction, Catalog, TimerFunction
+from devtools.localrunner.invoke import call, singleton
+from devtools.localrunner.settings import resolve
+
+log = logging.getLogger("localrunner")
+
+
+class UnknownFunction(LookupError):
+    pass
+
+
+def run_timer(timer: TimerFunction, past_due: bool = False) -> None:
+    """Run a timer function once, waiting for a run already in progress to finish first."""
+    with singleton(timer.name):
+        log.info("Executing '%s' (timer)", timer.name)
+        call(timer.user_function, timer.arg_name, TimerRequest(past_due=past_due))
+        log.info("Executed '%s' (timer)", timer.name)
+
+
+def deliver_blob(function: BlobFunction, service: BlobServiceClient, blob_name: str) -> None:
+    """Hand one blob to a blob-triggered function as `func.InputStream`, as the host does."""
+    client = service.get_blob_client(function.container, blob_name)
+    data = client.download_blob().readall()
+    stream = InputStream(data=data, name=f"{function.container}/{blob_name}", uri=client.url, length=len(data))
+    with singleton(f"{function.name}:{blob_name}"):
+        log.info("Executing '%s' (blob %s/%s)", function.name, function.container, blob_name)
+        call(function.user_function, function.arg_name, stream)
+
+
+class TimerScheduler:
+    """A thread per timer that sleeps until the next NCRONTAB occurrence and runs the function."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._timers = list(catalog.timers.values())
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.schedules = {t.name: ncrontab.validate(resolve(t.schedule)) for t in self._timers}
+
+    def start(self) -> None:
+        for timer in self._timers:
+            thread = threading.Thread(target=self._loop, args=(timer,), name=f"timer-{timer.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self, timer: TimerFunction) -> None:
+        if timer.run_on_startup:
+            self._safe_run(timer)
+        while not self._stop.is_set():
+            due = ncrontab.next_fire(self.schedules[timer.name])
+            if self._stop.wait(max(0.0, (due - datetime.now(UTC)).total_seconds())):
+                return
+            self._safe_run(timer)
+
+    @staticmethod
+    def _safe_run(timer: TimerFunction) -> None:
+        try:
+            run_timer(timer)
+        except Exception:
+            log.exception("Timer '%s' failed", timer.name)
+
+
+class BlobPoller:
+    """Stands in for Event Grid, which Azurite lacks: lists watched containers and fires new blobs.
+
+    A blob fires again when its ETag changes (it was overwritten), as with blob receipts in the host.
+    Blobs present when the poller starts are delivered too, unless `seen` already holds their ETag.
+    """
+
+    def __init__(self, catalog: Catalog, service: BlobServiceClient, interval_s: float = 2.0,
+                 seen: dict[str, str] | None = None) -> None:
+        self._functions = catalog.blobs
+        self._service = service
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.seen: dict[str, str] = dict(seen or {})
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="blob-poller", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll_once(self) -> int:
+        """Deliver every new or changed blob once; returns how many deliveries ran."""
+        delivered = 0
+        for container in sorted({f.container for f in self._functions}):
+            try:
+                blobs = list(self._service.get_container_client(container).list_blobs())
+            except ResourceNotFoundError:
+                continue
+            for blob in blobs:
+                key = f"{container}/{blob.name}"
+                if self.seen.get(key) == blob.etag:
+                    continue
+                self.seen[key] = blob.etag
+                for function in self._functions:
+                    if function.container == container and function.matches(blob.name):
+                        try:
+                            deliver_blob(function, self._service, blob.name)
+                            delivered += 1
+                        except Exception:
+                            log.exception("Blob function '%s' failed for %s", function.name, key)
+        return delivered
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:
+                log.exception("Blob polling failed")
+            self._stop.wait(self._interval)
+
+
+def find_timer(catalog: Catalog, name: str) -> TimerFunction:
+    try:
+        return catalog.timers[name]
+    except KeyError:
+        raise UnknownFunction(f"no timer function named {name!r}; timers: {sorted(catalog.timers)}") from None

@@ -1,0 +1,17 @@
+"""GET /api/health — anonymous liveness and storage reachability."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http_responses import json_response
+from shared.adapters.storage_probes import storage_probes
+from shared.services.health import check_health
+
+bp = func.Blueprint()
+
+
+@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    report = check_health(storage_probes())
+    return json_response(report.as_dict(), 200 if report.ok else 503)

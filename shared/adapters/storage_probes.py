@@ -1,0 +1,19 @@
+"""Cheap round trips that prove Table and Blob storage answer."""
+
+from __future__ import annotations
+
+from shared.adapters.storage_clients import blob_service, table_service
+
+PROBE_TIMEOUT_S = 5
+
+
+def probe_tables() -> None:
+    next(iter(table_service().list_tables(results_per_page=1, timeout=PROBE_TIMEOUT_S).by_page()), None)
+
+
+def probe_blobs() -> None:
+    next(iter(blob_service().list_containers(results_per_page=1, timeout=PROBE_TIMEOUT_S).by_page()), None)
+
+
+def storage_probes() -> dict[str, object]:
+    return {"table": probe_tables, "blob": probe_blobs}

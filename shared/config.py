@@ -1,0 +1,120 @@
+"""Typed application settings, read from the environment on first use.
+
+Settings are never read at import time: an import-time error makes the Functions host load
+zero functions, and tests need to change the environment between cases. Every setting the
+app reads is a field here, so `local.settings.sample.json` and the Bicep app settings can be
+checked against this one list (see tests/unit/test_settings_coverage.py).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+STORAGE_CONNECTION = "OMNISYNC_STORAGE"
+"""Name of the storage connection: a connection string, or `OMNISYNC_STORAGE__*` identity settings."""
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names the setting."""
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+class Settings(BaseModel):
+    """The app's settings. Field aliases are the exact environment variable names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    environment_name: str = Field("local", alias="OMNISYNC_ENVIRONMENT_NAME", max_length=40)
+    storage_name_prefix: str = Field("", alias="OMNISYNC_STORAGE_NAME_PREFIX", pattern=r"^[a-z0-9]{0,12}$")
+    sync_schedule: str = Field("0 */1 * * * *", alias="SYNC_SCHEDULE")
+    aggregate_schedule: str = Field("30 */2 * * * *", alias="AGGREGATE_SCHEDULE")
+    send_schedule: str = Field("45 */2 * * * *", alias="SEND_JOURNALS_SCHEDULE")
+    max_body_bytes: int = Field(8 * 1024 * 1024, alias="INGEST_MAX_BODY_BYTES", gt=0, le=100 * 1024 * 1024)
+    max_lines_per_request: int = Field(10_000, alias="INGEST_MAX_LINES", gt=0, le=100_000)
+    allowed_data_sources: tuple[str, ...] = Field(("@iv", "pos", "ecom", "wms", "fno"), alias="ALLOWED_DATA_SOURCES")
+    allowed_physical_measures: tuple[str, ...] = Field(
+        ("adjustment", "sold", "received", "ordered", "onhand", "counted", "availphysical", "reserved"),
+        alias="ALLOWED_PHYSICAL_MEASURES",
+    )
+
+    _split_lists = field_validator("allowed_data_sources", "allowed_physical_measures", mode="before")(_csv)
+
+    @field_validator("allowed_data_sources", "allowed_physical_measures")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one value")
+        return value
+
+    def storage_connection(self) -> StorageConnection:
+        return StorageConnection.from_environment(STORAGE_CONNECTION)
+
+
+class StorageConnection(BaseModel):
+    """Where the app's own tables and blobs live.
+
+    Mirrors how the Functions host resolves a connection name: either the setting itself holds a
+    connection string (Azurite, local runs) or `NAME__accountName` / `NAME__tableServiceUri` /
+    `NAME__blobServiceUri` (+ `NAME__clientId` for a user-assigned identity) select identity-based
+    access, which is what the Bicep deploys (shared-key access is off in Azure).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    connection_string: str | None = None
+    table_uri: str | None = None
+    blob_uri: str | None = None
+    queue_uri: str | None = None
+    client_id: str | None = None
+
+    @classmethod
+    def from_environment(cls, name: str) -> StorageConnection:
+        env = os.environ
+        if env.get(name):
+            return cls(connection_string=env[name])
+        account = env.get(f"{name}__accountName")
+        table_uri = env.get(f"{name}__tableServiceUri") or (account and f"https://{account}.table.core.windows.net")
+        blob_uri = env.get(f"{name}__blobServiceUri") or (account and f"https://{account}.blob.core.windows.net")
+        queue_uri = env.get(f"{name}__queueServiceUri") or (account and f"https://{account}.queue.core.windows.net")
+        if not (table_uri and blob_uri):
+            raise SettingsError(
+                f"storage is not configured: set {name} to a connection string, "
+                f"or {name}__accountName (identity-based access)"
+            )
+        return cls(table_uri=table_uri, blob_uri=blob_uri, queue_uri=queue_uri, client_id=env.get(f"{name}__clientId"))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, validated once; errors name the offending variable."""
+    try:
+        return Settings.model_validate(dict(os.environ))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()
+
+
+def _alias(loc: tuple[object, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    return info.alias if info and info.alias else field
+
+
+def setting_names() -> list[str]:
+    """Every environment variable the app itself reads (for the settings coverage test)."""
+    return [info.alias or name for name, info in Settings.model_fields.items()] + [STORAGE_CONNECTION]

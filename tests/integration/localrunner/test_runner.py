@@ -1,0 +1,103 @@
+"""The local runner hosts a real FunctionApp: HTTP with keys, timers on demand, blob events (Azurite)."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from devtools.azurite import free_port
+from devtools.localrunner.runner import LocalRunner
+from tests.integration.localrunner import sample_app
+
+KEY = "runner-test-key"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def runner(storage_connection, monkeypatch):
+    monkeypatch.setenv("LOCAL_FUNCTION_KEY", KEY)
+    monkeypatch.setenv("RUNNER_TEST_SCHEDULE", "0 0 0 1 1 *")
+    monkeypatch.setenv("RUNNER_TEST_STORAGE", storage_connection)
+    sample_app.calls.clear()
+    instance = LocalRunner(sample_app.app, port=free_port(), blob_poll_s=0)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+def test_route_parameters_and_query_reach_the_function(runner):
+    response = httpx.get(f"{runner.base_url}/shelves/A-17/items", params={"q": "red"},
+                         headers={"x-functions-key": KEY})
+    assert response.status_code == 200
+    assert response.json() == {"shelf": "A-17", "q": "red"}
+
+
+def test_key_in_code_query_parameter_is_accepted_and_async_functions_run(runner):
+    response = httpx.post(f"{runner.base_url}/shelves/B/items", params={"code": KEY}, json={"sku": "X1"})
+    assert response.status_code == 201
+    assert response.json() == {"added": {"sku": "X1"}, "shelf": "B"}
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-functions-key": "wrong"}, {"x-functions-key": ""}])
+def test_missing_or_wrong_key_is_rejected_before_the_function_runs(runner, headers):
+    response = httpx.get(f"{runner.base_url}/shelves/A/items", headers=headers)
+    assert response.status_code == 401
+
+
+def test_anonymous_routes_need_no_key_and_unknown_routes_are_404(runner):
+    assert httpx.get(f"{runner.base_url}/open").text == "open"
+    assert httpx.get(f"{runner.base_url}/nowhere", headers={"x-functions-key": KEY}).status_code == 404
+
+
+def test_wrong_method_is_not_routed(runner):
+    response = httpx.delete(f"{runner.base_url}/shelves/A/items", headers={"x-functions-key": KEY})
+    assert response.status_code == 405
+
+
+def test_timer_runs_on_demand_through_the_admin_endpoint(runner):
+    url = f"http://127.0.0.1:{runner.port}/admin/functions/tick"
+    assert httpx.post(url).status_code == 401
+    assert httpx.post(url, headers={"x-functions-key": KEY}).status_code == 202
+    assert sample_app.calls == [("tick", False)]
+    missing = httpx.post(f"http://127.0.0.1:{runner.port}/admin/functions/nope", headers={"x-functions-key": KEY})
+    assert missing.status_code == 404
+
+
+def test_blob_created_event_is_delivered_once_per_version(runner, storage_connection):
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    container = service.get_container_client("runner-drop")
+    if not container.exists():
+        container.create_container()
+    name = f"{uuid.uuid4().hex}.csv"
+    container.upload_blob(name, b"a;b\n1;2\n")
+    (poller,) = runner.pollers
+    poller.poll_once()
+    assert ("blob", (f"runner-drop/{name}", b"a;b\n1;2\n")) in sample_app.calls
+    before = len(sample_app.calls)
+    poller.poll_once()
+    assert len(sample_app.calls) == before, "an unchanged blob must not fire again"
+    container.upload_blob(name, b"changed", overwrite=True)
+    poller.poll_once()
+    assert ("blob", (f"runner-drop/{name}", b"changed")) in sample_app.calls
+
+
+def test_run_timer_command_line_runs_one_timer_and_exits(storage_connection, tmp_path):
+    marker = tmp_path / "ran"
+    env = {**os.environ, "RUNNER_TEST_SCHEDULE": "0 0 0 1 1 *", "RUNNER_TEST_STORAGE": storage_connection,
+           "RUNNER_TEST_MARKER": str(marker)}
+    app = "tests.integration.localrunner.sample_app:app"
+    done = subprocess.run([sys.executable, "-m", "devtools.localrunner", "--app", app, "--settings",
+                           str(tmp_path / "none.json"), "--run-timer", "tick"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "ticked"
+    unknown = subprocess.run([sys.executable, "-m", "devtools.localrunner", "--app", app, "--settings",
+                              str(tmp_path / "none.json"), "--run-timer", "nope"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2
+    assert "tick" in unknown.stderr
