@@ -8,11 +8,11 @@ PROBE_TIMEOUT_S = 5
 
 
 def probe_tables() -> None:
-    next(iter(table_service().list_tables(results_per_page=1, timeout=PROBE_TIMEOUT_S).by_page()), None)
+    next(iter(table_service().list_tables(results_per_page=1, timeout=PROBE_TIMEOUT_S, retry_total=0).by_page()), None)
 
 
 def probe_blobs() -> None:
-    next(iter(blob_service().list_containers(results_per_page=1, timeout=PROBE_TIMEOUT_S).by_page()), None)
+    next(iter(blob_service().list_containers(results_per_page=1, timeout=PROBE_TIMEOUT_S, retry_total=0).by_page()), None)
 
 
 def storage_probes() -> dict[str, object]:

@@ -1,0 +1,225 @@
+// omnisync: Azure Functions (Flex Consumption, Python) on a storage account reached only by a
+// managed identity. Deploy: see README "Deploy to Azure".
+targetScope = 'resourceGroup'
+
+@description('Short name used to derive resource names (lowercase letters and digits).')
+@minLength(3)
+@maxLength(11)
+param appName string = 'omnisync'
+
+@description('Azure region of every resource.')
+param location string = resourceGroup().location
+
+@description('Deployment name, e.g. prod or test; kept apart by separate resource groups.')
+@maxLength(12)
+param environmentName string = 'prod'
+
+@description('Python version of the Functions runtime.')
+@allowed(['3.11', '3.12'])
+param pythonVersion string = '3.11'
+
+@description('Memory of one Flex Consumption instance (MB).')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound of Flex Consumption instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Timer schedules (NCRONTAB, six fields).')
+param syncSchedule string = '0 */1 * * * *'
+param aggregateSchedule string = '30 */2 * * * *'
+param sendJournalsSchedule string = '45 */2 * * * *'
+
+@description('Ingest limits.')
+param ingestMaxBodyBytes int = 8388608
+param ingestMaxLines int = 10000
+
+@description('Data sources and physical measures accepted by ingest (comma-separated).')
+param allowedDataSources string = '@iv,pos,ecom,wms,fno'
+param allowedPhysicalMeasures string = 'adjustment,sold,received,ordered,onhand,counted,availphysical,reserved'
+
+@description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
+param tableNames array = []  // TABLES
+
+@description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
+param containerNames array = []  // CONTAINERS
+
+var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
+var storageAccountName = toLower(take('st${appName}${suffix}', 24))
+var functionAppName = '${appName}-${environmentName}-${take(suffix, 6)}'
+var deploymentContainerName = 'app-package-${take(suffix, 8)}'
+
+var roleIds = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
+}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-${functionAppName}'
+  location: location
+}
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: storageAccountName
+  location: location
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    defaultToOAuthAuthentication: true
+  }
+}
+
+resource blobServices 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobServices
+  name: deploymentContainerName
+}
+
+resource appContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for name in containerNames: {
+    parent: blobServices
+    name: name
+  }
+]
+
+resource tableServices 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource appTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for name in tableNames: {
+    parent: tableServices
+    name: name
+  }
+]
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: 'log-${functionAppName}'
+  location: location
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource insights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-${functionAppName}'
+  location: location
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logs.id
+    DisableLocalAuth: true
+  }
+}
+
+resource storageRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for roleId in [roleIds.storageBlobDataOwner, roleIds.storageQueueDataContributor, roleIds.storageTableDataContributor]: {
+    name: guid(storage.id, identity.id, roleId)
+    scope: storage
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleId)
+      principalId: identity.properties.principalId
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource metricsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, identity.id, roleIds.monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-${functionAppName}'
+  location: location
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: functionAppName
+  location: location
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identity.id}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      appSettings: [
+        { name: 'AzureWebJobsStorage__accountName', value: storage.name }
+        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+        { name: 'AzureWebJobsStorage__clientId', value: identity.properties.clientId }
+        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identity.properties.clientId};Authorization=AAD' }
+        { name: 'OMNISYNC_STORAGE__accountName', value: storage.name }
+        { name: 'OMNISYNC_STORAGE__credential', value: 'managedidentity' }
+        { name: 'OMNISYNC_STORAGE__clientId', value: identity.properties.clientId }
+        { name: 'OMNISYNC_ENVIRONMENT_NAME', value: environmentName }
+        { name: 'OMNISYNC_STORAGE_NAME_PREFIX', value: '' }
+        { name: 'SYNC_SCHEDULE', value: syncSchedule }
+        { name: 'AGGREGATE_SCHEDULE', value: aggregateSchedule }
+        { name: 'SEND_JOURNALS_SCHEDULE', value: sendJournalsSchedule }
+        { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }
+        { name: 'INGEST_MAX_LINES', value: string(ingestMaxLines) }
+        { name: 'ALLOWED_DATA_SOURCES', value: allowedDataSources }
+        { name: 'ALLOWED_PHYSICAL_MEASURES', value: allowedPhysicalMeasures }
+      ]
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+  dependsOn: [storageRoles, deploymentContainer]
+}
+
+output functionAppName string = functionApp.name
+output storageAccountName string = storage.name
+output apiBaseUrl string = 'https://${functionApp.properties.defaultHostName}/api'
+output systemTopicHint string = 'Create an Event Grid system topic on ${storage.name} and subscribe the blob trigger (README).'

@@ -1,0 +1,10 @@
+"""Names of every table and blob container the app uses.
+
+One list, so the Bicep (which creates them in Azure) can be checked against the code, and local
+runs can create what is missing.
+"""
+
+from __future__ import annotations
+
+TABLES: tuple[str, ...] = ()
+CONTAINERS: tuple[str, ...] = ()
