@@ -572,7 +572,7 @@ def running_fake_d365(**options: Any) -> Iterator[FakeD365]:
     server.fake = fake
     host, port = server.server_address[:2]
     fake.base_url = f"http://{host}:{port}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-d365", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-d365", daemon=True)
     thread.start()
     try:
         yield fake
