@@ -193,8 +193,16 @@ def encode_json(record: Mapping[str, Any]) -> bytes:
     return ("{" + ",".join(f"{json.dumps(k)}:{_json_value(v)}" for k, v in record.items()) + "}").encode()
 
 
-def _decode_json(body: bytes) -> Any:
-    return json.loads(body.decode("utf-8"), parse_float=Decimal)
+def _decode_json(body: bytes) -> dict[str, Any]:
+    """Parse a JSON object body. Anything else (an HTML page from a proxy, a cut-off body)
+    means we cannot know what happened, so it is treated like a transport failure."""
+    try:
+        doc = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _Transient(f"unreadable response body ({type(exc).__name__})") from exc
+    if not isinstance(doc, dict):
+        raise _Transient("response body is not a JSON object")
+    return doc
 
 
 # ----- multipart (OData $batch) ---------------------------------------------------------------
@@ -455,7 +463,7 @@ class ODataErpConnector:
                 raise _Transient("ERP created the header but did not return it")
             return header
         header = _decode_json(response.content)
-        if not isinstance(header, dict) or not header.get("JournalNumber"):
+        if not header.get("JournalNumber"):
             raise _Rejected(f"ERP answered the header create without a JournalNumber: {response.text[:500]}")
         logger.info("journal %s: created ERP journal %s", journal.journal_id, header["JournalNumber"])
         return header
@@ -567,7 +575,7 @@ class ODataErpConnector:
         url: str | None = f"{self._root}{entity_set}?{query}"
         while url is not None:
             doc = _decode_json(self._request("GET", url).content)
-            yield from doc.get("value", [])
+            yield from (record for record in doc.get("value", []) if isinstance(record, dict))
             next_link = doc.get("@odata.nextLink")
             if next_link is not None and urlsplit(next_link)[:2] != self._origin[:2]:
                 # Never send our token to another host.
