@@ -386,8 +386,11 @@ class ODataErpConnector:
             header = self._create_header(journal, sets)
         else:
             logger.info("journal %s: found in ERP as %s", journal.journal_id, header.get("JournalNumber"))
+        if not header.get("JournalNumber"):
+            raise _Rejected(f"ERP journal header for {journal.journal_id} has no JournalNumber")
         number = str(header["JournalNumber"])
         progress.journal_number = number
+        posted = str(header.get("IsPosted", "")).lower() in {"yes", "true"}
 
         existing = self._existing_lines(journal, sets, number)
         missing: list[tuple[int, JournalLine]] = []
@@ -407,6 +410,12 @@ class ODataErpConnector:
                 )
             progress.lines[line.line_id] = LineResult(line.line_id, erp_line_number=str(position))
 
+        if posted and missing:
+            # A posted journal cannot take lines any more; someone posted it half-sent.
+            lost = ", ".join(line.line_id for _, line in missing)
+            raise _Rejected(
+                f"ERP journal {number} is already posted without lines {lost}"[:MAX_MESSAGE_CHARS]
+            )
         first_error: str | None = None
         for chunk in _chunks(missing, self._chunk_size):
             error = self._send_chunk(journal, sets, number, chunk, progress)
@@ -414,7 +423,7 @@ class ODataErpConnector:
         if first_error is not None:
             return self._outcome(journal, progress, "create_error", first_error)
 
-        if str(header.get("IsPosted", "")).lower() in {"yes", "true"}:
+        if posted:
             return self._outcome(journal, progress, "posted", None)
         if journal.target_status != "Posted":
             return self._outcome(journal, progress, "created", None)

@@ -500,3 +500,20 @@ def test_a_refused_post_is_a_post_error_with_the_erps_message(sleeps: Sleeps) ->
         [header] = fake.journals()
         assert outcome.erp_journal_number == header["JournalNumber"]
         assert outcome.lines[0].erp_line_number == "1"
+
+
+def test_a_journal_posted_in_the_erp_is_reported_posted_on_the_next_send(
+    fake_d365: FakeD365, sleeps: Sleeps
+) -> None:
+    connector, _ = make_connector(fake_d365, sleeps)
+    journal = make_journal(["A0001"], target_status="Posted")
+    assert connector.send(journal).state == "created"
+    with fake_d365.lock:  # a person or batch job posts it in D365
+        for header in fake_d365.headers[ADJ_HEADERS].values():
+            header["IsPosted"] = "Yes"
+
+    outcome = connector.send(journal)
+
+    assert outcome.state == "posted"
+    assert outcome.lines[0].erp_line_number == "1"
+    assert len(fake_d365.journals()) == 1
