@@ -84,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", required=True, help="directory for the report set")
     rec.add_argument("--config", help="JSON or TOML reconciliation config")
     rec.add_argument("--run-id", help="run id (default: hash of both files)")
-    rec.add_argument("--history", action="append",
-                     help="earlier summary.json (repeat, oldest first) for streaks and trend")
+    rec.add_argument(
+        "--history", action="append", help="earlier summary.json (repeat, oldest first) for streaks and trend"
+    )
     rec.set_defaults(func=_reconcile)
     return parser
 

@@ -114,8 +114,13 @@ class Comparison:
         self._con.close()
 
 
-def _unit_cost(cmin: Decimal | None, cmax: Decimal | None, evalue: Decimal | None,
-               eq: Decimal | None, fallback: Decimal | None) -> Decimal | None:
+def _unit_cost(
+    cmin: Decimal | None,
+    cmax: Decimal | None,
+    evalue: Decimal | None,
+    eq: Decimal | None,
+    fallback: Decimal | None,
+) -> Decimal | None:
     """Key-level ERP cost; weighted average when rows of one key disagree; else item-level fallback."""
     if cmin is None:
         return _clean(fallback)
@@ -238,17 +243,20 @@ def _bad_samples(con: duckdb.DuckDBPyConnection, side: Side, cols: ResolvedColum
     return [f"item {item!r} quantity {qty!r}" for item, qty in rows]
 
 
-def compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig,
-            settings: EngineSettings | None = None) -> Comparison:
+def compare(
+    erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings | None = None
+) -> Comparison:
     """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input."""
     settings = settings or EngineSettings()
     temp_dir = settings.temp_directory or os.path.join(tempfile.gettempdir(), "omnisync-duckdb")
-    con = duckdb.connect(config={
-        "threads": settings.threads,
-        "memory_limit": settings.memory_limit,
-        "temp_directory": temp_dir,
-        "preserve_insertion_order": False,
-    })
+    con = duckdb.connect(
+        config={
+            "threads": settings.threads,
+            "memory_limit": settings.memory_limit,
+            "temp_directory": temp_dir,
+            "preserve_insertion_order": False,
+        }
+    )
     try:
         erp_header = _open(con, Side.ERP, erp)
         wms_header = _open(con, Side.WMS, wms)
@@ -279,7 +287,7 @@ def compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig,
                 GROUP BY ALL"""
             )
             stats = con.execute(
-                f"""SELECT {'k_warehouse' if KeyField.WAREHOUSE in level else "''"} AS wh,
+                f"""SELECT {"k_warehouse" if KeyField.WAREHOUSE in level else "''"} AS wh,
                   count(*), count(*) FILTER (WHERE en > 0 AND wn > 0 AND eq = wq),
                   sum(eq), sum(wq), sum(ebad), sum(wbad), max(e_asof), max(w_asof)
                 FROM k GROUP BY ALL ORDER BY wh"""
@@ -305,7 +313,8 @@ def compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig,
         wh_site = (
             """LEFT JOIN (SELECT k_warehouse, min(site) AS s FROM k WHERE site IS NOT NULL
                    GROUP BY ALL HAVING min(site) = max(site)) ws USING (k_warehouse)"""
-            if KeyField.WAREHOUSE in level and KeyField.SITE not in level else ""
+            if KeyField.WAREHOUSE in level and KeyField.SITE not in level
+            else ""
         )
         site_expr = "coalesce(d.site, ws.s)" if wh_site else "d.site"
         diff_sql = f"""
@@ -313,10 +322,10 @@ def compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig,
             need AS (SELECT DISTINCT k_item FROM d WHERE cmin IS NULL OR cls IS NULL),
             fb AS (SELECT k_item, max(cmax) AS c, max(cls) AS fcls FROM k SEMI JOIN need USING (k_item)
                    GROUP BY ALL)
-            SELECT {', '.join(f'd.k_{k.value}' for k in level)}, d.en, d.wn, d.eq, d.wq, d.cmin, d.cmax,
+            SELECT {", ".join(f"d.k_{k.value}" for k in level)}, d.en, d.wn, d.eq, d.wq, d.cmin, d.cmax,
                    d.evalue, fb.c, coalesce(d.cls, fb.fcls), {site_expr}
             FROM d LEFT JOIN fb USING (k_item) {wh_site}
-            ORDER BY {', '.join(f'd.k_{k.value}' for k in level)}
+            ORDER BY {", ".join(f"d.k_{k.value}" for k in level)}
         """
         return Comparison(
             level=level,
@@ -331,4 +340,3 @@ def compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig,
     except BaseException:
         con.close()
         raise
-

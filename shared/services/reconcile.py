@@ -184,14 +184,21 @@ def reconcile(
         cmp.close()
 
 
-def _build(cmp: Comparison, erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig,
-           history: Sequence[Mapping[str, Any]], run_id: str) -> ReconciliationResult:
+def _build(
+    cmp: Comparison,
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    history: Sequence[Mapping[str, Any]],
+    run_id: str,
+) -> ReconciliationResult:
     level = cmp.level
     before = previous_streaks(latest_previous(history, run_id))
     builder = SummaryBuilder(top_n=config.report_top_n)
     for wf in cmp.warehouses:
-        builder.set_warehouse_totals(wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity,
-                                                                   wf.wms_quantity))
+        builder.set_warehouse_totals(
+            wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity, wf.wms_quantity)
+        )
     streaks: dict[tuple[str, str], int] = {}
     material: list[Discrepancy] = []
 
@@ -200,15 +207,22 @@ def _build(cmp: Comparison, erp: SnapshotSource, wms: SnapshotSource, config: Re
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(csv_header(level))
     for row in cmp.differences():
-        a = assess(erp_qty=row.erp_qty, wms_qty=row.wms_qty, unit_cost=row.unit_cost,
-                   item=row.key["item"], item_class=row.item_class, config=config)
+        a = assess(
+            erp_qty=row.erp_qty,
+            wms_qty=row.wms_qty,
+            unit_cost=row.unit_cost,
+            item=row.key["item"],
+            item_class=row.item_class,
+            config=config,
+        )
         hkey = (row.key["item"], row.key.get("warehouse", ""))
         counts = a.material if config.audit_basis is AuditBasis.MATERIAL else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
             streaks[hkey] = runs
-        d = Discrepancy(row.key, row.site, row.item_class, row.unit_cost, a, runs,
-                        audit=runs >= config.audit_after_runs)
+        d = Discrepancy(
+            row.key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= config.audit_after_runs
+        )
         writer.writerow(csv_row(d, level))
         builder.add(d)
         if a.material:
@@ -220,8 +234,9 @@ def _build(cmp: Comparison, erp: SnapshotSource, wms: SnapshotSource, config: Re
     journals = propose(run_id, material, config)
     journal_doc = journal_document(run_id, journals, config)
     as_of, warnings = _as_of_block(cmp, config)
-    flagged = sorted(((k, n) for k, n in streaks.items() if n >= config.audit_after_runs),
-                     key=lambda kv: (-kv[1], kv[0]))
+    flagged = sorted(
+        ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
+    )
     target = Side.ERP if config.master is Side.WMS else Side.WMS
     summary: dict[str, Any] = {
         "schema": SUMMARY_SCHEMA,
@@ -297,4 +312,3 @@ def run_reconciliation(
     if not result.ok:
         log.warning("reconciliation %s failed: %s", run_id, "; ".join(result.errors))
     return result
-

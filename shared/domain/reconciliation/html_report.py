@@ -31,7 +31,7 @@ def _e(v: Any) -> str:
 
 def _page(title: str, body: str) -> str:
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
     )
 
@@ -54,9 +54,11 @@ def _bar_chart(pairs: list[tuple[str, Decimal]], label: str) -> str:
         x = zero_x if v >= 0 else zero_x - length
         color = "#2e7d32" if v >= 0 else "#c62828"
         parts.append(f'<text x="0" y="{y + 15}" font-size="12">{_e(name)}</text>')
-        parts.append(f'<rect x="{x}" y="{y + 3}" width="{max(length, 1)}" height="{row_h - 8}" '
-                     f'fill="{color}">'
-                     f"<title>{_e(name)}: {_e(fmt(v))}</title></rect>")
+        parts.append(
+            f'<rect x="{x}" y="{y + 3}" width="{max(length, 1)}" height="{row_h - 8}" '
+            f'fill="{color}">'
+            f"<title>{_e(name)}: {_e(fmt(v))}</title></rect>"
+        )
         tx = zero_x + length + 4 if v >= 0 else max(zero_x - length - 4, label_w)
         anchor = "start" if v >= 0 else "end"
         parts.append(f'<text x="{tx}" y="{y + 15}" font-size="11" text-anchor="{anchor}">{_e(fmt(v))}</text>')
@@ -68,8 +70,11 @@ def _bar_chart(pairs: list[tuple[str, Decimal]], label: str) -> str:
 def _table(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
-                         for i, c in enumerate(r)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r)
+        )
+        + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -111,8 +116,15 @@ def render_report(
         _table(
             ["warehouse", "keys", "matches", "differences", "material", "qty difference", "value difference"],
             [
-                [wh, str(v["keys"]), str(v["matches"]), str(v["differences"]), str(v["material"]),
-                 v["quantity_difference"], v["value_difference"]]
+                [
+                    wh,
+                    str(v["keys"]),
+                    str(v["matches"]),
+                    str(v["differences"]),
+                    str(v["material"]),
+                    v["quantity_difference"],
+                    v["value_difference"],
+                ]
                 for wh, v in by_wh.items()
             ],
             {1, 2, 3, 4, 5, 6},
@@ -123,8 +135,10 @@ def render_report(
     out.append(
         _table(
             ["category", "count", "material", "qty difference", "value difference"],
-            [[k, str(v["count"]), str(v["material"]), v["quantity_difference"], v["value_difference"]]
-             for k, v in summary.get("by_category", {}).items()],
+            [
+                [k, str(v["count"]), str(v["material"]), v["quantity_difference"], v["value_difference"]]
+                for k, v in summary.get("by_category", {}).items()
+            ],
             {1, 2, 3, 4},
         )
     )
@@ -135,12 +149,17 @@ def render_report(
         _table(
             ["category", "material", *keys, "ERP", "WMS", "difference", "unit cost", "value", "reasons"],
             [
-                [d.assessment.category.value, "yes" if d.assessment.material else "no",
-                 *(d.key.get(k, "") for k in keys),
-                 fmt(d.assessment.erp_qty), fmt(d.assessment.wms_qty), fmt(d.assessment.difference),
-                 "" if d.unit_cost is None else fmt(d.unit_cost),
-                 "" if d.assessment.value is None else fmt(d.assessment.value),
-                 "; ".join(d.assessment.reasons)]
+                [
+                    d.assessment.category.value,
+                    "yes" if d.assessment.material else "no",
+                    *(d.key.get(k, "") for k in keys),
+                    fmt(d.assessment.erp_qty),
+                    fmt(d.assessment.wms_qty),
+                    fmt(d.assessment.difference),
+                    "" if d.unit_cost is None else fmt(d.unit_cost),
+                    "" if d.assessment.value is None else fmt(d.assessment.value),
+                    "; ".join(d.assessment.reasons),
+                ]
                 for d in largest
             ],
             set(range(2 + len(keys), 7 + len(keys))),
@@ -152,29 +171,56 @@ def render_report(
     after = _e(audit.get("after_runs"))
     out.append(f"<h2>Flagged for transaction audit (out of balance ≥ {after} runs)</h2>")
     if flagged:
-        out.append(_table(["item", "warehouse", "consecutive runs"],
-                          [[f["item"], f["warehouse"], str(f["runs"])] for f in flagged], {2}))
+        out.append(
+            _table(
+                ["item", "warehouse", "consecutive runs"],
+                [[f["item"], f["warehouse"], str(f["runs"])] for f in flagged],
+                {2},
+            )
+        )
     else:
         out.append("<p>None.</p>")
 
     out.append("<h2>Trend over earlier runs</h2>")
-    rows = [*trend, {"run_id": run_id, "material": c["material"], "differences": c["differences"],
-                     "abs_value_difference": t["abs_value_difference"]}]
-    out.append(_bar_chart([(r["run_id"], Decimal(r["abs_value_difference"])) for r in rows],
-                          "absolute value difference per run"))
-    out.append(_table(["run", "differences", "material", "|value difference|"],
-                      [[r["run_id"], str(r["differences"]), str(r["material"]), r["abs_value_difference"]]
-                       for r in rows], {1, 2, 3}))
+    rows = [
+        *trend,
+        {
+            "run_id": run_id,
+            "material": c["material"],
+            "differences": c["differences"],
+            "abs_value_difference": t["abs_value_difference"],
+        },
+    ]
+    out.append(
+        _bar_chart(
+            [(r["run_id"], Decimal(r["abs_value_difference"])) for r in rows],
+            "absolute value difference per run",
+        )
+    )
+    out.append(
+        _table(
+            ["run", "differences", "material", "|value difference|"],
+            [
+                [r["run_id"], str(r["differences"]), str(r["material"]), r["abs_value_difference"]]
+                for r in rows
+            ],
+            {1, 2, 3},
+        )
+    )
     j = summary.get("journal", {})
-    out.append(f"<h2>Proposed journal</h2><p>{_e(j.get('lines', 0))} line(s) in {_e(j.get('journals', 0))} "
-               f"journal(s), mode {_e(j.get('mode'))}, adjusting the {_e(j.get('target'))}. "
-               "Nothing is posted until approved.</p>")
+    out.append(
+        f"<h2>Proposed journal</h2><p>{_e(j.get('lines', 0))} line(s) in {_e(j.get('journals', 0))} "
+        f"journal(s), mode {_e(j.get('mode'))}, adjusting the {_e(j.get('target'))}. "
+        "Nothing is posted until approved.</p>"
+    )
     return _page(f"Reconciliation {run_id}", "".join(out))
 
 
 def render_error(run_id: str, errors: list[str]) -> str:
     """A report that says plainly why there is no comparison for this run."""
     items = "".join(f"<li>{_e(e)}</li>" for e in errors)
-    body = (f"<h1>Inventory reconciliation — run {_e(run_id)}</h1>"
-            f'<div class="err"><b>The run could not be compared.</b><ul>{items}</ul></div>')
+    body = (
+        f"<h1>Inventory reconciliation — run {_e(run_id)}</h1>"
+        f'<div class="err"><b>The run could not be compared.</b><ul>{items}</ul></div>'
+    )
     return _page(f"Reconciliation {run_id} — error", body)

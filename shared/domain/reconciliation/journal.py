@@ -141,7 +141,5 @@ def journal_document(
         "mode": config.journal_mode.value,
         "max_lines_per_journal": config.journal_max_lines,
         "line_count": sum(len(j) for j in journals),
-        "journals": [
-            {"journal_id": j[0].journal_id, "lines": [ln.to_json() for ln in j]} for j in journals
-        ],
+        "journals": [{"journal_id": j[0].journal_id, "lines": [ln.to_json() for ln in j]} for j in journals],
     }

@@ -56,8 +56,14 @@ def fmt(d: Decimal) -> str:
     return text
 
 
-def _exceeded(t: Thresholds, diff_abs: Decimal, value_abs: Decimal | None, pct: Decimal | None,
-              master_zero: bool, unknown_cost_is_material: bool) -> list[str]:
+def _exceeded(
+    t: Thresholds,
+    diff_abs: Decimal,
+    value_abs: Decimal | None,
+    pct: Decimal | None,
+    master_zero: bool,
+    unknown_cost_is_material: bool,
+) -> list[str]:
     reasons: list[str] = []
     if t.quantity is not None and diff_abs > t.quantity:
         reasons.append(f"quantity {fmt(diff_abs)} > {fmt(t.quantity)}")

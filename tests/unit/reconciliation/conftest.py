@@ -12,8 +12,14 @@ import pytest
 from shared.domain.reconciliation.config import ReconcileConfig
 from shared.services.reconcile import ReconciliationResult, SnapshotSource, reconcile
 
-ERP_HEADER = ["ItemNumber", "InventorySiteId", "InventoryWarehouseId", "ItemBatchNumber", "OnHandQuantity",
-              "UnitCost"]
+ERP_HEADER = [
+    "ItemNumber",
+    "InventorySiteId",
+    "InventoryWarehouseId",
+    "ItemBatchNumber",
+    "OnHandQuantity",
+    "UnitCost",
+]
 ERP_ROWS = [
     ["A0001", "2", "24", "B-2026-044", "120", "4.10"],
     ["A0001", "2", "24", "B-2026-051", "80", "4.10"],
@@ -40,8 +46,9 @@ WMS_ROWS = [
 ]
 
 
-def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ",",
-              bom: bool = False) -> Path:
+def write_csv(
+    path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ",", bom: bool = False
+) -> Path:
     with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
         w = csv.writer(fh, delimiter=delimiter, lineterminator="\n")
         w.writerow(header)
@@ -56,10 +63,16 @@ def sample_files(tmp_path: Path) -> tuple[Path, Path]:
     return erp, wms
 
 
-def run(erp: Path, wms: Path, config: ReconcileConfig | None = None, history: list[dict] | None = None,
-        run_id: str = "t1") -> ReconciliationResult:
-    result = reconcile(SnapshotSource(erp), SnapshotSource(wms), config or ReconcileConfig(), history or [],
-                       run_id=run_id)
+def run(
+    erp: Path,
+    wms: Path,
+    config: ReconcileConfig | None = None,
+    history: list[dict] | None = None,
+    run_id: str = "t1",
+) -> ReconciliationResult:
+    result = reconcile(
+        SnapshotSource(erp), SnapshotSource(wms), config or ReconcileConfig(), history or [], run_id=run_id
+    )
     return result
 
 

@@ -76,12 +76,14 @@ def test_ragged_rows(tmp_path: Path, good_erp: Path) -> None:
 def test_error_run_replaces_previous_reports(tmp_path: Path, good_erp: Path) -> None:
     out = tmp_path / "out"
     wms = write_csv(tmp_path / "w.csv", WMS_HEADER, WMS_ROWS, ";")
-    ok = run_reconciliation(SnapshotSource(good_erp), SnapshotSource(wms), ReconcileConfig(), [],
-                            LocalDirSink(out), run_id="r")
+    ok = run_reconciliation(
+        SnapshotSource(good_erp), SnapshotSource(wms), ReconcileConfig(), [], LocalDirSink(out), run_id="r"
+    )
     assert ok.ok and (out / "discrepancies.csv").exists()
     wms.write_text("item_id;warehouse\nA;1\n")
-    bad = run_reconciliation(SnapshotSource(good_erp), SnapshotSource(wms), ReconcileConfig(), [],
-                             LocalDirSink(out), run_id="r")
+    bad = run_reconciliation(
+        SnapshotSource(good_erp), SnapshotSource(wms), ReconcileConfig(), [], LocalDirSink(out), run_id="r"
+    )
     assert not bad.ok
     assert json.loads((out / "summary.json").read_text())["status"] == "error"
     assert not (out / "discrepancies.csv").exists()

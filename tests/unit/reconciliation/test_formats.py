@@ -11,8 +11,15 @@ from .conftest import ERP_HEADER, ERP_ROWS, WMS_HEADER, WMS_ROWS, by_item, run, 
 
 
 def _expected_counts() -> dict[str, int]:
-    return {"match": 4, "quantity_differs": 5, "only_in_erp": 0, "only_in_wms": 1, "keys": 10,
-            "differences": 6, "material": 3}
+    return {
+        "match": 4,
+        "quantity_differs": 5,
+        "only_in_erp": 0,
+        "only_in_wms": 1,
+        "keys": 10,
+        "differences": 6,
+        "material": 3,
+    }
 
 
 @pytest.mark.parametrize("delim", [",", ";", "\t", "|"])
@@ -27,8 +34,11 @@ def test_csv_delimiters_and_bom(tmp_path: Path, delim: str, bom: bool) -> None:
 
 
 def test_quoted_cells_with_delimiters_inside(tmp_path: Path) -> None:
-    erp = write_csv(tmp_path / "e.csv", ["ItemNumber", "InventoryWarehouseId", "OnHandQuantity", "UnitCost"],
-                    [["A,1", "W;1", "5", "100"]])
+    erp = write_csv(
+        tmp_path / "e.csv",
+        ["ItemNumber", "InventoryWarehouseId", "OnHandQuantity", "UnitCost"],
+        [["A,1", "W;1", "5", "100"]],
+    )
     wms = write_csv(tmp_path / "w.csv", ["sku", "warehouse", "qty"], [["A,1", "W;1", "4"]])
     rows = by_item(run(erp, wms))
     assert rows["A,1"]["warehouse"] == "W;1"
@@ -57,8 +67,10 @@ def test_parquet_both_sides(tmp_path: Path) -> None:
 def test_parquet_typed_columns(tmp_path: Path) -> None:
     erp = tmp_path / "e.parquet"
     con = duckdb.connect()
-    con.execute(f"COPY (SELECT 'A' AS ItemNumber, 7 AS InventoryWarehouseId, 10.5::DECIMAL(10,2) AS "
-                f"OnHandQuantity, 2.0::DOUBLE AS UnitCost) TO '{erp}' (FORMAT parquet)")
+    con.execute(
+        f"COPY (SELECT 'A' AS ItemNumber, 7 AS InventoryWarehouseId, 10.5::DECIMAL(10,2) AS "
+        f"OnHandQuantity, 2.0::DOUBLE AS UnitCost) TO '{erp}' (FORMAT parquet)"
+    )
     con.close()
     wms = write_csv(tmp_path / "w.csv", ["sku", "wh", "qty"], [["A", "7", "10.5"]])
     result = run(erp, wms)

@@ -11,11 +11,22 @@ from shared.domain.reconciliation.config import Materiality, ReconcileConfig, Si
 from shared.domain.reconciliation.rules import Category, assess, classify
 
 
-def _assess(erp: str | None, wms: str | None, cost: str | None = "1", item: str = "I", cls: str | None = None,
-            config: ReconcileConfig | None = None):
-    return assess(erp_qty=None if erp is None else D(erp), wms_qty=None if wms is None else D(wms),
-                  unit_cost=None if cost is None else D(cost), item=item, item_class=cls,
-                  config=config or ReconcileConfig())
+def _assess(
+    erp: str | None,
+    wms: str | None,
+    cost: str | None = "1",
+    item: str = "I",
+    cls: str | None = None,
+    config: ReconcileConfig | None = None,
+):
+    return assess(
+        erp_qty=None if erp is None else D(erp),
+        wms_qty=None if wms is None else D(wms),
+        unit_cost=None if cost is None else D(cost),
+        item=item,
+        item_class=cls,
+        config=config or ReconcileConfig(),
+    )
 
 
 def test_classify() -> None:
@@ -54,8 +65,9 @@ def test_any_threshold_makes_material() -> None:
 
 
 def test_positive_and_negative_thresholds_are_separate() -> None:
-    cfg = ReconcileConfig(materiality=Materiality(positive=Thresholds(quantity=D(10)),
-                                                  negative=Thresholds(quantity=D(1))))
+    cfg = ReconcileConfig(
+        materiality=Materiality(positive=Thresholds(quantity=D(10)), negative=Thresholds(quantity=D(1)))
+    )
     assert not _assess("10", "15", config=cfg).material  # +5, WMS holds more
     assert _assess("15", "10", config=cfg).material  # -5
 
@@ -78,10 +90,13 @@ def test_unknown_cost_is_material_by_default_and_configurable() -> None:
 
 
 def test_percent_is_measured_against_master() -> None:
-    wms_master = _assess("50", "100", cost="0", config=ReconcileConfig(materiality=Materiality(percent=D(60))))
+    wms_master = _assess(
+        "50", "100", cost="0", config=ReconcileConfig(materiality=Materiality(percent=D(60)))
+    )
     assert wms_master.percent == D(50) and not wms_master.material
-    erp_master = _assess("50", "100", cost="0", config=ReconcileConfig(
-        master=Side.ERP, materiality=Materiality(percent=D(60))))
+    erp_master = _assess(
+        "50", "100", cost="0", config=ReconcileConfig(master=Side.ERP, materiality=Materiality(percent=D(60)))
+    )
     assert erp_master.percent == D(100) and erp_master.material
 
 

@@ -48,8 +48,15 @@ def test_summary_counts_and_totals(sample_files: tuple[Path, Path]) -> None:
     s = run(*sample_files).summary
     assert s["status"] == "ok"
     assert s["level"] == ["item", "warehouse", "batch"]
-    assert s["counts"] == {"match": 4, "quantity_differs": 5, "only_in_erp": 0, "only_in_wms": 1,
-                           "keys": 10, "differences": 6, "material": 3}
+    assert s["counts"] == {
+        "match": 4,
+        "quantity_differs": 5,
+        "only_in_erp": 0,
+        "only_in_wms": 1,
+        "keys": 10,
+        "differences": 6,
+        "material": 3,
+    }
     # -2*4.10 - 4*0.15 - 1*899 + 4*22 - 3*0.02 (X9999 has no cost)
     assert s["totals"]["value_difference"] == "-819.86"
     assert s["by_warehouse"]["13"]["material"] == 2
@@ -65,8 +72,11 @@ def test_duplicate_keys_are_summed_before_comparing(tmp_path: Path) -> None:
 
 
 def test_level_item_warehouse_sums_batches(tmp_path: Path) -> None:
-    erp = write_csv(tmp_path / "e.csv", ERP_HEADER,
-                    [["A1", "2", "24", "L1", "120", "4"], ["A1", "2", "24", "L2", "80", "4"]])
+    erp = write_csv(
+        tmp_path / "e.csv",
+        ERP_HEADER,
+        [["A1", "2", "24", "L1", "120", "4"], ["A1", "2", "24", "L2", "80", "4"]],
+    )
     wms = write_csv(tmp_path / "w.csv", WMS_HEADER, [["A1", "24", "L1", "100"], ["A1", "24", "L2", "100"]])
     by_batch = run(erp, wms)
     assert by_batch.summary["counts"]["quantity_differs"] == 2
@@ -84,8 +94,12 @@ def test_decimal_quantities_stay_exact(tmp_path: Path) -> None:
 
 
 def test_as_of_difference_beyond_tolerance_warns(tmp_path: Path) -> None:
-    erp = write_csv(tmp_path / "e.csv", [*ERP_HEADER, "AsOf"], [["A", "1", "1", "", "1", "1", "2026-11-23T08:00:00Z"]])
-    wms = write_csv(tmp_path / "w.csv", [*WMS_HEADER, "as_of"], [["A", "1", "", "1", "2026-11-23T09:00:00+00:00"]])
+    erp = write_csv(
+        tmp_path / "e.csv", [*ERP_HEADER, "AsOf"], [["A", "1", "1", "", "1", "1", "2026-11-23T08:00:00Z"]]
+    )
+    wms = write_csv(
+        tmp_path / "w.csv", [*WMS_HEADER, "as_of"], [["A", "1", "", "1", "2026-11-23T09:00:00+00:00"]]
+    )
     s = run(erp, wms).summary
     assert s["as_of"]["warning"] is True
     assert s["as_of"]["difference_seconds"] == 3600
