@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -85,50 +86,55 @@ class WarehouseFigures:
 
 @dataclass
 class Comparison:
+    """Result of one engine query: matching keys arrive pre-counted per warehouse, then the
+    differing keys one by one in key order. ``warehouses`` is complete once
+    ``differences()`` has been consumed (differing keys add to it as they stream)."""
+
     level: list[KeyField]
     erp_columns: ResolvedColumns
     wms_columns: ResolvedColumns
     erp_as_of: datetime | None
     wms_as_of: datetime | None
-    warehouses: list[WarehouseFigures]
     _con: duckdb.DuckDBPyConnection = field(repr=False)
-    _diff_sql: str = field(repr=False)
+    _cursor: duckdb.DuckDBPyConnection = field(repr=False)
+    _pending: list[tuple[Any, ...]] = field(repr=False)
+    _figures: dict[str, WarehouseFigures] = field(repr=False)
+    _wh_site: dict[str, str] = field(repr=False)
+
+    @property
+    def warehouses(self) -> list[WarehouseFigures]:
+        return [self._figures[w] for w in sorted(self._figures)]
 
     def differences(self, batch: int = 10_000) -> Iterator[DiffRow]:
         """Stream differing keys sorted by key, so journals and CSVs are stable."""
-        cur = self._con.execute(self._diff_sql)
+        n = len(self.level)
         names = [k.value for k in self.level]
-        n = len(names)
-        while True:
-            rows = cur.fetchmany(batch)
-            if not rows:
-                break
+        wh_pos = names.index("warehouse") if "warehouse" in names else None
+        rows = self._pending
+        self._pending = []
+        while rows:
             for r in rows:
-                key = dict(zip(names, r[:n], strict=True))
-                en, wn, eq, wq, cmin, cmax, evalue, fb_cost, cls, site = r[n:]
-                erp_qty = eq if en else None
-                wms_qty = wq if wn else None
-                yield DiffRow(key, erp_qty, wms_qty, _unit_cost(cmin, cmax, evalue, eq, fb_cost), cls, site)
+                key = dict(zip(names, r[1 : n + 1], strict=True))
+                _, en, wn, eq, wq, cost, smin, _smax, cls, *_rest = r[n + 1 : n + 13]
+                fb_cost, fb_cls = r[n + 13], r[n + 14]
+                wh = key["warehouse"] if wh_pos is not None else ""
+                fig = self._figures.setdefault(wh, WarehouseFigures(wh, 0, 0, Decimal(0), Decimal(0)))
+                fig.keys += 1
+                fig.erp_quantity += eq or 0
+                fig.wms_quantity += wq or 0
+                site = smin if smin is not None else self._wh_site.get(wh)
+                yield DiffRow(
+                    key,
+                    eq if en else None,
+                    wq if wn else None,
+                    _clean(cost if cost is not None else fb_cost),
+                    cls if cls is not None else fb_cls,
+                    site,
+                )
+            rows = self._cursor.fetchmany(batch)
 
     def close(self) -> None:
         self._con.close()
-
-
-def _unit_cost(
-    cmin: Decimal | None,
-    cmax: Decimal | None,
-    evalue: Decimal | None,
-    eq: Decimal | None,
-    fallback: Decimal | None,
-) -> Decimal | None:
-    """Key-level ERP cost; weighted average when rows of one key disagree; else item-level fallback."""
-    if cmin is None:
-        return _clean(fallback)
-    if cmin == cmax:
-        return _clean(cmin)
-    if eq and evalue is not None:
-        return (evalue / eq).quantize(Decimal("0.000001"))
-    return _clean(cmax)
 
 
 def _clean(d: Decimal | None) -> Decimal | None:
@@ -202,26 +208,102 @@ def _open(con: duckdb.DuckDBPyConnection, side: Side, src: SnapshotSource) -> li
     return header
 
 
-def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField]) -> str:
+@dataclass(frozen=True)
+class _Features:
+    """Optional columns actually present: absent ones cost nothing in the aggregation."""
+
+    cost: bool
+    site: bool
+    cls: bool
+    e_asof: bool
+    w_asof: bool
+
+
+def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _Features) -> str:
     c = cols.columns
 
     def text(field: str) -> str:
-        return f"coalesce(trim(CAST({_q(c[field])} AS VARCHAR)), '')" if field in c else "NULL"
+        return f"coalesce(trim(CAST({_q(c[field])} AS VARCHAR)), '')"
 
-    keys = ", ".join(f"{text(k.value)} AS k_{k.value}" for k in level)
+    def opt(field: str, wanted: bool) -> str:
+        return f"nullif(trim(CAST({_q(c[field])} AS VARCHAR)), '')" if wanted and field in c else "NULL"
+
     q = f"TRY_CAST(nullif(trim({_q(c['quantity'])}), '') AS {QTY_TYPE})"
-    cost = f"TRY_CAST(nullif(trim({_q(c['unit_cost'])}), '') AS {QTY_TYPE})" if "unit_cost" in c else "NULL"
-    cls = f"nullif(trim({_q(c['item_class'])}), '')" if "item_class" in c else "NULL"
-    site = f"nullif(trim({_q(c['site'])}), '')" if "site" in c else "NULL"
-    asof = f"nullif(trim({_q(c['as_of'])}), '')" if "as_of" in c else "NULL"
-    bad_q = f"({q} IS NULL)"
-    bad_item = f"({text('item')} = '')"
-    return (
-        f"SELECT {keys}, '{side.value}' AS side, {q} AS q, CAST({cost} AS {QTY_TYPE}) AS cost, "
-        f"CAST({cls} AS VARCHAR) AS cls, CAST({site} AS VARCHAR) AS site, "
-        f"CAST({asof} AS VARCHAR) AS snap_at, "
-        f"({bad_q} OR {bad_item}) AS bad FROM {side.value}_raw"
+    parts = [f"{text(k.value)} AS k_{k.value}" for k in level]
+    parts += [f"'{side.value}' AS side", f"{q} AS q"]
+    if f.cost:
+        parts.append(f"TRY_CAST({opt('unit_cost', side is Side.ERP)} AS {QTY_TYPE}) AS cost")
+    if f.site:
+        parts.append(f"CAST({opt('site', side is Side.ERP)} AS VARCHAR) AS site")
+    if f.cls:
+        parts.append(f"CAST({opt('item_class', True)} AS VARCHAR) AS cls")
+    if f.e_asof or f.w_asof:
+        parts.append(f"CAST({opt('as_of', True)} AS VARCHAR) AS snap_at")
+    parts.append(f"({q} IS NULL OR {text('item')} = '') AS bad")
+    return f"SELECT {', '.join(parts)} FROM {side.value}_raw"
+
+
+def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[KeyField]) -> str:
+    """One statement over both files.
+
+    1. ``k``: one hash aggregation over the UNION of both sides, per key (only the
+       aggregates whose columns exist: each extra aggregate costs ~10-40 % here).
+    2. ``r``: matching keys collapse into one row per warehouse; differing keys stay
+       single rows. This second aggregation is tiny and streams, so the million
+       matching keys are never materialised or sent to Python.
+    3. Item-level cost/class fallback for keys the ERP lacks, by a semi-join scan of
+       the ERP file restricted to the few items that need it.
+    Result order: match rows (m = true) first, then differing keys by key.
+    """
+    f = _Features(
+        cost="unit_cost" in erp_cols.columns,
+        site="site" in erp_cols.columns and KeyField.SITE not in level,
+        cls="item_class" in erp_cols.columns or "item_class" in wms_cols.columns,
+        e_asof="as_of" in erp_cols.columns,
+        w_asof="as_of" in wms_cols.columns,
     )
+    keys = [f"k_{k.value}" for k in level]
+    erp, wms = "side = 'erp'", "side = 'wms'"
+    aggs = [f"sum(q) FILTER (WHERE {erp}) AS eq", f"sum(q) FILTER (WHERE {wms}) AS wq"]
+    aggs.append(f"max(cost) FILTER (WHERE {erp}) AS cost" if f.cost else "NULL AS cost")
+    aggs.append(f"max(site) FILTER (WHERE {erp}) AS site" if f.site else "NULL AS site")
+    aggs.append("max(cls) AS cls" if f.cls else "NULL AS cls")
+    aggs.append(f"max(snap_at) FILTER (WHERE {erp}) AS e_asof" if f.e_asof else "NULL AS e_asof")
+    aggs.append(f"max(snap_at) FILTER (WHERE {wms}) AS w_asof" if f.w_asof else "NULL AS w_asof")
+    aggs.append("count(*) FILTER (WHERE bad) AS bad")
+    collapsed = ", ".join(
+        f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}" for c in keys
+    )
+    if f.cost or f.cls:
+        erp_item = _side_select(Side.ERP, erp_cols, level, f)
+        fb_cost = "max(cost)" if f.cost else "NULL"
+        fb_cls = "max(cls)" if f.cls else "NULL"
+        need_cond = " OR ".join(c for c, on in (("cost IS NULL", f.cost), ("cls IS NULL", f.cls)) if on)
+        fallback = f""",
+        need AS (SELECT DISTINCT k_item FROM r WHERE NOT m AND ({need_cond})),
+        fb AS (SELECT k_item, {fb_cost} AS fb_cost, {fb_cls} AS fb_cls
+               FROM ({erp_item}) e SEMI JOIN need USING (k_item) GROUP BY ALL)"""
+        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", "fb.fb_cost, fb.fb_cls"
+    else:
+        fallback, fb_join, fb_cols = "", "", "NULL, NULL"
+    return f"""
+        WITH k AS (
+          SELECT {", ".join(keys)}, {", ".join(aggs)}
+          FROM ({_side_select(Side.ERP, erp_cols, level, f)}
+                UNION ALL {_side_select(Side.WMS, wms_cols, level, f)})
+          GROUP BY ALL),
+        r AS MATERIALIZED (
+          SELECT (eq IS NOT NULL AND wq IS NOT NULL AND eq = wq) AS m, {collapsed},
+            count(*) AS nkeys, count(eq) AS en, count(wq) AS wn, sum(eq) AS eq, sum(wq) AS wq,
+            max(cost) AS cost, min(site) AS smin, max(site) AS smax, max(cls) AS cls,
+            max(e_asof) AS e_asof, max(w_asof) AS w_asof, sum(bad) AS bad
+          FROM k GROUP BY ALL){fallback}
+        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, r.eq, r.wq, r.cost, r.smin,
+               r.smax, r.cls, r.e_asof, r.w_asof, r.bad, {fb_cols},
+               sum(r.bad) OVER () AS tot_bad, max(r.e_asof) OVER () AS tot_e, max(r.w_asof) OVER () AS tot_w
+        FROM r {fb_join}
+        ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
+    """
 
 
 def _parse_as_of(text: str | None, fallback: datetime | None) -> datetime | None:
@@ -263,79 +345,49 @@ def compare(
         erp_cols = resolve_columns(Side.ERP, erp_header, config.erp)
         wms_cols = resolve_columns(Side.WMS, wms_header, config.wms)
         level = choose_level(config, erp_cols, wms_cols)
-        kcols = ", ".join(f"k_{k.value}" for k in level)
+        n = len(level)
         try:
-            con.execute(
-                f"""CREATE TEMP TABLE k AS
-                SELECT {kcols},
-                  count(*) FILTER (WHERE side = 'erp') AS en,
-                  count(*) FILTER (WHERE side = 'wms') AS wn,
-                  coalesce(sum(q) FILTER (WHERE side = 'erp'), 0) AS eq,
-                  coalesce(sum(q) FILTER (WHERE side = 'wms'), 0) AS wq,
-                  min(cost) FILTER (WHERE side = 'erp') AS cmin,
-                  max(cost) FILTER (WHERE side = 'erp') AS cmax,
-                  sum(CAST(q AS DECIMAL(38,6)) * cost) FILTER (WHERE side = 'erp') AS evalue,
-                  max(cls) AS cls,
-                  CASE WHEN min(site) FILTER (WHERE side = 'erp') = max(site) FILTER (WHERE side = 'erp')
-                       THEN min(site) FILTER (WHERE side = 'erp') END AS site,
-                  max(snap_at) FILTER (WHERE side = 'erp') AS e_asof,
-                  max(snap_at) FILTER (WHERE side = 'wms') AS w_asof,
-                  count(*) FILTER (WHERE side = 'erp' AND bad) AS ebad,
-                  count(*) FILTER (WHERE side = 'wms' AND bad) AS wbad
-                FROM ({_side_select(Side.ERP, erp_cols, level)}
-                      UNION ALL {_side_select(Side.WMS, wms_cols, level)})
-                GROUP BY ALL"""
-            )
-            stats = con.execute(
-                f"""SELECT {"k_warehouse" if KeyField.WAREHOUSE in level else "''"} AS wh,
-                  count(*), count(*) FILTER (WHERE en > 0 AND wn > 0 AND eq = wq),
-                  sum(eq), sum(wq), sum(ebad), sum(wbad), max(e_asof), max(w_asof)
-                FROM k GROUP BY ALL ORDER BY wh"""
-            ).fetchall()
+            cursor = con.execute(_query(erp_cols, wms_cols, level))
+            first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(f"cannot read snapshots: {exc}") from exc
-        ebad = sum(r[5] for r in stats)
-        wbad = sum(r[6] for r in stats)
-        errors = []
-        for side, n, cols, src in ((Side.ERP, ebad, erp_cols, erp), (Side.WMS, wbad, wms_cols, wms)):
-            if n:
-                errors.append(
-                    f"{src.label}: {n} row(s) with a missing item id or a quantity that is not a number "
-                    f"(column '{cols.columns['quantity']}'), e.g. {'; '.join(_bad_samples(con, side, cols))}"
-                )
-        if errors:
-            raise SnapshotError(" | ".join(errors))
-        if not stats:
+        if not first:
             raise SnapshotError(f"{erp.label} and {wms.label}: both snapshots have no data rows")
-        e_asof = max((r[7] for r in stats if r[7]), default=None)
-        w_asof = max((r[8] for r in stats if r[8]), default=None)
-        warehouses = [WarehouseFigures(r[0], r[1], r[2], r[3], r[4]) for r in stats]
-        wh_site = (
-            """LEFT JOIN (SELECT k_warehouse, min(site) AS s FROM k WHERE site IS NOT NULL
-                   GROUP BY ALL HAVING min(site) = max(site)) ws USING (k_warehouse)"""
-            if KeyField.WAREHOUSE in level and KeyField.SITE not in level
-            else ""
-        )
-        site_expr = "coalesce(d.site, ws.s)" if wh_site else "d.site"
-        diff_sql = f"""
-            WITH d AS (SELECT * FROM k WHERE NOT (en > 0 AND wn > 0 AND eq = wq)),
-            need AS (SELECT DISTINCT k_item FROM d WHERE cmin IS NULL OR cls IS NULL),
-            fb AS (SELECT k_item, max(cmax) AS c, max(cls) AS fcls FROM k SEMI JOIN need USING (k_item)
-                   GROUP BY ALL)
-            SELECT {", ".join(f"d.k_{k.value}" for k in level)}, d.en, d.wn, d.eq, d.wq, d.cmin, d.cmax,
-                   d.evalue, fb.c, coalesce(d.cls, fb.fcls), {site_expr}
-            FROM d LEFT JOIN fb USING (k_item) {wh_site}
-            ORDER BY {", ".join(f"d.k_{k.value}" for k in level)}
-        """
+        tot_bad, tot_e, tot_w = first[0][n + 15 : n + 18]
+        if tot_bad:
+            errors = []
+            for side, cols, src in ((Side.ERP, erp_cols, erp), (Side.WMS, wms_cols, wms)):
+                samples = _bad_samples(con, side, cols)
+                if samples:
+                    errors.append(
+                        f"{src.label}: row(s) with a missing item id or a quantity that is not a number "
+                        f"(column '{cols.columns['quantity']}'), e.g. {'; '.join(samples)}"
+                    )
+            raise SnapshotError(f"{tot_bad} bad row(s): " + " | ".join(errors))
+        figures: dict[str, WarehouseFigures] = {}
+        wh_site: dict[str, str] = {}
+        wh_pos = level.index(KeyField.WAREHOUSE) + 1 if KeyField.WAREHOUSE in level else None
+        pending = first
+        while pending and pending[0][0]:  # match rows first: one per warehouse
+            idx = next((i for i, r in enumerate(pending) if not r[0]), len(pending))
+            for r in pending[:idx]:
+                wh = r[wh_pos] if wh_pos is not None else ""
+                nkeys, _en, _wn, eq, wq, _cost, smin, smax = r[n + 1 : n + 9]
+                figures[wh] = WarehouseFigures(wh, nkeys, nkeys, eq, wq)
+                if smin is not None and smin == smax:
+                    wh_site[wh] = smin
+            pending = pending[idx:] if idx < len(pending) else cursor.fetchmany(1000)
         return Comparison(
             level=level,
             erp_columns=erp_cols,
             wms_columns=wms_cols,
-            erp_as_of=_parse_as_of(e_asof, erp.as_of),
-            wms_as_of=_parse_as_of(w_asof, wms.as_of),
-            warehouses=warehouses,
+            erp_as_of=_parse_as_of(tot_e, erp.as_of),
+            wms_as_of=_parse_as_of(tot_w, wms.as_of),
             _con=con,
-            _diff_sql=diff_sql,
+            _cursor=cursor,
+            _pending=pending,
+            _figures=figures,
+            _wh_site=wh_site,
         )
     except BaseException:
         con.close()
