@@ -339,6 +339,7 @@ def compare(
             "preserve_insertion_order": False,
         }
     )
+    con.execute("SET enable_progress_bar = false")
     try:
         erp_header = _open(con, Side.ERP, erp)
         wms_header = _open(con, Side.WMS, wms)

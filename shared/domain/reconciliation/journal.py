@@ -17,10 +17,12 @@ from .config import KEY_ORDER, JournalMode, ReconcileConfig, Side
 from .model import Discrepancy
 from .rules import fmt
 
+_KEY_NAMES = tuple(k.value for k in KEY_ORDER)
+
 
 def line_id(run_id: str, target: Side, key: dict[str, str]) -> str:
     """Stable id: same run, side and key always give the same id."""
-    parts = [run_id, target.value] + [f"{k.value}={key.get(k.value, '')}" for k in KEY_ORDER]
+    parts = [run_id, target.value] + [f"{k}={key.get(k, '')}" for k in _KEY_NAMES]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
