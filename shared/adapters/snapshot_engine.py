@@ -275,7 +275,9 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
     aggs.append("max(w_at) AS w_asof" if f.w_asof else "NULL AS w_asof")
     # bad rows: a NULL quantity (empty or not a number) or an empty item id, counted from
     # aggregates the engine computes anyway instead of a per-row predicate
-    aggs.append("count(*) - count(qe) - count(qw) + CASE WHEN any_value(k_item) = '' THEN 1 ELSE 0 END AS bad")
+    aggs.append(
+        "count(*) - count(qe) - count(qw) + CASE WHEN any_value(k_item) = '' THEN 1 ELSE 0 END AS bad"
+    )
     collapsed = ", ".join(
         f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}" for c in keys
     )
