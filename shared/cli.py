@@ -30,6 +30,7 @@ def _default_run_id(erp: Path, wms: Path) -> str:
 
 def _reconcile(args: argparse.Namespace) -> int:
     from shared.adapters.local_reports import LocalDirSink
+    from shared.adapters.snapshot_engine import EngineSettings
     from shared.domain.reconciliation.config import ReconcileConfig, parse_config
     from shared.services.reconcile import SnapshotSource, run_reconciliation
 
@@ -61,6 +62,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         history,
         LocalDirSink(Path(args.out)),
         run_id=run_id,
+        engine=EngineSettings(threads=args.threads, memory_limit=args.memory_limit),
     )
     if not result.ok:
         for e in result.errors:
@@ -87,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--history", action="append", help="earlier summary.json (repeat, oldest first) for streaks and trend"
     )
+    rec.add_argument(
+        "--memory-limit",
+        default="256MB",
+        help="DuckDB memory limit; beyond it DuckDB spills to disk (default 256MB)",
+    )
+    rec.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
     rec.set_defaults(func=_reconcile)
     return parser
 

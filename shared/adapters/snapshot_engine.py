@@ -63,7 +63,7 @@ class EngineSettings:
     temp_directory: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class DiffRow:
     """One differing key as the engine sees it; None quantity = key absent on that side."""
 
@@ -75,7 +75,7 @@ class DiffRow:
     site: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class WarehouseFigures:
     warehouse: str
     keys: int

@@ -203,6 +203,7 @@ def _build(
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(csv_header(level))
+    audit_material = config.audit_basis is AuditBasis.MATERIAL
     for row in cmp.differences():
         a = assess(
             erp_qty=row.erp_qty,
@@ -213,7 +214,7 @@ def _build(
             config=config,
         )
         hkey = (row.key["item"], row.key.get("warehouse", ""))
-        counts = a.material if config.audit_basis is AuditBasis.MATERIAL else a.difference != 0
+        counts = a.material if audit_material else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
             streaks[hkey] = runs

@@ -26,7 +26,7 @@ def line_id(run_id: str, target: Side, key: dict[str, str]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProposedLine:
     line_id: str
     run_id: str
@@ -145,3 +145,25 @@ def journal_document(
         "line_count": sum(len(j) for j in journals),
         "journals": [{"journal_id": j[0].journal_id, "lines": [ln.to_json() for ln in j]} for j in journals],
     }
+
+
+class UnknownLineError(KeyError):
+    """Approval named line ids that the proposed journal does not contain."""
+
+
+def select_lines(document: dict[str, Any], line_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Lines to post for an approval: all lines, or exactly the selected ids.
+
+    Unknown ids fail the whole approval (a typo must not silently post less).
+    Posting must be idempotent per ``line_id`` (use it as the ingest line id, with
+    ``run_id`` as the external reference), so approving twice posts once.
+    """
+    lines = [ln for j in document.get("journals", []) for ln in j["lines"]]
+    if line_ids is None:
+        return lines
+    wanted = list(dict.fromkeys(line_ids))
+    by_id = {ln["line_id"]: ln for ln in lines}
+    unknown = [i for i in wanted if i not in by_id]
+    if unknown:
+        raise UnknownLineError(f"unknown line id(s): {unknown}")
+    return [by_id[i] for i in wanted]

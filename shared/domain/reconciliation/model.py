@@ -8,7 +8,7 @@ from decimal import Decimal
 from .rules import Assessment
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Discrepancy:
     """One key at the comparison level that is not a plain match.
 

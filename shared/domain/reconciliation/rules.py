@@ -34,7 +34,7 @@ def classify(erp_qty: Decimal | None, wms_qty: Decimal | None) -> Category:
     return Category.MATCH if erp_qty == wms_qty else Category.QUANTITY_DIFFERS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assessment:
     """Outcome for one key. difference = WMS - ERP (positive: WMS holds more)."""
 

@@ -16,7 +16,7 @@ from .model import Discrepancy
 from .rules import ZERO, Category, fmt
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     count: int = 0
     material: int = 0

@@ -88,3 +88,8 @@ def test_error_run_replaces_previous_reports(tmp_path: Path, good_erp: Path) -> 
     assert json.loads((out / "summary.json").read_text())["status"] == "error"
     assert not (out / "discrepancies.csv").exists()
     assert not (out / "proposed_journal.json").exists()
+
+
+def test_missing_item_id(tmp_path: Path, good_erp: Path) -> None:
+    wms = write_csv(tmp_path / "w.csv", WMS_HEADER, [*WMS_ROWS, ["", "11", "", "5"]])
+    _assert_error(run(good_erp, wms), "missing item id")
