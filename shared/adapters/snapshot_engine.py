@@ -273,11 +273,9 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
     aggs.append("max(cls) AS cls" if f.cls else "NULL AS cls")
     aggs.append("max(e_at) AS e_asof" if f.e_asof else "NULL AS e_asof")
     aggs.append("max(w_at) AS w_asof" if f.w_asof else "NULL AS w_asof")
-    # bad rows: a NULL quantity (empty or not a number) or an empty item id, counted from
-    # aggregates the engine computes anyway instead of a per-row predicate
-    aggs.append(
-        "count(*) - count(qe) - count(qw) + CASE WHEN any_value(k_item) = '' THEN 1 ELSE 0 END AS bad"
-    )
+    # bad rows: a NULL quantity (empty or not a number), counted from aggregates the engine
+    # computes anyway instead of a per-row predicate; empty item ids are counted in ``r``
+    aggs.append("count(*) - count(qe) - count(qw) AS bad")
     collapsed = ", ".join(
         f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}" for c in keys
     )
@@ -303,7 +301,8 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
           SELECT (eq IS NOT NULL AND wq IS NOT NULL AND eq = wq) AS m, {collapsed},
             count(*) AS nkeys, count(eq) AS en, count(wq) AS wn, sum(eq) AS eq, sum(wq) AS wq,
             max(cost) AS cost, min(site) AS smin, max(site) AS smax, max(cls) AS cls,
-            max(e_asof) AS e_asof, max(w_asof) AS w_asof, sum(bad) AS bad
+            max(e_asof) AS e_asof, max(w_asof) AS w_asof,
+            sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad
           FROM k GROUP BY ALL){fallback}
         SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, r.eq, r.wq, r.cost, r.smin,
                r.smax, r.cls, r.e_asof, r.w_asof, r.bad, {fb_cols},
