@@ -13,7 +13,7 @@ what a difference means lives in ``shared.domain.reconciliation``.
 from __future__ import annotations
 
 import csv
-import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -100,6 +100,7 @@ class Comparison:
     _pending: list[tuple[Any, ...]] = field(repr=False)
     _figures: dict[str, WarehouseFigures] = field(repr=False)
     _wh_site: dict[str, str] = field(repr=False)
+    _temp_dir: str = field(repr=False)
 
     @property
     def warehouses(self) -> list[WarehouseFigures]:
@@ -135,6 +136,7 @@ class Comparison:
 
     def close(self) -> None:
         self._con.close()
+        shutil.rmtree(self._temp_dir, ignore_errors=True)
 
 
 def _clean(d: Decimal | None) -> Decimal | None:
@@ -336,7 +338,8 @@ def compare(
 ) -> Comparison:
     """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input."""
     settings = settings or EngineSettings()
-    temp_dir = settings.temp_directory or os.path.join(tempfile.gettempdir(), "omnisync-duckdb")
+    # One spill directory per run: concurrent trigger invocations must not share spill files.
+    temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
     con = duckdb.connect(
         config={
             "threads": settings.threads,
@@ -395,7 +398,9 @@ def compare(
             _pending=pending,
             _figures=figures,
             _wh_site=wh_site,
+            _temp_dir=temp_dir,
         )
     except BaseException:
         con.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
         raise

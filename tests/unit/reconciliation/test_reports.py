@@ -115,3 +115,31 @@ def test_summary_json_holds_no_floats(tmp_path: Path) -> None:
     for name in ("summary.json", "proposed_journal.json"):
         json.loads(report_text(result, name), parse_float=floats.append)
     assert floats == []
+
+
+def test_engine_spill_directory_is_private_and_removed(
+    sample_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from shared.adapters.snapshot_engine import EngineSettings
+    from shared.services.reconcile import reconcile
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    ok = reconcile(
+        SnapshotSource(sample_files[0]),
+        SnapshotSource(sample_files[1]),
+        ReconcileConfig(),
+        [],
+        run_id="r",
+        engine=EngineSettings(temp_directory=str(spill)),
+    )
+    bad = reconcile(
+        SnapshotSource(sample_files[0]),
+        SnapshotSource(tmp_path / "missing.csv"),
+        ReconcileConfig(),
+        [],
+        run_id="r",
+        engine=EngineSettings(temp_directory=str(spill)),
+    )
+    assert ok.ok and not bad.ok
+    assert list(spill.iterdir()) == []
