@@ -266,18 +266,21 @@ def main() -> None:
             if m in figures
             for k, key in (("wall", "wall_s"), ("rss", "peak_rss_mb"))
         }
+        dc = [
+            m
+            for m in ("datacompy_pandas", "datacompy_polars")
+            if figures.get(m, {}).get("wall_s") is not None
+        ]
+        ours_ok = ours.get("wall_s") is not None
+        vs_duck = ratios.get("ours_vs_duckdb_join_wall")
         targets = {
-            "faster_than_datacompy": all(
-                (ratios.get(f"ours_vs_{m}_wall") or 99) < 1
-                for m in ("datacompy_pandas", "datacompy_polars")
-                if m in figures and figures[m].get("wall_s") is not None
-            )
-            if ours.get("wall_s")
+            "faster_than_datacompy": all(ratios[f"ours_vs_{m}_wall"] < 1 for m in dc)
+            if ours_ok and dc
             else None,
-            "within_1_2x_duckdb": (ratios.get("ours_vs_duckdb_join_wall") or 99) <= 1.2
-            if ours.get("wall_s")
-            else None,
-            "peak_le_400mb": ours.get("peak_rss_mb") is not None and ours["peak_rss_mb"] <= 400,
+            "within_1_2x_duckdb": vs_duck <= 1.2 if ours_ok and vs_duck is not None else None,
+            # the 400 MB target is stated for 1M rows; at other sizes only the figure is reported
+            "peak_le_400mb": ours["peak_rss_mb"] <= 400 if ours_ok and args.rows == 1_000_000 else None,
+            "peak_le_2gb": ours["peak_rss_mb"] <= 2048 if ours_ok else None,
         }
         print(
             json.dumps(
