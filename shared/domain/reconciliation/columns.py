@@ -34,6 +34,14 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "as_of": ("AsOf", "as_of", "snapshot_time", "timestamp"),
 }
 
+# A WMS usually calls its warehouse a "site"; a D365 site (InventorySiteId) is a
+# different, coarser thing. So on the WMS side a bare "site" column is read as the
+# warehouse (when there is no warehouse column) and never as the D365 site.
+WMS_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "warehouse": ("InventoryWarehouseId", "warehouse_id", "warehouse", "wh", "whs", "site"),
+    "site": ("InventorySiteId", "site_id"),
+}
+
 REQUIRED = ("item", "quantity")
 
 
@@ -63,7 +71,8 @@ def resolve_columns(side: Side, header: list[str], mapping: SourceMapping) -> Re
         by_norm.setdefault(_norm(h), h)
     found: dict[str, str] = {}
     used: set[str] = set()
-    for field, candidates in CANDIDATES.items():
+    for field, default_candidates in CANDIDATES.items():
+        candidates = WMS_OVERRIDES.get(field, default_candidates) if side is Side.WMS else default_candidates
         explicit = getattr(mapping, field)
         if explicit is not None:
             actual = by_norm.get(_norm(explicit))

@@ -48,7 +48,8 @@ def test_onhand_quantity_preferred_over_available() -> None:
     [
         (["sku", "wh", "qty"], "sku", "wh", "qty"),
         (["Item", "Warehouse", "Quantity"], "Item", "Warehouse", "Quantity"),
-        (["item_id", "site", "on_hand"], "item_id", None, "on_hand"),
+        (["item_id", "site", "on_hand"], "item_id", "site", "on_hand"),
+        (["item_id", "warehouse", "site", "on_hand"], "item_id", "warehouse", "on_hand"),
     ],
 )
 def test_wms_names_are_recognised(header: list[str], item: str, wh: str | None, qty: str) -> None:
@@ -80,3 +81,10 @@ def test_default_level_is_common_keys() -> None:
     assert choose_level(ReconcileConfig(), erp, wms) == [KeyField.ITEM, KeyField.WAREHOUSE, KeyField.BATCH]
     with pytest.raises(MappingError, match="location"):
         choose_level(ReconcileConfig(level=[KeyField.ITEM, KeyField.LOCATION]), erp, wms)
+
+
+def test_wms_site_is_never_the_d365_site() -> None:
+    r = resolve_columns(Side.WMS, ["sku", "site", "qty"], SourceMapping())
+    assert r.columns["warehouse"] == "site" and "site" not in r.columns
+    erp = resolve_columns(Side.ERP, ["ItemNumber", "site", "OnHandQuantity"], SourceMapping())
+    assert erp.columns["site"] == "site" and "warehouse" not in erp.columns
