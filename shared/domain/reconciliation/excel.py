@@ -55,7 +55,7 @@ def csv_row(d: Discrepancy, level: list[KeyField]) -> list[str]:
         key_cells.insert(1, d.site or "")
     pct = a.percent.quantize(Decimal("0.01")) if a.percent is not None else None
     return [
-        a.category.value,
+        a.category,  # StrEnum: writes as its value
         "yes" if a.material else "no",
         *(neutralise(c) for c in key_cells),
         neutralise(d.item_class or ""),

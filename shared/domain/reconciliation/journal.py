@@ -59,8 +59,8 @@ class ProposedLine:
             "run_id": self.run_id,
             "journal_id": self.journal_id,
             "line_number": self.line_number,
-            "target": self.target.value,
-            "mode": self.mode.value,
+            "target": self.target,  # StrEnum: serialises as its value
+            "mode": self.mode,
             "item": self.item,
             "site": self.site,
             "warehouse": self.warehouse,
@@ -120,7 +120,7 @@ def propose(
                 book_quantity=book,
                 unit_cost=disc.unit_cost,
                 value=(delta * disc.unit_cost) if disc.unit_cost is not None else None,
-                category=a.category.value,
+                category=a.category,
                 reasons=a.reasons,
             )
         )
