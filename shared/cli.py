@@ -1,0 +1,109 @@
+"""Console entry point ``omnisync``: the reconciliation without Azure.
+
+Same code path as the blob trigger (``run_reconciliation``); only the sink
+differs (a local directory instead of the ``reports`` container).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+
+def _default_run_id(erp: Path, wms: Path) -> str:
+    """Content hash of both files: the same snapshots give the same run id and line ids."""
+    h = hashlib.sha256()
+    for p in (erp, wms):
+        with open(p, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                h.update(chunk)
+        h.update(b"\x00")
+    return "run-" + h.hexdigest()[:12]
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from shared.adapters.local_reports import LocalDirSink
+    from shared.adapters.snapshot_engine import EngineSettings
+    from shared.domain.reconciliation.config import ReconcileConfig, parse_config
+    from shared.services.reconcile import SnapshotSource, run_reconciliation
+
+    try:
+        config = (
+            parse_config(Path(args.config).read_bytes(), args.config) if args.config else ReconcileConfig()
+        )
+    except (OSError, ValueError, ValidationError) as exc:
+        print(f"omnisync: invalid config {args.config}: {exc}", file=sys.stderr)
+        return 2
+    history: list[dict[str, Any]] = []
+    for h in args.history or []:
+        try:
+            history.append(json.loads(Path(h).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print(f"omnisync: ignoring unreadable history file {h}: {exc}", file=sys.stderr)
+    erp, wms = Path(args.erp_file), Path(args.wms_file)
+    run_id = args.run_id
+    if not run_id:
+        try:
+            run_id = _default_run_id(erp, wms)
+        except OSError as exc:
+            run_id = "run-unreadable"
+            print(f"omnisync: {exc}", file=sys.stderr)
+    result = run_reconciliation(
+        SnapshotSource(erp, name=erp.name),
+        SnapshotSource(wms, name=wms.name),
+        config,
+        history,
+        LocalDirSink(Path(args.out)),
+        run_id=run_id,
+        engine=EngineSettings(threads=args.threads, memory_limit=args.memory_limit),
+    )
+    if not result.ok:
+        for e in result.errors:
+            print(f"omnisync: {e}", file=sys.stderr)
+        return 1
+    c = result.summary["counts"]
+    print(
+        f"run {run_id}: {c['keys']} keys, {c['match']} match, {c['quantity_differs']} differ, "
+        f"{c['only_in_erp']} only in ERP, {c['only_in_wms']} only in WMS, {c['material']} material; "
+        f"reports in {args.out}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omnisync")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("reconcile", help="compare an ERP and a WMS on-hand snapshot")
+    rec.add_argument("erp_file")
+    rec.add_argument("wms_file")
+    rec.add_argument("--out", required=True, help="directory for the report set")
+    rec.add_argument("--config", help="JSON or TOML reconciliation config")
+    rec.add_argument("--run-id", help="run id (default: hash of both files)")
+    rec.add_argument(
+        "--history", action="append", help="earlier summary.json (repeat, oldest first) for streaks and trend"
+    )
+    rec.add_argument(
+        "--memory-limit",
+        default="256MB",
+        help="DuckDB memory limit; beyond it DuckDB spills to disk (default 256MB)",
+    )
+    rec.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    rec.set_defaults(func=_reconcile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes: 0 ok, 1 reports written but the run is an error run, 2 usage/config error."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

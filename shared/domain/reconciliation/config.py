@@ -1,0 +1,163 @@
+"""Reconciliation settings as typed, validated models.
+
+Finance people tune these (thresholds, master side, level) in a JSON or TOML
+file, so every field has a default that makes the sample story work out of the
+box and a validator that rejects nonsense early instead of mid-run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class KeyField(StrEnum):
+    """Dimensions that can form the comparison key, in canonical order."""
+
+    ITEM = "item"
+    SITE = "site"
+    WAREHOUSE = "warehouse"
+    BATCH = "batch"
+    STATUS = "status"
+    LOCATION = "location"
+
+
+KEY_ORDER: tuple[KeyField, ...] = tuple(KeyField)
+
+
+class Side(StrEnum):
+    ERP = "erp"
+    WMS = "wms"
+
+
+class JournalMode(StrEnum):
+    """Counting sets the target to the counted quantity; movement posts the delta."""
+
+    COUNTING = "counting"
+    MOVEMENT = "movement"
+
+
+class AuditBasis(StrEnum):
+    """Which runs count towards the consecutive out-of-balance streak."""
+
+    MATERIAL = "material"
+    ANY = "any"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceMapping(_Strict):
+    """Column names of one snapshot file.
+
+    A field left as None is detected from the header using the candidate lists
+    in ``columns.py`` (D365 export names and common WMS names), so a plain D365
+    on-hand export needs no configuration at all.
+    """
+
+    item: str | None = None
+    site: str | None = None
+    warehouse: str | None = None
+    batch: str | None = None
+    status: str | None = None
+    location: str | None = None
+    quantity: str | None = None
+    unit_cost: str | None = None
+    item_class: str | None = None
+    as_of: str | None = None
+
+
+class Thresholds(_Strict):
+    """Thresholds for one direction of difference. None = this test is not used.
+
+    A difference is material when it is strictly greater than ANY set threshold.
+    """
+
+    quantity: Decimal | None = Field(default=None, ge=0)
+    percent: Decimal | None = Field(default=None, ge=0)
+    value: Decimal | None = Field(default=None, ge=0)
+
+
+class Materiality(_Strict):
+    """Thresholds split by sign: positive = WMS holds more than the ERP.
+
+    Shorthand: ``{"value": 50}`` applies the same thresholds to both directions.
+    """
+
+    positive: Thresholds = Thresholds()
+    negative: Thresholds = Thresholds()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not ({"positive", "negative"} & data.keys()):
+            both = Thresholds.model_validate(data)
+            return {"positive": both, "negative": both}
+        return data
+
+
+DEFAULT_MATERIALITY = Materiality(
+    positive=Thresholds(value=Decimal("50")), negative=Thresholds(value=Decimal("50"))
+)
+
+
+class ReconcileConfig(_Strict):
+    """Everything one reconciliation run needs besides the two snapshots."""
+
+    erp: SourceMapping = SourceMapping()
+    wms: SourceMapping = SourceMapping()
+    level: list[KeyField] | None = Field(
+        default=None,
+        description="Comparison key; None = every key field both sides have.",
+    )
+    master: Side = Side.WMS
+    journal_mode: JournalMode = JournalMode.MOVEMENT
+    materiality: Materiality = DEFAULT_MATERIALITY
+    item_overrides: dict[str, Materiality] = Field(default_factory=dict)
+    class_overrides: dict[str, Materiality] = Field(default_factory=dict)
+    unknown_cost_is_material: bool = Field(
+        default=True,
+        description="A difference whose value cannot be computed is material: it cannot be shown not to be.",
+    )
+    as_of_tolerance: timedelta = timedelta(minutes=30)
+    audit_after_runs: int = Field(default=3, ge=1)
+    audit_basis: AuditBasis = AuditBasis.MATERIAL
+    journal_max_lines: int = Field(default=1000, ge=1, le=1000)
+    report_top_n: int = Field(default=50, ge=1)
+
+    @field_validator("level")
+    @classmethod
+    def _level_has_item(cls, v: list[KeyField] | None) -> list[KeyField] | None:
+        if v is None:
+            return v
+        if KeyField.ITEM not in v:
+            raise ValueError("level must include 'item'")
+        if len(set(v)) != len(v):
+            raise ValueError("level has duplicate fields")
+        return [k for k in KEY_ORDER if k in v]
+
+    def thresholds_for(self, item: str, item_class: str | None) -> Materiality:
+        """Item override beats class override beats the default (most specific wins)."""
+        if item in self.item_overrides:
+            return self.item_overrides[item]
+        if item_class is not None and item_class in self.class_overrides:
+            return self.class_overrides[item_class]
+        return self.materiality
+
+
+def parse_config(data: bytes, filename: str = "config.json") -> ReconcileConfig:
+    """Config from the bytes of a JSON or TOML file (a blob, a setting or a local file).
+
+    Pure: the caller does the reading, so the Function and the CLI share it.
+    """
+    import json
+    import tomllib
+
+    text = data.decode("utf-8-sig")
+    raw = tomllib.loads(text) if filename.lower().endswith(".toml") else json.loads(text or "{}")
+    return ReconcileConfig.model_validate(raw)

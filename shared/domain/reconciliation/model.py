@@ -1,0 +1,34 @@
+"""The compared row that flows from the engine through rules into every report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from .rules import Assessment
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """One key at the comparison level that is not a plain match.
+
+    ``key`` holds only the level's fields (text, never numbers); ``site`` may be
+    filled from the ERP even when site is not part of the level, because a D365
+    journal line needs it.
+    """
+
+    key: dict[str, str]
+    site: str | None
+    item_class: str | None
+    unit_cost: Decimal | None
+    assessment: Assessment
+    consecutive_runs: int = 0
+    audit: bool = False
+
+    @property
+    def item(self) -> str:
+        return self.key["item"]
+
+    @property
+    def warehouse(self) -> str:
+        return self.key.get("warehouse", "")

@@ -1,0 +1,316 @@
+"""Use case: reconcile an ERP and a WMS snapshot and publish one complete report set.
+
+The Azure blob trigger and the CLI both call ``run_reconciliation``; they differ
+only in the ``ReportSink`` they pass (blob container vs local directory) and in
+how they fetch the snapshots to local files. Any failure to read or map a
+snapshot becomes an error report for the run (never an exception that would
+make the trigger retry forever).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, Protocol
+
+from shared.adapters.snapshot_engine import (
+    Comparison,
+    EngineSettings,
+    SnapshotError,
+    SnapshotSource,
+    compare,
+)
+from shared.domain.reconciliation.columns import MappingError
+from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
+from shared.domain.reconciliation.excel import csv_header, csv_row
+from shared.domain.reconciliation.history import latest_previous, previous_streaks, trend
+from shared.domain.reconciliation.html_report import render_error, render_report
+from shared.domain.reconciliation.journal import journal_document, propose
+from shared.domain.reconciliation.model import Discrepancy
+from shared.domain.reconciliation.rules import assess
+from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
+
+log = logging.getLogger(__name__)
+
+SUMMARY_SCHEMA = "omnisync.reconciliation.summary/1"
+DISCREPANCIES = "discrepancies.csv"
+SUMMARY = "summary.json"
+REPORT = "report.html"
+JOURNAL = "proposed_journal.json"
+
+__all__ = [
+    "DISCREPANCIES",
+    "JOURNAL",
+    "REPORT",
+    "SUMMARY",
+    "ReconciliationResult",
+    "Report",
+    "ReportSink",
+    "SnapshotSource",
+    "publish",
+    "reconcile",
+    "run_reconciliation",
+]
+
+
+class ReportSink(Protocol):
+    """Where a report set goes. Nothing written is visible before ``commit``.
+
+    Adapters stage writes (temp files, a staging blob prefix) and make the set
+    appear in ``commit``, writing ``manifest.json`` last so readers can tell a
+    complete set. Writing the same run id again replaces the set (no duplicates).
+    """
+
+    def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+@dataclass
+class Report:
+    name: str
+    content_type: str
+    data: bytes | IO[bytes]
+
+
+@dataclass
+class ReconciliationResult:
+    """Outcome of one run. ``summary`` is exactly what summary.json holds."""
+
+    run_id: str
+    status: str  # "ok" | "error"
+    summary: dict[str, Any]
+    errors: list[str] = field(default_factory=list)
+    journal: dict[str, Any] | None = None
+    reports: list[Report] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def close(self) -> None:
+        """Release spooled report files."""
+        for r in self.reports:
+            if not isinstance(r.data, bytes):
+                r.data.close()
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat()
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def _as_of_block(cmp: Comparison, config: ReconcileConfig) -> tuple[dict[str, Any], list[str]]:
+    block: dict[str, Any] = {
+        "erp": _iso(cmp.erp_as_of),
+        "wms": _iso(cmp.wms_as_of),
+        "tolerance_seconds": int(config.as_of_tolerance.total_seconds()),
+        "difference_seconds": None,
+        "warning": None,
+    }
+    warnings: list[str] = []
+    if cmp.erp_as_of and cmp.wms_as_of:
+        delta = abs(_aware(cmp.erp_as_of) - _aware(cmp.wms_as_of))
+        block["difference_seconds"] = int(delta.total_seconds())
+        block["warning"] = delta > config.as_of_tolerance
+        if block["warning"]:
+            warnings.append(
+                f"Snapshots were taken {delta} apart (tolerance {config.as_of_tolerance}); "
+                "part of the differences may be timing, not real."
+            )
+    return block, warnings
+
+
+def _json_bytes(doc: Mapping[str, Any]) -> bytes:
+    # Compact on purpose: with indent, json falls back to its pure-Python encoder (~1 s per 15k lines).
+    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _error_result(
+    run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource
+) -> ReconciliationResult:
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": run_id,
+        "status": "error",
+        "errors": errors,
+        "inputs": {"erp": erp.label, "wms": wms.label},
+        "files": [SUMMARY, REPORT],
+    }
+    return ReconciliationResult(
+        run_id=run_id,
+        status="error",
+        summary=summary,
+        errors=errors,
+        reports=[
+            Report(SUMMARY, "application/json", _json_bytes(summary)),
+            Report(REPORT, "text/html; charset=utf-8", render_error(run_id, errors).encode("utf-8")),
+        ],
+    )
+
+
+def reconcile(
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    history: Sequence[Mapping[str, Any]],
+    *,
+    run_id: str,
+    engine: EngineSettings | None = None,
+) -> ReconciliationResult:
+    """Compare two snapshots and build every report in memory/spooled files.
+
+    ``history``: earlier summary.json documents, oldest first (the current run id
+    and error runs are ignored). Never raises for bad input: it returns a result
+    with status "error" and an error report instead.
+    """
+    try:
+        cmp = compare(erp, wms, config, engine)
+    except (SnapshotError, MappingError) as exc:
+        return _error_result(run_id, [str(exc)], erp, wms)
+    try:
+        return _build(cmp, erp, wms, config, history, run_id)
+    finally:
+        cmp.close()
+
+
+def _build(
+    cmp: Comparison,
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    history: Sequence[Mapping[str, Any]],
+    run_id: str,
+) -> ReconciliationResult:
+    level = cmp.level
+    before = previous_streaks(latest_previous(history, run_id))
+    builder = SummaryBuilder(top_n=config.report_top_n)
+    streaks: dict[tuple[str, str], int] = {}
+    material: list[Discrepancy] = []
+
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - owned by result
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(csv_header(level))
+    audit_material = config.audit_basis is AuditBasis.MATERIAL
+    for row in cmp.differences():
+        a = assess(
+            erp_qty=row.erp_qty,
+            wms_qty=row.wms_qty,
+            unit_cost=row.unit_cost,
+            item=row.key["item"],
+            item_class=row.item_class,
+            config=config,
+        )
+        hkey = (row.key["item"], row.key.get("warehouse", ""))
+        counts = a.material if audit_material else a.difference != 0
+        runs = before.get(hkey, 0) + 1 if counts else 0
+        if counts:
+            streaks[hkey] = runs
+        d = Discrepancy(
+            row.key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= config.audit_after_runs
+        )
+        writer.writerow(csv_row(d, level))
+        builder.add(d)
+        if a.material:
+            material.append(d)
+    for wf in cmp.warehouses:  # complete only after the differences were streamed
+        builder.set_warehouse_totals(
+            wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity, wf.wms_quantity)
+        )
+    text.flush()
+    text.detach()
+    spool.seek(0)
+
+    journals = propose(run_id, material, config)
+    journal_doc = journal_document(run_id, journals, config)
+    as_of, warnings = _as_of_block(cmp, config)
+    flagged = sorted(
+        ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
+    )
+    target = Side.ERP if config.master is Side.WMS else Side.WMS
+    summary: dict[str, Any] = {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": run_id,
+        "status": "ok",
+        "master": config.master.value,
+        "journal_mode": config.journal_mode.value,
+        "level": [k.value for k in level],
+        "inputs": {
+            "erp": {"name": erp.label, "columns": cmp.erp_columns.columns},
+            "wms": {"name": wms.label, "columns": cmp.wms_columns.columns},
+        },
+        "as_of": as_of,
+        "warnings": warnings,
+        **builder.to_json(),
+        "audit": {
+            "after_runs": config.audit_after_runs,
+            "basis": config.audit_basis.value,
+            "flagged": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in flagged],
+        },
+        "out_of_balance": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in sorted(streaks.items())],
+        "journal": {
+            "file": JOURNAL,
+            "lines": journal_doc["line_count"],
+            "journals": len(journals),
+            "mode": config.journal_mode.value,
+            "target": target.value,
+        },
+        "files": [DISCREPANCIES, SUMMARY, REPORT, JOURNAL],
+    }
+    html = render_report(summary, builder.largest(), level, trend(history, run_id))
+    return ReconciliationResult(
+        run_id=run_id,
+        status="ok",
+        summary=summary,
+        journal=journal_doc,
+        reports=[
+            Report(DISCREPANCIES, "text/csv; charset=utf-8", spool),
+            Report(SUMMARY, "application/json", _json_bytes(summary)),
+            Report(REPORT, "text/html; charset=utf-8", html.encode("utf-8")),
+            Report(JOURNAL, "application/json", _json_bytes(journal_doc)),
+        ],
+    )
+
+
+def publish(result: ReconciliationResult, sink: ReportSink) -> None:
+    """Write the whole set, then commit; on any failure abort so nothing partial shows."""
+    try:
+        for r in result.reports:
+            sink.write(r.name, r.data, r.content_type)
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        raise
+
+
+def run_reconciliation(
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    history: Sequence[Mapping[str, Any]],
+    sink: ReportSink,
+    *,
+    run_id: str,
+    engine: EngineSettings | None = None,
+) -> ReconciliationResult:
+    """reconcile + publish: the one entry point for the blob trigger and the CLI."""
+    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine)
+    try:
+        publish(result, sink)
+    finally:
+        result.close()
+    if not result.ok:
+        log.warning("reconciliation %s failed: %s", run_id, "; ".join(result.errors))
+    return result
