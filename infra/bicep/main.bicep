@@ -41,10 +41,10 @@ param allowedDataSources string = '@iv,pos,ecom,wms,fno'
 param allowedPhysicalMeasures string = 'adjustment,sold,received,ordered,onhand,counted,availphysical,reserved'
 
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param tableNames array = []  // TABLES
+param tableNames array = ['ledger', 'lineids', 'pending']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = []  // CONTAINERS
+param containerNames array = []
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))

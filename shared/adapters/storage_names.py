@@ -6,5 +6,5 @@ runs can create what is missing.
 
 from __future__ import annotations
 
-TABLES: tuple[str, ...] = ()
+TABLES: tuple[str, ...] = ("ledger", "lineids", "pending")
 CONTAINERS: tuple[str, ...] = ()

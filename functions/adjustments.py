@@ -1,0 +1,92 @@
+"""Bulk adjustment ingest and the detailed-line read API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import azure.functions as func
+from pydantic import ValidationError
+
+from functions.http_input import BadRequest, environment_id, read_json
+from functions.http_responses import error_response, json_response
+from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
+from shared.config import get_settings
+from shared.domain.adjustments import parse_lines
+from shared.domain.identifiers import KEY_TEXT
+from shared.services.ingest import ingest
+from shared.services.queries import LineFilters, get_line, list_lines
+
+bp = func.Blueprint()
+BASE = "environment/{environmentId}/transaction/adjustment"
+
+
+def _bad(exc: BadRequest) -> func.HttpResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+def _flag(value: str | None) -> bool:
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise BadRequest(400, "InvalidQuery", "createWithIVSync must be true or false")
+    return value.lower() == "true"
+
+
+@bp.route(route=f"{BASE}/bulk", methods=["POST"])
+def post_adjustments(req: func.HttpRequest) -> func.HttpResponse:
+    settings = get_settings()
+    try:
+        env = environment_id(req)
+        sync_all = _flag(req.params.get("createWithIVSync"))
+        body = read_json(req, settings.max_body_bytes)
+        if not isinstance(body, list):
+            raise BadRequest(400, "InvalidBody", "the body must be a JSON array of adjustment lines")
+        if not body:
+            raise BadRequest(400, "InvalidBody", "the body has no lines")
+        if len(body) > settings.max_lines_per_request:
+            raise BadRequest(413, "TooManyLines", f"at most {settings.max_lines_per_request} lines per request")
+        lines, problems = parse_lines(body, allowed_sources=settings.allowed_data_sources,
+                                      allowed_measures=settings.allowed_physical_measures, sync_all=sync_all)
+        if problems:
+            raise BadRequest(400, "InvalidLines", f"{len(problems)} problem(s); nothing was stored",
+                             [p.model_dump() for p in problems[:1000]])
+    except BadRequest as exc:
+        return _bad(exc)
+    outcomes = ingest(LedgerStore(), env, lines)
+    conflicts = sum(1 for o in outcomes if o.outcome == "conflict")
+    body_out: dict[str, Any] = {
+        "lines": [o.as_dict() for o in outcomes],
+        "summary": {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")},
+    }
+    return json_response(body_out, 207 if conflicts else 200)
+
+
+@bp.route(route=BASE, methods=["GET"])
+def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+        filters = LineFilters.model_validate(dict(req.params))
+    except BadRequest as exc:
+        return _bad(exc)
+    except ValidationError as exc:
+        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors(include_url=False)]
+        return error_response(400, "InvalidQuery", "invalid query parameters", details)
+    try:
+        return json_response(list_lines(LedgerStore(), env, filters))
+    except InvalidContinuationToken as exc:
+        return error_response(400, "InvalidContinuationToken", str(exc))
+
+
+@bp.route(route=f"{BASE}/{{id}}", methods=["GET"])
+def get_adjustment(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+    except BadRequest as exc:
+        return _bad(exc)
+    line_id = req.route_params.get("id", "")
+    if not KEY_TEXT.fullmatch(line_id):
+        return error_response(400, "InvalidId", "id has characters that are not allowed")
+    view = get_line(LedgerStore(), env, line_id)
+    if view is None:
+        return error_response(404, "NotFound", f"no adjustment line {line_id!r} in this environment")
+    return json_response(view)

@@ -1,0 +1,49 @@
+"""Reading JSON request bodies at the edge: content type, size, strict numbers."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import azure.functions as func
+
+from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+
+MAX_JSON_DEPTH = 20
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def _no_constants(name: str) -> Any:
+    raise BadRequest(400, "InvalidJson", f"{name} is not a number JSON allows")
+
+
+def read_json(req: func.HttpRequest, max_bytes: int) -> Any:
+    """Parse a JSON body; numbers become Decimal so no quantity ever passes through a float."""
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest(415, "UnsupportedMediaType", "send the body as application/json")
+    declared = req.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise BadRequest(413, "PayloadTooLarge", f"the body is larger than {max_bytes} bytes")
+    body = req.get_body()
+    if len(body) > max_bytes:
+        raise BadRequest(413, "PayloadTooLarge", f"the body is larger than {max_bytes} bytes")
+    try:
+        text = body.decode("utf-8-sig")
+        value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constants)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BadRequest(400, "InvalidJson", f"the body is not valid JSON: {type(exc).__name__}") from None
+    return value
+
+
+def environment_id(req: func.HttpRequest) -> str:
+    try:
+        return check_environment_id(req.route_params.get("environmentId", ""))
+    except InvalidIdentifier as exc:
+        raise BadRequest(400, "InvalidEnvironmentId", str(exc)) from None

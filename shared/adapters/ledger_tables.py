@@ -1,0 +1,309 @@
+"""The inventory ledger in Table Storage.
+
+Layout (DESIGN.md): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
+lines (`L|id`) and cache rows (`C|hash`), so a sync is one entity group transaction. Table `lineids`
+makes line ids unique per environment across products; table `pending` lists partitions with work.
+All queries pass values through `parameters=`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+
+from shared.adapters.storage_clients import table_name, table_service
+from shared.domain.cache import CacheRow, PendingLine
+from shared.domain.identifiers import environment_range
+
+LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
+LINE_PREFIX, CACHE_PREFIX = "L|", "C|"
+SYNC_WORK = "sync"
+BATCH = 100
+ID_BUCKETS = 16
+
+Fault = Callable[[str], None]
+CONFLICT_CODES = ("UpdateConditionNotSatisfied", "EntityAlreadyExists")
+
+
+class ConcurrencyConflict(RuntimeError):
+    """Another writer changed an entity first; re-read and try again."""
+
+
+class InvalidContinuationToken(ValueError):
+    pass
+
+
+def ledger_partition(environment_id: str, organization_id: str, product_id: str) -> str:
+    return f"{environment_id}|{organization_id}|{product_id}"
+
+
+def id_partition(environment_id: str, line_id: str) -> str:
+    bucket = int(hashlib.sha256(line_id.encode()).hexdigest()[:4], 16) % ID_BUCKETS
+    return f"{environment_id}|{bucket:x}"
+
+
+def _chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _etag(entity: Any) -> str:
+    return entity.metadata["etag"]
+
+
+@dataclass(frozen=True)
+class IdRecord:
+    line_id: str
+    ledger_partition: str
+    fingerprint: str
+
+
+class LedgerStore:
+    """Table operations of the ledger; `fault` is a test hook called before every storage call."""
+
+    def __init__(self, fault: Fault | None = None) -> None:
+        service = table_service()
+        self._fault = fault or (lambda step: None)
+        self.ledger = service.get_table_client(table_name(LEDGER))
+        self.line_ids = service.get_table_client(table_name(LINE_IDS))
+        self.pending = service.get_table_client(table_name(PENDING))
+        _ensure_tables(service, tuple(c.table_name for c in (self.ledger, self.line_ids, self.pending)))
+
+    def _step(self, name: str) -> None:
+        self._fault(name)
+
+    # ---- ids (idempotency) -------------------------------------------------------------------
+    def reserve_ids(self, environment_id: str, records: list[IdRecord]) -> dict[str, IdRecord]:
+        """Create id records; for ids that already exist, return what is stored instead."""
+        existing: dict[str, IdRecord] = {}
+        by_partition: dict[str, list[IdRecord]] = defaultdict(list)
+        for record in records:
+            by_partition[id_partition(environment_id, record.line_id)].append(record)
+        for partition, group in by_partition.items():
+            for chunk in _chunks(group):
+                ops = [("create", {"PartitionKey": partition, "RowKey": r.line_id,
+                                   "LedgerPartition": r.ledger_partition, "Fingerprint": r.fingerprint})
+                       for r in chunk]
+                try:
+                    self._step("reserve_ids")
+                    self.line_ids.submit_transaction(ops)
+                except TableTransactionError as exc:
+                    if exc.error_code != "EntityAlreadyExists":
+                        raise
+                    existing.update(self._reserve_one_by_one(partition, chunk))
+        return existing
+
+    def _reserve_one_by_one(self, partition: str, chunk: list[IdRecord]) -> dict[str, IdRecord]:
+        found: dict[str, IdRecord] = {}
+        for record in chunk:
+            try:
+                self._step("reserve_id")
+                self.line_ids.create_entity({"PartitionKey": partition, "RowKey": record.line_id,
+                                             "LedgerPartition": record.ledger_partition,
+                                             "Fingerprint": record.fingerprint})
+            except ResourceExistsError:
+                stored = self.line_ids.get_entity(partition, record.line_id)
+                found[record.line_id] = IdRecord(record.line_id, stored["LedgerPartition"], stored["Fingerprint"])
+        return found
+
+    def find_id(self, environment_id: str, line_id: str) -> IdRecord | None:
+        try:
+            stored = self.line_ids.get_entity(id_partition(environment_id, line_id), line_id)
+        except ResourceNotFoundError:
+            return None
+        return IdRecord(line_id, stored["LedgerPartition"], stored["Fingerprint"])
+
+    # ---- detailed lines ------------------------------------------------------------------------
+    def create_lines(self, entities: list[dict[str, Any]]) -> None:
+        """Create line entities; lines that already exist (a retried request) are left as they are."""
+        by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for entity in entities:
+            by_partition[entity["PartitionKey"]].append(entity)
+        for group in by_partition.values():
+            for chunk in _chunks(group):
+                try:
+                    self._step("create_lines")
+                    self.ledger.submit_transaction([("create", e) for e in chunk])
+                except TableTransactionError as exc:
+                    if exc.error_code != "EntityAlreadyExists":
+                        raise
+                    for entity in chunk:
+                        with contextlib.suppress(ResourceExistsError):
+                            self.ledger.create_entity(entity)
+
+    def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.ledger.get_entity(partition, LINE_PREFIX + line_id))
+        except ResourceNotFoundError:
+            return None
+
+    def created_lines(self, partition: str, limit: int) -> list[PendingLine]:
+        self._step("read_lines")
+        pager = self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @status",
+            parameters={"pk": partition, "lo": LINE_PREFIX, "hi": "L}", "status": "Created"},
+            results_per_page=limit,
+            select=["RowKey", "DimKey", "Dimensions", "DataSource", "Measure", "Quantity"],
+        )
+        page = next(iter(pager.by_page()), [])
+        return [
+            PendingLine(e["RowKey"], _etag(e), e["DimKey"], json.loads(e["Dimensions"]), e["DataSource"],
+                        e["Measure"], _decimal(e["Quantity"]))
+            for e in page
+        ]
+
+    # ---- cache -----------------------------------------------------------------------------------
+    def cache_rows(self, partition: str) -> dict[str, CacheRow]:
+        self._step("read_cache")
+        entities = self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"},
+        )
+        return {e["RowKey"]: _cache_row(e) for e in entities}
+
+    def commit_sync(self, partition: str, rows: list[CacheRow], lines: list[PendingLine],
+                    posted_at: datetime) -> dict[str, str]:
+        """Cache rows and line statuses in one transaction; returns the rows' new ETags."""
+        ops: list[Any] = []
+        for row in rows:
+            entity = {"PartitionKey": partition, "RowKey": row.row_key, "DimKey": row.dim_key,
+                      "Dimensions": json.dumps(dict(row.dimensions), sort_keys=True),
+                      "Quantities": json.dumps(row.quantities, sort_keys=True), "UpdatedAt": posted_at}
+            if row.etag is None:
+                ops.append(("create", entity))
+            else:
+                ops.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": row.etag,
+                                               "match_condition": MatchConditions.IfNotModified}))
+        for line in lines:
+            ops.append(("update", {"PartitionKey": partition, "RowKey": line.row_key, "Status": "IVPosted",
+                                   "IVPostedAt": posted_at},
+                        {"mode": UpdateMode.MERGE, "etag": line.etag,
+                         "match_condition": MatchConditions.IfNotModified}))
+        try:
+            self._step("commit_sync")
+            results = self.ledger.submit_transaction(ops)
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
+                raise ConcurrencyConflict(str(exc.error_code)) from None
+            raise
+        self._step("after_commit_sync")
+        return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
+
+    # ---- pending-work index ------------------------------------------------------------------------
+    def touch_pending(self, partitions: Iterable[str], at: datetime) -> None:
+        entities = [{"PartitionKey": SYNC_WORK, "RowKey": p, "TouchedAt": at} for p in sorted(set(partitions))]
+        for chunk in _chunks(entities):
+            self._step("touch_pending")
+            self.pending.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+
+    def pending_partitions(self) -> list[tuple[str, str]]:
+        self._step("list_pending")
+        entities = self.pending.query_entities("PartitionKey eq @pk", parameters={"pk": SYNC_WORK},
+                                               select=["RowKey"])
+        return [(e["RowKey"], _etag(e)) for e in entities]
+
+    def clear_pending(self, partition: str, etag: str) -> bool:
+        """Remove the marker unless new work arrived since it was read (its ETag changed)."""
+        try:
+            self._step("clear_pending")
+            self.pending.delete_entity(SYNC_WORK, partition, etag=etag, match_condition=MatchConditions.IfNotModified)
+            return True
+        except (ResourceNotFoundError, HttpResponseError) as exc:
+            if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:
+                return False
+            raise
+
+    # ---- reads for the API -------------------------------------------------------------------------
+    def query_lines(self, environment_id: str, filters: dict[str, Any], page_size: int,
+                    token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        lo, hi = environment_range(environment_id)
+        clauses = ["PartitionKey ge @envlo", "PartitionKey lt @envhi", "RowKey ge @lo", "RowKey lt @hi"]
+        params: dict[str, Any] = {"envlo": lo, "envhi": hi, "lo": LINE_PREFIX, "hi": "L}"}
+        columns = {"status": "Status", "productId": "ProductId", "organizationId": "OrganizationId",
+                   "externalReferenceId": "ExternalReferenceId"}
+        for name, column in columns.items():
+            if filters.get(name) is not None:
+                clauses.append(f"{column} eq @{name}")
+                params[name] = filters[name]
+        if filters.get("createdFrom") is not None:
+            clauses.append("CreatedAt ge @createdFrom")
+            params["createdFrom"] = filters["createdFrom"]
+        if filters.get("createdTo") is not None:
+            clauses.append("CreatedAt lt @createdTo")
+            params["createdTo"] = filters["createdTo"]
+        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
+        pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
+        page = list(next(iter(pages), []))
+        return [dict(e) for e in page], encode_token(pages.continuation_token)
+
+    def cache_rows_of_environment(self, environment_id: str, partitions: list[str] | None) -> Iterator[dict[str, Any]]:
+        if partitions is not None:
+            for partition in partitions:
+                yield from self.ledger.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                    parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"})
+            return
+        lo, hi = environment_range(environment_id)
+        yield from self.ledger.query_entities(
+            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey ge @lo and RowKey lt @hi",
+            parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"})
+
+
+def encode_token(token: Any) -> str | None:
+    if not token:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(token, sort_keys=True).encode()).decode()
+
+
+def decode_token(token: str, environment_id: str) -> dict[str, str]:
+    """Continuation tokens are opaque to clients, and are checked to stay inside their environment."""
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidContinuationToken("continuationToken is not valid") from None
+    lo, hi = environment_range(environment_id)
+    if (not isinstance(value, dict) or set(value) - {"PartitionKey", "RowKey"}
+            or not all(isinstance(v, str) for v in value.values())
+            or not lo <= value.get("PartitionKey", "") < hi):
+        raise InvalidContinuationToken("continuationToken is not valid for this environment")
+    return value
+
+
+def _decimal(text: str):  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    return Decimal(text)
+
+
+def _cache_row(entity: Any) -> CacheRow:
+    return CacheRow(entity["RowKey"], entity["DimKey"], json.loads(entity["Dimensions"]),
+                    json.loads(entity["Quantities"]), _etag(entity))
+
+
+_created: set[tuple[str, ...]] = set()
+
+
+def _ensure_tables(service: Any, names: tuple[str, ...]) -> None:
+    """Create missing tables once per process (Bicep creates them in Azure; Azurite starts empty)."""
+    key = (service.url, *names)
+    if key in _created:
+        return
+    for name in names:
+        with contextlib.suppress(ResourceExistsError):
+            service.create_table(name)
+    _created.add(key)
+
+
+__all__ = ["ConcurrencyConflict", "IdRecord", "InvalidContinuationToken", "LedgerStore", "TableClient",
+           "ledger_partition"]

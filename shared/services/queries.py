@@ -1,0 +1,148 @@
+"""Read side: detailed lines and the on-hand index query in Inventory Visibility's shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.adapters.ledger_tables import LedgerStore, ledger_partition
+from shared.domain.adjustments import BASE_DIMENSIONS
+from shared.domain.cache import Quantities, merge
+from shared.domain.identifiers import KEY_TEXT, KEY_TEXT_RULE
+
+LINE_STATUSES = ("Created", "IVPosted", "Aggregated")
+MAX_PAGE = 1000
+MAX_FILTER_VALUES = 100
+_DIM_BY_LOWER = {d.lower(): d for d in BASE_DIMENSIONS}
+
+
+def line_view(entity: dict[str, Any]) -> dict[str, Any]:
+    """A stored line as the API shows it: what was sent, its status and the time of each status."""
+    view = json.loads(entity["Payload"])
+    view["status"] = entity["Status"]
+    view["statusTimes"] = {
+        "Created": entity.get("CreatedAt"),
+        "IVPosted": entity.get("IVPostedAt"),
+        "Aggregated": entity.get("AggregatedAt"),
+    }
+    if entity.get("AggregatedLineId"):
+        view["aggregatedLineId"] = entity["AggregatedLineId"]
+    return view
+
+
+class LineFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: str | None = None
+    productId: str | None = None
+    organizationId: str | None = None
+    externalReferenceId: str | None = None
+    createdFrom: datetime | None = None
+    createdTo: datetime | None = None
+    pageSize: int = Field(100, ge=1, le=MAX_PAGE)
+    continuationToken: str | None = Field(None, max_length=2000)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str | None) -> str | None:
+        if value is not None and value not in LINE_STATUSES:
+            raise ValueError(f"must be one of {list(LINE_STATUSES)}")
+        return value
+
+    @field_validator("productId", "organizationId", "externalReferenceId")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None and not KEY_TEXT.fullmatch(value):
+            raise ValueError(f"must be {KEY_TEXT_RULE}")
+        return value
+
+
+def list_lines(store: LedgerStore, environment_id: str, filters: LineFilters) -> dict[str, Any]:
+    query = filters.model_dump(exclude={"pageSize", "continuationToken"})
+    entities, token = store.query_lines(environment_id, query, filters.pageSize, filters.continuationToken)
+    return {"items": [line_view(e) for e in entities], "continuationToken": token}
+
+
+def get_line(store: LedgerStore, environment_id: str, line_id: str) -> dict[str, Any] | None:
+    record = store.find_id(environment_id, line_id)
+    if record is None:
+        return None
+    entity = store.get_line(record.ledger_partition, line_id)
+    return None if entity is None else line_view(entity)
+
+
+def _key_list(value: Any, field: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_FILTER_VALUES:
+        raise ValueError(f"filters.{field} must be a list of 1-{MAX_FILTER_VALUES} values")
+    for item in value:
+        if not isinstance(item, str) or not KEY_TEXT.fullmatch(item):
+            raise ValueError(f"filters.{field} values must be {KEY_TEXT_RULE}")
+    return value
+
+
+class IndexQuery(BaseModel):
+    """IV's index query: `filters` (organizationId required, productId and dimensions optional)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    filters: dict[str, list[str]]
+    groupByValues: list[str] = Field(default_factory=list, max_length=len(BASE_DIMENSIONS))
+    returnNegative: bool = True
+
+    @field_validator("filters", mode="before")
+    @classmethod
+    def _filters(cls, value: Any) -> dict[str, list[str]]:
+        if not isinstance(value, dict):
+            raise ValueError("filters must be an object")
+        out: dict[str, list[str]] = {}
+        for key, values in value.items():
+            lower = str(key).lower()
+            name = {"organizationid": "organizationId", "productid": "productId"}.get(lower) or _DIM_BY_LOWER.get(lower)
+            if name is None:
+                name = str(key)
+                if not name.isidentifier() or len(name) > 40:
+                    raise ValueError(f"unknown filter {str(key)[:40]!r}")
+            out[name] = _key_list(values, name)
+        if "organizationId" not in out:
+            raise ValueError("filters.organizationId is required")
+        return out
+
+    @field_validator("groupByValues", mode="before")
+    @classmethod
+    def _group(cls, value: Any) -> list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("groupByValues must be a list of dimension names")
+        return [_DIM_BY_LOWER.get(v.lower(), v) for v in value]
+
+
+def index_query(store: LedgerStore, environment_id: str, query: IndexQuery) -> list[dict[str, Any]]:
+    """Sum cache rows per product and the `groupByValues` dimensions (others are summed over)."""
+    orgs = query.filters["organizationId"]
+    products = query.filters.get("productId")
+    partitions = [ledger_partition(environment_id, o, p) for o in orgs for p in products] if products else None
+    dim_filters = {k: set(v) for k, v in query.filters.items() if k not in ("organizationId", "productId")}
+    groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], Quantities] = {}
+    for entity in store.cache_rows_of_environment(environment_id, partitions):
+        _, org, product = entity["PartitionKey"].split("|", 2)
+        if org not in orgs:
+            continue
+        dims = json.loads(entity["Dimensions"])
+        if any(dims.get(name) not in allowed for name, allowed in dim_filters.items()):
+            continue
+        group_dims = tuple((name, dims.get(name, "")) for name in query.groupByValues)
+        key = (org, product, group_dims)
+        groups[key] = merge(groups.get(key, {}), json.loads(entity["Quantities"]))
+    items = []
+    for (org, product, group_dims), quantities in sorted(groups.items()):
+        if not query.returnNegative:
+            quantities = {ds: {m: q for m, q in ms.items() if Decimal(q) >= 0} for ds, ms in quantities.items()}
+        items.append({"organizationId": org, "productId": product,
+                      "dimensions": {name: value for name, value in group_dims if value},
+                      "quantities": quantities})
+    return items
