@@ -245,7 +245,7 @@ class LedgerStore:
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
         pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
         page = list(next(iter(pages), []))
-        return [dict(e) for e in page], encode_token(pages.continuation_token)
+        return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
 
     def cache_rows_of_environment(self, environment_id: str, partitions: list[str] | None) -> Iterator[dict[str, Any]]:
         if partitions is not None:
@@ -260,24 +260,28 @@ class LedgerStore:
             parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"})
 
 
-def encode_token(token: Any) -> str | None:
+def encode_token(token: Any, environment_id: str) -> str | None:
     if not token:
         return None
-    return base64.urlsafe_b64encode(json.dumps(token, sort_keys=True).encode()).decode()
+    wrapped = {"env": environment_id, "next": token}
+    return base64.urlsafe_b64encode(json.dumps(wrapped, sort_keys=True).encode()).decode()
 
 
 def decode_token(token: str, environment_id: str) -> dict[str, str]:
-    """Continuation tokens are opaque to clients, and are checked to stay inside their environment."""
+    """Continuation tokens are opaque to clients and bound to their environment.
+
+    Isolation does not rest on the token: every query is also bounded to the environment's partition
+    range, so a forged token can only move where a page starts, never widen what it may contain.
+    """
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, UnicodeDecodeError):
         raise InvalidContinuationToken("continuationToken is not valid") from None
-    lo, hi = environment_range(environment_id)
-    if (not isinstance(value, dict) or set(value) - {"PartitionKey", "RowKey"}
-            or not all(isinstance(v, str) for v in value.values())
-            or not lo <= value.get("PartitionKey", "") < hi):
+    inner = value.get("next") if isinstance(value, dict) else None
+    if (not isinstance(inner, dict) or value.get("env") != environment_id
+            or set(inner) - {"PartitionKey", "RowKey"} or not all(isinstance(v, str) for v in inner.values())):
         raise InvalidContinuationToken("continuationToken is not valid for this environment")
-    return value
+    return inner
 
 
 def _decimal(text: str):  # type: ignore[no-untyped-def]
