@@ -34,7 +34,7 @@ def cache_totals(store: LedgerStore, environment_id: str) -> dict[tuple[str, str
         dims = json.loads(entity["Dimensions"])
         qty = json.loads(entity["Quantities"]).get("pos", {}).get("sold", "0")
         totals[(product, dims["locationId"])] += Decimal(qty)
-    return {k: v for k, v in totals.items() if v != 0 or True}
+    return dict(totals)
 
 
 def statuses(store: LedgerStore, environment_id: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Ingest idempotency and exactly-once sync against a real Azurite, crashes and races included."""
 
+import contextlib
 import threading
 from decimal import Decimal
 
@@ -80,10 +81,8 @@ def test_a_crash_at_every_step_of_a_sync_then_a_rerun_counts_every_line_once(app
         environment = f"crash-{uuid.uuid4().hex[:8]}"
         ingest(LedgerStore(), environment, lines)
         fault = CrashAt(step)
-        try:
+        with contextlib.suppress(Crash):
             sync_pending(LedgerStore(fault=fault))
-        except Crash:
-            pass
         sync_pending(LedgerStore())
         store = LedgerStore()
         assert _nonzero(cache_totals(store, environment)) == _nonzero(expected_totals(lines)), f"crash at {step}"
@@ -98,10 +97,8 @@ def test_a_crash_during_ingest_then_the_clients_retry_stores_and_syncs_everythin
     lines = make_lines("r", 120, products=2)
     for at in (1, 2, 3, 4):
         env = f"{environment_id}-{at}"
-        try:
+        with contextlib.suppress(Crash):
             ingest(LedgerStore(fault=CrashAt(at)), env, lines)
-        except Crash:
-            pass
         ingest(LedgerStore(), env, lines)
         sync_pending(LedgerStore())
         store = LedgerStore()
