@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ LINE_PREFIX, CACHE_PREFIX = "L|", "C|"
 SYNC_WORK = "sync"
 BATCH = 100
 ID_BUCKETS = 16
+WRITERS = 4
 
 Fault = Callable[[str], None]
 CONFLICT_CODES = ("UpdateConditionNotSatisfied", "EntityAlreadyExists")
@@ -56,6 +58,15 @@ def id_partition(environment_id: str, line_id: str) -> str:
 def _chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> Iterator[Any]:
+    """Independent partition transactions in flight together: each waits mostly on the network."""
+    if len(work) <= 1:
+        yield from (function(*args) for args in work)
+        return
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        yield from pool.map(lambda args: function(*args), work)
 
 
 def _etag(entity: Any) -> str:
@@ -90,18 +101,23 @@ class LedgerStore:
         by_partition: dict[str, list[IdRecord]] = defaultdict(list)
         for record in records:
             by_partition[id_partition(environment_id, record.line_id)].append(record)
-        for partition, group in by_partition.items():
-            for chunk in _chunks(group):
-                ops = [("create", {"PartitionKey": partition, "RowKey": r.line_id,
-                                   "LedgerPartition": r.ledger_partition, "Fingerprint": r.fingerprint})
-                       for r in chunk]
-                try:
-                    self._step("reserve_ids")
-                    self.line_ids.submit_transaction(ops)
-                except TableTransactionError as exc:
-                    if exc.error_code != "EntityAlreadyExists":
-                        raise
-                    existing.update(self._reserve_one_by_one(partition, chunk))
+
+        def reserve(partition: str, chunk: list[IdRecord]) -> dict[str, IdRecord]:
+            ops = [("create", {"PartitionKey": partition, "RowKey": r.line_id,
+                               "LedgerPartition": r.ledger_partition, "Fingerprint": r.fingerprint})
+                   for r in chunk]
+            try:
+                self._step("reserve_ids")
+                self.line_ids.submit_transaction(ops)
+                return {}
+            except TableTransactionError as exc:
+                if exc.error_code != "EntityAlreadyExists":
+                    raise
+                return self._reserve_one_by_one(partition, chunk)
+
+        work = [(p, chunk) for p, group in by_partition.items() for chunk in _chunks(group)]
+        for found in _in_parallel(reserve, work):
+            existing.update(found)
         return existing
 
     def _reserve_one_by_one(self, partition: str, chunk: list[IdRecord]) -> dict[str, IdRecord]:
@@ -130,17 +146,19 @@ class LedgerStore:
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for entity in entities:
             by_partition[entity["PartitionKey"]].append(entity)
-        for group in by_partition.values():
-            for chunk in _chunks(group):
-                try:
-                    self._step("create_lines")
-                    self.ledger.submit_transaction([("create", e) for e in chunk])
-                except TableTransactionError as exc:
-                    if exc.error_code != "EntityAlreadyExists":
-                        raise
-                    for entity in chunk:
-                        with contextlib.suppress(ResourceExistsError):
-                            self.ledger.create_entity(entity)
+
+        def create(chunk: list[dict[str, Any]]) -> None:
+            try:
+                self._step("create_lines")
+                self.ledger.submit_transaction([("create", e) for e in chunk])
+            except TableTransactionError as exc:
+                if exc.error_code != "EntityAlreadyExists":
+                    raise
+                for entity in chunk:
+                    with contextlib.suppress(ResourceExistsError):
+                        self.ledger.create_entity(entity)
+
+        list(_in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group)]))
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         try:

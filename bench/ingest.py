@@ -1,0 +1,108 @@
+"""Ingest and sync throughput against Azurite, each as a ratio to raw batched upserts in the same run.
+
+    .venv/bin/python bench/ingest.py [--lines 10000] [--products 100]
+
+Starts its own Azurite on free ports (or uses OMNISYNC_TEST_STORAGE). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import azure.functions as func
+
+from devtools.azurite import Azurite
+
+
+def make_body(lines: int, products: int) -> list[dict]:
+    return [{"id": f"bench-{i}", "organizationId": "usmf", "productId": f"P{i % products:04d}",
+             "quantityDataSource": "pos", "physicalMeasure": "sold",
+             "dimensions": {"siteId": "1", "locationId": str(i % 5), "colorId": ("Red", "Blue")[i % 2]},
+             "quantity": str((i % 9) - 4), "externalReferenceId": f"RCPT-{i}"} for i in range(lines)]
+
+
+def raw_upserts(entities: list[dict]) -> float:
+    from azure.data.tables import UpdateMode
+
+    from shared.adapters.storage_clients import table_service
+
+    table = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
+    by_partition: dict[str, list[dict]] = defaultdict(list)
+    for entity in entities:
+        by_partition[entity["PartitionKey"]].append(entity)
+    start = time.perf_counter()
+    for group in by_partition.values():
+        for i in range(0, len(group), 100):
+            table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in group[i:i + 100]])
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=10_000)
+    parser.add_argument("--products", type=int, default=100)
+    args = parser.parse_args()
+    azurite = None
+    if not os.environ.get("OMNISYNC_TEST_STORAGE"):
+        azurite = Azurite(Path(tempfile.mkdtemp(prefix="bench-azurite-"))).start()
+    os.environ["OMNISYNC_STORAGE"] = os.environ.get("OMNISYNC_TEST_STORAGE") or azurite.connection_string
+    os.environ["OMNISYNC_STORAGE_NAME_PREFIX"] = "b" + uuid.uuid4().hex[:8]
+    os.environ["INGEST_MAX_LINES"] = str(max(args.lines, 10_000))
+    os.environ["INGEST_MAX_BODY_BYTES"] = str(100 * 1024 * 1024)
+    os.environ["ALLOWED_DATA_SOURCES"] = "pos"
+    os.environ["ALLOWED_PHYSICAL_MEASURES"] = "sold"
+    try:
+        from functions.adjustments import post_adjustments
+        from shared.adapters.ledger_tables import LedgerStore
+        from shared.domain.adjustments import parse_lines
+        from shared.services.ingest import line_entity
+        from shared.services.sync import sync_pending
+
+        body = make_body(args.lines, args.products)
+        LedgerStore()  # create tables outside the timed part, as a deployed app has them
+        request = func.HttpRequest("POST", "http://localhost/api/environment/bench/transaction/adjustment/bulk",
+                                   headers={"content-type": "application/json"},
+                                   route_params={"environmentId": "bench"}, body=json.dumps(body).encode())
+        start = time.perf_counter()
+        response = post_adjustments(request)
+        ingest_s = time.perf_counter() - start
+        assert response.status_code == 200, response.get_body()[:500]
+
+        start = time.perf_counter()
+        report = sync_pending(LedgerStore())
+        sync_s = time.perf_counter() - start
+        assert report.lines == args.lines, report
+
+        lines, _ = parse_lines(body, allowed_sources=("pos",), allowed_measures=("sold",))
+        now = datetime.now(UTC)
+        entities = [line_entity("bench", line, line.fingerprint(), now) for line in lines]
+        raw_s = raw_upserts(entities)
+    finally:
+        if azurite:
+            azurite.stop()
+    figures = {
+        "lines": args.lines,
+        "products": args.products,
+        "ingest_lines_per_s": round(args.lines / ingest_s),
+        "sync_lines_per_s": round(args.lines / sync_s),
+        "raw_lines_per_s": round(args.lines / raw_s),
+        "ingest_ratio": round(raw_s / ingest_s, 3),
+        "sync_ratio": round(raw_s / sync_s, 3),
+    }
+    print(f"ingest {ingest_s:.2f}s, sync {sync_s:.2f}s, raw batched upserts {raw_s:.2f}s")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
