@@ -7,6 +7,6 @@ import azure.functions as func
 
 def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
-    from functions import health
+    from functions import health, reconcile
 
-    return [health.bp]
+    return [health.bp, reconcile.bp]
