@@ -28,16 +28,19 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient, ContentSettings
 
 log = logging.getLogger(__name__)
 
 REPORTS_CONTAINER = "reports"
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "omnisync.reconciliation.manifest/1"
+RUN_TIME = "run_time"
+"""Manifest metadata: first commit time (microseconds); Last-Modified has only second resolution."""
 _CHUNK = 4 * 1024 * 1024
 
 
@@ -70,7 +73,10 @@ class BlobReportSink:
     def commit(self) -> None:
         try:
             self._ensure_container()
-            old = set(read_manifest(self._container, self.run_id).get("files", {}))
+            previous, metadata = _manifest_with_metadata(self._container, self.run_id)
+            old = set(previous.get("files", {}))
+            # The run's place in history is its first commit: a re-fired old run must not become "latest".
+            run_time = metadata.get(RUN_TIME) or datetime.now(UTC).isoformat(timespec="microseconds")
             for name, (spool, meta) in sorted(self._staged.items()):
                 self._upload(name, spool, meta["content_type"])
             manifest = {
@@ -79,7 +85,7 @@ class BlobReportSink:
                 "files": {name: meta for name, (_, meta) in sorted(self._staged.items())},
             }
             body = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-            self._upload(MANIFEST, body, "application/json")
+            self._upload(MANIFEST, body, "application/json", {RUN_TIME: run_time})
             for name in sorted(old - set(self._staged)):
                 if _valid_name(name):
                     with contextlib.suppress(ResourceNotFoundError):
@@ -90,12 +96,15 @@ class BlobReportSink:
     def abort(self) -> None:
         self._close()
 
-    def _upload(self, name: str, data: bytes | IO[bytes], content_type: str) -> None:
+    def _upload(
+        self, name: str, data: bytes | IO[bytes], content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
         self._container.upload_blob(
             f"{self.run_id}/{name}",
             data,
             overwrite=True,
             content_settings=ContentSettings(content_type=content_type),
+            metadata=metadata,
         )
 
     def _ensure_container(self) -> None:
@@ -119,16 +128,31 @@ def _chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
 
 def read_manifest(container: ContainerClient, run_id: str) -> dict[str, Any]:
     """The committed manifest of a run, or ``{}`` when the run has no complete set."""
+    return _manifest_with_metadata(container, run_id)[0]
+
+
+def _manifest_with_metadata(container: ContainerClient, run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
     try:
-        raw = container.download_blob(f"{run_id}/{MANIFEST}").readall()
+        downloader = container.download_blob(f"{run_id}/{MANIFEST}")
+        raw = downloader.readall()
     except ResourceNotFoundError:
-        return {}
+        return {}, {}
+    metadata = dict(downloader.properties.metadata or {})
     try:
         doc = json.loads(raw)
     except ValueError:
         log.warning("reports/%s/%s is not JSON; treating the run as having no report set", run_id, MANIFEST)
-        return {}
-    return doc if isinstance(doc, dict) else {}
+        return {}, metadata
+    return (doc if isinstance(doc, dict) else {}), metadata
+
+
+def _run_time(blob: BlobProperties) -> datetime:
+    """When the run was first committed (manifest metadata, microseconds), else the blob's Last-Modified."""
+    value = (blob.metadata or {}).get(RUN_TIME)
+    if value:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value)
+    return blob.last_modified
 
 
 def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | None:
@@ -146,18 +170,22 @@ def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | N
 def load_history(
     service: BlobServiceClient, exclude_run_id: str, limit: int, container: str = REPORTS_CONTAINER
 ) -> list[dict[str, Any]]:
-    """Summaries of the ``limit`` most recent committed runs, oldest first (by manifest time).
+    """Summaries of the ``limit`` most recent committed runs, oldest first (by first commit time).
 
     Only runs with a manifest count (a half-written set is no history); the
     current run is excluded so re-firing a run does not extend its own streak.
     """
     client = service.get_container_client(container)
     try:
-        manifests = [b for b in client.list_blobs() if b.name.endswith(f"/{MANIFEST}") and b.name.count("/") == 1]
+        manifests = [
+            b
+            for b in client.list_blobs(include=["metadata"])
+            if b.name.endswith(f"/{MANIFEST}") and b.name.count("/") == 1
+        ]
     except ResourceNotFoundError:
         return []
     manifests = [b for b in manifests if b.name.split("/", 1)[0] != exclude_run_id]
-    manifests.sort(key=lambda b: (b.last_modified, b.name))
+    manifests.sort(key=lambda b: (_run_time(b), b.name))
     history: list[dict[str, Any]] = []
     for blob in manifests[-limit:] if limit > 0 else []:
         run_id = blob.name.split("/", 1)[0]
