@@ -59,11 +59,23 @@ class Outcome:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Containers:
+    """Container names; tests use their own so the running e2e app does not react to their blobs."""
+
+    snapshots: str = SNAPSHOTS_CONTAINER
+    reports: str = REPORTS_CONTAINER
+
+
 def handle_snapshot_blob(
-    blob_name: str, service: BlobServiceClient, defaults: dict[str, Any], engine: EngineSettings | None = None
+    blob_name: str,
+    service: BlobServiceClient,
+    defaults: dict[str, Any],
+    engine: EngineSettings | None = None,
+    containers: Containers = Containers(),
 ) -> Outcome:
     """React to one blob in ``snapshots``; ``defaults`` is the app-wide raw config (settings)."""
-    name = blob_name.strip("/").removeprefix(f"{SNAPSHOTS_CONTAINER}/")
+    name = blob_name.strip("/").removeprefix(f"{containers.snapshots}/")
     run_id = name.split("/", 1)[0] if "/" in name else ""
     if not valid_run_id(run_id):
         # Nothing is stored for a bad id: it would become a report path.
@@ -74,7 +86,7 @@ def handle_snapshot_blob(
         log.info("ignoring blob %r: not an erp/wms snapshot (config files do not start a run)", blob_name)
         return Outcome("ignored", run_id, "not a snapshot")
 
-    snapshots = service.get_container_client(SNAPSHOTS_CONTAINER)
+    snapshots = service.get_container_client(containers.snapshots)
     sides: dict[Side, list[BlobProperties]] = {Side.ERP: [], Side.WMS: []}
     configs: list[BlobProperties] = []
     for blob in snapshots.list_blobs(name_starts_with=f"{run_id}/"):
@@ -88,7 +100,7 @@ def handle_snapshot_blob(
         log.info("run %s: %s arrived, waiting for %s", run_id, parsed.side.value, missing[0].value)
         return Outcome("waiting", run_id, f"waiting for {missing[0].value}")
     with tempfile.TemporaryDirectory(prefix=f"reconcile-{run_id}-") as tmp:
-        return _run(service, run_id, sides, configs, defaults, Path(tmp), engine)
+        return _run(service, run_id, sides, configs, defaults, Path(tmp), engine, containers)
 
 
 def _run(
@@ -99,10 +111,11 @@ def _run(
     defaults: dict[str, Any],
     tmp: Path,
     engine: EngineSettings | None,
+    containers: Containers,
 ) -> Outcome:
-    snapshots = service.get_container_client(SNAPSHOTS_CONTAINER)
+    snapshots = service.get_container_client(containers.snapshots)
     sources = {side: _placeholder(blobs, tmp) for side, blobs in sides.items()}
-    sink = BlobReportSink(service, run_id, REPORTS_CONTAINER)
+    sink = BlobReportSink(service, run_id, containers.reports)
     problems = [
         f"{len(blobs)} {side.value} snapshots for run {run_id} ({', '.join(b.name for b in blobs)}); keep one"
         for side, blobs in sides.items()
@@ -126,18 +139,18 @@ def _run(
             result.close()
         log.warning("run %s: error report written: %s", run_id, "; ".join(problems))
         return Outcome("error", run_id, "; ".join(problems))
-    history = load_history(service, exclude_run_id=run_id, limit=HISTORY_RUNS)
+    history = load_history(service, exclude_run_id=run_id, limit=HISTORY_RUNS, container=containers.reports)
     settings = engine or EngineSettings(temp_directory=str(tmp))
     result = run_reconciliation(
         sources[Side.ERP], sources[Side.WMS], config, history, sink, run_id=run_id, engine=settings
     )
-    log.info("run %s: reconciled, status %s, reports in %s/%s/", run_id, result.status, REPORTS_CONTAINER, run_id)
+    log.info("run %s: reconciled, status %s, reports in %s/%s/", run_id, result.status, containers.reports, run_id)
     return Outcome(result.status, run_id, "; ".join(result.errors))
 
 
 def _placeholder(blobs: list[BlobProperties], tmp: Path) -> SnapshotSource:
     """A label-only source for error reports written before anything was downloaded."""
-    return SnapshotSource(tmp / "missing", name=f"{SNAPSHOTS_CONTAINER}/{blobs[0].name}" if blobs else "")
+    return SnapshotSource(tmp / "missing", name=blobs[0].name if blobs else "")
 
 
 def _download(container: Any, blob: BlobProperties, target: Path) -> SnapshotSource:
@@ -152,7 +165,7 @@ def _download(container: Any, blob: BlobProperties, target: Path) -> SnapshotSou
         target,
         format=parsed.format if parsed else None,
         as_of=_as_of((props.metadata or {}).get("as_of")),
-        name=f"{SNAPSHOTS_CONTAINER}/{blob.name}",
+        name=f"{container.container_name}/{blob.name}",
     )
 
 
@@ -181,12 +194,12 @@ def _config(
         except ResourceNotFoundError:
             own = {}
         except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-            return None, f"{SNAPSHOTS_CONTAINER}/{blob.name} is not valid: {exc}"
+            return None, f"{container.container_name}/{blob.name} is not valid: {exc}"
         if not isinstance(own, dict):
-            return None, f"{SNAPSHOTS_CONTAINER}/{blob.name} must hold an object"
+            return None, f"{container.container_name}/{blob.name} must hold an object"
         raw.update(own)
     try:
         return ReconcileConfig.model_validate(raw), None
     except ValidationError as exc:
-        source = f"{SNAPSHOTS_CONTAINER}/{configs[0].name}" if configs else "RECONCILE_* settings"
+        source = f"{container.container_name}/{configs[0].name}" if configs else "RECONCILE_* settings"
         return None, f"invalid reconciliation config ({source}): {exc}"

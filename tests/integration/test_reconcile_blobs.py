@@ -18,7 +18,10 @@ from azure.storage.blob import BlobServiceClient
 from shared.adapters.blob_reports import BlobReportSink
 from shared.adapters.storage_clients import blob_service
 from shared.config import get_settings, reset_settings
-from shared.services.reconcile_blobs import Outcome, handle_snapshot_blob
+from shared.services.reconcile_blobs import Containers, Outcome, handle_snapshot_blob
+
+# Containers of this module's own: the e2e app (same Azurite, same session) watches `snapshots`.
+SNAP, REPORTS = "it-snapshots", "it-reports"
 
 # A costly item 1 unit short, a cheap item 4 short, a WMS-only item, and an id with leading zeros
 # that must not be confused with "417" (which the WMS also holds, as a separate item).
@@ -36,7 +39,7 @@ REPORT_SET = {"discrepancies.csv", "summary.json", "report.html", "proposed_jour
 def service(app_env: str) -> BlobServiceClient:
     svc = blob_service()
     with contextlib.suppress(ResourceExistsError):
-        svc.create_container("snapshots")
+        svc.create_container(SNAP)
     return svc
 
 
@@ -46,16 +49,18 @@ def run_id() -> str:
 
 
 def upload(service: BlobServiceClient, name: str, data: bytes) -> str:
-    service.get_blob_client("snapshots", name).upload_blob(data, overwrite=True)
-    return f"snapshots/{name}"
+    service.get_blob_client(SNAP, name).upload_blob(data, overwrite=True)
+    return f"{SNAP}/{name}"
 
 
 def fire(service: BlobServiceClient, blob_name: str) -> Outcome:
-    return handle_snapshot_blob(blob_name, service, get_settings().reconcile_defaults())
+    return handle_snapshot_blob(
+        blob_name, service, get_settings().reconcile_defaults(), containers=Containers(SNAP, REPORTS)
+    )
 
 
 def reports(service: BlobServiceClient, run_id: str) -> dict[str, bytes]:
-    container = service.get_container_client("reports")
+    container = service.get_container_client(REPORTS)
     if not container.exists():
         return {}
     return {
@@ -219,7 +224,7 @@ def _committed_set(service: BlobServiceClient, run_id: str) -> dict[str, bytes]:
 
 def test_crash_between_writes_leaves_the_previous_set_intact(service: BlobServiceClient, run_id: str) -> None:
     before = _committed_set(service, run_id)
-    sink = BlobReportSink(service, run_id)
+    sink = BlobReportSink(service, run_id, REPORTS)
     sink.write("summary.json", b'{"status": "half"}', "application/json")
     with pytest.raises(OSError):
         sink.write("discrepancies.csv", io.BufferedReader(_Exploding()), "text/csv")
@@ -233,7 +238,7 @@ def test_crash_inside_commit_is_not_trusted(
     from shared.adapters.blob_reports import read_report
 
     before = _committed_set(service, run_id)
-    sink = BlobReportSink(service, run_id)
+    sink = BlobReportSink(service, run_id, REPORTS)
     for name in ("discrepancies.csv", "proposed_journal.json", "report.html", "summary.json"):
         sink.write(name, b"new " + name.encode(), "text/plain")
     real: Callable[..., None] = sink._upload
@@ -250,7 +255,7 @@ def test_crash_inside_commit_is_not_trusted(
         sink.commit()
     after = reports(service, run_id)
     assert after["manifest.json"] == before["manifest.json"]  # the manifest still describes the old set
-    container = service.get_container_client("reports")
+    container = service.get_container_client(REPORTS)
     assert after["discrepancies.csv"] == b"new discrepancies.csv"  # overwritten before the crash ...
     assert read_report(container, run_id, "discrepancies.csv") is None  # ... and readers refuse it
     assert read_report(container, run_id, "summary.json") == before["summary.json"]
