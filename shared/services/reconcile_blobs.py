@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import BlobProperties, BlobServiceClient
+from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
 from pydantic import ValidationError
 
 from shared.adapters.blob_reports import REPORTS_CONTAINER, BlobReportSink, load_history
@@ -153,7 +153,7 @@ def _placeholder(blobs: list[BlobProperties], tmp: Path) -> SnapshotSource:
     return SnapshotSource(tmp / "missing", name=blobs[0].name if blobs else "")
 
 
-def _download(container: Any, blob: BlobProperties, target: Path) -> SnapshotSource:
+def _download(container: ContainerClient, blob: BlobProperties, target: Path) -> SnapshotSource:
     """Stream one blob to a temp file; the snapshot's as-of time may come from metadata ``as_of``."""
     client = container.get_blob_client(blob.name)
     with open(target, "wb") as fh:
@@ -180,7 +180,7 @@ def _as_of(value: str | None) -> datetime | None:
 
 
 def _config(
-    container: Any, configs: list[BlobProperties], defaults: dict[str, Any]
+    container: ContainerClient, configs: list[BlobProperties], defaults: dict[str, Any]
 ) -> tuple[ReconcileConfig | None, str | None]:
     """App-wide defaults, with the run's own config file's top-level keys replacing theirs."""
     raw = dict(defaults)
