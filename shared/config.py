@@ -8,8 +8,11 @@ checked against this one list (see tests/unit/test_settings_coverage.py).
 
 from __future__ import annotations
 
+import json
 import os
+from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -45,6 +48,13 @@ class Settings(BaseModel):
         alias="ALLOWED_PHYSICAL_MEASURES",
     )
 
+    # Reconciliation (issue 5): app-wide defaults; RECONCILE_CONFIG (a JSON object in the format of
+    # docs/reconciliation.md) overrides them, and a run's own snapshots/{runId}/config.json overrides both.
+    reconcile_master: Literal["wms", "erp"] = Field("wms", alias="RECONCILE_MASTER")
+    reconcile_journal_mode: Literal["movement", "counting"] = Field("movement", alias="RECONCILE_JOURNAL_MODE")
+    reconcile_materiality_value: Decimal = Field(Decimal("50"), alias="RECONCILE_MATERIALITY_VALUE", ge=0)
+    reconcile_config: str = Field("", alias="RECONCILE_CONFIG")
+
     _split_lists = field_validator("allowed_data_sources", "allowed_physical_measures", mode="before")(_csv)
 
     @field_validator("allowed_data_sources", "allowed_physical_measures")
@@ -53,6 +63,30 @@ class Settings(BaseModel):
         if not value:
             raise ValueError("must list at least one value")
         return value
+
+    @field_validator("reconcile_config")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        # Checked here so a typo names the setting at startup, not in every run's error report.
+        if value.strip():
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"must be a JSON object: {exc}") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be a JSON object")
+        return value
+
+    def reconcile_defaults(self) -> dict[str, object]:
+        """The app-wide reconciliation config as a raw dict (a run's config.json is merged over it)."""
+        base: dict[str, object] = {
+            "master": self.reconcile_master,
+            "journal_mode": self.reconcile_journal_mode,
+            "materiality": {"value": str(self.reconcile_materiality_value)},
+        }
+        if self.reconcile_config.strip():
+            base.update(json.loads(self.reconcile_config))
+        return base
 
     def storage_connection(self) -> StorageConnection:
         return StorageConnection.from_environment(STORAGE_CONNECTION)

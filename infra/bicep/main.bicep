@@ -40,11 +40,19 @@ param ingestMaxLines int = 10000
 param allowedDataSources string = '@iv,pos,ecom,wms,fno'
 param allowedPhysicalMeasures string = 'adjustment,sold,received,ordered,onhand,counted,availphysical,reserved'
 
+@description('Reconciliation defaults (issue 5): master side, journal mode, value threshold, optional JSON config.')
+@allowed(['wms', 'erp'])
+param reconcileMaster string = 'wms'
+@allowed(['movement', 'counting'])
+param reconcileJournalMode string = 'movement'
+param reconcileMaterialityValue string = '50'
+param reconcileConfig string = ''
+
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param tableNames array = ['ledger', 'lineids', 'pending']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = []
+param containerNames array = ['snapshots', 'reports']
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))
@@ -193,6 +201,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'INGEST_MAX_LINES', value: string(ingestMaxLines) }
         { name: 'ALLOWED_DATA_SOURCES', value: allowedDataSources }
         { name: 'ALLOWED_PHYSICAL_MEASURES', value: allowedPhysicalMeasures }
+        { name: 'RECONCILE_MASTER', value: reconcileMaster }
+        { name: 'RECONCILE_JOURNAL_MODE', value: reconcileJournalMode }
+        { name: 'RECONCILE_MATERIALITY_VALUE', value: reconcileMaterialityValue }
+        { name: 'RECONCILE_CONFIG', value: reconcileConfig }
       ]
     }
     functionAppConfig: {

@@ -7,4 +7,4 @@ runs can create what is missing.
 from __future__ import annotations
 
 TABLES: tuple[str, ...] = ("ledger", "lineids", "pending")
-CONTAINERS: tuple[str, ...] = ()
+CONTAINERS: tuple[str, ...] = ("snapshots", "reports")

@@ -53,6 +53,7 @@ __all__ = [
     "Report",
     "ReportSink",
     "SnapshotSource",
+    "error_result",
     "publish",
     "reconcile",
     "run_reconciliation",
@@ -158,6 +159,16 @@ def _error_result(
             Report(REPORT, "text/html; charset=utf-8", render_error(run_id, errors).encode("utf-8")),
         ],
     )
+
+
+def error_result(
+    run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource
+) -> ReconciliationResult:
+    """An error run for problems found before the engine runs (ambiguous files, invalid run config).
+
+    Public so the blob trigger reports them the same way the engine reports unreadable files.
+    """
+    return _error_result(run_id, errors, erp, wms)
 
 
 def reconcile(

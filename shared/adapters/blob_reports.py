@@ -1,0 +1,201 @@
+"""Report sets in Blob Storage: container ``reports``, one folder per run id.
+
+Why it looks like this:
+
+* **Never half-visible.** ``write`` only stages the file locally (a temp file,
+  hashed as it streams); nothing reaches the container before ``commit``. A
+  crash or an exception while the set is being built therefore leaves the
+  previous set of the run untouched. ``commit`` uploads each file to its fixed
+  name (each upload is atomic per blob) and writes ``manifest.json`` **last**;
+  readers trust only the files the manifest lists, with their sha256, so even a
+  crash inside ``commit`` is detectable (the old manifest no longer matches).
+* **No duplicates.** Names are fixed (``{runId}/summary.json`` ...), so a
+  re-fired or concurrent trigger overwrites rather than adds; the manifest holds
+  no timestamps, so the same snapshots give a byte-identical manifest. Files of
+  the previous set that the new one lacks (an error run replacing an ok run) are
+  deleted after the manifest switched.
+* **Why not a staging prefix + server-side copy.** In Azure the app reaches
+  storage with a managed identity (shared-key access is off); a same-account
+  copy by URL then needs a user-delegation SAS for the source. Local staging
+  gives the same visibility guarantee without that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient, ContentSettings
+
+log = logging.getLogger(__name__)
+
+REPORTS_CONTAINER = "reports"
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "omnisync.reconciliation.manifest/1"
+RUN_TIME = "run_time"
+"""Manifest metadata: first commit time (microseconds); Last-Modified has only second resolution."""
+_CHUNK = 4 * 1024 * 1024
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".") and name != MANIFEST
+
+
+class BlobReportSink:
+    """``ReportSink`` writing ``reports/{runId}/...``; see the module docstring for the guarantees."""
+
+    def __init__(self, service: BlobServiceClient, run_id: str, container: str = REPORTS_CONTAINER) -> None:
+        self._container = service.get_container_client(container)
+        self.run_id = run_id
+        self._staged: dict[str, tuple[IO[bytes], dict[str, Any]]] = {}
+
+    def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None:
+        if not _valid_name(name):
+            raise ValueError(f"invalid report name {name!r}")
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_CHUNK)  # noqa: SIM115 - closed in commit/abort
+        digest, size = hashlib.sha256(), 0
+        for chunk in _chunks(data):
+            spool.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+        spool.seek(0)
+        if name in self._staged:
+            self._staged[name][0].close()
+        self._staged[name] = (spool, {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size})
+
+    def commit(self) -> None:
+        try:
+            self._ensure_container()
+            previous, metadata = _manifest_with_metadata(self._container, self.run_id)
+            old = set(previous.get("files", {}))
+            # The run's place in history is its first commit: a re-fired old run must not become "latest".
+            run_time = metadata.get(RUN_TIME) or datetime.now(UTC).isoformat(timespec="microseconds")
+            for name, (spool, meta) in sorted(self._staged.items()):
+                self._upload(name, spool, meta["content_type"])
+            manifest = {
+                "schema": MANIFEST_SCHEMA,
+                "run_id": self.run_id,
+                "files": {name: meta for name, (_, meta) in sorted(self._staged.items())},
+            }
+            body = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+            self._upload(MANIFEST, body, "application/json", {RUN_TIME: run_time})
+            for name in sorted(old - set(self._staged)):
+                if _valid_name(name):
+                    with contextlib.suppress(ResourceNotFoundError):
+                        self._container.delete_blob(f"{self.run_id}/{name}")
+        finally:
+            self._close()
+
+    def abort(self) -> None:
+        self._close()
+
+    def _upload(
+        self, name: str, data: bytes | IO[bytes], content_type: str, metadata: dict[str, str] | None = None
+    ) -> None:
+        self._container.upload_blob(
+            f"{self.run_id}/{name}",
+            data,
+            overwrite=True,
+            content_settings=ContentSettings(content_type=content_type),
+            metadata=metadata,
+        )
+
+    def _ensure_container(self) -> None:
+        # Bicep creates it in Azure; Azurite starts empty.
+        with contextlib.suppress(ResourceExistsError):
+            self._container.create_container()
+
+    def _close(self) -> None:
+        for spool, _ in self._staged.values():
+            spool.close()
+        self._staged.clear()
+
+
+def _chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(data, bytes):
+        yield data
+        return
+    while chunk := data.read(_CHUNK):
+        yield chunk
+
+
+def read_manifest(container: ContainerClient, run_id: str) -> dict[str, Any]:
+    """The committed manifest of a run, or ``{}`` when the run has no complete set."""
+    return _manifest_with_metadata(container, run_id)[0]
+
+
+def _manifest_with_metadata(container: ContainerClient, run_id: str) -> tuple[dict[str, Any], dict[str, str]]:
+    try:
+        downloader = container.download_blob(f"{run_id}/{MANIFEST}")
+        raw = downloader.readall()
+    except ResourceNotFoundError:
+        return {}, {}
+    metadata = dict(downloader.properties.metadata or {})
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        log.warning("reports/%s/%s is not JSON; treating the run as having no report set", run_id, MANIFEST)
+        return {}, metadata
+    return (doc if isinstance(doc, dict) else {}), metadata
+
+
+def _run_time(blob: BlobProperties) -> datetime:
+    """When the run was first committed (manifest metadata, microseconds), else the blob's Last-Modified."""
+    value = (blob.metadata or {}).get(RUN_TIME)
+    if value:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value)
+    return blob.last_modified
+
+
+def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | None:
+    """A report file, only if the manifest lists it and its content matches the listed sha256."""
+    meta = read_manifest(container, run_id).get("files", {}).get(name)
+    if not meta:
+        return None
+    try:
+        data = container.download_blob(f"{run_id}/{name}").readall()
+    except ResourceNotFoundError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == meta.get("sha256") else None
+
+
+def load_history(
+    service: BlobServiceClient, exclude_run_id: str, limit: int, container: str = REPORTS_CONTAINER
+) -> list[dict[str, Any]]:
+    """Summaries of the ``limit`` most recent committed runs, oldest first (by first commit time).
+
+    Only runs with a manifest count (a half-written set is no history); the
+    current run is excluded so re-firing a run does not extend its own streak.
+    """
+    client = service.get_container_client(container)
+    try:
+        manifests = [
+            b
+            for b in client.list_blobs(include=["metadata"])
+            if b.name.endswith(f"/{MANIFEST}") and b.name.count("/") == 1
+        ]
+    except ResourceNotFoundError:
+        return []
+    manifests = [b for b in manifests if b.name.split("/", 1)[0] != exclude_run_id]
+    manifests.sort(key=lambda b: (_run_time(b), b.name))
+    history: list[dict[str, Any]] = []
+    for blob in manifests[-limit:] if limit > 0 else []:
+        run_id = blob.name.split("/", 1)[0]
+        raw = read_report(client, run_id, "summary.json")
+        if raw is None:
+            continue
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            history.append(doc)
+    return history

@@ -1,0 +1,66 @@
+"""The real app: snapshots dropped into `snapshots/` produce a downloadable report set."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import time
+import uuid
+
+import httpx
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+ERP = (
+    b"ItemNumber,InventorySiteId,InventoryWarehouseId,ItemBatchNumber,OnHandQuantity,UnitCost\n"
+    b"A0002,1,13,,35,0.15\n"
+    b"A0003,1,13,,12,899.00\n"
+    b"00417,1,13,,7,2.00\n"
+)
+WMS = b"item_id;warehouse;lot;on_hand\nA0002;13;;31\nA0003;13;;11\n00417;13;;7\nA0009;13;;3\n"
+
+
+def _wait_for(service: BlobServiceClient, blob: str, timeout_s: float = 30) -> bytes:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return service.get_blob_client("reports", blob).download_blob().readall()
+        except ResourceNotFoundError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"reports/{blob} did not appear within {timeout_s}s") from None
+            time.sleep(0.25)
+
+
+def test_dropped_snapshots_produce_reports_and_the_lookup_returns_them(running_app, storage_connection):
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container("snapshots")
+    run = "e2e-" + uuid.uuid4().hex[:10]
+    service.get_blob_client("snapshots", f"{run}/erp.csv").upload_blob(ERP)
+    time.sleep(1.5)  # let the poller deliver erp.csv alone first: the second file must start the run
+    assert not service.get_blob_client("reports", f"{run}/manifest.json").exists()
+    service.get_blob_client("snapshots", f"{run}/wms.csv").upload_blob(WMS)
+
+    manifest = json.loads(_wait_for(service, f"{run}/manifest.json"))
+    assert {"discrepancies.csv", "summary.json", "report.html", "proposed_journal.json"} <= set(manifest["files"])
+
+    rows = {r["item"]: r for r in csv.DictReader(io.StringIO(_wait_for(service, f"{run}/discrepancies.csv").decode()))}
+    assert rows["A0003"]["material"] == "yes"
+    assert rows["A0002"]["material"] == "no"
+    assert rows["A0009"]["category"] == "only_in_wms"
+    assert "00417" not in rows
+    html = _wait_for(service, f"{run}/report.html").decode()
+    assert html.lstrip().lower().startswith("<!doctype html") and "A0003" in html
+
+    url = f"{running_app.base_url}/environment/contoso-test/reconciliation/{run}"
+    assert httpx.get(url, timeout=10).status_code == 401  # function auth
+    body = httpx.get(url, headers=running_app.headers, timeout=10).json()
+    assert body["runId"] == run and body["status"] == "ok"
+    assert body["summary"]["counts"]["match"] == 1
+    assert f"reports/{run}/report.html" in {f["path"] for f in body["reports"]}
+
+    lookup = f"{running_app.base_url}/environment/contoso-test/reconciliation"
+    assert httpx.get(f"{lookup}/bad$id", headers=running_app.headers).status_code == 400
+    assert httpx.get(f"{lookup}/never-ran-{run}", headers=running_app.headers).status_code == 404

@@ -1,0 +1,261 @@
+"""The blob-event use case against a real Azurite: pairing, reports, idempotency, error runs, atomicity."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import threading
+import uuid
+from collections.abc import Callable
+
+import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobServiceClient
+
+from shared.adapters.blob_reports import BlobReportSink
+from shared.adapters.storage_clients import blob_service
+from shared.config import get_settings, reset_settings
+from shared.services.reconcile_blobs import Containers, Outcome, handle_snapshot_blob
+
+# Containers of this module's own: the e2e app (same Azurite, same session) watches `snapshots`.
+SNAP, REPORTS = "it-snapshots", "it-reports"
+
+# A costly item 1 unit short, a cheap item 4 short, a WMS-only item, and an id with leading zeros
+# that must not be confused with "417" (which the WMS also holds, as a separate item).
+ERP = (
+    b"ItemNumber,InventorySiteId,InventoryWarehouseId,OnHandQuantity,UnitCost\r\n"
+    b"A0002,1,13,35,0.15\r\n"
+    b"A0003,1,13,12,899.00\r\n"
+    b"00417,1,13,7,2.00\r\n"
+)
+WMS = "\ufeffitem_id;warehouse;on_hand\nA0002;13;31\nA0003;13;11\n00417;13;7\n417;13;5\nA0009;13;3\n".encode()
+REPORT_SET = {"discrepancies.csv", "summary.json", "report.html", "proposed_journal.json", "manifest.json"}
+
+
+@pytest.fixture
+def service(app_env: str) -> BlobServiceClient:
+    svc = blob_service()
+    with contextlib.suppress(ResourceExistsError):
+        svc.create_container(SNAP)
+    return svc
+
+
+@pytest.fixture
+def run_id() -> str:
+    return "run-" + uuid.uuid4().hex[:12]
+
+
+def upload(service: BlobServiceClient, name: str, data: bytes) -> str:
+    service.get_blob_client(SNAP, name).upload_blob(data, overwrite=True)
+    return f"{SNAP}/{name}"
+
+
+def fire(service: BlobServiceClient, blob_name: str) -> Outcome:
+    return handle_snapshot_blob(
+        blob_name, service, get_settings().reconcile_defaults(), containers=Containers(SNAP, REPORTS)
+    )
+
+
+def reports(service: BlobServiceClient, run_id: str) -> dict[str, bytes]:
+    container = service.get_container_client(REPORTS)
+    if not container.exists():
+        return {}
+    return {
+        b.name.split("/", 1)[1]: container.download_blob(b.name).readall()
+        for b in container.list_blobs(name_starts_with=f"{run_id}/")
+    }
+
+
+def rows_by_item(csv_bytes: bytes) -> dict[str, dict[str, str]]:
+    return {r["item"]: r for r in csv.DictReader(io.StringIO(csv_bytes.decode("utf-8-sig")))}
+
+
+def test_second_snapshot_starts_the_run_and_reports_tell_the_story(service: BlobServiceClient, run_id: str) -> None:
+    first = fire(service, upload(service, f"{run_id}/erp.csv", ERP))
+    assert first.status == "waiting" and "wms" in first.detail
+    assert reports(service, run_id) == {}
+
+    second = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert second.status == "ok", second.detail
+    files = reports(service, run_id)
+    assert set(files) == REPORT_SET
+
+    manifest = json.loads(files["manifest.json"])
+    assert set(manifest["files"]) == REPORT_SET - {"manifest.json"}
+    for name, meta in manifest["files"].items():
+        assert meta["sha256"] == hashlib.sha256(files[name]).hexdigest(), name
+
+    rows = rows_by_item(files["discrepancies.csv"])
+    assert rows["A0003"]["material"] == "yes"  # 1 unit of a 899.00 item
+    assert rows["A0002"]["material"] == "no"  # 4 units of a 0.15 item
+    assert rows["A0009"]["category"] == "only_in_wms"
+    assert rows["417"]["category"] == "only_in_wms"  # not merged into 00417
+    assert "00417" not in rows  # matches itself, so it is no discrepancy
+
+    summary = json.loads(files["summary.json"])
+    assert summary["status"] == "ok" and summary["run_id"] == run_id
+    assert summary["counts"]["match"] == 1
+    journal = json.loads(files["proposed_journal.json"])
+    lines = {ln["item"]: ln for j in journal["journals"] for ln in j["lines"]}
+    assert lines["A0003"]["quantity_delta"] == "-1"  # ERP brought to the WMS (master)
+    assert "A0002" not in lines
+    html = files["report.html"].decode()
+    assert "A0003" in html and "<script" not in html
+
+
+def test_only_one_side_writes_nothing(service: BlobServiceClient, run_id: str) -> None:
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "waiting" and "erp" in outcome.detail
+    assert reports(service, run_id) == {}
+
+
+def test_refiring_and_concurrent_triggers_replace_not_duplicate(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/erp.csv", ERP)
+    name = upload(service, f"{run_id}/wms.csv", WMS)
+    fire(service, name)
+    before = reports(service, run_id)
+
+    outcomes: list[Outcome] = []
+    threads = [threading.Thread(target=lambda: outcomes.append(fire(service, name))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [o.status for o in outcomes] == ["ok"] * 3
+    after = reports(service, run_id)
+    assert set(after) == REPORT_SET
+    assert after["manifest.json"] == before["manifest.json"]
+    assert after == before
+
+
+def test_unreadable_file_gives_an_error_report_not_an_exception(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/erp.csv", b"\xff\xfe\x00\x01 not text \x80\x81\n1,2\n")
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "error"
+    files = reports(service, run_id)
+    assert set(files) == {"summary.json", "report.html", "manifest.json"}
+    summary = json.loads(files["summary.json"])
+    assert summary["status"] == "error" and summary["errors"]
+
+
+def test_error_run_replaces_an_earlier_ok_set_entirely(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/erp.csv", ERP)
+    fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert "discrepancies.csv" in reports(service, run_id)
+    fire(service, upload(service, f"{run_id}/wms.csv", b"item_id;warehouse\nA0002;13\n"))  # no quantity column
+    files = reports(service, run_id)
+    assert set(files) == {"summary.json", "report.html", "manifest.json"}
+    assert json.loads(files["summary.json"])["status"] == "error"
+
+
+def test_two_erp_files_is_an_error_run(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/erp.csv", ERP)
+    upload(service, f"{run_id}/erp.parquet", b"PAR1")
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "error" and "erp" in outcome.detail
+    assert json.loads(reports(service, run_id)["summary.json"])["status"] == "error"
+
+
+@pytest.mark.parametrize("bad", ["a" * 65, "run$1", "-starts-with-dash"])
+def test_invalid_run_id_is_ignored_and_nothing_is_stored(service: BlobServiceClient, bad: str) -> None:
+    upload(service, f"{bad}/erp.csv", ERP)
+    outcome = fire(service, upload(service, f"{bad}/wms.csv", WMS))
+    assert outcome.status == "ignored"
+    assert reports(service, bad) == {}
+
+
+def test_run_config_file_overrides_the_default_threshold(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/config.json", json.dumps({"materiality": {"value": "0.5"}}).encode())
+    upload(service, f"{run_id}/erp.csv", ERP)
+    fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    rows = rows_by_item(reports(service, run_id)["discrepancies.csv"])
+    assert rows["A0002"]["material"] == "yes"  # |-4 x 0.15| = 0.60 > 0.5
+
+
+def test_settings_set_the_master_side(service: BlobServiceClient, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILE_MASTER", "erp")
+    reset_settings()
+    upload(service, f"{run_id}/erp.csv", ERP)
+    fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    journal = json.loads(reports(service, run_id)["proposed_journal.json"])
+    lines = {ln["item"]: ln for j in journal["journals"] for ln in j["lines"]}
+    assert journal["target"] == "wms"
+    assert lines["A0003"]["quantity_delta"] == "1"  # the WMS is brought up to the ERP's 12
+
+
+def test_invalid_run_config_gives_an_error_run(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/config.json", b'{"master": "nobody"}')
+    upload(service, f"{run_id}/erp.csv", ERP)
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "error" and "config" in outcome.detail
+
+
+def test_history_counts_consecutive_out_of_balance_runs(service: BlobServiceClient) -> None:
+    item = "H" + uuid.uuid4().hex[:8]
+    erp = f"ItemNumber,InventoryWarehouseId,OnHandQuantity,UnitCost\n{item},13,10,500\n".encode()
+    wms = f"item_id;warehouse;on_hand\n{item};13;9\n".encode()
+    runs = [f"hist-{uuid.uuid4().hex[:8]}-{n}" for n in range(3)]
+    for run in runs:
+        upload(service, f"{run}/erp.csv", erp)
+        fire(service, upload(service, f"{run}/wms.csv", wms))
+    last = json.loads(reports(service, runs[-1])["summary.json"])
+    flagged = {(f["item"], f["warehouse"]): f["runs"] for f in last["audit"]["flagged"]}
+    assert flagged[(item, "13")] == 3
+
+
+class _Exploding(io.RawIOBase):
+    """A report stream that fails half way, as a crash between writes would."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray) -> int:  # type: ignore[override]
+        raise OSError("simulated crash while writing the report set")
+
+
+def _committed_set(service: BlobServiceClient, run_id: str) -> dict[str, bytes]:
+    upload(service, f"{run_id}/erp.csv", ERP)
+    fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    return reports(service, run_id)
+
+
+def test_crash_between_writes_leaves_the_previous_set_intact(service: BlobServiceClient, run_id: str) -> None:
+    before = _committed_set(service, run_id)
+    sink = BlobReportSink(service, run_id, REPORTS)
+    sink.write("summary.json", b'{"status": "half"}', "application/json")
+    with pytest.raises(OSError):
+        sink.write("discrepancies.csv", io.BufferedReader(_Exploding()), "text/csv")
+    sink.abort()
+    assert reports(service, run_id) == before
+
+
+def test_crash_inside_commit_is_not_trusted(
+    service: BlobServiceClient, run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.adapters.blob_reports import read_report
+
+    before = _committed_set(service, run_id)
+    sink = BlobReportSink(service, run_id, REPORTS)
+    for name in ("discrepancies.csv", "proposed_journal.json", "report.html", "summary.json"):
+        sink.write(name, b"new " + name.encode(), "text/plain")
+    real: Callable[..., None] = sink._upload
+    calls: list[str] = []
+
+    def crash_after_first(name: str, *args: object) -> None:
+        calls.append(name)
+        if len(calls) > 1:
+            raise OSError("simulated crash during commit")
+        real(name, *args)
+
+    monkeypatch.setattr(sink, "_upload", crash_after_first)
+    with pytest.raises(OSError):
+        sink.commit()
+    after = reports(service, run_id)
+    assert after["manifest.json"] == before["manifest.json"]  # the manifest still describes the old set
+    container = service.get_container_client(REPORTS)
+    assert after["discrepancies.csv"] == b"new discrepancies.csv"  # overwritten before the crash ...
+    assert read_report(container, run_id, "discrepancies.csv") is None  # ... and readers refuse it
+    assert read_report(container, run_id, "summary.json") == before["summary.json"]
