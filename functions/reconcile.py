@@ -51,3 +51,68 @@ def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     if report is None:
         return error_response(404, "run_not_found", f"no complete report set for run {run_id}")
     return json_response({"environmentId": environment_id, **report})
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/approve", methods=["POST"])
+def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
+    """Post approved proposed lines through ingest; body `{organizationId, lineIds?, dataSource?, ...}`."""
+    from functions.http_input import BadRequest, environment_id, read_json
+    from shared.adapters.blob_reports import REPORTS_CONTAINER, read_report
+    from shared.adapters.ledger_tables import LedgerStore
+    from shared.adapters.storage_clients import blob_service
+    from shared.domain.reconciliation.journal import UnknownLineError
+    from shared.services.approve import ApprovalRefused, NothingToApprove, approve
+    from shared.services.reconcile import JOURNAL
+    from shared.services.reconcile_blobs import valid_run_id
+
+    settings = get_settings()
+    try:
+        env = environment_id(req)
+        run_id = req.route_params.get("runId", "")
+        if not valid_run_id(run_id):
+            raise BadRequest(400, "invalid_run_id", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
+        request = _approval_request(read_json(req, 1024 * 1024))
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    container = blob_service().get_container_client(REPORTS_CONTAINER)
+    try:
+        outcomes = approve(LedgerStore(), env, read_report(container, run_id, JOURNAL), request,
+                           allowed_sources=settings.allowed_data_sources,
+                           allowed_measures=settings.allowed_physical_measures)
+    except NothingToApprove as exc:
+        return error_response(404, "run_not_found", f"run {run_id}: {exc}")
+    except UnknownLineError as exc:
+        return error_response(400, "unknown_line_ids", str(exc.args[0]))
+    except ApprovalRefused as exc:
+        return error_response(400, "unusable_lines", str(exc), [p.model_dump() for p in exc.problems])
+    posted = sum(1 for o in outcomes if o.outcome == "created")
+    return json_response({"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
+
+
+def _approval_request(body: object):  # type: ignore[no-untyped-def]
+    from functions.http_input import BadRequest
+    from shared.domain.identifiers import KEY_TEXT
+    from shared.services.approve import ApprovalRequest
+
+    if not isinstance(body, dict):
+        raise BadRequest(400, "invalid_body", "the body must be a JSON object")
+    unknown = set(body) - {"organizationId", "lineIds", "dataSource", "physicalMeasure", "journalNameId"}
+    if unknown:
+        raise BadRequest(400, "invalid_body", f"unknown fields: {sorted(unknown)}")
+    texts = {k: body.get(k) for k in ("organizationId", "dataSource", "physicalMeasure", "journalNameId")}
+    for name, value in texts.items():
+        if value is not None and (not isinstance(value, str) or not KEY_TEXT.fullmatch(value)):
+            raise BadRequest(400, "invalid_body", f"{name} has characters that are not allowed")
+    if not texts["organizationId"]:
+        raise BadRequest(400, "invalid_body", "organizationId is required (the ERP company, e.g. usmf)")
+    line_ids = body.get("lineIds")
+    if line_ids is not None and (not isinstance(line_ids, list) or not all(isinstance(i, str) for i in line_ids)
+                                 or len(line_ids) > 100_000):
+        raise BadRequest(400, "invalid_body", "lineIds must be a list of proposed line ids")
+    return ApprovalRequest(
+        organization_id=texts["organizationId"],
+        data_source=texts["dataSource"] or "@iv",
+        physical_measure=texts["physicalMeasure"] or "adjustment",
+        journal_name_id=texts["journalNameId"],
+        line_ids=None if line_ids is None else tuple(line_ids),
+    )

@@ -64,3 +64,38 @@ def test_dropped_snapshots_produce_reports_and_the_lookup_returns_them(running_a
     lookup = f"{running_app.base_url}/environment/contoso-test/reconciliation"
     assert httpx.get(f"{lookup}/bad$id", headers=running_app.headers).status_code == 400
     assert httpx.get(f"{lookup}/never-ran-{run}", headers=running_app.headers).status_code == 404
+
+
+def test_approval_posts_material_lines_once_through_ingest(running_app, storage_connection):
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container("snapshots")
+    run = "appr-" + uuid.uuid4().hex[:10]
+    env = "appr-" + uuid.uuid4().hex[:8]
+    service.get_blob_client("snapshots", f"{run}/erp.csv").upload_blob(ERP)
+    service.get_blob_client("snapshots", f"{run}/wms.csv").upload_blob(WMS)
+    _wait_for(service, f"{run}/manifest.json")
+    journal = json.loads(_wait_for(service, f"{run}/proposed_journal.json"))
+    proposed = {ln["item"]: ln for j in journal["journals"] for ln in j["lines"]}
+    assert "A0003" in proposed and "A0002" not in proposed, "only material differences are proposed"
+
+    url = f"{running_app.base_url}/environment/{env}/reconciliation/{run}/approve"
+    headers = running_app.headers
+    assert httpx.post(url, json={"lineIds": []}, headers=headers).status_code == 400  # organizationId missing
+    unknown = httpx.post(url, json={"organizationId": "usmf", "lineIds": ["nope"]}, headers=headers)
+    assert unknown.status_code == 400
+    missing_run = httpx.post(url.replace(run, run + "x"), json={"organizationId": "usmf"}, headers=headers)
+    assert missing_run.status_code == 404
+
+    first = httpx.post(url, json={"organizationId": "usmf"}, headers=headers, timeout=30)
+    assert first.status_code == 200, first.text
+    assert first.json()["posted"] == len(proposed)
+    again = httpx.post(url, json={"organizationId": "usmf"}, headers=headers, timeout=30).json()
+    assert again["posted"] == 0 and {line["outcome"] for line in again["lines"]} == {"duplicate"}
+
+    listed = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment",
+                       params={"externalReferenceId": run}, headers=headers).json()["items"]
+    by_product = {item["productId"]: item for item in listed}
+    assert set(by_product) == set(proposed)
+    assert by_product["A0003"]["quantity"] == "-1"  # WMS is master: the ERP side gets -1 of 12
+    assert by_product["A0003"]["externalReferenceCategory"] == "Reconciliation"
