@@ -7,6 +7,6 @@ import azure.functions as func
 
 def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
-    from functions import adjustments, cache_sync, health, onhand, reconcile
+    from functions import adjustments, cache_sync, health, journals, onhand, reconcile
 
-    return [health.bp, adjustments.bp, onhand.bp, cache_sync.bp, reconcile.bp]
+    return [health.bp, adjustments.bp, onhand.bp, cache_sync.bp, journals.bp, reconcile.bp]

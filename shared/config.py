@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.domain.aggregation import JournalMapping
+
 STORAGE_CONNECTION = "OMNISYNC_STORAGE"
 """Name of the storage connection: a connection string, or `OMNISYNC_STORAGE__*` identity settings."""
 
@@ -87,6 +89,26 @@ class Settings(BaseModel):
         if self.reconcile_config.strip():
             base.update(json.loads(self.reconcile_config))
         return base
+
+    journal_mapping: str = Field('{"@iv/adjustment": {"journal_type": "adjustment", "target_status": "Posted"}}',
+                                 alias="JOURNAL_MAPPING")
+    default_journal_name: str = Field("IAdj", alias="DEFAULT_JOURNAL_NAME", max_length=20)
+    journal_max_lines: int = Field(1000, alias="JOURNAL_MAX_LINES", gt=0, le=10_000)
+    send_max_attempts: int = Field(5, alias="SEND_MAX_ATTEMPTS", gt=0, le=50)
+    erp_connector: Literal["outbox", "odata"] = Field("outbox", alias="ERP_CONNECTOR")
+    erp_odata_url: str = Field("", alias="ERP_ODATA_URL")
+    erp_odata_tenant_id: str = Field("", alias="ERP_ODATA_TENANT_ID")
+    erp_odata_client_id: str = Field("", alias="ERP_ODATA_CLIENT_ID")
+    erp_odata_client_secret: str = Field("", alias="ERP_ODATA_CLIENT_SECRET", repr=False)
+    erp_odata_post_action: str = Field("", alias="ERP_ODATA_POST_ACTION")
+
+    def mapping(self) -> JournalMapping:
+        """The journal mapping; an invalid JSON setting names itself."""
+        try:
+            targets = json.loads(self.journal_mapping)
+            return JournalMapping(targets=targets, default_journal_name=self.default_journal_name)
+        except (ValueError, ValidationError) as exc:
+            raise SettingsError(f"invalid settings: JOURNAL_MAPPING: {exc}") from None
 
     def storage_connection(self) -> StorageConnection:
         return StorageConnection.from_environment(STORAGE_CONNECTION)

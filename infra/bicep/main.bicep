@@ -48,11 +48,31 @@ param reconcileJournalMode string = 'movement'
 param reconcileMaterialityValue string = '50'
 param reconcileConfig string = ''
 
+@description('Journal mapping: JSON of "dataSource/measure" to {journal_type, target_status, journal_name_id}.')
+param journalMapping string = '{"@iv/adjustment": {"journal_type": "adjustment", "target_status": "Posted"}}'
+param defaultJournalName string = 'IAdj'
+@minValue(1)
+@maxValue(10000)
+param journalMaxLines int = 1000
+param sendMaxAttempts int = 5
+
+@description('ERP connector: outbox (journal files in blob storage) or odata (Dynamics 365 F&O).')
+@allowed(['outbox', 'odata'])
+param erpConnector string = 'outbox'
+param erpODataUrl string = ''
+param erpODataTenantId string = ''
+@description('App registration (client id) for OData; without a secret the managed identity is used.')
+param erpODataClientId string = ''
+@secure()
+@description('Prefer a Key Vault reference (@Microsoft.KeyVault(...)) over a literal secret.')
+param erpODataClientSecret string = ''
+param erpODataPostAction string = ''
+
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param tableNames array = ['ledger', 'lineids', 'pending']
+param tableNames array = ['ledger', 'lineids', 'pending', 'journals']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = ['snapshots', 'reports']
+param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox']
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))
@@ -205,6 +225,16 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RECONCILE_JOURNAL_MODE', value: reconcileJournalMode }
         { name: 'RECONCILE_MATERIALITY_VALUE', value: reconcileMaterialityValue }
         { name: 'RECONCILE_CONFIG', value: reconcileConfig }
+        { name: 'JOURNAL_MAPPING', value: journalMapping }
+        { name: 'DEFAULT_JOURNAL_NAME', value: defaultJournalName }
+        { name: 'JOURNAL_MAX_LINES', value: string(journalMaxLines) }
+        { name: 'SEND_MAX_ATTEMPTS', value: string(sendMaxAttempts) }
+        { name: 'ERP_CONNECTOR', value: erpConnector }
+        { name: 'ERP_ODATA_URL', value: erpODataUrl }
+        { name: 'ERP_ODATA_TENANT_ID', value: erpODataTenantId }
+        { name: 'ERP_ODATA_CLIENT_ID', value: erpODataClientId }
+        { name: 'ERP_ODATA_CLIENT_SECRET', value: erpODataClientSecret }
+        { name: 'ERP_ODATA_POST_ACTION', value: erpODataPostAction }
       ]
     }
     functionAppConfig: {

@@ -24,12 +24,15 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters.storage_clients import table_name, table_service
+from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
+from shared.domain.quantities import canonical
 
 LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
 LINE_PREFIX, CACHE_PREFIX = "L|", "C|"
-SYNC_WORK = "sync"
+SYNC_WORK, AGGREGATE_WORK, SEND_WORK = "sync", "aggregate", "send"
+AGG_PREFIX = "A|"
 BATCH = 100
 ID_BUCKETS = 16
 WRITERS = 4
@@ -218,24 +221,112 @@ class LedgerStore:
         self._step("after_commit_sync")
         return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
 
+    # ---- aggregation ---------------------------------------------------------------------------
+    def posted_lines(self, partition: str, mapped: list[tuple[str, str]], limit: int) -> list[DetailedLine]:
+        """`IVPosted` lines whose data source + measure have a journal mapping (others stay put)."""
+        if not mapped:
+            return []
+        params: dict[str, Any] = {"pk": partition, "lo": LINE_PREFIX, "hi": "L}", "status": "IVPosted"}
+        alternatives = []
+        for i, (source, measure) in enumerate(mapped):
+            alternatives.append(f"( DataSource eq @ds{i} and Measure eq @m{i} )")
+            params[f"ds{i}"], params[f"m{i}"] = source, measure
+        # The SDK substitutes `@name` only between spaces, hence the spaced parentheses.
+        query = ("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @status and ( "
+                 + " or ".join(alternatives) + " )")
+        self._step("read_posted")
+        pager = self.ledger.query_entities(query, parameters=params, results_per_page=limit)
+        page = next(iter(pager.by_page()), [])
+        return [DetailedLine(e["RowKey"], _etag(e), e["DataSource"], e["Measure"], json.loads(e["Dimensions"]),
+                             _decimal(e["Quantity"]), e.get("JournalNameId"), e.get("TransDate"), e.get("CostPrice"))
+                for e in page]
+
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
+        """Aggregated lines and their members' `Aggregated` status in one transaction."""
+        ops: list[Any] = []
+        _, org, product = partition.split("|", 2)
+        for group in groups:
+            ops.append(("create", {
+                "PartitionKey": partition, "RowKey": AGG_PREFIX + group.aggregated_id,
+                "AggregatedId": group.aggregated_id, "OrganizationId": org, "ProductId": product,
+                "ErpKey": group.key.as_json(), "Quantity": canonical(group.quantity), "Status": group.status,
+                "JournalType": group.key.journal_type, "JournalNameId": group.key.journal_name_id,
+                "TargetStatus": group.key.target_status, "LineCount": len(group.lines),
+                "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
+                "CreatedAt": at, "Attempts": 0,
+            }))
+            for line in group.lines:
+                ops.append(("update", {"PartitionKey": partition, "RowKey": line.row_key, "Status": "Aggregated",
+                                       "AggregatedLineId": group.aggregated_id, "AggregatedAt": at},
+                            {"mode": UpdateMode.MERGE, "etag": line.etag,
+                             "match_condition": MatchConditions.IfNotModified}))
+        if any(g.status == "Created" for g in groups):
+            self.touch_pending([partition], at, SEND_WORK)
+        try:
+            self._step("commit_aggregation")
+            self.ledger.submit_transaction(ops)
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
+                raise ConcurrencyConflict(str(exc.error_code)) from None
+            raise
+
+    def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
+        alternatives = []
+        for i, status in enumerate(statuses):
+            alternatives.append(f"Status eq @s{i}")
+            params[f"s{i}"] = status
+        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( " + " or ".join(alternatives) + " )"
+        return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
+
+    def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.ledger.get_entity(partition, AGG_PREFIX + aggregated_id))
+        except ResourceNotFoundError:
+            return None
+
+    def update_aggregated(self, updates: list[dict[str, Any]]) -> None:
+        """Merge status changes into aggregated lines, one transaction per partition and chunk."""
+        by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for update in updates:
+            by_partition[update["PartitionKey"]].append(update)
+        for group in by_partition.values():
+            for chunk in _chunks(group):
+                self._step("update_aggregated")
+                self.ledger.submit_transaction([("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
+
+    def query_aggregated(self, environment_id: str, filters: dict[str, Any], page_size: int,
+                         token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        lo, hi = environment_range(environment_id)
+        clauses = ["PartitionKey ge @envlo", "PartitionKey lt @envhi", "RowKey ge @lo", "RowKey lt @hi"]
+        params: dict[str, Any] = {"envlo": lo, "envhi": hi, "lo": AGG_PREFIX, "hi": "A}"}
+        for name, column in {"status": "Status", "productId": "ProductId", "journalId": "JournalId"}.items():
+            if filters.get(name) is not None:
+                clauses.append(f"{column} eq @{name}")
+                params[name] = filters[name]
+        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
+        pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
+        page = list(next(iter(pages), []))
+        return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
+
     # ---- pending-work index ------------------------------------------------------------------------
-    def touch_pending(self, partitions: Iterable[str], at: datetime) -> None:
-        entities = [{"PartitionKey": SYNC_WORK, "RowKey": p, "TouchedAt": at} for p in sorted(set(partitions))]
+    def touch_pending(self, partitions: Iterable[str], at: datetime, kind: str = SYNC_WORK) -> None:
+        entities = [{"PartitionKey": kind, "RowKey": p, "TouchedAt": at} for p in sorted(set(partitions))]
         for chunk in _chunks(entities):
             self._step("touch_pending")
             self.pending.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
 
-    def pending_partitions(self) -> list[tuple[str, str]]:
+    def pending_partitions(self, kind: str = SYNC_WORK) -> list[tuple[str, str]]:
         self._step("list_pending")
-        entities = self.pending.query_entities("PartitionKey eq @pk", parameters={"pk": SYNC_WORK},
+        entities = self.pending.query_entities("PartitionKey eq @pk", parameters={"pk": kind},
                                                select=["RowKey"])
         return [(e["RowKey"], _etag(e)) for e in entities]
 
-    def clear_pending(self, partition: str, etag: str) -> bool:
+    def clear_pending(self, partition: str, etag: str, kind: str = SYNC_WORK) -> bool:
         """Remove the marker unless new work arrived since it was read (its ETag changed)."""
         try:
             self._step("clear_pending")
-            self.pending.delete_entity(SYNC_WORK, partition, etag=etag, match_condition=MatchConditions.IfNotModified)
+            self.pending.delete_entity(kind, partition, etag=etag, match_condition=MatchConditions.IfNotModified)
             return True
         except (ResourceNotFoundError, HttpResponseError) as exc:
             if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:

@@ -6,5 +6,5 @@ runs can create what is missing.
 
 from __future__ import annotations
 
-TABLES: tuple[str, ...] = ("ledger", "lineids", "pending")
-CONTAINERS: tuple[str, ...] = ("snapshots", "reports")
+TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals")
+CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox")

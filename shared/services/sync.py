@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from shared.adapters.ledger_tables import ConcurrencyConflict, LedgerStore
+from shared.adapters.ledger_tables import AGGREGATE_WORK, ConcurrencyConflict, LedgerStore
 from shared.domain.cache import MAX_OPERATIONS, plan_next
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,16 @@ def sync_partition(
     report = report or SyncReport()
     conflicts = 0
     rows = store.cache_rows(partition)
+    marked = False
     while True:
         lines = store.created_lines(partition, limit=MAX_OPERATIONS - 1)
         if not lines:
             return report
+        if not marked:
+            # Mark aggregation work before the lines become IVPosted: a crash after the commit must
+            # not leave posted lines that no aggregation run will visit.
+            store.touch_pending([partition], clock(), AGGREGATE_WORK)
+            marked = True
         plan = plan_next(lines, rows)
         try:
             etags = store.commit_sync(partition, plan.rows, plan.lines, clock())

@@ -1,0 +1,144 @@
+"""Timers `aggregate` and `send_journals`, ERP result files, and the aggregated-line API."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from functions.http_input import BadRequest, environment_id
+from functions.http_responses import error_response, json_response
+from shared.adapters.journal_records import JournalRecords
+from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
+from shared.config import STORAGE_CONNECTION, get_settings
+from shared.domain.identifiers import KEY_TEXT
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+BASE = "environment/{environmentId}/transaction/aggregated"
+
+
+@bp.timer_trigger(schedule="%AGGREGATE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def aggregate(timer: func.TimerRequest) -> None:
+    from shared.services.aggregate import aggregate_pending
+
+    aggregate_pending(LedgerStore(), get_settings().mapping())
+
+
+@bp.timer_trigger(schedule="%SEND_JOURNALS_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
+def send_journals(timer: func.TimerRequest) -> None:
+    from shared.adapters.erp_connectors import connector_from_settings
+    from shared.services.send_journals import send_pending
+
+    settings = get_settings()
+    send_pending(LedgerStore(), JournalRecords(), connector_from_settings(settings),
+                 max_lines=settings.journal_max_lines, max_attempts=settings.send_max_attempts)
+
+
+@bp.blob_trigger(arg_name="blob", path="journal-inbox/{name}", connection=STORAGE_CONNECTION,
+                 source=func.BlobSource.EVENT_GRID)
+def journal_results(blob: func.InputStream) -> None:
+    from shared.services.journal_results import ResultRejected, apply_result_file
+
+    try:
+        changed = apply_result_file(LedgerStore(), JournalRecords(), blob.name or "", blob.read(),
+                                    get_settings().send_max_attempts)
+        log.info("result file %s applied to %d aggregated lines", blob.name, changed)
+    except ResultRejected as exc:
+        log.error("result file %s refused: %s", blob.name, exc)
+
+
+class AggregatedFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: str | None = Field(None, pattern=r"^[A-Za-z]{1,20}$")
+    productId: str | None = Field(None, max_length=100)
+    journalId: str | None = Field(None, pattern=r"^[A-Za-z0-9_.:-]{1,60}$")
+    pageSize: int = Field(100, ge=1, le=1000)
+    continuationToken: str | None = Field(None, max_length=2000)
+
+
+def _view(entity: dict) -> dict:
+    import json
+
+    return {"id": entity["AggregatedId"], "organizationId": entity["OrganizationId"],
+            "productId": entity["ProductId"], "key": json.loads(entity["ErpKey"]), "quantity": entity["Quantity"],
+            "status": entity["Status"], "journalId": entity.get("JournalId"),
+            "erpJournalNumber": entity.get("ErpJournalNumber"), "erpLineNumber": entity.get("ErpLineNumber"),
+            "message": entity.get("Message"), "attempts": entity.get("Attempts", 0),
+            "waitingForPerson": bool(entity.get("WaitingForPerson")),
+            "detailedLineIds": json.loads(entity.get("DetailedLineIds") or "[]")}
+
+
+@bp.route(route=BASE, methods=["GET"])
+def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+        filters = AggregatedFilters.model_validate(dict(req.params))
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    except ValidationError as exc:
+        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors(include_url=False)]
+        return error_response(400, "InvalidQuery", "invalid query parameters", details)
+    try:
+        items, token = LedgerStore().query_aggregated(env, filters.model_dump(), filters.pageSize,
+                                                      filters.continuationToken)
+    except InvalidContinuationToken as exc:
+        return error_response(400, "InvalidContinuationToken", str(exc))
+    return json_response({"items": [_view(e) for e in items], "continuationToken": token})
+
+
+def _find(store: LedgerStore, env: str, aggregated_id: str) -> dict | None:
+    items, _ = store.query_aggregated(env, {}, 1000, None)
+    token = None
+    while True:
+        for item in items:
+            if item["AggregatedId"] == aggregated_id:
+                return item
+        if not token:
+            break
+        items, token = store.query_aggregated(env, {}, 1000, token)
+    return None
+
+
+def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict] | func.HttpResponse:
+    try:
+        env = environment_id(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    aggregated_id = req.route_params.get("id", "")
+    if not KEY_TEXT.fullmatch(aggregated_id):
+        return error_response(400, "InvalidId", "id has characters that are not allowed")
+    store = LedgerStore()
+    entity = _find(store, env, aggregated_id)
+    if entity is None:
+        return error_response(404, "NotFound", f"no aggregated line {aggregated_id!r} in this environment")
+    return store, env, entity
+
+
+@bp.route(route=f"{BASE}/{{id}}", methods=["GET"])
+def get_aggregated(req: func.HttpRequest) -> func.HttpResponse:
+    found = _aggregated_or_error(req)
+    if isinstance(found, func.HttpResponse):
+        return found
+    return json_response(_view(found[2]))
+
+
+@bp.route(route=f"{BASE}/{{id}}/retry", methods=["POST"])
+def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
+    """A person sends a failed line again: attempts start over and the next send run picks it up."""
+    found = _aggregated_or_error(req)
+    if isinstance(found, func.HttpResponse):
+        return found
+    store, _, entity = found
+    if entity["Status"] not in ("FnOCreateError", "FnOPostError"):
+        return error_response(409, "NotFailed", f"only failed lines can be retried; this one is {entity['Status']}")
+    from datetime import UTC, datetime
+
+    from shared.adapters.ledger_tables import SEND_WORK
+
+    store.update_aggregated([{"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
+                              "Status": "Created", "Attempts": 0, "Retries": entity.get("Retries", 0) + 1,
+                              "NextAttemptAt": None, "WaitingForPerson": False}])
+    store.touch_pending([entity["PartitionKey"]], datetime.now(UTC), SEND_WORK)
+    return json_response({"id": entity["AggregatedId"], "status": "Created"}, 202)

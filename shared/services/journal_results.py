@@ -1,0 +1,67 @@
+"""Result files from the ERP (file outbox connector): move aggregated lines to created/posted/error.
+
+A result file lands in `journal-inbox/{environmentId}/...json`:
+`{"journalId", "state": "created|posted|create_error|post_error", "erpJournalNumber", "message",
+  "lines": [{"lineId", "erpLineNumber", "error"}]}`. Applying the same file twice changes nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.adapters.journal_records import JournalRecords
+from shared.adapters.ledger_tables import LedgerStore
+from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+from shared.domain.journals import JournalOutcome, LineResult
+from shared.services.send_journals import _lines_of, apply_outcome
+
+MAX_RESULT_BYTES = 16 * 1024 * 1024
+
+
+class ResultLine(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    lineId: str = Field(max_length=64)
+    erpLineNumber: str | None = Field(None, max_length=40)
+    error: str | None = Field(None, max_length=2000)
+
+
+class ResultFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    journalId: str = Field(max_length=60, pattern=r"^[A-Za-z0-9_.:-]+$")
+    state: Literal["created", "posted", "create_error", "post_error"]
+    erpJournalNumber: str | None = Field(None, max_length=40)
+    message: str | None = Field(None, max_length=2000)
+    lines: list[ResultLine] = Field(default_factory=list, max_length=100_000)
+
+
+class ResultRejected(ValueError):
+    pass
+
+
+def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: str, data: bytes,
+                      max_attempts: int) -> int:
+    """Apply one result file; returns how many aggregated lines changed. Bad files are refused whole."""
+    parts = blob_name.split("/")
+    if len(parts) < 3:
+        raise ResultRejected("result files go under journal-inbox/{environmentId}/")
+    try:
+        environment_id = check_environment_id(parts[1])
+    except InvalidIdentifier as exc:
+        raise ResultRejected(str(exc)) from None
+    if len(data) > MAX_RESULT_BYTES:
+        raise ResultRejected("result file too large")
+    try:
+        result = ResultFile.model_validate(json.loads(data.decode("utf-8-sig")))
+    except (ValueError, ValidationError) as exc:
+        raise ResultRejected(f"not a valid result file: {exc}"[:500]) from None
+    if records.get(environment_id, result.journalId) is None:
+        raise ResultRejected(f"unknown journal {result.journalId} in environment {environment_id}")
+    entities = _lines_of(store, environment_id, result.journalId)
+    outcome = JournalOutcome(result.journalId, result.state, result.erpJournalNumber, result.message,
+                             tuple(LineResult(r.lineId, r.erpLineNumber, r.error) for r in result.lines))
+    apply_outcome(store, records, environment_id, outcome, entities, datetime.now(UTC), max_attempts)
+    return len(entities)

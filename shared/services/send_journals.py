@@ -1,0 +1,168 @@
+"""Timer use case: group `Created` aggregated lines into journals and send them through a connector.
+
+At most once into the ERP: a journal's id is derived from its lines and recorded (in flight)
+before it is sent; a run that finds a journal still in flight resends the same id, and every
+connector looks a journal up by that id before creating it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from shared.adapters.journal_records import JournalRecords
+from shared.adapters.ledger_tables import SEND_WORK, LedgerStore
+from shared.domain.aggregation import RETRYABLE_STATUSES, STATUS_FOR_STATE
+from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+
+
+@dataclass
+class SendReport:
+    journals: int = 0
+    lines: int = 0
+    errors: int = 0
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+
+
+def journal_line(entity: dict[str, Any]) -> JournalLine:
+    key = json.loads(entity["ErpKey"])
+    dims = key["dimensions"]
+    return JournalLine(
+        line_id=entity["AggregatedId"], item_number=entity["ProductId"], quantity=Decimal(entity["Quantity"]),
+        site_id=dims.get("siteId"), warehouse_id=dims.get("locationId"), color_id=dims.get("colorId"),
+        size_id=dims.get("sizeId"), style_id=dims.get("styleId"), config_id=dims.get("configId"),
+        batch_id=dims.get("batchId"), serial_id=dims.get("serialId"), status_id=dims.get("statusId"),
+        location_id=dims.get("wmsLocationId"), license_plate_id=dims.get("licensePlateId"),
+        transaction_date=date.fromisoformat(key["transDate"]) if key.get("transDate") else None,
+        unit_cost=Decimal(key["costPrice"]) if key.get("costPrice") else None,
+    )
+
+
+def journal_id_for(entities: list[dict[str, Any]]) -> str:
+    members = "\n".join(sorted(f"{e['AggregatedId']}:{e.get('Attempts', 0)}:{e.get('Retries', 0)}" for e in entities))
+    return "OS-" + hashlib.sha256(members.encode()).hexdigest()[:24]
+
+
+def build_journal(journal_id: str, environment_id: str, entities: list[dict[str, Any]]) -> Journal:
+    first = entities[0]
+    ordered = sorted(entities, key=lambda e: (e.get("JournalLineNumber") or 0, e["PartitionKey"], e["RowKey"]))
+    return Journal(journal_id=journal_id, environment_id=environment_id, organization_id=first["OrganizationId"],
+                   journal_type=first["JournalType"], journal_name_id=first["JournalNameId"],
+                   target_status=first["TargetStatus"], lines=tuple(journal_line(e) for e in ordered))
+
+
+def _due(entity: dict[str, Any], now: datetime, max_attempts: int) -> bool:
+    if entity["Status"] == "Created":
+        return True
+    next_at = entity.get("NextAttemptAt")
+    return entity.get("Attempts", 0) < max_attempts and (next_at is None or next_at <= now)
+
+
+def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConnector, *, max_lines: int,
+                 max_attempts: int, clock: Clock = lambda: datetime.now(UTC)) -> SendReport:
+    report = SendReport()
+    for environment_id, journal_id in records.inflight():
+        entities = [e for e in _lines_of(store, environment_id, journal_id)]
+        if entities:
+            log.warning("resending journal %s left in flight", journal_id)
+            _send(store, records, connector, build_journal(journal_id, environment_id, entities), entities,
+                  clock, max_attempts, report, resend=True)
+        else:
+            records.finish(environment_id, journal_id, "abandoned", None, "no lines were assigned", clock())
+    now = clock()
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    markers = []
+    for partition, etag in store.pending_partitions(SEND_WORK):
+        markers.append((partition, etag))
+        for entity in store.aggregated_lines(partition, ("Created", *RETRYABLE_STATUSES)):
+            if _due(entity, now, max_attempts):
+                env = partition.split("|", 1)[0]
+                groups[(env, entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"],
+                        entity["TargetStatus"])].append(entity)
+    for (env, *_), entities in sorted(groups.items()):
+        for start in range(0, len(entities), max_lines):
+            chunk = entities[start:start + max_lines]
+            journal = build_journal(journal_id_for(chunk), env, chunk)
+            _send(store, records, connector, journal, chunk, clock, max_attempts, report, resend=False)
+    for partition, etag in markers:
+        waiting = [e for e in store.aggregated_lines(partition, ("Created", *RETRYABLE_STATUSES))
+                   if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts]
+        if not waiting:
+            store.clear_pending(partition, etag, SEND_WORK)
+    return report
+
+
+def _lines_of(store: LedgerStore, environment_id: str, journal_id: str) -> list[dict[str, Any]]:
+    items, token = store.query_aggregated(environment_id, {"journalId": journal_id}, 1000, None)
+    while token:
+        more, token = store.query_aggregated(environment_id, {"journalId": journal_id}, 1000, token)
+        items += more
+    return items
+
+
+def _send(store: LedgerStore, records: JournalRecords, connector: ErpConnector, journal: Journal,
+          entities: list[dict[str, Any]], clock: Clock, max_attempts: int, report: SendReport, *,
+          resend: bool) -> None:
+    now = clock()
+    if not resend:
+        records.start(journal.environment_id, journal.journal_id,
+                      {"OrganizationId": journal.organization_id, "JournalType": journal.journal_type,
+                       "JournalNameId": journal.journal_name_id, "LineCount": len(journal.lines)}, now)
+        number = {line.line_id: n for n, line in enumerate(journal.lines, start=1)}
+        store.update_aggregated([
+            {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"], "Status": "SCMSent",
+             "JournalId": journal.journal_id, "JournalLineNumber": number[e["AggregatedId"]], "SentAt": now,
+             "Attempts": e.get("Attempts", 0) + 1}
+            for e in entities])
+    try:
+        outcome = connector.send(journal)
+    except Exception as exc:
+        log.exception("sending journal %s failed", journal.journal_id)
+        outcome = JournalOutcome(journal.journal_id, "create_error", message=f"{type(exc).__name__}: {exc}"[:2000],
+                                 retryable=True)
+    apply_outcome(store, records, journal.environment_id, outcome, entities, clock(), max_attempts)
+    report.journals += 1
+    report.lines += len(entities)
+    report.errors += outcome.state in ("create_error", "post_error")
+
+
+def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: str, outcome: JournalOutcome,
+                  entities: list[dict[str, Any]], now: datetime, max_attempts: int) -> None:
+    """Move each aggregated line to the status the ERP's answer means; errors keep the ERP's message."""
+    per_line = {r.line_id: r for r in outcome.lines}
+    updates = []
+    for entity in entities:
+        result = per_line.get(entity["AggregatedId"])
+        state = "create_error" if result and result.error and outcome.state in ("created", "posted", "sent") \
+            else outcome.state
+        status = STATUS_FOR_STATE[state]
+        update: dict[str, Any] = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
+                                  "Status": status, "StatusAt": now}
+        if outcome.erp_journal_number:
+            update["ErpJournalNumber"] = outcome.erp_journal_number
+        if result and result.erp_line_number:
+            update["ErpLineNumber"] = result.erp_line_number
+        message = (result.error if result and result.error else None) or outcome.message
+        if status in RETRYABLE_STATUSES:
+            attempts = max(entity.get("Attempts", 0), 1)
+            update["Message"] = message
+            update["NextAttemptAt"] = now + backoff(attempts)
+            update["WaitingForPerson"] = attempts >= max_attempts
+        updates.append(update)
+    store.update_aggregated(updates)
+    records.finish(environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number, outcome.message, now)
