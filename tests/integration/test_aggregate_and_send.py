@@ -1,0 +1,160 @@
+"""Aggregation conserves quantities under crashes; sending through D365 OData creates a journal once."""
+
+import contextlib
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+from shared.adapters.erp_odata import ODataErpConnector
+from shared.adapters.journal_records import JournalRecords
+from shared.adapters.ledger_tables import LedgerStore
+from shared.domain.adjustments import parse_lines
+from shared.domain.aggregation import JournalMapping
+from shared.services.aggregate import aggregate_pending
+from shared.services.ingest import ingest
+from shared.services.send_journals import send_pending
+from shared.services.sync import sync_pending
+from tests.fakes.odata_server import running_fake_d365
+from tests.integration.test_erp_odata import FakeTokens, Sleeps
+
+MAPPING = JournalMapping(targets={"pos/sold": {"journal_type": "adjustment", "target_status": "Created"}})
+
+
+class Crash(BaseException):
+    pass
+
+
+class CrashAt:
+    def __init__(self, at: int) -> None:
+        self.at, self.calls, self.fired = at, 0, False
+
+    def __call__(self, step: str) -> None:
+        self.calls += 1
+        if self.calls == self.at:
+            self.fired = True
+            raise Crash(step)
+
+
+def _lines(prefix: str, count: int, items: tuple[str, ...] = ("A0001", "A0002")):
+    raw = [{"id": f"{prefix}-{i}", "organizationId": "usmf", "productId": items[i % len(items)],
+            "quantityDataSource": "pos", "physicalMeasure": "sold",
+            "dimensions": {"siteId": "1", "locationId": str(i % 3), "posTill": f"T{i % 5}"},
+            "quantity": str(Decimal("0.5") * (i % 6 + 1)), "externalReferenceId": f"R{i}"} for i in range(count)]
+    lines, problems = parse_lines(raw, allowed_sources=("pos",), allowed_measures=("sold",))
+    assert not problems
+    return lines
+
+
+def _aggregated_totals(store: LedgerStore, env: str) -> dict[tuple[str, str], Decimal]:
+    import json
+
+    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    items, token = store.query_aggregated(env, {}, 1000, None)
+    while True:
+        for e in items:
+            totals[(e["ProductId"], json.loads(e["ErpKey"])["dimensions"]["locationId"])] += Decimal(e["Quantity"])
+        if not token:
+            return dict(totals)
+        items, token = store.query_aggregated(env, {}, 1000, token)
+
+
+def _detailed_totals(lines) -> dict[tuple[str, str], Decimal]:
+    totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for line in lines:
+        totals[(line.productId, line.dimensions["locationId"])] += line.quantity
+    return dict(totals)
+
+
+def test_aggregation_conserves_quantities_when_it_crashes_at_every_step(app_env):
+    lines = _lines("g", 260)
+    step = 1
+    while True:
+        env = f"agg-{uuid.uuid4().hex[:8]}"
+        ingest(LedgerStore(), env, lines)
+        sync_pending(LedgerStore())
+        fault = CrashAt(step)
+        with contextlib.suppress(Crash):
+            aggregate_pending(LedgerStore(fault=fault), MAPPING)
+        aggregate_pending(LedgerStore(), MAPPING)
+        store = LedgerStore()
+        assert _aggregated_totals(store, env) == _detailed_totals(lines), f"crash at step {step}"
+        items, _ = store.query_lines(env, {"status": "IVPosted"}, 10, None)
+        assert items == [], "every mapped line is aggregated after the rerun"
+        if not fault.fired:
+            break
+        step += 1
+    assert step > 4
+
+
+def test_external_references_and_dimensions_do_not_split_aggregated_lines(app_env, environment_id):
+    store = LedgerStore()
+    lines = _lines("x", 60, items=("A0001",))
+    ingest(store, environment_id, lines)
+    sync_pending(store)
+    aggregate_pending(store, MAPPING)
+    items, _ = store.query_aggregated(environment_id, {}, 1000, None)
+    assert len(items) == 3, "one aggregated line per ERP key (3 warehouses), whatever the till or receipt"
+
+
+def test_a_lost_odata_response_still_creates_one_journal_with_every_line_once(app_env, environment_id):
+    store, records = LedgerStore(), JournalRecords()
+    lines = _lines("o", 40)
+    ingest(store, environment_id, lines)
+    sync_pending(store)
+    aggregate_pending(store, MAPPING)
+    with running_fake_d365(hang_seconds=1.2) as fake:
+        connector = ODataErpConnector(fake.base_url, FakeTokens(fake), timeout=0.6, max_retries=3,
+                                      sleep=Sleeps(), backoff_base_s=0.1)
+        fake.lose_response("batch", mode="drop")
+        report = send_pending(store, records, connector, max_lines=1000, max_attempts=5)
+        assert report.journals == 1
+        (header,) = fake.journals()
+        erp_lines = fake.journal_lines("InventoryAdjustmentJournalEntriesV2", "usmf", header["JournalNumber"])
+        sent = {(line["ItemNumber"], line["InventoryWarehouseId"]): Decimal(str(line["InventoryQuantity"]))
+                for line in erp_lines}
+        assert sent == _detailed_totals(lines), "conservation: ERP lines equal the detailed lines per key"
+        send_pending(store, records, connector, max_lines=1000, max_attempts=5)
+        assert len(fake.journals()) == 1, "a second run sends nothing again"
+    items, _ = store.query_aggregated(environment_id, {}, 1000, None)
+    assert {i["Status"] for i in items} == {"FnOCreated"}
+    assert {i["ErpJournalNumber"] for i in items} == {header["JournalNumber"]}
+    assert all(i.get("ErpLineNumber") for i in items)
+
+
+def test_a_crash_after_sending_resends_under_the_same_id_and_the_erp_keeps_one_journal(app_env, environment_id):
+    store, records = LedgerStore(), JournalRecords()
+    ingest(store, environment_id, _lines("k", 10))
+    sync_pending(store)
+    aggregate_pending(store, MAPPING)
+    with running_fake_d365() as fake:
+        connector = ODataErpConnector(fake.base_url, FakeTokens(fake), timeout=2, max_retries=2, sleep=Sleeps())
+
+        class CrashAfterSend:
+            def send(self, journal):
+                connector.send(journal)
+                raise Crash("the process died after the ERP accepted the journal")
+
+        with contextlib.suppress(Crash):
+            send_pending(store, records, CrashAfterSend(), max_lines=1000, max_attempts=5)
+        send_pending(LedgerStore(), JournalRecords(), connector, max_lines=1000, max_attempts=5)
+        assert len(fake.journals()) == 1
+    items, _ = store.query_aggregated(environment_id, {}, 1000, None)
+    assert {i["Status"] for i in items} == {"FnOCreated"}
+
+
+def test_a_rejected_line_keeps_the_erps_message_and_is_retried_with_backoff(app_env, environment_id):
+    store, records = LedgerStore(), JournalRecords()
+    ingest(store, environment_id, _lines("e", 6, items=("A0001", "BAD01")))
+    sync_pending(store)
+    aggregate_pending(store, MAPPING)
+    with running_fake_d365() as fake:
+        fake.reject_item("BAD01", "Item number BAD01 does not exist.")
+        connector = ODataErpConnector(fake.base_url, FakeTokens(fake), timeout=2, max_retries=2, sleep=Sleeps())
+        send_pending(store, records, connector, max_lines=1000, max_attempts=5)
+        items, _ = store.query_aggregated(environment_id, {"productId": "BAD01"}, 100, None)
+        assert items and all(i["Status"] == "FnOCreateError" for i in items)
+        assert any("BAD01 does not exist" in (i.get("Message") or "") for i in items)
+        assert all(i["NextAttemptAt"] > i["SentAt"] for i in items), "a failed line waits before its retry"
+        journals_before = len(fake.journals())
+        send_pending(store, records, connector, max_lines=1000, max_attempts=5)
+        assert len(fake.journals()) == journals_before, "not retried before its backoff ends"
