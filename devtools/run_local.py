@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -37,10 +38,15 @@ def main() -> int:
             "  stop:             Ctrl+C\n",
             flush=True,
         )
-        return subprocess.call([sys.executable, "-m", "devtools.localrunner"], cwd=ROOT)
-    except KeyboardInterrupt:
-        return 0
+        runner = subprocess.Popen([sys.executable, "-m", "devtools.localrunner"], cwd=ROOT)
+        signal.signal(signal.SIGTERM, lambda *_: runner.terminate())
+        try:
+            return runner.wait()
+        except KeyboardInterrupt:
+            runner.terminate()
+            return runner.wait()
     finally:
+        # Whatever ends this process (Ctrl+C, SIGTERM, the runner exiting), Azurite goes with it.
         if azurite:
             azurite.stop()
 

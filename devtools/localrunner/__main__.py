@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # As host.json does for Azure.Core: the SDK's per-request logging drowns the app's own lines.
+    logging.getLogger("azure").setLevel(logging.WARNING)
     load_local_settings(args.settings)
     sys.path.insert(0, str(Path.cwd()))
     app = load_app(args.app)
