@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devtools.azurite import Azurite
+from bench.bench_storage import bench_storage
 
 
 def main() -> None:
@@ -29,12 +27,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--products", type=int, default=1000)
     args = parser.parse_args()
-    azurite = None
-    if not os.environ.get("OMNISYNC_TEST_STORAGE"):
-        azurite = Azurite(Path(tempfile.mkdtemp(prefix="bench-azurite-"))).start()
-    os.environ["OMNISYNC_STORAGE"] = os.environ.get("OMNISYNC_TEST_STORAGE") or azurite.connection_string
-    os.environ["OMNISYNC_STORAGE_NAME_PREFIX"] = "b" + uuid.uuid4().hex[:8]
-    try:
+    with bench_storage():
         from azure.data.tables import UpdateMode
 
         from shared.adapters.erp_outbox import BlobOutboxConnector
@@ -83,9 +76,6 @@ def main() -> None:
             for i in range(0, len(ops), 100):
                 target.submit_transaction(ops[i:i + 100])
         raw_s = time.perf_counter() - start
-    finally:
-        if azurite:
-            azurite.stop()
     ours = aggregate_s + send_s
     figures = {"lines": args.lines, "products": args.products, "aggregated_lines": report.aggregated,
                "journals": sent.journals, "aggregate_s": round(aggregate_s, 2), "send_s": round(send_s, 2),

@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -22,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import azure.functions as func
 
-from devtools.azurite import Azurite
+from bench.bench_storage import bench_storage
 
 
 def make_body(lines: int, products: int) -> list[dict]:
@@ -53,16 +52,11 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=10_000)
     parser.add_argument("--products", type=int, default=100)
     args = parser.parse_args()
-    azurite = None
-    if not os.environ.get("OMNISYNC_TEST_STORAGE"):
-        azurite = Azurite(Path(tempfile.mkdtemp(prefix="bench-azurite-"))).start()
-    os.environ["OMNISYNC_STORAGE"] = os.environ.get("OMNISYNC_TEST_STORAGE") or azurite.connection_string
-    os.environ["OMNISYNC_STORAGE_NAME_PREFIX"] = "b" + uuid.uuid4().hex[:8]
     os.environ["INGEST_MAX_LINES"] = str(max(args.lines, 10_000))
     os.environ["INGEST_MAX_BODY_BYTES"] = str(100 * 1024 * 1024)
     os.environ["ALLOWED_DATA_SOURCES"] = "pos"
     os.environ["ALLOWED_PHYSICAL_MEASURES"] = "sold"
-    try:
+    with bench_storage():
         from functions.adjustments import post_adjustments
         from shared.adapters.ledger_tables import LedgerStore
         from shared.domain.adjustments import parse_lines
@@ -88,9 +82,6 @@ def main() -> None:
         now = datetime.now(UTC)
         entities = [line_entity("bench", line, line.fingerprint(), now) for line in lines]
         raw_s = raw_upserts(entities)
-    finally:
-        if azurite:
-            azurite.stop()
     figures = {
         "lines": args.lines,
         "products": args.products,

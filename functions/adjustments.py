@@ -8,7 +8,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from functions.http_input import BadRequest, environment_id, read_json
-from functions.http_responses import error_response, json_response
+from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import get_settings
 from shared.domain.adjustments import parse_lines
@@ -69,8 +69,7 @@ def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest as exc:
         return _bad(exc)
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors(include_url=False)]
-        return error_response(400, "InvalidQuery", "invalid query parameters", details)
+        return validation_error(exc, "invalid query parameters")
     try:
         return json_response(list_lines(LedgerStore(), env, filters))
     except InvalidContinuationToken as exc:

@@ -34,3 +34,10 @@ def error_response(
     if details:
         body["error"]["details"] = details
     return json_response(body, status)
+
+
+def validation_error(exc: Any, message: str) -> func.HttpResponse:
+    """A pydantic ValidationError as a 400 listing each field and what is wrong with it."""
+    details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
+               for e in exc.errors(include_url=False)]
+    return error_response(400, "InvalidQuery", message, details)

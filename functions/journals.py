@@ -8,7 +8,7 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.http_input import BadRequest, environment_id
-from functions.http_responses import error_response, json_response
+from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import STORAGE_CONNECTION, get_settings
@@ -78,8 +78,7 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors(include_url=False)]
-        return error_response(400, "InvalidQuery", "invalid query parameters", details)
+        return validation_error(exc, "invalid query parameters")
     try:
         items, token = LedgerStore().query_aggregated(env, filters.model_dump(), filters.pageSize,
                                                       filters.continuationToken)

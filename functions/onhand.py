@@ -6,7 +6,7 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from functions.http_input import BadRequest, environment_id, read_json
-from functions.http_responses import error_response, json_response
+from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.ledger_tables import LedgerStore
 from shared.services.queries import IndexQuery, index_query
 
@@ -22,7 +22,5 @@ def onhand_index_query(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     except ValidationError as exc:
-        details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
-                   for e in exc.errors(include_url=False)]
-        return error_response(400, "InvalidQuery", "invalid index query", details)
+        return validation_error(exc, "invalid index query")
     return json_response(index_query(LedgerStore(), env, query))

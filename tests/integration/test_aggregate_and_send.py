@@ -15,24 +15,10 @@ from shared.services.ingest import ingest
 from shared.services.send_journals import send_pending
 from shared.services.sync import sync_pending
 from tests.fakes.odata_server import running_fake_d365
+from tests.faults import Crash, CrashAt
 from tests.integration.test_erp_odata import FakeTokens, Sleeps
 
 MAPPING = JournalMapping(targets={"pos/sold": {"journal_type": "adjustment", "target_status": "Created"}})
-
-
-class Crash(BaseException):
-    pass
-
-
-class CrashAt:
-    def __init__(self, at: int) -> None:
-        self.at, self.calls, self.fired = at, 0, False
-
-    def __call__(self, step: str) -> None:
-        self.calls += 1
-        if self.calls == self.at:
-            self.fired = True
-            raise Crash(step)
 
 
 def _lines(prefix: str, count: int, items: tuple[str, ...] = ("A0001", "A0002")):

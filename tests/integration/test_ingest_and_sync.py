@@ -9,22 +9,8 @@ import pytest
 from shared.adapters.ledger_tables import LedgerStore
 from shared.services.ingest import ingest
 from shared.services.sync import sync_pending
+from tests.faults import Crash, CrashAt
 from tests.integration.ledger_helpers import cache_totals, expected_totals, make_lines, statuses
-
-
-class Crash(BaseException):
-    """Stands for the process dying: not an Exception, so nothing in the code under test catches it."""
-
-
-class CrashAt:
-    def __init__(self, at: int) -> None:
-        self.at, self.calls, self.fired = at, 0, False
-
-    def __call__(self, step: str) -> None:
-        self.calls += 1
-        if self.calls == self.at:
-            self.fired = True
-            raise Crash(step)
 
 
 def _nonzero(totals):
