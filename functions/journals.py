@@ -87,19 +87,6 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"items": [_view(e) for e in items], "continuationToken": token})
 
 
-def _find(store: LedgerStore, env: str, aggregated_id: str) -> dict | None:
-    items, _ = store.query_aggregated(env, {}, 1000, None)
-    token = None
-    while True:
-        for item in items:
-            if item["AggregatedId"] == aggregated_id:
-                return item
-        if not token:
-            break
-        items, token = store.query_aggregated(env, {}, 1000, token)
-    return None
-
-
 def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict] | func.HttpResponse:
     try:
         env = environment_id(req)
@@ -109,7 +96,7 @@ def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict]
     if not KEY_TEXT.fullmatch(aggregated_id):
         return error_response(400, "InvalidId", "id has characters that are not allowed")
     store = LedgerStore()
-    entity = _find(store, env, aggregated_id)
+    entity = store.find_aggregated(env, aggregated_id)
     if entity is None:
         return error_response(404, "NotFound", f"no aggregated line {aggregated_id!r} in this environment")
     return store, env, entity

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from azure.core import MatchConditions
@@ -177,7 +178,7 @@ class LedgerStore:
             results_per_page=limit,
             select=["RowKey", "DimKey", "Dimensions", "DataSource", "Measure", "Quantity"],
         )
-        page = next(iter(pager.by_page()), [])
+        page = list(islice(pager, limit))  # follows continuation tokens past empty pages
         return [
             PendingLine(e["RowKey"], _etag(e), e["DimKey"], json.loads(e["Dimensions"]), e["DataSource"],
                         e["Measure"], _decimal(e["Quantity"]))
@@ -236,7 +237,7 @@ class LedgerStore:
                  + " or ".join(alternatives) + " )")
         self._step("read_posted")
         pager = self.ledger.query_entities(query, parameters=params, results_per_page=limit)
-        page = next(iter(pager.by_page()), [])
+        page = list(islice(pager, limit))  # follows continuation tokens past empty pages
         return [DetailedLine(e["RowKey"], _etag(e), e["DataSource"], e["Measure"], json.loads(e["Dimensions"]),
                              _decimal(e["Quantity"]), e.get("JournalNameId"), e.get("TransDate"), e.get("CostPrice"))
                 for e in page]
@@ -294,6 +295,14 @@ class LedgerStore:
             for chunk in _chunks(group):
                 self._step("update_aggregated")
                 self.ledger.submit_transaction([("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
+
+    def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
+        """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""
+        lo, hi = environment_range(environment_id)
+        entities = self.ledger.query_entities(
+            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
+            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id})
+        return next((dict(e) for e in entities), None)
 
     def query_aggregated(self, environment_id: str, filters: dict[str, Any], page_size: int,
                          token: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -17,7 +17,7 @@ from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 from shared.domain.journals import JournalOutcome, LineResult
-from shared.services.send_journals import _lines_of, apply_outcome
+from shared.services.send_journals import apply_outcome, lines_of_journal
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 
@@ -60,7 +60,7 @@ def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: st
         raise ResultRejected(f"not a valid result file: {exc}"[:500]) from None
     if records.get(environment_id, result.journalId) is None:
         raise ResultRejected(f"unknown journal {result.journalId} in environment {environment_id}")
-    entities = _lines_of(store, environment_id, result.journalId)
+    entities = lines_of_journal(store, environment_id, result.journalId)
     outcome = JournalOutcome(result.journalId, result.state, result.erpJournalNumber, result.message,
                              tuple(LineResult(r.lineId, r.erpLineNumber, r.error) for r in result.lines))
     apply_outcome(store, records, environment_id, outcome, entities, datetime.now(UTC), max_attempts)

@@ -77,7 +77,7 @@ def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConn
                  max_attempts: int, clock: Clock = lambda: datetime.now(UTC)) -> SendReport:
     report = SendReport()
     for environment_id, journal_id in records.inflight():
-        entities = [e for e in _lines_of(store, environment_id, journal_id)]
+        entities = [e for e in lines_of_journal(store, environment_id, journal_id)]
         if entities:
             log.warning("resending journal %s left in flight", journal_id)
             _send(store, records, connector, build_journal(journal_id, environment_id, entities), entities,
@@ -107,7 +107,7 @@ def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConn
     return report
 
 
-def _lines_of(store: LedgerStore, environment_id: str, journal_id: str) -> list[dict[str, Any]]:
+def lines_of_journal(store: LedgerStore, environment_id: str, journal_id: str) -> list[dict[str, Any]]:
     items, token = store.query_aggregated(environment_id, {"journalId": journal_id}, 1000, None)
     while token:
         more, token = store.query_aggregated(environment_id, {"journalId": journal_id}, 1000, token)
