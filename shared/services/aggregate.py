@@ -17,6 +17,7 @@ from shared.domain.aggregation import JournalMapping, plan_aggregation
 
 log = logging.getLogger(__name__)
 MAX_CONFLICTS = 20
+PAGE = 99
 
 
 @dataclass
@@ -31,7 +32,7 @@ def aggregate_partition(store: LedgerStore, partition: str, mapping: JournalMapp
     mapped = sorted(tuple(k.split("/", 1)) for k in mapping.targets)  # type: ignore[misc]
     conflicts = 0
     while True:
-        lines = store.posted_lines(partition, mapped, limit=99)
+        lines = store.posted_lines(partition, mapped, limit=PAGE)
         if not lines:
             return
         groups, _ = plan_aggregation(lines, mapping)
@@ -45,6 +46,8 @@ def aggregate_partition(store: LedgerStore, partition: str, mapping: JournalMapp
             continue
         report.lines += sum(len(g.lines) for g in groups)
         report.aggregated += len(groups)
+        if sum(len(g.lines) for g in groups) == len(lines) < PAGE:
+            return  # a short page, all aggregated: nothing left to read
 
 
 def aggregate_pending(store: LedgerStore, mapping: JournalMapping,

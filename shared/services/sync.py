@@ -63,6 +63,8 @@ def sync_partition(
             rows[row.row_key] = type(row)(row.row_key, row.dim_key, row.dimensions, row.quantities, etags[row.row_key])
         report.lines += len(plan.lines)
         report.synced_ids.update(line.row_key[2:] for line in plan.lines)
+        if len(plan.lines) == len(lines) < MAX_OPERATIONS - 1:
+            return report  # a short page, all applied: nothing left to read (saves a query per partition)
 
 
 def sync_pending(store: LedgerStore, clock: Clock = _now) -> SyncReport:
