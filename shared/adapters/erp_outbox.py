@@ -18,20 +18,13 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.domain.journals import Journal, JournalOutcome, LineResult
 from shared.domain.quantities import canonical
+from shared.domain.spreadsheet import neutralise
 
 OUTBOX, INBOX = "journal-outbox", "journal-inbox"
 CSV_COLUMNS = ("JournalId", "dataAreaId", "JournalNameId", "LineNumber", "ItemNumber", "InventorySiteId",
                "InventoryWarehouseId", "ProductColorId", "ProductSizeId", "ProductStyleId", "ProductConfigurationId",
                "ItemBatchNumber", "ItemSerialNumber", "InventoryStatusId", "WarehouseLocationId", "LicensePlateNumber",
                "InventoryQuantity", "TransactionDate", "UnitCost", "OmnisyncLineId")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def excel_safe(value: str) -> str:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay numbers."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def journal_rows(journal: Journal) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(journal.lines, start=1):
@@ -65,7 +58,7 @@ def journal_csv(journal: Journal) -> bytes:
     writer.writeheader()
     numeric = {"LineNumber", "InventoryQuantity", "UnitCost"}
     for row in journal_rows(journal):
-        writer.writerow({k: ("" if v is None else str(v) if k in numeric else excel_safe(str(v)))
+        writer.writerow({k: ("" if v is None else str(v) if k in numeric else neutralise(str(v)))
                          for k, v in row.items()})
     return buffer.getvalue().encode("utf-8-sig")
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from shared.domain.spreadsheet import neutralise
+
 from .config import KeyField
 from .model import Discrepancy
 from .rules import fmt
-
-DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """Prefix an apostrophe when Excel/LibreOffice would treat the cell as a formula."""
-    return "'" + text if text.startswith(DANGEROUS_PREFIXES) else text
 
 
 def _num(d: Decimal | None) -> str:
