@@ -7,6 +7,16 @@ import azure.functions as func
 
 def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
-    from functions import adjustments, cache_sync, health, journals, onhand, reconcile
+    from functions import (
+        adjustments,
+        cache_sync,
+        erp_transactions,
+        health,
+        inventory_config,
+        journals,
+        onhand,
+        reconcile,
+    )
 
-    return [health.bp, adjustments.bp, onhand.bp, cache_sync.bp, journals.bp, reconcile.bp]
+    return [health.bp, adjustments.bp, onhand.bp, inventory_config.bp, erp_transactions.bp, cache_sync.bp,
+            journals.bp, reconcile.bp]

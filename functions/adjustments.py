@@ -7,6 +7,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import ValidationError
 
+from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_id, read_json
 from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
@@ -45,8 +46,9 @@ def post_adjustments(req: func.HttpRequest) -> func.HttpResponse:
             raise BadRequest(400, "InvalidBody", "the body has no lines")
         if len(body) > settings.max_lines_per_request:
             raise BadRequest(413, "TooManyLines", f"at most {settings.max_lines_per_request} lines per request")
-        lines, problems = parse_lines(body, allowed_sources=settings.allowed_data_sources,
-                                      allowed_measures=settings.allowed_physical_measures, sync_all=sync_all)
+        config = config_of(env)
+        lines, problems = parse_lines(body, allowed_sources=config.data_source_names(),
+                                      allowed_measures=config.measure_names(), sync_all=sync_all)
         if problems:
             raise BadRequest(400, "InvalidLines", f"{len(problems)} problem(s); nothing was stored",
                              [p.model_dump() for p in problems[:1000]])

@@ -32,8 +32,18 @@ def send_journals(timer: func.TimerRequest) -> None:
     from shared.services.send_journals import send_pending
 
     settings = get_settings()
-    send_pending(LedgerStore(), JournalRecords(), connector_from_settings(settings),
+    store = LedgerStore()
+    send_pending(store, JournalRecords(), connector_from_settings(settings),
                  max_lines=settings.journal_max_lines, max_attempts=settings.send_max_attempts)
+    _offset(store)
+
+
+def _offset(store: LedgerStore) -> None:
+    """Offsets of lines the ERP's answer just moved to their trigger status (the sync timer sweeps up)."""
+    from functions.environment_config import config_of
+    from shared.services.offsets import offset_pending
+
+    offset_pending(store, config_of)
 
 
 @bp.blob_trigger(arg_name="blob", path="journal-inbox/{name}", connection=STORAGE_CONNECTION,
@@ -41,10 +51,14 @@ def send_journals(timer: func.TimerRequest) -> None:
 def journal_results(blob: func.InputStream) -> None:
     from shared.services.journal_results import ResultRejected, apply_result_file
 
+    store = LedgerStore()
     try:
-        changed = apply_result_file(LedgerStore(), JournalRecords(), blob.name or "", blob.read(),
-                                    get_settings().send_max_attempts)
+        from functions.environment_config import config_of
+
+        changed = apply_result_file(store, JournalRecords(), blob.name or "", blob.read(),
+                                    get_settings().send_max_attempts, config_of)
         log.info("result file %s applied to %d aggregated lines", blob.name, changed)
+        _offset(store)
     except ResultRejected as exc:
         log.error("result file %s refused: %s", blob.name, exc)
 

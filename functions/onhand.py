@@ -1,26 +1,97 @@
-"""On-hand index query in Inventory Visibility's shape."""
+"""On-hand change events, counting results, and the index and exact queries, in Inventory Visibility's shape."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import azure.functions as func
 from pydantic import ValidationError
 
+from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_id, read_json
 from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.ledger_tables import LedgerStore
-from shared.services.queries import IndexQuery, index_query
+from shared.config import get_settings
+from shared.domain.onhand_events import Mode, parse_events
+from shared.services.onhand_events import post_events
+from shared.services.queries import IndexQuery, index_query, parse_exact_query
 
 bp = func.Blueprint()
+BASE = "environment/{environmentId}"
 MAX_QUERY_BYTES = 64 * 1024
 
 
-@bp.route(route="environment/{environmentId}/onhand/indexquery", methods=["POST"])
+def _bad(exc: BadRequest) -> func.HttpResponse:
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+def _apply(req: func.HttpRequest, *, bulk: bool, mode: Mode, set_source: str | None = None) -> func.HttpResponse:
+    settings = get_settings()
+    try:
+        env = environment_id(req)
+        body = read_json(req, settings.max_body_bytes)
+        if bulk and not isinstance(body, list):
+            raise BadRequest(400, "InvalidBody", "the body must be a JSON array of on-hand events")
+        if not bulk and not isinstance(body, dict):
+            raise BadRequest(400, "InvalidBody", "the body must be one on-hand event (a JSON object)")
+        events_raw: list[Any] = body if bulk else [body]
+        if not events_raw:
+            raise BadRequest(400, "InvalidBody", "the body has no events")
+        if len(events_raw) > settings.onhand_max_events:
+            raise BadRequest(413, "TooManyEvents", f"at most {settings.onhand_max_events} events per request")
+        config = config_of(env)
+        if set_source is not None and config.source(set_source) is None:
+            raise BadRequest(404, "UnknownDataSource", f"{set_source[:40]!r} is not a configured data source")
+        events, problems = parse_events(events_raw, config, mode, set_source)
+        if problems:
+            raise BadRequest(400, "InvalidEvents", f"{len(problems)} problem(s); nothing was applied",
+                             [p.model_dump() for p in problems[:1000]])
+    except BadRequest as exc:
+        return _bad(exc)
+    outcomes = post_events(LedgerStore(), env, events)
+    summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
+    if not bulk:
+        return json_response(outcomes[0].as_dict(), 409 if summary["conflict"] else 200)
+    return json_response({"events": [o.as_dict() for o in outcomes], "summary": summary},
+                         207 if summary["conflict"] else 200)
+
+
+@bp.route(route=f"{BASE}/onhand", methods=["POST"])
+def post_onhand(req: func.HttpRequest) -> func.HttpResponse:
+    return _apply(req, bulk=False, mode="add")
+
+
+@bp.route(route=f"{BASE}/onhand/bulk", methods=["POST"])
+def post_onhand_bulk(req: func.HttpRequest) -> func.HttpResponse:
+    return _apply(req, bulk=True, mode="add")
+
+
+@bp.route(route=f"{BASE}/setonhand/{{dataSource}}/bulk", methods=["POST"])
+def set_onhand_bulk(req: func.HttpRequest) -> func.HttpResponse:
+    return _apply(req, bulk=True, mode="set", set_source=req.route_params.get("dataSource", ""))
+
+
+@bp.route(route=f"{BASE}/onhand/indexquery", methods=["POST"])
 def onhand_index_query(req: func.HttpRequest) -> func.HttpResponse:
     try:
         env = environment_id(req)
         query = IndexQuery.model_validate(read_json(req, MAX_QUERY_BYTES))
     except BadRequest as exc:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        return _bad(exc)
     except ValidationError as exc:
         return validation_error(exc, "invalid index query")
-    return json_response(index_query(LedgerStore(), env, query))
+    return json_response(index_query(LedgerStore(), env, query, config_of(env)))
+
+
+@bp.route(route=f"{BASE}/onhand/exactquery", methods=["POST"])
+def onhand_exact_query(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+        query, exact = parse_exact_query(read_json(req, MAX_QUERY_BYTES))
+    except BadRequest as exc:
+        return _bad(exc)
+    except ValidationError as exc:
+        return validation_error(exc, "invalid exact query")
+    except ValueError as exc:
+        return error_response(400, "InvalidQuery", str(exc))
+    return json_response(index_query(LedgerStore(), env, query, config_of(env), exact))

@@ -44,6 +44,7 @@ class Settings(BaseModel):
     send_schedule: str = Field("45 */2 * * * *", alias="SEND_JOURNALS_SCHEDULE")
     max_body_bytes: int = Field(8 * 1024 * 1024, alias="INGEST_MAX_BODY_BYTES", gt=0, le=100 * 1024 * 1024)
     max_lines_per_request: int = Field(10_000, alias="INGEST_MAX_LINES", gt=0, le=100_000)
+    onhand_max_events: int = Field(512, alias="ONHAND_MAX_EVENTS", gt=0, le=10_000)
     allowed_data_sources: tuple[str, ...] = Field(("@iv", "pos", "ecom", "wms", "fno"), alias="ALLOWED_DATA_SOURCES")
     allowed_physical_measures: tuple[str, ...] = Field(
         ("adjustment", "sold", "received", "ordered", "onhand", "counted", "availphysical", "reserved"),

@@ -69,7 +69,7 @@ param erpODataClientSecret string = ''
 param erpODataPostAction string = ''
 
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param tableNames array = ['ledger', 'lineids', 'pending', 'journals']
+param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox']
@@ -219,6 +219,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SEND_JOURNALS_SCHEDULE', value: sendJournalsSchedule }
         { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }
         { name: 'INGEST_MAX_LINES', value: string(ingestMaxLines) }
+        { name: 'ONHAND_MAX_EVENTS', value: '512' }
         { name: 'ALLOWED_DATA_SOURCES', value: allowedDataSources }
         { name: 'ALLOWED_PHYSICAL_MEASURES', value: allowedPhysicalMeasures }
         { name: 'RECONCILE_MASTER', value: reconcileMaster }

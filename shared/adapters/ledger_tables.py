@@ -26,13 +26,13 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters.storage_clients import table_name, table_service
 from shared.domain.aggregation import AggregateGroup, DetailedLine
-from shared.domain.cache import CacheRow, PendingLine
+from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
 from shared.domain.quantities import canonical
 
 LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
 LINE_PREFIX, CACHE_PREFIX = "L|", "C|"
-SYNC_WORK, AGGREGATE_WORK, SEND_WORK = "sync", "aggregate", "send"
+SYNC_WORK, AGGREGATE_WORK, SEND_WORK, OFFSET_WORK = "sync", "aggregate", "send", "offset"
 AGG_PREFIX = "A|"
 BATCH = 100
 ID_BUCKETS = 16
@@ -197,30 +197,60 @@ class LedgerStore:
     def commit_sync(self, partition: str, rows: list[CacheRow], lines: list[PendingLine],
                     posted_at: datetime) -> dict[str, str]:
         """Cache rows and line statuses in one transaction; returns the rows' new ETags."""
-        ops: list[Any] = []
-        for row in rows:
-            entity = {"PartitionKey": partition, "RowKey": row.row_key, "DimKey": row.dim_key,
-                      "Dimensions": json.dumps(dict(row.dimensions), sort_keys=True),
-                      "Quantities": json.dumps(row.quantities, sort_keys=True), "UpdatedAt": posted_at}
-            if row.etag is None:
-                ops.append(("create", entity))
-            else:
-                ops.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": row.etag,
-                                               "match_condition": MatchConditions.IfNotModified}))
+        ops = _row_ops(partition, rows, posted_at)
         for line in lines:
             ops.append(("update", {"PartitionKey": partition, "RowKey": line.row_key, "Status": "IVPosted",
                                    "IVPostedAt": posted_at},
                         {"mode": UpdateMode.MERGE, "etag": line.etag,
                          "match_condition": MatchConditions.IfNotModified}))
+        results = self._commit(ops, "commit_sync")
+        self._step("after_commit_sync")
+        return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
+
+    def commit_changes(self, partition: str, rows: list[CacheRow], changes: list[CacheChange],
+                       at: datetime) -> dict[str, str]:
+        """Edited cache rows and the markers of the changes behind them, all or nothing."""
+        ops = _row_ops(partition, rows, at)
+        for change in changes:
+            entity = {"PartitionKey": partition, "RowKey": change.marker_key, **change.marker}
+            if change.marker_etag is None:
+                ops.append(("create", entity))
+            else:
+                ops.append(("update", entity, {"mode": UpdateMode.MERGE, "etag": change.marker_etag,
+                                               "match_condition": MatchConditions.IfNotModified}))
+        results = self._commit(ops, "commit_changes")
+        self._step("after_commit_changes")
+        return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
+
+    def _commit(self, ops: list[Any], step: str) -> list[Any]:
         try:
-            self._step("commit_sync")
-            results = self.ledger.submit_transaction(ops)
+            self._step(step)
+            return self.ledger.submit_transaction(ops)
         except TableTransactionError as exc:
             if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
                 raise ConcurrencyConflict(str(exc.error_code)) from None
             raise
-        self._step("after_commit_sync")
-        return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
+
+    def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None:
+        """Any ledger entity by key, with its ETag under `_etag` (markers of applied-once changes)."""
+        try:
+            entity = self.ledger.get_entity(partition, row_key)
+        except ResourceNotFoundError:
+            return None
+        return dict(entity) | {"_etag": _etag(entity)}
+
+    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Aggregated lines whose offset is still open and whose status may have reached its trigger."""
+        params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "open": "open"}
+        alternatives = []
+        for i, status in enumerate(statuses):
+            alternatives.append(f"Status eq @s{i}")
+            params[f"s{i}"] = status
+        query = ("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Offset eq @open or OnHand eq @open )"
+                 " and ( "
+                 + " or ".join(alternatives) + " )")
+        self._step("read_offsets")
+        return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
     # ---- aggregation ---------------------------------------------------------------------------
     def posted_lines(self, partition: str, mapped: list[tuple[str, str]], limit: int) -> list[DetailedLine]:
@@ -254,7 +284,7 @@ class LedgerStore:
                 "JournalType": group.key.journal_type, "JournalNameId": group.key.journal_name_id,
                 "TargetStatus": group.key.target_status, "LineCount": len(group.lines),
                 "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
-                "CreatedAt": at, "Attempts": 0,
+                "CreatedAt": at, "Attempts": 0, "Offset": "open",
             }))
             for line in group.lines:
                 ops.append(("update", {"PartitionKey": partition, "RowKey": line.row_key, "Status": "Aggregated",
@@ -400,6 +430,20 @@ def decode_token(token: str, environment_id: str) -> dict[str, str]:
             or set(inner) - {"PartitionKey", "RowKey"} or not all(isinstance(v, str) for v in inner.values())):
         raise InvalidContinuationToken("continuationToken is not valid for this environment")
     return inner
+
+
+def _row_ops(partition: str, rows: list[CacheRow], at: datetime) -> list[Any]:
+    ops: list[Any] = []
+    for row in rows:
+        entity = {"PartitionKey": partition, "RowKey": row.row_key, "DimKey": row.dim_key,
+                  "Dimensions": json.dumps(dict(row.dimensions), sort_keys=True),
+                  "Quantities": json.dumps(row.quantities, sort_keys=True), "UpdatedAt": at}
+        if row.etag is None:
+            ops.append(("create", entity))
+        else:
+            ops.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": row.etag,
+                                           "match_condition": MatchConditions.IfNotModified}))
+    return ops
 
 
 def _decimal(text: str):  # type: ignore[no-untyped-def]

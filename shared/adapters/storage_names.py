@@ -6,5 +6,5 @@ runs can create what is missing.
 
 from __future__ import annotations
 
-TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals")
+TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals", "config")
 CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from shared.domain.adjustments import dimension_key
 from shared.domain.quantities import canonical, from_storage
 
 Quantities = dict[str, dict[str, str]]
@@ -90,3 +91,63 @@ def merge(into: Quantities, other: Quantities) -> Quantities:
         for measure, qty in measures.items():
             out = add_quantity(out, ds, measure, Decimal(qty))
     return out
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One quantity of one cache row: added to (a delta) or overwritten (a counting result)."""
+
+    dimensions: Mapping[str, str]
+    data_source: str
+    measure: str
+    value: Decimal
+    mode: str = "add"
+
+
+@dataclass(frozen=True)
+class CacheChange:
+    """A change that must reach the cache exactly once, with the marker entity that records it.
+
+    The marker (an on-hand event, an ERP transaction, an aggregated line) is written in the same
+    partition transaction as the edited rows: created when `marker_etag` is None (so a second
+    writer fails), otherwise updated only if unchanged since it was read.
+    """
+
+    marker_key: str
+    marker: Mapping[str, object]
+    marker_etag: str | None
+    edits: tuple[Edit, ...]
+
+
+@dataclass
+class ChangePlan:
+    rows: list[CacheRow] = field(default_factory=list)
+    changes: list[CacheChange] = field(default_factory=list)
+
+
+def _edited(row: CacheRow, edit: Edit) -> CacheRow:
+    if edit.mode == "set":
+        quantities = {ds: dict(m) for ds, m in row.quantities.items()}
+        quantities.setdefault(edit.data_source, {})[edit.measure] = canonical(edit.value)
+    else:
+        quantities = add_quantity(row.quantities, edit.data_source, edit.measure, edit.value)
+    return CacheRow(row.row_key, row.dim_key, row.dimensions, quantities, row.etag)
+
+
+def plan_changes(changes: list[CacheChange], rows: Mapping[str, CacheRow]) -> ChangePlan:
+    """The next transaction: a prefix of `changes` (in order) and the rows they edit, within 100 operations."""
+    plan = ChangePlan()
+    touched: dict[str, CacheRow] = {}
+    for change in changes:
+        keys = {cache_row_key(dimension_key(dict(e.dimensions))) for e in change.edits}
+        new_rows = len(keys - touched.keys())
+        if len(plan.changes) + len(touched) + 1 + new_rows > MAX_OPERATIONS:
+            break
+        for edit in change.edits:
+            key_text = dimension_key(dict(edit.dimensions))
+            row_key = cache_row_key(key_text)
+            base = touched.get(row_key) or rows.get(row_key) or CacheRow(row_key, key_text, dict(edit.dimensions), {})
+            touched[row_key] = _edited(base, edit)
+        plan.changes.append(change)
+    plan.rows = list(touched.values())
+    return plan

@@ -63,6 +63,9 @@ class LineResult:
     line_id: str
     erp_line_number: str | None = None
     error: str | None = None
+    erp_onhand: str | None = None
+    """The ERP's own on-hand change from posting this line (`{dataSource: {measure: qty}}` as JSON),
+    applied to the cache together with the line's offset, so the two are never seen apart."""
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,20 @@ A result file lands in `journal-inbox/{environmentId}/...json`:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
+from decimal import Decimal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+from shared.domain.inventory_config import InventoryConfig
 from shared.domain.journals import JournalOutcome, LineResult
+from shared.domain.onhand_events import Problems, physical_quantities
+from shared.domain.quantities import canonical
 from shared.services.send_journals import apply_outcome, lines_of_journal
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
@@ -27,6 +32,8 @@ class ResultLine(BaseModel):
     lineId: str = Field(max_length=64)
     erpLineNumber: str | None = Field(None, max_length=40)
     error: str | None = Field(None, max_length=2000)
+    quantities: dict[str, Any] | None = None
+    """The ERP's on-hand change from posting this line, e.g. `{"fno": {"availphysical": -10}}`."""
 
 
 class ResultFile(BaseModel):
@@ -43,7 +50,7 @@ class ResultRejected(ValueError):
 
 
 def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: str, data: bytes,
-                      max_attempts: int) -> int:
+                      max_attempts: int, configs: Callable[[str], InventoryConfig] | None = None) -> int:
     """Apply one result file; returns how many aggregated lines changed. Bad files are refused whole."""
     parts = blob_name.split("/")
     if len(parts) < 3:
@@ -55,13 +62,32 @@ def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: st
     if len(data) > MAX_RESULT_BYTES:
         raise ResultRejected("result file too large")
     try:
-        result = ResultFile.model_validate(json.loads(data.decode("utf-8-sig")))
+        result = ResultFile.model_validate(json.loads(data.decode("utf-8-sig"), parse_float=Decimal))
     except (ValueError, ValidationError) as exc:
         raise ResultRejected(f"not a valid result file: {exc}"[:500]) from None
     if records.get(environment_id, result.journalId) is None:
         raise ResultRejected(f"unknown journal {result.journalId} in environment {environment_id}")
+    onhand = _erp_onhand(result, configs(environment_id) if configs else None)
     entities = lines_of_journal(store, environment_id, result.journalId)
     outcome = JournalOutcome(result.journalId, result.state, result.erpJournalNumber, result.message,
-                             tuple(LineResult(r.lineId, r.erpLineNumber, r.error) for r in result.lines))
+                             tuple(LineResult(r.lineId, r.erpLineNumber, r.error, onhand.get(r.lineId))
+                                   for r in result.lines))
     apply_outcome(store, records, environment_id, outcome, entities, datetime.now(UTC), max_attempts)
     return len(entities)
+
+
+def _erp_onhand(result: ResultFile, config: InventoryConfig | None) -> dict[str, str]:
+    """Per line, the ERP's on-hand change as canonical JSON; checked against the configuration first."""
+    out: dict[str, str] = {}
+    for index, line in enumerate(result.lines):
+        if not line.quantities:
+            continue
+        if config is None or result.state != "posted":
+            raise ResultRejected(f"line {index}: quantities are accepted with state posted only")
+        problems = Problems(index)
+        quantities = physical_quantities(line.quantities, config, problems)
+        if problems.items:
+            raise ResultRejected("; ".join(f"line {p.index} {p.field}: {p.message}" for p in problems.items)[:500])
+        out[line.lineId] = json.dumps({ds: {m: canonical(q) for m, q in ms.items()} for ds, ms in quantities.items()},
+                                      sort_keys=True)
+    return out

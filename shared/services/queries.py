@@ -13,6 +13,7 @@ from shared.adapters.ledger_tables import LedgerStore, ledger_partition
 from shared.domain.adjustments import BASE_DIMENSIONS
 from shared.domain.cache import Quantities, merge
 from shared.domain.identifiers import KEY_TEXT, KEY_TEXT_RULE
+from shared.domain.inventory_config import InventoryConfig, calculated_quantities
 
 LINE_STATUSES = ("Created", "IVPosted", "Aggregated")
 MAX_PAGE = 1000
@@ -121,8 +122,13 @@ class IndexQuery(BaseModel):
         return [_DIM_BY_LOWER.get(v.lower(), v) for v in value]
 
 
-def index_query(store: LedgerStore, environment_id: str, query: IndexQuery) -> list[dict[str, Any]]:
-    """Sum cache rows per product and the `groupByValues` dimensions (others are summed over)."""
+def index_query(store: LedgerStore, environment_id: str, query: IndexQuery, config: InventoryConfig,
+                exact: ExactFilter | None = None) -> list[dict[str, Any]]:
+    """Sum cache rows per product and the `groupByValues` dimensions (others are summed over).
+
+    Calculated measures are computed from each group's summed physical measures, never summed
+    themselves, so a group's calculated value is always consistent with the physical ones shown.
+    """
     orgs = query.filters["organizationId"]
     products = query.filters.get("productId")
     partitions = [ledger_partition(environment_id, o, p) for o in orgs for p in products] if products else None
@@ -135,14 +141,65 @@ def index_query(store: LedgerStore, environment_id: str, query: IndexQuery) -> l
         dims = json.loads(entity["Dimensions"])
         if any(dims.get(name) not in allowed for name, allowed in dim_filters.items()):
             continue
+        if exact is not None and not exact.matches(dims):
+            continue
         group_dims = tuple((name, dims.get(name, "")) for name in query.groupByValues)
         key = (org, product, group_dims)
         groups[key] = merge(groups.get(key, {}), json.loads(entity["Quantities"]))
     items = []
-    for (org, product, group_dims), quantities in sorted(groups.items()):
+    for (org, product, group_dims), physical in sorted(groups.items()):
+        quantities = merge(physical, calculated_quantities(config, physical))
         if not query.returnNegative:
             quantities = {ds: {m: q for m, q in ms.items() if Decimal(q) >= 0} for ds, ms in quantities.items()}
         items.append({"organizationId": org, "productId": product,
                       "dimensions": {name: value for name, value in group_dims if value},
                       "quantities": quantities})
     return items
+
+
+class ExactFilter(BaseModel):
+    """IV's exact query: `dimensions` names and `values` tuples; a row matches one tuple exactly."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dimensions: tuple[str, ...] = Field(min_length=1, max_length=len(BASE_DIMENSIONS))
+    values: tuple[tuple[str, ...], ...] = Field(min_length=1, max_length=MAX_FILTER_VALUES)
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.lower() in _DIM_BY_LOWER for v in value):
+            raise ValueError(f"dimensions must be a list of base dimensions ({', '.join(BASE_DIMENSIONS)})")
+        return tuple(_DIM_BY_LOWER[v.lower()] for v in value)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _values(cls, value: Any) -> tuple[tuple[str, ...], ...]:
+        if not isinstance(value, list):
+            raise ValueError("values must be a list of lists of dimension values")
+        out = []
+        for item in value:
+            if not isinstance(item, list) or not all(isinstance(v, str) and KEY_TEXT.fullmatch(v) for v in item):
+                raise ValueError(f"each entry of values must be a list of dimension values ({KEY_TEXT_RULE})")
+            out.append(tuple(item))
+        return tuple(out)
+
+    def model_post_init(self, _context: Any) -> None:
+        if any(len(v) != len(self.dimensions) for v in self.values):
+            raise ValueError("every entry of values needs one value per name in dimensions")
+
+    def matches(self, dims: dict[str, str]) -> bool:
+        return tuple(dims.get(name, "") for name in self.dimensions) in set(self.values)
+
+
+def parse_exact_query(body: Any) -> tuple[IndexQuery, ExactFilter]:
+    """Split an exact query into the index query part (organizationId, productId) and the exact tuples."""
+    if not isinstance(body, dict) or not isinstance(body.get("filters"), dict):
+        raise ValueError("filters must be an object")
+    filters = {str(k).lower(): v for k, v in body["filters"].items()}
+    exact = ExactFilter.model_validate({"dimensions": filters.pop("dimensions", None),
+                                        "values": filters.pop("values", None)})
+    index = IndexQuery.model_validate({**body, "filters": filters})
+    if set(index.filters) - {"organizationId", "productId"}:
+        raise ValueError("an exact query filters by organizationId, productId, dimensions and values only")
+    return index, exact

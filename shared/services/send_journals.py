@@ -18,9 +18,10 @@ from decimal import Decimal
 from typing import Any
 
 from shared.adapters.journal_records import JournalRecords
-from shared.adapters.ledger_tables import SEND_WORK, LedgerStore
+from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore
 from shared.domain.aggregation import RETRYABLE_STATUSES, STATUS_FOR_STATE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
+from shared.domain.offsets import TRIGGER_STATUSES
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -157,6 +158,8 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
             update["ErpJournalNumber"] = outcome.erp_journal_number
         if result and result.erp_line_number:
             update["ErpLineNumber"] = result.erp_line_number
+        if result and result.erp_onhand and status == "FnOPosted" and not entity.get("ErpOnHand"):
+            update["ErpOnHand"], update["OnHand"] = result.erp_onhand, "open"
         message = (result.error if result and result.error else None) or outcome.message
         if status in RETRYABLE_STATUSES:
             attempts = max(entity.get("Attempts", 0), 1)
@@ -164,5 +167,9 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
             update["NextAttemptAt"] = now + backoff(attempts)
             update["WaitingForPerson"] = attempts >= max_attempts
         updates.append(update)
+    triggered = {u["PartitionKey"] for u in updates if u["Status"] in TRIGGER_STATUSES or u.get("OnHand")}
+    if triggered:
+        # Before the status changes: a crash in between must still leave the offset to a later run.
+        store.touch_pending(triggered, now, OFFSET_WORK)
     store.update_aggregated(updates)
     records.finish(environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number, outcome.message, now)

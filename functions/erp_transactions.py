@@ -1,0 +1,37 @@
+"""ERP transactions made outside omnisync (a sales order re-created from a POS sale): offset once."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.environment_config import config_of
+from functions.http_input import BadRequest, environment_id, read_json
+from functions.http_responses import error_response, json_response
+from shared.adapters.ledger_tables import LedgerStore
+from shared.config import get_settings
+from shared.domain.offsets import parse_transactions
+from shared.services.offsets import post_transactions
+
+bp = func.Blueprint()
+
+
+@bp.route(route="environment/{environmentId}/erptransactions/bulk", methods=["POST"])
+def post_erp_transactions(req: func.HttpRequest) -> func.HttpResponse:
+    settings = get_settings()
+    try:
+        env = environment_id(req)
+        body = read_json(req, settings.max_body_bytes)
+        if not isinstance(body, list) or not body:
+            raise BadRequest(400, "InvalidBody", "the body must be a non-empty JSON array of transactions")
+        if len(body) > settings.onhand_max_events:
+            raise BadRequest(413, "TooManyTransactions", f"at most {settings.onhand_max_events} per request")
+        transactions, problems = parse_transactions(body, config_of(env))
+        if problems:
+            raise BadRequest(400, "InvalidTransactions", f"{len(problems)} problem(s); nothing was applied",
+                             [p.model_dump() for p in problems[:1000]])
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    outcomes = post_transactions(LedgerStore(), env, transactions)
+    summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
+    return json_response({"transactions": [o.as_dict() for o in outcomes], "summary": summary},
+                         207 if summary["conflict"] else 200)

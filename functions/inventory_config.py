@@ -1,0 +1,50 @@
+"""An environment's inventory configuration: read it, replace it, go back to the default."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from functions.http_input import BadRequest, environment_id, read_json
+from functions.http_responses import error_response, json_response
+from shared.adapters.config_store import ConfigStore
+from shared.config import get_settings
+from shared.services.inventory_config import InvalidConfig, load_config, replace_config
+
+bp = func.Blueprint()
+ROUTE = "environment/{environmentId}/configuration"
+MAX_CONFIG_BYTES = 64 * 1024
+
+
+@bp.route(route=ROUTE, methods=["GET"])
+def get_configuration(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    settings = get_settings()
+    config, is_default = load_config(ConfigStore(), env, settings.allowed_data_sources,
+                                     settings.allowed_physical_measures)
+    return json_response({"isDefault": is_default, "configuration": config.model_dump(mode="json")})
+
+
+@bp.route(route=ROUTE, methods=["PUT"])
+def put_configuration(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+        config = replace_config(ConfigStore(), env, read_json(req, MAX_CONFIG_BYTES))
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    except InvalidConfig as exc:
+        return error_response(400, "InvalidConfiguration", "the configuration was refused; nothing changed",
+                              exc.problems)
+    return json_response({"isDefault": False, "configuration": config.model_dump(mode="json")})
+
+
+@bp.route(route=ROUTE, methods=["DELETE"])
+def reset_configuration(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        env = environment_id(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    ConfigStore().delete(env)
+    return func.HttpResponse(status_code=204)

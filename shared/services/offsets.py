@@ -1,0 +1,169 @@
+"""Offsets, applied once: for journal lines omnisync sent, and for ERP transactions made elsewhere.
+
+Journal lines: an aggregated line is created with `Offset = open`. When the ERP's answer moves it to
+a status that reaches its rule's trigger, the offset and `Offset = done` commit in one partition
+transaction (guarded by the line's ETag), so a repeated answer or a concurrent run finds it done.
+A `pending` marker (kind `offset`) written before the status change lets the next timer run finish
+what a crash interrupted.
+
+ERP transactions: a record `T|id` in the product's partition remembers which statuses were
+applied and whether the offset was; the record and the cache rows commit together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.adapters.ledger_tables import OFFSET_WORK, IdRecord, LedgerStore, ledger_partition
+from shared.domain.cache import CacheChange, Edit
+from shared.domain.inventory_config import InventoryConfig
+from shared.domain.offsets import JOURNAL_STAGE, TRIGGER_STATUSES, ErpTransaction, offset_edit, reached
+from shared.services.cache_changes import apply_changes
+from shared.services.ingest import LineOutcome
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+Configs = Callable[[str], InventoryConfig]
+"""The configuration of an environment (stored or default), by environment id."""
+TX_PREFIX = "T|"
+ID_NAMESPACE = "tx|"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- journal lines omnisync sent ------------------------------------------------------------------
+def journal_offset_change(entity: dict[str, Any], config: InventoryConfig, at: datetime) -> CacheChange | None:
+    """What an aggregated line's status now asks of the cache, or None while nothing is due.
+
+    The offset is due once the status reaches the rule's trigger; the ERP's own on-hand change from
+    posting the line (if its result reported one) is applied in the same transaction, so the two
+    are never seen apart.
+    """
+    key = json.loads(entity["ErpKey"])
+    marker: dict[str, Any] = {}
+    edits = []
+    if entity.get("Offset") == "open":
+        rule = config.offset_rule("adjustmentJournal", key["dataSource"], key["measure"])
+        if rule is None:
+            marker |= {"Offset": "none", "OffsetAt": at}
+        elif reached(rule, JOURNAL_STAGE[entity["Status"]]):
+            edits.append(offset_edit(key["dimensions"], rule, Decimal(entity["Quantity"])))
+            marker |= {"Offset": "done", "OffsetAt": at,
+                       "OffsetTarget": f"{rule.offsetDataSource}/{rule.offsetPhysicalMeasure}"}
+    if entity.get("OnHand") == "open":
+        erp = json.loads(entity["ErpOnHand"])
+        edits += [Edit(key["dimensions"], ds, measure, Decimal(q))
+                  for ds, measures in sorted(erp.items()) for measure, q in sorted(measures.items())]
+        marker |= {"OnHand": "done", "OnHandAt": at}
+    if not marker:
+        return None
+    return CacheChange(entity["RowKey"], marker, entity["_etag"], tuple(edits))
+
+
+def offset_partition(store: LedgerStore, partition: str, config: InventoryConfig, clock: Clock = _now) -> int:
+    def load() -> list[CacheChange]:
+        changes = [journal_offset_change(e, config, clock()) for e in store.offset_candidates(partition,
+                                                                                              TRIGGER_STATUSES)]
+        return [c for c in changes if c is not None]
+
+    return sum(1 for c in apply_changes(store, partition, load, clock) if c.edits)
+
+
+def offset_pending(store: LedgerStore, configs: Configs, clock: Clock = _now) -> int:
+    """Apply the offsets of partitions whose journal lines changed status; returns lines offset."""
+    applied = 0
+    for partition, etag in store.pending_partitions(OFFSET_WORK):
+        applied += offset_partition(store, partition, configs(partition.split("|", 1)[0]), clock)
+        store.clear_pending(partition, etag, OFFSET_WORK)
+    if applied:
+        log.info("offsets: %d journal lines offset", applied)
+    return applied
+
+
+# ---- ERP transactions made elsewhere ----------------------------------------------------------------
+def _transaction_change(items: list[ErpTransaction], current: dict[str, Any] | None, at: datetime
+                        ) -> tuple[CacheChange | None, set[str]]:
+    """One id's reports in this request against what is recorded; returns the change and new stages."""
+    applied = set(json.loads(current["AppliedStages"])) if current else set()
+    offset_done = bool(current and current.get("OffsetAppliedAt"))
+    first = items[0]
+    new_stages = [t.stage for t in items if t.stage not in applied]
+    new_stages = list(dict.fromkeys(new_stages))
+    if not new_stages:
+        return None, set()
+    edits = []
+    for stage in new_stages:
+        edits += next(t for t in items if t.stage == stage).edits_at(stage_quantities=True, offset=False)
+    offset_now = not offset_done and any(reached(first.rule, s) for s in [*applied, *new_stages])
+    if offset_now:
+        edits.append(offset_edit(first.dimensions, first.rule, first.quantity))
+    stages = sorted(applied | set(new_stages), key=lambda s: ("Create", "Invoice", "Post").index(s))
+    marker: dict[str, Any] = {
+        "Kind": "erpTransaction", "TransactionId": first.id, "TransactionType": first.transaction_type,
+        "Status": stages[-1], "AppliedStages": json.dumps(stages), "Fingerprint": first.fingerprint(),
+        "Quantity": str(first.quantity), "OffsetTarget": f"{first.rule.offsetDataSource}/"
+                                                         f"{first.rule.offsetPhysicalMeasure}",
+        "Dimensions": json.dumps(first.dimensions, sort_keys=True), "UpdatedAt": at,
+    }
+    if offset_now:
+        marker["OffsetAppliedAt"] = at
+    return CacheChange(TX_PREFIX + first.id, marker, current["_etag"] if current else None, tuple(edits)), \
+        set(new_stages)
+
+
+def post_transactions(store: LedgerStore, environment_id: str, transactions: list[ErpTransaction],
+                      clock: Clock = _now) -> list[LineOutcome]:
+    """Record each report; apply its on-hand change once per status and its offset once per id."""
+    outcomes: dict[int, LineOutcome] = {}
+    fingerprints: dict[str, str] = {}
+    for index, tx in enumerate(transactions):
+        if fingerprints.setdefault(tx.id, tx.fingerprint()) != tx.fingerprint():
+            outcomes[index] = LineOutcome(index, tx.id, "conflict", None,
+                                          "the same id appears earlier in this request with other content")
+    unique = {tx.id: tx for i, tx in enumerate(transactions) if i not in outcomes}
+    existing = store.reserve_ids(environment_id, [
+        IdRecord(ID_NAMESPACE + tx.id, ledger_partition(environment_id, tx.organization_id, tx.product_id),
+                 tx.fingerprint()) for tx in unique.values()])
+    by_partition: dict[str, dict[str, list[tuple[int, ErpTransaction]]]] = defaultdict(lambda: defaultdict(list))
+    for index, tx in enumerate(transactions):
+        if index in outcomes:
+            continue
+        stored = existing.get(ID_NAMESPACE + tx.id)
+        if stored is not None and stored.fingerprint != tx.fingerprint():
+            outcomes[index] = LineOutcome(index, tx.id, "conflict", None,
+                                          "this id was recorded earlier with other content; it was not applied")
+            continue
+        partition = ledger_partition(environment_id, tx.organization_id, tx.product_id)
+        by_partition[partition][tx.id].append((index, tx))
+
+    for partition, by_id in sorted(by_partition.items()):
+        stages_of: dict[int, set[str]] = {}
+
+        def load(partition: str = partition, by_id: dict[str, list[tuple[int, ErpTransaction]]] = by_id,
+                 stages_of: dict[int, set[str]] = stages_of) -> list[CacheChange]:
+            changes = []
+            for tx_id, items in by_id.items():
+                change, stages = _transaction_change([t for _, t in items],
+                                                     store.get_entity(partition, TX_PREFIX + tx_id), clock())
+                if change is not None:
+                    stages_of[id(change)] = stages
+                    changes.append(change)
+            return changes
+
+        applied = {c.marker_key[len(TX_PREFIX):]: stages_of[id(c)] for c in apply_changes(store, partition, load,
+                                                                                           clock)}
+        for tx_id, items in by_id.items():
+            record = store.get_entity(partition, TX_PREFIX + tx_id) or {}
+            status = "offset" if record.get("OffsetAppliedAt") else "recorded"
+            for index, tx in items:
+                fresh = tx.stage in applied.get(tx_id, set())
+                outcomes[index] = LineOutcome(index, tx.id, "created" if fresh else "duplicate", status)
+    return [outcomes[i] for i in range(len(transactions))]
