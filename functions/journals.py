@@ -80,6 +80,7 @@ def _view(entity: dict) -> dict:
             "status": entity["Status"], "journalId": entity.get("JournalId"),
             "erpJournalNumber": entity.get("ErpJournalNumber"), "erpLineNumber": entity.get("ErpLineNumber"),
             "message": entity.get("Message"), "attempts": entity.get("Attempts", 0),
+            "offset": entity.get("Offset"), "offsetTarget": entity.get("OffsetTarget"),
             "waitingForPerson": bool(entity.get("WaitingForPerson")),
             "detailedLineIds": json.loads(entity.get("DetailedLineIds") or "[]")}
 
