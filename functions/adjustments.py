@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import azure.functions as func
 from pydantic import ValidationError
 
 from functions.environment_config import config_of
-from functions.http_input import BadRequest, environment_id, read_json
-from functions.http_responses import error_response, json_response, validation_error
+from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
+from functions.http_responses import error_response, json_response, outcomes_response, validation_error
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import get_settings
 from shared.domain.adjustments import parse_lines
@@ -49,18 +47,11 @@ def post_adjustments(req: func.HttpRequest) -> func.HttpResponse:
         config = config_of(env)
         lines, problems = parse_lines(body, allowed_sources=config.data_source_names(),
                                       allowed_measures=config.measure_names(), sync_all=sync_all)
-        if problems:
-            raise BadRequest(400, "InvalidLines", f"{len(problems)} problem(s); nothing was stored",
-                             [p.model_dump() for p in problems[:1000]])
+        refuse_problems(problems, "InvalidLines", "nothing was stored")
     except BadRequest as exc:
         return _bad(exc)
     outcomes = ingest(LedgerStore(), env, lines)
-    conflicts = sum(1 for o in outcomes if o.outcome == "conflict")
-    body_out: dict[str, Any] = {
-        "lines": [o.as_dict() for o in outcomes],
-        "summary": {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")},
-    }
-    return json_response(body_out, 207 if conflicts else 200)
+    return outcomes_response("lines", outcomes)
 
 
 @bp.route(route=BASE, methods=["GET"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.environment_config import config_of
-from functions.http_input import BadRequest, environment_id, read_json
-from functions.http_responses import error_response, json_response
+from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
+from functions.http_responses import error_response, outcomes_response
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
 from shared.domain.offsets import parse_transactions
@@ -26,12 +26,8 @@ def post_erp_transactions(req: func.HttpRequest) -> func.HttpResponse:
         if len(body) > settings.onhand_max_events:
             raise BadRequest(413, "TooManyTransactions", f"at most {settings.onhand_max_events} per request")
         transactions, problems = parse_transactions(body, config_of(env))
-        if problems:
-            raise BadRequest(400, "InvalidTransactions", f"{len(problems)} problem(s); nothing was applied",
-                             [p.model_dump() for p in problems[:1000]])
+        refuse_problems(problems, "InvalidTransactions", "nothing was applied")
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     outcomes = post_transactions(LedgerStore(), env, transactions)
-    summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
-    return json_response({"transactions": [o.as_dict() for o in outcomes], "summary": summary},
-                         207 if summary["conflict"] else 200)
+    return outcomes_response("transactions", outcomes)

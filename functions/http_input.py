@@ -47,3 +47,9 @@ def environment_id(req: func.HttpRequest) -> str:
         return check_environment_id(req.route_params.get("environmentId", ""))
     except InvalidIdentifier as exc:
         raise BadRequest(400, "InvalidEnvironmentId", str(exc)) from None
+
+
+def refuse_problems(problems: list[Any], code: str, outcome: str) -> None:
+    """One bad item refuses the whole request: every problem, as `{index, field, message}`."""
+    if problems:
+        raise BadRequest(400, code, f"{len(problems)} problem(s); {outcome}", [p.model_dump() for p in problems[:1000]])

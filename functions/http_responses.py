@@ -41,3 +41,10 @@ def validation_error(exc: Any, message: str) -> func.HttpResponse:
     details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
                for e in exc.errors(include_url=False)]
     return error_response(400, "InvalidQuery", message, details)
+
+
+def outcomes_response(key: str, outcomes: list[Any]) -> func.HttpResponse:
+    """A bulk answer: one outcome per item under `key`, a summary, and 207 when any item conflicted."""
+    summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
+    return json_response({key: [o.as_dict() for o in outcomes], "summary": summary},
+                         207 if summary["conflict"] else 200)

@@ -8,8 +8,8 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from functions.environment_config import config_of
-from functions.http_input import BadRequest, environment_id, read_json
-from functions.http_responses import error_response, json_response, validation_error
+from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
+from functions.http_responses import error_response, json_response, outcomes_response, validation_error
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
 from shared.domain.onhand_events import Mode, parse_events
@@ -43,17 +43,13 @@ def _apply(req: func.HttpRequest, *, bulk: bool, mode: Mode, set_source: str | N
         if set_source is not None and config.source(set_source) is None:
             raise BadRequest(404, "UnknownDataSource", f"{set_source[:40]!r} is not a configured data source")
         events, problems = parse_events(events_raw, config, mode, set_source)
-        if problems:
-            raise BadRequest(400, "InvalidEvents", f"{len(problems)} problem(s); nothing was applied",
-                             [p.model_dump() for p in problems[:1000]])
+        refuse_problems(problems, "InvalidEvents", "nothing was applied")
     except BadRequest as exc:
         return _bad(exc)
     outcomes = post_events(LedgerStore(), env, events)
-    summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
     if not bulk:
-        return json_response(outcomes[0].as_dict(), 409 if summary["conflict"] else 200)
-    return json_response({"events": [o.as_dict() for o in outcomes], "summary": summary},
-                         207 if summary["conflict"] else 200)
+        return json_response(outcomes[0].as_dict(), 409 if outcomes[0].outcome == "conflict" else 200)
+    return outcomes_response("events", outcomes)
 
 
 @bp.route(route=f"{BASE}/onhand", methods=["POST"])

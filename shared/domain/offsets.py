@@ -18,7 +18,7 @@ from typing import Any
 from shared.domain.adjustments import LineProblem
 from shared.domain.cache import Edit
 from shared.domain.inventory_config import PRODUCT_DIMENSIONS, TRIGGERS, InventoryConfig, OffsetRule
-from shared.domain.onhand_events import Problems, base_dimensions, key_text, normalise, physical_quantities
+from shared.domain.onhand_events import base_dimensions, identity, physical_quantities, read_item
 from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 
 JOURNAL_STAGE = {"FnOCreated": "Create", "FnOPosted": "Post"}
@@ -29,6 +29,8 @@ _STATUS_WORDS = {"create": "Create", "created": "Create", "invoice": "Invoice", 
 FIELDS = ("id", "transactionType", "status", "organizationId", "productId", "dimensionDataSource", "dimensions",
           "quantity", "offsetDataSource", "offsetPhysicalMeasure", "quantities")
 _FIELD_BY_LOWER = {name.lower(): name for name in FIELDS}
+REQUIRED = ("id", "transactionType", "status", "organizationId", "productId", "quantity", "offsetDataSource",
+            "offsetPhysicalMeasure")
 
 
 def reached(rule: OffsetRule, stage: str) -> bool:
@@ -82,19 +84,11 @@ def parse_transactions(raw_items: list[Any], config: InventoryConfig) -> tuple[l
     transactions: list[ErpTransaction] = []
     problems: list[LineProblem] = []
     for index, raw in enumerate(raw_items):
-        found = Problems(index)
-        if not isinstance(raw, dict):
-            found.add("", "each transaction must be a JSON object")
+        found, data = read_item(index, raw, _FIELD_BY_LOWER, REQUIRED, "transaction")
+        if not data:
             problems += found.items
             continue
-        data = normalise(raw, _FIELD_BY_LOWER, found)
-        for required in ("id", "transactionType", "status", "organizationId", "productId", "quantity",
-                         "offsetDataSource", "offsetPhysicalMeasure"):
-            if required not in data:
-                found.add(required, "is required")
-        tx_id = key_text(data.get("id"), "id", found)
-        org = key_text(data.get("organizationId"), "organizationId", found)
-        product = key_text(data.get("productId"), "productId", found)
+        tx_id, org, product = identity(data, found)
         tx_type = data.get("transactionType")
         if tx_type not in TRIGGERS:
             found.add("transactionType", f"must be one of {list(TRIGGERS)}")

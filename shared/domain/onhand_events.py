@@ -74,6 +74,26 @@ def normalise(raw: dict[str, Any], names: dict[str, str], problems: Problems) ->
     return out
 
 
+def read_item(index: int, raw: Any, names: dict[str, str], required: tuple[str, ...], what: str
+              ) -> tuple[Problems, dict[str, Any]]:
+    """The first checks every item of a bulk request gets: an object, known fields, required fields."""
+    found = Problems(index)
+    if not isinstance(raw, dict):
+        found.add("", f"each {what} must be a JSON object")
+        return found, {}
+    data = normalise(raw, names, found)
+    for name in required:
+        if name not in data:
+            found.add(name, "is required")
+    return found, data
+
+
+def identity(data: dict[str, Any], problems: Problems) -> tuple[str, str, str]:
+    """`id`, `organizationId`, `productId`: each becomes part of a table key, so each is checked."""
+    return (key_text(data.get("id"), "id", problems), key_text(data.get("organizationId"), "organizationId", problems),
+            key_text(data.get("productId"), "productId", problems))
+
+
 def key_text(value: Any, field: str, problems: Problems) -> str:
     if not isinstance(value, str) or not KEY_TEXT.fullmatch(value):
         problems.add(field, f"must be {KEY_TEXT_RULE}")
@@ -154,18 +174,12 @@ def parse_events(raw_events: list[Any], config: InventoryConfig, mode: Mode, set
     events: list[OnHandEvent] = []
     problems: list[LineProblem] = []
     for index, raw in enumerate(raw_events):
-        found = Problems(index)
-        if not isinstance(raw, dict):
-            found.add("", "each event must be a JSON object")
+        found, data = read_item(index, raw, _FIELD_BY_LOWER, ("id", "organizationId", "productId", "quantities"),
+                                "event")
+        if not data:
             problems += found.items
             continue
-        data = normalise(raw, _FIELD_BY_LOWER, found)
-        for required in ("id", "organizationId", "productId", "quantities"):
-            if required not in data:
-                found.add(required, "is required")
-        event_id = key_text(data.get("id"), "id", found)
-        org = key_text(data.get("organizationId"), "organizationId", found)
-        product = key_text(data.get("productId"), "productId", found)
+        event_id, org, product = identity(data, found)
         dims = base_dimensions(data.get("dimensions"), data.get("dimensionDataSource"), config, found)
         quantities = physical_quantities(data.get("quantities"), config, found, set_source)
         if found.items:
