@@ -187,3 +187,40 @@ def test_walkthrough_a_pos_sale_through_journals_is_never_counted_twice(running_
     time.sleep(1.5)
     app.run_timer("sync_to_cache")
     assert _available(app, env) == 90
+
+
+def test_erp_transactions_and_counting_results_over_http(running_app, env):
+    app = running_app
+    config = {**WALKTHROUGH_CONFIG, "offsets": [
+        {"transactionType": "salesOrder", "offsetDataSource": "pos", "offsetPhysicalMeasure": "sold",
+         "trigger": "Invoice", "checkedDimensions": ["siteId"]}]}
+    assert _put_config(app, env, config).status_code == 200
+    _post(app, env, "setonhand/fno/bulk", [{"id": "count-1", "organizationId": "usmf", "productId": "A0001",
+                                            "dimensions": {"siteId": "1", "locationId": "11"},
+                                            "quantities": {"fno": {"availphysical": 100}}}])
+    _post(app, env, "onhand", {"id": "pos-1", "organizationId": "usmf", "productId": "A0001",
+                               "dimensionDataSource": "pos", "dimensions": {"PosSiteId": "1"},
+                               "quantities": {"pos": {"sold": 10}}})
+    assert _available(app, env) == 90
+
+    order = {"id": "SO-77", "transactionType": "salesOrder", "status": "Invoiced", "organizationId": "usmf",
+             "productId": "A0001", "dimensions": {"siteId": "1", "locationId": "11"}, "quantity": 10,
+             "OFFSETDATASOURCE": "pos", "OFFSETPHYSICALMEASURE": "sold",
+             "quantities": {"fno": {"availphysical": -10}}}
+    refused = _post(app, env, "erptransactions/bulk",
+                    [order, {**order, "id": "SO-78", "status": "Posted"},
+                     {**order, "id": "SO-79", "OFFSETPHYSICALMEASURE": "availphysical"}], expected=400)
+    assert {(d["index"], d["field"]) for d in refused["error"]["details"]} == \
+        {(1, "status"), (2, "offsetPhysicalMeasure")}
+    assert _available(app, env) == 90, "nothing of a refused request is applied"
+
+    first = _post(app, env, "erptransactions/bulk", [order])
+    assert first["transactions"][0] == {"index": 0, "id": "SO-77", "outcome": "created", "status": "offset"}
+    again = _post(app, env, "erptransactions/bulk", [order])
+    assert again["transactions"][0]["outcome"] == "duplicate"
+    assert _available(app, env) == 90
+    (item,) = _post(app, env, "onhand/indexquery", {"filters": {"organizationId": ["usmf"], "productId": ["A0001"]}})
+    assert Decimal(item["quantities"]["pos"]["sold"]) == 0 and Decimal(item["quantities"]["fno"]["availphysical"]) == 90
+
+    changed = _post(app, env, "erptransactions/bulk", [{**order, "quantity": 11}], expected=207)
+    assert changed["transactions"][0]["outcome"] == "conflict" and _available(app, env) == 90
