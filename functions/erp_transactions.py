@@ -6,10 +6,11 @@ import azure.functions as func
 
 from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
-from functions.http_responses import error_response, outcomes_response
+from functions.http_responses import busy_response, error_response, outcomes_response
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
 from shared.domain.offsets import parse_transactions
+from shared.services.cache_changes import TooMuchContention
 from shared.services.offsets import post_transactions
 
 bp = func.Blueprint()
@@ -29,5 +30,8 @@ def post_erp_transactions(req: func.HttpRequest) -> func.HttpResponse:
         refuse_problems(problems, "InvalidTransactions", "nothing was applied")
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
-    outcomes = post_transactions(LedgerStore(), env, transactions)
+    try:
+        outcomes = post_transactions(LedgerStore(), env, transactions)
+    except TooMuchContention:
+        return busy_response("transaction")
     return outcomes_response("transactions", outcomes)

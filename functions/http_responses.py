@@ -48,3 +48,10 @@ def outcomes_response(key: str, outcomes: list[Any]) -> func.HttpResponse:
     summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
     return json_response({key: [o.as_dict() for o in outcomes], "summary": summary},
                          207 if summary["conflict"] else 200)
+
+
+def busy_response(what: str) -> func.HttpResponse:
+    """A partition kept changing under us: part may be applied, and resending the same request is safe."""
+    return error_response(503, "TooMuchContention",
+                          f"storage was too busy to apply every {what}; resend the same request — what was "
+                          "applied comes back as duplicate and is not applied twice")

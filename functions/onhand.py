@@ -9,10 +9,17 @@ from pydantic import ValidationError
 
 from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
-from functions.http_responses import error_response, json_response, outcomes_response, validation_error
+from functions.http_responses import (
+    busy_response,
+    error_response,
+    json_response,
+    outcomes_response,
+    validation_error,
+)
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
 from shared.domain.onhand_events import Mode, parse_events
+from shared.services.cache_changes import TooMuchContention
 from shared.services.onhand_events import post_events
 from shared.services.queries import IndexQuery, index_query, parse_exact_query
 
@@ -46,7 +53,10 @@ def _apply(req: func.HttpRequest, *, bulk: bool, mode: Mode, set_source: str | N
         refuse_problems(problems, "InvalidEvents", "nothing was applied")
     except BadRequest as exc:
         return _bad(exc)
-    outcomes = post_events(LedgerStore(), env, events)
+    try:
+        outcomes = post_events(LedgerStore(), env, events)
+    except TooMuchContention:
+        return busy_response("event")
     if not bulk:
         return json_response(outcomes[0].as_dict(), 409 if outcomes[0].outcome == "conflict" else 200)
     return outcomes_response("events", outcomes)

@@ -1,0 +1,67 @@
+"""The apply-once loop with an in-memory fake of the ledger port: conflicts re-read, persistent ones give up."""
+
+from decimal import Decimal
+
+import pytest
+
+from shared.adapters.ledger_tables import ConcurrencyConflict
+from shared.domain.cache import CacheChange, CacheRow, Edit
+from shared.services.cache_changes import MAX_CONFLICT_RETRIES, TooMuchContention, apply_changes
+
+
+class FakeLedger:
+    """Rows and markers of one partition; `conflicts` commits fail first, as if another writer won."""
+
+    def __init__(self, conflicts: int) -> None:
+        self.conflicts = conflicts
+        self.rows: dict[str, CacheRow] = {}
+        self.markers: set[str] = set()
+        self.commits = 0
+
+    def cache_rows(self, partition: str) -> dict[str, CacheRow]:
+        return dict(self.rows)
+
+    def commit_changes(self, partition, rows, changes, at):
+        if self.conflicts:
+            self.conflicts -= 1
+            raise ConcurrencyConflict("UpdateConditionNotSatisfied")
+        self.commits += 1
+        for row in rows:
+            self.rows[row.row_key] = CacheRow(row.row_key, row.dim_key, row.dimensions, row.quantities, "etag")
+        self.markers |= {c.marker_key for c in changes}
+        return {row.row_key: "etag" for row in rows}
+
+
+def change(n: int) -> CacheChange:
+    return CacheChange(f"E|{n}", {}, None, (Edit({"siteId": "1"}, "fno", "availphysical", Decimal(n)),))
+
+
+def test_a_lost_race_reloads_and_applies_only_what_is_still_due():
+    ledger = FakeLedger(conflicts=2)
+    loads = []
+
+    def load():
+        loads.append(1)
+        return [c for c in (change(1), change(2)) if c.marker_key not in ledger.markers]
+
+    applied = apply_changes(ledger, "p", load)  # type: ignore[arg-type]
+    assert [c.marker_key for c in applied] == ["E|1", "E|2"]
+    assert len(loads) == 3, "one load, then one after each conflict"
+    (row,) = ledger.rows.values()
+    assert row.quantities == {"fno": {"availphysical": "3"}}
+
+
+def test_more_than_150_changes_take_several_transactions_and_each_applies_once():
+    ledger = FakeLedger(conflicts=0)
+    applied = apply_changes(ledger, "p", lambda: [change(n) for n in range(150)])  # type: ignore[arg-type]
+    assert len(applied) == 150 and ledger.commits == 2
+    (row,) = ledger.rows.values()
+    assert Decimal(row.quantities["fno"]["availphysical"]) == sum(range(150))
+
+
+def test_a_partition_that_never_settles_gives_up_with_a_clear_error():
+    ledger = FakeLedger(conflicts=10_000)
+    with pytest.raises(TooMuchContention):
+        apply_changes(ledger, "p", lambda: [change(1)])  # type: ignore[arg-type]
+    assert ledger.conflicts == 10_000 - (MAX_CONFLICT_RETRIES + 1)
+    assert ledger.rows == {}
