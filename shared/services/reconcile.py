@@ -28,10 +28,10 @@ from shared.adapters.snapshot_engine import (
 )
 from shared.domain.reconciliation.columns import MappingError
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
-from shared.domain.reconciliation.excel import csv_header, csv_row
+from shared.domain.reconciliation.excel import csv_header, csv_row_maker
 from shared.domain.reconciliation.history import latest_previous, previous_streaks, trend
 from shared.domain.reconciliation.html_report import render_error, render_report
-from shared.domain.reconciliation.journal import journal_document, propose
+from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.rules import assess
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
@@ -90,12 +90,24 @@ class ReconciliationResult:
     status: str  # "ok" | "error"
     summary: dict[str, Any]
     errors: list[str] = field(default_factory=list)
-    journal: dict[str, Any] | None = None
     reports: list[Report] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def journal(self) -> dict[str, Any] | None:
+        """The proposed_journal.json document, or None for an error run.
+
+        Parsed from the report when asked for: the run writes the journal straight to
+        JSON text (``JournalText``), and nothing on the run's own path needs the dict.
+        """
+        for r in self.reports:
+            if r.name == JOURNAL and isinstance(r.data, bytes):
+                parsed: dict[str, Any] = json.loads(r.data)
+                return parsed
+        return None
 
     def close(self) -> None:
         """Release spooled report files."""
@@ -208,34 +220,37 @@ def _build(
     before = previous_streaks(latest_previous(history, run_id))
     builder = SummaryBuilder(top_n=config.report_top_n)
     streaks: dict[tuple[str, str], int] = {}
-    material: list[Discrepancy] = []
+    proposer = JournalProposer(run_id, config)
+    journal = JournalText(run_id, config)
 
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - owned by result
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(csv_header(level))
+    csv_row = csv_row_maker(level)
     audit_material = config.audit_basis is AuditBasis.MATERIAL
+    audit_after = config.audit_after_runs
     for row in cmp.differences():
+        key = row.key
         a = assess(
             erp_qty=row.erp_qty,
             wms_qty=row.wms_qty,
             unit_cost=row.unit_cost,
-            item=row.key["item"],
+            item=key["item"],
             item_class=row.item_class,
             config=config,
         )
-        hkey = (row.key["item"], row.key.get("warehouse", ""))
+        hkey = (key["item"], key.get("warehouse", ""))
         counts = a.material if audit_material else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
             streaks[hkey] = runs
-        d = Discrepancy(
-            row.key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= config.audit_after_runs
-        )
-        writer.writerow(csv_row(d, level))
+        d = Discrepancy(key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after)
+        writer.writerow(csv_row(d))
         builder.add(d)
-        if a.material:
-            material.append(d)
+        line = proposer.line_for(d)
+        if line is not None:
+            journal.add(line)
     for wf in cmp.warehouses:  # complete only after the differences were streamed
         builder.set_warehouse_totals(
             wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity, wf.wms_quantity)
@@ -244,8 +259,6 @@ def _build(
     text.detach()
     spool.seek(0)
 
-    journals = propose(run_id, material, config)
-    journal_doc = journal_document(run_id, journals, config)
     as_of, warnings = _as_of_block(cmp, config)
     flagged = sorted(
         ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
@@ -273,8 +286,8 @@ def _build(
         "out_of_balance": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in sorted(streaks.items())],
         "journal": {
             "file": JOURNAL,
-            "lines": journal_doc["line_count"],
-            "journals": len(journals),
+            "lines": journal.line_count,
+            "journals": journal.journal_count,
             "mode": config.journal_mode.value,
             "target": target.value,
         },
@@ -285,12 +298,11 @@ def _build(
         run_id=run_id,
         status="ok",
         summary=summary,
-        journal=journal_doc,
         reports=[
             Report(DISCREPANCIES, "text/csv; charset=utf-8", spool),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
             Report(REPORT, "text/html; charset=utf-8", html.encode("utf-8")),
-            Report(JOURNAL, "application/json", _json_bytes(journal_doc)),
+            Report(JOURNAL, "application/json", (journal.text() + "\n").encode("utf-8")),
         ],
     )
 

@@ -8,27 +8,33 @@ untouched so ``-4`` stays a number.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from shared.domain.spreadsheet import neutralise
 
 from .config import KeyField
 from .model import Discrepancy
-from .rules import fmt
+from .rules import CENT, fmt
 
 
 def _num(d: Decimal | None) -> str:
     return "" if d is None else fmt(d)
 
 
-def csv_header(level: list[KeyField]) -> list[str]:
+def _csv_keys(level: list[KeyField]) -> list[str]:
+    """Key columns of the CSV: the level's fields, plus site second when the level lacks it."""
     keys = [k.value for k in level]
     if "site" not in keys:
         keys.insert(1, "site")
+    return keys
+
+
+def csv_header(level: list[KeyField]) -> list[str]:
     return [
         "category",
         "material",
-        *keys,
+        *_csv_keys(level),
         "item_class",
         "erp_quantity",
         "wms_quantity",
@@ -42,25 +48,36 @@ def csv_header(level: list[KeyField]) -> list[str]:
     ]
 
 
-def csv_row(d: Discrepancy, level: list[KeyField]) -> list[str]:
-    a = d.assessment
-    keys = [k.value for k in level]
-    key_cells = [d.key.get(k, "") for k in keys]
-    if "site" not in keys:
-        key_cells.insert(1, d.site or "")
-    pct = a.percent.quantize(Decimal("0.01")) if a.percent is not None else None
-    return [
-        a.category,  # StrEnum: writes as its value
-        "yes" if a.material else "no",
-        *(neutralise(c) for c in key_cells),
-        neutralise(d.item_class or ""),
-        _num(a.erp_qty),
-        _num(a.wms_qty),
-        _num(a.difference),
-        _num(d.unit_cost),
-        _num(a.value),
-        _num(pct),
-        str(d.consecutive_runs),
-        "yes" if d.audit else "no",
-        neutralise("; ".join(a.reasons)),
-    ]
+def csv_row_maker(level: list[KeyField]) -> Callable[[Discrepancy], list[str]]:
+    """The function that turns a discrepancy into its CSV row at this level.
+
+    The level's column layout is worked out here, once: a run writes one row per
+    differing key (tens of thousands), so per row only the cells are formatted.
+    """
+    level_keys = [k.value for k in level]
+    site_added = "site" not in level_keys
+
+    def row(d: Discrepancy) -> list[str]:
+        a = d.assessment
+        key = d.key
+        key_cells = [neutralise(key.get(k, "")) for k in level_keys]
+        if site_added:
+            key_cells.insert(1, neutralise(d.site or ""))
+        pct = a.percent
+        return [
+            a.category,  # StrEnum: writes as its value
+            "yes" if a.material else "no",
+            *key_cells,
+            neutralise(d.item_class or ""),
+            fmt(a.erp_qty),
+            fmt(a.wms_qty),
+            fmt(a.difference),
+            _num(d.unit_cost),
+            _num(a.value),
+            "" if pct is None else fmt(pct.quantize(CENT)),
+            str(d.consecutive_runs),
+            "yes" if d.audit else "no",
+            neutralise("; ".join(a.reasons)),
+        ]
+
+    return row

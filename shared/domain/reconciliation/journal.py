@@ -8,9 +8,11 @@ the same snapshots proposes the same ids and approving twice can post once.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
 from typing import Any
 
 from .config import KEY_ORDER, JournalMode, ReconcileConfig, Side
@@ -22,11 +24,30 @@ _KEY_NAMES = tuple(k.value for k in KEY_ORDER)
 
 def line_id(run_id: str, target: Side, key: dict[str, str]) -> str:
     """Stable id: same run, side and key always give the same id."""
-    parts = [run_id, target.value] + [f"{k}={key.get(k, '')}" for k in _KEY_NAMES]
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+    return _line_id(_line_id_prefix(run_id, target), key)
 
 
-@dataclass(frozen=True, slots=True)
+def _line_id_prefix(run_id: str, target: Side) -> str:
+    """The part of every line id's hashed text that is the same for a whole run."""
+    return f"{run_id}\x1f{target.value}\x1f"
+
+
+def _line_id(prefix: str, key: dict[str, str]) -> str:
+    text = prefix + "\x1f".join([f"{k}={key.get(k, '')}" for k in _KEY_NAMES])
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _json_text(text: str | None) -> str:
+    return "null" if text is None else encode_basestring(text)
+
+
+def _json_decimal(d: Decimal | None) -> str:
+    return "null" if d is None else f'"{fmt(d)}"'  # fmt() yields only digits, "-" and "."
+
+
+# Not frozen: a frozen dataclass sets every field through object.__setattr__, which makes
+# building one ~3x slower, and a run builds one per differing key. Nothing mutates it.
+@dataclass(slots=True)
 class ProposedLine:
     line_id: str
     run_id: str
@@ -76,6 +97,24 @@ class ProposedLine:
             "reasons": list(self.reasons),
         }
 
+    def to_json_text(self) -> str:
+        """Exactly ``json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":"))``.
+
+        Written out directly because a journal file holds up to tens of thousands of lines:
+        building each dict and encoding it costs about three times as much. The
+        ``ensure_ascii=False`` string encoder of ``json`` escapes the text fields.
+        """
+        s, t, d = encode_basestring, _json_text, _json_decimal
+        return (
+            f'{{"line_id":{s(self.line_id)},"run_id":{s(self.run_id)},"journal_id":{s(self.journal_id)},'
+            f'"line_number":{self.line_number},"target":{s(self.target)},"mode":{s(self.mode)},'
+            f'"item":{s(self.item)},"site":{t(self.site)},"warehouse":{t(self.warehouse)},'
+            f'"batch":{t(self.batch)},"status":{t(self.status)},"location":{t(self.location)},'
+            f'"quantity_delta":"{fmt(self.quantity_delta)}","counted_quantity":{d(self.counted_quantity)},'
+            f'"book_quantity":"{fmt(self.book_quantity)}","unit_cost":{d(self.unit_cost)},"value":{d(self.value)},'
+            f'"category":{s(self.category)},"reasons":[{",".join(map(s, self.reasons))}]}}'
+        )
+
 
 def propose(
     run_id: str, discrepancies: Iterable[Discrepancy], config: ReconcileConfig
@@ -86,53 +125,73 @@ def propose(
     Master ERP: the WMS gets delta = ERP - WMS. Input order is kept, so callers
     pass discrepancies sorted by key for stable journal numbering.
     """
-    target = Side.ERP if config.master is Side.WMS else Side.WMS
+    proposer = JournalProposer(run_id, config)
     journals: list[list[ProposedLine]] = []
-    current: list[ProposedLine] = []
     for disc in discrepancies:
-        a = disc.assessment
-        if not a.material or a.difference == 0:
-            continue
-        if len(current) == config.journal_max_lines:
-            journals.append(current)
-            current = []
-        if target is Side.ERP:
-            master_qty, book, delta = a.wms_qty, a.erp_qty, a.difference
-        else:
-            master_qty, book, delta = a.erp_qty, a.wms_qty, -a.difference
-        journal_id = f"{run_id}-{len(journals) + 1:03d}"
-        current.append(
-            ProposedLine(
-                line_id=line_id(run_id, target, disc.key),
-                run_id=run_id,
-                journal_id=journal_id,
-                line_number=len(current) + 1,
-                target=target,
-                mode=config.journal_mode,
-                item=disc.item,
-                site=disc.key.get("site", disc.site),
-                warehouse=disc.key.get("warehouse"),
-                batch=disc.key.get("batch"),
-                status=disc.key.get("status"),
-                location=disc.key.get("location"),
-                quantity_delta=delta,
-                counted_quantity=master_qty if config.journal_mode is JournalMode.COUNTING else None,
-                book_quantity=book,
-                unit_cost=disc.unit_cost,
-                value=(delta * disc.unit_cost) if disc.unit_cost is not None else None,
-                category=a.category,
-                reasons=a.reasons,
-            )
-        )
-    if current:
-        journals.append(current)
+        line = proposer.line_for(disc)
+        if line is not None:
+            if line.line_number == 1:
+                journals.append([])
+            journals[-1].append(line)
     return journals
 
 
-def journal_document(
-    run_id: str, journals: list[list[ProposedLine]], config: ReconcileConfig
-) -> dict[str, Any]:
-    """The proposed_journal.json body the approval endpoint reads."""
+class JournalProposer:
+    """``propose`` one discrepancy at a time.
+
+    A run streams its differing keys and keeps none of them, so it asks for each
+    key's line as the key passes; ``propose`` is this over a whole iterable.
+    """
+
+    def __init__(self, run_id: str, config: ReconcileConfig) -> None:
+        self.run_id = run_id
+        self.target = Side.ERP if config.master is Side.WMS else Side.WMS
+        self.mode = config.journal_mode
+        self.max_lines = config.journal_max_lines
+        self._id_prefix = _line_id_prefix(run_id, self.target)
+        self._journals = 0
+        self._lines = 0  # in the current journal
+        self._journal_id = ""
+
+    def line_for(self, disc: Discrepancy) -> ProposedLine | None:
+        """The next line for a material difference; None when there is nothing to post."""
+        a = disc.assessment
+        if not a.material or a.difference == 0:
+            return None
+        if self._journals == 0 or self._lines == self.max_lines:
+            self._journals += 1
+            self._lines = 0
+            self._journal_id = f"{self.run_id}-{self._journals:03d}"
+        self._lines += 1
+        if self.target is Side.ERP:
+            master_qty, book, delta = a.wms_qty, a.erp_qty, a.difference
+        else:
+            master_qty, book, delta = a.erp_qty, a.wms_qty, -a.difference
+        key, cost = disc.key, disc.unit_cost
+        return ProposedLine(
+            line_id=_line_id(self._id_prefix, key),
+            run_id=self.run_id,
+            journal_id=self._journal_id,
+            line_number=self._lines,
+            target=self.target,
+            mode=self.mode,
+            item=key["item"],
+            site=key.get("site", disc.site),
+            warehouse=key.get("warehouse"),
+            batch=key.get("batch"),
+            status=key.get("status"),
+            location=key.get("location"),
+            quantity_delta=delta,
+            counted_quantity=master_qty if self.mode is JournalMode.COUNTING else None,
+            book_quantity=book,
+            unit_cost=cost,
+            value=(delta * cost) if cost is not None else None,
+            category=a.category,
+            reasons=a.reasons,
+        )
+
+
+def _journal_head(run_id: str, line_count: int, config: ReconcileConfig) -> dict[str, Any]:
     target = Side.ERP if config.master is Side.WMS else Side.WMS
     return {
         "schema": "omnisync.reconciliation.proposed_journal/1",
@@ -142,9 +201,54 @@ def journal_document(
         "target": target.value,
         "mode": config.journal_mode.value,
         "max_lines_per_journal": config.journal_max_lines,
-        "line_count": sum(len(j) for j in journals),
+        "line_count": line_count,
+    }
+
+
+def journal_document(
+    run_id: str, journals: list[list[ProposedLine]], config: ReconcileConfig
+) -> dict[str, Any]:
+    """The proposed_journal.json body the approval endpoint reads."""
+    return {
+        **_journal_head(run_id, sum(len(j) for j in journals), config),
         "journals": [{"journal_id": j[0].journal_id, "lines": [ln.to_json() for ln in j]} for j in journals],
     }
+
+
+class JournalText:
+    """proposed_journal.json built line by line, as text.
+
+    ``text()`` is byte for byte ``json.dumps(journal_document(...), ensure_ascii=False,
+    separators=(",", ":"))``, but each line becomes text as it is proposed: no dict per
+    line, and nothing per line kept but its text (see ``ProposedLine.to_json_text``).
+    """
+
+    def __init__(self, run_id: str, config: ReconcileConfig) -> None:
+        self.run_id = run_id
+        self.config = config
+        self.line_count = 0
+        self._journals: list[tuple[str, list[str]]] = []  # journal id, line texts
+
+    @property
+    def journal_count(self) -> int:
+        return len(self._journals)
+
+    def add(self, line: ProposedLine) -> None:
+        """Lines arrive in journal order; a new journal id opens the next journal."""
+        if not self._journals or self._journals[-1][0] != line.journal_id:
+            self._journals.append((line.journal_id, []))
+        self._journals[-1][1].append(line.to_json_text())
+        self.line_count += 1
+
+    def text(self) -> str:
+        head = json.dumps(
+            _journal_head(self.run_id, self.line_count, self.config), ensure_ascii=False, separators=(",", ":")
+        )
+        body = ",".join(
+            f'{{"journal_id":{encode_basestring(journal_id)},"lines":[{",".join(lines)}]}}'
+            for journal_id, lines in self._journals
+        )
+        return f'{head[:-1]},"journals":[{body}]}}'
 
 
 class UnknownLineError(KeyError):

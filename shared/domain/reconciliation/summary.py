@@ -26,17 +26,19 @@ class _Bucket:
     abs_value_difference: Decimal = ZERO
     unknown_value: int = 0
 
-    def add(self, d: Discrepancy) -> None:
-        a = d.assessment
+    def add(
+        self, material: bool, diff: Decimal, abs_diff: Decimal, value: Decimal | None, abs_value: Decimal | None
+    ) -> None:
+        """One discrepancy's figures; the caller works out the absolute values once for all buckets."""
         self.count += 1
-        self.material += a.material
-        self.quantity_difference += a.difference
-        self.abs_quantity_difference += abs(a.difference)
-        if a.value is None:
-            self.unknown_value += a.difference != 0
+        self.material += material
+        self.quantity_difference += diff
+        self.abs_quantity_difference += abs_diff
+        if value is None or abs_value is None:
+            self.unknown_value += diff != 0
         else:
-            self.value_difference += a.value
-            self.abs_value_difference += abs(a.value)
+            self.value_difference += value
+            self.abs_value_difference += abs_value
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,12 +73,15 @@ class SummaryBuilder:
     _seq: int = 0
 
     def add(self, d: Discrepancy) -> None:
-        self.total.add(d)
-        self.by_category[d.assessment.category.value].add(d)
-        self.by_warehouse[d.warehouse].add(d)
-        # Largest by absolute value; unknown value ranks by quantity after all valued ones.
         a = d.assessment
-        rank = abs(a.value) if a.value is not None else ZERO
+        value = a.value
+        abs_value = None if value is None else abs(value)
+        figures = (a.material, a.difference, abs(a.difference), value, abs_value)
+        self.total.add(*figures)
+        self.by_category[a.category.value].add(*figures)
+        self.by_warehouse[d.warehouse].add(*figures)
+        # Largest by absolute value; unknown value ranks by quantity after all valued ones.
+        rank = abs_value if abs_value is not None else ZERO
         self._seq += 1
         item = (rank, -self._seq, d)
         if len(self._top) < self.top_n:
