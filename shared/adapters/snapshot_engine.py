@@ -224,14 +224,24 @@ class _Features:
     w_asof: bool
 
 
+def _key_text(column: str) -> str:
+    """A key field: trimmed text, '' when missing (``column`` is SQL, already quoted)."""
+    return f"coalesce(trim(CAST({column} AS VARCHAR)), '')"
+
+
+def _opt_text(column: str) -> str:
+    """An optional field: trimmed text, NULL when empty."""
+    return f"nullif(trim(CAST({column} AS VARCHAR)), '')"
+
+
 def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _Features) -> str:
     c = cols.columns
 
     def text(field: str) -> str:
-        return f"coalesce(trim(CAST({_q(c[field])} AS VARCHAR)), '')"
+        return _key_text(_q(c[field]))
 
     def opt(field: str, wanted: bool) -> str:
-        return f"nullif(trim(CAST({_q(c[field])} AS VARCHAR)), '')" if wanted and field in c else "NULL"
+        return _opt_text(_q(c[field])) if wanted and field in c else "NULL"
 
     q = f"TRY_CAST(nullif(trim({_q(c['quantity'])}), '') AS {QTY_TYPE})"
     parts = [f"{text(k.value)} AS k_{k.value}" for k in level]
@@ -250,6 +260,21 @@ def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _F
     if f.w_asof:
         parts.append(f"CAST({opt('as_of', not erp_side)} AS VARCHAR) AS w_at")
     return f"SELECT {', '.join(parts)} FROM {side.value}_raw"
+
+
+def _fallback_select(erp_cols: ResolvedColumns, f: _Features) -> str:
+    """ERP item ids with their raw cost/class text, for the item-level fallback.
+
+    Trimming and casting wait until the semi-join has cut the million rows down to the few
+    items that need a fallback (``fb`` in ``_query``), which spares a cast per ERP row.
+    """
+    c = erp_cols.columns
+    parts = [f"{_key_text(_q(c['item']))} AS k_item"]
+    if f.cost:
+        parts.append(f"{_q(c['unit_cost'])} AS cost")
+    if f.cls:
+        parts.append(f"{_q(c['item_class'])} AS cls" if "item_class" in c else "NULL AS cls")
+    return f"SELECT {', '.join(parts)} FROM erp_raw"
 
 
 def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[KeyField]) -> str:
@@ -285,9 +310,9 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
         f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}" for c in keys
     )
     if f.cost or f.cls:
-        erp_item = _side_select(Side.ERP, erp_cols, level, f)
-        fb_cost = "max(cost)" if f.cost else "NULL"
-        fb_cls = "max(cls)" if f.cls else "NULL"
+        erp_item = _fallback_select(erp_cols, f)
+        fb_cost = f"max(TRY_CAST({_opt_text('cost')} AS {QTY_TYPE}))" if f.cost else "NULL"
+        fb_cls = f"max(CAST({_opt_text('cls')} AS VARCHAR))" if f.cls else "NULL"
         need_cond = " OR ".join(c for c, on in (("cost IS NULL", f.cost), ("cls IS NULL", f.cls)) if on)
         fallback = f""",
         need AS (SELECT DISTINCT k_item FROM r WHERE NOT m AND ({need_cond})),

@@ -56,19 +56,16 @@ CENT = Decimal("0.01")
 def fmt(d: Decimal) -> str:
     """Canonical exact text of a Decimal: no exponent, no trailing zeros.
 
-    ``str()`` is ~5x cheaper than ``format(d, "f")`` and gives the same text whenever it
-    has no exponent (and no NaN/Infinity), which is every quantity a snapshot yields;
-    the rare other case falls back to ``format``. Not memoised: hashing a fresh Decimal
-    costs more than formatting it, and reports mostly format fresh Decimals.
+    ``str()`` is ~5x cheaper than ``format(d, "f")`` and gives the same text unless it
+    writes an exponent (NaN and Infinity read the same both ways). Not memoised: hashing a
+    fresh Decimal costs more than formatting it, and reports mostly format fresh Decimals.
     """
     text = str(d)
-    if "E" in text or "e" in text or "N" in text or "I" in text:  # exponent, NaN, Infinity
+    if "E" in text or "e" in text:  # "e" when the context has capitals=0
         text = format(d, "f")
     if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if text in ("-0", ""):
-        text = "0"
-    return text
+        text = text.rstrip("0").rstrip(".")  # never empty: a digit precedes the point
+    return "0" if text == "-0" else text
 
 
 def _exceeded(
