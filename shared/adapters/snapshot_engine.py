@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -102,8 +101,6 @@ class Comparison:
     _figures: dict[str, WarehouseFigures] = field(repr=False)
     _wh_site: dict[str, str] = field(repr=False)
     _temp_dir: str = field(repr=False)
-    _releaser: threading.Thread | None = field(default=None, repr=False)
-    _release_error: BaseException | None = field(default=None, repr=False)
 
     @property
     def warehouses(self) -> list[WarehouseFigures]:
@@ -139,31 +136,10 @@ class Comparison:
                     smin if smin is not None else wh_site.get(wh),
                 )
             rows = self._cursor.fetchmany(batch)
-        if self._releaser is None:
-            # Everything is read: DuckDB's memory and spill files can go. Freeing them takes
-            # ~25 ms at 1M rows; on a thread (DuckDB drops the GIL) the caller's report
-            # rendering overlaps it. close() waits for it.
-            self._releaser = threading.Thread(target=self._release_noting_error, name="duckdb-release")
-            self._releaser.start()
 
     def close(self) -> None:
-        """Release DuckDB and the spill directory; waits for a release already under way."""
-        if self._releaser is None:
-            self._release()
-            return
-        self._releaser.join()
-        if self._release_error is not None:
-            raise self._release_error
-
-    def _release(self) -> None:
         self._con.close()
         shutil.rmtree(self._temp_dir, ignore_errors=True)
-
-    def _release_noting_error(self) -> None:
-        try:
-            self._release()
-        except BaseException as exc:  # re-raised by close(), in the caller's thread
-            self._release_error = exc
 
 
 def _clean(d: Decimal | None) -> Decimal | None:
