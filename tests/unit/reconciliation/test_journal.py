@@ -7,7 +7,13 @@ from decimal import Decimal as D
 from pathlib import Path
 
 from shared.domain.reconciliation.config import JournalMode, ReconcileConfig, Side
-from shared.domain.reconciliation.journal import line_id, propose
+from shared.domain.reconciliation.journal import (
+    JournalProposer,
+    JournalText,
+    journal_document,
+    line_id,
+    propose,
+)
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.rules import assess
 
@@ -107,3 +113,64 @@ def test_split_at_1000_end_to_end(tmp_path: Path) -> None:
     doc = json.loads(report_text(result, "proposed_journal.json"))
     assert [len(j["lines"]) for j in doc["journals"]] == [1000, 1]
     assert result.summary["journal"]["journals"] == 2
+
+
+def test_journal_text_is_exactly_json_dumps_of_the_document() -> None:
+    """The report writes journal JSON as text; it must match json.dumps of the dict byte for byte."""
+    tricky = ['A"1', "B\\2", "C\n3", "Ärmel ✓", "\x01ctl", "=HYPERLINK(1)", "", "\u2028sep"]
+    for master, mode in ((Side.WMS, JournalMode.MOVEMENT), (Side.ERP, JournalMode.COUNTING)):
+        cfg = ReconcileConfig(master=master, journal_mode=mode, journal_max_lines=3)
+        discs = [
+            Discrepancy(
+                {"item": item, "warehouse": f"W{i}", "batch": item, "status": "", "location": "L\t1"},
+                None if i % 2 else "S\\1",
+                None,
+                None if i % 3 == 0 else D("0.1234567"),
+                assess(
+                    erp_qty=D(i) / D(7),
+                    wms_qty=D("1E+3") if i % 2 else D("-0.5"),
+                    unit_cost=None if i % 3 == 0 else D("0.1234567"),
+                    item=item,
+                    item_class=None,
+                    config=cfg,
+                ),
+            )
+            for i, item in enumerate(tricky)
+        ]
+        journals = propose('run"1', discs, cfg)
+        assert len(journals) >= 2  # the split between journals is covered too
+        expected = json.dumps(journal_document('run"1', journals, cfg), ensure_ascii=False, separators=(",", ":"))
+        text = JournalText('run"1', cfg)
+        for line in (ln for j in journals for ln in j):
+            text.add(line)
+        assert text.text() == expected
+        assert (text.line_count, text.journal_count) == (sum(map(len, journals)), len(journals))
+        assert [ln.to_json_text() for j in journals for ln in j] == [
+            json.dumps(ln.to_json(), ensure_ascii=False, separators=(",", ":")) for j in journals for ln in j
+        ]
+
+
+def test_journal_proposer_numbers_lines_like_propose() -> None:
+    cfg = ReconcileConfig(journal_max_lines=2)
+    discs = [_disc(f"I{i}", "0", "1" if i % 3 else "0", cfg) for i in range(9)]
+    proposer = JournalProposer("r", cfg)
+    streamed = [line for line in map(proposer.line_for, discs) if line is not None]
+    assert streamed == [ln for j in propose("r", discs, cfg) for ln in j]
+    assert [(ln.journal_id, ln.line_number) for ln in streamed] == [
+        ("r-001", 1), ("r-001", 2), ("r-002", 1), ("r-002", 2), ("r-003", 1), ("r-003", 2)
+    ]
+
+
+def test_fmt_matches_format_f_reference() -> None:
+    from shared.domain.reconciliation.rules import fmt
+
+    def reference(d: D) -> str:
+        text = format(d, "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return "0" if text in ("-0", "") else text
+
+    values = ["0", "-0", "0E-7", "1E+2", "-1.5E-9", "123E-6", "33.000000", "-774.060000000000", "NaN", "-Infinity"]
+    values += [str(D(i) / D(7)) for i in range(-50, 50)] + [str(D(i).scaleb(-i % 13)) for i in range(-300, 300)]
+    for v in values:
+        assert fmt(D(v)) == reference(D(v)), v
