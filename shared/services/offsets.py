@@ -175,3 +175,16 @@ def post_transactions(store: LedgerStore, environment_id: str, transactions: lis
                 fresh = tx.stage in applied.get(tx_id, set())
                 outcomes[index] = LineOutcome(index, tx.id, "created" if fresh else "duplicate", status)
     return [outcomes[i] for i in range(len(transactions))]
+
+
+def transaction_view(store: LedgerStore, environment_id: str, transaction_id: str) -> dict[str, Any] | None:
+    """What omnisync recorded of an ERP transaction: statuses applied, and whether it was offset."""
+    record = store.find_id(environment_id, ID_NAMESPACE + transaction_id)
+    entity = store.get_entity(record.ledger_partition, TX_PREFIX + transaction_id) if record else None
+    if entity is None:
+        return None
+    _, org, product = entity["PartitionKey"].split("|", 2)
+    return {"id": transaction_id, "transactionType": entity["TransactionType"], "organizationId": org,
+            "productId": product, "dimensions": json.loads(entity["Dimensions"]), "quantity": entity["Quantity"],
+            "status": entity["Status"], "appliedStatuses": json.loads(entity["AppliedStages"]),
+            "offsetTarget": entity["OffsetTarget"], "offsetAppliedAt": entity.get("OffsetAppliedAt")}

@@ -224,3 +224,9 @@ def test_erp_transactions_and_counting_results_over_http(running_app, env):
 
     changed = _post(app, env, "erptransactions/bulk", [{**order, "quantity": 11}], expected=207)
     assert changed["transactions"][0]["outcome"] == "conflict" and _available(app, env) == 90
+
+    recorded = httpx.get(_url(app, env, "erptransactions/SO-77"), headers=app.headers).json()
+    assert recorded["status"] == "Invoice" and recorded["appliedStatuses"] == ["Invoice"]
+    assert recorded["offsetTarget"] == "pos/sold" and recorded["offsetAppliedAt"]
+    assert httpx.get(_url(app, env + "x", "erptransactions/SO-77"), headers=app.headers).status_code == 404
+    assert httpx.get(_url(app, env, "erptransactions/SO-78"), headers=app.headers).status_code == 404
