@@ -86,7 +86,10 @@ def onhand_index_query(req: func.HttpRequest) -> func.HttpResponse:
         return _bad(exc)
     except ValidationError as exc:
         return validation_error(exc, "invalid index query")
-    return json_response(index_query(LedgerStore(), env, query, config_of(env)))
+    try:
+        return json_response(index_query(LedgerStore(), env, query, config_of(env)))
+    except ValueError as exc:
+        return error_response(400, "InvalidQuery", str(exc))
 
 
 @bp.route(route=f"{BASE}/onhand/exactquery", methods=["POST"])
@@ -100,4 +103,7 @@ def onhand_exact_query(req: func.HttpRequest) -> func.HttpResponse:
         return validation_error(exc, "invalid exact query")
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
-    return json_response(index_query(LedgerStore(), env, query, config_of(env), exact))
+    try:
+        return json_response(index_query(LedgerStore(), env, query, config_of(env), exact))
+    except ValueError as exc:
+        return error_response(400, "InvalidQuery", str(exc))

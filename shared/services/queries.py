@@ -95,6 +95,22 @@ class IndexQuery(BaseModel):
     filters: dict[str, list[str]]
     groupByValues: list[str] = Field(default_factory=list, max_length=len(BASE_DIMENSIONS))
     returnNegative: bool = True
+    dimensionDataSource: str | None = Field(None, max_length=100)
+
+    def in_base_dimensions(self, config: InventoryConfig) -> IndexQuery:
+        """Filters and groupings named in `dimensionDataSource`'s own terms, mapped to base dimensions."""
+        if not self.dimensionDataSource or not self.dimensionDataSource.strip():
+            return self
+        source = config.source(self.dimensionDataSource)
+        if source is None:
+            raise ValueError(f"dimensionDataSource {self.dimensionDataSource[:40]!r} is not a configured data source")
+
+        def base(name: str) -> str:
+            return name if name in ("organizationId", "productId") else source.map_dimension(name) or name
+
+        return self.model_copy(update={"filters": {base(k): v for k, v in self.filters.items()},
+                                       "groupByValues": [base(g) for g in self.groupByValues],
+                                       "dimensionDataSource": None})
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -129,6 +145,7 @@ def index_query(store: LedgerStore, environment_id: str, query: IndexQuery, conf
     Calculated measures are computed from each group's summed physical measures, never summed
     themselves, so a group's calculated value is always consistent with the physical ones shown.
     """
+    query = query.in_base_dimensions(config)
     orgs = query.filters["organizationId"]
     products = query.filters.get("productId")
     partitions = [ledger_partition(environment_id, o, p) for o in orgs for p in products] if products else None

@@ -202,6 +202,14 @@ def test_erp_transactions_and_counting_results_over_http(running_app, env):
                                "dimensionDataSource": "pos", "dimensions": {"PosSiteId": "1"},
                                "quantities": {"pos": {"sold": 10}}})
     assert _available(app, env) == 90
+    by_pos_names = _post(app, env, "onhand/indexquery", {
+        "dimensionDataSource": "pos", "filters": {"organizationId": ["usmf"], "PosSiteId": ["1"]},
+        "groupByValues": ["PosWarehouse"]})
+    assert {i["dimensions"].get("locationId"): Decimal(i["quantities"]["iv"]["available"]) for i in by_pos_names} \
+        == {None: -10, "11": 100}, "the POS's own dimension names, mapped to siteId and locationId"
+    unknown = httpx.post(_url(app, env, "onhand/indexquery"), headers=app.headers,
+                         json={"dimensionDataSource": "nosuch", "filters": {"organizationId": ["usmf"]}})
+    assert unknown.status_code == 400
 
     order = {"id": "SO-77", "transactionType": "salesOrder", "status": "Invoiced", "organizationId": "usmf",
              "productId": "A0001", "dimensions": {"siteId": "1", "locationId": "11"}, "quantity": 10,
