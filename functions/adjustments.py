@@ -6,12 +6,11 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from functions.environment_config import config_of
-from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
+from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
 from functions.http_responses import error_response, json_response, outcomes_response, validation_error
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import get_settings
 from shared.domain.adjustments import parse_lines
-from shared.domain.identifiers import KEY_TEXT
 from shared.services.ingest import ingest
 from shared.services.queries import LineFilters, get_line, list_lines
 
@@ -72,12 +71,9 @@ def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route=f"{BASE}/{{id}}", methods=["GET"])
 def get_adjustment(req: func.HttpRequest) -> func.HttpResponse:
     try:
-        env = environment_id(req)
+        env, line_id = environment_and_id(req)
     except BadRequest as exc:
         return _bad(exc)
-    line_id = req.route_params.get("id", "")
-    if not KEY_TEXT.fullmatch(line_id):
-        return error_response(400, "InvalidId", "id has characters that are not allowed")
     view = get_line(LedgerStore(), env, line_id)
     if view is None:
         return error_response(404, "NotFound", f"no adjustment line {line_id!r} in this environment")

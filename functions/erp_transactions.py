@@ -5,11 +5,10 @@ from __future__ import annotations
 import azure.functions as func
 
 from functions.environment_config import config_of
-from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
+from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
 from functions.http_responses import busy_response, error_response, json_response, outcomes_response
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
-from shared.domain.identifiers import KEY_TEXT
 from shared.domain.offsets import parse_transactions
 from shared.services.cache_changes import TooMuchContention
 from shared.services.offsets import post_transactions, transaction_view
@@ -41,12 +40,9 @@ def post_erp_transactions(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="environment/{environmentId}/erptransactions/{id}", methods=["GET"])
 def get_erp_transaction(req: func.HttpRequest) -> func.HttpResponse:
     try:
-        env = environment_id(req)
+        env, transaction_id = environment_and_id(req)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
-    transaction_id = req.route_params.get("id", "")
-    if not KEY_TEXT.fullmatch(transaction_id):
-        return error_response(400, "InvalidId", "id has characters that are not allowed")
     view = transaction_view(LedgerStore(), env, transaction_id)
     if view is None:
         return error_response(404, "NotFound", f"no ERP transaction {transaction_id!r} in this environment")

@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+from shared.domain.identifiers import KEY_TEXT, InvalidIdentifier, check_environment_id
 
 MAX_JSON_DEPTH = 20
 
@@ -53,3 +53,12 @@ def refuse_problems(problems: list[Any], code: str, outcome: str) -> None:
     """One bad item refuses the whole request: every problem, as `{index, field, message}`."""
     if problems:
         raise BadRequest(400, code, f"{len(problems)} problem(s); {outcome}", [p.model_dump() for p in problems[:1000]])
+
+
+def environment_and_id(req: func.HttpRequest) -> tuple[str, str]:
+    """The `{environmentId}` and `{id}` of a read-by-id route, both checked before they reach a key."""
+    env = environment_id(req)
+    item_id = req.route_params.get("id", "")
+    if not KEY_TEXT.fullmatch(item_id):
+        raise BadRequest(400, "InvalidId", "id has characters that are not allowed")
+    return env, item_id

@@ -7,12 +7,11 @@ import logging
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.http_input import BadRequest, environment_id
+from functions.http_input import BadRequest, environment_and_id, environment_id
 from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import STORAGE_CONNECTION, get_settings
-from shared.domain.identifiers import KEY_TEXT
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -104,12 +103,9 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
 
 def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict] | func.HttpResponse:
     try:
-        env = environment_id(req)
+        env, aggregated_id = environment_and_id(req)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
-    aggregated_id = req.route_params.get("id", "")
-    if not KEY_TEXT.fullmatch(aggregated_id):
-        return error_response(400, "InvalidId", "id has characters that are not allowed")
     store = LedgerStore()
     entity = store.find_aggregated(env, aggregated_id)
     if entity is None:
