@@ -8,7 +8,12 @@ from shared.domain.inventory_config import InventoryConfig
 from shared.services.inventory_config import load_config
 
 
-def config_of(environment_id: str) -> InventoryConfig:
+def config_and_default(environment_id: str) -> tuple[InventoryConfig, bool]:
+    """The environment's configuration, and whether it is the default."""
     settings = get_settings()
     return load_config(ConfigStore(), environment_id, settings.allowed_data_sources,
-                       settings.allowed_physical_measures)[0]
+                       settings.allowed_physical_measures)
+
+
+def config_of(environment_id: str) -> InventoryConfig:
+    return config_and_default(environment_id)[0]

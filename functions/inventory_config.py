@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions.environment_config import config_and_default
 from functions.http_input import BadRequest, environment_id, read_json
 from functions.http_responses import error_response, json_response
 from shared.adapters.config_store import ConfigStore
-from shared.config import get_settings
-from shared.services.inventory_config import InvalidConfig, load_config, replace_config
+from shared.services.inventory_config import InvalidConfig, replace_config
 
 bp = func.Blueprint()
 ROUTE = "environment/{environmentId}/configuration"
@@ -21,9 +21,7 @@ def get_configuration(req: func.HttpRequest) -> func.HttpResponse:
         env = environment_id(req)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
-    settings = get_settings()
-    config, is_default = load_config(ConfigStore(), env, settings.allowed_data_sources,
-                                     settings.allowed_physical_measures)
+    config, is_default = config_and_default(env)
     return json_response({"isDefault": is_default, "configuration": config.model_dump(mode="json")})
 
 

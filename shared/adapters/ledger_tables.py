@@ -64,7 +64,7 @@ def _chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
         yield items[start:start + size]
 
 
-def _in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> Iterator[Any]:
+def in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> Iterator[Any]:
     """Independent partition transactions in flight together: each waits mostly on the network."""
     if len(work) <= 1:
         yield from (function(*args) for args in work)
@@ -120,7 +120,7 @@ class LedgerStore:
                 return self._reserve_one_by_one(partition, chunk)
 
         work = [(p, chunk) for p, group in by_partition.items() for chunk in _chunks(group)]
-        for found in _in_parallel(reserve, work):
+        for found in in_parallel(reserve, work):
             existing.update(found)
         return existing
 
@@ -162,7 +162,7 @@ class LedgerStore:
                     with contextlib.suppress(ResourceExistsError):
                         self.ledger.create_entity(entity)
 
-        list(_in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group)]))
+        list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group)]))
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         try:
@@ -176,11 +176,11 @@ class LedgerStore:
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @status",
             parameters={"pk": partition, "lo": LINE_PREFIX, "hi": "L}", "status": "Created"},
             results_per_page=limit,
-            select=["RowKey", "DimKey", "Dimensions", "DataSource", "Measure", "Quantity"],
+            select=["RowKey", "Dimensions", "DataSource", "Measure", "Quantity"],
         )
         page = list(islice(pager, limit))  # follows continuation tokens past empty pages
         return [
-            PendingLine(e["RowKey"], _etag(e), e["DimKey"], json.loads(e["Dimensions"]), e["DataSource"],
+            PendingLine(e["RowKey"], _etag(e), json.loads(e["Dimensions"]), e["DataSource"],
                         e["Measure"], _decimal(e["Quantity"]))
             for e in page
         ]
@@ -194,22 +194,9 @@ class LedgerStore:
         )
         return {e["RowKey"]: _cache_row(e) for e in entities}
 
-    def commit_sync(self, partition: str, rows: list[CacheRow], lines: list[PendingLine],
-                    posted_at: datetime) -> dict[str, str]:
-        """Cache rows and line statuses in one transaction; returns the rows' new ETags."""
-        ops = _row_ops(partition, rows, posted_at)
-        for line in lines:
-            ops.append(("update", {"PartitionKey": partition, "RowKey": line.row_key, "Status": "IVPosted",
-                                   "IVPostedAt": posted_at},
-                        {"mode": UpdateMode.MERGE, "etag": line.etag,
-                         "match_condition": MatchConditions.IfNotModified}))
-        results = self._commit(ops, "commit_sync")
-        self._step("after_commit_sync")
-        return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
-
     def commit_changes(self, partition: str, rows: list[CacheRow], changes: list[CacheChange],
                        at: datetime) -> dict[str, str]:
-        """Edited cache rows and the markers of the changes behind them, all or nothing."""
+        """Edited cache rows and the markers of the changes behind them, all or nothing; the rows' new ETags."""
         ops = _row_ops(partition, rows, at)
         for change in changes:
             entity = {"PartitionKey": partition, "RowKey": change.marker_key, **change.marker}
@@ -242,13 +229,8 @@ class LedgerStore:
     def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         """Aggregated lines whose offset is still open and whose status may have reached its trigger."""
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "open": "open"}
-        alternatives = []
-        for i, status in enumerate(statuses):
-            alternatives.append(f"Status eq @s{i}")
-            params[f"s{i}"] = status
         query = ("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Offset eq @open or OnHand eq @open )"
-                 " and ( "
-                 + " or ".join(alternatives) + " )")
+                 " and " + _any_status(statuses, params))
         self._step("read_offsets")
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
@@ -303,11 +285,7 @@ class LedgerStore:
 
     def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
-        alternatives = []
-        for i, status in enumerate(statuses):
-            alternatives.append(f"Status eq @s{i}")
-            params[f"s{i}"] = status
-        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( " + " or ".join(alternatives) + " )"
+        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and " + _any_status(statuses, params)
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
     def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
@@ -430,6 +408,12 @@ def decode_token(token: str, environment_id: str) -> dict[str, str]:
             or set(inner) - {"PartitionKey", "RowKey"} or not all(isinstance(v, str) for v in inner.values())):
         raise InvalidContinuationToken("continuationToken is not valid for this environment")
     return inner
+
+
+def _any_status(statuses: tuple[str, ...], params: dict[str, Any]) -> str:
+    """`( Status eq @s0 or ... )`, values added to `params` (the SDK substitutes `@name` only between spaces)."""
+    params.update({f"s{i}": status for i, status in enumerate(statuses)})
+    return "( " + " or ".join(f"Status eq @s{i}" for i in range(len(statuses))) + " )"
 
 
 def _row_ops(partition: str, rows: list[CacheRow], at: datetime) -> list[Any]:

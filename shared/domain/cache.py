@@ -1,7 +1,7 @@
 """The on-hand cache: quantities per product, dimension combination, data source and measure.
 
-Planning a sync is pure: given pending lines and the current cache rows, say what the rows become
-and which lines are now posted. The adapter commits the plan atomically (one partition transaction).
+Planning is pure: given changes (adjustment lines, on-hand events, offsets) and the current cache
+rows, say what the rows become. The adapter commits a plan atomically (one partition transaction).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from shared.domain.adjustments import dimension_key
@@ -30,7 +31,6 @@ def cache_row_key(dim_key: str) -> str:
 class PendingLine:
     row_key: str
     etag: str
-    dim_key: str
     dimensions: Mapping[str, str]
     data_source: str
     measure: str
@@ -46,42 +46,11 @@ class CacheRow:
     etag: str | None = None
 
 
-@dataclass
-class SyncPlan:
-    rows: list[CacheRow] = field(default_factory=list)
-    lines: list[PendingLine] = field(default_factory=list)
-
-    @property
-    def operations(self) -> int:
-        return len(self.rows) + len(self.lines)
-
-
 def add_quantity(quantities: Quantities, data_source: str, measure: str, delta: Decimal) -> Quantities:
     updated = {ds: dict(measures) for ds, measures in quantities.items()}
     current = from_storage(updated.setdefault(data_source, {}).get(measure))
     updated[data_source][measure] = canonical(current + delta)
     return updated
-
-
-def plan_next(lines: list[PendingLine], rows: Mapping[str, CacheRow]) -> SyncPlan:
-    """The next transaction: a prefix of `lines` plus the cache rows they touch, at most 100 operations.
-
-    One transaction at a time, because committing it changes the rows' ETags that the next one needs.
-    """
-    plan = SyncPlan()
-    touched: dict[str, CacheRow] = {}
-    for line in lines:
-        row_key = cache_row_key(line.dim_key)
-        if len(plan.lines) + len(touched) + 1 + (row_key not in touched) > MAX_OPERATIONS:
-            break
-        base = touched.get(row_key) or rows.get(row_key) or CacheRow(row_key, line.dim_key, dict(line.dimensions), {})
-        touched[row_key] = CacheRow(
-            base.row_key, base.dim_key, base.dimensions,
-            add_quantity(base.quantities, line.data_source, line.measure, line.quantity), base.etag,
-        )
-        plan.lines.append(line)
-    plan.rows = list(touched.values())
-    return plan
 
 
 def merge(into: Quantities, other: Quantities) -> Quantities:
@@ -123,6 +92,16 @@ class CacheChange:
 class ChangePlan:
     rows: list[CacheRow] = field(default_factory=list)
     changes: list[CacheChange] = field(default_factory=list)
+
+    @property
+    def operations(self) -> int:
+        return len(self.rows) + len(self.changes)
+
+
+def line_change(line: PendingLine, posted_at: datetime) -> CacheChange:
+    """A `Created` adjustment line as a change: its quantity, and its own status as the marker."""
+    return CacheChange(line.row_key, {"Status": "IVPosted", "IVPostedAt": posted_at}, line.etag,
+                       (Edit(line.dimensions, line.data_source, line.measure, line.quantity),))
 
 
 def _edited(row: CacheRow, edit: Edit) -> CacheRow:

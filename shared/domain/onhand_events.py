@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from shared.domain.adjustments import LineProblem, dimension_key
+from shared.domain.adjustments import LineProblem
 from shared.domain.cache import Edit
 from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE
 from shared.domain.inventory_config import InventoryConfig, base_dimension
@@ -43,10 +43,6 @@ class OnHandEvent:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.content(), sort_keys=True).encode()).hexdigest()
-
-    @property
-    def dim_key(self) -> str:
-        return dimension_key(self.dimensions)
 
 
 class Problems:
@@ -104,7 +100,8 @@ def key_text(value: Any, field: str, problems: Problems) -> str:
 def base_dimensions(raw: Any, source_name: Any, config: InventoryConfig, problems: Problems) -> dict[str, str]:
     """Map dimensions to base names: through `dimensionDataSource`'s mappings, else base names only."""
     source = None
-    if source_name not in (None, "") and not (isinstance(source_name, str) and not source_name.strip()):
+    if source_name is not None and not (isinstance(source_name, str) and not source_name.strip()):
+        # IV treats null, empty or whitespace as "base dimensions"; anything else must name a source.
         source = config.source(source_name) if isinstance(source_name, str) else None
         if source is None:
             problems.add("dimensionDataSource", f"not a configured data source: {list(config.data_source_names())}")

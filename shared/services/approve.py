@@ -15,7 +15,8 @@ from typing import Any
 from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.adjustments import LineProblem, parse_lines
 from shared.domain.reconciliation.journal import select_lines
-from shared.services.ingest import LineOutcome, ingest
+from shared.services.ingest import ingest
+from shared.services.outcomes import LineOutcome
 
 EXTERNAL_CATEGORY = "Reconciliation"
 

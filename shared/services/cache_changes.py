@@ -25,10 +25,16 @@ class TooMuchContention(RuntimeError):
 
 
 def apply_changes(store: LedgerStore, partition: str, load: Loader,
-                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[CacheChange]:
-    """Apply every change `load` returns; returns the changes this call applied."""
+                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                  rows: dict[str, CacheRow] | None = None) -> list[CacheChange]:
+    """Apply every change `load` returns; returns the changes this call applied.
+
+    `rows`, when given, are the partition's cache rows as last read; they are kept current in place,
+    so a caller applying page after page (the sync timer) reads them once.
+    """
     applied: list[CacheChange] = []
-    rows = store.cache_rows(partition)
+    if rows is None:
+        rows = store.cache_rows(partition)
     changes = load()
     conflicts = 0
     while changes:
@@ -39,7 +45,8 @@ def apply_changes(store: LedgerStore, partition: str, load: Loader,
             conflicts += 1
             if conflicts > MAX_CONFLICT_RETRIES:
                 raise TooMuchContention(f"{partition}: gave up after {conflicts} conflicts") from None
-            rows = store.cache_rows(partition)
+            rows.clear()
+            rows.update(store.cache_rows(partition))
             changes = load()
             continue
         for row in plan.rows:

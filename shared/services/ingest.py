@@ -10,31 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from shared.adapters.ledger_tables import IdRecord, LedgerStore, ledger_partition
-from shared.domain.adjustments import AdjustmentLine, dimension_key
+from shared.domain.adjustments import AdjustmentLine
 from shared.domain.quantities import canonical
+from shared.services.outcomes import LineOutcome, split_repeats
 from shared.services.sync import sync_partition
-
-Outcome = Literal["created", "duplicate", "conflict"]
-
-
-@dataclass(frozen=True)
-class LineOutcome:
-    index: int
-    id: str
-    outcome: Outcome
-    status: str | None
-    message: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {"index": self.index, "id": self.id, "outcome": self.outcome, "status": self.status}
-        if self.message:
-            out["message"] = self.message
-        return out
 
 
 def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now: datetime) -> dict[str, Any]:
@@ -48,7 +31,6 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
         "ProductId": line.productId,
         "DataSource": line.quantityDataSource,
         "Measure": line.physicalMeasure,
-        "DimKey": dimension_key(line.dimensions),
         "Dimensions": json.dumps(line.dimensions, sort_keys=True),
         "Quantity": canonical(line.quantity),
         "ExternalReferenceCategory": line.externalReferenceCategory,
@@ -67,18 +49,7 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
 def ingest(store: LedgerStore, environment_id: str, lines: list[AdjustmentLine],
            clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[LineOutcome]:
     now = clock()
-    outcomes: dict[int, LineOutcome] = {}
-    first_by_id: dict[str, tuple[int, str]] = {}
-    fresh: list[tuple[int, AdjustmentLine, str]] = []
-    for index, line in enumerate(lines):
-        fingerprint = line.fingerprint()
-        if line.id in first_by_id:
-            same = first_by_id[line.id][1] == fingerprint
-            message = None if same else "the same id appears earlier in this request with other content"
-            outcomes[index] = LineOutcome(index, line.id, "duplicate" if same else "conflict", None, message)
-            continue
-        first_by_id[line.id] = (index, fingerprint)
-        fresh.append((index, line, fingerprint))
+    outcomes, fresh = split_repeats(lines, lambda line: line.id, lambda line: line.fingerprint())
 
     records = [IdRecord(line.id, ledger_partition(environment_id, line.organizationId, line.productId), fp)
                for _, line, fp in fresh]

@@ -22,10 +22,10 @@ from typing import Any
 
 from shared.adapters.ledger_tables import OFFSET_WORK, IdRecord, LedgerStore, ledger_partition
 from shared.domain.cache import CacheChange, Edit
-from shared.domain.inventory_config import InventoryConfig
+from shared.domain.inventory_config import TRIGGERS, InventoryConfig
 from shared.domain.offsets import JOURNAL_STAGE, TRIGGER_STATUSES, ErpTransaction, offset_edit, reached
 from shared.services.cache_changes import TooMuchContention, apply_changes
-from shared.services.ingest import LineOutcome
+from shared.services.outcomes import LineOutcome
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -98,22 +98,25 @@ def offset_pending(store: LedgerStore, configs: Configs, clock: Clock = _now) ->
 
 # ---- ERP transactions made elsewhere ----------------------------------------------------------------
 def _transaction_change(items: list[ErpTransaction], current: dict[str, Any] | None, at: datetime
-                        ) -> tuple[CacheChange | None, set[str]]:
-    """One id's reports in this request against what is recorded; returns the change and new stages."""
+                        ) -> tuple[CacheChange | None, set[str], bool]:
+    """One id's reports in this request against what is recorded.
+
+    Returns the change (None when every status was applied before), the statuses it applies, and
+    whether the transaction is offset once it is committed.
+    """
     applied = set(json.loads(current["AppliedStages"])) if current else set()
     offset_done = bool(current and current.get("OffsetAppliedAt"))
     first = items[0]
-    new_stages = [t.stage for t in items if t.stage not in applied]
-    new_stages = list(dict.fromkeys(new_stages))
+    new_stages = list(dict.fromkeys(t.stage for t in items if t.stage not in applied))
     if not new_stages:
-        return None, set()
+        return None, set(), offset_done
     edits = []
     for stage in new_stages:
         edits += next(t for t in items if t.stage == stage).edits_at(stage_quantities=True, offset=False)
     offset_now = not offset_done and any(reached(first.rule, s) for s in [*applied, *new_stages])
     if offset_now:
         edits.append(offset_edit(first.dimensions, first.rule, first.quantity))
-    stages = sorted(applied | set(new_stages), key=lambda s: ("Create", "Invoice", "Post").index(s))
+    stages = sorted(applied | set(new_stages), key=TRIGGERS[first.transaction_type].index)
     marker: dict[str, Any] = {
         "Kind": "erpTransaction", "TransactionId": first.id, "TransactionType": first.transaction_type,
         "Status": stages[-1], "AppliedStages": json.dumps(stages), "Fingerprint": first.fingerprint(),
@@ -123,8 +126,8 @@ def _transaction_change(items: list[ErpTransaction], current: dict[str, Any] | N
     }
     if offset_now:
         marker["OffsetAppliedAt"] = at
-    return CacheChange(TX_PREFIX + first.id, marker, current["_etag"] if current else None, tuple(edits)), \
-        set(new_stages)
+    change = CacheChange(TX_PREFIX + first.id, marker, current["_etag"] if current else None, tuple(edits))
+    return change, set(new_stages), offset_done or offset_now
 
 
 def post_transactions(store: LedgerStore, environment_id: str, transactions: list[ErpTransaction],
@@ -154,13 +157,16 @@ def post_transactions(store: LedgerStore, environment_id: str, transactions: lis
 
     for partition, by_id in sorted(by_partition.items()):
         stages_of: dict[int, set[str]] = {}
+        offset: dict[str, bool] = {}
 
         def load(partition: str = partition, by_id: dict[str, list[tuple[int, ErpTransaction]]] = by_id,
-                 stages_of: dict[int, set[str]] = stages_of) -> list[CacheChange]:
+                 stages_of: dict[int, set[str]] = stages_of, offset: dict[str, bool] = offset) -> list[CacheChange]:
+            # apply_changes returns only once every change of the latest load is committed, so the
+            # latest load's view of each id is what storage holds afterwards.
             changes = []
             for tx_id, items in by_id.items():
-                change, stages = _transaction_change([t for _, t in items],
-                                                     store.get_entity(partition, TX_PREFIX + tx_id), clock())
+                change, stages, offset[tx_id] = _transaction_change(
+                    [t for _, t in items], store.get_entity(partition, TX_PREFIX + tx_id), clock())
                 if change is not None:
                     stages_of[id(change)] = stages
                     changes.append(change)
@@ -169,11 +175,10 @@ def post_transactions(store: LedgerStore, environment_id: str, transactions: lis
         applied = {c.marker_key[len(TX_PREFIX):]: stages_of[id(c)] for c in apply_changes(store, partition, load,
                                                                                            clock)}
         for tx_id, items in by_id.items():
-            record = store.get_entity(partition, TX_PREFIX + tx_id) or {}
-            status = "offset" if record.get("OffsetAppliedAt") else "recorded"
             for index, tx in items:
                 fresh = tx.stage in applied.get(tx_id, set())
-                outcomes[index] = LineOutcome(index, tx.id, "created" if fresh else "duplicate", status)
+                outcomes[index] = LineOutcome(index, tx.id, "created" if fresh else "duplicate",
+                                              "offset" if offset[tx_id] else "recorded")
     return [outcomes[i] for i in range(len(transactions))]
 
 

@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.adapters.ledger_tables import IdRecord, LedgerStore, _in_parallel, ledger_partition
+from shared.adapters.ledger_tables import IdRecord, LedgerStore, in_parallel, ledger_partition
 from shared.domain.cache import CacheChange
 from shared.domain.onhand_events import OnHandEvent, event_edits
 from shared.services.cache_changes import apply_changes
-from shared.services.ingest import LineOutcome
+from shared.services.outcomes import LineOutcome, split_repeats
 
 EVENT_PREFIX = "E|"
 ID_NAMESPACE = "ev|"
@@ -37,26 +37,13 @@ def _change(event: OnHandEvent, at: datetime) -> CacheChange:
 def post_events(store: LedgerStore, environment_id: str, events: list[OnHandEvent],
                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[LineOutcome]:
     """Apply each new event once; report `created`, `duplicate` (already applied) or `conflict` per event."""
-    outcomes: dict[int, LineOutcome] = {}
-    first: dict[str, str] = {}
-    fresh: list[tuple[int, OnHandEvent]] = []
-    for index, event in enumerate(events):
-        fingerprint = event.fingerprint()
-        if event.id in first:
-            same = first[event.id] == fingerprint
-            outcomes[index] = LineOutcome(index, event.id, "duplicate" if same else "conflict", None,
-                                          None if same else "the same id appears earlier in this request "
-                                                            "with other content")
-            continue
-        first[event.id] = fingerprint
-        fresh.append((index, event))
-
+    outcomes, fresh = split_repeats(events, lambda event: event.id, lambda event: event.fingerprint())
     existing = store.reserve_ids(environment_id, [
-        IdRecord(ID_NAMESPACE + e.id, _partition(environment_id, e), e.fingerprint()) for _, e in fresh])
+        IdRecord(ID_NAMESPACE + e.id, _partition(environment_id, e), fp) for _, e, fp in fresh])
     to_apply: dict[str, list[tuple[int, OnHandEvent, bool]]] = defaultdict(list)
-    for index, event in fresh:
+    for index, event, fingerprint in fresh:
         stored = existing.get(ID_NAMESPACE + event.id)
-        if stored is not None and stored.fingerprint != event.fingerprint():
+        if stored is not None and stored.fingerprint != fingerprint:
             outcomes[index] = LineOutcome(index, event.id, "conflict", None,
                                           "this id was applied earlier with other content; it was not applied")
             continue
@@ -79,6 +66,6 @@ def post_events(store: LedgerStore, environment_id: str, events: list[OnHandEven
         return [LineOutcome(index, event.id, "created" if (EVENT_PREFIX + event.id) in applied else "duplicate",
                             "applied") for index, event, _ in items]
 
-    for results in _in_parallel(apply, sorted(to_apply.items())):
+    for results in in_parallel(apply, sorted(to_apply.items())):
         outcomes.update({o.index: o for o in results})
     return [outcomes[i] for i in range(len(events))]

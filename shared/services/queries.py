@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.adapters.ledger_tables import LedgerStore, ledger_partition
 from shared.domain.adjustments import BASE_DIMENSIONS
@@ -201,9 +201,11 @@ class ExactFilter(BaseModel):
             out.append(tuple(item))
         return tuple(out)
 
-    def model_post_init(self, _context: Any) -> None:
+    @model_validator(mode="after")
+    def _one_value_per_name(self) -> ExactFilter:
         if any(len(v) != len(self.dimensions) for v in self.values):
             raise ValueError("every entry of values needs one value per name in dimensions")
+        return self
 
     def matches(self, dims: dict[str, str]) -> bool:
         return tuple(dims.get(name, "") for name in self.dimensions) in set(self.values)

@@ -108,6 +108,12 @@ def test_the_documents_calculated_measure_through_the_api_is_220(running_app, en
         "filters": {"organizationId": ["usmf"], "productId": ["MyProduct"], "dimensions": ["ColorId"],
                     "values": [["Blue"]]}})
     assert none == []
+    for bad in ({"dimensions": ["ColorId", "SizeId"], "values": [["Red"]]},      # a value per name
+                {"dimensions": ["Shelf"], "values": [["3"]]},                     # base dimensions only
+                {"dimensions": ["ColorId"], "values": [["Red"]], "siteId": ["1"]}):  # exact filters only
+        refused = httpx.post(_url(running_app, env, "onhand/exactquery"), headers=running_app.headers, json={
+            "filters": {"organizationId": ["usmf"], **bad}})
+        assert refused.status_code == 400, (bad, refused.text)
 
     _post(running_app, env, "onhand", {"id": "doc-2", "organizationId": "usmf", "productId": "MyProduct",
                                        "dimensions": {"ColorId": "Red"}, "quantities": {"mypos": {"outbound": 300}}})
@@ -230,6 +236,9 @@ def test_erp_transactions_and_counting_results_over_http(running_app, env):
     (item,) = _post(app, env, "onhand/indexquery", {"filters": {"organizationId": ["usmf"], "productId": ["A0001"]}})
     assert Decimal(item["quantities"]["pos"]["sold"]) == 0 and Decimal(item["quantities"]["fno"]["availphysical"]) == 90
 
+    too_many = httpx.post(_url(app, env, "erptransactions/bulk"), headers=app.headers,
+                          json=[{**order, "id": f"SO-{i}"} for i in range(513)])
+    assert too_many.status_code == 413
     changed = _post(app, env, "erptransactions/bulk", [{**order, "quantity": 11}], expected=207)
     assert changed["transactions"][0]["outcome"] == "conflict" and _available(app, env) == 90
 

@@ -327,3 +327,36 @@ def test_lines_without_an_offset_rule_are_left_alone(env):
     assert onhand(env)["pos"]["adjustment"] == -6
     stored = LedgerStore().get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
     assert stored["Offset"] == "none"
+
+
+def test_erp_quantities_in_a_result_file_are_checked_before_anything_changes(env):
+    from shared.services.journal_results import ResultRejected, apply_result_file
+
+    configure(env, offsets=[JOURNAL_AT_POST])
+    pos_sale(env, "pos-1", "-6", {"siteId": "1"}, measure="adjustment")
+    entity = _sent_line(env)
+    store = LedgerStore()
+    JournalRecords().start(env, "OS-check", {"LineCount": 1}, datetime.now(UTC))
+    store.update_aggregated([{"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
+                              "Status": "SCMSent", "JournalId": "OS-check"}])
+
+    def result(state: str, quantities: dict) -> bytes:
+        return json.dumps({"journalId": "OS-check", "state": state,
+                           "lines": [{"lineId": entity["AggregatedId"], "quantities": quantities}]}).encode()
+
+    for state, quantities, reason in (("created", {"fno": {"availphysical": -6}}, "accepted with state posted only"),
+                                      ("posted", {"fno": {"nosuch": -6}}, "not a physical measure of fno")):
+        with pytest.raises(ResultRejected, match=reason):
+            apply_result_file(store, JournalRecords(), f"journal-inbox/{env}/r.json", result(state, quantities), 5,
+                              config_of)
+        stored = store.get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
+        assert stored["Status"] == "SCMSent" and "ErpOnHand" not in stored, "a refused file changes nothing"
+
+    # A JSON number with a fraction is read as an exact decimal, never through a float.
+    apply_result_file(store, JournalRecords(), f"journal-inbox/{env}/r.json",
+                      b'{"journalId": "OS-check", "state": "posted", "lines": [{"lineId": "'
+                      + entity["AggregatedId"].encode() + b'", "quantities": {"fno": {"availphysical": -5.999999}}}]}',
+                      5, config_of)
+    offset_pending(store, config_of)
+    assert onhand(env)["fno"]["availphysical"] == Decimal("-5.999999")
+    assert onhand(env)["pos"]["adjustment"] == 0

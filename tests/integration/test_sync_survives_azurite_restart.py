@@ -33,7 +33,7 @@ def test_sync_interrupted_by_a_storage_restart_counts_every_line_once(own_azurit
     commits = []
 
     def storage_goes_away(step: str) -> None:
-        if step == "commit_sync":
+        if step == "commit_changes":
             commits.append(step)
             if len(commits) == 5:
                 own_azurite.stop()

@@ -1,10 +1,11 @@
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from shared.domain.adjustments import dimension_key, parse_lines
-from shared.domain.cache import CacheRow, PendingLine, cache_row_key, plan_next
+from shared.domain.cache import CacheRow, PendingLine, cache_row_key, line_change, plan_changes
 from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 
 SOURCES, MEASURES = ("@iv", "pos"), ("adjustment", "sold")
@@ -95,17 +96,17 @@ def test_canonical_decimals():
 
 
 def _pending(i, dims, qty):
-    return PendingLine(f"L|{i}", "etag", dimension_key(dims), dims, "@iv", "adjustment", Decimal(qty))
+    return PendingLine(f"L|{i}", "etag", dims, "@iv", "adjustment", Decimal(qty))
 
 
 def test_sync_plan_sums_per_dimension_combination_and_keeps_within_100_operations():
     lines = [_pending(i, {"siteId": str(i % 3)}, "1.5") for i in range(150)]
     existing = CacheRow(cache_row_key(dimension_key({"siteId": "0"})), "siteId=0", {"siteId": "0"},
                         {"@iv": {"adjustment": "10"}}, "e0")
-    plan = plan_next(lines, {existing.row_key: existing})
+    plan = plan_changes([line_change(line, datetime.now(UTC)) for line in lines], {existing.row_key: existing})
     assert plan.operations <= 100
-    assert len(plan.lines) == 97
+    assert len(plan.changes) == 97
     by_dims = {row.dim_key: row for row in plan.rows}
-    count0 = sum(1 for line in plan.lines if line.dim_key == "siteId=0")
+    count0 = sum(1 for change in plan.changes if dimension_key(dict(change.edits[0].dimensions)) == "siteId=0")
     assert Decimal(by_dims["siteId=0"].quantities["@iv"]["adjustment"]) == 10 + Decimal("1.5") * count0
     assert by_dims["siteId=0"].etag == "e0" and by_dims["siteId=1"].etag is None

@@ -65,3 +65,36 @@ def test_a_partition_that_never_settles_gives_up_with_a_clear_error():
         apply_changes(ledger, "p", lambda: [change(1)])  # type: ignore[arg-type]
     assert ledger.conflicts == 10_000 - (MAX_CONFLICT_RETRIES + 1)
     assert ledger.rows == {}
+
+
+class FakeSyncStore(FakeLedger):
+    """The ledger port of the sync timer: one partition with one `Created` line and a pending marker."""
+
+    def __init__(self, conflicts: int) -> None:
+        super().__init__(conflicts)
+        self.cleared: list[str] = []
+
+    def pending_partitions(self):
+        return [("p", "marker-etag")]
+
+    def clear_pending(self, partition, etag):
+        self.cleared.append(partition)
+
+    def touch_pending(self, partitions, at, kind):
+        pass
+
+    def created_lines(self, partition, limit):
+        from shared.domain.cache import PendingLine
+
+        return [] if "L|1" in self.markers else [PendingLine("L|1", "e", {"siteId": "1"}, "pos", "sold", Decimal(2))]
+
+
+def test_a_partition_sync_gives_up_on_keeps_its_marker_for_the_next_run():
+    from shared.services.sync import sync_pending
+
+    busy = FakeSyncStore(conflicts=10_000)
+    assert sync_pending(busy).lines == 0  # type: ignore[arg-type]
+    assert busy.cleared == [], "lines are still Created: the marker must stay"
+    calm = FakeSyncStore(conflicts=0)
+    assert sync_pending(calm).lines == 1  # type: ignore[arg-type]
+    assert calm.cleared == ["p"]

@@ -101,3 +101,9 @@ def test_an_offset_rule_defaults_to_checking_every_storage_dimension():
 def test_a_configuration_round_trips_through_json():
     config = parse_config(doc_config())
     assert InventoryConfig.model_validate(config.model_dump(mode="json")) == config
+
+
+def test_a_configuration_too_large_for_one_table_property_is_refused():
+    sources = [{"name": f"source{i:02d}-with-a-long-name", "physicalMeasures": [f"measure-{j:02d}-of-{i:02d}-long-name"
+                                                                            for j in range(30)]} for i in range(40)]
+    assert "larger than 30000 characters" in reasons({"dataSources": sources})
