@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 import azure.functions as func
 
+from shared.domain import strict_json
 from shared.domain.identifiers import KEY_TEXT, InvalidIdentifier, check_environment_id
 
 MAX_JSON_DEPTH = 20
@@ -19,12 +18,8 @@ class BadRequest(Exception):
         self.status, self.code, self.message, self.details = status, code, message, details
 
 
-def _no_constants(name: str) -> Any:
-    raise BadRequest(400, "InvalidJson", f"{name} is not a number JSON allows")
-
-
 def read_json(req: func.HttpRequest, max_bytes: int) -> Any:
-    """Parse a JSON body; numbers become Decimal so no quantity ever passes through a float."""
+    """Parse a JSON body strictly (shared/domain/strict_json.py): Decimal numbers, no duplicate keys."""
     content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise BadRequest(415, "UnsupportedMediaType", "send the body as application/json")
@@ -35,10 +30,10 @@ def read_json(req: func.HttpRequest, max_bytes: int) -> Any:
     if len(body) > max_bytes:
         raise BadRequest(413, "PayloadTooLarge", f"the body is larger than {max_bytes} bytes")
     try:
-        text = body.decode("utf-8-sig")
-        value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_no_constants)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequest(400, "InvalidJson", f"the body is not valid JSON: {type(exc).__name__}") from None
+        value = strict_json.loads(body)
+    except strict_json.InvalidJson as exc:
+        details = [{"field": exc.key, "message": exc.message}] if exc.key else None
+        raise BadRequest(400, "InvalidJson", f"the body is not accepted: {exc.message}", details) from None
     return value
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 MAX_INTEGER_DIGITS = 15
 MAX_FRACTION_DIGITS = 6
@@ -12,34 +13,46 @@ class InvalidQuantity(ValueError):
     pass
 
 
+PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,3})?", re.ASCII)
+"""Numeric strings: plain ASCII decimal notation (no `_`, no other scripts' digits, no NaN/Infinity)."""
+MAX_NUMBER_TEXT = 64
+
+
 def parse_decimal(value: object, *, field: str = "quantity") -> Decimal:
     """Accept JSON numbers (already Decimal when parsed with `parse_float=Decimal`) and numeric strings.
 
     Floats are refused outright: by the time a float exists, precision is already lost. Booleans are
-    refused although Python treats them as ints.
+    refused although Python treats them as ints. The digits are checked on the exact value, before any
+    arithmetic: `1E+1000000` has too many integer digits and `1e-9999999` too many decimal places (it is
+    not 0), whatever a decimal context would round them to.
     """
     if isinstance(value, bool | float):
         raise InvalidQuantity(f"{field} must be a decimal number, not {type(value).__name__}")
     if isinstance(value, int):
         value = Decimal(value)
     if isinstance(value, str):
-        try:
-            value = Decimal(value.strip())
-        except InvalidOperation:
-            raise InvalidQuantity(f"{field} is not a number") from None
+        text = value.strip(" ")
+        if len(text) > MAX_NUMBER_TEXT or not PLAIN_DECIMAL.fullmatch(text):
+            raise InvalidQuantity(f"{field} is not a plain decimal number (ASCII digits, optional sign, "
+                                  "point and exponent)")
+        value = Decimal(text)
     if not isinstance(value, Decimal):
         raise InvalidQuantity(f"{field} must be a number")
     if not value.is_finite():
         raise InvalidQuantity(f"{field} must be finite (no NaN or Infinity)")
-    _, digits, exponent = value.normalize().as_tuple()
+    if value.is_zero():
+        return Decimal(0)
+    sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    fraction = max(0, -exponent)
-    integer = max(0, len(digits) + exponent) if digits != (0,) else 0
-    if fraction > MAX_FRACTION_DIGITS:
+    significant = len(digits)
+    while significant > 1 and digits[significant - 1] == 0:
+        significant -= 1
+    exponent += len(digits) - significant
+    if max(0, -exponent) > MAX_FRACTION_DIGITS:
         raise InvalidQuantity(f"{field} has more than {MAX_FRACTION_DIGITS} decimal places")
-    if integer > MAX_INTEGER_DIGITS:
+    if max(0, significant + exponent) > MAX_INTEGER_DIGITS:
         raise InvalidQuantity(f"{field} has more than {MAX_INTEGER_DIGITS} integer digits")
-    return value
+    return Decimal((sign, digits[:significant], exponent))
 
 
 def canonical(value: Decimal) -> str:
