@@ -1,4 +1,4 @@
-"""Timers `aggregate` and `send_journals`, ERP result files, and the aggregated-line API."""
+"""Timer `send_journals` (the safety sweep of sending), ERP result files, and the aggregated-line API."""
 
 from __future__ import annotations
 
@@ -16,13 +16,6 @@ from shared.config import STORAGE_CONNECTION, get_settings
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 BASE = "environment/{environmentId}/transaction/aggregated"
-
-
-@bp.timer_trigger(schedule="%AGGREGATE_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
-def aggregate(timer: func.TimerRequest) -> None:
-    from shared.services.aggregate import aggregate_pending
-
-    aggregate_pending(LedgerStore(), get_settings().mapping())
 
 
 @bp.timer_trigger(schedule="%SEND_JOURNALS_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
@@ -81,7 +74,8 @@ def _view(entity: dict) -> dict:
             "message": entity.get("Message"), "attempts": entity.get("Attempts", 0),
             "offset": entity.get("Offset"), "offsetTarget": entity.get("OffsetTarget"),
             "waitingForPerson": bool(entity.get("WaitingForPerson")),
-            "detailedLineIds": json.loads(entity.get("DetailedLineIds") or "[]")}
+            "detailedLineIds": json.loads(entity.get("DetailedLineIds") or "[]"),
+            "lateAnswers": json.loads(entity.get("LateAnswers") or "[]")}
 
 
 @bp.route(route=BASE, methods=["GET"])
@@ -123,13 +117,19 @@ def get_aggregated(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route=f"{BASE}/{{id}}/retry", methods=["POST"])
 def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
-    """A person sends a failed line again: attempts start over and the next send run picks it up."""
+    """A person sends a line the ERP did not create again: attempts start over, the next send run picks it up.
+
+    Never a line the ERP has created or posted (FnOCreated, FnOPostError, FnOPosted): that would book it twice.
+    """
+    from shared.domain.status_machine import may_resend
+
     found = _aggregated_or_error(req)
     if isinstance(found, func.HttpResponse):
         return found
     store, _, entity = found
-    if entity["Status"] not in ("FnOCreateError", "FnOPostError"):
-        return error_response(409, "NotFailed", f"only failed lines can be retried; this one is {entity['Status']}")
+    verdict = may_resend(entity["Status"])
+    if not verdict.apply:
+        return error_response(409, "NotResendable", verdict.reason)
     from datetime import UTC, datetime
 
     from shared.adapters.ledger_tables import SEND_WORK

@@ -2,21 +2,24 @@
 
 A result file lands in `journal-inbox/{environmentId}/...json`:
 `{"journalId", "state": "created|posted|create_error|post_error", "erpJournalNumber", "message",
-  "lines": [{"lineId", "erpLineNumber", "error"}]}`. Applying the same file twice changes nothing more.
+  "lines": [{"lineId", "erpLineNumber", "error"}]}`. Applying the same file twice changes nothing more, and a
+late file (an older send of a line, or a state behind the line's) is recorded on the lines but not applied.
+A file that is not strict JSON (duplicate keys, NaN, too deep) or has an out-of-range number is refused whole.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore
+from shared.domain import strict_json
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 from shared.domain.inventory_config import InventoryConfig
 from shared.domain.journals import JournalOutcome, LineResult
@@ -25,6 +28,9 @@ from shared.domain.quantities import canonical
 from shared.services.send_journals import apply_outcome, lines_of_journal
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
+AGGREGATED_ID = re.compile(r"[0-9a-f]{24}")
+MAX_LOOKUPS = 1000
+"""Most lines of one file looked up outside the journal (lines resent since in another journal)."""
 
 
 class ResultLine(BaseModel):
@@ -62,18 +68,30 @@ def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: st
     if len(data) > MAX_RESULT_BYTES:
         raise ResultRejected("result file too large")
     try:
-        result = ResultFile.model_validate(json.loads(data.decode("utf-8-sig"), parse_float=Decimal))
-    except (ValueError, ValidationError) as exc:
-        raise ResultRejected(f"not a valid result file: {exc}"[:500]) from None
+        result = ResultFile.model_validate(strict_json.loads(data))
+    except strict_json.InvalidJson as exc:
+        raise ResultRejected(f"not a valid result file: {exc.message}"[:500]) from None
+    except ValidationError as exc:
+        raise ResultRejected("not a valid result file: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:10])[:500]) from None
     if records.get(environment_id, result.journalId) is None:
         raise ResultRejected(f"unknown journal {result.journalId} in environment {environment_id}")
     onhand = _erp_onhand(result, configs(environment_id) if configs else None)
     entities = lines_of_journal(store, environment_id, result.journalId)
+    entities += _resent_lines(store, environment_id, result, {e["AggregatedId"] for e in entities})
     outcome = JournalOutcome(result.journalId, result.state, result.erpJournalNumber, result.message,
                              tuple(LineResult(r.lineId, r.erpLineNumber, r.error, onhand.get(r.lineId))
                                    for r in result.lines))
     apply_outcome(store, records, environment_id, outcome, entities, datetime.now(UTC), max_attempts)
     return len(entities)
+
+
+def _resent_lines(store: LedgerStore, environment_id: str, result: ResultFile, current: set[str]
+                  ) -> list[dict[str, Any]]:
+    """Lines the file names that have since moved to another journal: the answer is recorded on them, not applied."""
+    missing = [r.lineId for r in result.lines if r.lineId not in current and AGGREGATED_ID.fullmatch(r.lineId)]
+    found = [store.find_aggregated(environment_id, line_id) for line_id in dict.fromkeys(missing[:MAX_LOOKUPS])]
+    return [e for e in found if e is not None and e.get("JournalId")]
 
 
 def _erp_onhand(result: ResultFile, config: InventoryConfig | None) -> dict[str, str]:

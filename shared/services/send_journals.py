@@ -144,14 +144,37 @@ def _send(store: LedgerStore, records: JournalRecords, connector: ErpConnector, 
 
 def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: str, outcome: JournalOutcome,
                   entities: list[dict[str, Any]], now: datetime, max_attempts: int) -> None:
-    """Move each aggregated line to the status the ERP's answer means; errors keep the ERP's message."""
+    """Move each aggregated line to the status the ERP's answer means; errors keep the ERP's message.
+
+    Statuses only move forward (shared/domain/status_machine.py): an answer that would move a line back,
+    or that belongs to an older send of the line, is recorded in the line's `LateAnswers`, not applied.
+    Each line is judged on its stored state (a caller's copy may predate the send that just happened).
+    """
+    from shared.adapters.ledger_tables import in_parallel
+    from shared.domain.status_machine import judge_answer, record_late_answer
+
+    stale = [e for e in entities if e.get("JournalId") != outcome.journal_id]
+    fresh = {(e["PartitionKey"], e["AggregatedId"]): e for e in entities}
+    for found in in_parallel(store.get_aggregated, [(e["PartitionKey"], e["AggregatedId"]) for e in stale]):
+        if found is not None:
+            fresh[(found["PartitionKey"], found["AggregatedId"])] = found
     per_line = {r.line_id: r for r in outcome.lines}
-    updates = []
-    for entity in entities:
+    updates, late = [], []
+    for entity in fresh.values():
         result = per_line.get(entity["AggregatedId"])
         state = "create_error" if result and result.error and outcome.state in ("created", "posted", "sent") \
             else outcome.state
         status = STATUS_FOR_STATE[state]
+        verdict = judge_answer(entity["Status"], entity.get("JournalId"), outcome.journal_id, status)
+        if not verdict.apply:
+            log.warning("line %s: %s answer for journal %s not applied: %s", entity["AggregatedId"], state,
+                        outcome.journal_id, verdict.reason)
+            answer = {"journalId": outcome.journal_id, "state": state, "at": now.isoformat(),
+                      "reason": verdict.reason, "message": ((result.error if result else None)
+                                                            or outcome.message or "")[:200] or None}
+            late.append({"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
+                         "LateAnswers": record_late_answer(entity.get("LateAnswers"), answer)})
+            continue
         update: dict[str, Any] = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
                                   "Status": status, "StatusAt": now}
         if outcome.erp_journal_number:
@@ -171,5 +194,11 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
     if triggered:
         # Before the status changes: a crash in between must still leave the offset to a later run.
         store.touch_pending(triggered, now, OFFSET_WORK)
-    store.update_aggregated(updates)
-    records.finish(environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number, outcome.message, now)
+    store.update_aggregated(updates + late)
+    known = None if updates or not fresh else records.get(environment_id, outcome.journal_id)
+    if known:  # nothing applied: the journal keeps the state it has (finishing still ends "in flight")
+        records.finish(environment_id, outcome.journal_id, known.get("State") or outcome.state,
+                       known.get("ErpJournalNumber"), known.get("Message"), now)
+    else:
+        records.finish(environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number,
+                       outcome.message, now)

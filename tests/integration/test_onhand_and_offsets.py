@@ -274,6 +274,10 @@ def _answer(env: str, entity: dict, state: str, onhand_json: str | None = None, 
     outcome = JournalOutcome("OS-test", state, "USMF-1", None,
                              (LineResult(entity["AggregatedId"], "1", None, onhand_json),))
     current = LedgerStore().get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
+    if current.get("JournalId") != "OS-test":  # the ERP answers a journal it was sent: send it first
+        LedgerStore().update_aggregated([{"PartitionKey": current["PartitionKey"], "RowKey": current["RowKey"],
+                                          "Status": "SCMSent", "JournalId": "OS-test"}])
+        current = LedgerStore().get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
     apply_outcome(store or LedgerStore(), JournalRecords(), env, outcome, [current], datetime.now(UTC), 5)
 
 
