@@ -17,6 +17,9 @@ def blueprints() -> list[func.Blueprint]:
         onhand,
         reconcile,
     )
+    from functions.storage_guard import guard_http_functions
 
-    return [health.bp, adjustments.bp, onhand.bp, inventory_config.bp, erp_transactions.bp, cache_sync.bp,
-            journals.bp, reconcile.bp]
+    found = [health.bp, adjustments.bp, onhand.bp, inventory_config.bp, erp_transactions.bp, cache_sync.bp,
+             journals.bp, reconcile.bp]
+    guard_http_functions(found)
+    return found

@@ -55,3 +55,16 @@ def busy_response(what: str) -> func.HttpResponse:
     return error_response(503, "TooMuchContention",
                           f"storage was too busy to apply every {what}; resend the same request — what was "
                           "applied comes back as duplicate and is not applied twice")
+
+
+STORAGE_RETRY_AFTER_S = 30
+"""Seconds a client is asked to wait when storage does not answer (the `Retry-After` of a 503)."""
+
+
+def storage_unavailable_response() -> func.HttpResponse:
+    """Storage did not answer: 503, `Retry-After`, and a body that names no host, account or SDK class."""
+    response = error_response(503, "StorageUnavailable",
+                              "storage is not answering; try again later. Resending the same request is safe: "
+                              "lines and events already stored come back as duplicate and are not applied twice")
+    response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
+    return response

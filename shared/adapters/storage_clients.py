@@ -27,21 +27,29 @@ def _credential(client_id: str | None):  # type: ignore[no-untyped-def]
 @lru_cache(maxsize=4)
 def table_service(connection: StorageConnection | None = None) -> TableServiceClient:
     conn = connection or get_settings().storage_connection()
+    # Fail fast when storage does not answer (an HTTP caller gets 503 + Retry-After in about a second);
+    # the SDK default retries a refused connection for ~5 s. Queue and timer work is retried anyway.
+    options = {"retry_total": 4, "retry_connect": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5}
     with _lock:
         if conn.connection_string:
-            return TableServiceClient.from_connection_string(conn.connection_string)
+            return TableServiceClient.from_connection_string(conn.connection_string, **options)
         assert conn.table_uri
-        return TableServiceClient(endpoint=conn.table_uri, credential=_credential(conn.client_id))
+        return TableServiceClient(endpoint=conn.table_uri, credential=_credential(conn.client_id), **options)
 
 
 @lru_cache(maxsize=4)
 def blob_service(connection: StorageConnection | None = None) -> BlobServiceClient:
     conn = connection or get_settings().storage_connection()
+    # As for tables: the blob SDK's default backoff (15 s, then 3^n) makes a refused connection take ~90 s.
+    from azure.storage.blob import LinearRetry
+
+    options = {"retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=3),
+               "connection_timeout": 5}
     with _lock:
         if conn.connection_string:
-            return BlobServiceClient.from_connection_string(conn.connection_string)
+            return BlobServiceClient.from_connection_string(conn.connection_string, **options)
         assert conn.blob_uri
-        return BlobServiceClient(account_url=conn.blob_uri, credential=_credential(conn.client_id))
+        return BlobServiceClient(account_url=conn.blob_uri, credential=_credential(conn.client_id), **options)
 
 
 def reset_clients() -> None:

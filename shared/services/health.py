@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shared import __version__
+
+log = logging.getLogger(__name__)
 
 Probe = Callable[[], None]
 
@@ -19,15 +22,21 @@ class HealthReport:
     def ok(self) -> bool:
         return all(state == "ok" for state in self.checks.values())
 
+    @property
+    def status(self) -> str:
+        if self.ok:
+            return "ok"
+        return "unavailable" if all(state != "ok" for state in self.checks.values()) else "degraded"
+
     def as_dict(self) -> dict[str, object]:
-        return {"status": "ok" if self.ok else "degraded", "version": self.version, "storage": self.checks}
+        return {"status": self.status, "version": self.version, "storage": self.checks}
 
 
 def check_health(probes: dict[str, Probe]) -> HealthReport:
-    """Run each probe; a failing probe reports its exception type, never its message.
+    """Run each probe; a failing probe reports `unavailable`, nothing more (the reason goes to the log).
 
-    Exception messages from the storage SDK can echo account names and request URLs, which an
-    anonymous endpoint must not reveal.
+    Exception messages from the storage SDK can echo account names and request URLs, and even class
+    names tell an anonymous caller which SDK and transport answer; the endpoint reveals neither.
     """
     checks: dict[str, str] = {}
     for name, probe in probes.items():
@@ -35,5 +44,6 @@ def check_health(probes: dict[str, Probe]) -> HealthReport:
             probe()
             checks[name] = "ok"
         except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}"
+            log.warning("health: %s storage probe failed: %s", name, type(exc).__name__)
+            checks[name] = "unavailable"
     return HealthReport(version=__version__, checks=checks)

@@ -13,5 +13,5 @@ def test_health_is_503_and_reveals_no_endpoint_when_storage_does_not_answer(app_
     response = health(func.HttpRequest("GET", "http://localhost/api/health", body=b""))
     body = response.get_body().decode()
     assert response.status_code == 503
-    assert '"status": "degraded"' in body
+    assert '"status": "unavailable"' in body and "Error" not in body
     assert str(closed) not in body and "127.0.0.1" not in body

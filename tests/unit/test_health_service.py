@@ -14,5 +14,11 @@ def test_a_failing_probe_degrades_and_hides_its_message():
     report = check_health({"table": _fails, "blob": lambda: None})
     body = report.as_dict()
     assert body["status"] == "degraded"
-    assert body["storage"] == {"table": "error: ConnectionError", "blob": "ok"}
-    assert "secret-account" not in str(body)
+    assert body["storage"] == {"table": "unavailable", "blob": "ok"}
+    assert "secret-account" not in str(body) and "ConnectionError" not in str(body)
+
+
+def test_every_probe_failing_is_unavailable_without_exception_names():
+    body = check_health({"table": _fails, "blob": _fails}).as_dict()
+    assert body["status"] == "unavailable" and body["storage"] == {"table": "unavailable", "blob": "unavailable"}
+    assert "Error" not in str(body)
