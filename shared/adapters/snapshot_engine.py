@@ -13,6 +13,7 @@ what a difference means lives in ``shared.domain.reconciliation``.
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -167,21 +168,54 @@ def detect_format(src: SnapshotSource) -> str:
     return "parquet" if magic == b"PAR1" else "csv"
 
 
+MAX_HEADER_CHARS = 65_536
+"""Longest header row read (and longest column name, well under csv's own 131,072 field limit)."""
+
+
 def _csv_header(src: SnapshotSource) -> tuple[list[str], str]:
     """Header and delimiter: the candidate that splits the header line into most columns."""
     with open(src.path, encoding="utf-8-sig", newline="") as fh:
         try:
-            first = fh.readline()
+            first = fh.readline(MAX_HEADER_CHARS + 1)
         except UnicodeDecodeError as exc:
             raise SnapshotError(f"{src.label}: not UTF-8 text ({exc.reason})") from exc
+    if len(first) > MAX_HEADER_CHARS:
+        raise SnapshotError(f"{src.label}: line 1 (the header row) is longer than {MAX_HEADER_CHARS} characters")
     if not first.strip():
         raise SnapshotError(f"{src.label}: file is empty (no header row)")
     delim = max(DELIMITERS, key=first.count)
-    header = next(csv.reader([first], delimiter=delim))
+    try:
+        header = next(csv.reader([first], delimiter=delim))
+    except csv.Error as exc:
+        raise SnapshotError(f"{src.label}: line 1 (the header row) is not valid CSV ({exc})") from None
     header = [h.strip() for h in header]
     if len(header) < 2:
-        raise SnapshotError(f"{src.label}: cannot find a delimiter (tried , ; tab |) in header {first!r}")
+        raise SnapshotError(f"{src.label}: cannot find a delimiter (tried , ; tab |) in header {first[:200]!r}")
     return header, delim
+
+
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_REASONS = (
+    (re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)"), "expected {0} columns, found {1}"),
+    (re.compile(r"unterminated quote", re.I), "a quoted value is not closed"),
+    (re.compile(r"Maximum line size", re.I), "the row is too long"),
+    (re.compile(r"[Ii]nvalid unicode|UTF-?8", re.I), "not UTF-8 text"),
+)
+
+
+def readable_error(exc: Exception, sources: tuple[SnapshotSource, ...], fmt: str = "CSV") -> str:
+    """An engine error as a person can act on it: which file, which line, what is wrong.
+
+    DuckDB's text names server temp paths and lists its own parser options; neither belongs in a
+    report a person reads (or that an attacker could use).
+    """
+    text = str(exc)
+    src = next((s for s in sources if str(s.path) in text), sources[0] if len(sources) == 1 else None)
+    where = src.label if src else "the snapshots"
+    line = _CSV_LINE.search(text)
+    reason = next((template.format(*m.groups()) for pattern, template in _REASONS if (m := pattern.search(text))),
+                  f"cannot be read as {fmt}")
+    return f"{where}: line {line.group(1)}: {reason}" if line else f"{where}: {reason}"
 
 
 def _open(con: duckdb.DuckDBPyConnection, side: Side, src: SnapshotSource) -> list[str]:
@@ -209,7 +243,7 @@ def _open(con: duckdb.DuckDBPyConnection, side: Side, src: SnapshotSource) -> li
                 f"columns={columns})"
             )
     except duckdb.Error as exc:
-        raise SnapshotError(f"{src.label}: cannot read as {fmt}: {exc}") from exc
+        raise SnapshotError(readable_error(exc, (src,), fmt.upper() if fmt == "csv" else "Parquet")) from exc
     return header
 
 
@@ -400,7 +434,7 @@ def compare(
             cursor = con.execute(_query(erp_cols, wms_cols, level))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
-            raise SnapshotError(f"cannot read snapshots: {exc}") from exc
+            raise SnapshotError(readable_error(exc, (erp, wms))) from exc
         if not first:
             raise SnapshotError(f"{erp.label} and {wms.label}: both snapshots have no data rows")
         tot_bad, tot_e, tot_w = first[0][n + 15 : n + 18]

@@ -195,6 +195,8 @@ def _config(
             own = {}
         except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
             return None, f"{container.container_name}/{blob.name} is not valid: {exc}"
+        except RecursionError:
+            return None, f"{container.container_name}/{blob.name} is not valid: nested too deeply"
         if not isinstance(own, dict):
             return None, f"{container.container_name}/{blob.name} must hold an object"
         raw.update(own)

@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -259,3 +260,41 @@ def test_crash_inside_commit_is_not_trusted(
     assert after["discrepancies.csv"] == b"new discrepancies.csv"  # overwritten before the crash ...
     assert read_report(container, run_id, "discrepancies.csv") is None  # ... and readers refuse it
     assert read_report(container, run_id, "summary.json") == before["summary.json"]
+
+
+# ---- bad input: an error report naming file and line, never an exception (issue 11, items 5 and 7) ----
+def _errors(service: BlobServiceClient, run_id: str) -> list[str]:
+    summary = json.loads(reports(service, run_id)["summary.json"])
+    assert summary["status"] == "error"
+    return summary["errors"]
+
+
+def test_a_header_field_over_the_csv_field_limit_is_an_error_report(service: BlobServiceClient, run_id: str) -> None:
+    upload(service, f"{run_id}/erp.csv", b"ItemNumber,OnHandQuantity," + b"x" * 140_000 + b"\r\nA1,1,2\r\n")
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "error"
+    (error,) = _errors(service, run_id)
+    assert f"{run_id}/erp.csv" in error and "line 1" in error
+
+
+@pytest.mark.parametrize("name", ["config.json", "config.toml"])
+def test_a_run_config_nested_5000_deep_is_an_error_report(service: BlobServiceClient, run_id: str, name: str) -> None:
+    deep = ('{"a": ' * 5000 + "1" + "}" * 5000) if name.endswith(".json") else "a = " + "[" * 5000 + "]" * 5000
+    upload(service, f"{run_id}/{name}", deep.encode())
+    upload(service, f"{run_id}/erp.csv", ERP)
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "error" and "nested too deeply" in outcome.detail
+    assert any(name in e for e in _errors(service, run_id))
+
+
+def test_a_malformed_row_names_file_and_line_not_server_paths_or_engine_internals(
+    service: BlobServiceClient, run_id: str
+) -> None:
+    upload(service, f"{run_id}/erp.csv", ERP + b"A0004,1,13,5,1.00,extra\r\n")
+    outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
+    assert outcome.status == "error"
+    (error,) = _errors(service, run_id)
+    assert error == f"it-snapshots/{run_id}/erp.csv: line 5: expected 5 columns, found 6"
+    page = reports(service, run_id)["report.html"].decode()
+    for leak in (tempfile.gettempdir(), "reconcile-", "strict_mode", "Possible fixes", "Invalid Input Error"):
+        assert leak not in page and leak not in outcome.detail

@@ -70,7 +70,7 @@ def test_missing_file(tmp_path: Path, good_erp: Path) -> None:
 def test_ragged_rows(tmp_path: Path, good_erp: Path) -> None:
     wms = tmp_path / "w.csv"
     wms.write_text("item_id;warehouse;on_hand\nA;1;2;9;9\n")
-    _assert_error(run(good_erp, wms), "cannot read")
+    _assert_error(run(good_erp, wms), "line 2: expected 3 columns")
 
 
 def test_error_run_replaces_previous_reports(tmp_path: Path, good_erp: Path) -> None:
