@@ -65,7 +65,6 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.reconcile import JOURNAL
     from shared.services.reconcile_blobs import valid_run_id
 
-    settings = get_settings()
     try:
         env = environment_id(req)
         run_id = req.route_params.get("runId", "")
@@ -74,11 +73,13 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         request = _approval_request(read_json(req, 1024 * 1024))
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
+    from functions.environment_config import config_of
+
     container = blob_service().get_container_client(REPORTS_CONTAINER)
+    config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
     try:
         outcomes = approve(LedgerStore(), env, read_report(container, run_id, JOURNAL), request,
-                           allowed_sources=settings.allowed_data_sources,
-                           allowed_measures=settings.allowed_physical_measures)
+                           allowed_sources=config.data_source_names(), allowed_measures=config.measure_names())
     except NothingToApprove as exc:
         return error_response(404, "run_not_found", f"run {run_id}: {exc}")
     except UnknownLineError as exc:
