@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE
+from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE, VALUE_TEXT, VALUE_TEXT_RULE
 from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 
 BASE_DIMENSIONS = (
@@ -34,8 +34,16 @@ _FIELD_BY_LOWER = {name.lower(): name for name in FIELDS}
 
 
 def _key_text(value: str, field: str) -> str:
+    """A configuration name (data source, measure): `@iv` is fine, it never reaches a journal file."""
     if not isinstance(value, str) or not KEY_TEXT.fullmatch(value):
         raise ValueError(f"{field} must be {KEY_TEXT_RULE}")
+    return value
+
+
+def _value_text(value: str, field: str) -> str:
+    """A free value that can reach the ERP's journal files: never one a spreadsheet would read as a formula."""
+    if not isinstance(value, str) or not VALUE_TEXT.fullmatch(value):
+        raise ValueError(f"{field} must be {VALUE_TEXT_RULE}")
     return value
 
 
@@ -58,15 +66,20 @@ class AdjustmentLine(BaseModel):
     transDate: date | None = None
     createWithIVSync: bool = False
 
-    @field_validator("id", "organizationId", "productId", "quantityDataSource", "physicalMeasure", mode="before")
+    @field_validator("id", "organizationId", "productId", mode="before")
     @classmethod
-    def _keys(cls, value: Any, info: Any) -> str:
+    def _values(cls, value: Any, info: Any) -> str:
+        return _value_text(value, info.field_name)
+
+    @field_validator("quantityDataSource", "physicalMeasure", mode="before")
+    @classmethod
+    def _names(cls, value: Any, info: Any) -> str:
         return _key_text(value, info.field_name)
 
     @field_validator("externalReferenceId", "fnoJournalNameId", mode="before")
     @classmethod
-    def _optional_keys(cls, value: Any, info: Any) -> str | None:
-        return None if value is None else _key_text(value, info.field_name)
+    def _optional_values(cls, value: Any, info: Any) -> str | None:
+        return None if value is None else _value_text(value, info.field_name)
 
     @field_validator("externalReferenceCategory", mode="before")
     @classmethod
@@ -128,7 +141,7 @@ class AdjustmentLine(BaseModel):
                 continue
             if not isinstance(dim_value, str):
                 raise ValueError(f"dimension {canonical_name} must be text")
-            out[canonical_name] = _key_text(dim_value, f"dimension {canonical_name}")
+            out[canonical_name] = _value_text(dim_value, f"dimension {canonical_name}")
         return dict(sorted(out.items()))
 
     def content(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from shared.domain.adjustments import LineProblem
 from shared.domain.cache import Edit
-from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE
+from shared.domain.identifiers import DIMENSION_NAME, VALUE_TEXT, VALUE_TEXT_RULE
 from shared.domain.inventory_config import InventoryConfig, base_dimension
 from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 
@@ -91,8 +91,9 @@ def identity(data: dict[str, Any], problems: Problems) -> tuple[str, str, str]:
 
 
 def key_text(value: Any, field: str, problems: Problems) -> str:
-    if not isinstance(value, str) or not KEY_TEXT.fullmatch(value):
-        problems.add(field, f"must be {KEY_TEXT_RULE}")
+    """An id or dimension value: a key part, and a value that may reach a journal file (no formula start)."""
+    if not isinstance(value, str) or not VALUE_TEXT.fullmatch(value):
+        problems.add(field, f"must be {VALUE_TEXT_RULE}")
         return ""
     return value
 
