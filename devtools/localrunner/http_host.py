@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import re
 from collections.abc import Callable
 
@@ -60,8 +61,42 @@ def _unauthorized() -> Response:
     return Response(status_code=401)
 
 
-async def _to_func_request(request: Request) -> func.HttpRequest:
-    body = await request.body()
+MAX_BODY_SETTING = "INGEST_MAX_BODY_BYTES"
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def max_body_bytes() -> int:
+    """The app's largest accepted body (its own setting): nothing larger is read into memory."""
+    try:
+        return max(0, int(os.environ.get(MAX_BODY_SETTING) or DEFAULT_MAX_BODY))
+    except ValueError:
+        return DEFAULT_MAX_BODY
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and abandoned as soon as it passes `limit` (a declared length first)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> Response:
+    return JSONResponse({"error": {"code": "PayloadTooLarge", "message": f"the body is larger than {limit} bytes"}},
+                        status_code=413, headers={"Connection": "close"})
+
+
+async def _to_func_request(request: Request, body: bytes) -> func.HttpRequest:
     return func.HttpRequest(
         method=request.method,
         url=str(request.url),
@@ -88,7 +123,12 @@ def _endpoint(function: HttpFunction, key: Callable[[], str]) -> Callable[[Reque
     async def endpoint(request: Request) -> Response:
         if function.auth_level != "anonymous" and not key_is_valid(request, key()):
             return _unauthorized()
-        req = await _to_func_request(request)
+        limit = max_body_bytes()
+        try:
+            body = await read_body(request, limit)
+        except BodyTooLarge:
+            return _too_large(limit)
+        req = await _to_func_request(request, body)
         try:
             result = await run_in_threadpool(call, function.user_function, function.arg_name, req)
         except Exception:

@@ -101,3 +101,19 @@ def test_run_timer_command_line_runs_one_timer_and_exits(storage_connection, tmp
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2
     assert "tick" in unknown.stderr
+
+
+def test_an_oversized_body_is_refused_with_413_before_the_function_runs(runner, monkeypatch):
+    monkeypatch.setenv("INGEST_MAX_BODY_BYTES", "100000")
+    url = f"{runner.base_url}/shelves/B/items"
+
+    def chunks():
+        for _ in range(50):
+            yield b"x" * 65_536
+
+    streamed = httpx.post(url, params={"code": KEY}, content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "PayloadTooLarge", "not 201: not run"
+    declared = httpx.post(url, params={"code": KEY}, content=b"x" * 200_000)
+    assert declared.status_code == 413
+    small = httpx.post(url, params={"code": KEY}, json={"sku": "X1"})
+    assert small.status_code == 201
