@@ -76,11 +76,19 @@ class TimerScheduler:
             log.exception("Timer '%s' failed", timer.name)
 
 
+RECEIPTS_CONTAINER = "localrunner-receipts"
+"""Blob receipts, as the Functions host keeps them in `azure-webjobs-hosts/blobreceipts/`: one per function
+and blob, holding the ETag of the version that fired. A restarted runner reads them and replays nothing."""
+
+
 class BlobPoller:
     """Stands in for Event Grid, which Azurite lacks: lists watched containers and fires new blobs.
 
-    A blob fires again when its ETag changes (it was overwritten), as with blob receipts in the host.
-    Blobs present when the poller starts are delivered too, unless `seen` already holds their ETag.
+    A blob fires once per version (ETag) and function, as with the host's blob receipts, and the receipts
+    live in storage (container `localrunner-receipts`), so restarting the runner fires nothing again.
+    Blobs present when the poller starts are delivered unless a receipt (or `seen`) holds their ETag.
+    A receipt is written once the function has run, whether it succeeded or failed (a failure is logged):
+    a bad file is not retried for ever; a runner killed mid-delivery delivers that blob again.
     """
 
     def __init__(self, catalog: Catalog, service: BlobServiceClient, interval_s: float = 2.0,
@@ -91,6 +99,7 @@ class BlobPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.seen: dict[str, str] = dict(seen or {})
+        self._receipts: dict[str, str] | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="blob-poller", daemon=True)
@@ -99,9 +108,30 @@ class BlobPoller:
     def stop(self) -> None:
         self._stop.set()
 
+    @staticmethod
+    def _receipt_name(function: BlobFunction, container: str, blob_name: str) -> str:
+        return f"{function.name}/{container}/{blob_name}"
+
+    def _load_receipts(self) -> dict[str, str]:
+        if self._receipts is None:
+            receipts = self._service.get_container_client(RECEIPTS_CONTAINER)
+            try:
+                self._receipts = {b.name: (b.metadata or {}).get("etag", "")
+                                  for b in receipts.list_blobs(include=["metadata"])}
+            except ResourceNotFoundError:
+                receipts.create_container()
+                self._receipts = {}
+        return self._receipts
+
+    def _write_receipt(self, name: str, etag: str) -> None:
+        self._service.get_blob_client(RECEIPTS_CONTAINER, name).upload_blob(
+            b"", overwrite=True, metadata={"etag": etag.strip('"')})
+        self._load_receipts()[name] = etag.strip('"')
+
     def poll_once(self) -> int:
         """Deliver every new or changed blob once; returns how many deliveries ran."""
         delivered = 0
+        receipts = self._load_receipts()
         for container in sorted({f.container for f in self._functions}):
             try:
                 blobs = list(self._service.get_container_client(container).list_blobs())
@@ -113,12 +143,17 @@ class BlobPoller:
                     continue
                 self.seen[key] = blob.etag
                 for function in self._functions:
-                    if function.container == container and function.matches(blob.name):
-                        try:
-                            deliver_blob(function, self._service, blob.name)
-                            delivered += 1
-                        except Exception:
-                            log.exception("Blob function '%s' failed for %s", function.name, key)
+                    if function.container != container or not function.matches(blob.name):
+                        continue
+                    receipt = self._receipt_name(function, container, blob.name)
+                    if receipts.get(receipt) == blob.etag.strip('"'):
+                        continue
+                    try:
+                        deliver_blob(function, self._service, blob.name)
+                        delivered += 1
+                    except Exception:
+                        log.exception("Blob function '%s' failed for %s", function.name, key)
+                    self._write_receipt(receipt, blob.etag)
         return delivered
 
     def _loop(self) -> None:

@@ -117,3 +117,33 @@ def test_an_oversized_body_is_refused_with_413_before_the_function_runs(runner, 
     assert declared.status_code == 413
     small = httpx.post(url, params={"code": KEY}, json={"sku": "X1"})
     assert small.status_code == 201
+
+
+def test_a_restarted_runner_replays_no_blob_and_fires_a_new_version_once(runner, storage_connection):
+    """Blob receipts live in storage: a result file or snapshot is not applied again after a restart."""
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    container = service.get_container_client("runner-drop")
+    if not container.exists():
+        container.create_container()
+    name = f"{uuid.uuid4().hex}.csv"
+    container.upload_blob(name, b"v1")
+    (poller,) = runner.pollers
+    poller.poll_once()
+    runner.stop()
+
+    def deliveries() -> list:
+        return [c for c in sample_app.calls if c[0] == "blob" and c[1][0] == f"runner-drop/{name}"]
+
+    assert len(deliveries()) == 1
+    restarted = LocalRunner(sample_app.app, port=free_port(), blob_poll_s=0, timers=False)
+    restarted.start()
+    try:
+        (again,) = restarted.pollers
+        again.poll_once()
+        assert len(deliveries()) == 1, "a restart replays nothing"
+        container.upload_blob(name, b"v2", overwrite=True)
+        again.poll_once()
+        again.poll_once()
+        assert [c[1][1] for c in deliveries()] == [b"v1", b"v2"], "a new version fires once"
+    finally:
+        restarted.stop()
