@@ -107,3 +107,39 @@ def test_an_error_result_keeps_the_message_and_a_person_can_retry(running_app, s
     other_env = httpx.get(f"{running_app.base_url}/environment/{env}x/transaction/aggregated/{item['id']}",
                           headers=running_app.headers)
     assert other_env.status_code == 404
+
+
+def test_late_result_files_never_move_a_posted_line_back_and_it_is_never_resent(running_app, storage_connection):
+    """Issue 11, item 1: posted, then a late created and a late create_error: the line stays FnOPosted."""
+    env = "jl-" + uuid.uuid4().hex[:8]
+    _post(running_app, env, [_line(1, "C0001", 2)])
+    timers = httpx.get(f"{running_app.admin_url}/functions", headers=running_app.headers).json()["functions"]
+    deadline = time.monotonic() + 60
+    while True:  # the pipeline's timers (and its queues, where it has them) until the line is sent
+        for timer in ("sync_to_cache", "aggregate", "send_journals"):
+            if timer in timers:
+                running_app.run_timer(timer)
+        sent = _aggregated(running_app, env, status="SCMSent")
+        if sent or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    (item,) = sent
+    journal_id = item["journalId"]
+    inbox = BlobServiceClient.from_connection_string(storage_connection).get_container_client("journal-inbox")
+    for n, (state, extra) in enumerate((("posted", {"erpLineNumber": "1"}), ("created", {}),
+                                        ("create_error", {"error": "Item C0001 is blocked"}))):
+        result = {"journalId": journal_id, "state": state, "lines": [{"lineId": item["id"], **extra}]}
+        inbox.upload_blob(f"{env}/{journal_id}-{n}-{state}.json", json.dumps(result))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            (line,) = _aggregated(running_app, env)
+            if line["status"] == "FnOPosted" and len(line["lateAnswers"]) == n:
+                break
+            time.sleep(0.3)
+    assert line["status"] == "FnOPosted" and [a["state"] for a in line["lateAnswers"]] == ["created", "create_error"]
+    url = f"{running_app.base_url}/environment/{env}/transaction/aggregated/{item['id']}/retry"
+    retry = httpx.post(url, headers=running_app.headers)
+    assert retry.status_code == 409 and retry.json()["error"]["code"] == "NotResendable"
+    running_app.run_timer("send_journals")
+    (after,) = _aggregated(running_app, env)
+    assert after["status"] == "FnOPosted" and after["journalId"] == journal_id, "never sent again"
