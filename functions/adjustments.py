@@ -49,7 +49,9 @@ def post_adjustments(req: func.HttpRequest) -> func.HttpResponse:
         refuse_problems(problems, "InvalidLines", "nothing was stored")
     except BadRequest as exc:
         return _bad(exc)
-    outcomes = ingest(LedgerStore(), env, lines)
+    from shared.adapters.work_queues import WorkQueues
+
+    outcomes = ingest(LedgerStore(), env, lines, queues=WorkQueues())
     return outcomes_response("lines", outcomes)
 
 

@@ -40,8 +40,11 @@ class Settings(BaseModel):
     environment_name: str = Field("local", alias="OMNISYNC_ENVIRONMENT_NAME", max_length=40)
     storage_name_prefix: str = Field("", alias="OMNISYNC_STORAGE_NAME_PREFIX", pattern=r"^[a-z0-9]{0,12}$")
     sync_schedule: str = Field("0 */1 * * * *", alias="SYNC_SCHEDULE")
-    aggregate_schedule: str = Field("30 */2 * * * *", alias="AGGREGATE_SCHEDULE")
     send_schedule: str = Field("45 */2 * * * *", alias="SEND_JOURNALS_SCHEDULE")
+    work_queue_prefix: str = Field("omnisync", alias="WORK_QUEUE_PREFIX", pattern=r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
+    sweep_budget_s: int = Field(420, alias="SWEEP_BUDGET_SECONDS", gt=0, le=540)
+    sweep_min_age_s: int = Field(60, alias="SWEEP_MIN_AGE_SECONDS", ge=0, le=3600)
+    send_delay_s: int = Field(30, alias="SEND_DELAY_SECONDS", ge=0, le=600)
     max_body_bytes: int = Field(8 * 1024 * 1024, alias="INGEST_MAX_BODY_BYTES", gt=0, le=100 * 1024 * 1024)
     max_lines_per_request: int = Field(10_000, alias="INGEST_MAX_LINES", gt=0, le=100_000)
     onhand_max_events: int = Field(512, alias="ONHAND_MAX_EVENTS", gt=0, le=10_000)
@@ -110,6 +113,10 @@ class Settings(BaseModel):
             return JournalMapping(targets=targets, default_journal_name=self.default_journal_name)
         except (ValueError, ValidationError) as exc:
             raise SettingsError(f"invalid settings: JOURNAL_MAPPING: {exc}") from None
+
+    def queue_name(self, work: str) -> str:
+        """Physical name of a work queue (`sync`, `aggregate`, `send`; see storage_names.QUEUES)."""
+        return f"{self.work_queue_prefix}-{work}"
 
     def storage_connection(self) -> StorageConnection:
         return StorageConnection.from_environment(STORAGE_CONNECTION)

@@ -54,14 +54,26 @@ class BlobFunction:
         return re.fullmatch(_path_regex(self.pattern), blob_name) is not None
 
 
+@dataclass(frozen=True)
+class QueueFunction:
+    name: str
+    queue_name: str
+    """As registered: may hold `%SETTING%` references, resolved when the runner starts."""
+    connection: str
+    arg_name: str
+    user_function: Callable[..., Any]
+
+
 @dataclass
 class Catalog:
     http: list[HttpFunction] = field(default_factory=list)
     timers: dict[str, TimerFunction] = field(default_factory=dict)
     blobs: list[BlobFunction] = field(default_factory=list)
+    queues: list[QueueFunction] = field(default_factory=list)
 
     def names(self) -> list[str]:
-        return [f.name for f in self.http] + list(self.timers) + [b.name for b in self.blobs]
+        return ([f.name for f in self.http] + list(self.timers) + [b.name for b in self.blobs]
+                + [q.name for q in self.queues])
 
 
 def _path_regex(pattern: str) -> str:
@@ -119,6 +131,11 @@ def _read(app: func.FunctionApp) -> Catalog:
             container, _, pattern = trigger.path.partition("/")
             catalog.blobs.append(BlobFunction(name, container, pattern or "{name}", trigger.connection or
                                               "AzureWebJobsStorage", trigger.name, user_function))
+        elif kind == "queueTrigger":
+            if others:
+                raise CatalogError(f"{name}: a queue trigger with extra bindings is not supported by the local runner")
+            catalog.queues.append(QueueFunction(name, trigger.queue_name, trigger.connection or "AzureWebJobsStorage",
+                                                trigger.name, user_function))
         else:
             raise CatalogError(f"{name}: trigger type {kind!r} is not supported by the local runner")
     return catalog

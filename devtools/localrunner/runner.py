@@ -8,13 +8,16 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import azure.functions as func
 import uvicorn
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from devtools.localrunner.catalog import Catalog, build_catalog
 from devtools.localrunner.http_host import build_http_app, describe
+from devtools.localrunner.queues import QueuePoller, QueueSettings
 from devtools.localrunner.triggers import BlobPoller, TimerScheduler
 
 log = logging.getLogger("localrunner")
@@ -32,6 +35,13 @@ def function_key() -> str:
     return os.environ.get(KEY_SETTING, "")
 
 
+def queue_service_for(connection: str) -> QueueServiceClient:
+    value = os.environ.get(connection)
+    if not value:
+        raise RuntimeError(f"queue trigger connection {connection!r} needs a connection string for local runs")
+    return QueueServiceClient.from_connection_string(value)
+
+
 def blob_service_for(connection: str) -> BlobServiceClient:
     value = os.environ.get(connection)
     if not value:
@@ -46,11 +56,16 @@ class LocalRunner:
     port: int = 7071
     timers: bool = True
     blob_poll_s: float = 2.0
+    queues: bool = True
+    queue_workers: int | None = None
+    """Concurrent messages per queue function (default: host.json `batchSize`)."""
+    host_json: Path = Path("host.json")
     catalog: Catalog = field(init=False)
     _server: uvicorn.Server | None = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
     _scheduler: TimerScheduler | None = field(default=None, init=False)
     _pollers: list[BlobPoller] = field(default_factory=list, init=False)
+    queue_pollers: list[QueuePoller] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.catalog = build_catalog(self.app)
@@ -62,7 +77,8 @@ class LocalRunner:
     def summary(self) -> str:
         timers = "\n".join(f"  {t.name}: timer {t.schedule}" for t in self.catalog.timers.values())
         blobs = "\n".join(f"  {b.name}: blob {b.container}/{b.pattern}" for b in self.catalog.blobs)
-        return "\n".join(part for part in (describe(self.catalog), timers, blobs) if part)
+        queues = "\n".join(f"  {q.name}: queue {q.queue_name}" for q in self.catalog.queues)
+        return "\n".join(part for part in (describe(self.catalog), timers, blobs, queues) if part)
 
     def start(self) -> None:
         """Start serving in background threads; returns once the HTTP port accepts requests."""
@@ -86,6 +102,14 @@ class LocalRunner:
                 poller.start()
             self._pollers.append(poller)
 
+        if self.queues:
+            settings = QueueSettings.from_host_json(self.host_json)
+            for connection in sorted({q.connection for q in self.catalog.queues}):
+                functions = [q for q in self.catalog.queues if q.connection == connection]
+                poller = QueuePoller(functions, queue_service_for(connection), settings, self.queue_workers)
+                poller.start()
+                self.queue_pollers.append(poller)
+
     @property
     def pollers(self) -> list[BlobPoller]:
         return self._pollers
@@ -95,6 +119,8 @@ class LocalRunner:
             self._scheduler.stop()
         for poller in self._pollers:
             poller.stop()
+        for queue_poller in self.queue_pollers:
+            queue_poller.stop()
         if self._server:
             self._server.should_exit = True
         if self._thread:

@@ -29,8 +29,15 @@ param maximumInstanceCount int = 100
 
 @description('Timer schedules (NCRONTAB, six fields).')
 param syncSchedule string = '0 */1 * * * *'
-param aggregateSchedule string = '30 */2 * * * *'
 param sendJournalsSchedule string = '45 */2 * * * *'
+
+@description('Work queues: name prefix (queues {prefix}-sync, -aggregate, -send and their -poison twins).')
+param workQueuePrefix string = 'omnisync'
+@description('Safety sweep: time budget per run (under the 600 s timeout) and age of markers it takes over.')
+param sweepBudgetSeconds int = 420
+param sweepMinAgeSeconds int = 60
+@description('Seconds a send message waits so that one journal collects the lines aggregated meanwhile.')
+param sendDelaySeconds int = 30
 
 @description('Ingest limits.')
 param ingestMaxBodyBytes int = 8388608
@@ -73,6 +80,9 @@ param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox']
+
+@description('Work queues the app uses, without prefix (kept in sync with shared/adapters/storage_names.py by a test).')
+param queueNames array = ['sync', 'aggregate', 'send']
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))
@@ -131,6 +141,25 @@ resource appTables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-
   for name in tableNames: {
     parent: tableServices
     name: name
+  }
+]
+
+resource queueServices 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource workQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for name in queueNames: {
+    parent: queueServices
+    name: '${workQueuePrefix}-${name}'
+  }
+]
+
+resource poisonQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for name in queueNames: {
+    parent: queueServices
+    name: '${workQueuePrefix}-${name}-poison'
   }
 ]
 
@@ -212,10 +241,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'OMNISYNC_STORAGE__accountName', value: storage.name }
         { name: 'OMNISYNC_STORAGE__credential', value: 'managedidentity' }
         { name: 'OMNISYNC_STORAGE__clientId', value: identity.properties.clientId }
+        { name: 'OMNISYNC_STORAGE__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
         { name: 'OMNISYNC_ENVIRONMENT_NAME', value: environmentName }
         { name: 'OMNISYNC_STORAGE_NAME_PREFIX', value: '' }
         { name: 'SYNC_SCHEDULE', value: syncSchedule }
-        { name: 'AGGREGATE_SCHEDULE', value: aggregateSchedule }
+        { name: 'WORK_QUEUE_PREFIX', value: workQueuePrefix }
+        { name: 'SWEEP_BUDGET_SECONDS', value: string(sweepBudgetSeconds) }
+        { name: 'SWEEP_MIN_AGE_SECONDS', value: string(sweepMinAgeSeconds) }
+        { name: 'SEND_DELAY_SECONDS', value: string(sendDelaySeconds) }
         { name: 'SEND_JOURNALS_SCHEDULE', value: sendJournalsSchedule }
         { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }
         { name: 'INGEST_MAX_LINES', value: string(ingestMaxLines) }

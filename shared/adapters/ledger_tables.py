@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 
@@ -24,6 +24,22 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
+from shared.adapters.ledger_keys import (
+    AGGREGATED,
+    CACHE,
+    LEDGER_WORK,
+    LINE,
+    OFFSET_WORK,
+    OPEN,
+    PENDING_SHARDS,
+    SEND_WORK,
+    any_shard,
+    hot_range,
+    id_partition,
+    ledger_partition,
+    pending_shard,
+    prefix_range,
+)
 from shared.adapters.storage_clients import table_name, table_service
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
@@ -31,12 +47,14 @@ from shared.domain.identifiers import environment_range
 from shared.domain.quantities import canonical
 
 LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
-LINE_PREFIX, CACHE_PREFIX = "L|", "C|"
-SYNC_WORK, AGGREGATE_WORK, SEND_WORK, OFFSET_WORK = "sync", "aggregate", "send", "offset"
-AGG_PREFIX = "A|"
+LINE_PREFIX, CACHE_PREFIX, AGG_PREFIX = LINE, CACHE, AGGREGATED
 BATCH = 100
-ID_BUCKETS = 16
-WRITERS = 4
+WRITERS = 8
+"""Threads for independent storage calls: each waits mostly on the network."""
+OPEN_FIELDS = ("Dimensions", "DataSource", "Measure", "Quantity", "JournalNameId", "TransDate", "CostPrice")
+"""What sync and aggregation read of a line: copied into its open entry so they never read `L|` rows."""
+LEASES = "lease"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Fault = Callable[[str], None]
 CONFLICT_CODES = ("UpdateConditionNotSatisfied", "EntityAlreadyExists")
@@ -48,15 +66,6 @@ class ConcurrencyConflict(RuntimeError):
 
 class InvalidContinuationToken(ValueError):
     pass
-
-
-def ledger_partition(environment_id: str, organization_id: str, product_id: str) -> str:
-    return f"{environment_id}|{organization_id}|{product_id}"
-
-
-def id_partition(environment_id: str, line_id: str) -> str:
-    bucket = int(hashlib.sha256(line_id.encode()).hexdigest()[:4], 16) % ID_BUCKETS
-    return f"{environment_id}|{bucket:x}"
 
 
 def _chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
@@ -75,6 +84,35 @@ def in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> It
 
 def _etag(entity: Any) -> str:
     return entity.metadata["etag"]
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A pending-work marker: `partition` has work of `kind`, recorded in `shard` with this ETag."""
+
+    kind: str
+    shard: int
+    partition: str
+    etag: str
+    touched_at: datetime | None = None
+
+    def as_message(self) -> dict[str, Any]:
+        return {"kind": self.kind, "partition": self.partition, "shard": self.shard, "etag": self.etag}
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> Marker | None:
+        if not isinstance(body.get("shard"), int) or not isinstance(body.get("etag"), str):
+            return None
+        return cls(str(body["kind"]), body["shard"], str(body["partition"]), body["etag"])
+
+
+@dataclass(frozen=True)
+class OpenEntries:
+    """A partition's cache rows and open lines, read in one query."""
+
+    rows: dict[str, CacheRow]
+    created: list[PendingLine]
+    posted: int
 
 
 @dataclass(frozen=True)
@@ -146,7 +184,7 @@ class LedgerStore:
 
     # ---- detailed lines ------------------------------------------------------------------------
     def create_lines(self, entities: list[dict[str, Any]]) -> None:
-        """Create line entities; lines that already exist (a retried request) are left as they are."""
+        """Create each line with its open entry, together; lines that already exist are left as they are."""
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for entity in entities:
             by_partition[entity["PartitionKey"]].append(entity)
@@ -154,15 +192,16 @@ class LedgerStore:
         def create(chunk: list[dict[str, Any]]) -> None:
             try:
                 self._step("create_lines")
-                self.ledger.submit_transaction([("create", e) for e in chunk])
+                self.ledger.submit_transaction([("create", e) for line in chunk for e in (line, _open_entry(line))])
             except TableTransactionError as exc:
                 if exc.error_code != "EntityAlreadyExists":
                     raise
-                for entity in chunk:
-                    with contextlib.suppress(ResourceExistsError):
-                        self.ledger.create_entity(entity)
+                for line in chunk:  # a retried request: each line and its entry still only together
+                    with contextlib.suppress(TableTransactionError):
+                        self.ledger.submit_transaction([("create", line), ("create", _open_entry(line))])
 
-        list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group)]))
+        list(in_parallel(create, [(chunk,) for group in by_partition.values()
+                                  for chunk in _chunks(group, BATCH // 2)]))
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         try:
@@ -171,19 +210,31 @@ class LedgerStore:
             return None
 
     def created_lines(self, partition: str, limit: int) -> list[PendingLine]:
+        """`Created` lines, from the open range only: finished lines are never read."""
         self._step("read_lines")
+        lo, hi = prefix_range(OPEN)
         pager = self.ledger.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @status",
-            parameters={"pk": partition, "lo": LINE_PREFIX, "hi": "L}", "status": "Created"},
-            results_per_page=limit,
-            select=["RowKey", "Dimensions", "DataSource", "Measure", "Quantity"],
-        )
-        page = list(islice(pager, limit))  # follows continuation tokens past empty pages
-        return [
-            PendingLine(e["RowKey"], _etag(e), json.loads(e["Dimensions"]), e["DataSource"],
-                        e["Measure"], _decimal(e["Quantity"]))
-            for e in page
-        ]
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage eq @stage",
+            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"}, results_per_page=limit,
+            select=["RowKey", *OPEN_FIELDS])
+        return [_pending_line(e) for e in islice(pager, limit)]
+
+    def open_entries(self, partition: str) -> OpenEntries:
+        """Cache rows and open lines in one query (`C|` and `D|` are neighbours in key order)."""
+        self._step("read_open")
+        lo, hi = hot_range()
+        rows: dict[str, CacheRow] = {}
+        created: list[PendingLine] = []
+        posted = 0
+        for e in self.ledger.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                            parameters={"pk": partition, "lo": lo, "hi": hi}):
+            if e["RowKey"].startswith(CACHE):
+                rows[e["RowKey"]] = _cache_row(e)
+            elif e.get("Stage") == "Created":
+                created.append(_pending_line(e))
+            else:
+                posted += 1
+        return OpenEntries(rows, created, posted)
 
     # ---- cache -----------------------------------------------------------------------------------
     def cache_rows(self, partition: str) -> dict[str, CacheRow]:
@@ -193,6 +244,13 @@ class LedgerStore:
             parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"},
         )
         return {e["RowKey"]: _cache_row(e) for e in entities}
+
+    def has_open_lines(self, partition: str) -> bool:
+        lo, hi = prefix_range(OPEN)
+        pager = self.ledger.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                                           parameters={"pk": partition, "lo": lo, "hi": hi},
+                                           results_per_page=1, select=["RowKey"])
+        return next(iter(pager), None) is not None
 
     def commit_changes(self, partition: str, rows: list[CacheRow], changes: list[CacheChange],
                        at: datetime) -> dict[str, str]:
@@ -205,6 +263,8 @@ class LedgerStore:
             else:
                 ops.append(("update", entity, {"mode": UpdateMode.MERGE, "etag": change.marker_etag,
                                                "match_condition": MatchConditions.IfNotModified}))
+            ops += [("update", {"PartitionKey": partition, "RowKey": key, **values}, {"mode": UpdateMode.MERGE})
+                    for key, values in change.companions]
         results = self._commit(ops, "commit_changes")
         self._step("after_commit_changes")
         return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
@@ -235,27 +295,43 @@ class LedgerStore:
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
     # ---- aggregation ---------------------------------------------------------------------------
-    def posted_lines(self, partition: str, mapped: list[tuple[str, str]], limit: int) -> list[DetailedLine]:
-        """`IVPosted` lines whose data source + measure have a journal mapping (others stay put)."""
-        if not mapped:
-            return []
-        params: dict[str, Any] = {"pk": partition, "lo": LINE_PREFIX, "hi": "L}", "status": "IVPosted"}
-        alternatives = []
-        for i, (source, measure) in enumerate(mapped):
-            alternatives.append(f"( DataSource eq @ds{i} and Measure eq @m{i} )")
-            params[f"ds{i}"], params[f"m{i}"] = source, measure
-        # The SDK substitutes `@name` only between spaces, hence the spaced parentheses.
-        query = ("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @status and ( "
-                 + " or ".join(alternatives) + " )")
+    def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
+        """Open lines past `Created`, from the open range only.
+
+        Returns the `IVPosted` lines (row key `L|id`, ETag of the open entry) and the lines already
+        in an aggregated line whose record still has to say so (line id, aggregated id).
+        """
+        lo, hi = prefix_range(OPEN)
         self._step("read_posted")
-        pager = self.ledger.query_entities(query, parameters=params, results_per_page=limit)
-        page = list(islice(pager, limit))  # follows continuation tokens past empty pages
-        return [DetailedLine(e["RowKey"], _etag(e), e["DataSource"], e["Measure"], json.loads(e["Dimensions"]),
-                             _decimal(e["Quantity"]), e.get("JournalNameId"), e.get("TransDate"), e.get("CostPrice"))
-                for e in page]
+        pager = self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage ne @stage",
+            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"}, results_per_page=limit,
+            select=["RowKey", "Stage", "AggregatedLineId", *OPEN_FIELDS])
+        posted: list[DetailedLine] = []
+        aggregated: list[tuple[str, str]] = []
+        for e in islice(pager, limit):
+            line_id = e["RowKey"][len(OPEN):]
+            if e["Stage"] == "Aggregated":
+                aggregated.append((line_id, e["AggregatedLineId"]))
+                continue
+            posted.append(DetailedLine(LINE + line_id, _etag(e), e["DataSource"], e["Measure"],
+                                       json.loads(e["Dimensions"]), _decimal(e["Quantity"]), e.get("JournalNameId"),
+                                       e.get("TransDate"), e.get("CostPrice")))
+        return posted, aggregated
+
+    def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
+        """Lines no journal takes (no mapping for their source + measure) leave the open range."""
+        ops = [("delete", {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE):]},
+                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified}) for line in lines]
+        for chunk in _chunks(ops):
+            self._commit(chunk, "close_open")
 
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
-        """Aggregated lines and their members' `Aggregated` status in one transaction."""
+        """Aggregated lines and their members' open entries moved to `Aggregated`, in one transaction.
+
+        One operation per member (its open entry, guarded by its ETag) keeps up to ~97 lines of a
+        key in one aggregated line; `finish_aggregated` then writes the status into the line records.
+        """
         ops: list[Any] = []
         _, org, product = partition.split("|", 2)
         for group in groups:
@@ -269,19 +345,30 @@ class LedgerStore:
                 "CreatedAt": at, "Attempts": 0, "Offset": "open",
             }))
             for line in group.lines:
-                ops.append(("update", {"PartitionKey": partition, "RowKey": line.row_key, "Status": "Aggregated",
-                                       "AggregatedLineId": group.aggregated_id, "AggregatedAt": at},
+                ops.append(("update", {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE):],
+                                       "Stage": "Aggregated", "AggregatedLineId": group.aggregated_id},
                             {"mode": UpdateMode.MERGE, "etag": line.etag,
                              "match_condition": MatchConditions.IfNotModified}))
-        if any(g.status == "Created" for g in groups):
-            self.touch_pending([partition], at, SEND_WORK)
-        try:
-            self._step("commit_aggregation")
-            self.ledger.submit_transaction(ops)
-        except TableTransactionError as exc:
-            if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
-                raise ConcurrencyConflict(str(exc.error_code)) from None
-            raise
+        self._commit(ops, "commit_aggregation")
+
+    def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
+        """Line records say `Aggregated` and their open entries go, two operations a line.
+
+        Repeatable: a crash in between leaves entries in stage `Aggregated`, which the next visit
+        finishes; a concurrent finisher makes a chunk fail, and the caller re-reads.
+        """
+        ops: list[Any] = []
+        for line_id, aggregated_id in members:
+            ops.append(("update", {"PartitionKey": partition, "RowKey": LINE + line_id, "Status": "Aggregated",
+                                   "AggregatedLineId": aggregated_id, "AggregatedAt": at}, {"mode": UpdateMode.MERGE}))
+            ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
+        for chunk in _chunks(ops):
+            try:
+                self._commit(chunk, "finish_aggregated")
+            except TableTransactionError as exc:
+                if exc.status_code != 404:
+                    raise
+                raise ConcurrencyConflict("ResourceNotFound") from None
 
     def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
@@ -326,29 +413,97 @@ class LedgerStore:
         page = list(next(iter(pages), []))
         return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
 
-    # ---- pending-work index ------------------------------------------------------------------------
-    def touch_pending(self, partitions: Iterable[str], at: datetime, kind: str = SYNC_WORK) -> None:
-        entities = [{"PartitionKey": kind, "RowKey": p, "TouchedAt": at} for p in sorted(set(partitions))]
+    # ---- pending-work index (sharded) ---------------------------------------------------------------
+    def mark_pending(self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK,
+                     shard: int | None = None) -> list[Marker]:
+        """Record that `partitions` have work of `kind`: one transaction per 100, all in one shard."""
+        shard = any_shard() if shard is None else shard
+        entities = [{"PartitionKey": pending_shard(kind, shard), "RowKey": p, "TouchedAt": at}
+                    for p in sorted(set(partitions))]
+        markers: list[Marker] = []
         for chunk in _chunks(entities):
             self._step("touch_pending")
-            self.pending.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+            results = self.pending.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+            markers += [Marker(kind, shard, e["RowKey"], r["etag"], at) for e, r in zip(chunk, results, strict=True)]
+        return markers
 
-    def pending_partitions(self, kind: str = SYNC_WORK) -> list[tuple[str, str]]:
+    def touch_pending(self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK) -> None:
+        self.mark_pending(partitions, at, kind)
+
+    def pending_markers(self, kind: str = LEDGER_WORK, touched_before: datetime | None = None,
+                        environment_id: str | None = None) -> list[Marker]:
+        """Every marker of `kind` over all shards, oldest first (so a budgeted sweep starves no one)."""
+        def shard_markers(shard: int) -> list[Marker]:
+            clauses, params = ["PartitionKey eq @pk"], {"pk": pending_shard(kind, shard)}
+            if touched_before is not None:
+                clauses.append("TouchedAt lt @before")
+                params["before"] = touched_before
+            if environment_id is not None:
+                clauses += ["RowKey ge @envlo", "RowKey lt @envhi"]
+                params["envlo"], params["envhi"] = environment_range(environment_id)
+            return [Marker(kind, shard, e["RowKey"], _etag(e), e.get("TouchedAt"))
+                    for e in self.pending.query_entities(" and ".join(clauses), parameters=params,
+                                                         select=["RowKey", "TouchedAt"])]
+
         self._step("list_pending")
-        entities = self.pending.query_entities("PartitionKey eq @pk", parameters={"pk": kind},
-                                               select=["RowKey"])
-        return [(e["RowKey"], _etag(e)) for e in entities]
+        found = [m for markers in in_parallel(shard_markers, [(s,) for s in range(PENDING_SHARDS)]) for m in markers]
+        return sorted(found, key=lambda m: (m.touched_at or EPOCH, m.partition))
 
-    def clear_pending(self, partition: str, etag: str, kind: str = SYNC_WORK) -> bool:
-        """Remove the marker unless new work arrived since it was read (its ETag changed)."""
+    def pending_partitions(self, kind: str = LEDGER_WORK) -> list[tuple[str, Marker]]:
+        return [(m.partition, m) for m in self.pending_markers(kind)]
+
+    def clear_pending(self, marker: Marker) -> bool:
+        """Remove the marker unless new work arrived since it was written (its ETag changed)."""
         try:
             self._step("clear_pending")
-            self.pending.delete_entity(kind, partition, etag=etag, match_condition=MatchConditions.IfNotModified)
+            self.pending.delete_entity(pending_shard(marker.kind, marker.shard), marker.partition,
+                                       etag=marker.etag, match_condition=MatchConditions.IfNotModified)
             return True
         except (ResourceNotFoundError, HttpResponseError) as exc:
             if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:
                 return False
             raise
+
+    # ---- leases: one holder at a time for work that must not overlap (sending an environment) -----------
+    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: int) -> str | None:
+        """The lease's ETag if `holder` now holds `name`; None while another holder's lease runs."""
+        entity = {"PartitionKey": LEASES, "RowKey": name, "Holder": holder,
+                  "Until": now + timedelta(seconds=seconds)}
+        try:
+            return self.pending.create_entity(entity)["etag"]
+        except ResourceExistsError:
+            pass
+        try:
+            current = self.pending.get_entity(LEASES, name)
+        except ResourceNotFoundError:
+            return None
+        if current["Until"] > now:
+            return None
+        try:
+            return self.pending.update_entity(entity, mode=UpdateMode.REPLACE, etag=_etag(current),
+                                              match_condition=MatchConditions.IfNotModified)["etag"]
+        except HttpResponseError:
+            return None  # another holder took the expired lease first
+
+    def release_lease(self, name: str, etag: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
+            self.pending.delete_entity(LEASES, name, etag=etag, match_condition=MatchConditions.IfNotModified)
+
+    def schedule_once(self, name: str, at: datetime) -> bool:
+        """True if no schedule `name` was waiting (the caller then sends the one message for it)."""
+        try:
+            self.pending.create_entity({"PartitionKey": "schedule", "RowKey": name, "At": at})
+            return True
+        except ResourceExistsError:
+            return False
+
+    def unschedule(self, name: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self.pending.delete_entity("schedule", name)
+
+    def stale_schedules(self, before: datetime) -> list[str]:
+        return [e["RowKey"] for e in self.pending.query_entities(
+            "PartitionKey eq @pk and At lt @before", parameters={"pk": "schedule", "before": before})]
 
     # ---- reads for the API -------------------------------------------------------------------------
     def query_lines(self, environment_id: str, filters: dict[str, Any], page_size: int,
@@ -430,10 +585,19 @@ def _row_ops(partition: str, rows: list[CacheRow], at: datetime) -> list[Any]:
     return ops
 
 
-def _decimal(text: str):  # type: ignore[no-untyped-def]
-    from decimal import Decimal
-
+def _decimal(text: str) -> Decimal:
     return Decimal(text)
+
+
+def _open_entry(line: dict[str, Any]) -> dict[str, Any]:
+    """The open entry of a new line: what sync and aggregation need, under `D|id`."""
+    return {"PartitionKey": line["PartitionKey"], "RowKey": OPEN + line["RowKey"][len(LINE):], "Stage": "Created",
+            **{name: line.get(name) for name in OPEN_FIELDS}}
+
+
+def _pending_line(entity: Any) -> PendingLine:
+    return PendingLine(entity["RowKey"], _etag(entity), json.loads(entity["Dimensions"]), entity["DataSource"],
+                       entity["Measure"], _decimal(entity["Quantity"]))
 
 
 def _cache_row(entity: Any) -> CacheRow:
@@ -455,5 +619,5 @@ def _ensure_tables(service: Any, names: tuple[str, ...]) -> None:
     _created.add(key)
 
 
-__all__ = ["ConcurrencyConflict", "IdRecord", "InvalidContinuationToken", "LedgerStore", "TableClient",
-           "ledger_partition"]
+__all__ = ["OFFSET_WORK", "SEND_WORK", "ConcurrencyConflict", "IdRecord", "InvalidContinuationToken", "LedgerStore",
+           "Marker", "TableClient", "id_partition", "ledger_partition"]

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
+from azure.storage.queue import QueueServiceClient
 
 from shared.config import StorageConnection, get_settings
 
@@ -52,10 +53,22 @@ def blob_service(connection: StorageConnection | None = None) -> BlobServiceClie
         return BlobServiceClient(account_url=conn.blob_uri, credential=_credential(conn.client_id), **options)
 
 
+@lru_cache(maxsize=4)
+def queue_service(connection: StorageConnection | None = None) -> QueueServiceClient:
+    conn = connection or get_settings().storage_connection()
+    with _lock:
+        if conn.connection_string:
+            return QueueServiceClient.from_connection_string(conn.connection_string)
+        if not conn.queue_uri:
+            raise RuntimeError("storage is not configured for queues: set OMNISYNC_STORAGE__queueServiceUri")
+        return QueueServiceClient(account_url=conn.queue_uri, credential=_credential(conn.client_id))
+
+
 def reset_clients() -> None:
     """Drop cached clients (tests point the app at another Azurite between sessions)."""
     table_service.cache_clear()
     blob_service.cache_clear()
+    queue_service.cache_clear()
 
 
 def table_name(base: str) -> str:

@@ -8,3 +8,5 @@ from __future__ import annotations
 
 TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals", "config")
 CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox")
+QUEUES: tuple[str, ...] = ("sync", "aggregate", "send")
+"""Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""

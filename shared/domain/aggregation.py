@@ -114,7 +114,7 @@ def plan_aggregation(lines: list[DetailedLine], mapping: JournalMapping, max_ope
                      ) -> tuple[list[AggregateGroup], list[DetailedLine]]:
     """Group a prefix of `lines` into aggregated lines within one transaction's operation limit.
 
-    Returns the groups and the lines without a mapping (left as they are).
+    Returns the groups and the lines without a mapping.
     """
     groups: dict[ErpKey, AggregateGroup] = {}
     unmapped: list[DetailedLine] = []

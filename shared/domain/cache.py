@@ -86,6 +86,12 @@ class CacheChange:
     marker: Mapping[str, object]
     marker_etag: str | None
     edits: tuple[Edit, ...]
+    companions: tuple[tuple[str, Mapping[str, object]], ...] = ()
+    """Other entities of the partition merged in the same transaction (row key, properties)."""
+
+    @property
+    def operations(self) -> int:
+        return 1 + len(self.companions)
 
 
 @dataclass
@@ -95,13 +101,16 @@ class ChangePlan:
 
     @property
     def operations(self) -> int:
-        return len(self.rows) + len(self.changes)
+        return len(self.rows) + sum(change.operations for change in self.changes)
 
 
 def line_change(line: PendingLine, posted_at: datetime) -> CacheChange:
-    """A `Created` adjustment line as a change: its quantity, and its own status as the marker."""
-    return CacheChange(line.row_key, {"Status": "IVPosted", "IVPostedAt": posted_at}, line.etag,
-                       (Edit(line.dimensions, line.data_source, line.measure, line.quantity),))
+    """A `Created` line as a change: its quantity; the marker is its open entry (`D|id`, guarded by
+    its ETag) moving to `IVPosted`, and the line record (`L|id`) takes the same status alongside."""
+    line_id = line.row_key.split("|", 1)[1]
+    return CacheChange(line.row_key, {"Stage": "IVPosted", "IVPostedAt": posted_at}, line.etag,
+                       (Edit(line.dimensions, line.data_source, line.measure, line.quantity),),
+                       (("L|" + line_id, {"Status": "IVPosted", "IVPostedAt": posted_at}),))
 
 
 def _edited(row: CacheRow, edit: Edit) -> CacheRow:
@@ -117,11 +126,13 @@ def plan_changes(changes: list[CacheChange], rows: Mapping[str, CacheRow]) -> Ch
     """The next transaction: a prefix of `changes` (in order) and the rows they edit, within 100 operations."""
     plan = ChangePlan()
     touched: dict[str, CacheRow] = {}
+    used = 0
     for change in changes:
         keys = {cache_row_key(dimension_key(dict(e.dimensions))) for e in change.edits}
         new_rows = len(keys - touched.keys())
-        if len(plan.changes) + len(touched) + 1 + new_rows > MAX_OPERATIONS:
+        if used + len(touched) + change.operations + new_rows > MAX_OPERATIONS:
             break
+        used += change.operations
         for edit in change.edits:
             key_text = dimension_key(dict(edit.dimensions))
             row_key = cache_row_key(key_text)

@@ -1,8 +1,9 @@
-"""Timer use case: `IVPosted` lines with the same ERP key become one aggregated line.
+"""`IVPosted` lines with the same ERP key become one aggregated line.
 
-Each transaction creates the aggregated lines and flips their members to `Aggregated` in one
-partition, so the sum of detailed lines always equals the sum of aggregated lines (conservation),
-whatever crashes: either the whole transaction happened or none of it.
+Each transaction creates the aggregated lines and moves their members' open entries to
+`Aggregated`, in one partition, so the sum of detailed lines always equals the sum of aggregated
+lines (conservation), whatever crashes: either the whole transaction happened or none. The line
+records then take the status and the open entries go (repeatable, finished by any later visit).
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.adapters.ledger_tables import AGGREGATE_WORK, ConcurrencyConflict, LedgerStore
+from shared.adapters.ledger_keys import LEDGER_WORK, SEND_WORK
+from shared.adapters.ledger_tables import ConcurrencyConflict
 from shared.domain.aggregation import JournalMapping, plan_aggregation
+from shared.services.ports import LedgerPort
 
 log = logging.getLogger(__name__)
 MAX_CONFLICTS = 20
-PAGE = 99
+PAGE = 200
 
 
 @dataclass
@@ -25,38 +28,55 @@ class AggregateReport:
     partitions: int = 0
     lines: int = 0
     aggregated: int = 0
+    to_send: int = 0
+    """Aggregated lines created with status `Created`: a journal must be sent."""
 
 
-def aggregate_partition(store: LedgerStore, partition: str, mapping: JournalMapping,
-                        clock: Callable[[], datetime], report: AggregateReport) -> None:
-    mapped = sorted(tuple(k.split("/", 1)) for k in mapping.targets)  # type: ignore[misc]
+def aggregate_partition(store: LedgerPort, partition: str, mapping: JournalMapping,
+                        clock: Callable[[], datetime], report: AggregateReport) -> bool:
+    """Aggregate every `IVPosted` line of the partition; False if contention left some to a retry."""
+    report.partitions += 1
     conflicts = 0
+    send_marked = False
     while True:
-        lines = store.posted_lines(partition, mapped, limit=PAGE)
-        if not lines:
-            return
-        groups, _ = plan_aggregation(lines, mapping)
+        lines, members = store.posted_lines(partition, limit=PAGE)
+        if not lines and not members:
+            return True
+        groups, unmapped = plan_aggregation(lines, mapping)
         try:
-            store.commit_aggregation(partition, groups, clock())
+            if unmapped:
+                store.close_open(partition, unmapped)
+            if any(g.status == "Created" for g in groups) and not send_marked:
+                # Before the aggregated lines exist: a crash after the commit still leaves them to a send.
+                store.mark_pending([partition], clock(), SEND_WORK)
+                send_marked = True
+            if groups:
+                store.commit_aggregation(partition, groups, clock())
+            members += [(line.row_key[2:], group.aggregated_id) for group in groups for line in group.lines]
+            store.finish_aggregated(partition, members, clock())
         except ConcurrencyConflict:
             conflicts += 1
             if conflicts > MAX_CONFLICTS:
-                log.warning("aggregation of %s gave up after %d conflicts", partition, conflicts)
-                return
+                log.warning("aggregation of %s left to a retry after %d conflicts", partition, conflicts)
+                return False
             continue
         report.lines += sum(len(g.lines) for g in groups)
         report.aggregated += len(groups)
-        if sum(len(g.lines) for g in groups) == len(lines) < PAGE:
-            return  # a short page, all aggregated: nothing left to read
+        report.to_send += sum(1 for g in groups if g.status == "Created")
+        if sum(len(g.lines) for g in groups) + len(unmapped) == len(lines) and len(lines) + len(members) < PAGE:
+            return True  # a short page, all handled: nothing left to read
 
 
-def aggregate_pending(store: LedgerStore, mapping: JournalMapping,
-                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> AggregateReport:
+def aggregate_pending(store: LedgerPort, mapping: JournalMapping,
+                      clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                      environment_id: str | None = None) -> AggregateReport:
+    """Aggregate every marked partition now (tests, tools). A marker is cleared only when the
+    partition has no open line left: one given up on after conflicts, or with lines still to sync, keeps it."""
     report = AggregateReport()
-    for partition, etag in store.pending_partitions(AGGREGATE_WORK):
-        aggregate_partition(store, partition, mapping, clock, report)
-        report.partitions += 1
-        store.clear_pending(partition, etag, AGGREGATE_WORK)
+    for marker in store.pending_markers(LEDGER_WORK, environment_id=environment_id):
+        if aggregate_partition(store, marker.partition, mapping, clock, report) \
+                and not store.has_open_lines(marker.partition):
+            store.clear_pending(marker)
     log.info("aggregate: %d lines into %d aggregated lines in %d partitions", report.lines, report.aggregated,
              report.partitions)
     return report

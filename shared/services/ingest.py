@@ -1,9 +1,11 @@
 """Store bulk adjustment lines once, with their source reference and status.
 
-Order of writes: id records (the environment-wide idempotency authority), then the lines, then the
-pending-work markers. A crash after the id records leaves ids without lines; the client's retry of
-the same request sees `duplicate`, finds the line missing and writes it (repair), and re-marks the
-partition — so a retried request always ends with every line stored and queued once.
+Order of writes: id records (the environment-wide idempotency authority), then the lines (each with
+its open entry), then the pending-work markers, then one `sync` message per touched partition. A
+crash after the id records leaves ids without lines; the client's retry of the same request sees
+`duplicate`, finds the line missing and writes it (repair), and re-marks the partition — so a
+retried request always ends with every line stored and queued once. A lost message only delays a
+partition until the timer sweep finds its marker.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.ledger_tables import IdRecord, LedgerStore, ledger_partition
+from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition
+from shared.adapters.ledger_tables import IdRecord
 from shared.domain.adjustments import AdjustmentLine
 from shared.domain.quantities import canonical
 from shared.services.outcomes import LineOutcome, split_repeats
+from shared.services.partition_work import queue_markers
+from shared.services.ports import LedgerPort, WorkSink
 from shared.services.sync import sync_partition
 
 
@@ -46,8 +51,9 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
     }
 
 
-def ingest(store: LedgerStore, environment_id: str, lines: list[AdjustmentLine],
-           clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[LineOutcome]:
+def ingest(store: LedgerPort, environment_id: str, lines: list[AdjustmentLine],
+           clock: Callable[[], datetime] = lambda: datetime.now(UTC), queues: WorkSink | None = None
+           ) -> list[LineOutcome]:
     now = clock()
     outcomes, fresh = split_repeats(lines, lambda line: line.id, lambda line: line.fingerprint())
 
@@ -83,13 +89,14 @@ def ingest(store: LedgerStore, environment_id: str, lines: list[AdjustmentLine],
         outcomes[index] = LineOutcome(index, line.id, "duplicate", status)
 
     store.create_lines(to_create)
-    store.touch_pending(touched, now)
+    markers = store.mark_pending(touched, now, LEDGER_WORK) if touched else []
 
     instant = {ledger_partition(environment_id, line.organizationId, line.productId)
                for line in lines if line.createWithIVSync}
     synced: set[str] = set()
     for partition in sorted(instant):
         synced |= sync_partition(store, partition, clock).synced_ids
+    queue_markers(queues, markers)
     for index, outcome in outcomes.items():
         if outcome.id in synced and outcome.outcome != "conflict":
             outcomes[index] = LineOutcome(index, outcome.id, outcome.outcome, "IVPosted", outcome.message)

@@ -81,7 +81,8 @@ def offset_pending(store: LedgerStore, configs: Configs, clock: Clock = _now) ->
     """Apply the offsets of partitions whose journal lines changed status; returns lines offset."""
     applied = 0
     by_environment: dict[str, InventoryConfig] = {}
-    for partition, etag in store.pending_partitions(OFFSET_WORK):
+    for marker in store.pending_markers(OFFSET_WORK):
+        partition = marker.partition
         environment_id = partition.split("|", 1)[0]
         if environment_id not in by_environment:
             by_environment[environment_id] = configs(environment_id)
@@ -90,7 +91,7 @@ def offset_pending(store: LedgerStore, configs: Configs, clock: Clock = _now) ->
         except TooMuchContention as exc:
             log.warning("offsets of %s left to the next run: %s", partition, exc)  # its marker stays
             continue
-        store.clear_pending(partition, etag, OFFSET_WORK)
+        store.clear_pending(marker)
     if applied:
         log.info("offsets: %d journal lines offset", applied)
     return applied

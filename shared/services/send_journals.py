@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +19,15 @@ from decimal import Decimal
 from typing import Any
 
 from shared.adapters.journal_records import JournalRecords
-from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore
+from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore, in_parallel
 from shared.domain.aggregation import RETRYABLE_STATUSES, STATUS_FOR_STATE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
 from shared.domain.offsets import TRIGGER_STATUSES
+from shared.services.ports import WorkSink
 
 log = logging.getLogger(__name__)
+LEASE_SECONDS = 540
+"""Longer than a send can take (the function timeout is 600 s); an expired lease is taken over."""
 Clock = Callable[[], datetime]
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
@@ -76,9 +80,34 @@ def _due(entity: dict[str, Any], now: datetime, max_attempts: int) -> bool:
 
 def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConnector, *, max_lines: int,
                  max_attempts: int, clock: Clock = lambda: datetime.now(UTC)) -> SendReport:
+    """Every environment with lines to send or journals in flight (the timer; the queue sends one)."""
     report = SendReport()
-    for environment_id, journal_id in records.inflight():
-        entities = [e for e in lines_of_journal(store, environment_id, journal_id)]
+    environments = {m.partition.split("|", 1)[0] for m in store.pending_markers(SEND_WORK)}
+    environments |= {environment_id for environment_id, _ in records.inflight()}
+    for environment_id in sorted(environments):
+        lease = store.acquire_lease(send_lease_name(environment_id), uuid.uuid4().hex, clock(), LEASE_SECONDS)
+        if lease is None:
+            continue  # a queue-triggered send of this environment is running
+        try:
+            send_environment(store, records, connector, environment_id, max_lines=max_lines,
+                             max_attempts=max_attempts, clock=clock, report=report)
+        finally:
+            store.release_lease(send_lease_name(environment_id), lease)
+    return report
+
+
+def send_environment(store: LedgerStore, records: JournalRecords, connector: ErpConnector, environment_id: str, *,
+                     max_lines: int, max_attempts: int, clock: Clock = lambda: datetime.now(UTC),
+                     report: SendReport | None = None) -> SendReport:
+    """Cut the environment's due lines into journals per organization and journal key, and send them.
+
+    Must not run twice at once for one environment (callers hold its lease, or are the singleton timer).
+    """
+    report = report or SendReport()
+    for env, journal_id in records.inflight():
+        if env != environment_id:
+            continue
+        entities = lines_of_journal(store, environment_id, journal_id)
         if entities:
             log.warning("resending journal %s left in flight", journal_id)
             _send(store, records, connector, build_journal(journal_id, environment_id, entities), entities,
@@ -86,25 +115,25 @@ def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConn
         else:
             records.finish(environment_id, journal_id, "abandoned", None, "no lines were assigned", clock())
     now = clock()
+    markers = store.pending_markers(SEND_WORK, environment_id=environment_id)
+    waiting = ("Created", *RETRYABLE_STATUSES)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    markers = []
-    for partition, etag in store.pending_partitions(SEND_WORK):
-        markers.append((partition, etag))
-        for entity in store.aggregated_lines(partition, ("Created", *RETRYABLE_STATUSES)):
+    for entities in in_parallel(lambda m: store.aggregated_lines(m.partition, waiting), [(m,) for m in markers]):
+        for entity in entities:
             if _due(entity, now, max_attempts):
-                env = partition.split("|", 1)[0]
-                groups[(env, entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"],
+                groups[(entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"],
                         entity["TargetStatus"])].append(entity)
-    for (env, *_), entities in sorted(groups.items()):
+    for _, entities in sorted(groups.items()):
+        entities.sort(key=lambda e: (e["PartitionKey"], e["RowKey"]))
         for start in range(0, len(entities), max_lines):
             chunk = entities[start:start + max_lines]
-            journal = build_journal(journal_id_for(chunk), env, chunk)
+            journal = build_journal(journal_id_for(chunk), environment_id, chunk)
             _send(store, records, connector, journal, chunk, clock, max_attempts, report, resend=False)
-    for partition, etag in markers:
-        waiting = [e for e in store.aggregated_lines(partition, ("Created", *RETRYABLE_STATUSES))
-                   if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts]
-        if not waiting:
-            store.clear_pending(partition, etag, SEND_WORK)
+    for marker in markers:
+        left = [e for e in store.aggregated_lines(marker.partition, waiting)
+                if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts]
+        if not left:
+            store.clear_pending(marker)
     return report
 
 
@@ -202,3 +231,32 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
     else:
         records.finish(environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number,
                        outcome.message, now)
+
+
+def send_lease_name(environment_id: str) -> str:
+    return f"send|{environment_id}"
+
+
+def schedule_send(store: LedgerStore, queues: WorkSink, environment_id: str, delay_s: int,
+                  clock: Clock = lambda: datetime.now(UTC)) -> None:
+    """One `send` message per environment at a time: lines aggregated meanwhile wait for it (a journal
+    collects them), and the environment's send never runs on two instances at once (its lease)."""
+    if store.schedule_once(send_lease_name(environment_id), clock()):
+        queues.put("send", [{"environment": environment_id}], delay_s=delay_s)
+
+
+def send_leased(store: LedgerStore, records: JournalRecords, connector: ErpConnector, queues: WorkSink,
+                environment_id: str, *, max_lines: int, max_attempts: int, retry_delay_s: int,
+                clock: Clock = lambda: datetime.now(UTC)) -> SendReport | None:
+    """Send one environment under its lease; None (and the message comes back later) while it is held."""
+    name = send_lease_name(environment_id)
+    lease = store.acquire_lease(name, uuid.uuid4().hex, clock(), LEASE_SECONDS)
+    if lease is None:
+        queues.put("send", [{"environment": environment_id}], delay_s=retry_delay_s)
+        return None
+    try:
+        store.unschedule(name)  # lines aggregated from now on schedule the next send
+        return send_environment(store, records, connector, environment_id, max_lines=max_lines,
+                                max_attempts=max_attempts, clock=clock)
+    finally:
+        store.release_lease(name, lease)

@@ -57,11 +57,11 @@ def test_aggregation_conserves_quantities_when_it_crashes_at_every_step(app_env)
     while True:
         env = f"agg-{uuid.uuid4().hex[:8]}"
         ingest(LedgerStore(), env, lines)
-        sync_pending(LedgerStore())
+        sync_pending(LedgerStore(), environment_id=env)
         fault = CrashAt(step)
         with contextlib.suppress(Crash):
-            aggregate_pending(LedgerStore(fault=fault), MAPPING)
-        aggregate_pending(LedgerStore(), MAPPING)
+            aggregate_pending(LedgerStore(fault=fault), MAPPING, environment_id=env)
+        aggregate_pending(LedgerStore(), MAPPING, environment_id=env)
         store = LedgerStore()
         assert _aggregated_totals(store, env) == _detailed_totals(lines), f"crash at step {step}"
         items, _ = store.query_lines(env, {"status": "IVPosted"}, 10, None)

@@ -68,8 +68,8 @@ def test_a_crash_at_every_step_of_a_sync_then_a_rerun_counts_every_line_once(app
         ingest(LedgerStore(), environment, lines)
         fault = CrashAt(step)
         with contextlib.suppress(Crash):
-            sync_pending(LedgerStore(fault=fault))
-        sync_pending(LedgerStore())
+            sync_pending(LedgerStore(fault=fault), environment_id=environment)
+        sync_pending(LedgerStore(), environment_id=environment)
         store = LedgerStore()
         assert _nonzero(cache_totals(store, environment)) == _nonzero(expected_totals(lines)), f"crash at {step}"
         assert set(statuses(store, environment).values()) == {"IVPosted"}

@@ -96,7 +96,7 @@ def test_canonical_decimals():
 
 
 def _pending(i, dims, qty):
-    return PendingLine(f"L|{i}", "etag", dims, "@iv", "adjustment", Decimal(qty))
+    return PendingLine(f"D|{i}", "etag", dims, "@iv", "adjustment", Decimal(qty))
 
 
 def test_sync_plan_sums_per_dimension_combination_and_keeps_within_100_operations():
@@ -105,7 +105,9 @@ def test_sync_plan_sums_per_dimension_combination_and_keeps_within_100_operation
                         {"@iv": {"adjustment": "10"}}, "e0")
     plan = plan_changes([line_change(line, datetime.now(UTC)) for line in lines], {existing.row_key: existing})
     assert plan.operations <= 100
-    assert len(plan.changes) == 97
+    # each line is two operations (its open entry and its record), plus the 3 cache rows they touch
+    assert len(plan.changes) == (100 - 3) // 2
+    assert {key for change in plan.changes for key, _ in change.companions} == {f"L|{i}" for i in range(48)}
     by_dims = {row.dim_key: row for row in plan.rows}
     count0 = sum(1 for change in plan.changes if dimension_key(dict(change.edits[0].dimensions)) == "siteId=0")
     assert Decimal(by_dims["siteId=0"].quantities["@iv"]["adjustment"]) == 10 + Decimal("1.5") * count0

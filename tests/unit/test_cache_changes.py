@@ -68,25 +68,37 @@ def test_a_partition_that_never_settles_gives_up_with_a_clear_error():
 
 
 class FakeSyncStore(FakeLedger):
-    """The ledger port of the sync timer: one partition with one `Created` line and a pending marker."""
+    """The ledger port of a partition visit: one partition with one `Created` line and a pending marker."""
 
     def __init__(self, conflicts: int) -> None:
         super().__init__(conflicts)
         self.cleared: list[str] = []
+        self.queued: list[tuple[str, dict, int]] = []
 
-    def pending_partitions(self):
-        return [("p", "marker-etag")]
-
-    def clear_pending(self, partition, etag):
-        self.cleared.append(partition)
-
-    def touch_pending(self, partitions, at, kind):
-        pass
-
-    def created_lines(self, partition, limit):
+    def _line(self):
         from shared.domain.cache import PendingLine
 
-        return [] if "L|1" in self.markers else [PendingLine("L|1", "e", {"siteId": "1"}, "pos", "sold", Decimal(2))]
+        return [] if "D|1" in self.markers else [PendingLine("D|1", "e", {"siteId": "1"}, "pos", "sold", Decimal(2))]
+
+    def pending_markers(self, kind="ledger", touched_before=None, environment_id=None):
+        from shared.adapters.ledger_tables import Marker
+
+        return [Marker(kind, 0, "env|org|p", "marker-etag")]
+
+    def clear_pending(self, marker):
+        self.cleared.append(marker.partition)
+
+    def open_entries(self, partition):
+        from shared.adapters.ledger_tables import OpenEntries
+
+        return OpenEntries(dict(self.rows), self._line(), 1 if "D|1" in self.markers else 0)
+
+    def created_lines(self, partition, limit):
+        return self._line()
+
+    def put(self, work, bodies, delay_s=0):
+        self.queued += [(work, body, delay_s) for body in bodies]
+        return len(self.queued)
 
 
 def test_a_partition_sync_gives_up_on_keeps_its_marker_for_the_next_run():
@@ -97,4 +109,27 @@ def test_a_partition_sync_gives_up_on_keeps_its_marker_for_the_next_run():
     assert busy.cleared == [], "lines are still Created: the marker must stay"
     calm = FakeSyncStore(conflicts=0)
     assert sync_pending(calm).lines == 1  # type: ignore[arg-type]
-    assert calm.cleared == ["p"]
+    assert calm.cleared == [], "the line is IVPosted but not aggregated: the marker must stay"
+
+
+def test_a_sync_message_on_a_busy_partition_comes_back_later_and_keeps_its_marker():
+    from shared.services.partition_work import RETRY_DELAY_S, on_sync_message
+
+    busy = FakeSyncStore(conflicts=10_000)
+    body = {"kind": "ledger", "partition": "env|org|p", "shard": 0, "etag": "marker-etag"}
+    on_sync_message(busy, busy, body)  # type: ignore[arg-type]
+    assert busy.queued == [("sync", body, RETRY_DELAY_S)] and busy.cleared == []
+    calm = FakeSyncStore(conflicts=0)
+    on_sync_message(calm, calm, body)  # type: ignore[arg-type]
+    assert calm.queued == [("aggregate", body, 0)], "posted lines go on to aggregation with the same marker"
+    assert calm.cleared == []
+
+
+@pytest.mark.parametrize("body", [{}, {"partition": "no-bars"}, {"partition": 7}])
+def test_a_message_that_names_no_partition_is_refused_and_changes_nothing(body):
+    from shared.services.partition_work import on_sync_message
+
+    store = FakeSyncStore(conflicts=0)
+    with pytest.raises(ValueError, match="partition"):
+        on_sync_message(store, store, body)  # type: ignore[arg-type]
+    assert store.commits == 0 and store.queued == [] and store.cleared == []

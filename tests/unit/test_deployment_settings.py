@@ -11,7 +11,7 @@ import tree_sitter
 import tree_sitter_bicep
 
 from devtools.localrunner.catalog import build_catalog
-from shared.adapters.storage_names import CONTAINERS, TABLES
+from shared.adapters.storage_names import CONTAINERS, QUEUES, TABLES
 from shared.config import STORAGE_CONNECTION, setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +66,9 @@ def code_settings() -> set[str]:
     import function_app
 
     catalog = build_catalog(function_app.app)
-    referenced = {m for t in catalog.timers.values() for m in re.findall(r"%([^%]+)%", t.schedule)}
-    connections = {b.connection for b in catalog.blobs}
+    expressions = [t.schedule for t in catalog.timers.values()] + [q.queue_name for q in catalog.queues]
+    referenced = {m for e in expressions for m in re.findall(r"%([^%]+)%", e)}
+    connections = {b.connection for b in catalog.blobs} | {q.connection for q in catalog.queues}
     return set(setting_names()) | referenced | connections
 
 
@@ -100,6 +101,21 @@ def test_bicep_uses_identity_based_storage_not_connection_strings():
 def test_bicep_creates_every_table_and_container_the_code_uses():
     assert bicep_param_default("tableNames") == set(TABLES)
     assert bicep_param_default("containerNames") == set(CONTAINERS)
+
+
+def test_bicep_creates_every_work_queue_and_its_poison_queue_with_an_identity_connection():
+    assert bicep_param_default("queueNames") == set(QUEUES)
+    text = BICEP.read_text()
+    assert "'${workQueuePrefix}-${name}-poison'" in text
+    assert "OMNISYNC_STORAGE__queueServiceUri" in bicep_app_settings()
+
+
+def test_every_queue_trigger_reads_a_queue_the_bicep_creates():
+    import function_app
+    from devtools.localrunner.catalog import build_catalog
+
+    triggered = {q.queue_name for q in build_catalog(function_app.app).queues}
+    assert triggered == {f"%WORK_QUEUE_PREFIX%-{name}" for name in QUEUES}
 
 
 def test_local_sample_has_no_setting_the_code_does_not_know():

@@ -41,12 +41,24 @@ def test_catalog_reads_routes_timers_and_blob_paths_from_the_app():
 def test_unsupported_bindings_are_named():
     app = func.FunctionApp()
 
-    @app.queue_trigger(arg_name="msg", queue_name="q", connection="STORE")
+    @app.event_hub_message_trigger(arg_name="event", event_hub_name="hub", connection="HUB")
+    def from_hub(event: func.EventHubEvent) -> None:
+        return None
+
+    with pytest.raises(CatalogError, match="from_hub"):
+        build_catalog(app)
+
+
+def test_queue_triggers_are_read_with_their_queue_and_connection():
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="%PREFIX%-work", connection="STORE")
     def from_queue(msg: func.QueueMessage) -> None:
         return None
 
-    with pytest.raises(CatalogError, match="from_queue"):
-        build_catalog(app)
+    (queue,) = build_catalog(app).queues
+    assert (queue.name, queue.queue_name, queue.connection, queue.arg_name) == (
+        "from_queue", "%PREFIX%-work", "STORE", "msg")
 
 
 def test_route_templates_translate_to_starlette_paths():

@@ -1,0 +1,82 @@
+"""The one place that knows how the ledger and the pending-work index are keyed.
+
+Ledger table, PartitionKey `env|org|product` (everything that must change together):
+
+| RowKey      | what                                                                 |
+|-------------|----------------------------------------------------------------------|
+| `A|id`      | aggregated line (journal line)                                        |
+| `C|hash`    | cache row: quantities of one dimension combination                    |
+| `D|lineid`  | open-line entry: a line not yet `IVPosted`, or posted and not yet aggregated |
+| `E|id`      | on-hand event marker                                                  |
+| `L|lineid`  | detailed line (the full record, kept for ever)                        |
+| `T|id`      | ERP transaction record                                                |
+
+`C|` and `D|` sort next to each other, so one range query (`C|` ≤ RowKey < `D}`) returns a
+partition's cache rows and its open lines, and nothing of its history: a visit costs what is
+new, not what is old (the *log tail* pattern of the Table design guide).
+
+Pending table: PartitionKey `kind|shard`, RowKey = ledger partition. A request writes all its
+markers into one shard (one transaction), and shards spread the index over many partitions, so
+no single partition holds the whole deployment's pending work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+AGGREGATED, CACHE, OPEN, EVENT, LINE, TRANSACTION = "A|", "C|", "D|", "E|", "L|", "T|"
+PENDING_SHARDS = 16
+
+LEDGER_WORK = "ledger"
+"""A partition has open lines (to sync, then to aggregate)."""
+SEND_WORK = "send"
+"""A partition has aggregated lines waiting to be sent (or retried)."""
+OFFSET_WORK = "offset"
+"""A partition has aggregated lines whose ERP status may have reached their offset trigger."""
+ID_BUCKETS = 16
+
+
+def ledger_partition(environment_id: str, organization_id: str, product_id: str) -> str:
+    return f"{environment_id}|{organization_id}|{product_id}"
+
+
+def split_partition(partition: str) -> tuple[str, str, str]:
+    environment_id, organization_id, product_id = partition.split("|", 2)
+    return environment_id, organization_id, product_id
+
+
+def id_partition(environment_id: str, line_id: str) -> str:
+    bucket = int(hashlib.sha256(line_id.encode()).hexdigest()[:4], 16) % ID_BUCKETS
+    return f"{environment_id}|{bucket:x}"
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """Bounds of every row key that starts with `prefix` (`X|` ≤ key < `X}`)."""
+    return prefix, prefix[:-1] + "}"
+
+
+def hot_range() -> tuple[str, str]:
+    """Cache rows and open lines together: `C|` ≤ key < `D}` (nothing sorts between them)."""
+    return CACHE, OPEN[:-1] + "}"
+
+
+def line_key(line_id: str) -> str:
+    return LINE + line_id
+
+
+def open_key(line_id: str) -> str:
+    return OPEN + line_id
+
+
+def aggregated_key(aggregated_id: str) -> str:
+    return AGGREGATED + aggregated_id
+
+
+def pending_shard(kind: str, shard: int) -> str:
+    return f"{kind}|{shard:02d}"
+
+
+def any_shard() -> int:
+    """Where one request's markers go: spread at random, so no shard is hot."""
+    return random.randrange(PENDING_SHARDS)  # noqa: S311 - load spreading, not security
