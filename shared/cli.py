@@ -77,6 +77,21 @@ def _reconcile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _poison(args: argparse.Namespace) -> int:
+    """List or replay the messages the host moved to a work queue's `-poison` queue."""
+    from shared.adapters.work_queues import WorkQueues
+
+    queues = WorkQueues()
+    if args.action == "replay":
+        moved = queues.replay_poison(args.queue, limit=args.limit)
+        print(f"{moved} message(s) moved back to {args.queue}")
+        return 0
+    for message in queues.poison(args.queue, limit=args.limit):
+        print(json.dumps({"queue": message.queue, "id": message.message_id, "insertedOn": message.inserted_on,
+                          "body": message.body}, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnisync")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
     rec.set_defaults(func=_reconcile)
+    from shared.adapters.storage_names import QUEUES
+
+    poison = sub.add_parser("poison", help="list or replay work messages that failed maxDequeueCount times "
+                                           "(storage from OMNISYNC_STORAGE, as the app)")
+    poison.add_argument("action", choices=["list", "replay"])
+    poison.add_argument("queue", choices=QUEUES, help="work queue (without prefix)")
+    poison.add_argument("--limit", type=int, default=32, help="at most this many messages (list: up to 32)")
+    poison.set_defaults(func=_poison)
     return parser
 
 

@@ -40,6 +40,7 @@ def app_env(storage_connection: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     prefix = "t" + uuid.uuid4().hex[:8]
     monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
     monkeypatch.setenv("OMNISYNC_STORAGE_NAME_PREFIX", prefix)
+    monkeypatch.setenv("WORK_QUEUE_PREFIX", f"q{prefix}")
     reset_settings()
     reset_clients()
     yield prefix

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import azure.functions as func
 from azure.core.exceptions import ResourceExistsError
+from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient, QueueServiceClient
 
 from devtools.localrunner.catalog import QueueFunction
@@ -119,7 +119,7 @@ class QueuePoller:
         return len(batch)
 
     def _deliver(self, function: QueueFunction, client: QueueClient, message: Any) -> None:
-        trigger = func.QueueMessage(id=message.id, body=_decoded(message.content), dequeue_count=message.dequeue_count,
+        trigger = QueueMessage(id=message.id, body=_decoded(message.content), dequeue_count=message.dequeue_count,
                                     insertion_time=message.inserted_on, expiration_time=message.expires_on,
                                     pop_receipt=message.pop_receipt)
         try:

@@ -118,7 +118,8 @@ def send_environment(store: LedgerStore, records: JournalRecords, connector: Erp
     markers = store.pending_markers(SEND_WORK, environment_id=environment_id)
     waiting = ("Created", *RETRYABLE_STATUSES)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for entities in in_parallel(lambda m: store.aggregated_lines(m.partition, waiting), [(m,) for m in markers]):
+    partitions = sorted({m.partition for m in markers})  # a partition may be marked in several shards
+    for entities in in_parallel(lambda p: store.aggregated_lines(p, waiting), [(p,) for p in partitions]):
         for entity in entities:
             if _due(entity, now, max_attempts):
                 groups[(entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"],
@@ -129,11 +130,12 @@ def send_environment(store: LedgerStore, records: JournalRecords, connector: Erp
             chunk = entities[start:start + max_lines]
             journal = build_journal(journal_id_for(chunk), environment_id, chunk)
             _send(store, records, connector, journal, chunk, clock, max_attempts, report, resend=False)
-    for marker in markers:
-        left = [e for e in store.aggregated_lines(marker.partition, waiting)
+    for partition in partitions:
+        left = [e for e in store.aggregated_lines(partition, waiting)
                 if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts]
         if not left:
-            store.clear_pending(marker)
+            for marker in (m for m in markers if m.partition == partition):
+                store.clear_pending(marker)
     return report
 
 

@@ -41,13 +41,16 @@ def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactor
         "OMNISYNC_STORAGE": storage_connection,
         "AzureWebJobsStorage": storage_connection,
         "OMNISYNC_STORAGE_NAME_PREFIX": "e2e",
+        "WORK_QUEUE_PREFIX": "e2e-work",
+        "SWEEP_MIN_AGE_SECONDS": "0",
+        "SEND_DELAY_SECONDS": "1",
         "LOCAL_FUNCTION_KEY": KEY,
     }
     sample = ROOT / "local.settings.sample.json"
     log = (tmp_path_factory.mktemp("runner") / "runner.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.localrunner", "--settings", str(sample), "--port", str(port),
-         "--no-timers", "--blob-poll-seconds", "0.5"],
+         "--no-timers", "--no-queues", "--blob-poll-seconds", "0.5"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     app = RunningApp(f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}/admin", KEY)

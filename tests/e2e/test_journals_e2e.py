@@ -40,7 +40,7 @@ def test_adjustments_become_one_journal_and_a_result_file_posts_them(running_app
         _line(4, "A0001", 3), _line(5, "A0001", -3),                       # nets to zero: DoNotSync
         {**_line(6, "A0001", 7), "physicalMeasure": "sold"},               # no mapping: stays in omnisync
     ])
-    for timer in ("sync_to_cache", "aggregate", "send_journals"):
+    for timer in ("sync_to_cache", "send_journals"):
         running_app.run_timer(timer)
 
     items = _aggregated(running_app, env)
@@ -85,7 +85,7 @@ def test_adjustments_become_one_journal_and_a_result_file_posts_them(running_app
 def test_an_error_result_keeps_the_message_and_a_person_can_retry(running_app, storage_connection):
     env = "je-" + uuid.uuid4().hex[:8]
     _post(running_app, env, [_line(1, "B0001", 4)])
-    for timer in ("sync_to_cache", "aggregate", "send_journals"):
+    for timer in ("sync_to_cache", "send_journals"):
         running_app.run_timer(timer)
     (item,) = _aggregated(running_app, env)
     journal_id = item["journalId"]
@@ -116,7 +116,7 @@ def test_late_result_files_never_move_a_posted_line_back_and_it_is_never_resent(
     timers = httpx.get(f"{running_app.admin_url}/functions", headers=running_app.headers).json()["functions"]
     deadline = time.monotonic() + 60
     while True:  # the pipeline's timers (and its queues, where it has them) until the line is sent
-        for timer in ("sync_to_cache", "aggregate", "send_journals"):
+        for timer in ("sync_to_cache", "send_journals"):
             if timer in timers:
                 running_app.run_timer(timer)
         sent = _aggregated(running_app, env, status="SCMSent")

@@ -39,3 +39,11 @@ def tick(timer: func.TimerRequest) -> None:
                   source=func.BlobSource.EVENT_GRID)
 def on_drop(blob: func.InputStream) -> None:
     calls.append(("blob", (blob.name, blob.read())))
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%RUNNER_TEST_QUEUE%", connection="RUNNER_TEST_STORAGE")
+def on_work(msg: func.QueueMessage) -> None:
+    body = msg.get_body()
+    calls.append(("queue", (body, msg.dequeue_count)))
+    if body == b"fail":
+        raise RuntimeError("this message always fails")

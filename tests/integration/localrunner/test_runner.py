@@ -23,6 +23,7 @@ def runner(storage_connection, monkeypatch):
     monkeypatch.setenv("LOCAL_FUNCTION_KEY", KEY)
     monkeypatch.setenv("RUNNER_TEST_SCHEDULE", "0 0 0 1 1 *")
     monkeypatch.setenv("RUNNER_TEST_STORAGE", storage_connection)
+    monkeypatch.setenv("RUNNER_TEST_QUEUE", f"runner-{uuid.uuid4().hex[:12]}")
     sample_app.calls.clear()
     instance = LocalRunner(sample_app.app, port=free_port(), blob_poll_s=0)
     instance.start()
@@ -147,3 +148,48 @@ def test_a_restarted_runner_replays_no_blob_and_fires_a_new_version_once(runner,
         assert [c[1][1] for c in deliveries()] == [b"v1", b"v2"], "a new version fires once"
     finally:
         restarted.stop()
+
+
+def _queue_poller(storage_connection, max_dequeue_count=2):
+    from azure.storage.queue import QueueServiceClient
+
+    from devtools.localrunner.catalog import build_catalog
+    from devtools.localrunner.queues import QueuePoller, QueueSettings
+
+    (function,) = build_catalog(sample_app.app).queues
+    settings = QueueSettings(batch_size=8, max_dequeue_count=max_dequeue_count, visibility_timeout_s=0)
+    poller = QueuePoller([function], QueueServiceClient.from_connection_string(storage_connection), settings)
+    return poller, function, poller.queue(function)
+
+
+def test_queue_messages_reach_their_function_decoded_as_the_host_does(runner):
+    import base64
+    import time
+
+    from azure.storage.queue import QueueClient
+
+    queue = QueueClient.from_connection_string(os.environ["RUNNER_TEST_STORAGE"], os.environ["RUNNER_TEST_QUEUE"])
+    queue.send_message(base64.b64encode(b'{"partition": "e|o|p"}').decode())
+    deadline = time.monotonic() + 30
+    while not any(kind == "queue" for kind, _ in sample_app.calls) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ("queue", (b'{"partition": "e|o|p"}', 1)) in sample_app.calls
+
+
+def test_a_message_that_keeps_failing_goes_to_poison_and_blocks_nothing_else(runner, storage_connection, monkeypatch):
+    runner.stop()  # deliveries below are driven one batch at a time
+    sample_app.calls.clear()
+    monkeypatch.setenv("RUNNER_TEST_QUEUE", f"poison-{uuid.uuid4().hex[:12]}")
+    poller, function, queue = _queue_poller(storage_connection, max_dequeue_count=2)
+    import base64
+
+    failing = base64.b64encode(b"fail").decode()
+    queue.send_message(failing)
+    queue.send_message(base64.b64encode(b"ok").decode())
+    for _ in range(4):
+        poller.drain_once(function)
+    assert sample_app.calls.count(("queue", (b"ok", 1))) == 1, "the good message ran once, not blocked"
+    assert [c for c in sample_app.calls if c[1][0] == b"fail"] == [("queue", (b"fail", 1)), ("queue", (b"fail", 2))]
+    poison = poller._service.get_queue_client(queue.queue_name + "-poison")
+    assert [m.content for m in poison.peek_messages()] == [failing], "moved as it was, ready to replay"
+    assert list(queue.peek_messages()) == [], "nothing is left on the work queue"

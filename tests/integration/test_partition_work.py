@@ -1,0 +1,238 @@
+"""Queue-driven partition work against a real Azurite: messages delivered twice, late, at once, or lost."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import uuid
+from typing import Any
+
+from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition
+from shared.adapters.ledger_tables import ConcurrencyConflict, LedgerStore
+from shared.adapters.work_queues import WorkQueues, decode, encode
+from shared.domain.aggregation import JournalMapping, JournalTarget
+from shared.services.aggregate import aggregate_pending
+from shared.services.ingest import ingest
+from shared.services.partition_work import on_aggregate_message, on_sync_message, sweep_ledger
+from shared.services.sync import sync_pending
+from tests.faults import Crash, CrashAt
+from tests.integration.ledger_helpers import cache_totals, expected_totals, make_lines, statuses
+
+MAPPING = JournalMapping(targets={"pos/sold": JournalTarget()})
+
+
+def _nonzero(totals):
+    return {k: v for k, v in totals.items() if v != 0}
+
+
+def _take(work: str) -> list[dict[str, Any]]:
+    """Every message now on a work queue, removed (the test delivers them itself)."""
+    client = WorkQueues().client(work)
+    bodies = []
+    while batch := list(client.receive_messages(messages_per_page=32, max_messages=32)):
+        for message in batch:
+            bodies.append(decode(message.content))
+            client.delete_message(message)
+    return bodies
+
+
+class Sends:
+    def __init__(self) -> None:
+        self.environments: list[str] = []
+
+    def __call__(self, environment_id: str) -> None:
+        self.environments.append(environment_id)
+
+
+def _deliver_all(store: LedgerStore, queues: WorkQueues, sync_bodies: list[dict[str, Any]]) -> Sends:
+    sends = Sends()
+    for body in sync_bodies:
+        on_sync_message(store, queues, body)
+    for body in _take("aggregate"):
+        on_aggregate_message(store, queues, body, MAPPING, sends)
+    return sends
+
+
+def _everything_once(environment_id: str, lines) -> None:
+    store = LedgerStore()
+    assert _nonzero(cache_totals(store, environment_id)) == _nonzero(expected_totals(lines))
+    assert set(statuses(store, environment_id).values()) == {"Aggregated"}
+    assert store.pending_markers(LEDGER_WORK, environment_id=environment_id) == []
+
+
+def test_ingest_puts_one_sync_message_per_touched_partition_and_the_messages_finish_the_work(app_env, environment_id):
+    lines = make_lines("q", 40, products=4)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines + lines[:5], queues=queues)
+    bodies = _take("sync")
+    assert sorted(b["partition"] for b in bodies) == sorted(
+        ledger_partition(environment_id, "usmf", f"P{i}") for i in range(4)), "one message per partition"
+    sends = _deliver_all(LedgerStore(), queues, bodies)
+    _everything_once(environment_id, lines)
+    assert sends.environments == [environment_id] * 4, "aggregated lines schedule their environment's send"
+
+
+def test_a_duplicated_message_changes_nothing_twice(app_env, environment_id):
+    lines = make_lines("dup", 30, products=2)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    bodies = _take("sync")
+    _deliver_all(LedgerStore(), queues, bodies + bodies)
+    for body in bodies:  # a third, late delivery of every message, after everything is done
+        on_sync_message(LedgerStore(), queues, body)
+        on_aggregate_message(LedgerStore(), queues, body, MAPPING, Sends())
+    _everything_once(environment_id, lines)
+    items, _ = LedgerStore().query_aggregated(environment_id, {}, 1000, None)
+    keys = {(line.productId, line.dimensions["locationId"]) for line in lines}
+    assert len(items) == len(keys), "one aggregated line per product and warehouse, not one per delivery"
+
+
+def test_messages_delivered_out_of_order_leave_no_line_behind_and_no_marker(app_env, environment_id):
+    first, second = make_lines("o1", 10, products=1), make_lines("o2", 10, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, first, queues=queues)
+    ingest(LedgerStore(), environment_id, second, queues=queues)
+    older, newer = _take("sync")
+    _deliver_all(LedgerStore(), queues, [newer, older])
+    _everything_once(environment_id, first + second)
+
+
+def test_two_consumers_on_one_partition_at_once_count_every_line_once(app_env, environment_id):
+    lines = make_lines("par", 120, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (body,) = _take("sync")
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            on_sync_message(LedgerStore(), queues, body)
+        except Exception as exc:  # pragma: no cover - reported by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=consume) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    aggregate_bodies = _take("aggregate")
+    threads = [threading.Thread(target=on_aggregate_message, args=(LedgerStore(), queues, b, MAPPING, Sends()))
+               for b in aggregate_bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    _everything_once(environment_id, lines)
+    items, _ = LedgerStore().query_aggregated(environment_id, {}, 1000, None)
+    assert sum(int(i["LineCount"]) for i in items) == 120
+
+
+def test_a_crash_at_every_step_of_the_message_path_then_redelivery_counts_every_line_once(app_env):
+    lines = make_lines("cq", 130, products=2)
+    step = 1
+    while True:
+        environment_id = f"cq-{uuid.uuid4().hex[:8]}"
+        queues = WorkQueues()
+        ingest(LedgerStore(), environment_id, lines, queues=queues)
+        bodies = _take("sync")
+        fault = CrashAt(step)
+        crashing = LedgerStore(fault=fault)
+        with contextlib.suppress(Crash):
+            _deliver_all(crashing, WorkQueues(fault=fault), bodies)
+        _take("aggregate")  # whatever the crashed run queued is delivered again below, with the rest
+        _deliver_all(LedgerStore(), queues, bodies)  # the host redelivers what did not complete
+        _everything_once(environment_id, lines)
+        if not fault.fired:
+            break
+        step += 1
+    assert step > 6, "the crash must have hit several distinct steps"
+
+
+def test_a_lost_message_is_a_delay_the_sweep_finishes_oldest_first_within_its_budget(app_env, environment_id):
+    lines = make_lines("lost", 20, products=3)
+    ingest(LedgerStore(), environment_id, lines)  # no queue: every message is lost
+    store = LedgerStore()
+    young = sweep_ledger(store, MAPPING, Sends(), budget_s=60, min_age_s=3600)
+    assert young.partitions == 0, "markers younger than min_age are left to their messages"
+    spent = sweep_ledger(store, MAPPING, Sends(), budget_s=-1)
+    assert (spent.partitions, spent.left) == (0, 3), "an exhausted budget visits nothing and says what is left"
+    sends = Sends()
+    report = sweep_ledger(store, MAPPING, sends, budget_s=60)
+    assert (report.partitions, report.lines, report.left) == (3, 20, 0)
+    _everything_once(environment_id, lines)
+    assert set(sends.environments) == {environment_id}
+
+
+def test_pending_markers_come_oldest_first_across_shards(app_env, environment_id):
+    from datetime import UTC, datetime, timedelta
+
+    store = LedgerStore()
+    now = datetime.now(UTC)
+    for age, product in ((5, "B"), (50, "A"), (1, "C")):
+        store.mark_pending([ledger_partition(environment_id, "usmf", product)], now - timedelta(minutes=age),
+                           LEDGER_WORK, shard=age % 16)
+    order = [m.partition.rsplit("|", 1)[1] for m in store.pending_markers(LEDGER_WORK, environment_id=environment_id)]
+    assert order == ["A", "B", "C"]
+
+
+def test_a_visit_reads_the_open_lines_not_the_history(app_env, environment_id):
+    store = LedgerStore()
+    ingest(store, environment_id, make_lines("old", 300, products=1))
+    sync_pending(store, environment_id=environment_id)
+    aggregate_pending(store, MAPPING, environment_id=environment_id)
+    ingest(store, environment_id, make_lines("new", 1, products=1))
+    entries = store.open_entries(ledger_partition(environment_id, "usmf", "P0"))
+    assert [line.row_key for line in entries.created] == ["D|new-0"]
+    assert entries.posted == 0, "300 aggregated lines are history: the visit does not see them"
+
+
+def test_aggregation_that_gives_up_on_a_partition_keeps_its_marker(app_env, environment_id):
+    lines = make_lines("busy", 12, products=1)
+    ingest(LedgerStore(), environment_id, lines)
+    sync_pending(LedgerStore())
+
+    def always_conflicts(step: str) -> None:
+        if step == "commit_aggregation":
+            raise ConcurrencyConflict("UpdateConditionNotSatisfied")
+
+    aggregate_pending(LedgerStore(fault=always_conflicts), MAPPING)
+    assert set(statuses(LedgerStore(), environment_id).values()) == {"IVPosted"}
+    aggregate_pending(LedgerStore(), MAPPING)
+    assert set(statuses(LedgerStore(), environment_id).values()) == {"Aggregated"}, \
+        "the partition given up on must be visited again by the next run"
+
+
+def test_an_operator_lists_and_replays_poison_messages_and_the_replayed_work_is_done(app_env, environment_id, capsys):
+    import json
+
+    from shared.adapters.storage_clients import queue_service
+    from shared.cli import main
+    from shared.config import get_settings
+
+    lines = make_lines("poi", 6, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (body,) = _take("sync")
+    poison = queue_service().get_queue_client(get_settings().queue_name("sync") + "-poison")
+    poison.create_queue()
+    poison.send_message(encode(body))  # as the host moves a message that failed maxDequeueCount times
+    assert main(["poison", "list", "sync"]) == 0
+    (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert listed["body"]["partition"] == body["partition"], "the operator sees which partition failed"
+    assert main(["poison", "replay", "sync"]) == 0
+    assert "1 message(s) moved back" in capsys.readouterr().out
+    assert list(poison.peek_messages()) == []
+    _deliver_all(LedgerStore(), queues, _take("sync"))
+    _everything_once(environment_id, lines)
+
+
+def test_a_bad_queue_name_is_refused_by_the_cli(app_env, capsys):
+    import pytest
+
+    from shared.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["poison", "list", "nope"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
