@@ -33,8 +33,7 @@ class RunningApp:
         assert response.status_code == 202, response.text
 
 
-@pytest.fixture(scope="session")
-def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactory):
+def _start_app(storage_connection: str, log_path: Path, flags: list[str], overrides: dict[str, str]):
     port = free_port()
     env = {
         **os.environ,
@@ -45,12 +44,13 @@ def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactor
         "SWEEP_MIN_AGE_SECONDS": "0",
         "SEND_DELAY_SECONDS": "1",
         "LOCAL_FUNCTION_KEY": KEY,
+        **overrides,
     }
     sample = ROOT / "local.settings.sample.json"
-    log = (tmp_path_factory.mktemp("runner") / "runner.log").open("w")
+    log = log_path.open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "devtools.localrunner", "--settings", str(sample), "--port", str(port),
-         "--no-timers", "--no-queues", "--blob-poll-seconds", "0.5"],
+         "--no-timers", "--blob-poll-seconds", "0.5", *flags],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     app = RunningApp(f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}/admin", KEY)
@@ -65,6 +65,25 @@ def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactor
             process.kill()
             raise RuntimeError(f"function app did not start; see {log.name}")
         time.sleep(0.2)
+    return app, process, log
+
+
+@pytest.fixture(scope="session")
+def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactory):
+    """Timers and queues off: tests drive each stage themselves (`run_timer`), so every step is observable."""
+    app, process, log = _start_app(storage_connection, tmp_path_factory.mktemp("runner") / "runner.log",
+                                   ["--no-queues"], {})
+    yield app
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def queued_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactory):
+    """As deployed: queue triggers deliver the work (timers still off), with their own tables and queues."""
+    app, process, log = _start_app(storage_connection, tmp_path_factory.mktemp("queued") / "runner.log", [],
+                                   {"OMNISYNC_STORAGE_NAME_PREFIX": "e2eq", "WORK_QUEUE_PREFIX": "e2eq-work"})
     yield app
     process.terminate()
     process.wait(timeout=20)
