@@ -56,7 +56,9 @@ def ledger_sync(msg: func.QueueMessage) -> None:
     from shared.adapters.work_queues import WorkQueues
     from shared.services.partition_work import on_sync_message
 
-    _run("sync", msg, lambda body: on_sync_message(LedgerStore(), WorkQueues(), body))
+    _run("sync", msg, lambda body: on_sync_message(
+        LedgerStore(), WorkQueues(), body, redelivered=(msg.dequeue_count or 1) > 1,
+        aggregate_delay_s=get_settings().aggregate_delay_s))
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE_PREFIX%-aggregate", connection=STORAGE_CONNECTION)

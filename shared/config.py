@@ -44,6 +44,7 @@ class Settings(BaseModel):
     work_queue_prefix: str = Field("omnisync", alias="WORK_QUEUE_PREFIX", pattern=r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
     sweep_budget_s: int = Field(420, alias="SWEEP_BUDGET_SECONDS", gt=0, le=540)
     sweep_min_age_s: int = Field(60, alias="SWEEP_MIN_AGE_SECONDS", ge=0, le=3600)
+    aggregate_delay_s: int = Field(30, alias="AGGREGATE_DELAY_SECONDS", ge=0, le=600)
     send_delay_s: int = Field(30, alias="SEND_DELAY_SECONDS", ge=0, le=600)
     max_body_bytes: int = Field(8 * 1024 * 1024, alias="INGEST_MAX_BODY_BYTES", gt=0, le=100 * 1024 * 1024)
     max_lines_per_request: int = Field(10_000, alias="INGEST_MAX_LINES", gt=0, le=100_000)

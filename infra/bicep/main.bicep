@@ -36,6 +36,8 @@ param workQueuePrefix string = 'omnisync'
 @description('Safety sweep: time budget per run (under the 600 s timeout) and age of markers it takes over.')
 param sweepBudgetSeconds int = 420
 param sweepMinAgeSeconds int = 60
+@description('Seconds an aggregate message waits, so one aggregated line collects the lines of that window.')
+param aggregateDelaySeconds int = 30
 @description('Seconds a send message waits so that one journal collects the lines aggregated meanwhile.')
 param sendDelaySeconds int = 30
 
@@ -248,6 +250,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'WORK_QUEUE_PREFIX', value: workQueuePrefix }
         { name: 'SWEEP_BUDGET_SECONDS', value: string(sweepBudgetSeconds) }
         { name: 'SWEEP_MIN_AGE_SECONDS', value: string(sweepMinAgeSeconds) }
+        { name: 'AGGREGATE_DELAY_SECONDS', value: string(aggregateDelaySeconds) }
         { name: 'SEND_DELAY_SECONDS', value: string(sendDelaySeconds) }
         { name: 'SEND_JOURNALS_SCHEDULE', value: sendJournalsSchedule }
         { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }

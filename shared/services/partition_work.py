@@ -60,13 +60,22 @@ def _partition_of(body: dict[str, Any]) -> tuple[str, Marker | None]:
     return partition, Marker.from_message(body)
 
 
-def on_sync_message(store: LedgerPort, queues: WorkSink, body: dict[str, Any], clock: Clock = _now) -> SyncReport:
+def on_sync_message(store: LedgerPort, queues: WorkSink, body: dict[str, Any], clock: Clock = _now, *,
+                    redelivered: bool = False, aggregate_delay_s: int = 0) -> SyncReport:
+    """Sync the message's partition, then hand it to aggregation (after `aggregate_delay_s`, so one
+    aggregated line collects the lines of that window).
+
+    A first delivery that found nothing to apply is a duplicate (requests touching a popular
+    product each send a message): the visit that applied its lines queued their aggregation (or,
+    if it crashed first, its own message comes back), so this one queues nothing and clears its
+    marker. A redelivery always queues the aggregation: the crashed visit may have committed.
+    """
     partition, marker = _partition_of(body)
     report = sync_partition(store, partition, clock)
     if not report.finished:
         queues.put("sync", [body], delay_s=RETRY_DELAY_S)
-    elif report.posted_open:
-        queues.put("aggregate", [body])
+    elif report.posted_open and (report.lines or redelivered):
+        queues.put("aggregate", [body], delay_s=aggregate_delay_s)
     elif marker is not None:
         store.clear_pending(marker)
     return report

@@ -43,6 +43,7 @@ def _start_app(storage_connection: str, log_path: Path, flags: list[str], overri
         "WORK_QUEUE_PREFIX": "e2e-work",
         "SWEEP_MIN_AGE_SECONDS": "0",
         "SEND_DELAY_SECONDS": "1",
+        "AGGREGATE_DELAY_SECONDS": "1",
         "LOCAL_FUNCTION_KEY": KEY,
         **overrides,
     }

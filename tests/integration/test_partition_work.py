@@ -44,10 +44,11 @@ class Sends:
         self.environments.append(environment_id)
 
 
-def _deliver_all(store: LedgerStore, queues: WorkQueues, sync_bodies: list[dict[str, Any]]) -> Sends:
+def _deliver_all(store: LedgerStore, queues: WorkQueues, sync_bodies: list[dict[str, Any]],
+                 redelivered: bool = False) -> Sends:
     sends = Sends()
     for body in sync_bodies:
-        on_sync_message(store, queues, body)
+        on_sync_message(store, queues, body, redelivered=redelivered)
     for body in _take("aggregate"):
         on_aggregate_message(store, queues, body, MAPPING, sends)
     return sends
@@ -141,7 +142,7 @@ def test_a_crash_at_every_step_of_the_message_path_then_redelivery_counts_every_
         with contextlib.suppress(Crash):
             _deliver_all(crashing, WorkQueues(fault=fault), bodies)
         _take("aggregate")  # whatever the crashed run queued is delivered again below, with the rest
-        _deliver_all(LedgerStore(), queues, bodies)  # the host redelivers what did not complete
+        _deliver_all(LedgerStore(), queues, bodies, redelivered=True)  # the host redelivers what did not complete
         _everything_once(environment_id, lines)
         if not fault.fired:
             break

@@ -133,3 +133,17 @@ def test_a_message_that_names_no_partition_is_refused_and_changes_nothing(body):
     with pytest.raises(ValueError, match="partition"):
         on_sync_message(store, store, body)  # type: ignore[arg-type]
     assert store.commits == 0 and store.queued == [] and store.cleared == []
+
+
+def test_a_duplicate_message_clears_its_marker_but_a_redelivery_hands_the_partition_to_aggregation():
+    from shared.services.partition_work import on_sync_message
+
+    body = {"kind": "ledger", "partition": "env|org|p", "shard": 0, "etag": "marker-etag"}
+    duplicate = FakeSyncStore(conflicts=0)
+    duplicate.markers.add("D|1")  # another visit applied the line (and queued its aggregation)
+    on_sync_message(duplicate, duplicate, body)  # type: ignore[arg-type]
+    assert (duplicate.queued, duplicate.cleared) == ([], ["env|org|p"])
+    retried = FakeSyncStore(conflicts=0)
+    retried.markers.add("D|1")  # this message's own visit committed, then crashed before queueing
+    on_sync_message(retried, retried, body, redelivered=True, aggregate_delay_s=30)  # type: ignore[arg-type]
+    assert (retried.queued, retried.cleared) == ([("aggregate", body, 30)], [])

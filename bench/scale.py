@@ -1,0 +1,295 @@
+"""A retailer's minute on Azurite: stores posting through the HTTP handler, queue consumers syncing.
+
+    .venv/bin/python bench/scale.py [--lines 20000] [--catalogue 5000] [--clients 4] [--workers 1,2,4]
+                                    [--history 200000]
+
+In one run, on one Azurite (its own, on free ports, or OMNISYNC_TEST_STORAGE):
+
+1. For each worker count: stores post requests of ~50 lines (products drawn from a Zipf
+   distribution over the catalogue) through `post_adjustments` from `--clients` threads, with
+   the consumers stopped; then the app's `sync` and `aggregate` queue functions run through the
+   local runner's queue poller with that many workers until every line is `IVPosted`.
+2. Baseline, same run and storage: the entities sync writes (each touched cache row, each line's
+   record and open entry) as batched upserts grouped per partition, on as many threads.
+3. Lag: the best worker count again, consumers running while the stores post; lag is from the
+   POST that carried a line being accepted to the line's `IVPostedAt`.
+4. History: 200,000 finished lines written (untimed) into the same partitions, then step 1 again.
+
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import azure.functions as func
+
+from bench.bench_storage import bench_storage
+
+ENV = "bench"
+MAPPING = '{"pos/sold": {"journal_type": "adjustment", "target_status": "Posted"}}'
+
+
+def zipf_products(catalogue: int, count: int, rng: random.Random, s: float = 1.0) -> list[str]:
+    weights = [1 / (k ** s) for k in range(1, catalogue + 1)]
+    return [f"SKU{n:05d}" for n in rng.choices(range(catalogue), weights=weights, k=count)]
+
+
+def make_requests(lines: int, catalogue: int, per_request: int, seed: int, tag: str) -> list[list[dict]]:
+    """One request per store visit: ~`per_request` lines, the store's own site and warehouse."""
+    rng = random.Random(seed)
+    products = zipf_products(catalogue, lines, rng)
+    requests, counter = [], itertools.count()
+    for start in range(0, lines, per_request):
+        store = rng.randrange(1000)
+        requests.append([{"id": f"{tag}-{next(counter)}", "organizationId": "usmf", "productId": product,
+                          "quantityDataSource": "pos", "physicalMeasure": "sold",
+                          "dimensions": {"siteId": f"S{store // 100}", "locationId": f"W{store:04d}"},
+                          "quantity": str(-rng.randint(1, 3)), "externalReferenceId": f"RCPT-{tag}-{start}"}
+                         for product in products[start:start + per_request]])
+    return requests
+
+
+def fresh_storage(label: str) -> None:
+    """Tables and queues of their own for one measurement (settings are read lazily, so reset them)."""
+    from shared.adapters.ledger_tables import LedgerStore
+    from shared.adapters.storage_clients import reset_clients
+    from shared.adapters.work_queues import WorkQueues
+    from shared.config import reset_settings
+
+    tag = label + uuid.uuid4().hex[:6]
+    os.environ["OMNISYNC_STORAGE_NAME_PREFIX"] = tag
+    os.environ["WORK_QUEUE_PREFIX"] = f"q{tag}"
+    reset_settings()
+    reset_clients()
+    LedgerStore()  # tables exist before the timed part, as in a deployed app
+    for work in ("sync", "aggregate", "send"):
+        WorkQueues().client(work)
+
+
+def post_all(requests: list[list[dict]], clients: int) -> tuple[float, dict[str, float]]:
+    """Post every request from `clients` threads; returns the wall time and when each line was accepted."""
+    from functions.adjustments import post_adjustments
+
+    accepted: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def post(body: list[dict]) -> None:
+        request = func.HttpRequest("POST", f"http://localhost/api/environment/{ENV}/transaction/adjustment/bulk",
+                                   headers={"content-type": "application/json"},
+                                   route_params={"environmentId": ENV}, body=json.dumps(body).encode())
+        response = post_adjustments(request)
+        assert response.status_code == 200, response.get_body()[:300]
+        done = time.time()
+        with lock:
+            accepted.update((line["id"], done) for line in body)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(post, requests))
+    return time.perf_counter() - start, accepted
+
+
+def consumers(workers: int, names: tuple[str, ...] = ("ledger_sync", "ledger_aggregate")):  # type: ignore[no-untyped-def]
+    """The app's own queue functions (`sync`, `aggregate`), delivered by the local runner's poller."""
+    import function_app
+    from devtools.localrunner.catalog import build_catalog
+    from devtools.localrunner.queues import QueuePoller, QueueSettings
+    from shared.adapters.storage_clients import queue_service
+
+    functions = [q for q in build_catalog(function_app.app).queues if q.name in names]
+    settings = QueueSettings(batch_size=max(16, workers), max_polling_interval_s=0.2)
+    return QueuePoller(functions, queue_service(), settings, workers=workers)
+
+
+def line_times() -> dict[str, float]:
+    """`IVPostedAt` of every line in the environment, as epoch seconds (None while not posted)."""
+    from shared.adapters.ledger_tables import LedgerStore
+
+    store = LedgerStore()
+    found = {}
+    lo, hi = f"{ENV}|", f"{ENV}}}"
+    query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b"
+    for e in store.ledger.query_entities(query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"},
+                                         select=["LineId", "IVPostedAt"]):
+        found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
+    return found
+
+
+def wait_until_synced(expected: set[str], timeout_s: float) -> dict[str, float]:
+    """Poll cheaply (the pending index) until no marker is left, then read the lines' posting times."""
+    from shared.adapters.ledger_keys import LEDGER_WORK
+    from shared.adapters.ledger_tables import LedgerStore
+
+    store = LedgerStore()
+    deadline = time.monotonic() + timeout_s
+    while store.pending_markers(LEDGER_WORK, environment_id=ENV):
+        if time.monotonic() > deadline:
+            raise TimeoutError("work left after the timeout")
+        time.sleep(0.25)
+    times = line_times()
+    missing = [i for i in expected if times.get(i) is None]
+    assert not missing, f"{len(missing)} lines not IVPosted, e.g. {missing[:3]}"
+    return times
+
+
+def sync_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: float) -> dict[str, float]:
+    ingest_s, accepted = post_all(requests, clients)
+    poller = consumers(workers)
+    start = time.time()
+    poller.start()
+    try:
+        times = wait_until_synced(set(accepted), timeout_s)
+    finally:
+        poller.stop()
+    ours = [t for i, t in times.items() if i in accepted]
+    lines = len(accepted)
+    return {"ingest_s": ingest_s, "sync_s": max(ours) - start, "lines": lines}
+
+
+def lag_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: float) -> dict[str, float]:
+    poller = consumers(workers)
+    poller.start()
+    try:
+        _, accepted = post_all(requests, clients)
+        times = wait_until_synced(set(accepted), timeout_s)
+    finally:
+        poller.stop()
+    lags = sorted(times[i] - accepted[i] for i in accepted)
+    return {"last_line_lag_s": max(times[i] for i in accepted) - max(accepted.values()),
+            "p95_line_lag_s": lags[int(0.95 * (len(lags) - 1))], "max_line_lag_s": lags[-1]}
+
+
+def raw_same_shape(requests: list[list[dict]], threads: int) -> float:
+    """What sync writes, as plain batched upserts per partition: cache rows + line records + open entries."""
+    from azure.data.tables import UpdateMode
+
+    from shared.adapters.ledger_keys import ledger_partition
+    from shared.adapters.storage_clients import table_service
+    from shared.domain.adjustments import dimension_key
+    from shared.domain.cache import cache_row_key
+
+    table = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
+    by_partition: dict[str, list[dict]] = defaultdict(list)
+    rows: dict[str, set[str]] = defaultdict(set)
+    now = datetime.now(UTC)
+    for body in requests:
+        for line in body:
+            partition = ledger_partition(ENV, line["organizationId"], line["productId"])
+            by_partition[partition] += [
+                {"PartitionKey": partition, "RowKey": "L|" + line["id"], "Status": "IVPosted", "IVPostedAt": now},
+                {"PartitionKey": partition, "RowKey": "D|" + line["id"], "Stage": "IVPosted", "IVPostedAt": now}]
+            rows[partition].add(cache_row_key(dimension_key(line["dimensions"])))
+    for partition, keys in rows.items():
+        by_partition[partition] += [{"PartitionKey": partition, "RowKey": key, "Quantities": '{"pos": {"sold": "-1"}}',
+                                     "UpdatedAt": now} for key in keys]
+    chunks = [group[i:i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda c: table.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in c]),
+                      chunks))
+    return time.perf_counter() - start
+
+
+def write_history(requests: list[list[dict]], history: int, catalogue: int) -> None:
+    """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed)."""
+    from azure.data.tables import UpdateMode
+
+    from shared.adapters.ledger_keys import ledger_partition
+    from shared.adapters.ledger_tables import LedgerStore
+
+    store = LedgerStore()
+    products = sorted({line["productId"] for body in requests for line in body})
+    old = datetime.now(UTC) - timedelta(days=30)
+    by_partition: dict[str, list[dict]] = defaultdict(list)
+    for n in range(history):
+        product = products[n % len(products)]
+        partition = ledger_partition(ENV, "usmf", product)
+        by_partition[partition].append({
+            "PartitionKey": partition, "RowKey": f"L|hist-{n}", "LineId": f"hist-{n}", "Status": "Aggregated",
+            "DataSource": "pos", "Measure": "sold", "Quantity": "-1", "Dimensions": '{"locationId": "W0001"}',
+            "Payload": "{}", "CreatedAt": old, "IVPostedAt": old, "AggregatedAt": old})
+    chunks = [group[i:i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda c: store.ledger.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE})
+                                                                 for e in c]), chunks))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, default=20_000)
+    parser.add_argument("--catalogue", type=int, default=5_000)
+    parser.add_argument("--request-lines", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--history", type=int, default=200_000)
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",")]
+    os.environ["ALLOWED_DATA_SOURCES"] = "pos"
+    os.environ["ALLOWED_PHYSICAL_MEASURES"] = "sold"
+    os.environ["JOURNAL_MAPPING"] = MAPPING
+    os.environ["SEND_DELAY_SECONDS"] = "600"
+    figures: dict[str, object] = {"lines": args.lines, "catalogue": args.catalogue, "clients": args.clients}
+    with bench_storage():
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        requests = make_requests(args.lines, args.catalogue, args.request_lines, seed=1, tag="a")
+        figures["products"] = len({line["productId"] for body in requests for line in body})
+        runs = {}
+        for workers in worker_counts:
+            fresh_storage(f"w{workers}")
+            runs[workers] = sync_run(requests, args.clients, workers, args.timeout)
+            print(f"{workers} worker(s): ingest {runs[workers]['ingest_s']:.1f}s, "
+                  f"sync {runs[workers]['sync_s']:.1f}s", flush=True)
+        best = max(runs, key=lambda w: runs[w]["lines"] / runs[w]["sync_s"])
+        fresh_storage("raw")
+        raw_s = raw_same_shape(requests, threads=max(worker_counts))
+        print(f"raw same-shape upserts on {max(worker_counts)} threads: {raw_s:.1f}s", flush=True)
+
+        fresh_storage("lag")
+        lag = lag_run(make_requests(args.lines, args.catalogue, args.request_lines, seed=2, tag="l"),
+                      args.clients, best, args.timeout)
+        print(f"lag with {best} worker(s) running while stores post: {lag}", flush=True)
+
+        fresh_storage("hist")
+        start = time.perf_counter()
+        write_history(requests, args.history, args.catalogue)
+        print(f"history: {args.history} finished lines written in {time.perf_counter() - start:.0f}s", flush=True)
+        historic = sync_run(make_requests(args.lines, args.catalogue, args.request_lines, seed=1, tag="h"),
+                            args.clients, max(worker_counts), args.timeout)
+        print(f"after history, {max(worker_counts)} worker(s): sync {historic['sync_s']:.1f}s", flush=True)
+
+    top = max(worker_counts)
+    figures.update({
+        "workers": best,
+        "ingest_lines_per_s": round(args.lines / runs[top]["ingest_s"]),
+        "sync_lines_per_s": round(args.lines / runs[top]["sync_s"]),
+        "sync_lines_per_s_by_workers": {w: round(args.lines / r["sync_s"]) for w, r in runs.items()},
+        "raw_lines_per_s": round(args.lines / raw_s),
+        "sync_ratio": round(raw_s / runs[top]["sync_s"], 3),
+        "last_line_lag_s": round(lag["last_line_lag_s"], 1),
+        "p95_line_lag_s": round(lag["p95_line_lag_s"], 1),
+        "history_lines": args.history,
+        "history_ratio": round(runs[top]["sync_s"] / historic["sync_s"], 3),
+    })
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
