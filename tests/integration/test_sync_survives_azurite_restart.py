@@ -1,7 +1,6 @@
 """Azurite (the storage) goes away in the middle of a sync and comes back on the same data."""
 
 import threading
-import time
 
 import pytest
 
@@ -31,20 +30,23 @@ def test_sync_interrupted_by_a_storage_restart_counts_every_line_once(own_azurit
     lines = make_lines("az", 1500, products=3)
     ingest(LedgerStore(), "restart-env", lines)
     commits = []
+    restarts: list[threading.Timer] = []
 
     def storage_goes_away(step: str) -> None:
         if step == "commit_changes":
             commits.append(step)
             if len(commits) == 5:
                 own_azurite.stop()
-                threading.Timer(2.0, own_azurite.start).start()
+                restarts.append(threading.Timer(2.0, own_azurite.start))
+                restarts[-1].start()
 
     try:
         first = sync_pending(LedgerStore(fault=storage_goes_away))
         interrupted_lines = first.lines
     except Exception:
         interrupted_lines = 0
-    time.sleep(3)
+    for restart in restarts:  # storage is back (start() returns once its ports answer)
+        restart.join()
     reset_clients()
     sync_pending(LedgerStore())
     store = LedgerStore()
