@@ -28,6 +28,11 @@ STATUS_FOR_STATE: dict[JournalState, AggregatedStatus] = {
     "create_error": "FnOCreateError", "post_error": "FnOPostError",
 }
 RETRYABLE_STATUSES = ("FnOCreateError", "FnOPostError")
+"""Failed statuses: the line keeps the ERP's message and counts its attempts."""
+RESENDABLE_STATUSES = ("FnOCreateError",)
+"""Failed lines a send may take again by itself: the ERP did not create them. A line whose posting
+failed (`FnOPostError`) is in an ERP journal already; sending it again would book it twice, so it
+waits for a person to post that journal in the ERP."""
 
 
 class JournalTarget(BaseModel):

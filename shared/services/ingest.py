@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition
+from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition, line_key
 from shared.adapters.ledger_tables import IdRecord
 from shared.domain.adjustments import AdjustmentLine
 from shared.domain.quantities import canonical
@@ -29,7 +29,7 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
     content = line.content()
     return {
         "PartitionKey": ledger_partition(environment_id, line.organizationId, line.productId),
-        "RowKey": "L|" + line.id,
+        "RowKey": line_key(line.id),
         "LineId": line.id,
         "EnvironmentId": environment_id,
         "OrganizationId": line.organizationId,

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.ledger_keys import TRANSACTION
 from shared.adapters.ledger_tables import OFFSET_WORK, IdRecord, LedgerStore, ledger_partition
 from shared.domain.cache import CacheChange, Edit
 from shared.domain.inventory_config import TRIGGERS, InventoryConfig
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Configs = Callable[[str], InventoryConfig]
 """The configuration of an environment (stored or default), by environment id."""
-TX_PREFIX = "T|"
+TX_PREFIX = TRANSACTION
 ID_NAMESPACE = "tx|"
 
 

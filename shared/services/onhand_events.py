@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from shared.adapters.ledger_keys import EVENT
 from shared.adapters.ledger_tables import IdRecord, LedgerStore, in_parallel, ledger_partition
 from shared.domain.cache import CacheChange
 from shared.domain.onhand_events import OnHandEvent, event_edits
 from shared.services.cache_changes import apply_changes
 from shared.services.outcomes import LineOutcome, split_repeats
 
-EVENT_PREFIX = "E|"
+EVENT_PREFIX = EVENT
 ID_NAMESPACE = "ev|"
 """Event ids share the id table with adjustment lines; `|` never occurs in an id, so they cannot collide."""
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore, in_parallel
-from shared.domain.aggregation import RETRYABLE_STATUSES, STATUS_FOR_STATE
+from shared.domain.aggregation import RESENDABLE_STATUSES, RETRYABLE_STATUSES, STATUS_FOR_STATE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
 from shared.domain.offsets import TRIGGER_STATUSES
 from shared.services.ports import WorkSink
@@ -116,7 +116,7 @@ def send_environment(store: LedgerStore, records: JournalRecords, connector: Erp
             records.finish(environment_id, journal_id, "abandoned", None, "no lines were assigned", clock())
     now = clock()
     markers = store.pending_markers(SEND_WORK, environment_id=environment_id)
-    waiting = ("Created", *RETRYABLE_STATUSES)
+    waiting = ("Created", *RESENDABLE_STATUSES)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     partitions = sorted({m.partition for m in markers})  # a partition may be marked in several shards
     for entities in in_parallel(lambda p: store.aggregated_lines(p, waiting), [(p,) for p in partitions]):
@@ -219,12 +219,17 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
             attempts = max(entity.get("Attempts", 0), 1)
             update["Message"] = message
             update["NextAttemptAt"] = now + backoff(attempts)
-            update["WaitingForPerson"] = attempts >= max_attempts
+            update["WaitingForPerson"] = attempts >= max_attempts or status not in RESENDABLE_STATUSES
         updates.append(update)
     triggered = {u["PartitionKey"] for u in updates if u["Status"] in TRIGGER_STATUSES or u.get("OnHand")}
     if triggered:
         # Before the status changes: a crash in between must still leave the offset to a later run.
         store.touch_pending(triggered, now, OFFSET_WORK)
+    resend = {u["PartitionKey"] for u in updates if u["Status"] in RESENDABLE_STATUSES and not u["WaitingForPerson"]}
+    if resend:
+        # Whichever connector answered (the OData call, or a result file in the outbox's inbox), the
+        # failed lines go back on the send index, so the send sweep resends them when their backoff ends.
+        store.touch_pending(resend, now, SEND_WORK)
     store.update_aggregated(updates + late)
     known = None if updates or not fresh else records.get(environment_id, outcome.journal_id)
     if known:  # nothing applied: the journal keeps the state it has (finishing still ends "in flight")

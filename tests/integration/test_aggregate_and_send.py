@@ -144,3 +144,59 @@ def test_a_rejected_line_keeps_the_erps_message_and_is_retried_with_backoff(app_
         journals_before = len(fake.journals())
         send_pending(store, records, connector, max_lines=1000, max_attempts=5)
         assert len(fake.journals()) == journals_before, "not retried before its backoff ends"
+
+
+def test_outbox_lines_the_erp_refused_in_a_result_file_are_resent_by_themselves_after_their_backoff(
+        app_env, environment_id):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters.erp_outbox import BlobOutboxConnector
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.journal_results import apply_result_file
+
+    store, records, outbox = LedgerStore(), JournalRecords(), BlobOutboxConnector(blob_service())
+    ingest(store, environment_id, _lines("ob", 4, items=("A0001",)))
+    sync_pending(store)
+    aggregate_pending(store, MAPPING)
+    send_pending(store, records, outbox, max_lines=1000, max_attempts=5)
+    sent, _ = store.query_aggregated(environment_id, {}, 100, None)
+    assert {i["Status"] for i in sent} == {"SCMSent"}
+    (journal_id,) = {i["JournalId"] for i in sent}
+    answer = {"journalId": journal_id, "state": "create_error", "message": "Journal name IAdj is blocked.",
+              "lines": [{"lineId": i["AggregatedId"], "error": "Journal name IAdj is blocked."} for i in sent]}
+    apply_result_file(store, records, f"journal-inbox/{environment_id}/r1.json", json.dumps(answer).encode(), 5)
+
+    send_pending(store, records, outbox, max_lines=1000, max_attempts=5)
+    waiting, _ = store.query_aggregated(environment_id, {}, 100, None)
+    assert {i["Status"] for i in waiting} == {"FnOCreateError"}, "not resent before its backoff ends"
+    later = datetime.now(UTC) + timedelta(minutes=2)
+    send_pending(store, records, outbox, max_lines=1000, max_attempts=5, clock=lambda: later)
+    resent, _ = store.query_aggregated(environment_id, {}, 100, None)
+    assert {i["Status"] for i in resent} == {"SCMSent"}, "the failed lines were sent again, without a person"
+    assert {i["JournalId"] for i in resent} != {journal_id} and {i["Attempts"] for i in resent} == {2}
+
+
+def test_a_line_whose_posting_failed_is_never_resent_by_itself(app_env, environment_id):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters.erp_outbox import BlobOutboxConnector
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.journal_results import apply_result_file
+
+    store, records, outbox = LedgerStore(), JournalRecords(), BlobOutboxConnector(blob_service())
+    ingest(store, environment_id, _lines("pe", 2, items=("A0001",)))
+    sync_pending(store)
+    aggregate_pending(store, MAPPING)
+    send_pending(store, records, outbox, max_lines=1000, max_attempts=5)
+    sent, _ = store.query_aggregated(environment_id, {}, 100, None)
+    (journal_id,) = {i["JournalId"] for i in sent}
+    answer = {"journalId": journal_id, "state": "post_error", "erpJournalNumber": "USMF-7",
+              "message": "Posting failed: period closed."}
+    apply_result_file(store, records, f"journal-inbox/{environment_id}/r1.json", json.dumps(answer).encode(), 5)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    send_pending(store, records, outbox, max_lines=1000, max_attempts=5, clock=lambda: later)
+    items, _ = store.query_aggregated(environment_id, {}, 100, None)
+    assert {i["Status"] for i in items} == {"FnOPostError"} and {i["JournalId"] for i in items} == {journal_id}
+    assert all(i["WaitingForPerson"] for i in items), "the ERP has the journal: a person posts it there"
