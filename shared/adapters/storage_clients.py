@@ -16,6 +16,20 @@ from azure.storage.queue import QueueServiceClient
 from shared.config import StorageConnection, get_settings
 
 _lock = threading.Lock()
+POOL_SIZE = 64
+"""Connections kept per service: queue workers and partition writers run in parallel threads, and
+with the default pool of 10 every extra thread opened (and threw away) a connection per call."""
+
+
+def _transport():  # type: ignore[no-untyped-def]
+    import requests
+    from azure.core.pipeline.transport import RequestsTransport
+
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
 
 
 @lru_cache(maxsize=4)
@@ -30,7 +44,8 @@ def table_service(connection: StorageConnection | None = None) -> TableServiceCl
     conn = connection or get_settings().storage_connection()
     # Fail fast when storage does not answer (an HTTP caller gets 503 + Retry-After in about a second);
     # the SDK default retries a refused connection for ~5 s. Queue and timer work is retried anyway.
-    options = {"retry_total": 4, "retry_connect": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5}
+    options = {"retry_total": 4, "retry_connect": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5,
+               "transport": _transport()}
     with _lock:
         if conn.connection_string:
             return TableServiceClient.from_connection_string(conn.connection_string, **options)
@@ -45,7 +60,7 @@ def blob_service(connection: StorageConnection | None = None) -> BlobServiceClie
     from azure.storage.blob import LinearRetry
 
     options = {"retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=3),
-               "connection_timeout": 5}
+               "connection_timeout": 5, "transport": _transport()}
     with _lock:
         if conn.connection_string:
             return BlobServiceClient.from_connection_string(conn.connection_string, **options)
@@ -58,10 +73,11 @@ def queue_service(connection: StorageConnection | None = None) -> QueueServiceCl
     conn = connection or get_settings().storage_connection()
     with _lock:
         if conn.connection_string:
-            return QueueServiceClient.from_connection_string(conn.connection_string)
+            return QueueServiceClient.from_connection_string(conn.connection_string, transport=_transport())
         if not conn.queue_uri:
             raise RuntimeError("storage is not configured for queues: set OMNISYNC_STORAGE__queueServiceUri")
-        return QueueServiceClient(account_url=conn.queue_uri, credential=_credential(conn.client_id))
+        return QueueServiceClient(account_url=conn.queue_uri, credential=_credential(conn.client_id),
+                                  transport=_transport())
 
 
 def reset_clients() -> None:
