@@ -65,14 +65,6 @@ def line_key(line_id: str) -> str:
     return LINE + line_id
 
 
-def open_key(line_id: str) -> str:
-    return OPEN + line_id
-
-
-def aggregated_key(aggregated_id: str) -> str:
-    return AGGREGATED + aggregated_id
-
-
 def pending_shard(kind: str, shard: int) -> str:
     return f"{kind}|{shard:02d}"
 

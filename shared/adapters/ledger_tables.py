@@ -449,9 +449,6 @@ class LedgerStore:
         found = [m for markers in in_parallel(shard_markers, [(s,) for s in range(PENDING_SHARDS)]) for m in markers]
         return sorted(found, key=lambda m: (m.touched_at or EPOCH, m.partition))
 
-    def pending_partitions(self, kind: str = LEDGER_WORK) -> list[tuple[str, Marker]]:
-        return [(m.partition, m) for m in self.pending_markers(kind)]
-
     def clear_pending(self, marker: Marker) -> bool:
         """Remove the marker unless new work arrived since it was written (its ETag changed)."""
         try:

@@ -37,17 +37,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def ledger_message(marker: Marker) -> dict[str, Any]:
-    return marker.as_message()
-
-
 def queue_markers(queues: WorkSink | None, markers: list[Marker]) -> None:
     """One `sync` message per marked partition; the markers are written first, so a lost message
     (or a queue that is down) is only a delay until the sweep."""
     if queues is None or not markers:
         return
     try:
-        queues.put("sync", [ledger_message(m) for m in markers])
+        queues.put("sync", [m.as_message() for m in markers])
     except Exception:  # the sweep will find the markers; the request itself succeeded
         log.warning("could not queue sync work for %d partitions; the timer sweep will pick them up",
                     len(markers), exc_info=True)

@@ -237,3 +237,67 @@ def test_a_bad_queue_name_is_refused_by_the_cli(app_env, capsys):
         main(["poison", "list", "nope"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+class FakeConnector:
+    def __init__(self) -> None:
+        self.journals: list[Any] = []
+
+    def send(self, journal):  # type: ignore[no-untyped-def]
+        from shared.domain.journals import JournalOutcome
+
+        self.journals.append(journal)
+        return JournalOutcome(journal.journal_id, "sent")
+
+
+class Puts:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, dict[str, Any], int]] = []
+
+    def put(self, work: str, bodies, delay_s: int = 0) -> int:  # type: ignore[no-untyped-def]
+        self.items += [(work, body, delay_s) for body in bodies]
+        return len(self.items)
+
+
+def _aggregated(environment_id: str, prefix: str, count: int = 6) -> None:
+    store = LedgerStore()
+    ingest(store, environment_id, make_lines(prefix, count, products=2))
+    sync_pending(store, environment_id=environment_id)
+    aggregate_pending(store, MAPPING, environment_id=environment_id)
+
+
+def test_an_environment_is_sent_by_one_holder_of_its_lease_at_a_time(app_env, environment_id):
+    from datetime import UTC, datetime
+
+    from shared.adapters.journal_records import JournalRecords
+    from shared.services.send_journals import send_lease_name, send_leased
+
+    _aggregated(environment_id, "lease")
+    store, connector, puts = LedgerStore(), FakeConnector(), Puts()
+    held = store.acquire_lease(send_lease_name(environment_id), "other-instance", datetime.now(UTC), 60)
+    assert held
+    assert send_leased(store, JournalRecords(), connector, puts, environment_id, max_lines=1000, max_attempts=5,
+                       retry_delay_s=7) is None
+    assert connector.journals == [] and puts.items == [("send", {"environment": environment_id}, 7)], \
+        "while another instance sends, the message comes back later instead of sending the lines twice"
+    store.release_lease(send_lease_name(environment_id), held)
+    report = send_leased(store, JournalRecords(), connector, puts, environment_id, max_lines=1000, max_attempts=5,
+                         retry_delay_s=7)
+    assert report is not None and report.journals == len(connector.journals) == 1
+
+
+def test_a_lost_send_message_does_not_stop_later_sends_being_scheduled(app_env, environment_id):
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters.journal_records import JournalRecords
+    from shared.services.send_journals import schedule_send, send_lease_name, send_pending
+
+    store, puts = LedgerStore(), Puts()
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    schedule_send(store, puts, environment_id, 30, clock=lambda: long_ago)  # its message is then lost
+    schedule_send(store, puts, environment_id, 30)
+    assert len(puts.items) == 1, "one send message per environment at a time"
+    send_pending(store, JournalRecords(), FakeConnector(), max_lines=1000, max_attempts=5)
+    schedule_send(store, puts, environment_id, 30)
+    assert len(puts.items) == 2, "the sweep forgot the stale schedule, so aggregation schedules sends again"
+    assert store.schedule_once(send_lease_name(environment_id), datetime.now(UTC)) is False
