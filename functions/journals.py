@@ -126,7 +126,7 @@ def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     found = _aggregated_or_error(req)
     if isinstance(found, func.HttpResponse):
         return found
-    store, _, entity = found
+    store, env, entity = found
     verdict = may_resend(entity["Status"])
     if not verdict.apply:
         return error_response(409, "NotResendable", verdict.reason)
@@ -138,4 +138,8 @@ def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
                               "Status": "Created", "Attempts": 0, "Retries": entity.get("Retries", 0) + 1,
                               "NextAttemptAt": None, "WaitingForPerson": False}])
     store.touch_pending([entity["PartitionKey"]], datetime.now(UTC), SEND_WORK)
+    from shared.adapters.work_queues import WorkQueues
+    from shared.services.send_journals import schedule_send
+
+    schedule_send(store, WorkQueues(), env, get_settings().send_delay_s)  # the send sweep would too, later
     return json_response({"id": entity["AggregatedId"], "status": "Created"}, 202)
