@@ -69,6 +69,15 @@ def pending_shard(kind: str, shard: int) -> str:
     return f"{kind}|{shard:02d}"
 
 
+def schedule_shard(name: str) -> str:
+    """Pending-table partition of a named schedule (one per product's aggregation, per environment's send)."""
+    return pending_shard("schedule", int(hashlib.sha256(name.encode()).hexdigest()[:4], 16) % PENDING_SHARDS)
+
+
+def aggregate_schedule(partition: str) -> str:
+    return f"aggregate|{partition}"
+
+
 def any_shard() -> int:
     """Where one request's markers go: spread at random, so no shard is hot."""
     return random.randrange(PENDING_SHARDS)  # noqa: S311 - load spreading, not security

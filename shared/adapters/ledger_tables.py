@@ -39,6 +39,7 @@ from shared.adapters.ledger_keys import (
     ledger_partition,
     pending_shard,
     prefix_range,
+    schedule_shard,
 )
 from shared.adapters.storage_clients import table_name, table_service
 from shared.domain.aggregation import AggregateGroup, DetailedLine
@@ -487,20 +488,34 @@ class LedgerStore:
             self.pending.delete_entity(LEASES, name, etag=etag, match_condition=MatchConditions.IfNotModified)
 
     def schedule_once(self, name: str, at: datetime) -> bool:
-        """True if no schedule `name` was waiting (the caller then sends the one message for it)."""
+        """True if no schedule `name` was waiting (the caller then sends the one message for it).
+
+        Schedules are spread over the pending shards by name: every product's aggregation has one.
+        """
         try:
-            self.pending.create_entity({"PartitionKey": "schedule", "RowKey": name, "At": at})
+            self._step("schedule")
+            self.pending.create_entity({"PartitionKey": schedule_shard(name), "RowKey": name, "At": at})
             return True
         except ResourceExistsError:
             return False
 
     def unschedule(self, name: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):
-            self.pending.delete_entity("schedule", name)
+            self._step("unschedule")
+            self.pending.delete_entity(schedule_shard(name), name)
 
-    def stale_schedules(self, before: datetime) -> list[str]:
-        return [e["RowKey"] for e in self.pending.query_entities(
-            "PartitionKey eq @pk and At lt @before", parameters={"pk": "schedule", "before": before})]
+    def stale_schedules(self, before: datetime, prefix: str = "") -> list[str]:
+        """Schedules older than `before` (their message was lost), optionally only names with `prefix`."""
+        def shard(n: int) -> list[str]:
+            clauses, params = ["PartitionKey eq @pk", "At lt @before"], {"pk": pending_shard("schedule", n),
+                                                                         "before": before}
+            if prefix:
+                clauses += ["RowKey ge @lo", "RowKey lt @hi"]
+                params["lo"], params["hi"] = prefix, prefix + "\uffff"
+            return [e["RowKey"] for e in self.pending.query_entities(" and ".join(clauses), parameters=params,
+                                                                     select=["RowKey"])]
+
+        return [name for names in in_parallel(shard, [(n,) for n in range(PENDING_SHARDS)]) for name in names]
 
     # ---- reads for the API -------------------------------------------------------------------------
     def query_lines(self, environment_id: str, filters: dict[str, Any], page_size: int,

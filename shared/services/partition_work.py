@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.adapters.ledger_keys import LEDGER_WORK, split_partition
+from shared.adapters.ledger_keys import LEDGER_WORK, aggregate_schedule, split_partition
 from shared.adapters.ledger_tables import Marker, in_parallel
 from shared.domain.aggregation import JournalMapping
 from shared.services.aggregate import AggregateReport, aggregate_partition
@@ -30,6 +30,8 @@ from shared.services.sync import SyncReport, sync_partition
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RETRY_DELAY_S = 5
+STALE_SCHEDULE_S = 1200
+"""An aggregate schedule this old lost its message (the delay is at most 600 s)."""
 """A partition left unfinished by contention comes back after this delay (its marker stays too)."""
 
 
@@ -70,8 +72,15 @@ def on_sync_message(store: LedgerPort, queues: WorkSink, body: dict[str, Any], c
     report = sync_partition(store, partition, clock)
     if not report.finished:
         queues.put("sync", [body], delay_s=RETRY_DELAY_S)
-    elif report.posted_open and (report.lines or redelivered):
-        queues.put("aggregate", [body], delay_s=aggregate_delay_s)
+    elif report.posted_open and redelivered:
+        queues.put("aggregate", [body], delay_s=aggregate_delay_s)  # its first attempt may have scheduled it
+    elif report.posted_open and report.lines:
+        if store.schedule_once(aggregate_schedule(partition), clock()):
+            queues.put("aggregate", [body], delay_s=aggregate_delay_s)
+        elif marker is not None:
+            # An aggregate message is already waiting; it reads the lines after its schedule is
+            # removed, so after this commit: this marker has nothing left to stand for.
+            store.clear_pending(marker)
     elif marker is not None:
         store.clear_pending(marker)
     return report
@@ -81,6 +90,7 @@ def on_aggregate_message(store: LedgerPort, queues: WorkSink, body: dict[str, An
                          schedule_send: Callable[[str], None], clock: Clock = _now) -> AggregateReport:
     partition, marker = _partition_of(body)
     report = AggregateReport()
+    store.unschedule(aggregate_schedule(partition))  # lines posted from now on schedule the next visit
     finished = aggregate_partition(store, partition, mapping, clock, report)
     if report.to_send:
         schedule_send(split_partition(partition)[0])
@@ -105,6 +115,8 @@ def sweep_ledger(store: LedgerPort, mapping: JournalMapping, schedule_send: Call
                  monotonic: Callable[[], float] = time.monotonic) -> SweepReport:
     """Visit partitions whose marker is older than `min_age_s`: oldest first, until the budget is spent."""
     deadline = monotonic() + budget_s
+    for name in store.stale_schedules(clock() - timedelta(seconds=STALE_SCHEDULE_S), prefix="aggregate|"):
+        store.unschedule(name)  # its message was lost: the next sync schedules the aggregation again
     markers = store.pending_markers(LEDGER_WORK, touched_before=clock() - timedelta(seconds=min_age_s))
     report = SweepReport()
 

@@ -82,7 +82,7 @@ def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConn
                  max_attempts: int, clock: Clock = lambda: datetime.now(UTC)) -> SendReport:
     """Every environment with lines to send or journals in flight (the timer; the queue sends one)."""
     report = SendReport()
-    for name in store.stale_schedules(clock() - timedelta(seconds=2 * LEASE_SECONDS)):
+    for name in store.stale_schedules(clock() - timedelta(seconds=2 * LEASE_SECONDS), prefix="send|"):
         store.unschedule(name)  # its message was lost: let the next aggregation schedule a send again
     environments = {m.partition.split("|", 1)[0] for m in store.pending_markers(SEND_WORK)}
     environments |= {environment_id for environment_id, _ in records.inflight()}

@@ -301,3 +301,18 @@ def test_a_lost_send_message_does_not_stop_later_sends_being_scheduled(app_env, 
     schedule_send(store, puts, environment_id, 30)
     assert len(puts.items) == 2, "the sweep forgot the stale schedule, so aggregation schedules sends again"
     assert store.schedule_once(send_lease_name(environment_id), datetime.now(UTC)) is False
+
+
+def test_an_aggregation_whose_message_was_lost_is_scheduled_again_after_the_sweep(app_env, environment_id):
+    from datetime import UTC, datetime, timedelta
+
+    from shared.adapters.ledger_keys import aggregate_schedule
+
+    store = LedgerStore()
+    name = aggregate_schedule(ledger_partition(environment_id, "usmf", "P0"))
+    assert store.schedule_once(name, datetime.now(UTC) - timedelta(hours=1))  # then its message is lost
+    fresh = aggregate_schedule(ledger_partition(environment_id, "usmf", "P1"))
+    assert store.schedule_once(fresh, datetime.now(UTC))
+    sweep_ledger(store, MAPPING, Sends(), budget_s=60)
+    assert store.schedule_once(name, datetime.now(UTC)), "the stale schedule is gone"
+    assert not store.schedule_once(fresh, datetime.now(UTC)), "a waiting one is left to its message"

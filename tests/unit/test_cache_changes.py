@@ -96,6 +96,12 @@ class FakeSyncStore(FakeLedger):
     def created_lines(self, partition, limit):
         return self._line()
 
+    def schedule_once(self, name, at):
+        if name in getattr(self, "schedules", set()):
+            return False
+        self.schedules = getattr(self, "schedules", set()) | {name}
+        return True
+
     def put(self, work, bodies, delay_s=0):
         self.queued += [(work, body, delay_s) for body in bodies]
         return len(self.queued)
@@ -147,3 +153,18 @@ def test_a_duplicate_message_clears_its_marker_but_a_redelivery_hands_the_partit
     retried.markers.add("D|1")  # this message's own visit committed, then crashed before queueing
     on_sync_message(retried, retried, body, redelivered=True, aggregate_delay_s=30)  # type: ignore[arg-type]
     assert (retried.queued, retried.cleared) == ([("aggregate", body, 30)], [])
+
+
+def test_lines_posted_while_an_aggregation_waits_join_it_instead_of_queueing_another():
+    from shared.services.partition_work import on_sync_message
+
+    body = {"kind": "ledger", "partition": "env|org|p", "shard": 3, "etag": "marker-etag"}
+    store = FakeSyncStore(conflicts=0)
+    store.schedules = {"aggregate|env|org|p"}  # an aggregate message for this product is waiting
+    report = on_sync_message(store, store, body, aggregate_delay_s=30)  # type: ignore[arg-type]
+    assert report.lines == 1
+    assert store.queued == [], "no second aggregate message for the same product"
+    assert store.cleared == ["env|org|p"], "the waiting aggregation reads these lines; this marker is done"
+    first = FakeSyncStore(conflicts=0)
+    on_sync_message(first, first, body, aggregate_delay_s=30)  # type: ignore[arg-type]
+    assert first.queued == [("aggregate", body, 30)] and first.cleared == []
