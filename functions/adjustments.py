@@ -7,7 +7,13 @@ from pydantic import ValidationError
 
 from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
-from functions.http_responses import error_response, json_response, outcomes_response, validation_error
+from functions.http_responses import (
+    error_response,
+    json_response,
+    method_not_allowed,
+    outcomes_response,
+    validation_error,
+)
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import get_settings
 from shared.domain.adjustments import parse_lines
@@ -53,6 +59,12 @@ def post_adjustments(req: func.HttpRequest) -> func.HttpResponse:
 
     outcomes = ingest(LedgerStore(), env, lines, queues=WorkQueues())
     return outcomes_response("lines", outcomes)
+
+
+@bp.route(route=f"{BASE}/bulk", methods=["GET"])
+def get_adjustments_bulk(req: func.HttpRequest) -> func.HttpResponse:
+    """`bulk` is not a line id: without this route a GET would reach `{id}` and answer 404 for a line 'bulk'."""
+    return method_not_allowed(["POST"])
 
 
 @bp.route(route=BASE, methods=["GET"])

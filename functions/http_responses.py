@@ -1,4 +1,8 @@
-"""JSON responses shared by the HTTP functions, so every error has the same shape."""
+"""JSON responses shared by the HTTP functions, so every error has the same shape.
+
+Every error body is `{"error": {"code": "PascalCase", "message": "...", "details": [...]?}}`; the local runner
+answers 401, 404, 405, 413 and 500 in the same shape (devtools/localrunner/http_host.py).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +38,13 @@ def error_response(
     if details:
         body["error"]["details"] = details
     return json_response(body, status)
+
+
+def method_not_allowed(allowed: list[str]) -> func.HttpResponse:
+    """405 in the common error shape, with `Allow` (for a path another route would otherwise claim)."""
+    response = error_response(405, "MethodNotAllowed", f"this route answers {', '.join(allowed)} only")
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
 
 
 def validation_error(exc: Any, message: str) -> func.HttpResponse:

@@ -43,13 +43,13 @@ def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     try:
         environment_id = check_environment_id(req.route_params.get("environmentId", ""))
     except InvalidIdentifier as exc:
-        return error_response(400, "invalid_environment_id", str(exc))
+        return error_response(400, "InvalidEnvironmentId", str(exc))
     run_id = req.route_params.get("runId", "")
     if not valid_run_id(run_id):
-        return error_response(400, "invalid_run_id", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
+        return error_response(400, "InvalidRunId", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
     report = run_report(blob_service(), run_id)
     if report is None:
-        return error_response(404, "run_not_found", f"no complete report set for run {run_id}")
+        return error_response(404, "NotFound", f"no complete report set for run {run_id}")
     return json_response({"environmentId": environment_id, **report})
 
 
@@ -69,7 +69,7 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         env = environment_id(req)
         run_id = req.route_params.get("runId", "")
         if not valid_run_id(run_id):
-            raise BadRequest(400, "invalid_run_id", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
+            raise BadRequest(400, "InvalidRunId", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
         request = _approval_request(read_json(req, 1024 * 1024))
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -81,11 +81,11 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         outcomes = approve(LedgerStore(), env, read_report(container, run_id, JOURNAL), request,
                            allowed_sources=config.data_source_names(), allowed_measures=config.measure_names())
     except NothingToApprove as exc:
-        return error_response(404, "run_not_found", f"run {run_id}: {exc}")
+        return error_response(404, "NotFound", f"run {run_id}: {exc}")
     except UnknownLineError as exc:
-        return error_response(400, "unknown_line_ids", str(exc.args[0]))
+        return error_response(400, "UnknownLineIds", str(exc.args[0]))
     except ApprovalRefused as exc:
-        return error_response(400, "unusable_lines", str(exc), [p.model_dump() for p in exc.problems])
+        return error_response(400, "InvalidLines", str(exc), [p.model_dump() for p in exc.problems])
     posted = sum(1 for o in outcomes if o.outcome == "created")
     return json_response({"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
 
@@ -96,20 +96,20 @@ def _approval_request(body: object):  # type: ignore[no-untyped-def]
     from shared.services.approve import ApprovalRequest
 
     if not isinstance(body, dict):
-        raise BadRequest(400, "invalid_body", "the body must be a JSON object")
+        raise BadRequest(400, "InvalidBody", "the body must be a JSON object")
     unknown = set(body) - {"organizationId", "lineIds", "dataSource", "physicalMeasure", "journalNameId"}
     if unknown:
-        raise BadRequest(400, "invalid_body", f"unknown fields: {sorted(unknown)}")
+        raise BadRequest(400, "InvalidBody", f"unknown fields: {sorted(unknown)}")
     texts = {k: body.get(k) for k in ("organizationId", "dataSource", "physicalMeasure", "journalNameId")}
     for name, value in texts.items():
         if value is not None and (not isinstance(value, str) or not KEY_TEXT.fullmatch(value)):
-            raise BadRequest(400, "invalid_body", f"{name} has characters that are not allowed")
+            raise BadRequest(400, "InvalidBody", f"{name} has characters that are not allowed")
     if not texts["organizationId"]:
-        raise BadRequest(400, "invalid_body", "organizationId is required (the ERP company, e.g. usmf)")
+        raise BadRequest(400, "InvalidBody", "organizationId is required (the ERP company, e.g. usmf)")
     line_ids = body.get("lineIds")
     if line_ids is not None and (not isinstance(line_ids, list) or not all(isinstance(i, str) for i in line_ids)
                                  or len(line_ids) > 100_000):
-        raise BadRequest(400, "invalid_body", "lineIds must be a list of proposed line ids")
+        raise BadRequest(400, "InvalidBody", "lineIds must be a list of proposed line ids")
     return ApprovalRequest(
         organization_id=texts["organizationId"],
         data_source=texts["dataSource"] or "@iv",

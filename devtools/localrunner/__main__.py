@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from devtools.localrunner.http_host import port_problem
 from devtools.localrunner.runner import KEY_SETTING, LocalRunner, function_key, load_app
 from devtools.localrunner.settings import load_local_settings
 from devtools.localrunner.triggers import UnknownFunction, find_timer, run_timer
@@ -49,10 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{KEY_SETTING} is not set (local.settings.json Values); keyed routes would reject every call",
               file=sys.stderr)
         return 2
+    busy = port_problem(args.host, args.port)
+    if busy:
+        print(f"localrunner: {busy}", file=sys.stderr)
+        return 1
     runner = LocalRunner(app, host=args.host, port=args.port, timers=not args.no_timers,
                          blob_poll_s=args.blob_poll_seconds, queues=not args.no_queues,
                          queue_workers=args.queue_workers)
-    runner.start()
+    try:
+        runner.start()
+    except RuntimeError as exc:  # e.g. the port was taken between the check and the bind
+        print(f"localrunner: {exc}", file=sys.stderr)
+        runner.stop()
+        return 1
     print(f"Functions:\n{runner.summary()}\n\nAPI base URL: {runner.base_url}", flush=True)
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())

@@ -6,24 +6,30 @@ real HTTP server rather than by hand.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
 import os
 import re
+import socket
+import time
 from collections.abc import Callable
+from typing import Any
 
 import azure.functions as func
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from devtools.localrunner.catalog import Catalog, CatalogError, HttpFunction
 from devtools.localrunner.invoke import call
 from devtools.localrunner.triggers import run_timer
 
 log = logging.getLogger("localrunner")
+access_log = logging.getLogger("localrunner.http")
 
 ROUTE_PREFIX = "/api"
 _PARAM = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}")
@@ -57,8 +63,55 @@ def key_is_valid(request: Request, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(supplied.encode(), expected.encode())
 
 
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The app's error shape (functions/http_responses.py), for what the runner answers itself."""
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
 def _unauthorized() -> Response:
-    return Response(status_code=401)
+    return error(401, "Unauthorized",
+                 "this route needs the function key: header x-functions-key or query parameter code")
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return error(404, "NotFound", f"no route {request.url.path}; the API is under {ROUTE_PREFIX}/")
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    # Starlette's own Allow names the first route of the path only; a path often has one route per method.
+    methods: set[str] = set()
+    for route in getattr(request.app, "routes", []):
+        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    if not methods and isinstance(exc, HTTPException):
+        methods = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()}
+    allow = ", ".join(sorted(methods))
+    return error(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}"
+                 + (f"; allowed: {allow}" if allow else ""), headers={"Allow": allow} if allow else None)
+
+
+class RequestLog:
+    """One line per HTTP call: method, path (never the query string, which may hold `code=`), status, ms."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def send_and_note(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            access_log.info("%s %s %d %.0f ms", scope["method"], scope["path"], status[0],
+                            (time.perf_counter() - started) * 1000)
 
 
 MAX_BODY_SETTING = "INGEST_MAX_BODY_BYTES"
@@ -92,8 +145,11 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> Response:
-    return JSONResponse({"error": {"code": "PayloadTooLarge", "message": f"the body is larger than {limit} bytes"}},
-                        status_code=413, headers={"Connection": "close"})
+    return error(413, "PayloadTooLarge", f"the body is larger than {limit} bytes", headers={"Connection": "close"})
+
+
+def _failed(name: str) -> Response:
+    return error(500, "InternalError", f"{name} failed; the runner's log has the details")
 
 
 async def _to_func_request(request: Request, body: bytes) -> func.HttpRequest:
@@ -133,13 +189,13 @@ def _endpoint(function: HttpFunction, key: Callable[[], str]) -> Callable[[Reque
             result = await run_in_threadpool(call, function.user_function, function.arg_name, req)
         except Exception:
             log.exception("Function '%s' failed", function.name)
-            return Response(status_code=500)
+            return _failed(function.name)
         return _from_func_response(result)
 
     return endpoint
 
 
-def build_http_app(catalog: Catalog, key: Callable[[], str]) -> Starlette:
+def build_http_app(catalog: Catalog, key: Callable[[], str]) -> Any:
     """Routes of every HTTP function plus `POST /admin/functions/{name}` (like Core Tools) for timers."""
     routes = [
         Route(starlette_path(f.route), _endpoint(f, key), methods=list(f.methods), name=f.name)
@@ -152,12 +208,12 @@ def build_http_app(catalog: Catalog, key: Callable[[], str]) -> Starlette:
         name = request.path_params["name"]
         timer = catalog.timers.get(name)
         if timer is None:
-            return JSONResponse({"error": f"no timer function named {name!r}"}, status_code=404)
+            return error(404, "NotFound", f"no timer function named {name!r}; timers: {sorted(catalog.timers)}")
         try:
             await run_in_threadpool(run_timer, timer)
-        except Exception as exc:
+        except Exception:
             log.exception("Timer '%s' failed", name)
-            return JSONResponse({"error": f"{name} failed: {type(exc).__name__}"}, status_code=500)
+            return _failed(name)
         return Response(status_code=202)
 
     async def list_functions(request: Request) -> Response:
@@ -167,7 +223,22 @@ def build_http_app(catalog: Catalog, key: Callable[[], str]) -> Starlette:
 
     routes.append(Route("/admin/functions/{name}", admin_invoke, methods=["POST"]))
     routes.append(Route("/admin/functions", list_functions, methods=["GET"]))
-    return Starlette(routes=routes)
+    handlers = {404: _not_found, 405: _method_not_allowed}
+    return RequestLog(Starlette(routes=routes, exception_handlers=handlers))  # type: ignore[arg-type]
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """One line saying why `host:port` cannot be served (in use, not allowed), or None when it is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no problem
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another `make run`?); stop that, "
+                        f"or pick another port: make run PORT={port + 1}")
+            return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def describe(catalog: Catalog) -> str:

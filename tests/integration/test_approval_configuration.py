@@ -45,7 +45,7 @@ def test_approval_into_an_environment_without_the_measure_is_refused_and_stores_
     response = approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=run_id))
     assert response.status_code == 400, response.get_body()
     error = json.loads(response.get_body())["error"]
-    assert error["code"] == "unusable_lines"
+    assert error["code"] == "InvalidLines"
     assert {d["field"] for d in error["details"]} == {"quantityDataSource", "physicalMeasure"}
     assert _stored(environment_id) == []
 
