@@ -23,8 +23,11 @@ $(AZURITE):
 install: $(VENV)/.installed
 tools: $(AZURITE)
 
+# `make run PORT=8080`: the function app's HTTP port (Azurite keeps 10000-10002).
+PORT ?= 7071
+
 run: install tools
-	$(PY) -m devtools.run_local
+	@$(PY) -m devtools.run_local --port "$(PORT)"
 
 test: install tools
 	$(PY) -m ruff check .
@@ -36,8 +39,11 @@ test-unit: install
 lint: install
 	$(PY) -m ruff check .
 
+# `make drop-samples DIR=folder`: another folder holding erp_onhand.csv and wms_onhand.csv.
+DIR ?= samples
+
 drop-samples: install
-	$(PY) -m devtools.drop_samples
+	@$(PY) -m devtools.drop_samples --samples "$(DIR)"
 
 clean:
 	rm -rf $(VENV) .tools .azurite .localrunner .pytest_cache .ruff_cache

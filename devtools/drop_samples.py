@@ -1,4 +1,7 @@
-"""`make drop-samples`: upload the shared sample snapshots as one run, and say where the reports appear.
+"""`make drop-samples [DIR=folder]`: upload a snapshot pair (default: samples/) as one run; say where reports appear.
+
+Snapshots are not per environment: a run is `snapshots/{runId}/erp.csv` + `wms.csv` (the blob trigger in
+functions/reconcile.py watches `snapshots/{name}`); the environment is chosen later, by the lookup and approval.
 
 Uses the storage connection of local.settings.json (Azurite under `make run`), so the running app's
 blob poller sees the files exactly as Event Grid would deliver them in Azure.
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from devtools.azurite import ROOT
 
-SAMPLES = ROOT.parent / "shared" / "samples"
+SAMPLES = ROOT / "samples"
 FILES = {"erp.csv": "erp_onhand.csv", "wms.csv": "wms_onhand.csv"}
 
 
@@ -34,7 +37,8 @@ def _connection(settings: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drop-samples", description=__doc__)
-    parser.add_argument("--samples", type=Path, default=SAMPLES, help=f"folder with {', '.join(FILES.values())}")
+    parser.add_argument("--samples", type=Path, default=SAMPLES,
+                        help=f"folder with {' and '.join(FILES.values())} (default: samples/ of the repository)")
     parser.add_argument("--run-id", default="sample-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
     args = parser.parse_args(argv)
@@ -43,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(
             "drop-samples: sample file(s) not found:\n  " + "\n  ".join(missing) + "\n"
-            "Put erp_onhand.csv and wms_onhand.csv there, or pass --samples DIR.",
+            "Put erp_onhand.csv and wms_onhand.csv there, or name another folder: make drop-samples DIR=folder",
             file=sys.stderr,
         )
         return 1
@@ -51,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     from azure.core.exceptions import ResourceExistsError, ServiceRequestError
     from azure.storage.blob import BlobServiceClient
 
-    service = BlobServiceClient.from_connection_string(_connection(args.settings))
+    # Few, short retries: when Azurite is not running, say so in seconds rather than after the SDK's ~90 s.
+    service = BlobServiceClient.from_connection_string(_connection(args.settings), retry_total=1, connection_timeout=5)
     try:
         with contextlib.suppress(ResourceExistsError):
             service.create_container("snapshots")
