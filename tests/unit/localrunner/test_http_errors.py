@@ -1,10 +1,14 @@
 """What the runner answers itself (401, 404, 405, 500, admin) has the app's error shape; one log line per call."""
 
 import logging
+import warnings
 
 import azure.functions as func
 import pytest
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # Starlette nags about its httpx-based client; it is the one installed here
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from devtools.localrunner.catalog import build_catalog
 from devtools.localrunner.http_host import build_http_app
