@@ -13,8 +13,6 @@ import os
 import sys
 import time
 import uuid
-from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import azure.functions as func
 
-from bench.bench_storage import bench_storage
+from bench.bench_storage import batched_upserts, bench_storage
 
 
 def make_body(lines: int, products: int) -> list[dict]:
@@ -33,20 +31,9 @@ def make_body(lines: int, products: int) -> list[dict]:
 
 
 def raw_upserts(entities: list[dict], threads: int = 1) -> float:
-    from azure.data.tables import UpdateMode
-
     from shared.adapters.storage_clients import table_service
 
-    table = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
-    by_partition: dict[str, list[dict]] = defaultdict(list)
-    for entity in entities:
-        by_partition[entity["PartitionKey"]].append(entity)
-    chunks = [group[i:i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda c: table.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in c]),
-                      chunks))
-    return time.perf_counter() - start
+    return batched_upserts(table_service().create_table(f"raw{uuid.uuid4().hex[:10]}"), entities, threads)
 
 
 def main() -> None:

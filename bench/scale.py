@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import azure.functions as func
 
-from bench.bench_storage import bench_storage
+from bench.bench_storage import batched_upserts, bench_storage
 
 ENV = "bench"
 MAPPING = '{"pos/sold": {"journal_type": "adjustment", "target_status": "Posted"}}'
@@ -176,7 +176,6 @@ def lag_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: f
 
 def raw_same_shape(requests: list[list[dict]], threads: int) -> float:
     """What sync writes, as plain batched upserts per partition: cache rows + line records + open entries."""
-    from azure.data.tables import UpdateMode
 
     from shared.adapters.ledger_keys import ledger_partition
     from shared.adapters.storage_clients import table_service
@@ -197,36 +196,22 @@ def raw_same_shape(requests: list[list[dict]], threads: int) -> float:
     for partition, keys in rows.items():
         by_partition[partition] += [{"PartitionKey": partition, "RowKey": key, "Quantities": '{"pos": {"sold": "-1"}}',
                                      "UpdatedAt": now} for key in keys]
-    chunks = [group[i:i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda c: table.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in c]),
-                      chunks))
-    return time.perf_counter() - start
+    return batched_upserts(table, [e for group in by_partition.values() for e in group], threads, merge=True)
 
 
-def write_history(requests: list[list[dict]], history: int, catalogue: int) -> None:
+def write_history(requests: list[list[dict]], history: int) -> None:
     """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed)."""
-    from azure.data.tables import UpdateMode
-
     from shared.adapters.ledger_keys import ledger_partition
     from shared.adapters.ledger_tables import LedgerStore
 
     store = LedgerStore()
     products = sorted({line["productId"] for body in requests for line in body})
     old = datetime.now(UTC) - timedelta(days=30)
-    by_partition: dict[str, list[dict]] = defaultdict(list)
-    for n in range(history):
-        product = products[n % len(products)]
-        partition = ledger_partition(ENV, "usmf", product)
-        by_partition[partition].append({
-            "PartitionKey": partition, "RowKey": f"L|hist-{n}", "LineId": f"hist-{n}", "Status": "Aggregated",
-            "DataSource": "pos", "Measure": "sold", "Quantity": "-1", "Dimensions": '{"locationId": "W0001"}',
-            "Payload": "{}", "CreatedAt": old, "IVPostedAt": old, "AggregatedAt": old})
-    chunks = [group[i:i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda c: store.ledger.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE})
-                                                                 for e in c]), chunks))
+    lines = [{"PartitionKey": ledger_partition(ENV, "usmf", products[n % len(products)]), "RowKey": f"L|hist-{n}",
+              "LineId": f"hist-{n}", "Status": "Aggregated", "DataSource": "pos", "Measure": "sold", "Quantity": "-1",
+              "Dimensions": '{"locationId": "W0001"}', "Payload": "{}", "CreatedAt": old, "IVPostedAt": old,
+              "AggregatedAt": old} for n in range(history)]
+    batched_upserts(store.ledger, lines, threads=8)
 
 
 def main() -> None:
@@ -269,7 +254,7 @@ def main() -> None:
 
         fresh_storage("hist")
         start = time.perf_counter()
-        write_history(requests, args.history, args.catalogue)
+        write_history(requests, args.history)
         print(f"history: {args.history} finished lines written in {time.perf_counter() - start:.0f}s", flush=True)
         historic = sync_run(make_requests(args.lines, args.catalogue, args.request_lines, seed=1, tag="h"),
                             args.clients, max(worker_counts), args.timeout)
