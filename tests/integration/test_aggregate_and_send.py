@@ -146,23 +146,30 @@ def test_a_rejected_line_keeps_the_erps_message_and_is_retried_with_backoff(app_
         assert len(fake.journals()) == journals_before, "not retried before its backoff ends"
 
 
-def test_outbox_lines_the_erp_refused_in_a_result_file_are_resent_by_themselves_after_their_backoff(
-        app_env, environment_id):
-    import json
-    from datetime import UTC, datetime, timedelta
-
+def _sent_through_the_outbox(environment_id: str, prefix: str, count: int):
+    """Lines ingested, synced, aggregated and sent as one outbox journal; the parts and the journal id."""
     from shared.adapters.erp_outbox import BlobOutboxConnector
     from shared.adapters.storage_clients import blob_service
-    from shared.services.journal_results import apply_result_file
 
     store, records, outbox = LedgerStore(), JournalRecords(), BlobOutboxConnector(blob_service())
-    ingest(store, environment_id, _lines("ob", 4, items=("A0001",)))
+    ingest(store, environment_id, _lines(prefix, count, items=("A0001",)))
     sync_pending(store)
     aggregate_pending(store, MAPPING)
     send_pending(store, records, outbox, max_lines=1000, max_attempts=5)
     sent, _ = store.query_aggregated(environment_id, {}, 100, None)
     assert {i["Status"] for i in sent} == {"SCMSent"}
     (journal_id,) = {i["JournalId"] for i in sent}
+    return store, records, outbox, sent, journal_id
+
+
+def test_outbox_lines_the_erp_refused_in_a_result_file_are_resent_by_themselves_after_their_backoff(
+        app_env, environment_id):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from shared.services.journal_results import apply_result_file
+
+    store, records, outbox, sent, journal_id = _sent_through_the_outbox(environment_id, "ob", 4)
     answer = {"journalId": journal_id, "state": "create_error", "message": "Journal name IAdj is blocked.",
               "lines": [{"lineId": i["AggregatedId"], "error": "Journal name IAdj is blocked."} for i in sent]}
     apply_result_file(store, records, f"journal-inbox/{environment_id}/r1.json", json.dumps(answer).encode(), 5)
@@ -181,17 +188,9 @@ def test_a_line_whose_posting_failed_is_never_resent_by_itself(app_env, environm
     import json
     from datetime import UTC, datetime, timedelta
 
-    from shared.adapters.erp_outbox import BlobOutboxConnector
-    from shared.adapters.storage_clients import blob_service
     from shared.services.journal_results import apply_result_file
 
-    store, records, outbox = LedgerStore(), JournalRecords(), BlobOutboxConnector(blob_service())
-    ingest(store, environment_id, _lines("pe", 2, items=("A0001",)))
-    sync_pending(store)
-    aggregate_pending(store, MAPPING)
-    send_pending(store, records, outbox, max_lines=1000, max_attempts=5)
-    sent, _ = store.query_aggregated(environment_id, {}, 100, None)
-    (journal_id,) = {i["JournalId"] for i in sent}
+    store, records, outbox, _, journal_id = _sent_through_the_outbox(environment_id, "pe", 2)
     answer = {"journalId": journal_id, "state": "post_error", "erpJournalNumber": "USMF-7",
               "message": "Posting failed: period closed."}
     apply_result_file(store, records, f"journal-inbox/{environment_id}/r1.json", json.dumps(answer).encode(), 5)
