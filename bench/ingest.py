@@ -48,7 +48,8 @@ def main() -> None:
     with bench_storage():
         from functions.adjustments import post_adjustments
         from shared.adapters.ledger_keys import id_partition
-        from shared.adapters.ledger_tables import WRITERS, LedgerStore
+        from shared.adapters.ledger_tables import LedgerStore
+        from shared.adapters.table_batches import WRITERS
         from shared.domain.adjustments import parse_lines
         from shared.services.ingest import line_entity
         from shared.services.sync import sync_pending

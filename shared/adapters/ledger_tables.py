@@ -1,4 +1,4 @@
-"""The inventory ledger in Table Storage.
+"""The inventory ledger in Table Storage (the pending index is mixed in from `pending_index`).
 
 Layout (DESIGN.md): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
 lines (`L|id`) and cache rows (`C|hash`), so a sync is one entity group transaction. Table `lineids`
@@ -12,36 +12,34 @@ import base64
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters.ledger_keys import (
     AGGREGATED,
     CACHE,
-    LEDGER_WORK,
     LINE,
     OFFSET_WORK,
     OPEN,
-    PENDING_SHARDS,
     SEND_WORK,
-    any_shard,
     hot_range,
     id_partition,
     ledger_partition,
-    pending_shard,
     prefix_range,
-    schedule_shard,
 )
+from shared.adapters.pending_index import Marker, PendingIndex
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.table_batches import BATCH, in_parallel
+from shared.adapters.table_batches import chunks as _chunks
+from shared.adapters.table_batches import etag as _etag
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
@@ -49,13 +47,8 @@ from shared.domain.quantities import canonical
 
 LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
 LINE_PREFIX, CACHE_PREFIX, AGG_PREFIX = LINE, CACHE, AGGREGATED
-BATCH = 100
-WRITERS = 8
-"""Threads for independent storage calls: each waits mostly on the network."""
 OPEN_FIELDS = ("Dimensions", "DataSource", "Measure", "Quantity", "JournalNameId", "TransDate", "CostPrice")
 """What sync and aggregation read of a line: copied into its open entry so they never read `L|` rows."""
-LEASES = "lease"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Fault = Callable[[str], None]
 CONFLICT_CODES = ("UpdateConditionNotSatisfied", "EntityAlreadyExists")
@@ -67,44 +60,6 @@ class ConcurrencyConflict(RuntimeError):
 
 class InvalidContinuationToken(ValueError):
     pass
-
-
-def _chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> Iterator[Any]:
-    """Independent partition transactions in flight together: each waits mostly on the network."""
-    if len(work) <= 1:
-        yield from (function(*args) for args in work)
-        return
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        yield from pool.map(lambda args: function(*args), work)
-
-
-def _etag(entity: Any) -> str:
-    return entity.metadata["etag"]
-
-
-@dataclass(frozen=True)
-class Marker:
-    """A pending-work marker: `partition` has work of `kind`, recorded in `shard` with this ETag."""
-
-    kind: str
-    shard: int
-    partition: str
-    etag: str
-    touched_at: datetime | None = None
-
-    def as_message(self) -> dict[str, Any]:
-        return {"kind": self.kind, "partition": self.partition, "shard": self.shard, "etag": self.etag}
-
-    @classmethod
-    def from_message(cls, body: dict[str, Any]) -> Marker | None:
-        if not isinstance(body.get("shard"), int) or not isinstance(body.get("etag"), str):
-            return None
-        return cls(str(body["kind"]), body["shard"], str(body["partition"]), body["etag"])
 
 
 @dataclass(frozen=True)
@@ -123,7 +78,7 @@ class IdRecord:
     fingerprint: str
 
 
-class LedgerStore:
+class LedgerStore(PendingIndex):
     """Table operations of the ledger; `fault` is a test hook called before every storage call."""
 
     def __init__(self, fault: Fault | None = None) -> None:
@@ -413,109 +368,6 @@ class LedgerStore:
         pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
         page = list(next(iter(pages), []))
         return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
-
-    # ---- pending-work index (sharded) ---------------------------------------------------------------
-    def mark_pending(self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK,
-                     shard: int | None = None) -> list[Marker]:
-        """Record that `partitions` have work of `kind`: one transaction per 100, all in one shard."""
-        shard = any_shard() if shard is None else shard
-        entities = [{"PartitionKey": pending_shard(kind, shard), "RowKey": p, "TouchedAt": at}
-                    for p in sorted(set(partitions))]
-        markers: list[Marker] = []
-        for chunk in _chunks(entities):
-            self._step("touch_pending")
-            results = self.pending.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
-            markers += [Marker(kind, shard, e["RowKey"], r["etag"], at) for e, r in zip(chunk, results, strict=True)]
-        return markers
-
-    def touch_pending(self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK) -> None:
-        self.mark_pending(partitions, at, kind)
-
-    def pending_markers(self, kind: str = LEDGER_WORK, touched_before: datetime | None = None,
-                        environment_id: str | None = None) -> list[Marker]:
-        """Every marker of `kind` over all shards, oldest first (so a budgeted sweep starves no one)."""
-        def shard_markers(shard: int) -> list[Marker]:
-            clauses, params = ["PartitionKey eq @pk"], {"pk": pending_shard(kind, shard)}
-            if touched_before is not None:
-                clauses.append("TouchedAt lt @before")
-                params["before"] = touched_before
-            if environment_id is not None:
-                clauses += ["RowKey ge @envlo", "RowKey lt @envhi"]
-                params["envlo"], params["envhi"] = environment_range(environment_id)
-            return [Marker(kind, shard, e["RowKey"], _etag(e), e.get("TouchedAt"))
-                    for e in self.pending.query_entities(" and ".join(clauses), parameters=params,
-                                                         select=["RowKey", "TouchedAt"])]
-
-        self._step("list_pending")
-        found = [m for markers in in_parallel(shard_markers, [(s,) for s in range(PENDING_SHARDS)]) for m in markers]
-        return sorted(found, key=lambda m: (m.touched_at or EPOCH, m.partition))
-
-    def clear_pending(self, marker: Marker) -> bool:
-        """Remove the marker unless new work arrived since it was written (its ETag changed)."""
-        try:
-            self._step("clear_pending")
-            self.pending.delete_entity(pending_shard(marker.kind, marker.shard), marker.partition,
-                                       etag=marker.etag, match_condition=MatchConditions.IfNotModified)
-            return True
-        except (ResourceNotFoundError, HttpResponseError) as exc:
-            if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:
-                return False
-            raise
-
-    # ---- leases: one holder at a time for work that must not overlap (sending an environment) -----------
-    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: int) -> str | None:
-        """The lease's ETag if `holder` now holds `name`; None while another holder's lease runs."""
-        entity = {"PartitionKey": LEASES, "RowKey": name, "Holder": holder,
-                  "Until": now + timedelta(seconds=seconds)}
-        try:
-            return self.pending.create_entity(entity)["etag"]
-        except ResourceExistsError:
-            pass
-        try:
-            current = self.pending.get_entity(LEASES, name)
-        except ResourceNotFoundError:
-            return None
-        if current["Until"] > now:
-            return None
-        try:
-            return self.pending.update_entity(entity, mode=UpdateMode.REPLACE, etag=_etag(current),
-                                              match_condition=MatchConditions.IfNotModified)["etag"]
-        except HttpResponseError:
-            return None  # another holder took the expired lease first
-
-    def release_lease(self, name: str, etag: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
-            self.pending.delete_entity(LEASES, name, etag=etag, match_condition=MatchConditions.IfNotModified)
-
-    def schedule_once(self, name: str, at: datetime) -> bool:
-        """True if no schedule `name` was waiting (the caller then sends the one message for it).
-
-        Schedules are spread over the pending shards by name: every product's aggregation has one.
-        """
-        try:
-            self._step("schedule")
-            self.pending.create_entity({"PartitionKey": schedule_shard(name), "RowKey": name, "At": at})
-            return True
-        except ResourceExistsError:
-            return False
-
-    def unschedule(self, name: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._step("unschedule")
-            self.pending.delete_entity(schedule_shard(name), name)
-
-    def stale_schedules(self, before: datetime, prefix: str = "") -> list[str]:
-        """Schedules older than `before` (their message was lost), optionally only names with `prefix`."""
-        def shard(n: int) -> list[str]:
-            clauses, params = ["PartitionKey eq @pk", "At lt @before"], {"pk": pending_shard("schedule", n),
-                                                                         "before": before}
-            if prefix:
-                clauses += ["RowKey ge @lo", "RowKey lt @hi"]
-                params["lo"], params["hi"] = prefix, prefix + "\uffff"
-            return [e["RowKey"] for e in self.pending.query_entities(" and ".join(clauses), parameters=params,
-                                                                     select=["RowKey"])]
-
-        return [name for names in in_parallel(shard, [(n,) for n in range(PENDING_SHARDS)]) for name in names]
 
     # ---- reads for the API -------------------------------------------------------------------------
     def query_lines(self, environment_id: str, filters: dict[str, Any], page_size: int,

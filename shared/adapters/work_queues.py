@@ -18,8 +18,8 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from shared.adapters.ledger_tables import in_parallel
 from shared.adapters.storage_clients import queue_service
+from shared.adapters.table_batches import in_parallel
 from shared.config import get_settings
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from shared.adapters.ledger_keys import EVENT
-from shared.adapters.ledger_tables import IdRecord, LedgerStore, in_parallel, ledger_partition
+from shared.adapters.ledger_tables import IdRecord, LedgerStore, ledger_partition
+from shared.adapters.table_batches import in_parallel
 from shared.domain.cache import CacheChange
 from shared.domain.onhand_events import OnHandEvent, event_edits
 from shared.services.cache_changes import apply_changes

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.adapters.ledger_keys import LEDGER_WORK, aggregate_schedule, split_partition
-from shared.adapters.ledger_tables import Marker, in_parallel
+from shared.adapters.pending_index import Marker
+from shared.adapters.table_batches import in_parallel
 from shared.domain.aggregation import JournalMapping
 from shared.services.aggregate import AggregateReport, aggregate_partition
 from shared.services.ports import LedgerPort, WorkSink

@@ -15,7 +15,8 @@ from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
 
 if TYPE_CHECKING:
-    from shared.adapters.ledger_tables import IdRecord, Marker, OpenEntries
+    from shared.adapters.ledger_tables import IdRecord, OpenEntries
+    from shared.adapters.pending_index import Marker
 
 
 class IdRepository(Protocol):

@@ -19,7 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from shared.adapters.journal_records import JournalRecords
-from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore, in_parallel
+from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore
+from shared.adapters.table_batches import in_parallel
 from shared.domain.aggregation import RESENDABLE_STATUSES, RETRYABLE_STATUSES, STATUS_FOR_STATE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
 from shared.domain.offsets import TRIGGER_STATUSES
@@ -183,7 +184,6 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
     or that belongs to an older send of the line, is recorded in the line's `LateAnswers`, not applied.
     Each line is judged on its stored state (a caller's copy may predate the send that just happened).
     """
-    from shared.adapters.ledger_tables import in_parallel
     from shared.domain.status_machine import judge_answer, record_late_answer
 
     stale = [e for e in entities if e.get("JournalId") != outcome.journal_id]

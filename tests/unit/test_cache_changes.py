@@ -81,7 +81,7 @@ class FakeSyncStore(FakeLedger):
         return [] if "D|1" in self.markers else [PendingLine("D|1", "e", {"siteId": "1"}, "pos", "sold", Decimal(2))]
 
     def pending_markers(self, kind="ledger", touched_before=None, environment_id=None):
-        from shared.adapters.ledger_tables import Marker
+        from shared.adapters.pending_index import Marker
 
         return [Marker(kind, 0, "env|org|p", "marker-etag")]
 
