@@ -37,7 +37,7 @@ from shared.adapters.ledger_keys import (
 )
 from shared.adapters.pending_index import Marker, PendingIndex
 from shared.adapters.storage_clients import table_name, table_service
-from shared.adapters.table_batches import BATCH, in_parallel
+from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
 from shared.domain.aggregation import AggregateGroup, DetailedLine
@@ -106,7 +106,7 @@ class LedgerStore(PendingIndex):
                    for r in chunk]
             try:
                 self._step("reserve_ids")
-                self.line_ids.submit_transaction(ops)
+                resilient(self.line_ids.submit_transaction, ops)
                 return {}
             except TableTransactionError as exc:
                 if exc.error_code != "EntityAlreadyExists":
@@ -148,13 +148,14 @@ class LedgerStore(PendingIndex):
         def create(chunk: list[dict[str, Any]]) -> None:
             try:
                 self._step("create_lines")
-                self.ledger.submit_transaction([("create", e) for line in chunk for e in (line, _open_entry(line))])
+                resilient(self.ledger.submit_transaction,
+                          [("create", e) for line in chunk for e in (line, _open_entry(line))])
             except TableTransactionError as exc:
                 if exc.error_code != "EntityAlreadyExists":
                     raise
                 for line in chunk:  # a retried request: each line and its entry still only together
                     with contextlib.suppress(TableTransactionError):
-                        self.ledger.submit_transaction([("create", line), ("create", _open_entry(line))])
+                        resilient(self.ledger.submit_transaction, [("create", line), ("create", _open_entry(line))])
 
         list(in_parallel(create, [(chunk,) for group in by_partition.values()
                                   for chunk in _chunks(group, BATCH // 2)]))
@@ -228,7 +229,7 @@ class LedgerStore(PendingIndex):
     def _commit(self, ops: list[Any], step: str) -> list[Any]:
         try:
             self._step(step)
-            return self.ledger.submit_transaction(ops)
+            return resilient(self.ledger.submit_transaction, ops)
         except TableTransactionError as exc:
             if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
                 raise ConcurrencyConflict(str(exc.error_code)) from None
@@ -345,7 +346,7 @@ class LedgerStore(PendingIndex):
         for group in by_partition.values():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
-                self.ledger.submit_transaction([("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
+                resilient(self.ledger.submit_transaction, [("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""

@@ -22,7 +22,7 @@ from azure.data.tables import TableClient, UpdateMode
 from shared.adapters.ledger_keys import LEDGER_WORK, PENDING_SHARDS, any_shard, pending_shard, schedule_shard
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
-from shared.adapters.table_batches import in_parallel
+from shared.adapters.table_batches import in_parallel, resilient
 from shared.domain.identifiers import environment_range
 
 LEASES = "lease"
@@ -63,7 +63,8 @@ class PendingIndex:
         markers: list[Marker] = []
         for chunk in _chunks(entities):
             self._step("touch_pending")
-            results = self.pending.submit_transaction([("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+            results = resilient(self.pending.submit_transaction,
+                                [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
             markers += [Marker(kind, shard, e["RowKey"], r["etag"], at) for e, r in zip(chunk, results, strict=True)]
         return markers
 

@@ -30,3 +30,26 @@ def etag(entity: Any) -> str:
     return entity.metadata["etag"]
 
 
+
+
+def resilient(function: Callable[..., Any], *args: Any, attempts: int = 3, **kwargs: Any) -> Any:
+    """Call `function`, again after a dropped connection (up to `attempts` times, short jittered waits).
+
+    The SDK does not retry a POST whose connection dropped (it might have been applied), and
+    Azurite and Azure both close idle pooled connections. Every write omnisync makes may be
+    repeated: creates report the entity exists, ETag-guarded updates report a conflict and the
+    caller re-reads, upserts and queue messages (at least once) are idempotent.
+    """
+    import random
+    import time
+
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return function(*args, **kwargs)
+        except (ServiceRequestError, ServiceResponseError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * 2 ** attempt + random.random() * 0.05)  # noqa: S311 - jitter, not security
+    raise AssertionError("unreachable")

@@ -19,7 +19,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
 from shared.adapters.storage_clients import queue_service
-from shared.adapters.table_batches import in_parallel
+from shared.adapters.table_batches import in_parallel, resilient
 from shared.config import get_settings
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class WorkQueues:
 
         def send(text: str) -> None:
             self._fault(f"enqueue_{work}")
-            client.send_message(text, visibility_timeout=delay_s or None)
+            resilient(client.send_message, text, visibility_timeout=delay_s or None)
 
         list(in_parallel(send, items))
         return len(items)
