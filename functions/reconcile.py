@@ -1,4 +1,4 @@
-"""Reconciliation triggers: the snapshot blob trigger and the report lookup (issue 5).
+"""Reconciliation triggers: the snapshot blob trigger and the report lookup.
 
 Thin on purpose: the blob trigger passes only the blob's *name* to the service,
 which lists the run's folder and streams both snapshots itself. The host still

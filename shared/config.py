@@ -55,7 +55,7 @@ class Settings(BaseModel):
         alias="ALLOWED_PHYSICAL_MEASURES",
     )
 
-    # Reconciliation (issue 5): app-wide defaults; RECONCILE_CONFIG (a JSON object in the format of
+    # Reconciliation: app-wide defaults; RECONCILE_CONFIG (a JSON object in the format of
     # docs/reconciliation.md) overrides them, and a run's own snapshots/{runId}/config.json overrides both.
     reconcile_master: Literal["wms", "erp"] = Field("wms", alias="RECONCILE_MASTER")
     reconcile_journal_mode: Literal["movement", "counting"] = Field("movement", alias="RECONCILE_JOURNAL_MODE")

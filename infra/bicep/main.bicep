@@ -49,7 +49,7 @@ param ingestMaxLines int = 10000
 param allowedDataSources string = '@iv,pos,ecom,wms,fno'
 param allowedPhysicalMeasures string = 'adjustment,sold,received,ordered,onhand,counted,availphysical,reserved'
 
-@description('Reconciliation defaults (issue 5): master side, journal mode, value threshold, optional JSON config.')
+@description('Reconciliation defaults: master side, journal mode, value threshold, optional JSON config.')
 @allowed(['wms', 'erp'])
 param reconcileMaster string = 'wms'
 @allowed(['movement', 'counting'])

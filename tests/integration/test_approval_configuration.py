@@ -1,4 +1,4 @@
-"""Approval checks the lines against the environment's own configuration, as ingest does (issue 11, item 6)."""
+"""Approval checks the lines against the environment's own configuration, as ingest does."""
 
 import json
 import uuid

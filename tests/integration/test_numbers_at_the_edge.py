@@ -1,4 +1,4 @@
-"""Numbers at the edge: plain ASCII decimals within the documented digits, no duplicate keys (issue 11, item 4)."""
+"""Numbers at the edge: plain ASCII decimals within the documented digits, no duplicate keys."""
 
 import json
 import logging

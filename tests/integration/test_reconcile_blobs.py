@@ -262,7 +262,7 @@ def test_crash_inside_commit_is_not_trusted(
     assert read_report(container, run_id, "summary.json") == before["summary.json"]
 
 
-# ---- bad input: an error report naming file and line, never an exception (issue 11, items 5 and 7) ----
+# ---- bad input: an error report naming file and line, never an exception ----
 def _errors(service: BlobServiceClient, run_id: str) -> list[str]:
     summary = json.loads(reports(service, run_id)["summary.json"])
     assert summary["status"] == "error"

@@ -1,4 +1,4 @@
-"""Statuses only move forward: late, repeated or stale ERP answers are recorded, never applied (issue 11, 1)."""
+"""Statuses only move forward: late, repeated or stale ERP answers are recorded, never applied."""
 
 import json
 from datetime import UTC, datetime

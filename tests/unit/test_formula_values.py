@@ -1,4 +1,4 @@
-"""The outbox CSV and JSON of one journal carry the same values (issue 11, item 8).
+"""The outbox CSV and JSON of one journal carry the same values.
 
 Values a spreadsheet reads as formulas (`= + - @`, tab, CR first) are refused at ingest with the field
 named, so the CSV writer's neutralisation never has to change an accepted value.

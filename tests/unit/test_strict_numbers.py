@@ -1,4 +1,4 @@
-"""Strict numbers and JSON (issue 11, item 4): the rules, without storage."""
+"""Strict numbers and JSON: the rules, without storage."""
 
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
-"""The runner refuses an oversized body while reading it, never holding more than the limit (issue 11, item 9)."""
+"""The runner refuses an oversized body while reading it, never holding more than the limit."""
 
 import asyncio
 
