@@ -38,4 +38,4 @@ def test_an_answer_from_storage_is_never_repeated():
 
 def test_chunks_keep_every_item_in_order_within_the_batch_limit():
     parts = list(chunks(list(range(250))))
-    assert [len(p) for p in parts] == [100, 100, 50] and sum(parts, []) == list(range(250))
+    assert [len(p) for p in parts] == [100, 100, 50] and [i for p in parts for i in p] == list(range(250))
