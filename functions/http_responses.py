@@ -22,8 +22,10 @@ def _default(value: Any) -> Any:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    # A lone surrogate (`"\ud800"` in a refused value) cannot be UTF-8: written back as its JSON escape.
+    text = json.dumps(body, default=_default, ensure_ascii=False)
     return func.HttpResponse(
-        json.dumps(body, default=_default, ensure_ascii=False),
+        text.encode("utf-8", "backslashreplace"),
         status_code=status,
         mimetype="application/json",
         charset="utf-8",

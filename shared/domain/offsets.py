@@ -90,7 +90,8 @@ def parse_transactions(raw_items: list[Any], config: InventoryConfig) -> tuple[l
             continue
         tx_id, org, product = identity(data, found)
         tx_type = data.get("transactionType")
-        if tx_type not in TRIGGERS:
+        if not isinstance(tx_type, str) or tx_type not in TRIGGERS:
+            tx_type = None
             found.add("transactionType", f"must be one of {list(TRIGGERS)}")
         stage = _STATUS_WORDS.get(str(data.get("status", "")).lower())
         if tx_type in TRIGGERS and stage not in TRIGGERS[tx_type]:
@@ -101,16 +102,21 @@ def parse_transactions(raw_items: list[Any], config: InventoryConfig) -> tuple[l
         except InvalidQuantity as exc:
             found.add("quantity", str(exc))
         rule = None
-        if tx_type in TRIGGERS and isinstance(data.get("offsetDataSource"), str) \
-                and isinstance(data.get("offsetPhysicalMeasure"), str):
+        named = True
+        for name in ("offsetDataSource", "offsetPhysicalMeasure"):
+            if not isinstance(data.get(name), str):
+                found.add(name, "must be a text naming the offset's data source / physical measure")
+                named = False
+        if tx_type is not None and named:
             rule = config.offset_rule(tx_type, data["offsetDataSource"], data["offsetPhysicalMeasure"])
             if rule is None:
                 found.add("offsetPhysicalMeasure", f"no offset rule of this environment for {tx_type} on "
-                          f"{data['offsetDataSource']}/{data['offsetPhysicalMeasure']}")
+                          f"{data['offsetDataSource']!r}/{data['offsetPhysicalMeasure']!r}")
         quantities = physical_quantities(data["quantities"], config, found) if data.get("quantities") else {}
         if found.items:
             problems += found.items
             continue
-        assert rule is not None and stage is not None
+        if rule is None or stage is None or tx_type is None:  # every path to here added a problem
+            raise AssertionError("a transaction without problems has a rule and a stage")
         transactions.append(ErpTransaction(tx_id, str(tx_type), stage, org, product, dims, quantity, rule, quantities))
     return transactions, problems

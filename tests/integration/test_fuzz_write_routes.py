@@ -1,4 +1,4 @@
-"""Fuzz the write routes (issue 11): thousands of hostile bodies, never a 5xx, nothing stored from a refused body.
+"""Fuzz the write routes: thousands of hostile bodies, never a 5xx, nothing stored from a refused body.
 
 Four route families are called directly with `azure.functions.HttpRequest` objects, against the session's Azurite:
 adjustment bulk, on-hand (bulk and single), ERP transactions bulk, and the configuration PUT. Bodies are the
