@@ -9,17 +9,17 @@ def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
     from functions import (
         adjustments,
-        cache_sync,
         erp_transactions,
         health,
         inventory_config,
         journals,
         onhand,
+        partition_work,
         reconcile,
     )
     from functions.storage_guard import guard_http_functions
 
-    found = [health.bp, adjustments.bp, onhand.bp, inventory_config.bp, erp_transactions.bp, cache_sync.bp,
+    found = [health.bp, adjustments.bp, onhand.bp, inventory_config.bp, erp_transactions.bp, partition_work.bp,
              journals.bp, reconcile.bp]
     guard_http_functions(found)
     return found
