@@ -18,6 +18,7 @@ from azure.storage.queue import QueueServiceClient
 from devtools.localrunner.catalog import Catalog, build_catalog
 from devtools.localrunner.http_host import build_http_app, describe
 from devtools.localrunner.queues import QueuePoller, QueueSettings
+from devtools.localrunner.settings import resolve
 from devtools.localrunner.triggers import BlobPoller, TimerScheduler
 
 log = logging.getLogger("localrunner")
@@ -29,6 +30,14 @@ def load_app(target: str) -> func.FunctionApp:
     """Import `module:attribute` (default `function_app:app`) after the settings are in the environment."""
     module_name, _, attribute = target.partition(":")
     return getattr(importlib.import_module(module_name), attribute or "app")
+
+
+def _resolved(expression: str) -> str:
+    """A `%SETTING%` expression as the runner will use it, or as written while the setting is missing."""
+    try:
+        return resolve(expression)
+    except KeyError:
+        return expression
 
 
 def function_key() -> str:
@@ -77,7 +86,7 @@ class LocalRunner:
     def summary(self) -> str:
         timers = "\n".join(f"  {t.name}: timer {t.schedule}" for t in self.catalog.timers.values())
         blobs = "\n".join(f"  {b.name}: blob {b.container}/{b.pattern}" for b in self.catalog.blobs)
-        queues = "\n".join(f"  {q.name}: queue {q.queue_name}" for q in self.catalog.queues)
+        queues = "\n".join(f"  {q.name}: queue {_resolved(q.queue_name)}" for q in self.catalog.queues)
         return "\n".join(part for part in (describe(self.catalog), timers, blobs, queues) if part)
 
     def start(self) -> None:
