@@ -31,9 +31,9 @@ from shared.services.sync import SyncReport, sync_partition
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 RETRY_DELAY_S = 5
+"""A partition left unfinished by contention comes back after this delay (its marker stays too)."""
 STALE_SCHEDULE_S = 1200
 """An aggregate schedule this old lost its message (the delay is at most 600 s)."""
-"""A partition left unfinished by contention comes back after this delay (its marker stays too)."""
 
 
 def _now() -> datetime:

@@ -12,7 +12,8 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -85,31 +86,42 @@ def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConn
     report = SendReport()
     for name in store.stale_schedules(clock() - timedelta(seconds=2 * LEASE_SECONDS), prefix="send|"):
         store.unschedule(name)  # its message was lost: let the next aggregation schedule a send again
-    environments = {m.partition.split("|", 1)[0] for m in store.pending_markers(SEND_WORK)}
-    environments |= {environment_id for environment_id, _ in records.inflight()}
+    inflight: dict[str, list[str]] = defaultdict(list)
+    for environment_id, journal_id in records.inflight():  # read once, not once per environment
+        inflight[environment_id].append(journal_id)
+    environments = {m.partition.split("|", 1)[0] for m in store.pending_markers(SEND_WORK)} | set(inflight)
     for environment_id in sorted(environments):
-        lease = store.acquire_lease(send_lease_name(environment_id), uuid.uuid4().hex, clock(), LEASE_SECONDS)
-        if lease is None:
-            continue  # a queue-triggered send of this environment is running
-        try:
-            send_environment(store, records, connector, environment_id, max_lines=max_lines,
-                             max_attempts=max_attempts, clock=clock, report=report)
-        finally:
-            store.release_lease(send_lease_name(environment_id), lease)
+        with _lease(store, environment_id, clock) as held:
+            if held:  # otherwise a queue-triggered send of this environment is running
+                send_environment(store, records, connector, environment_id, max_lines=max_lines,
+                                 max_attempts=max_attempts, clock=clock, report=report,
+                                 inflight=inflight.get(environment_id, []))
     return report
+
+
+@contextmanager
+def _lease(store: LedgerStore, environment_id: str, clock: Clock) -> Iterator[bool]:
+    """Hold the environment's send lease for the block; yields False when another holder has it."""
+    name = send_lease_name(environment_id)
+    lease = store.acquire_lease(name, uuid.uuid4().hex, clock(), LEASE_SECONDS)
+    try:
+        yield lease is not None
+    finally:
+        if lease is not None:
+            store.release_lease(name, lease)
 
 
 def send_environment(store: LedgerStore, records: JournalRecords, connector: ErpConnector, environment_id: str, *,
                      max_lines: int, max_attempts: int, clock: Clock = lambda: datetime.now(UTC),
-                     report: SendReport | None = None) -> SendReport:
+                     report: SendReport | None = None, inflight: list[str] | None = None) -> SendReport:
     """Cut the environment's due lines into journals per organization and journal key, and send them.
 
     Must not run twice at once for one environment (callers hold its lease, or are the singleton timer).
     """
     report = report or SendReport()
-    for env, journal_id in records.inflight():
-        if env != environment_id:
-            continue
+    if inflight is None:
+        inflight = [journal_id for env, journal_id in records.inflight() if env == environment_id]
+    for journal_id in inflight:
         entities = lines_of_journal(store, environment_id, journal_id)
         if entities:
             log.warning("resending journal %s left in flight", journal_id)
@@ -258,14 +270,10 @@ def send_leased(store: LedgerStore, records: JournalRecords, connector: ErpConne
                 environment_id: str, *, max_lines: int, max_attempts: int, retry_delay_s: int,
                 clock: Clock = lambda: datetime.now(UTC)) -> SendReport | None:
     """Send one environment under its lease; None (and the message comes back later) while it is held."""
-    name = send_lease_name(environment_id)
-    lease = store.acquire_lease(name, uuid.uuid4().hex, clock(), LEASE_SECONDS)
-    if lease is None:
-        queues.put("send", [{"environment": environment_id}], delay_s=retry_delay_s)
-        return None
-    try:
-        store.unschedule(name)  # lines aggregated from now on schedule the next send
+    with _lease(store, environment_id, clock) as held:
+        if not held:
+            queues.put("send", [{"environment": environment_id}], delay_s=retry_delay_s)
+            return None
+        store.unschedule(send_lease_name(environment_id))  # lines aggregated from now on schedule the next send
         return send_environment(store, records, connector, environment_id, max_lines=max_lines,
                                 max_attempts=max_attempts, clock=clock)
-    finally:
-        store.release_lease(name, lease)
