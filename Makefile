@@ -31,6 +31,7 @@ run: install tools
 
 test: install tools
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 test-unit: install
@@ -38,6 +39,7 @@ test-unit: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # `make drop-samples DIR=folder`: another folder holding erp_onhand.csv and wms_onhand.csv.
 DIR ?= samples

@@ -42,25 +42,36 @@ def main() -> None:
         from shared.services.ingest import line_entity
         from shared.services.send_journals import send_pending
 
-        raw = [{"id": f"agg-{i}", "organizationId": "usmf", "productId": f"P{i % args.products:05d}",
-                "quantityDataSource": "pos", "physicalMeasure": "sold",
+        raw = [
+            {
+                "id": f"agg-{i}",
+                "organizationId": "usmf",
+                "productId": f"P{i % args.products:05d}",
+                "quantityDataSource": "pos",
+                "physicalMeasure": "sold",
                 "dimensions": {"siteId": "1", "locationId": str(i % 4), "posTill": f"T{i % 7}"},
-                "quantity": str((i % 9) - 3), "externalReferenceId": f"R{i}"} for i in range(args.lines)]
+                "quantity": str((i % 9) - 3),
+                "externalReferenceId": f"R{i}",
+            }
+            for i in range(args.lines)
+        ]
         lines, _ = parse_lines(raw, allowed_sources=("pos",), allowed_measures=("sold",))
         store = LedgerStore()
         setup = time.perf_counter()
         # Setup (not timed): the state sync leaves behind — IVPosted lines and aggregation markers —
         # written directly, because pushing 100,000 lines through ingest + sync on Azurite takes too long here.
         now = datetime.now(UTC)
-        entities = [line_entity("bench", line, line.fingerprint(), now) | {"Status": "IVPosted", "IVPostedAt": now}
-                    for line in lines]
+        entities = [
+            line_entity("bench", line, line.fingerprint(), now) | {"Status": "IVPosted", "IVPostedAt": now}
+            for line in lines
+        ]
         store.create_lines(entities)
         by_partition: dict[str, list[dict]] = {}
         for entity in entities:  # the open entries as sync leaves them: stage IVPosted
             by_partition.setdefault(entity["PartitionKey"], []).append(_open_entry(entity) | {"Stage": "IVPosted"})
         for group in by_partition.values():
             for i in range(0, len(group), 100):
-                store.ledger.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in group[i:i + 100]])
+                store.ledger.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in group[i : i + 100]])
         store.mark_pending(by_partition, now, LEDGER_WORK)
         print(f"setup (synced lines written directly) {time.perf_counter() - setup:.1f}s", flush=True)
 
@@ -69,8 +80,9 @@ def main() -> None:
         report = aggregate_pending(store, mapping)
         aggregate_s = time.perf_counter() - start
         start = time.perf_counter()
-        sent = send_pending(store, JournalRecords(), BlobOutboxConnector(blob_service()), max_lines=1000,
-                            max_attempts=5)
+        sent = send_pending(
+            store, JournalRecords(), BlobOutboxConnector(blob_service()), max_lines=1000, max_attempts=5
+        )
         send_s = time.perf_counter() - start
         assert report.lines == args.lines, report
 
@@ -79,19 +91,35 @@ def main() -> None:
         target = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
         start = time.perf_counter()
         for partition in partitions:
-            entities = list(store.ledger.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": partition, "lo": "L|", "hi": "L}"}))
-            ops = [("upsert", {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"], "Status": "Aggregated"},
-                    {"mode": UpdateMode.MERGE}) for e in entities]
+            entities = list(
+                store.ledger.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                    parameters={"pk": partition, "lo": "L|", "hi": "L}"},
+                )
+            )
+            ops = [
+                (
+                    "upsert",
+                    {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"], "Status": "Aggregated"},
+                    {"mode": UpdateMode.MERGE},
+                )
+                for e in entities
+            ]
             for i in range(0, len(ops), 100):
-                target.submit_transaction(ops[i:i + 100])
+                target.submit_transaction(ops[i : i + 100])
         raw_s = time.perf_counter() - start
     ours = aggregate_s + send_s
-    figures = {"lines": args.lines, "products": args.products, "aggregated_lines": report.aggregated,
-               "journals": sent.journals, "aggregate_s": round(aggregate_s, 2), "send_s": round(send_s, 2),
-               "lines_per_s": round(args.lines / ours), "raw_lines_per_s": round(args.lines / raw_s),
-               "ratio": round(raw_s / ours, 3)}
+    figures = {
+        "lines": args.lines,
+        "products": args.products,
+        "aggregated_lines": report.aggregated,
+        "journals": sent.journals,
+        "aggregate_s": round(aggregate_s, 2),
+        "send_s": round(send_s, 2),
+        "lines_per_s": round(args.lines / ours),
+        "raw_lines_per_s": round(args.lines / raw_s),
+        "ratio": round(raw_s / ours, 3),
+    }
     print(json.dumps(figures))
 
 

@@ -40,9 +40,13 @@ def batched_upserts(table: object, entities: list[dict], threads: int = 1, merge
     by_partition: dict[str, list[dict]] = defaultdict(list)
     for entity in entities:
         by_partition[entity["PartitionKey"]].append(entity)
-    chunks = [group[i:i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
+    chunks = [group[i : i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda c: table.submit_transaction([("upsert", e, {"mode": mode}) for e in c]),  # type: ignore[attr-defined]
-                      chunks))
+        list(
+            pool.map(
+                lambda c: table.submit_transaction([("upsert", e, {"mode": mode}) for e in c]),  # type: ignore[attr-defined]
+                chunks,
+            )
+        )
     return time.perf_counter() - start

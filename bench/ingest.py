@@ -24,10 +24,19 @@ from bench.bench_storage import batched_upserts, bench_storage
 
 
 def make_body(lines: int, products: int) -> list[dict]:
-    return [{"id": f"bench-{i}", "organizationId": "usmf", "productId": f"P{i % products:04d}",
-             "quantityDataSource": "pos", "physicalMeasure": "sold",
-             "dimensions": {"siteId": "1", "locationId": str(i % 5), "colorId": ("Red", "Blue")[i % 2]},
-             "quantity": str((i % 9) - 4), "externalReferenceId": f"RCPT-{i}"} for i in range(lines)]
+    return [
+        {
+            "id": f"bench-{i}",
+            "organizationId": "usmf",
+            "productId": f"P{i % products:04d}",
+            "quantityDataSource": "pos",
+            "physicalMeasure": "sold",
+            "dimensions": {"siteId": "1", "locationId": str(i % 5), "colorId": ("Red", "Blue")[i % 2]},
+            "quantity": str((i % 9) - 4),
+            "externalReferenceId": f"RCPT-{i}",
+        }
+        for i in range(lines)
+    ]
 
 
 def raw_upserts(entities: list[dict], threads: int = 1) -> float:
@@ -59,9 +68,13 @@ def main() -> None:
         from shared.adapters.work_queues import WorkQueues
 
         WorkQueues().client("sync")
-        request = func.HttpRequest("POST", "http://localhost/api/environment/bench/transaction/adjustment/bulk",
-                                   headers={"content-type": "application/json"},
-                                   route_params={"environmentId": "bench"}, body=json.dumps(body).encode())
+        request = func.HttpRequest(
+            "POST",
+            "http://localhost/api/environment/bench/transaction/adjustment/bulk",
+            headers={"content-type": "application/json"},
+            route_params={"environmentId": "bench"},
+            body=json.dumps(body).encode(),
+        )
         start = time.perf_counter()
         response = post_adjustments(request)
         ingest_s = time.perf_counter() - start
@@ -77,9 +90,15 @@ def main() -> None:
         entities = [line_entity("bench", line, line.fingerprint(), now) for line in lines]
         raw_s = raw_upserts(entities)
         # What ingest must write at least: each line and its id record (the idempotency authority).
-        id_records = [{"PartitionKey": id_partition("bench", line.id), "RowKey": line.id,
-                       "LedgerPartition": e["PartitionKey"], "Fingerprint": e["Fingerprint"]}
-                      for line, e in zip(lines, entities, strict=True)]
+        id_records = [
+            {
+                "PartitionKey": id_partition("bench", line.id),
+                "RowKey": line.id,
+                "LedgerPartition": e["PartitionKey"],
+                "Fingerprint": e["Fingerprint"],
+            }
+            for line, e in zip(lines, entities, strict=True)
+        ]
         raw_same_s = raw_upserts(entities + id_records, threads=WRITERS)
     figures = {
         "lines": args.lines,
@@ -91,8 +110,10 @@ def main() -> None:
         "ingest_ratio_same_entities": round(raw_same_s / ingest_s, 3),
         "sync_ratio": round(raw_s / sync_s, 3),
     }
-    print(f"ingest {ingest_s:.2f}s, sync {sync_s:.2f}s, raw batched upserts {raw_s:.2f}s, "
-          f"raw line + id record on {WRITERS} threads {raw_same_s:.2f}s")
+    print(
+        f"ingest {ingest_s:.2f}s, sync {sync_s:.2f}s, raw batched upserts {raw_s:.2f}s, "
+        f"raw line + id record on {WRITERS} threads {raw_same_s:.2f}s"
+    )
     print(json.dumps(figures))
 
 

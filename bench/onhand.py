@@ -29,9 +29,16 @@ from bench.ingest import raw_upserts
 
 
 def make_events(count: int, products: int) -> list[dict]:
-    return [{"id": f"ev-{i}", "organizationId": "usmf", "productId": f"P{i % products:04d}",
-             "dimensions": {"siteId": "1", "locationId": str(i % 5), "colorId": ("Red", "Blue")[i % 2]},
-             "quantities": {"fno": {"availphysical": str((i % 9) - 4)}}} for i in range(count)]
+    return [
+        {
+            "id": f"ev-{i}",
+            "organizationId": "usmf",
+            "productId": f"P{i % products:04d}",
+            "dimensions": {"siteId": "1", "locationId": str(i % 5), "colorId": ("Red", "Blue")[i % 2]},
+            "quantities": {"fno": {"availphysical": str((i % 9) - 4)}},
+        }
+        for i in range(count)
+    ]
 
 
 def main() -> None:
@@ -52,24 +59,41 @@ def main() -> None:
         events = make_events(args.events, args.products)
         start = time.perf_counter()
         for i in range(0, len(events), args.batch):
-            request = func.HttpRequest("POST", "http://localhost/api/environment/bench/onhand/bulk",
-                                       headers={"content-type": "application/json"},
-                                       route_params={"environmentId": "bench"},
-                                       body=json.dumps(events[i:i + args.batch]).encode())
+            request = func.HttpRequest(
+                "POST",
+                "http://localhost/api/environment/bench/onhand/bulk",
+                headers={"content-type": "application/json"},
+                route_params={"environmentId": "bench"},
+                body=json.dumps(events[i : i + args.batch]).encode(),
+            )
             response = post_onhand_bulk(request)
             assert response.status_code == 200, response.get_body()[:500]
         events_s = time.perf_counter() - start
 
-        entities = [{"PartitionKey": ledger_partition("bench", e["organizationId"], e["productId"]),
-                     "RowKey": "E|" + e["id"], "Payload": json.dumps(e, sort_keys=True)} for e in events]
+        entities = [
+            {
+                "PartitionKey": ledger_partition("bench", e["organizationId"], e["productId"]),
+                "RowKey": "E|" + e["id"],
+                "Payload": json.dumps(e, sort_keys=True),
+            }
+            for e in events
+        ]
         raw_s = raw_upserts(entities)
-        per_request_s = sum(raw_upserts(entities[i:i + args.batch]) for i in range(0, len(entities), args.batch))
-    figures = {"events": args.events, "products": args.products, "batch": args.batch,
-               "events_per_s": round(args.events / events_s), "raw_per_s": round(args.events / raw_s),
-               "raw_per_request_per_s": round(args.events / per_request_s),
-               "ratio": round(raw_s / events_s, 3), "ratio_per_request": round(per_request_s / events_s, 3)}
-    print(f"on-hand events {events_s:.2f}s, raw batched upserts {raw_s:.2f}s, "
-          f"raw upserts per request {per_request_s:.2f}s")
+        per_request_s = sum(raw_upserts(entities[i : i + args.batch]) for i in range(0, len(entities), args.batch))
+    figures = {
+        "events": args.events,
+        "products": args.products,
+        "batch": args.batch,
+        "events_per_s": round(args.events / events_s),
+        "raw_per_s": round(args.events / raw_s),
+        "raw_per_request_per_s": round(args.events / per_request_s),
+        "ratio": round(raw_s / events_s, 3),
+        "ratio_per_request": round(per_request_s / events_s, 3),
+    }
+    print(
+        f"on-hand events {events_s:.2f}s, raw batched upserts {raw_s:.2f}s, "
+        f"raw upserts per request {per_request_s:.2f}s"
+    )
     print(json.dumps(figures))
 
 

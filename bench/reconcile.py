@@ -147,9 +147,7 @@ def m_datacompy_polars(erp: Path, wms: Path, out: Path) -> None:
         columns=["ItemNumber", "InventoryWarehouseId", "ItemBatchNumber", "OnHandQuantity"],
     )
     e.columns = [*KEYS, "qty"]
-    w = pl.read_csv(
-        wms, separator=";", schema_overrides={"item_id": pl.Utf8, "warehouse": pl.Utf8, "lot": pl.Utf8}
-    )
+    w = pl.read_csv(wms, separator=";", schema_overrides={"item_id": pl.Utf8, "warehouse": pl.Utf8, "lot": pl.Utf8})
     w.columns = [*KEYS, "qty"]
     e = e.with_columns(pl.col("batch").fill_null("")).group_by(KEYS).agg(pl.col("qty").sum())
     w = w.with_columns(pl.col("batch").fill_null("")).group_by(KEYS).agg(pl.col("qty").sum())
@@ -266,17 +264,11 @@ def main() -> None:
             if m in figures
             for k, key in (("wall", "wall_s"), ("rss", "peak_rss_mb"))
         }
-        dc = [
-            m
-            for m in ("datacompy_pandas", "datacompy_polars")
-            if figures.get(m, {}).get("wall_s") is not None
-        ]
+        dc = [m for m in ("datacompy_pandas", "datacompy_polars") if figures.get(m, {}).get("wall_s") is not None]
         ours_ok = ours.get("wall_s") is not None
         vs_duck = ratios.get("ours_vs_duckdb_join_wall")
         targets = {
-            "faster_than_datacompy": all(ratios[f"ours_vs_{m}_wall"] < 1 for m in dc)
-            if ours_ok and dc
-            else None,
+            "faster_than_datacompy": all(ratios[f"ours_vs_{m}_wall"] < 1 for m in dc) if ours_ok and dc else None,
             "within_1_2x_duckdb": vs_duck <= 1.2 if ours_ok and vs_duck is not None else None,
             # the 400 MB target is stated for 1M rows; at other sizes only the figure is reported
             "peak_le_400mb": ours["peak_rss_mb"] <= 400 if ours_ok and args.rows == 1_000_000 else None,

@@ -45,7 +45,7 @@ MAPPING = '{"pos/sold": {"journal_type": "adjustment", "target_status": "Posted"
 
 
 def zipf_products(catalogue: int, count: int, rng: random.Random, s: float = 1.0) -> list[str]:
-    weights = [1 / (k ** s) for k in range(1, catalogue + 1)]
+    weights = [1 / (k**s) for k in range(1, catalogue + 1)]
     return [f"SKU{n:05d}" for n in rng.choices(range(catalogue), weights=weights, k=count)]
 
 
@@ -56,11 +56,21 @@ def make_requests(lines: int, catalogue: int, per_request: int, seed: int, tag: 
     requests, counter = [], itertools.count()
     for start in range(0, lines, per_request):
         store = rng.randrange(1000)
-        requests.append([{"id": f"{tag}-{next(counter)}", "organizationId": "usmf", "productId": product,
-                          "quantityDataSource": "pos", "physicalMeasure": "sold",
-                          "dimensions": {"siteId": f"S{store // 100}", "locationId": f"W{store:04d}"},
-                          "quantity": str(-rng.randint(1, 3)), "externalReferenceId": f"RCPT-{tag}-{start}"}
-                         for product in products[start:start + per_request]])
+        requests.append(
+            [
+                {
+                    "id": f"{tag}-{next(counter)}",
+                    "organizationId": "usmf",
+                    "productId": product,
+                    "quantityDataSource": "pos",
+                    "physicalMeasure": "sold",
+                    "dimensions": {"siteId": f"S{store // 100}", "locationId": f"W{store:04d}"},
+                    "quantity": str(-rng.randint(1, 3)),
+                    "externalReferenceId": f"RCPT-{tag}-{start}",
+                }
+                for product in products[start : start + per_request]
+            ]
+        )
     return requests
 
 
@@ -89,9 +99,13 @@ def post_all(requests: list[list[dict]], clients: int) -> tuple[float, dict[str,
     lock = threading.Lock()
 
     def post(body: list[dict]) -> None:
-        request = func.HttpRequest("POST", f"http://localhost/api/environment/{ENV}/transaction/adjustment/bulk",
-                                   headers={"content-type": "application/json"},
-                                   route_params={"environmentId": ENV}, body=json.dumps(body).encode())
+        request = func.HttpRequest(
+            "POST",
+            f"http://localhost/api/environment/{ENV}/transaction/adjustment/bulk",
+            headers={"content-type": "application/json"},
+            route_params={"environmentId": ENV},
+            body=json.dumps(body).encode(),
+        )
         response = post_adjustments(request)
         assert response.status_code == 200, response.get_body()[:300]
         done = time.time()
@@ -124,8 +138,9 @@ def line_times() -> dict[str, float]:
     found = {}
     lo, hi = f"{ENV}|", f"{ENV}}}"
     query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b"
-    for e in store.ledger.query_entities(query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"},
-                                         select=["LineId", "IVPostedAt"]):
+    for e in store.ledger.query_entities(
+        query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
+    ):
         found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
     return found
 
@@ -170,8 +185,11 @@ def lag_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: f
     finally:
         poller.stop()
     lags = sorted(times[i] - accepted[i] for i in accepted)
-    return {"last_line_lag_s": max(times[i] for i in accepted) - max(accepted.values()),
-            "p95_line_lag_s": lags[int(0.95 * (len(lags) - 1))], "max_line_lag_s": lags[-1]}
+    return {
+        "last_line_lag_s": max(times[i] for i in accepted) - max(accepted.values()),
+        "p95_line_lag_s": lags[int(0.95 * (len(lags) - 1))],
+        "max_line_lag_s": lags[-1],
+    }
 
 
 def raw_same_shape(requests: list[list[dict]], threads: int) -> float:
@@ -191,11 +209,14 @@ def raw_same_shape(requests: list[list[dict]], threads: int) -> float:
             partition = ledger_partition(ENV, line["organizationId"], line["productId"])
             by_partition[partition] += [
                 {"PartitionKey": partition, "RowKey": "L|" + line["id"], "Status": "IVPosted", "IVPostedAt": now},
-                {"PartitionKey": partition, "RowKey": "D|" + line["id"], "Stage": "IVPosted", "IVPostedAt": now}]
+                {"PartitionKey": partition, "RowKey": "D|" + line["id"], "Stage": "IVPosted", "IVPostedAt": now},
+            ]
             rows[partition].add(cache_row_key(dimension_key(line["dimensions"])))
     for partition, keys in rows.items():
-        by_partition[partition] += [{"PartitionKey": partition, "RowKey": key, "Quantities": '{"pos": {"sold": "-1"}}',
-                                     "UpdatedAt": now} for key in keys]
+        by_partition[partition] += [
+            {"PartitionKey": partition, "RowKey": key, "Quantities": '{"pos": {"sold": "-1"}}', "UpdatedAt": now}
+            for key in keys
+        ]
     return batched_upserts(table, [e for group in by_partition.values() for e in group], threads, merge=True)
 
 
@@ -207,10 +228,23 @@ def write_history(requests: list[list[dict]], history: int) -> None:
     store = LedgerStore()
     products = sorted({line["productId"] for body in requests for line in body})
     old = datetime.now(UTC) - timedelta(days=30)
-    lines = [{"PartitionKey": ledger_partition(ENV, "usmf", products[n % len(products)]), "RowKey": f"L|hist-{n}",
-              "LineId": f"hist-{n}", "Status": "Aggregated", "DataSource": "pos", "Measure": "sold", "Quantity": "-1",
-              "Dimensions": '{"locationId": "W0001"}', "Payload": "{}", "CreatedAt": old, "IVPostedAt": old,
-              "AggregatedAt": old} for n in range(history)]
+    lines = [
+        {
+            "PartitionKey": ledger_partition(ENV, "usmf", products[n % len(products)]),
+            "RowKey": f"L|hist-{n}",
+            "LineId": f"hist-{n}",
+            "Status": "Aggregated",
+            "DataSource": "pos",
+            "Measure": "sold",
+            "Quantity": "-1",
+            "Dimensions": '{"locationId": "W0001"}',
+            "Payload": "{}",
+            "CreatedAt": old,
+            "IVPostedAt": old,
+            "AggregatedAt": old,
+        }
+        for n in range(history)
+    ]
     batched_upserts(store.ledger, lines, threads=8)
 
 
@@ -240,39 +274,51 @@ def main() -> None:
         for workers in worker_counts:
             fresh_storage(f"w{workers}")
             runs[workers] = sync_run(requests, args.clients, workers, args.timeout)
-            print(f"{workers} worker(s): ingest {runs[workers]['ingest_s']:.1f}s, "
-                  f"sync {runs[workers]['sync_s']:.1f}s", flush=True)
+            print(
+                f"{workers} worker(s): ingest {runs[workers]['ingest_s']:.1f}s, sync {runs[workers]['sync_s']:.1f}s",
+                flush=True,
+            )
         best = max(runs, key=lambda w: runs[w]["lines"] / runs[w]["sync_s"])
         fresh_storage("raw")
         raw_s = raw_same_shape(requests, threads=max(worker_counts))
         print(f"raw same-shape upserts on {max(worker_counts)} threads: {raw_s:.1f}s", flush=True)
 
         fresh_storage("lag")
-        lag = lag_run(make_requests(args.lines, args.catalogue, args.request_lines, seed=2, tag="l"),
-                      args.clients, best, args.timeout)
+        lag = lag_run(
+            make_requests(args.lines, args.catalogue, args.request_lines, seed=2, tag="l"),
+            args.clients,
+            best,
+            args.timeout,
+        )
         print(f"lag with {best} worker(s) running while stores post: {lag}", flush=True)
 
         fresh_storage("hist")
         start = time.perf_counter()
         write_history(requests, args.history)
         print(f"history: {args.history} finished lines written in {time.perf_counter() - start:.0f}s", flush=True)
-        historic = sync_run(make_requests(args.lines, args.catalogue, args.request_lines, seed=1, tag="h"),
-                            args.clients, max(worker_counts), args.timeout)
+        historic = sync_run(
+            make_requests(args.lines, args.catalogue, args.request_lines, seed=1, tag="h"),
+            args.clients,
+            max(worker_counts),
+            args.timeout,
+        )
         print(f"after history, {max(worker_counts)} worker(s): sync {historic['sync_s']:.1f}s", flush=True)
 
     top = max(worker_counts)
-    figures.update({
-        "workers": best,
-        "ingest_lines_per_s": round(args.lines / runs[top]["ingest_s"]),
-        "sync_lines_per_s": round(args.lines / runs[top]["sync_s"]),
-        "sync_lines_per_s_by_workers": {w: round(args.lines / r["sync_s"]) for w, r in runs.items()},
-        "raw_lines_per_s": round(args.lines / raw_s),
-        "sync_ratio": round(raw_s / runs[top]["sync_s"], 3),
-        "last_line_lag_s": round(lag["last_line_lag_s"], 1),
-        "p95_line_lag_s": round(lag["p95_line_lag_s"], 1),
-        "history_lines": args.history,
-        "history_ratio": round(runs[top]["sync_s"] / historic["sync_s"], 3),
-    })
+    figures.update(
+        {
+            "workers": best,
+            "ingest_lines_per_s": round(args.lines / runs[top]["ingest_s"]),
+            "sync_lines_per_s": round(args.lines / runs[top]["sync_s"]),
+            "sync_lines_per_s_by_workers": {w: round(args.lines / r["sync_s"]) for w, r in runs.items()},
+            "raw_lines_per_s": round(args.lines / raw_s),
+            "sync_ratio": round(raw_s / runs[top]["sync_s"], 3),
+            "last_line_lag_s": round(lag["last_line_lag_s"], 1),
+            "p95_line_lag_s": round(lag["p95_line_lag_s"], 1),
+            "history_lines": args.history,
+            "history_ratio": round(runs[top]["sync_s"] / historic["sync_s"], 3),
+        }
+    )
     print(json.dumps(figures))
 
 

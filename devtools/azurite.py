@@ -61,10 +61,29 @@ class Azurite:
         self.location.mkdir(parents=True, exist_ok=True)
         blob, queue, table = self.ports
         self.process = subprocess.Popen(  # noqa: S603 - fixed binary and arguments
-            [str(binary), "--silent", "--skipApiVersionCheck", "--loose", "--location", str(self.location),
-             "--blobHost", "127.0.0.1", "--blobPort", str(blob), "--queueHost", "127.0.0.1",
-             "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            [
+                str(binary),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--location",
+                str(self.location),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(blob),
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                str(queue),
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                str(table),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout_s
         while not all(port_open(p) for p in self.ports):

@@ -37,8 +37,12 @@ def _connection(settings: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="drop-samples", description=__doc__)
-    parser.add_argument("--samples", type=Path, default=SAMPLES,
-                        help=f"folder with {' and '.join(FILES.values())} (default: samples/ of the repository)")
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        default=SAMPLES,
+        help=f"folder with {' and '.join(FILES.values())} (default: samples/ of the repository)",
+    )
     parser.add_argument("--run-id", default="sample-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
     args = parser.parse_args(argv)
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  container 'reports', folder {run}/: manifest.json (written last), discrepancies.csv, summary.json,\n"
         "  report.html, proposed_journal.json\n\n"
         "Download them into ./reports-" + run + "/ with:\n"
-        "  .venv/bin/python -c \"import os,sys; from azure.storage.blob import ContainerClient as C; "
+        '  .venv/bin/python -c "import os,sys; from azure.storage.blob import ContainerClient as C; '
         "c=C.from_connection_string('UseDevelopmentStorage=true','reports'); "
         f"[open(os.path.join(os.makedirs('reports-{run}',exist_ok=True) or 'reports-{run}',"
         "b.name.split('/')[-1]),'wb').write(c.download_blob(b.name).readall()) "

@@ -19,7 +19,15 @@ def blueprints() -> list[func.Blueprint]:
     )
     from functions.storage_guard import guard_http_functions
 
-    found = [health.bp, adjustments.bp, onhand.bp, inventory_config.bp, erp_transactions.bp, partition_work.bp,
-             journals.bp, reconcile.bp]
+    found = [
+        health.bp,
+        adjustments.bp,
+        onhand.bp,
+        inventory_config.bp,
+        erp_transactions.bp,
+        partition_work.bp,
+        journals.bp,
+        reconcile.bp,
+    ]
     guard_http_functions(found)
     return found

@@ -50,8 +50,9 @@ def post_adjustments(req: func.HttpRequest) -> func.HttpResponse:
         if len(body) > settings.max_lines_per_request:
             raise BadRequest(413, "TooManyLines", f"at most {settings.max_lines_per_request} lines per request")
         config = config_of(env)
-        lines, problems = parse_lines(body, allowed_sources=config.data_source_names(),
-                                      allowed_measures=config.measure_names(), sync_all=sync_all)
+        lines, problems = parse_lines(
+            body, allowed_sources=config.data_source_names(), allowed_measures=config.measure_names(), sync_all=sync_all
+        )
         refuse_problems(problems, "InvalidLines", "nothing was stored")
     except BadRequest as exc:
         return _bad(exc)

@@ -11,8 +11,7 @@ from shared.services.inventory_config import load_config
 def config_and_default(environment_id: str) -> tuple[InventoryConfig, bool]:
     """The environment's configuration, and whether it is the default."""
     settings = get_settings()
-    return load_config(ConfigStore(), environment_id, settings.allowed_data_sources,
-                       settings.allowed_physical_measures)
+    return load_config(ConfigStore(), environment_id, settings.allowed_data_sources, settings.allowed_physical_measures)
 
 
 def config_of(environment_id: str) -> InventoryConfig:

@@ -14,5 +14,6 @@ bp = func.Blueprint()
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     report = check_health(storage_probes())
-    return json_response(report.as_dict(), 200 if report.ok else 503,
-                         None if report.ok else {"Retry-After": str(STORAGE_RETRY_AFTER_S)})
+    return json_response(
+        report.as_dict(), 200 if report.ok else 503, None if report.ok else {"Retry-After": str(STORAGE_RETRY_AFTER_S)}
+    )

@@ -51,23 +51,29 @@ def method_not_allowed(allowed: list[str]) -> func.HttpResponse:
 
 def validation_error(exc: Any, message: str) -> func.HttpResponse:
     """A pydantic ValidationError as a 400 listing each field and what is wrong with it."""
-    details = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
-               for e in exc.errors(include_url=False)]
+    details = [
+        {"field": ".".join(map(str, e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
+        for e in exc.errors(include_url=False)
+    ]
     return error_response(400, "InvalidQuery", message, details)
 
 
 def outcomes_response(key: str, outcomes: list[Any]) -> func.HttpResponse:
     """A bulk answer: one outcome per item under `key`, a summary, and 207 when any item conflicted."""
     summary = {k: sum(1 for o in outcomes if o.outcome == k) for k in ("created", "duplicate", "conflict")}
-    return json_response({key: [o.as_dict() for o in outcomes], "summary": summary},
-                         207 if summary["conflict"] else 200)
+    return json_response(
+        {key: [o.as_dict() for o in outcomes], "summary": summary}, 207 if summary["conflict"] else 200
+    )
 
 
 def busy_response(what: str) -> func.HttpResponse:
     """A partition kept changing under us: part may be applied, and resending the same request is safe."""
-    return error_response(503, "TooMuchContention",
-                          f"storage was too busy to apply every {what}; resend the same request — what was "
-                          "applied comes back as duplicate and is not applied twice")
+    return error_response(
+        503,
+        "TooMuchContention",
+        f"storage was too busy to apply every {what}; resend the same request — what was "
+        "applied comes back as duplicate and is not applied twice",
+    )
 
 
 STORAGE_RETRY_AFTER_S = 30
@@ -76,8 +82,11 @@ STORAGE_RETRY_AFTER_S = 30
 
 def storage_unavailable_response() -> func.HttpResponse:
     """Storage did not answer: 503, `Retry-After`, and a body that names no host, account or SDK class."""
-    response = error_response(503, "StorageUnavailable",
-                              "storage is not answering; try again later. Resending the same request is safe: "
-                              "lines and events already stored come back as duplicate and are not applied twice")
+    response = error_response(
+        503,
+        "StorageUnavailable",
+        "storage is not answering; try again later. Resending the same request is safe: "
+        "lines and events already stored come back as duplicate and are not applied twice",
+    )
     response.headers["Retry-After"] = str(STORAGE_RETRY_AFTER_S)
     return response

@@ -33,8 +33,9 @@ def put_configuration(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     except InvalidConfig as exc:
-        return error_response(400, "InvalidConfiguration", "the configuration was refused; nothing changed",
-                              exc.problems)
+        return error_response(
+            400, "InvalidConfiguration", "the configuration was refused; nothing changed", exc.problems
+        )
     return json_response({"isDefault": False, "configuration": config.model_dump(mode="json")})
 
 

@@ -25,8 +25,13 @@ def send_journals(timer: func.TimerRequest) -> None:
 
     settings = get_settings()
     store = LedgerStore()
-    send_pending(store, JournalRecords(), connector_from_settings(settings),
-                 max_lines=settings.journal_max_lines, max_attempts=settings.send_max_attempts)
+    send_pending(
+        store,
+        JournalRecords(),
+        connector_from_settings(settings),
+        max_lines=settings.journal_max_lines,
+        max_attempts=settings.send_max_attempts,
+    )
     _offset(store)
 
 
@@ -38,8 +43,9 @@ def _offset(store: LedgerStore) -> None:
     offset_pending(store, config_of)
 
 
-@bp.blob_trigger(arg_name="blob", path="journal-inbox/{name}", connection=STORAGE_CONNECTION,
-                 source=func.BlobSource.EVENT_GRID)
+@bp.blob_trigger(
+    arg_name="blob", path="journal-inbox/{name}", connection=STORAGE_CONNECTION, source=func.BlobSource.EVENT_GRID
+)
 def journal_results(blob: func.InputStream) -> None:
     from shared.services.journal_results import ResultRejected, apply_result_file
 
@@ -47,8 +53,9 @@ def journal_results(blob: func.InputStream) -> None:
     try:
         from functions.environment_config import config_of
 
-        changed = apply_result_file(store, JournalRecords(), blob.name or "", blob.read(),
-                                    get_settings().send_max_attempts, config_of)
+        changed = apply_result_file(
+            store, JournalRecords(), blob.name or "", blob.read(), get_settings().send_max_attempts, config_of
+        )
         log.info("result file %s applied to %d aggregated lines", blob.name, changed)
         _offset(store)
     except ResultRejected as exc:
@@ -67,15 +74,24 @@ class AggregatedFilters(BaseModel):
 def _view(entity: dict) -> dict:
     import json
 
-    return {"id": entity["AggregatedId"], "organizationId": entity["OrganizationId"],
-            "productId": entity["ProductId"], "key": json.loads(entity["ErpKey"]), "quantity": entity["Quantity"],
-            "status": entity["Status"], "journalId": entity.get("JournalId"),
-            "erpJournalNumber": entity.get("ErpJournalNumber"), "erpLineNumber": entity.get("ErpLineNumber"),
-            "message": entity.get("Message"), "attempts": entity.get("Attempts", 0),
-            "offset": entity.get("Offset"), "offsetTarget": entity.get("OffsetTarget"),
-            "waitingForPerson": bool(entity.get("WaitingForPerson")),
-            "detailedLineIds": json.loads(entity.get("DetailedLineIds") or "[]"),
-            "lateAnswers": json.loads(entity.get("LateAnswers") or "[]")}
+    return {
+        "id": entity["AggregatedId"],
+        "organizationId": entity["OrganizationId"],
+        "productId": entity["ProductId"],
+        "key": json.loads(entity["ErpKey"]),
+        "quantity": entity["Quantity"],
+        "status": entity["Status"],
+        "journalId": entity.get("JournalId"),
+        "erpJournalNumber": entity.get("ErpJournalNumber"),
+        "erpLineNumber": entity.get("ErpLineNumber"),
+        "message": entity.get("Message"),
+        "attempts": entity.get("Attempts", 0),
+        "offset": entity.get("Offset"),
+        "offsetTarget": entity.get("OffsetTarget"),
+        "waitingForPerson": bool(entity.get("WaitingForPerson")),
+        "detailedLineIds": json.loads(entity.get("DetailedLineIds") or "[]"),
+        "lateAnswers": json.loads(entity.get("LateAnswers") or "[]"),
+    }
 
 
 @bp.route(route=BASE, methods=["GET"])
@@ -88,8 +104,9 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         return validation_error(exc, "invalid query parameters")
     try:
-        items, token = LedgerStore().query_aggregated(env, filters.model_dump(), filters.pageSize,
-                                                      filters.continuationToken)
+        items, token = LedgerStore().query_aggregated(
+            env, filters.model_dump(), filters.pageSize, filters.continuationToken
+        )
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
     return json_response({"items": [_view(e) for e in items], "continuationToken": token})
@@ -134,9 +151,19 @@ def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
 
     from shared.adapters.ledger_tables import SEND_WORK
 
-    store.update_aggregated([{"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
-                              "Status": "Created", "Attempts": 0, "Retries": entity.get("Retries", 0) + 1,
-                              "NextAttemptAt": None, "WaitingForPerson": False}])
+    store.update_aggregated(
+        [
+            {
+                "PartitionKey": entity["PartitionKey"],
+                "RowKey": entity["RowKey"],
+                "Status": "Created",
+                "Attempts": 0,
+                "Retries": entity.get("Retries", 0) + 1,
+                "NextAttemptAt": None,
+                "WaitingForPerson": False,
+            }
+        ]
+    )
     store.touch_pending([entity["PartitionKey"]], datetime.now(UTC), SEND_WORK)
     from shared.adapters.work_queues import WorkQueues
     from shared.services.send_journals import schedule_send

@@ -38,9 +38,13 @@ def _run(name: str, msg: func.QueueMessage, work: Callable[[dict[str, Any]], obj
     except ValueError as exc:
         log.error("%s message %s refused: %s", name, msg.id, exc)
     except Exception:
-        log.exception("%s of %s failed (delivery %s); the host retries it, then moves it to %s-poison",
-                      name, body.get("partition") or body.get("environment"), msg.dequeue_count,
-                      get_settings().queue_name(name))
+        log.exception(
+            "%s of %s failed (delivery %s); the host retries it, then moves it to %s-poison",
+            name,
+            body.get("partition") or body.get("environment"),
+            msg.dequeue_count,
+            get_settings().queue_name(name),
+        )
         raise
 
 
@@ -56,9 +60,17 @@ def ledger_sync(msg: func.QueueMessage) -> None:
     from shared.adapters.work_queues import WorkQueues
     from shared.services.partition_work import on_sync_message
 
-    _run("sync", msg, lambda body: on_sync_message(
-        LedgerStore(), WorkQueues(), body, redelivered=(msg.dequeue_count or 1) > 1,
-        aggregate_delay_s=get_settings().aggregate_delay_s))
+    _run(
+        "sync",
+        msg,
+        lambda body: on_sync_message(
+            LedgerStore(),
+            WorkQueues(),
+            body,
+            redelivered=(msg.dequeue_count or 1) > 1,
+            aggregate_delay_s=get_settings().aggregate_delay_s,
+        ),
+    )
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE_PREFIX%-aggregate", connection=STORAGE_CONNECTION)
@@ -88,9 +100,16 @@ def journal_send(msg: func.QueueMessage) -> None:
     def work(body: dict[str, Any]) -> None:
         environment_id = check_environment_id(str(body.get("environment")))
         settings, store = get_settings(), LedgerStore()
-        send_leased(store, JournalRecords(), connector_from_settings(settings), WorkQueues(), environment_id,
-                    max_lines=settings.journal_max_lines, max_attempts=settings.send_max_attempts,
-                    retry_delay_s=settings.send_delay_s or 5)
+        send_leased(
+            store,
+            JournalRecords(),
+            connector_from_settings(settings),
+            WorkQueues(),
+            environment_id,
+            max_lines=settings.journal_max_lines,
+            max_attempts=settings.send_max_attempts,
+            retry_delay_s=settings.send_delay_s or 5,
+        )
         offset_pending(store, config_of)
 
     _run("send", msg, work)
@@ -106,6 +125,11 @@ def sync_to_cache(timer: func.TimerRequest) -> None:
     from shared.services.partition_work import sweep_ledger
 
     settings, store = get_settings(), LedgerStore()
-    sweep_ledger(store, settings.mapping(), _schedule_send(store, WorkQueues()), budget_s=settings.sweep_budget_s,
-                 min_age_s=settings.sweep_min_age_s)
+    sweep_ledger(
+        store,
+        settings.mapping(),
+        _schedule_send(store, WorkQueues()),
+        budget_s=settings.sweep_budget_s,
+        min_age_s=settings.sweep_min_age_s,
+    )
     offset_pending(store, config_of)

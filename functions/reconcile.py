@@ -78,8 +78,14 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     container = blob_service().get_container_client(REPORTS_CONTAINER)
     config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
     try:
-        outcomes = approve(LedgerStore(), env, read_report(container, run_id, JOURNAL), request,
-                           allowed_sources=config.data_source_names(), allowed_measures=config.measure_names())
+        outcomes = approve(
+            LedgerStore(),
+            env,
+            read_report(container, run_id, JOURNAL),
+            request,
+            allowed_sources=config.data_source_names(),
+            allowed_measures=config.measure_names(),
+        )
     except NothingToApprove as exc:
         return error_response(404, "NotFound", f"run {run_id}: {exc}")
     except UnknownLineError as exc:
@@ -107,8 +113,9 @@ def _approval_request(body: object):  # type: ignore[no-untyped-def]
     if not texts["organizationId"]:
         raise BadRequest(400, "InvalidBody", "organizationId is required (the ERP company, e.g. usmf)")
     line_ids = body.get("lineIds")
-    if line_ids is not None and (not isinstance(line_ids, list) or not all(isinstance(i, str) for i in line_ids)
-                                 or len(line_ids) > 100_000):
+    if line_ids is not None and (
+        not isinstance(line_ids, list) or not all(isinstance(i, str) for i in line_ids) or len(line_ids) > 100_000
+    ):
         raise BadRequest(400, "InvalidBody", "lineIds must be a list of proposed line ids")
     return ApprovalRequest(
         organization_id=texts["organizationId"],

@@ -35,9 +35,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from shared.services.reconcile import SnapshotSource, run_reconciliation
 
     try:
-        config = (
-            parse_config(Path(args.config).read_bytes(), args.config) if args.config else ReconcileConfig()
-        )
+        config = parse_config(Path(args.config).read_bytes(), args.config) if args.config else ReconcileConfig()
     except (OSError, ValueError, ValidationError) as exc:
         print(f"omnisync: invalid config {args.config}: {exc}", file=sys.stderr)
         return 2
@@ -87,8 +85,17 @@ def _poison(args: argparse.Namespace) -> int:
         print(f"{moved} message(s) moved back to {args.queue}")
         return 0
     for message in queues.poison(args.queue, limit=args.limit):
-        print(json.dumps({"queue": message.queue, "id": message.message_id, "insertedOn": message.inserted_on,
-                          "body": message.body}, sort_keys=True))
+        print(
+            json.dumps(
+                {
+                    "queue": message.queue,
+                    "id": message.message_id,
+                    "insertedOn": message.inserted_on,
+                    "body": message.body,
+                },
+                sort_keys=True,
+            )
+        )
     return 0
 
 
@@ -113,8 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     rec.set_defaults(func=_reconcile)
     from shared.adapters.storage_names import QUEUES
 
-    poison = sub.add_parser("poison", help="list or replay work messages that failed maxDequeueCount times "
-                                           "(storage from OMNISYNC_STORAGE, as the app)")
+    poison = sub.add_parser(
+        "poison",
+        help="list or replay work messages that failed maxDequeueCount times "
+        "(storage from OMNISYNC_STORAGE, as the app)",
+    )
     poison.add_argument("action", choices=["list", "replay"])
     poison.add_argument("queue", choices=QUEUES, help="work queue (without prefix)")
     poison.add_argument("--limit", type=int, default=32, help="at most this many messages (list: up to 32)")

@@ -95,8 +95,9 @@ class Settings(BaseModel):
             base.update(json.loads(self.reconcile_config))
         return base
 
-    journal_mapping: str = Field('{"@iv/adjustment": {"journal_type": "adjustment", "target_status": "Posted"}}',
-                                 alias="JOURNAL_MAPPING")
+    journal_mapping: str = Field(
+        '{"@iv/adjustment": {"journal_type": "adjustment", "target_status": "Posted"}}', alias="JOURNAL_MAPPING"
+    )
     default_journal_name: str = Field("IAdj", alias="DEFAULT_JOURNAL_NAME", max_length=20)
     journal_max_lines: int = Field(1000, alias="JOURNAL_MAX_LINES", gt=0, le=10_000)
     send_max_attempts: int = Field(5, alias="SEND_MAX_ATTEMPTS", gt=0, le=50)
@@ -163,9 +164,7 @@ def get_settings() -> Settings:
     try:
         return Settings.model_validate(dict(os.environ))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
-        )
+        problems = "; ".join(f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False))
         raise SettingsError(f"invalid settings: {problems}") from None
 
 

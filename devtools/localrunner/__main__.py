@@ -23,8 +23,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", default=7071, type=int)
     parser.add_argument("--no-timers", action="store_true", help="do not fire timers on their schedules")
     parser.add_argument("--blob-poll-seconds", default=2.0, type=float, help="0 disables blob events")
-    parser.add_argument("--queue-workers", default=None, type=int,
-                        help="concurrent messages per queue function (default: host.json batchSize)")
+    parser.add_argument(
+        "--queue-workers",
+        default=None,
+        type=int,
+        help="concurrent messages per queue function (default: host.json batchSize)",
+    )
     parser.add_argument("--no-queues", action="store_true", help="do not deliver queue messages")
     parser.add_argument("--run-timer", metavar="NAME", help="run one timer function once and exit")
     return parser.parse_args(argv)
@@ -47,16 +51,24 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     if not function_key():
-        print(f"{KEY_SETTING} is not set (local.settings.json Values); keyed routes would reject every call",
-              file=sys.stderr)
+        print(
+            f"{KEY_SETTING} is not set (local.settings.json Values); keyed routes would reject every call",
+            file=sys.stderr,
+        )
         return 2
     busy = port_problem(args.host, args.port)
     if busy:
         print(f"localrunner: {busy}", file=sys.stderr)
         return 1
-    runner = LocalRunner(app, host=args.host, port=args.port, timers=not args.no_timers,
-                         blob_poll_s=args.blob_poll_seconds, queues=not args.no_queues,
-                         queue_workers=args.queue_workers)
+    runner = LocalRunner(
+        app,
+        host=args.host,
+        port=args.port,
+        timers=not args.no_timers,
+        blob_poll_s=args.blob_poll_seconds,
+        queues=not args.no_queues,
+        queue_workers=args.queue_workers,
+    )
     try:
         runner.start()
     except RuntimeError as exc:  # e.g. the port was taken between the check and the bind

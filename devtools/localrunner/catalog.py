@@ -72,8 +72,12 @@ class Catalog:
     queues: list[QueueFunction] = field(default_factory=list)
 
     def names(self) -> list[str]:
-        return ([f.name for f in self.http] + list(self.timers) + [b.name for b in self.blobs]
-                + [q.name for q in self.queues])
+        return (
+            [f.name for f in self.http]
+            + list(self.timers)
+            + [b.name for b in self.blobs]
+            + [q.name for q in self.queues]
+        )
 
 
 def _path_regex(pattern: str) -> str:
@@ -117,25 +121,43 @@ def _read(app: func.FunctionApp) -> Catalog:
             methods = tuple(_value(m).upper() for m in (trigger.methods or ["GET", "POST"]))
             route = trigger.route or name
             catalog.http.append(
-                HttpFunction(name, route.strip("/"), methods, _value(trigger.auth_level or "function").lower(),
-                             trigger.name, user_function)
+                HttpFunction(
+                    name,
+                    route.strip("/"),
+                    methods,
+                    _value(trigger.auth_level or "function").lower(),
+                    trigger.name,
+                    user_function,
+                )
             )
         elif kind == "timerTrigger":
             if others:
                 raise CatalogError(f"{name}: a timer with extra bindings is not supported by the local runner")
-            catalog.timers[name] = TimerFunction(name, trigger.schedule, bool(trigger.run_on_startup),
-                                                 trigger.name, user_function)
+            catalog.timers[name] = TimerFunction(
+                name, trigger.schedule, bool(trigger.run_on_startup), trigger.name, user_function
+            )
         elif kind == "blobTrigger":
             if others:
                 raise CatalogError(f"{name}: a blob trigger with extra bindings is not supported by the local runner")
             container, _, pattern = trigger.path.partition("/")
-            catalog.blobs.append(BlobFunction(name, container, pattern or "{name}", trigger.connection or
-                                              "AzureWebJobsStorage", trigger.name, user_function))
+            catalog.blobs.append(
+                BlobFunction(
+                    name,
+                    container,
+                    pattern or "{name}",
+                    trigger.connection or "AzureWebJobsStorage",
+                    trigger.name,
+                    user_function,
+                )
+            )
         elif kind == "queueTrigger":
             if others:
                 raise CatalogError(f"{name}: a queue trigger with extra bindings is not supported by the local runner")
-            catalog.queues.append(QueueFunction(name, trigger.queue_name, trigger.connection or "AzureWebJobsStorage",
-                                                trigger.name, user_function))
+            catalog.queues.append(
+                QueueFunction(
+                    name, trigger.queue_name, trigger.connection or "AzureWebJobsStorage", trigger.name, user_function
+                )
+            )
         else:
             raise CatalogError(f"{name}: trigger type {kind!r} is not supported by the local runner")
     return catalog

@@ -69,8 +69,9 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 
 
 def _unauthorized() -> Response:
-    return error(401, "Unauthorized",
-                 "this route needs the function key: header x-functions-key or query parameter code")
+    return error(
+        401, "Unauthorized", "this route needs the function key: header x-functions-key or query parameter code"
+    )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -86,8 +87,12 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     if not methods and isinstance(exc, HTTPException):
         methods = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()}
     allow = ", ".join(sorted(methods))
-    return error(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}"
-                 + (f"; allowed: {allow}" if allow else ""), headers={"Allow": allow} if allow else None)
+    return error(
+        405,
+        "MethodNotAllowed",
+        f"{request.method} is not allowed on {request.url.path}" + (f"; allowed: {allow}" if allow else ""),
+        headers={"Allow": allow} if allow else None,
+    )
 
 
 class RequestLog:
@@ -110,8 +115,9 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            access_log.info("%s %s %d %.0f ms", scope["method"], scope["path"], status[0],
-                            (time.perf_counter() - started) * 1000)
+            access_log.info(
+                "%s %s %d %.0f ms", scope["method"], scope["path"], status[0], (time.perf_counter() - started) * 1000
+            )
 
 
 MAX_BODY_SETTING = "INGEST_MAX_BODY_BYTES"
@@ -235,8 +241,10 @@ def port_problem(host: str, port: int) -> str | None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return (f"port {port} on {host} is already in use (another `make run`?); stop that, "
-                        f"or pick another port: make run PORT={port + 1}")
+                return (
+                    f"port {port} on {host} is already in use (another `make run`?); stop that, "
+                    f"or pick another port: make run PORT={port + 1}"
+                )
             return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     return None
 

@@ -61,10 +61,12 @@ class QueueSettings:
         if not path.exists():
             return cls()
         queues = json.loads(path.read_text(encoding="utf-8")).get("extensions", {}).get("queues", {})
-        return cls(batch_size=int(queues.get("batchSize", 16)),
-                   max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
-                   visibility_timeout_s=_seconds(queues.get("visibilityTimeout"), 0.0),
-                   max_polling_interval_s=_seconds(queues.get("maxPollingInterval"), 2.0))
+        return cls(
+            batch_size=int(queues.get("batchSize", 16)),
+            max_dequeue_count=int(queues.get("maxDequeueCount", 5)),
+            visibility_timeout_s=_seconds(queues.get("visibilityTimeout"), 0.0),
+            max_polling_interval_s=_seconds(queues.get("maxPollingInterval"), 2.0),
+        )
 
 
 def _decoded(content: str) -> bytes:
@@ -78,8 +80,13 @@ def _decoded(content: str) -> bytes:
 class QueuePoller:
     """Delivers the messages of every queue function of one storage connection."""
 
-    def __init__(self, functions: list[QueueFunction], service: QueueServiceClient, settings: QueueSettings,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        functions: list[QueueFunction],
+        service: QueueServiceClient,
+        settings: QueueSettings,
+        workers: int | None = None,
+    ) -> None:
         self._functions = functions
         self._service = service
         self.settings = settings
@@ -90,8 +97,7 @@ class QueuePoller:
 
     def start(self) -> None:
         for function in self._functions:
-            thread = threading.Thread(target=self._loop, args=(function,), name=f"queue-{function.name}",
-                                      daemon=True)
+            thread = threading.Thread(target=self._loop, args=(function,), name=f"queue-{function.name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -109,8 +115,13 @@ class QueuePoller:
     def drain_once(self, function: QueueFunction, pool: ThreadPoolExecutor | None = None) -> int:
         """Take one batch and deliver it; returns how many messages were taken."""
         client = self.queue(function)
-        batch = list(client.receive_messages(messages_per_page=self.settings.batch_size,
-                                             max_messages=self.settings.batch_size, visibility_timeout=LOCK_S))
+        batch = list(
+            client.receive_messages(
+                messages_per_page=self.settings.batch_size,
+                max_messages=self.settings.batch_size,
+                visibility_timeout=LOCK_S,
+            )
+        )
         if pool is None:
             for message in batch:
                 self._deliver(function, client, message)
@@ -119,14 +130,24 @@ class QueuePoller:
         return len(batch)
 
     def _deliver(self, function: QueueFunction, client: QueueClient, message: Any) -> None:
-        trigger = QueueMessage(id=message.id, body=_decoded(message.content), dequeue_count=message.dequeue_count,
-                                    insertion_time=message.inserted_on, expiration_time=message.expires_on,
-                                    pop_receipt=message.pop_receipt)
+        trigger = QueueMessage(
+            id=message.id,
+            body=_decoded(message.content),
+            dequeue_count=message.dequeue_count,
+            insertion_time=message.inserted_on,
+            expiration_time=message.expires_on,
+            pop_receipt=message.pop_receipt,
+        )
         try:
             call(function.user_function, function.arg_name, trigger)
         except Exception:
-            log.exception("Function '%s' failed on message %s (delivery %d of %d)", function.name, message.id,
-                          message.dequeue_count, self.settings.max_dequeue_count)
+            log.exception(
+                "Function '%s' failed on message %s (delivery %d of %d)",
+                function.name,
+                message.id,
+                message.dequeue_count,
+                self.settings.max_dequeue_count,
+            )
             self._failed(function, client, message)
             return
         client.delete_message(message)
@@ -139,8 +160,13 @@ class QueuePoller:
             poison.send_message(message.content)
             client.delete_message(message)
             self.poisoned += 1
-            log.error("Message %s of '%s' moved to %s after %d deliveries", message.id, function.name,
-                      poison.queue_name, message.dequeue_count)
+            log.error(
+                "Message %s of '%s' moved to %s after %d deliveries",
+                message.id,
+                function.name,
+                poison.queue_name,
+                message.dequeue_count,
+            )
             return
         client.update_message(message, visibility_timeout=int(self.settings.visibility_timeout_s))
 

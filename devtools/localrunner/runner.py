@@ -91,8 +91,14 @@ class LocalRunner:
 
     def start(self) -> None:
         """Start serving in background threads; returns once the HTTP port accepts requests."""
-        config = uvicorn.Config(build_http_app(self.catalog, function_key), host=self.host, port=self.port,
-                                log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            build_http_app(self.catalog, function_key),
+            host=self.host,
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="uvicorn", daemon=True)
         self._thread.start()

@@ -91,8 +91,9 @@ class BlobPoller:
     a bad file is not retried for ever; a runner killed mid-delivery delivers that blob again.
     """
 
-    def __init__(self, catalog: Catalog, service: BlobServiceClient, interval_s: float = 2.0,
-                 seen: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, service: BlobServiceClient, interval_s: float = 2.0, seen: dict[str, str] | None = None
+    ) -> None:
         self._functions = catalog.blobs
         self._service = service
         self._interval = interval_s
@@ -116,8 +117,9 @@ class BlobPoller:
         if self._receipts is None:
             receipts = self._service.get_container_client(RECEIPTS_CONTAINER)
             try:
-                self._receipts = {b.name: (b.metadata or {}).get("etag", "")
-                                  for b in receipts.list_blobs(include=["metadata"])}
+                self._receipts = {
+                    b.name: (b.metadata or {}).get("etag", "") for b in receipts.list_blobs(include=["metadata"])
+                }
             except ResourceNotFoundError:
                 receipts.create_container()
                 self._receipts = {}
@@ -125,7 +127,8 @@ class BlobPoller:
 
     def _write_receipt(self, name: str, etag: str) -> None:
         self._service.get_blob_client(RECEIPTS_CONTAINER, name).upload_blob(
-            b"", overwrite=True, metadata={"etag": etag.strip('"')})
+            b"", overwrite=True, metadata={"etag": etag.strip('"')}
+        )
         self._load_receipts()[name] = etag.strip('"')
 
     def poll_once(self) -> int:

@@ -32,9 +32,15 @@ class ConfigStore:
         return json.loads(entity["Config"])
 
     def put(self, environment_id: str, config: dict[str, Any], at: datetime) -> None:
-        self.table.upsert_entity({"PartitionKey": environment_id, "RowKey": ROW,
-                                  "Config": json.dumps(config, sort_keys=True), "UpdatedAt": at},
-                                 mode=UpdateMode.REPLACE)
+        self.table.upsert_entity(
+            {
+                "PartitionKey": environment_id,
+                "RowKey": ROW,
+                "Config": json.dumps(config, sort_keys=True),
+                "UpdatedAt": at,
+            },
+            mode=UpdateMode.REPLACE,
+        )
 
     def delete(self, environment_id: str) -> None:
         with contextlib.suppress(ResourceNotFoundError):

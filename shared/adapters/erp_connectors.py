@@ -17,6 +17,9 @@ def connector_from_settings(settings: Settings) -> ErpConnector:
     from shared.adapters.erp_odata import odata_connector_from_settings
 
     return odata_connector_from_settings(
-        settings.erp_odata_url, tenant_id=settings.erp_odata_tenant_id or None,
-        client_id=settings.erp_odata_client_id or None, client_secret=settings.erp_odata_client_secret or None,
-        post_action=settings.erp_odata_post_action or None)
+        settings.erp_odata_url,
+        tenant_id=settings.erp_odata_tenant_id or None,
+        client_id=settings.erp_odata_client_id or None,
+        client_secret=settings.erp_odata_client_secret or None,
+        post_action=settings.erp_odata_post_action or None,
+    )

@@ -360,9 +360,7 @@ class ODataErpConnector:
                     return self._failed(journal, progress, f"{exc} (retries exhausted)", retryable=True)
                 delay = exc.retry_after if exc.retry_after is not None else self._backoff(attempt)
                 if delay > self._max_retry_after:
-                    return self._failed(
-                        journal, progress, f"{exc} (asked to wait {delay:g}s)", retryable=True
-                    )
+                    return self._failed(journal, progress, f"{exc} (asked to wait {delay:g}s)", retryable=True)
                 attempt += 1
                 logger.info(
                     "journal %s: transient failure (%s); retry %d in %.3gs",
@@ -413,9 +411,7 @@ class ODataErpConnector:
         if posted and missing:
             # A posted journal cannot take lines any more; someone posted it half-sent.
             lost = ", ".join(line.line_id for _, line in missing)
-            raise _Rejected(
-                f"ERP journal {number} is already posted without lines {lost}"[:MAX_MESSAGE_CHARS]
-            )
+            raise _Rejected(f"ERP journal {number} is already posted without lines {lost}"[:MAX_MESSAGE_CHARS])
         first_error: str | None = None
         for chunk in _chunks(missing, self._chunk_size):
             error = self._send_chunk(journal, sets, number, chunk, progress)
@@ -448,9 +444,7 @@ class ODataErpConnector:
         found = [h for h in self._query(sets.header, expr) if h.get("Description") == journal.journal_id]
         if len(found) > 1:
             numbers = ", ".join(sorted(str(h.get("JournalNumber")) for h in found))
-            raise _Rejected(
-                f"{len(found)} ERP journals carry id {journal.journal_id}: {numbers}; resolve by hand"
-            )
+            raise _Rejected(f"{len(found)} ERP journals carry id {journal.journal_id}: {numbers}; resolve by hand")
         return found[0] if found else None
 
     def _create_header(self, journal: Journal, sets: EntitySets) -> dict[str, Any]:
@@ -477,13 +471,8 @@ class ODataErpConnector:
         logger.info("journal %s: created ERP journal %s", journal.journal_id, header["JournalNumber"])
         return header
 
-    def _existing_lines(
-        self, journal: Journal, sets: EntitySets, number: str
-    ) -> dict[Decimal, dict[str, Any]]:
-        expr = (
-            f"dataAreaId eq {odata_string(journal.organization_id)} "
-            f"and JournalNumber eq {odata_string(number)}"
-        )
+    def _existing_lines(self, journal: Journal, sets: EntitySets, number: str) -> dict[Decimal, dict[str, Any]]:
+        expr = f"dataAreaId eq {odata_string(journal.organization_id)} and JournalNumber eq {odata_string(number)}"
         out: dict[Decimal, dict[str, Any]] = {}
         for record in self._query(sets.lines, expr):
             line_number = _decimal(record.get("LineNumber"))
@@ -524,8 +513,7 @@ class ODataErpConnector:
                 + b"\r\n"
             )
         body = (
-            f"--{batch_boundary}\r\n"
-            f"Content-Type: multipart/mixed; boundary={changeset_boundary}\r\n\r\n".encode()
+            f"--{batch_boundary}\r\nContent-Type: multipart/mixed; boundary={changeset_boundary}\r\n\r\n".encode()
             + b"".join(parts)
             + f"--{changeset_boundary}--\r\n\r\n--{batch_boundary}--\r\n".encode()
         )
@@ -560,9 +548,7 @@ class ODataErpConnector:
             if culprit is None or line is culprit:
                 text = message
             else:
-                text = (
-                    f"not created: its change set was rolled back because line {culprit.line_id} was rejected"
-                )
+                text = f"not created: its change set was rolled back because line {culprit.line_id} was rejected"
             progress.lines[line.line_id] = LineResult(line.line_id, error=text)
         logger.info(
             "journal %s: ERP rejected a change set of %d lines (HTTP %d)",
@@ -621,18 +607,14 @@ class ODataErpConnector:
             status = response.status_code
             if status == 401:
                 if refreshed:
-                    raise _Rejected(
-                        f"ERP refused a freshly issued token (HTTP 401) for {method} {_path(url)}"
-                    )
+                    raise _Rejected(f"ERP refused a freshly issued token (HTTP 401) for {method} {_path(url)}")
                 refreshed = force_refresh = True
                 logger.info("HTTP 401 on %s %s; refreshing the token once", method, _path(url))
                 continue
             force_refresh = False
             if status == 429:
                 if throttled >= self._max_retries:
-                    raise _OutOfRetries(
-                        f"throttled by the ERP (HTTP 429) {throttled + 1} times; retries exhausted"
-                    )
+                    raise _OutOfRetries(f"throttled by the ERP (HTTP 429) {throttled + 1} times; retries exhausted")
                 delay = parse_retry_after(response.headers.get("Retry-After"), self._now())
                 if delay is None:
                     delay = self._backoff(throttled)
@@ -654,9 +636,7 @@ class ODataErpConnector:
         return float(min(self._backoff_max, self._backoff_base * (2**attempt)))
 
     # ----- outcomes ---------------------------------------------------------------------------
-    def _failed(
-        self, journal: Journal, progress: _Progress, message: str, *, retryable: bool
-    ) -> JournalOutcome:
+    def _failed(self, journal: Journal, progress: _Progress, message: str, *, retryable: bool) -> JournalOutcome:
         state: JournalState = "post_error" if progress.stage == "post" else "create_error"
         return self._outcome(journal, progress, state, message, retryable=retryable)
 
@@ -709,9 +689,7 @@ def _decimal(value: Any) -> Decimal | None:
         return None
 
 
-def _chunks(
-    items: Sequence[tuple[int, JournalLine]], size: int
-) -> Iterator[Sequence[tuple[int, JournalLine]]]:
+def _chunks(items: Sequence[tuple[int, JournalLine]], size: int) -> Iterator[Sequence[tuple[int, JournalLine]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

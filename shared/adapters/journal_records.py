@@ -25,16 +25,35 @@ class JournalRecords:
 
     def start(self, environment_id: str, journal_id: str, properties: dict[str, Any], at: datetime) -> None:
         """Record the journal and mark it in flight before any line or the ERP hears of it."""
-        self.table.upsert_entity({"PartitionKey": environment_id, "RowKey": journal_id, "State": "sending",
-                                  "StartedAt": at, **properties}, mode=UpdateMode.MERGE)
-        self.table.upsert_entity({"PartitionKey": INFLIGHT, "RowKey": f"{environment_id}|{journal_id}",
-                                  "StartedAt": at}, mode=UpdateMode.REPLACE)
+        self.table.upsert_entity(
+            {"PartitionKey": environment_id, "RowKey": journal_id, "State": "sending", "StartedAt": at, **properties},
+            mode=UpdateMode.MERGE,
+        )
+        self.table.upsert_entity(
+            {"PartitionKey": INFLIGHT, "RowKey": f"{environment_id}|{journal_id}", "StartedAt": at},
+            mode=UpdateMode.REPLACE,
+        )
 
-    def finish(self, environment_id: str, journal_id: str, state: str, erp_number: str | None,
-               message: str | None, at: datetime) -> None:
-        self.table.upsert_entity({"PartitionKey": environment_id, "RowKey": journal_id, "State": state,
-                                  "ErpJournalNumber": erp_number, "Message": message, "UpdatedAt": at},
-                                 mode=UpdateMode.MERGE)
+    def finish(
+        self,
+        environment_id: str,
+        journal_id: str,
+        state: str,
+        erp_number: str | None,
+        message: str | None,
+        at: datetime,
+    ) -> None:
+        self.table.upsert_entity(
+            {
+                "PartitionKey": environment_id,
+                "RowKey": journal_id,
+                "State": state,
+                "ErpJournalNumber": erp_number,
+                "Message": message,
+                "UpdatedAt": at,
+            },
+            mode=UpdateMode.MERGE,
+        )
         with contextlib.suppress(ResourceNotFoundError):
             self.table.delete_entity(INFLIGHT, f"{environment_id}|{journal_id}")
 

@@ -101,9 +101,18 @@ class LedgerStore(PendingIndex):
             by_partition[id_partition(environment_id, record.line_id)].append(record)
 
         def reserve(partition: str, chunk: list[IdRecord]) -> dict[str, IdRecord]:
-            ops = [("create", {"PartitionKey": partition, "RowKey": r.line_id,
-                               "LedgerPartition": r.ledger_partition, "Fingerprint": r.fingerprint})
-                   for r in chunk]
+            ops = [
+                (
+                    "create",
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": r.line_id,
+                        "LedgerPartition": r.ledger_partition,
+                        "Fingerprint": r.fingerprint,
+                    },
+                )
+                for r in chunk
+            ]
             try:
                 self._step("reserve_ids")
                 resilient(self.line_ids.submit_transaction, ops)
@@ -123,9 +132,14 @@ class LedgerStore(PendingIndex):
         for record in chunk:
             try:
                 self._step("reserve_id")
-                self.line_ids.create_entity({"PartitionKey": partition, "RowKey": record.line_id,
-                                             "LedgerPartition": record.ledger_partition,
-                                             "Fingerprint": record.fingerprint})
+                self.line_ids.create_entity(
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": record.line_id,
+                        "LedgerPartition": record.ledger_partition,
+                        "Fingerprint": record.fingerprint,
+                    }
+                )
             except ResourceExistsError:
                 stored = self.line_ids.get_entity(partition, record.line_id)
                 found[record.line_id] = IdRecord(record.line_id, stored["LedgerPartition"], stored["Fingerprint"])
@@ -148,8 +162,9 @@ class LedgerStore(PendingIndex):
         def create(chunk: list[dict[str, Any]]) -> None:
             try:
                 self._step("create_lines")
-                resilient(self.ledger.submit_transaction,
-                          [("create", e) for line in chunk for e in (line, _open_entry(line))])
+                resilient(
+                    self.ledger.submit_transaction, [("create", e) for line in chunk for e in (line, _open_entry(line))]
+                )
             except TableTransactionError as exc:
                 if exc.error_code != "EntityAlreadyExists":
                     raise
@@ -157,8 +172,7 @@ class LedgerStore(PendingIndex):
                     with contextlib.suppress(TableTransactionError):
                         resilient(self.ledger.submit_transaction, [("create", line), ("create", _open_entry(line))])
 
-        list(in_parallel(create, [(chunk,) for group in by_partition.values()
-                                  for chunk in _chunks(group, BATCH // 2)]))
+        list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group, BATCH // 2)]))
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         try:
@@ -172,8 +186,10 @@ class LedgerStore(PendingIndex):
         lo, hi = prefix_range(OPEN)
         pager = self.ledger.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage eq @stage",
-            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"}, results_per_page=limit,
-            select=["RowKey", *OPEN_FIELDS])
+            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
+            results_per_page=limit,
+            select=["RowKey", *OPEN_FIELDS],
+        )
         return [_pending_line(e) for e in islice(pager, limit)]
 
     def open_entries(self, partition: str) -> OpenEntries:
@@ -183,8 +199,9 @@ class LedgerStore(PendingIndex):
         rows: dict[str, CacheRow] = {}
         created: list[PendingLine] = []
         posted = 0
-        for e in self.ledger.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                                            parameters={"pk": partition, "lo": lo, "hi": hi}):
+        for e in self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", parameters={"pk": partition, "lo": lo, "hi": hi}
+        ):
             if e["RowKey"].startswith(CACHE):
                 rows[e["RowKey"]] = _cache_row(e)
             elif e.get("Stage") == "Created":
@@ -204,13 +221,17 @@ class LedgerStore(PendingIndex):
 
     def has_open_lines(self, partition: str) -> bool:
         lo, hi = prefix_range(OPEN)
-        pager = self.ledger.query_entities("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                                           parameters={"pk": partition, "lo": lo, "hi": hi},
-                                           results_per_page=1, select=["RowKey"])
+        pager = self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": partition, "lo": lo, "hi": hi},
+            results_per_page=1,
+            select=["RowKey"],
+        )
         return next(iter(pager), None) is not None
 
-    def commit_changes(self, partition: str, rows: list[CacheRow], changes: list[CacheChange],
-                       at: datetime) -> dict[str, str]:
+    def commit_changes(
+        self, partition: str, rows: list[CacheRow], changes: list[CacheChange], at: datetime
+    ) -> dict[str, str]:
         """Edited cache rows and the markers of the changes behind them, all or nothing; the rows' new ETags."""
         ops = _row_ops(partition, rows, at)
         for change in changes:
@@ -218,10 +239,21 @@ class LedgerStore(PendingIndex):
             if change.marker_etag is None:
                 ops.append(("create", entity))
             else:
-                ops.append(("update", entity, {"mode": UpdateMode.MERGE, "etag": change.marker_etag,
-                                               "match_condition": MatchConditions.IfNotModified}))
-            ops += [("update", {"PartitionKey": partition, "RowKey": key, **values}, {"mode": UpdateMode.MERGE})
-                    for key, values in change.companions]
+                ops.append(
+                    (
+                        "update",
+                        entity,
+                        {
+                            "mode": UpdateMode.MERGE,
+                            "etag": change.marker_etag,
+                            "match_condition": MatchConditions.IfNotModified,
+                        },
+                    )
+                )
+            ops += [
+                ("update", {"PartitionKey": partition, "RowKey": key, **values}, {"mode": UpdateMode.MERGE})
+                for key, values in change.companions
+            ]
         results = self._commit(ops, "commit_changes")
         self._step("after_commit_changes")
         return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
@@ -246,8 +278,10 @@ class LedgerStore(PendingIndex):
     def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         """Aggregated lines whose offset is still open and whose status may have reached its trigger."""
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "open": "open"}
-        query = ("PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Offset eq @open or OnHand eq @open )"
-                 " and " + _any_status(statuses, params))
+        query = (
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Offset eq @open or OnHand eq @open )"
+            " and " + _any_status(statuses, params)
+        )
         self._step("read_offsets")
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
@@ -262,24 +296,42 @@ class LedgerStore(PendingIndex):
         self._step("read_posted")
         pager = self.ledger.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage ne @stage",
-            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"}, results_per_page=limit,
-            select=["RowKey", "Stage", "AggregatedLineId", *OPEN_FIELDS])
+            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
+            results_per_page=limit,
+            select=["RowKey", "Stage", "AggregatedLineId", *OPEN_FIELDS],
+        )
         posted: list[DetailedLine] = []
         aggregated: list[tuple[str, str]] = []
         for e in islice(pager, limit):
-            line_id = e["RowKey"][len(OPEN):]
+            line_id = e["RowKey"][len(OPEN) :]
             if e["Stage"] == "Aggregated":
                 aggregated.append((line_id, e["AggregatedLineId"]))
                 continue
-            posted.append(DetailedLine(LINE + line_id, _etag(e), e["DataSource"], e["Measure"],
-                                       json.loads(e["Dimensions"]), _decimal(e["Quantity"]), e.get("JournalNameId"),
-                                       e.get("TransDate"), e.get("CostPrice")))
+            posted.append(
+                DetailedLine(
+                    LINE + line_id,
+                    _etag(e),
+                    e["DataSource"],
+                    e["Measure"],
+                    json.loads(e["Dimensions"]),
+                    _decimal(e["Quantity"]),
+                    e.get("JournalNameId"),
+                    e.get("TransDate"),
+                    e.get("CostPrice"),
+                )
+            )
         return posted, aggregated
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
         """Lines no journal takes (no mapping for their source + measure) leave the open range."""
-        ops = [("delete", {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE):]},
-                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified}) for line in lines]
+        ops = [
+            (
+                "delete",
+                {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]},
+                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified},
+            )
+            for line in lines
+        ]
         for chunk in _chunks(ops):
             self._commit(chunk, "close_open")
 
@@ -292,20 +344,42 @@ class LedgerStore(PendingIndex):
         ops: list[Any] = []
         _, org, product = partition.split("|", 2)
         for group in groups:
-            ops.append(("create", {
-                "PartitionKey": partition, "RowKey": AGG_PREFIX + group.aggregated_id,
-                "AggregatedId": group.aggregated_id, "OrganizationId": org, "ProductId": product,
-                "ErpKey": group.key.as_json(), "Quantity": canonical(group.quantity), "Status": group.status,
-                "JournalType": group.key.journal_type, "JournalNameId": group.key.journal_name_id,
-                "TargetStatus": group.key.target_status, "LineCount": len(group.lines),
-                "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
-                "CreatedAt": at, "Attempts": 0, "Offset": "open",
-            }))
+            ops.append(
+                (
+                    "create",
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": AGG_PREFIX + group.aggregated_id,
+                        "AggregatedId": group.aggregated_id,
+                        "OrganizationId": org,
+                        "ProductId": product,
+                        "ErpKey": group.key.as_json(),
+                        "Quantity": canonical(group.quantity),
+                        "Status": group.status,
+                        "JournalType": group.key.journal_type,
+                        "JournalNameId": group.key.journal_name_id,
+                        "TargetStatus": group.key.target_status,
+                        "LineCount": len(group.lines),
+                        "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
+                        "CreatedAt": at,
+                        "Attempts": 0,
+                        "Offset": "open",
+                    },
+                )
+            )
             for line in group.lines:
-                ops.append(("update", {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE):],
-                                       "Stage": "Aggregated", "AggregatedLineId": group.aggregated_id},
-                            {"mode": UpdateMode.MERGE, "etag": line.etag,
-                             "match_condition": MatchConditions.IfNotModified}))
+                ops.append(
+                    (
+                        "update",
+                        {
+                            "PartitionKey": partition,
+                            "RowKey": OPEN + line.row_key[len(LINE) :],
+                            "Stage": "Aggregated",
+                            "AggregatedLineId": group.aggregated_id,
+                        },
+                        {"mode": UpdateMode.MERGE, "etag": line.etag, "match_condition": MatchConditions.IfNotModified},
+                    )
+                )
         self._commit(ops, "commit_aggregation")
 
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
@@ -316,8 +390,19 @@ class LedgerStore(PendingIndex):
         """
         ops: list[Any] = []
         for line_id, aggregated_id in members:
-            ops.append(("update", {"PartitionKey": partition, "RowKey": LINE + line_id, "Status": "Aggregated",
-                                   "AggregatedLineId": aggregated_id, "AggregatedAt": at}, {"mode": UpdateMode.MERGE}))
+            ops.append(
+                (
+                    "update",
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": LINE + line_id,
+                        "Status": "Aggregated",
+                        "AggregatedLineId": aggregated_id,
+                        "AggregatedAt": at,
+                    },
+                    {"mode": UpdateMode.MERGE},
+                )
+            )
             ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
         for chunk in _chunks(ops):
             try:
@@ -353,11 +438,13 @@ class LedgerStore(PendingIndex):
         lo, hi = environment_range(environment_id)
         entities = self.ledger.query_entities(
             "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
-            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id})
+            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
+        )
         return next((dict(e) for e in entities), None)
 
-    def query_aggregated(self, environment_id: str, filters: dict[str, Any], page_size: int,
-                         token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def query_aggregated(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         lo, hi = environment_range(environment_id)
         clauses = ["PartitionKey ge @envlo", "PartitionKey lt @envhi", "RowKey ge @lo", "RowKey lt @hi"]
         params: dict[str, Any] = {"envlo": lo, "envhi": hi, "lo": AGG_PREFIX, "hi": "A}"}
@@ -371,13 +458,18 @@ class LedgerStore(PendingIndex):
         return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
 
     # ---- reads for the API -------------------------------------------------------------------------
-    def query_lines(self, environment_id: str, filters: dict[str, Any], page_size: int,
-                    token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def query_lines(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         lo, hi = environment_range(environment_id)
         clauses = ["PartitionKey ge @envlo", "PartitionKey lt @envhi", "RowKey ge @lo", "RowKey lt @hi"]
         params: dict[str, Any] = {"envlo": lo, "envhi": hi, "lo": LINE_PREFIX, "hi": "L}"}
-        columns = {"status": "Status", "productId": "ProductId", "organizationId": "OrganizationId",
-                   "externalReferenceId": "ExternalReferenceId"}
+        columns = {
+            "status": "Status",
+            "productId": "ProductId",
+            "organizationId": "OrganizationId",
+            "externalReferenceId": "ExternalReferenceId",
+        }
         for name, column in columns.items():
             if filters.get(name) is not None:
                 clauses.append(f"{column} eq @{name}")
@@ -398,12 +490,14 @@ class LedgerStore(PendingIndex):
             for partition in partitions:
                 yield from self.ledger.query_entities(
                     "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                    parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"})
+                    parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"},
+                )
             return
         lo, hi = environment_range(environment_id)
         yield from self.ledger.query_entities(
             "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey ge @lo and RowKey lt @hi",
-            parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"})
+            parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"},
+        )
 
 
 def encode_token(token: Any, environment_id: str) -> str | None:
@@ -424,8 +518,12 @@ def decode_token(token: str, environment_id: str) -> dict[str, str]:
     except (ValueError, UnicodeDecodeError):
         raise InvalidContinuationToken("continuationToken is not valid") from None
     inner = value.get("next") if isinstance(value, dict) else None
-    if (not isinstance(inner, dict) or value.get("env") != environment_id
-            or set(inner) - {"PartitionKey", "RowKey"} or not all(isinstance(v, str) for v in inner.values())):
+    if (
+        not isinstance(inner, dict)
+        or value.get("env") != environment_id
+        or set(inner) - {"PartitionKey", "RowKey"}
+        or not all(isinstance(v, str) for v in inner.values())
+    ):
         raise InvalidContinuationToken("continuationToken is not valid for this environment")
     return inner
 
@@ -439,14 +537,24 @@ def _any_status(statuses: tuple[str, ...], params: dict[str, Any]) -> str:
 def _row_ops(partition: str, rows: list[CacheRow], at: datetime) -> list[Any]:
     ops: list[Any] = []
     for row in rows:
-        entity = {"PartitionKey": partition, "RowKey": row.row_key, "DimKey": row.dim_key,
-                  "Dimensions": json.dumps(dict(row.dimensions), sort_keys=True),
-                  "Quantities": json.dumps(row.quantities, sort_keys=True), "UpdatedAt": at}
+        entity = {
+            "PartitionKey": partition,
+            "RowKey": row.row_key,
+            "DimKey": row.dim_key,
+            "Dimensions": json.dumps(dict(row.dimensions), sort_keys=True),
+            "Quantities": json.dumps(row.quantities, sort_keys=True),
+            "UpdatedAt": at,
+        }
         if row.etag is None:
             ops.append(("create", entity))
         else:
-            ops.append(("update", entity, {"mode": UpdateMode.REPLACE, "etag": row.etag,
-                                           "match_condition": MatchConditions.IfNotModified}))
+            ops.append(
+                (
+                    "update",
+                    entity,
+                    {"mode": UpdateMode.REPLACE, "etag": row.etag, "match_condition": MatchConditions.IfNotModified},
+                )
+            )
     return ops
 
 
@@ -456,18 +564,33 @@ def _decimal(text: str) -> Decimal:
 
 def _open_entry(line: dict[str, Any]) -> dict[str, Any]:
     """The open entry of a new line: what sync and aggregation need, under `D|id`."""
-    return {"PartitionKey": line["PartitionKey"], "RowKey": OPEN + line["RowKey"][len(LINE):], "Stage": "Created",
-            **{name: line.get(name) for name in OPEN_FIELDS}}
+    return {
+        "PartitionKey": line["PartitionKey"],
+        "RowKey": OPEN + line["RowKey"][len(LINE) :],
+        "Stage": "Created",
+        **{name: line.get(name) for name in OPEN_FIELDS},
+    }
 
 
 def _pending_line(entity: Any) -> PendingLine:
-    return PendingLine(entity["RowKey"], _etag(entity), json.loads(entity["Dimensions"]), entity["DataSource"],
-                       entity["Measure"], _decimal(entity["Quantity"]))
+    return PendingLine(
+        entity["RowKey"],
+        _etag(entity),
+        json.loads(entity["Dimensions"]),
+        entity["DataSource"],
+        entity["Measure"],
+        _decimal(entity["Quantity"]),
+    )
 
 
 def _cache_row(entity: Any) -> CacheRow:
-    return CacheRow(entity["RowKey"], entity["DimKey"], json.loads(entity["Dimensions"]),
-                    json.loads(entity["Quantities"]), _etag(entity))
+    return CacheRow(
+        entity["RowKey"],
+        entity["DimKey"],
+        json.loads(entity["Dimensions"]),
+        json.loads(entity["Quantities"]),
+        _etag(entity),
+    )
 
 
 _created: set[tuple[str, ...]] = set()
@@ -484,5 +607,15 @@ def _ensure_tables(service: Any, names: tuple[str, ...]) -> None:
     _created.add(key)
 
 
-__all__ = ["OFFSET_WORK", "SEND_WORK", "ConcurrencyConflict", "IdRecord", "InvalidContinuationToken", "LedgerStore",
-           "Marker", "TableClient", "id_partition", "ledger_partition"]
+__all__ = [
+    "OFFSET_WORK",
+    "SEND_WORK",
+    "ConcurrencyConflict",
+    "IdRecord",
+    "InvalidContinuationToken",
+    "LedgerStore",
+    "Marker",
+    "TableClient",
+    "id_partition",
+    "ledger_partition",
+]

@@ -54,26 +54,31 @@ class PendingIndex:
     _step: Callable[[str], None]
 
     # ---- pending-work index (sharded) ---------------------------------------------------------------
-    def mark_pending(self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK,
-                     shard: int | None = None) -> list[Marker]:
+    def mark_pending(
+        self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK, shard: int | None = None
+    ) -> list[Marker]:
         """Record that `partitions` have work of `kind`: one transaction per 100, all in one shard."""
         shard = any_shard() if shard is None else shard
-        entities = [{"PartitionKey": pending_shard(kind, shard), "RowKey": p, "TouchedAt": at}
-                    for p in sorted(set(partitions))]
+        entities = [
+            {"PartitionKey": pending_shard(kind, shard), "RowKey": p, "TouchedAt": at} for p in sorted(set(partitions))
+        ]
         markers: list[Marker] = []
         for chunk in _chunks(entities):
             self._step("touch_pending")
-            results = resilient(self.pending.submit_transaction,
-                                [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+            results = resilient(
+                self.pending.submit_transaction, [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk]
+            )
             markers += [Marker(kind, shard, e["RowKey"], r["etag"], at) for e, r in zip(chunk, results, strict=True)]
         return markers
 
     def touch_pending(self, partitions: Iterable[str], at: datetime, kind: str = LEDGER_WORK) -> None:
         self.mark_pending(partitions, at, kind)
 
-    def pending_markers(self, kind: str = LEDGER_WORK, touched_before: datetime | None = None,
-                        environment_id: str | None = None) -> list[Marker]:
+    def pending_markers(
+        self, kind: str = LEDGER_WORK, touched_before: datetime | None = None, environment_id: str | None = None
+    ) -> list[Marker]:
         """Every marker of `kind` over all shards, oldest first (so a budgeted sweep starves no one)."""
+
         def shard_markers(shard: int) -> list[Marker]:
             clauses, params = ["PartitionKey eq @pk"], {"pk": pending_shard(kind, shard)}
             if touched_before is not None:
@@ -82,9 +87,12 @@ class PendingIndex:
             if environment_id is not None:
                 clauses += ["RowKey ge @envlo", "RowKey lt @envhi"]
                 params["envlo"], params["envhi"] = environment_range(environment_id)
-            return [Marker(kind, shard, e["RowKey"], _etag(e), e.get("TouchedAt"))
-                    for e in self.pending.query_entities(" and ".join(clauses), parameters=params,
-                                                         select=["RowKey", "TouchedAt"])]
+            return [
+                Marker(kind, shard, e["RowKey"], _etag(e), e.get("TouchedAt"))
+                for e in self.pending.query_entities(
+                    " and ".join(clauses), parameters=params, select=["RowKey", "TouchedAt"]
+                )
+            ]
 
         self._step("list_pending")
         found = [m for markers in in_parallel(shard_markers, [(s,) for s in range(PENDING_SHARDS)]) for m in markers]
@@ -94,8 +102,12 @@ class PendingIndex:
         """Remove the marker unless new work arrived since it was written (its ETag changed)."""
         try:
             self._step("clear_pending")
-            self.pending.delete_entity(pending_shard(marker.kind, marker.shard), marker.partition,
-                                       etag=marker.etag, match_condition=MatchConditions.IfNotModified)
+            self.pending.delete_entity(
+                pending_shard(marker.kind, marker.shard),
+                marker.partition,
+                etag=marker.etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
             return True
         except (ResourceNotFoundError, HttpResponseError) as exc:
             if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:
@@ -105,8 +117,7 @@ class PendingIndex:
     # ---- leases: one holder at a time for work that must not overlap (sending an environment) -----------
     def acquire_lease(self, name: str, holder: str, now: datetime, seconds: int) -> str | None:
         """The lease's ETag if `holder` now holds `name`; None while another holder's lease runs."""
-        entity = {"PartitionKey": LEASES, "RowKey": name, "Holder": holder,
-                  "Until": now + timedelta(seconds=seconds)}
+        entity = {"PartitionKey": LEASES, "RowKey": name, "Holder": holder, "Until": now + timedelta(seconds=seconds)}
         try:
             return self.pending.create_entity(entity)["etag"]
         except ResourceExistsError:
@@ -118,8 +129,9 @@ class PendingIndex:
         if current["Until"] > now:
             return None
         try:
-            return self.pending.update_entity(entity, mode=UpdateMode.REPLACE, etag=_etag(current),
-                                              match_condition=MatchConditions.IfNotModified)["etag"]
+            return self.pending.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=_etag(current), match_condition=MatchConditions.IfNotModified
+            )["etag"]
         except HttpResponseError:
             return None  # another holder took the expired lease first
 
@@ -146,14 +158,18 @@ class PendingIndex:
 
     def stale_schedules(self, before: datetime, prefix: str = "") -> list[str]:
         """Schedules older than `before` (their message was lost), optionally only names with `prefix`."""
+
         def shard(n: int) -> list[str]:
-            clauses, params = ["PartitionKey eq @pk", "At lt @before"], {"pk": pending_shard("schedule", n),
-                                                                         "before": before}
+            clauses, params = (
+                ["PartitionKey eq @pk", "At lt @before"],
+                {"pk": pending_shard("schedule", n), "before": before},
+            )
             if prefix:
                 clauses += ["RowKey ge @lo", "RowKey lt @hi"]
                 params["lo"], params["hi"] = prefix, prefix + "\uffff"
-            return [e["RowKey"] for e in self.pending.query_entities(" and ".join(clauses), parameters=params,
-                                                                     select=["RowKey"])]
+            return [
+                e["RowKey"]
+                for e in self.pending.query_entities(" and ".join(clauses), parameters=params, select=["RowKey"])
+            ]
 
         return [name for names in in_parallel(shard, [(n,) for n in range(PENDING_SHARDS)]) for name in names]
-

@@ -213,8 +213,10 @@ def readable_error(exc: Exception, sources: tuple[SnapshotSource, ...], fmt: str
     src = next((s for s in sources if str(s.path) in text), sources[0] if len(sources) == 1 else None)
     where = src.label if src else "the snapshots"
     line = _CSV_LINE.search(text)
-    reason = next((template.format(*m.groups()) for pattern, template in _REASONS if (m := pattern.search(text))),
-                  f"cannot be read as {fmt}")
+    reason = next(
+        (template.format(*m.groups()) for pattern, template in _REASONS if (m := pattern.search(text))),
+        f"cannot be read as {fmt}",
+    )
     return f"{where}: line {line.group(1)}: {reason}" if line else f"{where}: {reason}"
 
 

@@ -44,8 +44,13 @@ def table_service(connection: StorageConnection | None = None) -> TableServiceCl
     conn = connection or get_settings().storage_connection()
     # Fail fast when storage does not answer (an HTTP caller gets 503 + Retry-After in about a second);
     # the SDK default retries a refused connection for ~5 s. Queue and timer work is retried anyway.
-    options = {"retry_total": 4, "retry_connect": 1, "retry_backoff_factor": 0.2, "connection_timeout": 5,
-               "transport": _transport()}
+    options = {
+        "retry_total": 4,
+        "retry_connect": 1,
+        "retry_backoff_factor": 0.2,
+        "connection_timeout": 5,
+        "transport": _transport(),
+    }
     with _lock:
         if conn.connection_string:
             return TableServiceClient.from_connection_string(conn.connection_string, **options)
@@ -59,8 +64,11 @@ def blob_service(connection: StorageConnection | None = None) -> BlobServiceClie
     # As for tables: the blob SDK's default backoff (15 s, then 3^n) makes a refused connection take ~90 s.
     from azure.storage.blob import LinearRetry
 
-    options = {"retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=3),
-               "connection_timeout": 5, "transport": _transport()}
+    options = {
+        "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=3),
+        "connection_timeout": 5,
+        "transport": _transport(),
+    }
     with _lock:
         if conn.connection_string:
             return BlobServiceClient.from_connection_string(conn.connection_string, **options)
@@ -76,8 +84,9 @@ def queue_service(connection: StorageConnection | None = None) -> QueueServiceCl
             return QueueServiceClient.from_connection_string(conn.connection_string, transport=_transport())
         if not conn.queue_uri:
             raise RuntimeError("storage is not configured for queues: set OMNISYNC_STORAGE__queueServiceUri")
-        return QueueServiceClient(account_url=conn.queue_uri, credential=_credential(conn.client_id),
-                                  transport=_transport())
+        return QueueServiceClient(
+            account_url=conn.queue_uri, credential=_credential(conn.client_id), transport=_transport()
+        )
 
 
 def reset_clients() -> None:
@@ -90,4 +99,3 @@ def reset_clients() -> None:
 def table_name(base: str) -> str:
     """Physical table name: an optional per-deployment prefix keeps environments on one account apart."""
     return f"{get_settings().storage_name_prefix}{base}"
-

@@ -14,7 +14,7 @@ WRITERS = 8
 
 def chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> Iterator[Any]:
@@ -28,8 +28,6 @@ def in_parallel(function: Callable[..., Any], work: list[tuple[Any, ...]]) -> It
 
 def etag(entity: Any) -> str:
     return entity.metadata["etag"]
-
-
 
 
 def resilient(function: Callable[..., Any], *args: Any, attempts: int = 3, **kwargs: Any) -> Any:
@@ -51,5 +49,5 @@ def resilient(function: Callable[..., Any], *args: Any, attempts: int = 3, **kwa
         except (ServiceRequestError, ServiceResponseError):
             if attempt == attempts:
                 raise
-            time.sleep(0.05 * 2 ** attempt + random.random() * 0.05)  # noqa: S311 - jitter, not security
+            time.sleep(0.05 * 2**attempt + random.random() * 0.05)  # noqa: S311 - jitter, not security
     raise AssertionError("unreachable")

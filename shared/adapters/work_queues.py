@@ -85,8 +85,12 @@ class WorkQueues:
         """Messages the host gave up on (after `maxDequeueCount` failures), oldest first, not removed."""
         client = self._service.get_queue_client(get_settings().queue_name(work) + POISON_SUFFIX)
         with contextlib.suppress(Exception):
-            return [PoisonMessage(client.queue_name, m.id, m.inserted_on.isoformat() if m.inserted_on else None,
-                                  _body(m.content)) for m in client.peek_messages(max_messages=min(limit, 32))]
+            return [
+                PoisonMessage(
+                    client.queue_name, m.id, m.inserted_on.isoformat() if m.inserted_on else None, _body(m.content)
+                )
+                for m in client.peek_messages(max_messages=min(limit, 32))
+            ]
         return []
 
     def replay_poison(self, work: str, limit: int = 1000) -> int:

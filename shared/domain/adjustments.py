@@ -18,16 +18,35 @@ from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE, V
 from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 
 BASE_DIMENSIONS = (
-    "siteId", "locationId", "colorId", "sizeId", "styleId", "configId", "batchId", "serialId",
-    "statusId", "licensePlateId", "wmsLocationId",
+    "siteId",
+    "locationId",
+    "colorId",
+    "sizeId",
+    "styleId",
+    "configId",
+    "batchId",
+    "serialId",
+    "statusId",
+    "licensePlateId",
+    "wmsLocationId",
 )
 _BASE_BY_LOWER = {name.lower(): name for name in BASE_DIMENSIONS}
 MAX_DIMENSIONS = 30
 MAX_TEXT = 200
 
 FIELDS = (
-    "id", "organizationId", "productId", "quantityDataSource", "physicalMeasure", "dimensions", "quantity",
-    "externalReferenceCategory", "externalReferenceId", "fnoJournalNameId", "costPrice", "transDate",
+    "id",
+    "organizationId",
+    "productId",
+    "quantityDataSource",
+    "physicalMeasure",
+    "dimensions",
+    "quantity",
+    "externalReferenceCategory",
+    "externalReferenceId",
+    "fnoJournalNameId",
+    "costPrice",
+    "transDate",
     "createWithIVSync",
 )
 _FIELD_BY_LOWER = {name.lower(): name for name in FIELDS}
@@ -203,16 +222,31 @@ def parse_lines(
         source = sources.get(line.quantityDataSource.lower())
         measure = measures.get(line.physicalMeasure.lower())
         if source is None:
-            problems.append(LineProblem(index=index, field="quantityDataSource",
-                                        message=f"not an allowed data source: {sorted(allowed_sources)}"))
+            problems.append(
+                LineProblem(
+                    index=index,
+                    field="quantityDataSource",
+                    message=f"not an allowed data source: {sorted(allowed_sources)}",
+                )
+            )
         if measure is None:
-            problems.append(LineProblem(index=index, field="physicalMeasure",
-                                        message=f"not an allowed physical measure: {sorted(allowed_measures)}"))
+            problems.append(
+                LineProblem(
+                    index=index,
+                    field="physicalMeasure",
+                    message=f"not an allowed physical measure: {sorted(allowed_measures)}",
+                )
+            )
         if source and measure:
-            lines.append(line.model_copy(update={
-                "quantityDataSource": source, "physicalMeasure": measure,
-                "createWithIVSync": line.createWithIVSync or sync_all,
-            }))
+            lines.append(
+                line.model_copy(
+                    update={
+                        "quantityDataSource": source,
+                        "physicalMeasure": measure,
+                        "createWithIVSync": line.createWithIVSync or sync_all,
+                    }
+                )
+            )
     return lines, problems
 
 

@@ -17,15 +17,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.domain.journals import JournalState
 
-ERP_DIMENSIONS = ("siteId", "locationId", "colorId", "sizeId", "styleId", "configId", "batchId", "serialId",
-                  "statusId", "wmsLocationId", "licensePlateId")
+ERP_DIMENSIONS = (
+    "siteId",
+    "locationId",
+    "colorId",
+    "sizeId",
+    "styleId",
+    "configId",
+    "batchId",
+    "serialId",
+    "statusId",
+    "wmsLocationId",
+    "licensePlateId",
+)
 """Dimensions the ERP knows; `locationId` is the ERP warehouse, `wmsLocationId` the WMS location."""
 
-AggregatedStatus = Literal["Created", "DoNotSync", "SCMSent", "FnOCreated", "FnOCreateError", "FnOPosted",
-                           "FnOPostError"]
+AggregatedStatus = Literal[
+    "Created", "DoNotSync", "SCMSent", "FnOCreated", "FnOCreateError", "FnOPosted", "FnOPostError"
+]
 STATUS_FOR_STATE: dict[JournalState, AggregatedStatus] = {
-    "sent": "SCMSent", "created": "FnOCreated", "posted": "FnOPosted",
-    "create_error": "FnOCreateError", "post_error": "FnOPostError",
+    "sent": "SCMSent",
+    "created": "FnOCreated",
+    "posted": "FnOPosted",
+    "create_error": "FnOCreateError",
+    "post_error": "FnOPostError",
 }
 RETRYABLE_STATUSES = ("FnOCreateError", "FnOPostError")
 """Failed statuses: the line keeps the ERP's message and counts its attempts."""
@@ -82,10 +97,19 @@ class ErpKey:
     cost_price: str | None
 
     def as_json(self) -> str:
-        return json.dumps({"dataSource": self.data_source, "measure": self.measure,
-                           "dimensions": dict(self.dimensions), "journalType": self.journal_type,
-                           "targetStatus": self.target_status, "journalNameId": self.journal_name_id,
-                           "transDate": self.trans_date, "costPrice": self.cost_price}, sort_keys=True)
+        return json.dumps(
+            {
+                "dataSource": self.data_source,
+                "measure": self.measure,
+                "dimensions": dict(self.dimensions),
+                "journalType": self.journal_type,
+                "targetStatus": self.target_status,
+                "journalNameId": self.journal_name_id,
+                "transDate": self.trans_date,
+                "costPrice": self.cost_price,
+            },
+            sort_keys=True,
+        )
 
 
 @dataclass
@@ -110,13 +134,21 @@ class AggregateGroup:
 
 def erp_key(line: DetailedLine, target: JournalTarget, mapping: JournalMapping) -> ErpKey:
     dims = tuple((name, line.dimensions[name]) for name in ERP_DIMENSIONS if line.dimensions.get(name))
-    return ErpKey(line.data_source, line.measure, dims, target.journal_type, target.target_status,
-                  line.journal_name_id or target.journal_name_id or mapping.default_journal_name,
-                  line.trans_date, line.cost_price)
+    return ErpKey(
+        line.data_source,
+        line.measure,
+        dims,
+        target.journal_type,
+        target.target_status,
+        line.journal_name_id or target.journal_name_id or mapping.default_journal_name,
+        line.trans_date,
+        line.cost_price,
+    )
 
 
-def plan_aggregation(lines: list[DetailedLine], mapping: JournalMapping, max_operations: int = 100
-                     ) -> tuple[list[AggregateGroup], list[DetailedLine]]:
+def plan_aggregation(
+    lines: list[DetailedLine], mapping: JournalMapping, max_operations: int = 100
+) -> tuple[list[AggregateGroup], list[DetailedLine]]:
     """Group a prefix of `lines` into aggregated lines within one transaction's operation limit.
 
     Returns the groups and the lines without a mapping.

@@ -108,9 +108,13 @@ def line_change(line: PendingLine, posted_at: datetime) -> CacheChange:
     """A `Created` line as a change: its quantity; the marker is its open entry (`D|id`, guarded by
     its ETag) moving to `IVPosted`, and the line record (`L|id`) takes the same status alongside."""
     line_id = line.row_key.split("|", 1)[1]
-    return CacheChange(line.row_key, {"Stage": "IVPosted", "IVPostedAt": posted_at}, line.etag,
-                       (Edit(line.dimensions, line.data_source, line.measure, line.quantity),),
-                       (("L|" + line_id, {"Status": "IVPosted", "IVPostedAt": posted_at}),))
+    return CacheChange(
+        line.row_key,
+        {"Stage": "IVPosted", "IVPostedAt": posted_at},
+        line.etag,
+        (Edit(line.dimensions, line.data_source, line.measure, line.quantity),),
+        (("L|" + line_id, {"Status": "IVPosted", "IVPostedAt": posted_at}),),
+    )
 
 
 def _edited(row: CacheRow, edit: Edit) -> CacheRow:

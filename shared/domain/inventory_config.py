@@ -77,8 +77,10 @@ class DataSource(BaseModel):
                 raise ValueError(f"dimension name {str(source)[:40]!r} must be letters, digits or _ (max 40)")
             base = base_dimension(target) if isinstance(target, str) else None
             if base is None:
-                raise ValueError(f"{source} maps to {str(target)[:40]!r}, which is not a base dimension "
-                                 f"({', '.join(BASE_DIMENSIONS)})")
+                raise ValueError(
+                    f"{source} maps to {str(target)[:40]!r}, which is not a base dimension "
+                    f"({', '.join(BASE_DIMENSIONS)})"
+                )
             if source.lower() in (k.lower() for k in out):
                 raise ValueError(f"dimension {source} is mapped twice")
             out[source] = base
@@ -141,8 +143,10 @@ class OffsetRule(BaseModel):
         for name in value:
             base = base_dimension(name) if isinstance(name, str) else None
             if base not in STORAGE_DIMENSIONS:
-                raise ValueError(f"{str(name)[:40]!r} is not a storage or tracking dimension "
-                                 f"({', '.join(STORAGE_DIMENSIONS)}); product dimensions always match")
+                raise ValueError(
+                    f"{str(name)[:40]!r} is not a storage or tracking dimension "
+                    f"({', '.join(STORAGE_DIMENSIONS)}); product dimensions always match"
+                )
             out.append(base)
         return tuple(dict.fromkeys(out))
 
@@ -190,8 +194,9 @@ class InventoryConfig(BaseModel):
         for rule in self.offsets:
             ref = f"{rule.offsetDataSource}/{rule.offsetPhysicalMeasure}"
             if self.physical(rule.offsetDataSource, rule.offsetPhysicalMeasure) is None:
-                problems.append(f"offset of {rule.transactionType} uses {ref}, which is not a configured "
-                                "physical measure")
+                problems.append(
+                    f"offset of {rule.transactionType} uses {ref}, which is not a configured physical measure"
+                )
             key = (rule.transactionType, rule.offsetDataSource.lower(), rule.offsetPhysicalMeasure.lower())
             if key in rules:
                 problems.append(f"offset of {rule.transactionType} on {ref} is configured twice")
@@ -210,9 +215,16 @@ class InventoryConfig(BaseModel):
         return (source.name, found) if source and found else None
 
     def offset_rule(self, transaction_type: str, data_source: str, measure: str) -> OffsetRule | None:
-        return next((r for r in self.offsets if r.transactionType == transaction_type
-                     and r.offsetDataSource.lower() == data_source.lower()
-                     and r.offsetPhysicalMeasure.lower() == measure.lower()), None)
+        return next(
+            (
+                r
+                for r in self.offsets
+                if r.transactionType == transaction_type
+                and r.offsetDataSource.lower() == data_source.lower()
+                and r.offsetPhysicalMeasure.lower() == measure.lower()
+            ),
+            None,
+        )
 
     def data_source_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.dataSources)
@@ -226,8 +238,7 @@ def default_config(data_sources: tuple[str, ...], measures: tuple[str, ...]) -> 
     return InventoryConfig(dataSources=tuple(DataSource(name=s, physicalMeasures=measures) for s in data_sources))
 
 
-def calculated_quantities(config: InventoryConfig, quantities: dict[str, dict[str, str]]
-                          ) -> dict[str, dict[str, str]]:
+def calculated_quantities(config: InventoryConfig, quantities: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     """Each calculated measure from summed physical quantities; a missing physical measure counts 0."""
     lowered = {ds.lower(): {m.lower(): q for m, q in ms.items()} for ds, ms in quantities.items()}
     out: dict[str, dict[str, str]] = {}

@@ -24,13 +24,38 @@ from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 JOURNAL_STAGE = {"FnOCreated": "Create", "FnOPosted": "Post"}
 """How far an aggregated line omnisync sent has come, in the adjustment journal's statuses."""
 TRIGGER_STATUSES = tuple(JOURNAL_STAGE)
-_STATUS_WORDS = {"create": "Create", "created": "Create", "invoice": "Invoice", "invoiced": "Invoice",
-                 "post": "Post", "posted": "Post"}
-FIELDS = ("id", "transactionType", "status", "organizationId", "productId", "dimensionDataSource", "dimensions",
-          "quantity", "offsetDataSource", "offsetPhysicalMeasure", "quantities")
+_STATUS_WORDS = {
+    "create": "Create",
+    "created": "Create",
+    "invoice": "Invoice",
+    "invoiced": "Invoice",
+    "post": "Post",
+    "posted": "Post",
+}
+FIELDS = (
+    "id",
+    "transactionType",
+    "status",
+    "organizationId",
+    "productId",
+    "dimensionDataSource",
+    "dimensions",
+    "quantity",
+    "offsetDataSource",
+    "offsetPhysicalMeasure",
+    "quantities",
+)
 _FIELD_BY_LOWER = {name.lower(): name for name in FIELDS}
-REQUIRED = ("id", "transactionType", "status", "organizationId", "productId", "quantity", "offsetDataSource",
-            "offsetPhysicalMeasure")
+REQUIRED = (
+    "id",
+    "transactionType",
+    "status",
+    "organizationId",
+    "productId",
+    "quantity",
+    "offsetDataSource",
+    "offsetPhysicalMeasure",
+)
 
 
 def reached(rule: OffsetRule, stage: str) -> bool:
@@ -65,16 +90,24 @@ class ErpTransaction:
 
     def fingerprint(self) -> str:
         """What must stay the same when the transaction is reported again (its status may move on)."""
-        content = {"type": self.transaction_type, "org": self.organization_id, "product": self.product_id,
-                   "dimensions": self.dimensions, "quantity": canonical(self.quantity),
-                   "offset": [self.rule.offsetDataSource, self.rule.offsetPhysicalMeasure]}
+        content = {
+            "type": self.transaction_type,
+            "org": self.organization_id,
+            "product": self.product_id,
+            "dimensions": self.dimensions,
+            "quantity": canonical(self.quantity),
+            "offset": [self.rule.offsetDataSource, self.rule.offsetPhysicalMeasure],
+        }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
     def edits_at(self, stage_quantities: bool, offset: bool) -> tuple[Edit, ...]:
         edits = []
         if stage_quantities:
-            edits += [Edit(self.dimensions, ds, measure, q)
-                      for ds, measures in sorted(self.quantities.items()) for measure, q in sorted(measures.items())]
+            edits += [
+                Edit(self.dimensions, ds, measure, q)
+                for ds, measures in sorted(self.quantities.items())
+                for measure, q in sorted(measures.items())
+            ]
         if offset:
             edits.append(offset_edit(self.dimensions, self.rule, self.quantity))
         return tuple(edits)
@@ -110,8 +143,11 @@ def parse_transactions(raw_items: list[Any], config: InventoryConfig) -> tuple[l
         if tx_type is not None and named:
             rule = config.offset_rule(tx_type, data["offsetDataSource"], data["offsetPhysicalMeasure"])
             if rule is None:
-                found.add("offsetPhysicalMeasure", f"no offset rule of this environment for {tx_type} on "
-                          f"{data['offsetDataSource']!r}/{data['offsetPhysicalMeasure']!r}")
+                found.add(
+                    "offsetPhysicalMeasure",
+                    f"no offset rule of this environment for {tx_type} on "
+                    f"{data['offsetDataSource']!r}/{data['offsetPhysicalMeasure']!r}",
+                )
         quantities = physical_quantities(data["quantities"], config, found) if data.get("quantities") else {}
         if found.items:
             problems += found.items

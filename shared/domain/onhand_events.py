@@ -36,10 +36,16 @@ class OnHandEvent:
     mode: Mode
 
     def content(self) -> dict[str, Any]:
-        return {"id": self.id, "organizationId": self.organization_id, "productId": self.product_id,
-                "dimensions": self.dimensions, "mode": self.mode,
-                "quantities": {ds: {m: canonical(q) for m, q in sorted(ms.items())}
-                               for ds, ms in sorted(self.quantities.items())}}
+        return {
+            "id": self.id,
+            "organizationId": self.organization_id,
+            "productId": self.product_id,
+            "dimensions": self.dimensions,
+            "mode": self.mode,
+            "quantities": {
+                ds: {m: canonical(q) for m, q in sorted(ms.items())} for ds, ms in sorted(self.quantities.items())
+            },
+        }
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.content(), sort_keys=True).encode()).hexdigest()
@@ -70,8 +76,9 @@ def normalise(raw: dict[str, Any], names: dict[str, str], problems: Problems) ->
     return out
 
 
-def read_item(index: int, raw: Any, names: dict[str, str], required: tuple[str, ...], what: str
-              ) -> tuple[Problems, dict[str, Any]]:
+def read_item(
+    index: int, raw: Any, names: dict[str, str], required: tuple[str, ...], what: str
+) -> tuple[Problems, dict[str, Any]]:
     """The first checks every item of a bulk request gets: an object, known fields, required fields."""
     found = Problems(index)
     if not isinstance(raw, dict):
@@ -86,8 +93,11 @@ def read_item(index: int, raw: Any, names: dict[str, str], required: tuple[str, 
 
 def identity(data: dict[str, Any], problems: Problems) -> tuple[str, str, str]:
     """`id`, `organizationId`, `productId`: each becomes part of a table key, so each is checked."""
-    return (key_text(data.get("id"), "id", problems), key_text(data.get("organizationId"), "organizationId", problems),
-            key_text(data.get("productId"), "productId", problems))
+    return (
+        key_text(data.get("id"), "id", problems),
+        key_text(data.get("organizationId"), "organizationId", problems),
+        key_text(data.get("productId"), "productId", problems),
+    )
 
 
 def key_text(value: Any, field: str, problems: Problems) -> str:
@@ -131,8 +141,9 @@ def base_dimensions(raw: Any, source_name: Any, config: InventoryConfig, problem
     return dict(sorted(out.items()))
 
 
-def physical_quantities(raw: Any, config: InventoryConfig, problems: Problems,
-                        only_source: str | None = None) -> dict[str, dict[str, Decimal]]:
+def physical_quantities(
+    raw: Any, config: InventoryConfig, problems: Problems, only_source: str | None = None
+) -> dict[str, dict[str, Decimal]]:
     """`{dataSource: {measure: number}}` with configured physical measures only (never calculated ones)."""
     if not isinstance(raw, dict) or not raw:
         problems.add("quantities", "must be an object of data source to {measure: quantity}")
@@ -166,14 +177,16 @@ def physical_quantities(raw: Any, config: InventoryConfig, problems: Problems,
     return out
 
 
-def parse_events(raw_events: list[Any], config: InventoryConfig, mode: Mode, set_source: str | None = None
-                 ) -> tuple[list[OnHandEvent], list[LineProblem]]:
+def parse_events(
+    raw_events: list[Any], config: InventoryConfig, mode: Mode, set_source: str | None = None
+) -> tuple[list[OnHandEvent], list[LineProblem]]:
     """Validate every event; return all problems so nothing of a bad request is applied."""
     events: list[OnHandEvent] = []
     problems: list[LineProblem] = []
     for index, raw in enumerate(raw_events):
-        found, data = read_item(index, raw, _FIELD_BY_LOWER, ("id", "organizationId", "productId", "quantities"),
-                                "event")
+        found, data = read_item(
+            index, raw, _FIELD_BY_LOWER, ("id", "organizationId", "productId", "quantities"), "event"
+        )
         if not data:
             problems += found.items
             continue
@@ -188,5 +201,8 @@ def parse_events(raw_events: list[Any], config: InventoryConfig, mode: Mode, set
 
 
 def event_edits(event: OnHandEvent) -> tuple[Edit, ...]:
-    return tuple(Edit(event.dimensions, ds, measure, quantity, event.mode)
-                 for ds, measures in sorted(event.quantities.items()) for measure, quantity in sorted(measures.items()))
+    return tuple(
+        Edit(event.dimensions, ds, measure, quantity, event.mode)
+        for ds, measures in sorted(event.quantities.items())
+        for measure, quantity in sorted(measures.items())
+    )

@@ -33,8 +33,9 @@ def parse_decimal(value: object, *, field: str = "quantity") -> Decimal:
     if isinstance(value, str):
         text = value.strip(" ")
         if len(text) > MAX_NUMBER_TEXT or not PLAIN_DECIMAL.fullmatch(text):
-            raise InvalidQuantity(f"{field} is not a plain decimal number (ASCII digits, optional sign, "
-                                  "point and exponent)")
+            raise InvalidQuantity(
+                f"{field} is not a plain decimal number (ASCII digits, optional sign, point and exponent)"
+            )
         value = Decimal(text)
     if not isinstance(value, Decimal):
         raise InvalidQuantity(f"{field} must be a number")

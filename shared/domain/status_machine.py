@@ -30,8 +30,9 @@ class Verdict:
     reason: str = ""
 
 
-def judge_answer(current_status: str, current_journal_id: str | None, answer_journal_id: str,
-                 new_status: str) -> Verdict:
+def judge_answer(
+    current_status: str, current_journal_id: str | None, answer_journal_id: str, new_status: str
+) -> Verdict:
     """May an ERP answer for `answer_journal_id` move a line from `current_status` to `new_status`?"""
     if current_status not in RANK:
         return Verdict(False, f"the line is {current_status} and is not sent to the ERP")
@@ -54,8 +55,11 @@ def may_resend(status: str) -> Verdict:
     if status in RESENDABLE:
         return Verdict(True)
     if status in ERP_HAS_LINE:
-        return Verdict(False, f"the ERP has this line ({status}); sending it again would book it twice"
-                              + ("; post its journal in the ERP" if status == "FnOPostError" else ""))
+        return Verdict(
+            False,
+            f"the ERP has this line ({status}); sending it again would book it twice"
+            + ("; post its journal in the ERP" if status == "FnOPostError" else ""),
+        )
     return Verdict(False, f"only lines the ERP did not create (FnOCreateError) can be resent; this one is {status}")
 
 

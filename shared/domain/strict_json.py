@@ -57,8 +57,10 @@ def _no_lone_surrogates(value: Any) -> Any:
     """`"\\ud800"` alone decodes to a code point that is not a character: no store or file can hold it."""
     where = _lone_surrogate_at(value)
     if where is not None:
-        raise InvalidJson("a text holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not a character",
-                          where.encode("utf-8", "backslashreplace").decode()[:60])
+        raise InvalidJson(
+            "a text holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is not a character",
+            where.encode("utf-8", "backslashreplace").decode()[:60],
+        )
     return value
 
 
@@ -66,8 +68,9 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON text (bytes: UTF-8, optional BOM); raises InvalidJson with a reason a client can act on."""
     try:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_constant,
-                           object_pairs_hook=_object)
+        value = json.loads(
+            text, parse_float=Decimal, parse_int=Decimal, parse_constant=_constant, object_pairs_hook=_object
+        )
         # Only an escape can make one (UTF-8 text cannot), so only a text with such an escape is walked.
         return _no_lone_surrogates(value) if _SURROGATE_ESCAPE.search(text) else value
     except UnicodeDecodeError:

@@ -32,8 +32,9 @@ class AggregateReport:
     """Aggregated lines created with status `Created`: a journal must be sent."""
 
 
-def aggregate_partition(store: LedgerPort, partition: str, mapping: JournalMapping,
-                        clock: Callable[[], datetime], report: AggregateReport) -> bool:
+def aggregate_partition(
+    store: LedgerPort, partition: str, mapping: JournalMapping, clock: Callable[[], datetime], report: AggregateReport
+) -> bool:
     """Aggregate every `IVPosted` line of the partition; False if contention left some to a retry."""
     report.partitions += 1
     conflicts = 0
@@ -67,16 +68,24 @@ def aggregate_partition(store: LedgerPort, partition: str, mapping: JournalMappi
             return True  # a short page, all handled: nothing left to read
 
 
-def aggregate_pending(store: LedgerPort, mapping: JournalMapping,
-                      clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                      environment_id: str | None = None) -> AggregateReport:
+def aggregate_pending(
+    store: LedgerPort,
+    mapping: JournalMapping,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    environment_id: str | None = None,
+) -> AggregateReport:
     """Aggregate every marked partition now (tests, tools). A marker is cleared only when the
     partition has no open line left: one given up on after conflicts, or with lines still to sync, keeps it."""
     report = AggregateReport()
     for marker in store.pending_markers(LEDGER_WORK, environment_id=environment_id):
-        if aggregate_partition(store, marker.partition, mapping, clock, report) \
-                and not store.has_open_lines(marker.partition):
+        if aggregate_partition(store, marker.partition, mapping, clock, report) and not store.has_open_lines(
+            marker.partition
+        ):
             store.clear_pending(marker)
-    log.info("aggregate: %d lines into %d aggregated lines in %d partitions", report.lines, report.aggregated,
-             report.partitions)
+    log.info(
+        "aggregate: %d lines into %d aggregated lines in %d partitions",
+        report.lines,
+        report.aggregated,
+        report.partitions,
+    )
     return report

@@ -41,8 +41,13 @@ class ApprovalRefused(ValueError):
 
 
 def adjustment_from_proposal(line: dict[str, Any], request: ApprovalRequest) -> dict[str, Any]:
-    dims = {"siteId": line.get("site"), "locationId": line.get("warehouse"), "batchId": line.get("batch"),
-            "statusId": line.get("status"), "wmsLocationId": line.get("location")}
+    dims = {
+        "siteId": line.get("site"),
+        "locationId": line.get("warehouse"),
+        "batchId": line.get("batch"),
+        "statusId": line.get("status"),
+        "wmsLocationId": line.get("location"),
+    }
     return {
         "id": f"recon-{line['line_id']}",
         "organizationId": request.organization_id,
@@ -58,8 +63,15 @@ def adjustment_from_proposal(line: dict[str, Any], request: ApprovalRequest) -> 
     }
 
 
-def approve(store: LedgerStore, environment_id: str, proposed_journal: bytes | None, request: ApprovalRequest,
-            *, allowed_sources: Iterable[str], allowed_measures: Iterable[str]) -> list[LineOutcome]:
+def approve(
+    store: LedgerStore,
+    environment_id: str,
+    proposed_journal: bytes | None,
+    request: ApprovalRequest,
+    *,
+    allowed_sources: Iterable[str],
+    allowed_measures: Iterable[str],
+) -> list[LineOutcome]:
     """Post the selected (or all) proposed lines; refuse the whole approval if any line is unusable."""
     if proposed_journal is None:
         raise NothingToApprove("the run has no proposed journal")
@@ -68,8 +80,7 @@ def approve(store: LedgerStore, environment_id: str, proposed_journal: bytes | N
     if not selected:
         return []
     raw = [adjustment_from_proposal(line, request) for line in selected]
-    lines, problems = parse_lines(raw, allowed_sources=tuple(allowed_sources),
-                                  allowed_measures=tuple(allowed_measures))
+    lines, problems = parse_lines(raw, allowed_sources=tuple(allowed_sources), allowed_measures=tuple(allowed_measures))
     if problems:
         raise ApprovalRefused(problems)
     return ingest(store, environment_id, lines)

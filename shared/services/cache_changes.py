@@ -24,9 +24,13 @@ class TooMuchContention(RuntimeError):
     """A partition kept changing under us; nothing more was applied, and a retry is safe."""
 
 
-def apply_changes(store: LedgerStore, partition: str, load: Loader,
-                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                  rows: dict[str, CacheRow] | None = None) -> list[CacheChange]:
+def apply_changes(
+    store: LedgerStore,
+    partition: str,
+    load: Loader,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    rows: dict[str, CacheRow] | None = None,
+) -> list[CacheChange]:
     """Apply every change `load` returns; returns the changes this call applied.
 
     `rows`, when given, are the partition's cache rows as last read; they are kept current in place,

@@ -51,14 +51,20 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
     }
 
 
-def ingest(store: LedgerPort, environment_id: str, lines: list[AdjustmentLine],
-           clock: Callable[[], datetime] = lambda: datetime.now(UTC), queues: WorkSink | None = None
-           ) -> list[LineOutcome]:
+def ingest(
+    store: LedgerPort,
+    environment_id: str,
+    lines: list[AdjustmentLine],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    queues: WorkSink | None = None,
+) -> list[LineOutcome]:
     now = clock()
     outcomes, fresh = split_repeats(lines, lambda line: line.id, lambda line: line.fingerprint())
 
-    records = [IdRecord(line.id, ledger_partition(environment_id, line.organizationId, line.productId), fp)
-               for _, line, fp in fresh]
+    records = [
+        IdRecord(line.id, ledger_partition(environment_id, line.organizationId, line.productId), fp)
+        for _, line, fp in fresh
+    ]
     existing = store.reserve_ids(environment_id, records)
 
     to_create: list[dict[str, Any]] = []
@@ -70,8 +76,13 @@ def ingest(store: LedgerPort, environment_id: str, lines: list[AdjustmentLine],
             outcomes[index] = LineOutcome(index, line.id, "created", "Created")
         elif stored.fingerprint != fingerprint:
             current = store.get_line(stored.ledger_partition, line.id)
-            outcomes[index] = LineOutcome(index, line.id, "conflict", current["Status"] if current else None,
-                                          "this id was stored earlier with other content; it was not applied")
+            outcomes[index] = LineOutcome(
+                index,
+                line.id,
+                "conflict",
+                current["Status"] if current else None,
+                "this id was stored earlier with other content; it was not applied",
+            )
         else:
             repair_candidates.append((index, line, fingerprint))
 
@@ -91,8 +102,9 @@ def ingest(store: LedgerPort, environment_id: str, lines: list[AdjustmentLine],
     store.create_lines(to_create)
     markers = store.mark_pending(touched, now, LEDGER_WORK) if touched else []
 
-    instant = {ledger_partition(environment_id, line.organizationId, line.productId)
-               for line in lines if line.createWithIVSync}
+    instant = {
+        ledger_partition(environment_id, line.organizationId, line.productId) for line in lines if line.createWithIVSync
+    }
     synced: set[str] = set()
     for partition in sorted(instant):
         synced |= sync_partition(store, partition, clock).synced_ids

@@ -26,8 +26,9 @@ class InvalidConfig(ValueError):
         self.problems = problems
 
 
-def load_config(store: ConfigStore, environment_id: str, data_sources: tuple[str, ...],
-                measures: tuple[str, ...]) -> tuple[InventoryConfig, bool]:
+def load_config(
+    store: ConfigStore, environment_id: str, data_sources: tuple[str, ...], measures: tuple[str, ...]
+) -> tuple[InventoryConfig, bool]:
     """The environment's configuration and whether it is the default."""
     stored = store.get(environment_id)
     if stored is None:
@@ -40,10 +41,15 @@ def parse_config(raw: Any) -> InventoryConfig:
     try:
         config = InventoryConfig.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidConfig([
-            {"field": ".".join(str(p) for p in err["loc"]) or "config",
-             "message": err["msg"].removeprefix("Value error, ")}
-            for err in exc.errors(include_url=False)]) from None
+        raise InvalidConfig(
+            [
+                {
+                    "field": ".".join(str(p) for p in err["loc"]) or "config",
+                    "message": err["msg"].removeprefix("Value error, "),
+                }
+                for err in exc.errors(include_url=False)
+            ]
+        ) from None
     if len(json.dumps(config.model_dump(mode="json"))) > MAX_CONFIG_CHARS:
         raise InvalidConfig([{"field": "config", "message": f"larger than {MAX_CONFIG_CHARS} characters"}])
     return config

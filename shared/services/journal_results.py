@@ -55,8 +55,14 @@ class ResultRejected(ValueError):
     pass
 
 
-def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: str, data: bytes,
-                      max_attempts: int, configs: Callable[[str], InventoryConfig] | None = None) -> int:
+def apply_result_file(
+    store: LedgerStore,
+    records: JournalRecords,
+    blob_name: str,
+    data: bytes,
+    max_attempts: int,
+    configs: Callable[[str], InventoryConfig] | None = None,
+) -> int:
     """Apply one result file; returns how many aggregated lines changed. Bad files are refused whole."""
     parts = blob_name.split("/")
     if len(parts) < 3:
@@ -72,22 +78,29 @@ def apply_result_file(store: LedgerStore, records: JournalRecords, blob_name: st
     except strict_json.InvalidJson as exc:
         raise ResultRejected(f"not a valid result file: {exc.message}"[:500]) from None
     except ValidationError as exc:
-        raise ResultRejected("not a valid result file: " + "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:10])[:500]) from None
+        raise ResultRejected(
+            "not a valid result file: "
+            + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)[:10])[:500]
+        ) from None
     if records.get(environment_id, result.journalId) is None:
         raise ResultRejected(f"unknown journal {result.journalId} in environment {environment_id}")
     onhand = _erp_onhand(result, configs(environment_id) if configs else None)
     entities = lines_of_journal(store, environment_id, result.journalId)
     entities += _resent_lines(store, environment_id, result, {e["AggregatedId"] for e in entities})
-    outcome = JournalOutcome(result.journalId, result.state, result.erpJournalNumber, result.message,
-                             tuple(LineResult(r.lineId, r.erpLineNumber, r.error, onhand.get(r.lineId))
-                                   for r in result.lines))
+    outcome = JournalOutcome(
+        result.journalId,
+        result.state,
+        result.erpJournalNumber,
+        result.message,
+        tuple(LineResult(r.lineId, r.erpLineNumber, r.error, onhand.get(r.lineId)) for r in result.lines),
+    )
     apply_outcome(store, records, environment_id, outcome, entities, datetime.now(UTC), max_attempts)
     return len(entities)
 
 
-def _resent_lines(store: LedgerStore, environment_id: str, result: ResultFile, current: set[str]
-                  ) -> list[dict[str, Any]]:
+def _resent_lines(
+    store: LedgerStore, environment_id: str, result: ResultFile, current: set[str]
+) -> list[dict[str, Any]]:
     """Lines the file names that have since moved to another journal: the answer is recorded on them, not applied."""
     missing = [r.lineId for r in result.lines if r.lineId not in current and AGGREGATED_ID.fullmatch(r.lineId)]
     found = [store.find_aggregated(environment_id, line_id) for line_id in dict.fromkeys(missing[:MAX_LOOKUPS])]
@@ -106,6 +119,7 @@ def _erp_onhand(result: ResultFile, config: InventoryConfig | None) -> dict[str,
         quantities = physical_quantities(line.quantities, config, problems)
         if problems.items:
             raise ResultRejected("; ".join(f"line {p.index} {p.field}: {p.message}" for p in problems.items)[:500])
-        out[line.lineId] = json.dumps({ds: {m: canonical(q) for m, q in ms.items()} for ds, ms in quantities.items()},
-                                      sort_keys=True)
+        out[line.lineId] = json.dumps(
+            {ds: {m: canonical(q) for m, q in ms.items()} for ds, ms in quantities.items()}, sort_keys=True
+        )
     return out

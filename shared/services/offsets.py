@@ -57,12 +57,18 @@ def journal_offset_change(entity: dict[str, Any], config: InventoryConfig, at: d
             marker |= {"Offset": "none", "OffsetAt": at}
         elif reached(rule, JOURNAL_STAGE[entity["Status"]]):
             edits.append(offset_edit(key["dimensions"], rule, Decimal(entity["Quantity"])))
-            marker |= {"Offset": "done", "OffsetAt": at,
-                       "OffsetTarget": f"{rule.offsetDataSource}/{rule.offsetPhysicalMeasure}"}
+            marker |= {
+                "Offset": "done",
+                "OffsetAt": at,
+                "OffsetTarget": f"{rule.offsetDataSource}/{rule.offsetPhysicalMeasure}",
+            }
     if entity.get("OnHand") == "open":
         erp = json.loads(entity["ErpOnHand"])
-        edits += [Edit(key["dimensions"], ds, measure, Decimal(q))
-                  for ds, measures in sorted(erp.items()) for measure, q in sorted(measures.items())]
+        edits += [
+            Edit(key["dimensions"], ds, measure, Decimal(q))
+            for ds, measures in sorted(erp.items())
+            for measure, q in sorted(measures.items())
+        ]
         marker |= {"OnHand": "done", "OnHandAt": at}
     if not marker:
         return None
@@ -71,8 +77,9 @@ def journal_offset_change(entity: dict[str, Any], config: InventoryConfig, at: d
 
 def offset_partition(store: LedgerStore, partition: str, config: InventoryConfig, clock: Clock = _now) -> int:
     def load() -> list[CacheChange]:
-        changes = [journal_offset_change(e, config, clock()) for e in store.offset_candidates(partition,
-                                                                                              TRIGGER_STATUSES)]
+        changes = [
+            journal_offset_change(e, config, clock()) for e in store.offset_candidates(partition, TRIGGER_STATUSES)
+        ]
         return [c for c in changes if c is not None]
 
     return sum(1 for c in apply_changes(store, partition, load, clock) if c.edits)
@@ -99,8 +106,9 @@ def offset_pending(store: LedgerStore, configs: Configs, clock: Clock = _now) ->
 
 
 # ---- ERP transactions made elsewhere ----------------------------------------------------------------
-def _transaction_change(items: list[ErpTransaction], current: dict[str, Any] | None, at: datetime
-                        ) -> tuple[CacheChange | None, set[str], bool]:
+def _transaction_change(
+    items: list[ErpTransaction], current: dict[str, Any] | None, at: datetime
+) -> tuple[CacheChange | None, set[str], bool]:
     """One id's reports in this request against what is recorded.
 
     Returns the change (None when every status was applied before), the statuses it applies, and
@@ -120,11 +128,16 @@ def _transaction_change(items: list[ErpTransaction], current: dict[str, Any] | N
         edits.append(offset_edit(first.dimensions, first.rule, first.quantity))
     stages = sorted(applied | set(new_stages), key=TRIGGERS[first.transaction_type].index)
     marker: dict[str, Any] = {
-        "Kind": "erpTransaction", "TransactionId": first.id, "TransactionType": first.transaction_type,
-        "Status": stages[-1], "AppliedStages": json.dumps(stages), "Fingerprint": first.fingerprint(),
-        "Quantity": str(first.quantity), "OffsetTarget": f"{first.rule.offsetDataSource}/"
-                                                         f"{first.rule.offsetPhysicalMeasure}",
-        "Dimensions": json.dumps(first.dimensions, sort_keys=True), "UpdatedAt": at,
+        "Kind": "erpTransaction",
+        "TransactionId": first.id,
+        "TransactionType": first.transaction_type,
+        "Status": stages[-1],
+        "AppliedStages": json.dumps(stages),
+        "Fingerprint": first.fingerprint(),
+        "Quantity": str(first.quantity),
+        "OffsetTarget": f"{first.rule.offsetDataSource}/{first.rule.offsetPhysicalMeasure}",
+        "Dimensions": json.dumps(first.dimensions, sort_keys=True),
+        "UpdatedAt": at,
     }
     if offset_now:
         marker["OffsetAppliedAt"] = at
@@ -132,27 +145,38 @@ def _transaction_change(items: list[ErpTransaction], current: dict[str, Any] | N
     return change, set(new_stages), offset_done or offset_now
 
 
-def post_transactions(store: LedgerStore, environment_id: str, transactions: list[ErpTransaction],
-                      clock: Clock = _now) -> list[LineOutcome]:
+def post_transactions(
+    store: LedgerStore, environment_id: str, transactions: list[ErpTransaction], clock: Clock = _now
+) -> list[LineOutcome]:
     """Record each report; apply its on-hand change once per status and its offset once per id."""
     outcomes: dict[int, LineOutcome] = {}
     fingerprints: dict[str, str] = {}
     for index, tx in enumerate(transactions):
         if fingerprints.setdefault(tx.id, tx.fingerprint()) != tx.fingerprint():
-            outcomes[index] = LineOutcome(index, tx.id, "conflict", None,
-                                          "the same id appears earlier in this request with other content")
+            outcomes[index] = LineOutcome(
+                index, tx.id, "conflict", None, "the same id appears earlier in this request with other content"
+            )
     unique = {tx.id: tx for i, tx in enumerate(transactions) if i not in outcomes}
-    existing = store.reserve_ids(environment_id, [
-        IdRecord(ID_NAMESPACE + tx.id, ledger_partition(environment_id, tx.organization_id, tx.product_id),
-                 tx.fingerprint()) for tx in unique.values()])
+    existing = store.reserve_ids(
+        environment_id,
+        [
+            IdRecord(
+                ID_NAMESPACE + tx.id,
+                ledger_partition(environment_id, tx.organization_id, tx.product_id),
+                tx.fingerprint(),
+            )
+            for tx in unique.values()
+        ],
+    )
     by_partition: dict[str, dict[str, list[tuple[int, ErpTransaction]]]] = defaultdict(lambda: defaultdict(list))
     for index, tx in enumerate(transactions):
         if index in outcomes:
             continue
         stored = existing.get(ID_NAMESPACE + tx.id)
         if stored is not None and stored.fingerprint != tx.fingerprint():
-            outcomes[index] = LineOutcome(index, tx.id, "conflict", None,
-                                          "this id was recorded earlier with other content; it was not applied")
+            outcomes[index] = LineOutcome(
+                index, tx.id, "conflict", None, "this id was recorded earlier with other content; it was not applied"
+            )
             continue
         partition = ledger_partition(environment_id, tx.organization_id, tx.product_id)
         by_partition[partition][tx.id].append((index, tx))
@@ -161,26 +185,33 @@ def post_transactions(store: LedgerStore, environment_id: str, transactions: lis
         stages_of: dict[int, set[str]] = {}
         offset: dict[str, bool] = {}
 
-        def load(partition: str = partition, by_id: dict[str, list[tuple[int, ErpTransaction]]] = by_id,
-                 stages_of: dict[int, set[str]] = stages_of, offset: dict[str, bool] = offset) -> list[CacheChange]:
+        def load(
+            partition: str = partition,
+            by_id: dict[str, list[tuple[int, ErpTransaction]]] = by_id,
+            stages_of: dict[int, set[str]] = stages_of,
+            offset: dict[str, bool] = offset,
+        ) -> list[CacheChange]:
             # apply_changes returns only once every change of the latest load is committed, so the
             # latest load's view of each id is what storage holds afterwards.
             changes = []
             for tx_id, items in by_id.items():
                 change, stages, offset[tx_id] = _transaction_change(
-                    [t for _, t in items], store.get_entity(partition, TX_PREFIX + tx_id), clock())
+                    [t for _, t in items], store.get_entity(partition, TX_PREFIX + tx_id), clock()
+                )
                 if change is not None:
                     stages_of[id(change)] = stages
                     changes.append(change)
             return changes
 
-        applied = {c.marker_key[len(TX_PREFIX):]: stages_of[id(c)] for c in apply_changes(store, partition, load,
-                                                                                           clock)}
+        applied = {
+            c.marker_key[len(TX_PREFIX) :]: stages_of[id(c)] for c in apply_changes(store, partition, load, clock)
+        }
         for tx_id, items in by_id.items():
             for index, tx in items:
                 fresh = tx.stage in applied.get(tx_id, set())
-                outcomes[index] = LineOutcome(index, tx.id, "created" if fresh else "duplicate",
-                                              "offset" if offset[tx_id] else "recorded")
+                outcomes[index] = LineOutcome(
+                    index, tx.id, "created" if fresh else "duplicate", "offset" if offset[tx_id] else "recorded"
+                )
     return [outcomes[i] for i in range(len(transactions))]
 
 
@@ -191,7 +222,15 @@ def transaction_view(store: LedgerStore, environment_id: str, transaction_id: st
     if entity is None:
         return None
     _, org, product = entity["PartitionKey"].split("|", 2)
-    return {"id": transaction_id, "transactionType": entity["TransactionType"], "organizationId": org,
-            "productId": product, "dimensions": json.loads(entity["Dimensions"]), "quantity": entity["Quantity"],
-            "status": entity["Status"], "appliedStatuses": json.loads(entity["AppliedStages"]),
-            "offsetTarget": entity["OffsetTarget"], "offsetAppliedAt": entity.get("OffsetAppliedAt")}
+    return {
+        "id": transaction_id,
+        "transactionType": entity["TransactionType"],
+        "organizationId": org,
+        "productId": product,
+        "dimensions": json.loads(entity["Dimensions"]),
+        "quantity": entity["Quantity"],
+        "status": entity["Status"],
+        "appliedStatuses": json.loads(entity["AppliedStages"]),
+        "offsetTarget": entity["OffsetTarget"],
+        "offsetAppliedAt": entity.get("OffsetAppliedAt"),
+    }

@@ -31,23 +31,35 @@ def _partition(environment_id: str, event: OnHandEvent) -> str:
 
 
 def _change(event: OnHandEvent, at: datetime) -> CacheChange:
-    marker = {"Kind": "onhand", "EventId": event.id, "Mode": event.mode, "Fingerprint": event.fingerprint(),
-              "Payload": json.dumps(event.content(), sort_keys=True), "AppliedAt": at}
+    marker = {
+        "Kind": "onhand",
+        "EventId": event.id,
+        "Mode": event.mode,
+        "Fingerprint": event.fingerprint(),
+        "Payload": json.dumps(event.content(), sort_keys=True),
+        "AppliedAt": at,
+    }
     return CacheChange(EVENT_PREFIX + event.id, marker, None, event_edits(event))
 
 
-def post_events(store: LedgerStore, environment_id: str, events: list[OnHandEvent],
-                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[LineOutcome]:
+def post_events(
+    store: LedgerStore,
+    environment_id: str,
+    events: list[OnHandEvent],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> list[LineOutcome]:
     """Apply each new event once; report `created`, `duplicate` (already applied) or `conflict` per event."""
     outcomes, fresh = split_repeats(events, lambda event: event.id, lambda event: event.fingerprint())
-    existing = store.reserve_ids(environment_id, [
-        IdRecord(ID_NAMESPACE + e.id, _partition(environment_id, e), fp) for _, e, fp in fresh])
+    existing = store.reserve_ids(
+        environment_id, [IdRecord(ID_NAMESPACE + e.id, _partition(environment_id, e), fp) for _, e, fp in fresh]
+    )
     to_apply: dict[str, list[tuple[int, OnHandEvent, bool]]] = defaultdict(list)
     for index, event, fingerprint in fresh:
         stored = existing.get(ID_NAMESPACE + event.id)
         if stored is not None and stored.fingerprint != fingerprint:
-            outcomes[index] = LineOutcome(index, event.id, "conflict", None,
-                                          "this id was applied earlier with other content; it was not applied")
+            outcomes[index] = LineOutcome(
+                index, event.id, "conflict", None, "this id was applied earlier with other content; it was not applied"
+            )
             continue
         to_apply[_partition(environment_id, event)].append((index, event, stored is not None))
 
@@ -65,8 +77,10 @@ def post_events(store: LedgerStore, environment_id: str, events: list[OnHandEven
             return pending
 
         applied = {c.marker_key for c in apply_changes(store, partition, load, clock)}
-        return [LineOutcome(index, event.id, "created" if (EVENT_PREFIX + event.id) in applied else "duplicate",
-                            "applied") for index, event, _ in items]
+        return [
+            LineOutcome(index, event.id, "created" if (EVENT_PREFIX + event.id) in applied else "duplicate", "applied")
+            for index, event, _ in items
+        ]
 
     for results in in_parallel(apply, sorted(to_apply.items())):
         outcomes.update({o.index: o for o in results})

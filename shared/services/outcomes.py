@@ -25,8 +25,9 @@ class LineOutcome:
         return out
 
 
-def split_repeats(items: Sequence[T], item_id: Callable[[T], str], fingerprint: Callable[[T], str]
-                  ) -> tuple[dict[int, LineOutcome], list[tuple[int, T, str]]]:
+def split_repeats(
+    items: Sequence[T], item_id: Callable[[T], str], fingerprint: Callable[[T], str]
+) -> tuple[dict[int, LineOutcome], list[tuple[int, T, str]]]:
     """Set apart items whose id came earlier in the same request: `duplicate` if the content is the
     same, `conflict` if not. Returns their outcomes and the first occurrences, with fingerprints."""
     outcomes: dict[int, LineOutcome] = {}
@@ -36,9 +37,13 @@ def split_repeats(items: Sequence[T], item_id: Callable[[T], str], fingerprint: 
         key, print_ = item_id(item), fingerprint(item)
         if key in first:
             same = first[key] == print_
-            outcomes[index] = LineOutcome(index, key, "duplicate" if same else "conflict", None,
-                                          None if same else "the same id appears earlier in this request "
-                                                            "with other content")
+            outcomes[index] = LineOutcome(
+                index,
+                key,
+                "duplicate" if same else "conflict",
+                None,
+                None if same else "the same id appears earlier in this request with other content",
+            )
             continue
         first[key] = print_
         fresh.append((index, item, print_))

@@ -48,8 +48,11 @@ def queue_markers(queues: WorkSink | None, markers: list[Marker]) -> None:
     try:
         queues.put("sync", [m.as_message() for m in markers])
     except Exception:  # the sweep will find the markers; the request itself succeeded
-        log.warning("could not queue sync work for %d partitions; the timer sweep will pick them up",
-                    len(markers), exc_info=True)
+        log.warning(
+            "could not queue sync work for %d partitions; the timer sweep will pick them up",
+            len(markers),
+            exc_info=True,
+        )
 
 
 def _partition_of(body: dict[str, Any]) -> tuple[str, Marker | None]:
@@ -59,8 +62,15 @@ def _partition_of(body: dict[str, Any]) -> tuple[str, Marker | None]:
     return partition, Marker.from_message(body)
 
 
-def on_sync_message(store: LedgerPort, queues: WorkSink, body: dict[str, Any], clock: Clock = _now, *,
-                    redelivered: bool = False, aggregate_delay_s: int = 0) -> SyncReport:
+def on_sync_message(
+    store: LedgerPort,
+    queues: WorkSink,
+    body: dict[str, Any],
+    clock: Clock = _now,
+    *,
+    redelivered: bool = False,
+    aggregate_delay_s: int = 0,
+) -> SyncReport:
     """Sync the message's partition, then hand it to aggregation (after `aggregate_delay_s`, so one
     aggregated line collects the lines of that window).
 
@@ -87,8 +97,14 @@ def on_sync_message(store: LedgerPort, queues: WorkSink, body: dict[str, Any], c
     return report
 
 
-def on_aggregate_message(store: LedgerPort, queues: WorkSink, body: dict[str, Any], mapping: JournalMapping,
-                         schedule_send: Callable[[str], None], clock: Clock = _now) -> AggregateReport:
+def on_aggregate_message(
+    store: LedgerPort,
+    queues: WorkSink,
+    body: dict[str, Any],
+    mapping: JournalMapping,
+    schedule_send: Callable[[str], None],
+    clock: Clock = _now,
+) -> AggregateReport:
     partition, marker = _partition_of(body)
     report = AggregateReport()
     store.unschedule(aggregate_schedule(partition))  # lines posted from now on schedule the next visit
@@ -111,9 +127,16 @@ class SweepReport:
     """Markers not visited because the time budget ran out (the next run takes them first)."""
 
 
-def sweep_ledger(store: LedgerPort, mapping: JournalMapping, schedule_send: Callable[[str], None], *,
-                 budget_s: float, min_age_s: float = 0, clock: Clock = _now,
-                 monotonic: Callable[[], float] = time.monotonic) -> SweepReport:
+def sweep_ledger(
+    store: LedgerPort,
+    mapping: JournalMapping,
+    schedule_send: Callable[[str], None],
+    *,
+    budget_s: float,
+    min_age_s: float = 0,
+    clock: Clock = _now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> SweepReport:
     """Visit partitions whose marker is older than `min_age_s`: oldest first, until the budget is spent."""
     deadline = monotonic() + budget_s
     for name in store.stale_schedules(clock() - timedelta(seconds=STALE_SCHEDULE_S), prefix="aggregate|"):
@@ -140,6 +163,11 @@ def sweep_ledger(store: LedgerPort, mapping: JournalMapping, schedule_send: Call
         report.partitions += 1
         report.lines += result[0]
         report.aggregated += result[1]
-    log.info("sweep: %d lines synced, %d aggregated in %d partitions; %d left for the next run",
-             report.lines, report.aggregated, report.partitions, report.left)
+    log.info(
+        "sweep: %d lines synced, %d aggregated in %d partitions; %d left for the next run",
+        report.lines,
+        report.aggregated,
+        report.partitions,
+        report.left,
+    )
     return report

@@ -108,9 +108,13 @@ class IndexQuery(BaseModel):
         def base(name: str) -> str:
             return name if name in ("organizationId", "productId") else source.map_dimension(name) or name
 
-        return self.model_copy(update={"filters": {base(k): v for k, v in self.filters.items()},
-                                       "groupByValues": [base(g) for g in self.groupByValues],
-                                       "dimensionDataSource": None})
+        return self.model_copy(
+            update={
+                "filters": {base(k): v for k, v in self.filters.items()},
+                "groupByValues": [base(g) for g in self.groupByValues],
+                "dimensionDataSource": None,
+            }
+        )
 
     @field_validator("filters", mode="before")
     @classmethod
@@ -138,8 +142,13 @@ class IndexQuery(BaseModel):
         return [_DIM_BY_LOWER.get(v.lower(), v) for v in value]
 
 
-def index_query(store: LedgerStore, environment_id: str, query: IndexQuery, config: InventoryConfig,
-                exact: ExactFilter | None = None) -> list[dict[str, Any]]:
+def index_query(
+    store: LedgerStore,
+    environment_id: str,
+    query: IndexQuery,
+    config: InventoryConfig,
+    exact: ExactFilter | None = None,
+) -> list[dict[str, Any]]:
     """Sum cache rows per product and the `groupByValues` dimensions (others are summed over).
 
     Calculated measures are computed from each group's summed physical measures, never summed
@@ -168,9 +177,14 @@ def index_query(store: LedgerStore, environment_id: str, query: IndexQuery, conf
         quantities = merge(physical, calculated_quantities(config, physical))
         if not query.returnNegative:
             quantities = {ds: {m: q for m, q in ms.items() if Decimal(q) >= 0} for ds, ms in quantities.items()}
-        items.append({"organizationId": org, "productId": product,
-                      "dimensions": {name: value for name, value in group_dims if value},
-                      "quantities": quantities})
+        items.append(
+            {
+                "organizationId": org,
+                "productId": product,
+                "dimensions": {name: value for name, value in group_dims if value},
+                "quantities": quantities,
+            }
+        )
     return items
 
 
@@ -216,8 +230,9 @@ def parse_exact_query(body: Any) -> tuple[IndexQuery, ExactFilter]:
     if not isinstance(body, dict) or not isinstance(body.get("filters"), dict):
         raise ValueError("filters must be an object")
     filters = {str(k).lower(): v for k, v in body["filters"].items()}
-    exact = ExactFilter.model_validate({"dimensions": filters.pop("dimensions", None),
-                                        "values": filters.pop("values", None)})
+    exact = ExactFilter.model_validate(
+        {"dimensions": filters.pop("dimensions", None), "values": filters.pop("values", None)}
+    )
     index = IndexQuery.model_validate({**body, "filters": filters})
     if set(index.filters) - {"organizationId", "productId"}:
         raise ValueError("an exact query filters by organizationId, productId, dimensions and values only")

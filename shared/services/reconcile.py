@@ -150,9 +150,7 @@ def _json_bytes(doc: Mapping[str, Any]) -> bytes:
     return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def _error_result(
-    run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource
-) -> ReconciliationResult:
+def _error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource) -> ReconciliationResult:
     summary = {
         "schema": SUMMARY_SCHEMA,
         "run_id": run_id,
@@ -173,9 +171,7 @@ def _error_result(
     )
 
 
-def error_result(
-    run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource
-) -> ReconciliationResult:
+def error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource) -> ReconciliationResult:
     """An error run for problems found before the engine runs (ambiguous files, invalid run config).
 
     Public so the blob trigger reports them the same way the engine reports unreadable files.

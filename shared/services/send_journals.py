@@ -50,11 +50,20 @@ def journal_line(entity: dict[str, Any]) -> JournalLine:
     key = json.loads(entity["ErpKey"])
     dims = key["dimensions"]
     return JournalLine(
-        line_id=entity["AggregatedId"], item_number=entity["ProductId"], quantity=Decimal(entity["Quantity"]),
-        site_id=dims.get("siteId"), warehouse_id=dims.get("locationId"), color_id=dims.get("colorId"),
-        size_id=dims.get("sizeId"), style_id=dims.get("styleId"), config_id=dims.get("configId"),
-        batch_id=dims.get("batchId"), serial_id=dims.get("serialId"), status_id=dims.get("statusId"),
-        location_id=dims.get("wmsLocationId"), license_plate_id=dims.get("licensePlateId"),
+        line_id=entity["AggregatedId"],
+        item_number=entity["ProductId"],
+        quantity=Decimal(entity["Quantity"]),
+        site_id=dims.get("siteId"),
+        warehouse_id=dims.get("locationId"),
+        color_id=dims.get("colorId"),
+        size_id=dims.get("sizeId"),
+        style_id=dims.get("styleId"),
+        config_id=dims.get("configId"),
+        batch_id=dims.get("batchId"),
+        serial_id=dims.get("serialId"),
+        status_id=dims.get("statusId"),
+        location_id=dims.get("wmsLocationId"),
+        license_plate_id=dims.get("licensePlateId"),
         transaction_date=date.fromisoformat(key["transDate"]) if key.get("transDate") else None,
         unit_cost=Decimal(key["costPrice"]) if key.get("costPrice") else None,
     )
@@ -68,9 +77,15 @@ def journal_id_for(entities: list[dict[str, Any]]) -> str:
 def build_journal(journal_id: str, environment_id: str, entities: list[dict[str, Any]]) -> Journal:
     first = entities[0]
     ordered = sorted(entities, key=lambda e: (e.get("JournalLineNumber") or 0, e["PartitionKey"], e["RowKey"]))
-    return Journal(journal_id=journal_id, environment_id=environment_id, organization_id=first["OrganizationId"],
-                   journal_type=first["JournalType"], journal_name_id=first["JournalNameId"],
-                   target_status=first["TargetStatus"], lines=tuple(journal_line(e) for e in ordered))
+    return Journal(
+        journal_id=journal_id,
+        environment_id=environment_id,
+        organization_id=first["OrganizationId"],
+        journal_type=first["JournalType"],
+        journal_name_id=first["JournalNameId"],
+        target_status=first["TargetStatus"],
+        lines=tuple(journal_line(e) for e in ordered),
+    )
 
 
 def _due(entity: dict[str, Any], now: datetime, max_attempts: int) -> bool:
@@ -80,8 +95,15 @@ def _due(entity: dict[str, Any], now: datetime, max_attempts: int) -> bool:
     return entity.get("Attempts", 0) < max_attempts and (next_at is None or next_at <= now)
 
 
-def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConnector, *, max_lines: int,
-                 max_attempts: int, clock: Clock = lambda: datetime.now(UTC)) -> SendReport:
+def send_pending(
+    store: LedgerStore,
+    records: JournalRecords,
+    connector: ErpConnector,
+    *,
+    max_lines: int,
+    max_attempts: int,
+    clock: Clock = lambda: datetime.now(UTC),
+) -> SendReport:
     """Every environment with lines to send or journals in flight (the timer; the queue sends one)."""
     report = SendReport()
     for name in store.stale_schedules(clock() - timedelta(seconds=2 * LEASE_SECONDS), prefix="send|"):
@@ -93,9 +115,17 @@ def send_pending(store: LedgerStore, records: JournalRecords, connector: ErpConn
     for environment_id in sorted(environments):
         with _lease(store, environment_id, clock) as held:
             if held:  # otherwise a queue-triggered send of this environment is running
-                send_environment(store, records, connector, environment_id, max_lines=max_lines,
-                                 max_attempts=max_attempts, clock=clock, report=report,
-                                 inflight=inflight.get(environment_id, []))
+                send_environment(
+                    store,
+                    records,
+                    connector,
+                    environment_id,
+                    max_lines=max_lines,
+                    max_attempts=max_attempts,
+                    clock=clock,
+                    report=report,
+                    inflight=inflight.get(environment_id, []),
+                )
     return report
 
 
@@ -111,9 +141,18 @@ def _lease(store: LedgerStore, environment_id: str, clock: Clock) -> Iterator[bo
             store.release_lease(name, lease)
 
 
-def send_environment(store: LedgerStore, records: JournalRecords, connector: ErpConnector, environment_id: str, *,
-                     max_lines: int, max_attempts: int, clock: Clock = lambda: datetime.now(UTC),
-                     report: SendReport | None = None, inflight: list[str] | None = None) -> SendReport:
+def send_environment(
+    store: LedgerStore,
+    records: JournalRecords,
+    connector: ErpConnector,
+    environment_id: str,
+    *,
+    max_lines: int,
+    max_attempts: int,
+    clock: Clock = lambda: datetime.now(UTC),
+    report: SendReport | None = None,
+    inflight: list[str] | None = None,
+) -> SendReport:
     """Cut the environment's due lines into journals per organization and journal key, and send them.
 
     Must not run twice at once for one environment (callers hold its lease, or are the singleton timer).
@@ -125,8 +164,17 @@ def send_environment(store: LedgerStore, records: JournalRecords, connector: Erp
         entities = lines_of_journal(store, environment_id, journal_id)
         if entities:
             log.warning("resending journal %s left in flight", journal_id)
-            _send(store, records, connector, build_journal(journal_id, environment_id, entities), entities,
-                  clock, max_attempts, report, resend=True)
+            _send(
+                store,
+                records,
+                connector,
+                build_journal(journal_id, environment_id, entities),
+                entities,
+                clock,
+                max_attempts,
+                report,
+                resend=True,
+            )
         else:
             records.finish(environment_id, journal_id, "abandoned", None, "no lines were assigned", clock())
     now = clock()
@@ -137,17 +185,21 @@ def send_environment(store: LedgerStore, records: JournalRecords, connector: Erp
     for entities in in_parallel(lambda p: store.aggregated_lines(p, waiting), [(p,) for p in partitions]):
         for entity in entities:
             if _due(entity, now, max_attempts):
-                groups[(entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"],
-                        entity["TargetStatus"])].append(entity)
+                groups[
+                    (entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"], entity["TargetStatus"])
+                ].append(entity)
     for _, entities in sorted(groups.items()):
         entities.sort(key=lambda e: (e["PartitionKey"], e["RowKey"]))
         for start in range(0, len(entities), max_lines):
-            chunk = entities[start:start + max_lines]
+            chunk = entities[start : start + max_lines]
             journal = build_journal(journal_id_for(chunk), environment_id, chunk)
             _send(store, records, connector, journal, chunk, clock, max_attempts, report, resend=False)
     for partition in partitions:
-        left = [e for e in store.aggregated_lines(partition, waiting)
-                if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts]
+        left = [
+            e
+            for e in store.aggregated_lines(partition, waiting)
+            if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts
+        ]
         if not left:
             for marker in (m for m in markers if m.partition == partition):
                 store.clear_pending(marker)
@@ -162,34 +214,68 @@ def lines_of_journal(store: LedgerStore, environment_id: str, journal_id: str) -
     return items
 
 
-def _send(store: LedgerStore, records: JournalRecords, connector: ErpConnector, journal: Journal,
-          entities: list[dict[str, Any]], clock: Clock, max_attempts: int, report: SendReport, *,
-          resend: bool) -> None:
+def _send(
+    store: LedgerStore,
+    records: JournalRecords,
+    connector: ErpConnector,
+    journal: Journal,
+    entities: list[dict[str, Any]],
+    clock: Clock,
+    max_attempts: int,
+    report: SendReport,
+    *,
+    resend: bool,
+) -> None:
     now = clock()
     if not resend:
-        records.start(journal.environment_id, journal.journal_id,
-                      {"OrganizationId": journal.organization_id, "JournalType": journal.journal_type,
-                       "JournalNameId": journal.journal_name_id, "LineCount": len(journal.lines)}, now)
+        records.start(
+            journal.environment_id,
+            journal.journal_id,
+            {
+                "OrganizationId": journal.organization_id,
+                "JournalType": journal.journal_type,
+                "JournalNameId": journal.journal_name_id,
+                "LineCount": len(journal.lines),
+            },
+            now,
+        )
         number = {line.line_id: n for n, line in enumerate(journal.lines, start=1)}
-        store.update_aggregated([
-            {"PartitionKey": e["PartitionKey"], "RowKey": e["RowKey"], "Status": "SCMSent",
-             "JournalId": journal.journal_id, "JournalLineNumber": number[e["AggregatedId"]], "SentAt": now,
-             "Attempts": e.get("Attempts", 0) + 1}
-            for e in entities])
+        store.update_aggregated(
+            [
+                {
+                    "PartitionKey": e["PartitionKey"],
+                    "RowKey": e["RowKey"],
+                    "Status": "SCMSent",
+                    "JournalId": journal.journal_id,
+                    "JournalLineNumber": number[e["AggregatedId"]],
+                    "SentAt": now,
+                    "Attempts": e.get("Attempts", 0) + 1,
+                }
+                for e in entities
+            ]
+        )
     try:
         outcome = connector.send(journal)
     except Exception as exc:
         log.exception("sending journal %s failed", journal.journal_id)
-        outcome = JournalOutcome(journal.journal_id, "create_error", message=f"{type(exc).__name__}: {exc}"[:2000],
-                                 retryable=True)
+        outcome = JournalOutcome(
+            journal.journal_id, "create_error", message=f"{type(exc).__name__}: {exc}"[:2000], retryable=True
+        )
     apply_outcome(store, records, journal.environment_id, outcome, entities, clock(), max_attempts)
     report.journals += 1
     report.lines += len(entities)
     report.errors += outcome.state in ("create_error", "post_error")
 
 
-def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: str, outcome: JournalOutcome,
-                  entities: list[dict[str, Any]], now: datetime, max_attempts: int) -> None:
+def apply_outcome(
+    store: LedgerStore,
+    records: JournalRecords,
+    environment_id: str,
+    outcome: JournalOutcome,
+    entities: list[dict[str, Any]],
+    now: datetime,
+    max_attempts: int,
+) -> None:
     """Move each aggregated line to the status the ERP's answer means; errors keep the ERP's message.
 
     Statuses only move forward (shared/domain/status_machine.py): an answer that would move a line back,
@@ -207,21 +293,42 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
     updates, late = [], []
     for entity in fresh.values():
         result = per_line.get(entity["AggregatedId"])
-        state = "create_error" if result and result.error and outcome.state in ("created", "posted", "sent") \
+        state = (
+            "create_error"
+            if result and result.error and outcome.state in ("created", "posted", "sent")
             else outcome.state
+        )
         status = STATUS_FOR_STATE[state]
         verdict = judge_answer(entity["Status"], entity.get("JournalId"), outcome.journal_id, status)
         if not verdict.apply:
-            log.warning("line %s: %s answer for journal %s not applied: %s", entity["AggregatedId"], state,
-                        outcome.journal_id, verdict.reason)
-            answer = {"journalId": outcome.journal_id, "state": state, "at": now.isoformat(),
-                      "reason": verdict.reason, "message": ((result.error if result else None)
-                                                            or outcome.message or "")[:200] or None}
-            late.append({"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
-                         "LateAnswers": record_late_answer(entity.get("LateAnswers"), answer)})
+            log.warning(
+                "line %s: %s answer for journal %s not applied: %s",
+                entity["AggregatedId"],
+                state,
+                outcome.journal_id,
+                verdict.reason,
+            )
+            answer = {
+                "journalId": outcome.journal_id,
+                "state": state,
+                "at": now.isoformat(),
+                "reason": verdict.reason,
+                "message": ((result.error if result else None) or outcome.message or "")[:200] or None,
+            }
+            late.append(
+                {
+                    "PartitionKey": entity["PartitionKey"],
+                    "RowKey": entity["RowKey"],
+                    "LateAnswers": record_late_answer(entity.get("LateAnswers"), answer),
+                }
+            )
             continue
-        update: dict[str, Any] = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
-                                  "Status": status, "StatusAt": now}
+        update: dict[str, Any] = {
+            "PartitionKey": entity["PartitionKey"],
+            "RowKey": entity["RowKey"],
+            "Status": status,
+            "StatusAt": now,
+        }
         if outcome.erp_journal_number:
             update["ErpJournalNumber"] = outcome.erp_journal_number
         if result and result.erp_line_number:
@@ -247,33 +354,51 @@ def apply_outcome(store: LedgerStore, records: JournalRecords, environment_id: s
     store.update_aggregated(updates + late)
     known = None if updates or not fresh else records.get(environment_id, outcome.journal_id)
     if known:  # nothing applied: the journal keeps the state it has (finishing still ends "in flight")
-        records.finish(environment_id, outcome.journal_id, known.get("State") or outcome.state,
-                       known.get("ErpJournalNumber"), known.get("Message"), now)
+        records.finish(
+            environment_id,
+            outcome.journal_id,
+            known.get("State") or outcome.state,
+            known.get("ErpJournalNumber"),
+            known.get("Message"),
+            now,
+        )
     else:
-        records.finish(environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number,
-                       outcome.message, now)
+        records.finish(
+            environment_id, outcome.journal_id, outcome.state, outcome.erp_journal_number, outcome.message, now
+        )
 
 
 def send_lease_name(environment_id: str) -> str:
     return f"send|{environment_id}"
 
 
-def schedule_send(store: LedgerStore, queues: WorkSink, environment_id: str, delay_s: int,
-                  clock: Clock = lambda: datetime.now(UTC)) -> None:
+def schedule_send(
+    store: LedgerStore, queues: WorkSink, environment_id: str, delay_s: int, clock: Clock = lambda: datetime.now(UTC)
+) -> None:
     """One `send` message per environment at a time: lines aggregated meanwhile wait for it (a journal
     collects them), and the environment's send never runs on two instances at once (its lease)."""
     if store.schedule_once(send_lease_name(environment_id), clock()):
         queues.put("send", [{"environment": environment_id}], delay_s=delay_s)
 
 
-def send_leased(store: LedgerStore, records: JournalRecords, connector: ErpConnector, queues: WorkSink,
-                environment_id: str, *, max_lines: int, max_attempts: int, retry_delay_s: int,
-                clock: Clock = lambda: datetime.now(UTC)) -> SendReport | None:
+def send_leased(
+    store: LedgerStore,
+    records: JournalRecords,
+    connector: ErpConnector,
+    queues: WorkSink,
+    environment_id: str,
+    *,
+    max_lines: int,
+    max_attempts: int,
+    retry_delay_s: int,
+    clock: Clock = lambda: datetime.now(UTC),
+) -> SendReport | None:
     """Send one environment under its lease; None (and the message comes back later) while it is held."""
     with _lease(store, environment_id, clock) as held:
         if not held:
             queues.put("send", [{"environment": environment_id}], delay_s=retry_delay_s)
             return None
         store.unschedule(send_lease_name(environment_id))  # lines aggregated from now on schedule the next send
-        return send_environment(store, records, connector, environment_id, max_lines=max_lines,
-                                max_attempts=max_attempts, clock=clock)
+        return send_environment(
+            store, records, connector, environment_id, max_lines=max_lines, max_attempts=max_attempts, clock=clock
+        )

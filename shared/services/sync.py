@@ -39,8 +39,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def sync_partition(store: LedgerPort, partition: str, clock: Clock = _now, report: SyncReport | None = None
-                   ) -> SyncReport:
+def sync_partition(
+    store: LedgerPort, partition: str, clock: Clock = _now, report: SyncReport | None = None
+) -> SyncReport:
     """Apply the partition's `Created` lines; `finished` is False if contention left some to a retry."""
     report = report or SyncReport()
     report.partitions += 1

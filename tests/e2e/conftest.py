@@ -50,9 +50,23 @@ def _start_app(storage_connection: str, log_path: Path, flags: list[str], overri
     sample = ROOT / "local.settings.sample.json"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "devtools.localrunner", "--settings", str(sample), "--port", str(port),
-         "--no-timers", "--blob-poll-seconds", "0.5", *flags],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "devtools.localrunner",
+            "--settings",
+            str(sample),
+            "--port",
+            str(port),
+            "--no-timers",
+            "--blob-poll-seconds",
+            "0.5",
+            *flags,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     app = RunningApp(f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}/admin", KEY)
     deadline = time.monotonic() + 60
@@ -72,8 +86,9 @@ def _start_app(storage_connection: str, log_path: Path, flags: list[str], overri
 @pytest.fixture(scope="session")
 def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactory):
     """Timers and queues off: tests drive each stage themselves (`run_timer`), so every step is observable."""
-    app, process, log = _start_app(storage_connection, tmp_path_factory.mktemp("runner") / "runner.log",
-                                   ["--no-queues"], {})
+    app, process, log = _start_app(
+        storage_connection, tmp_path_factory.mktemp("runner") / "runner.log", ["--no-queues"], {}
+    )
     yield app
     process.terminate()
     process.wait(timeout=20)
@@ -83,8 +98,12 @@ def running_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture(scope="module")
 def queued_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactory):
     """As deployed: queue triggers deliver the work (timers still off), with their own tables and queues."""
-    app, process, log = _start_app(storage_connection, tmp_path_factory.mktemp("queued") / "runner.log", [],
-                                   {"OMNISYNC_STORAGE_NAME_PREFIX": "e2eq", "WORK_QUEUE_PREFIX": "e2eq-work"})
+    app, process, log = _start_app(
+        storage_connection,
+        tmp_path_factory.mktemp("queued") / "runner.log",
+        [],
+        {"OMNISYNC_STORAGE_NAME_PREFIX": "e2eq", "WORK_QUEUE_PREFIX": "e2eq-work"},
+    )
     yield app
     process.terminate()
     process.wait(timeout=20)

@@ -14,23 +14,49 @@ def _env() -> str:
 
 def _lines(prefix: str) -> list[dict]:
     return [
-        {"id": f"{prefix}-1", "organizationId": "usmf", "productId": "D0001", "quantityDataSource": "@iv",
-         "physicalMeasure": "adjustment", "dimensions": {"siteId": "1", "locationId": "13", "colorId": "Red"},
-         "quantity": 5, "externalReferenceCategory": "POS transaction", "externalReferenceId": "RCPT-1"},
-        {"ID": f"{prefix}-2", "OrganizationId": "usmf", "productid": "D0001", "quantityDataSource": "@iv",
-         "physicalMeasure": "adjustment", "dimensions": {"SiteId": "1", "locationId": "13", "colorId": "Red"},
-         "quantity": -2.25, "externalReferenceId": "SO-2"},
-        {"id": f"{prefix}-3", "organizationId": "usmf", "productId": "D0001", "quantityDataSource": "@iv",
-         "physicalMeasure": "adjustment", "dimensions": {"siteId": "1", "locationId": "14", "colorId": "Blue"},
-         "quantity": "0.1"},
+        {
+            "id": f"{prefix}-1",
+            "organizationId": "usmf",
+            "productId": "D0001",
+            "quantityDataSource": "@iv",
+            "physicalMeasure": "adjustment",
+            "dimensions": {"siteId": "1", "locationId": "13", "colorId": "Red"},
+            "quantity": 5,
+            "externalReferenceCategory": "POS transaction",
+            "externalReferenceId": "RCPT-1",
+        },
+        {
+            "ID": f"{prefix}-2",
+            "OrganizationId": "usmf",
+            "productid": "D0001",
+            "quantityDataSource": "@iv",
+            "physicalMeasure": "adjustment",
+            "dimensions": {"SiteId": "1", "locationId": "13", "colorId": "Red"},
+            "quantity": -2.25,
+            "externalReferenceId": "SO-2",
+        },
+        {
+            "id": f"{prefix}-3",
+            "organizationId": "usmf",
+            "productId": "D0001",
+            "quantityDataSource": "@iv",
+            "physicalMeasure": "adjustment",
+            "dimensions": {"siteId": "1", "locationId": "14", "colorId": "Blue"},
+            "quantity": "0.1",
+        },
     ]
 
 
 def _post(app, env, body, **kwargs):
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {**app.headers, "content-type": "application/json", **kwargs.pop("headers", {})}
-    return httpx.post(f"{app.base_url}/environment/{env}/transaction/adjustment/bulk", content=content,
-                      headers=headers, timeout=60, **kwargs)
+    return httpx.post(
+        f"{app.base_url}/environment/{env}/transaction/adjustment/bulk",
+        content=content,
+        headers=headers,
+        timeout=60,
+        **kwargs,
+    )
 
 
 def _query(app, env, body):
@@ -45,19 +71,29 @@ def test_post_list_sync_and_query(running_app):
     assert posted.status_code == 200, posted.text
     assert [line["status"] for line in posted.json()["lines"]] == ["Created"] * 3
 
-    listed = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment",
-                       params={"status": "Created"}, headers=running_app.headers).json()
+    listed = httpx.get(
+        f"{running_app.base_url}/environment/{env}/transaction/adjustment",
+        params={"status": "Created"},
+        headers=running_app.headers,
+    ).json()
     assert sorted(item["id"] for item in listed["items"]) == ["w-1", "w-2", "w-3"]
 
     running_app.run_timer("sync_to_cache")
-    line = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment/w-2",
-                     headers=running_app.headers).json()
+    line = httpx.get(
+        f"{running_app.base_url}/environment/{env}/transaction/adjustment/w-2", headers=running_app.headers
+    ).json()
     # the sweep syncs and then aggregates (@iv/adjustment has a journal mapping)
     assert line["status"] == "Aggregated" and line["quantity"] == "-2.25"
     assert line["statusTimes"]["IVPosted"] is not None
 
-    items = _query(running_app, env, {"filters": {"organizationId": ["usmf"], "productId": ["D0001"],
-                                                  "siteId": ["1"]}, "groupByValues": ["locationId"]})
+    items = _query(
+        running_app,
+        env,
+        {
+            "filters": {"organizationId": ["usmf"], "productId": ["D0001"], "siteId": ["1"]},
+            "groupByValues": ["locationId"],
+        },
+    )
     by_location = {i["dimensions"]["locationId"]: Decimal(i["quantities"]["@iv"]["adjustment"]) for i in items}
     assert by_location == {"13": Decimal("2.75"), "14": Decimal("0.1")}
 
@@ -87,14 +123,17 @@ def _count(app, env) -> int:
     return len(listed.json()["items"])
 
 
-@pytest.mark.parametrize(("body", "headers", "status", "code"), [
-    (b"[{\"id\": ", {}, 400, "InvalidJson"),
-    (b"[{\"quantity\": NaN}]", {}, 400, "InvalidJson"),
-    (b"{}", {}, 400, "InvalidBody"),
-    (b"[]", {}, 400, "InvalidBody"),
-    (b"[1]", {"content-type": "text/plain"}, 415, "UnsupportedMediaType"),
-    (b"[" + b" " * 9_000_000 + b"]", {}, 413, "PayloadTooLarge"),
-])
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        (b'[{"id": ', {}, 400, "InvalidJson"),
+        (b'[{"quantity": NaN}]', {}, 400, "InvalidJson"),
+        (b"{}", {}, 400, "InvalidBody"),
+        (b"[]", {}, 400, "InvalidBody"),
+        (b"[1]", {"content-type": "text/plain"}, 415, "UnsupportedMediaType"),
+        (b"[" + b" " * 9_000_000 + b"]", {}, 413, "PayloadTooLarge"),
+    ],
+)
 def test_bad_requests_are_refused_clearly_and_store_nothing(running_app, body, headers, status, code):
     env = _env()
     response = _post(running_app, env, body, headers=headers)
@@ -124,8 +163,7 @@ def test_too_many_lines_is_413(running_app):
 def test_bad_environment_id_and_missing_key(running_app):
     response = _post(running_app, "bad%7Cenv", _lines("k"))
     assert response.status_code == 400
-    unauth = httpx.post(f"{running_app.base_url}/environment/{_env()}/transaction/adjustment/bulk",
-                        json=_lines("k"))
+    unauth = httpx.post(f"{running_app.base_url}/environment/{_env()}/transaction/adjustment/bulk", json=_lines("k"))
     assert unauth.status_code == 401
 
 
@@ -133,19 +171,25 @@ def test_one_environment_cannot_read_or_change_another(running_app):
     mine, theirs = _env(), _env()
     _post(running_app, mine, _lines("iso"), params={"createWithIVSync": "true"})
     assert _count(running_app, theirs) == 0
-    missing = httpx.get(f"{running_app.base_url}/environment/{theirs}/transaction/adjustment/iso-1",
-                        headers=running_app.headers)
+    missing = httpx.get(
+        f"{running_app.base_url}/environment/{theirs}/transaction/adjustment/iso-1", headers=running_app.headers
+    )
     assert missing.status_code == 404
     assert _query(running_app, theirs, {"filters": {"organizationId": ["usmf"]}}) == []
     _post(running_app, theirs, [dict(_lines("iso")[0], quantity=100)], params={"createWithIVSync": "true"})
     mine_items = _query(running_app, mine, {"filters": {"organizationId": ["usmf"]}, "groupByValues": ["locationId"]})
     assert {i["dimensions"]["locationId"]: i["quantities"]["@iv"]["adjustment"] for i in mine_items} == {
-        "13": "2.75", "14": "0.1"}
+        "13": "2.75",
+        "14": "0.1",
+    }
 
 
 def test_index_query_validates_its_input(running_app):
-    response = httpx.post(f"{running_app.base_url}/environment/{_env()}/onhand/indexquery",
-                          json={"filters": {"productId": ["x"]}}, headers=running_app.headers)
+    response = httpx.post(
+        f"{running_app.base_url}/environment/{_env()}/onhand/indexquery",
+        json={"filters": {"productId": ["x"]}},
+        headers=running_app.headers,
+    )
     assert response.status_code == 400
     assert "organizationId" in response.text
 
@@ -156,13 +200,19 @@ def test_list_paging_by_continuation_token(running_app):
     seen, token = [], None
     while True:
         params = {"pageSize": "3", **({"continuationToken": token} if token else {})}
-        page = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment", params=params,
-                         headers=running_app.headers).json()
+        page = httpx.get(
+            f"{running_app.base_url}/environment/{env}/transaction/adjustment",
+            params=params,
+            headers=running_app.headers,
+        ).json()
         seen += [i["id"] for i in page["items"]]
         token = page["continuationToken"]
         if not token:
             break
     assert sorted(seen) == sorted(f"pg-{i}" for i in range(7))
-    bad = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment",
-                    params={"continuationToken": "garbage"}, headers=running_app.headers)
+    bad = httpx.get(
+        f"{running_app.base_url}/environment/{env}/transaction/adjustment",
+        params={"continuationToken": "garbage"},
+        headers=running_app.headers,
+    )
     assert bad.status_code == 400

@@ -12,34 +12,46 @@ from azure.storage.blob import BlobServiceClient
 
 
 def _post(app, env, lines):
-    response = httpx.post(f"{app.base_url}/environment/{env}/transaction/adjustment/bulk", json=lines,
-                          headers=app.headers, timeout=60)
+    response = httpx.post(
+        f"{app.base_url}/environment/{env}/transaction/adjustment/bulk", json=lines, headers=app.headers, timeout=60
+    )
     assert response.status_code == 200, response.text
 
 
 def _line(i, product, qty, location="13", **extra):
-    return {"id": f"j-{i}", "organizationId": "usmf", "productId": product, "quantityDataSource": "@iv",
-            "physicalMeasure": "adjustment",
-            "dimensions": {"siteId": "1", "locationId": location, **extra.pop("dims", {})},
-            "quantity": qty, "transDate": "2026-11-23", **extra}
+    return {
+        "id": f"j-{i}",
+        "organizationId": "usmf",
+        "productId": product,
+        "quantityDataSource": "@iv",
+        "physicalMeasure": "adjustment",
+        "dimensions": {"siteId": "1", "locationId": location, **extra.pop("dims", {})},
+        "quantity": qty,
+        "transDate": "2026-11-23",
+        **extra,
+    }
 
 
 def _aggregated(app, env, **params):
-    response = httpx.get(f"{app.base_url}/environment/{env}/transaction/aggregated", params=params,
-                         headers=app.headers)
+    response = httpx.get(f"{app.base_url}/environment/{env}/transaction/aggregated", params=params, headers=app.headers)
     assert response.status_code == 200, response.text
     return response.json()["items"]
 
 
 def test_adjustments_become_one_journal_and_a_result_file_posts_them(running_app, storage_connection):
     env = "jr-" + uuid.uuid4().hex[:8]
-    _post(running_app, env, [
-        _line(1, "D0001", 5, externalReferenceId="RCPT-1", dims={"colorId": "Red", "posTill": "T1"}),
-        _line(2, "D0001", "-2.5", externalReferenceId="RCPT-2", dims={"colorId": "Red", "posTill": "T2"}),
-        _line(3, "D0001", 1, location="14"),
-        _line(4, "A0001", 3), _line(5, "A0001", -3),                       # nets to zero: DoNotSync
-        {**_line(6, "A0001", 7), "physicalMeasure": "sold"},               # no mapping: stays in omnisync
-    ])
+    _post(
+        running_app,
+        env,
+        [
+            _line(1, "D0001", 5, externalReferenceId="RCPT-1", dims={"colorId": "Red", "posTill": "T1"}),
+            _line(2, "D0001", "-2.5", externalReferenceId="RCPT-2", dims={"colorId": "Red", "posTill": "T2"}),
+            _line(3, "D0001", 1, location="14"),
+            _line(4, "A0001", 3),
+            _line(5, "A0001", -3),  # nets to zero: DoNotSync
+            {**_line(6, "A0001", 7), "physicalMeasure": "sold"},  # no mapping: stays in omnisync
+        ],
+    )
     for timer in ("sync_to_cache", "send_journals"):
         running_app.run_timer(timer)
 
@@ -53,11 +65,13 @@ def test_adjustments_become_one_journal_and_a_result_file_posts_them(running_app
     assert len(sent) == 2 and len({i["journalId"] for i in sent}) == 1
     journal_id = sent[0]["journalId"]
 
-    unmapped = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment/j-6",
-                         headers=running_app.headers).json()
+    unmapped = httpx.get(
+        f"{running_app.base_url}/environment/{env}/transaction/adjustment/j-6", headers=running_app.headers
+    ).json()
     assert unmapped["status"] == "IVPosted"
-    detailed = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment/j-1",
-                         headers=running_app.headers).json()
+    detailed = httpx.get(
+        f"{running_app.base_url}/environment/{env}/transaction/adjustment/j-1", headers=running_app.headers
+    ).json()
     assert detailed["status"] == "Aggregated" and detailed["aggregatedLineId"] == by_key[("D0001", "13")]["id"]
 
     service = BlobServiceClient.from_connection_string(storage_connection)
@@ -68,9 +82,14 @@ def test_adjustments_become_one_journal_and_a_result_file_posts_them(running_app
     rows = list(csv.DictReader(io.StringIO(text)))
     assert {r["ItemNumber"] for r in rows} == {"D0001"} and {r["InventoryWarehouseId"] for r in rows} == {"13", "14"}
 
-    result = {"journalId": journal_id, "state": "posted", "erpJournalNumber": "USMF-000123",
-              "lines": [{"lineId": line["OmnisyncLineId"], "erpLineNumber": str(line["LineNumber"])}
-                        for line in document["lines"]]}
+    result = {
+        "journalId": journal_id,
+        "state": "posted",
+        "erpJournalNumber": "USMF-000123",
+        "lines": [
+            {"lineId": line["OmnisyncLineId"], "erpLineNumber": str(line["LineNumber"])} for line in document["lines"]
+        ],
+    }
     service.get_blob_client("journal-inbox", f"{env}/{journal_id}-result.json").upload_blob(json.dumps(result))
     deadline = time.monotonic() + 30
     while True:
@@ -90,8 +109,12 @@ def test_an_error_result_keeps_the_message_and_a_person_can_retry(running_app, s
     (item,) = _aggregated(running_app, env)
     journal_id = item["journalId"]
     service = BlobServiceClient.from_connection_string(storage_connection)
-    result = {"journalId": journal_id, "state": "create_error", "message": "Item B0001 is blocked",
-              "lines": [{"lineId": item["id"], "error": "Item B0001 is blocked for inventory transactions"}]}
+    result = {
+        "journalId": journal_id,
+        "state": "create_error",
+        "message": "Item B0001 is blocked",
+        "lines": [{"lineId": item["id"], "error": "Item B0001 is blocked for inventory transactions"}],
+    }
     service.get_blob_client("journal-inbox", f"{env}/{journal_id}-result.json").upload_blob(json.dumps(result))
     deadline = time.monotonic() + 30
     while not (failed := _aggregated(running_app, env, status="FnOCreateError")) and time.monotonic() < deadline:
@@ -104,8 +127,9 @@ def test_an_error_result_keeps_the_message_and_a_person_can_retry(running_app, s
     running_app.run_timer("send_journals")
     (again,) = _aggregated(running_app, env)
     assert again["status"] == "SCMSent" and again["journalId"] != journal_id
-    other_env = httpx.get(f"{running_app.base_url}/environment/{env}x/transaction/aggregated/{item['id']}",
-                          headers=running_app.headers)
+    other_env = httpx.get(
+        f"{running_app.base_url}/environment/{env}x/transaction/aggregated/{item['id']}", headers=running_app.headers
+    )
     assert other_env.status_code == 404
 
 
@@ -126,8 +150,9 @@ def test_late_result_files_never_move_a_posted_line_back_and_it_is_never_resent(
     (item,) = sent
     journal_id = item["journalId"]
     inbox = BlobServiceClient.from_connection_string(storage_connection).get_container_client("journal-inbox")
-    for n, (state, extra) in enumerate((("posted", {"erpLineNumber": "1"}), ("created", {}),
-                                        ("create_error", {"error": "Item C0001 is blocked"}))):
+    for n, (state, extra) in enumerate(
+        (("posted", {"erpLineNumber": "1"}), ("created", {}), ("create_error", {"error": "Item C0001 is blocked"}))
+    ):
         result = {"journalId": journal_id, "state": state, "lines": [{"lineId": item["id"], **extra}]}
         inbox.upload_blob(f"{env}/{journal_id}-{n}-{state}.json", json.dumps(result))
         deadline = time.monotonic() + 30

@@ -22,9 +22,18 @@ def _wait_for(condition, timeout_s: float = 60):
 def test_a_posted_line_reaches_the_cache_and_a_journal_without_any_timer(queued_app):
     env = "q-" + uuid.uuid4().hex[:8]
     base = f"{queued_app.base_url}/environment/{env}"
-    lines = [{"id": f"ql-{i}", "organizationId": "usmf", "productId": f"Q{i % 2}", "quantityDataSource": "@iv",
-              "physicalMeasure": "adjustment", "dimensions": {"siteId": "1", "locationId": "13"},
-              "quantity": i + 1} for i in range(4)]
+    lines = [
+        {
+            "id": f"ql-{i}",
+            "organizationId": "usmf",
+            "productId": f"Q{i % 2}",
+            "quantityDataSource": "@iv",
+            "physicalMeasure": "adjustment",
+            "dimensions": {"siteId": "1", "locationId": "13"},
+            "quantity": i + 1,
+        }
+        for i in range(4)
+    ]
     posted = httpx.post(f"{base}/transaction/adjustment/bulk", json=lines, headers=queued_app.headers)
     assert posted.status_code == 200, posted.text
     assert {line["status"] for line in posted.json()["lines"]} == {"Created"}
@@ -32,8 +41,9 @@ def test_a_posted_line_reaches_the_cache_and_a_journal_without_any_timer(queued_
     def statuses():
         items = httpx.get(f"{base}/transaction/adjustment", headers=queued_app.headers).json()["items"]
         found = {item["id"]: item["status"] for item in items}
-        return found if len(found) == 4 and "Created" not in found.values() and "IVPosted" not in found.values() \
-            else None
+        return (
+            found if len(found) == 4 and "Created" not in found.values() and "IVPosted" not in found.values() else None
+        )
 
     assert set(_wait_for(statuses).values()) == {"Aggregated"}
     query = {"filters": {"organizationId": ["usmf"], "productId": ["Q0", "Q1"]}, "groupByValues": ["locationId"]}

@@ -93,8 +93,11 @@ def test_approval_posts_material_lines_once_through_ingest(running_app, storage_
     again = httpx.post(url, json={"organizationId": "usmf"}, headers=headers, timeout=30).json()
     assert again["posted"] == 0 and {line["outcome"] for line in again["lines"]} == {"duplicate"}
 
-    listed = httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment",
-                       params={"externalReferenceId": run}, headers=headers).json()["items"]
+    listed = httpx.get(
+        f"{running_app.base_url}/environment/{env}/transaction/adjustment",
+        params={"externalReferenceId": run},
+        headers=headers,
+    ).json()["items"]
     by_product = {item["productId"]: item for item in listed}
     assert set(by_product) == set(proposed)
     assert by_product["A0003"]["quantity"] == "-1"  # WMS is master: the ERP side gets -1 of 12

@@ -170,9 +170,7 @@ class FakeD365:
             return sum(
                 1
                 for r in self.requests
-                if r.method == method
-                and r.path.endswith(path_suffix)
-                and (status is None or r.status == status)
+                if r.method == method and r.path.endswith(path_suffix) and (status is None or r.status == status)
             )
 
     # ----- internals used by the handler ---------------------------------------------------
@@ -382,9 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not area or not name:
             raise ODataError(400, GENERIC_ERROR, "Journal name must be filled in.")
         if len(description) > 60:
-            raise ODataError(
-                400, GENERIC_ERROR, "The value of field Description is longer than 60 characters."
-            )
+            raise ODataError(400, GENERIC_ERROR, "The value of field Description is longer than 60 characters.")
         if "JournalNumber" in data:
             raise ODataError(400, GENERIC_ERROR, "Journal number is assigned by the number sequence.")
         with fake.lock:
@@ -465,9 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
             inner_headers = dict(h.split(":", 1) for h in lines[1:] if ":" in h)
             content_id = sub.get("Content-ID") or inner_headers.get("Content-ID", "").strip() or None
             if len(request_line) != 3 or request_line[0] != "POST":
-                return False, _error_part(
-                    content_id, ODataError(400, "Only POST is supported in change sets.")
-                )
+                return False, _error_part(content_id, ODataError(400, "Only POST is supported in change sets."))
             target = unquote(urlsplit(request_line[1]).path).rstrip("/").split("/")[-1]
             try:
                 data = json.loads(req_body.decode(), parse_float=Decimal)
@@ -542,8 +536,7 @@ def _error_part(content_id: str | None, error: ODataError) -> bytes:
     """A failed change set is answered by one error response in its place (OData 4.0 §11.7)."""
     cid = f"Content-ID: {content_id}\r\n" if content_id else ""
     inner = (
-        f"HTTP/1.1 {error.status} Bad Request\r\n"
-        "Content-Type: application/json; odata.metadata=minimal\r\n\r\n"
+        f"HTTP/1.1 {error.status} Bad Request\r\nContent-Type: application/json; odata.metadata=minimal\r\n\r\n"
     ).encode() + json.dumps(error.body()).encode()
     return (
         b"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"

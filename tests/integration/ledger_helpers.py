@@ -11,10 +11,19 @@ from shared.domain.adjustments import AdjustmentLine, parse_lines
 
 
 def make_lines(prefix: str, count: int, products: int = 3, sync: bool = False, qty_step: str = "1.25"):
-    raw = [{"id": f"{prefix}-{i}", "organizationId": "usmf", "productId": f"P{i % products}",
-            "quantityDataSource": "pos", "physicalMeasure": "sold",
+    raw = [
+        {
+            "id": f"{prefix}-{i}",
+            "organizationId": "usmf",
+            "productId": f"P{i % products}",
+            "quantityDataSource": "pos",
+            "physicalMeasure": "sold",
             "dimensions": {"siteId": "1", "locationId": str(i % 2)},
-            "quantity": str(Decimal(qty_step) * (i % 7 - 3)), "createWithIVSync": sync} for i in range(count)]
+            "quantity": str(Decimal(qty_step) * (i % 7 - 3)),
+            "createWithIVSync": sync,
+        }
+        for i in range(count)
+    ]
     lines, problems = parse_lines(raw, allowed_sources=("pos",), allowed_measures=("sold",))
     assert problems == []
     return lines

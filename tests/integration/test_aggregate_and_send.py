@@ -22,10 +22,19 @@ MAPPING = JournalMapping(targets={"pos/sold": {"journal_type": "adjustment", "ta
 
 
 def _lines(prefix: str, count: int, items: tuple[str, ...] = ("A0001", "A0002")):
-    raw = [{"id": f"{prefix}-{i}", "organizationId": "usmf", "productId": items[i % len(items)],
-            "quantityDataSource": "pos", "physicalMeasure": "sold",
+    raw = [
+        {
+            "id": f"{prefix}-{i}",
+            "organizationId": "usmf",
+            "productId": items[i % len(items)],
+            "quantityDataSource": "pos",
+            "physicalMeasure": "sold",
             "dimensions": {"siteId": "1", "locationId": str(i % 3), "posTill": f"T{i % 5}"},
-            "quantity": str(Decimal("0.5") * (i % 6 + 1)), "externalReferenceId": f"R{i}"} for i in range(count)]
+            "quantity": str(Decimal("0.5") * (i % 6 + 1)),
+            "externalReferenceId": f"R{i}",
+        }
+        for i in range(count)
+    ]
     lines, problems = parse_lines(raw, allowed_sources=("pos",), allowed_measures=("sold",))
     assert not problems
     return lines
@@ -89,15 +98,18 @@ def test_a_lost_odata_response_still_creates_one_journal_with_every_line_once(ap
     sync_pending(store)
     aggregate_pending(store, MAPPING)
     with running_fake_d365(hang_seconds=1.2) as fake:
-        connector = ODataErpConnector(fake.base_url, FakeTokens(fake), timeout=0.6, max_retries=3,
-                                      sleep=Sleeps(), backoff_base_s=0.1)
+        connector = ODataErpConnector(
+            fake.base_url, FakeTokens(fake), timeout=0.6, max_retries=3, sleep=Sleeps(), backoff_base_s=0.1
+        )
         fake.lose_response("batch", mode="drop")
         report = send_pending(store, records, connector, max_lines=1000, max_attempts=5)
         assert report.journals == 1
         (header,) = fake.journals()
         erp_lines = fake.journal_lines("InventoryAdjustmentJournalEntriesV2", "usmf", header["JournalNumber"])
-        sent = {(line["ItemNumber"], line["InventoryWarehouseId"]): Decimal(str(line["InventoryQuantity"]))
-                for line in erp_lines}
+        sent = {
+            (line["ItemNumber"], line["InventoryWarehouseId"]): Decimal(str(line["InventoryQuantity"]))
+            for line in erp_lines
+        }
         assert sent == _detailed_totals(lines), "conservation: ERP lines equal the detailed lines per key"
         send_pending(store, records, connector, max_lines=1000, max_attempts=5)
         assert len(fake.journals()) == 1, "a second run sends nothing again"
@@ -163,15 +175,20 @@ def _sent_through_the_outbox(environment_id: str, prefix: str, count: int):
 
 
 def test_outbox_lines_the_erp_refused_in_a_result_file_are_resent_by_themselves_after_their_backoff(
-        app_env, environment_id):
+    app_env, environment_id
+):
     import json
     from datetime import UTC, datetime, timedelta
 
     from shared.services.journal_results import apply_result_file
 
     store, records, outbox, sent, journal_id = _sent_through_the_outbox(environment_id, "ob", 4)
-    answer = {"journalId": journal_id, "state": "create_error", "message": "Journal name IAdj is blocked.",
-              "lines": [{"lineId": i["AggregatedId"], "error": "Journal name IAdj is blocked."} for i in sent]}
+    answer = {
+        "journalId": journal_id,
+        "state": "create_error",
+        "message": "Journal name IAdj is blocked.",
+        "lines": [{"lineId": i["AggregatedId"], "error": "Journal name IAdj is blocked."} for i in sent],
+    }
     apply_result_file(store, records, f"journal-inbox/{environment_id}/r1.json", json.dumps(answer).encode(), 5)
 
     send_pending(store, records, outbox, max_lines=1000, max_attempts=5)
@@ -191,8 +208,12 @@ def test_a_line_whose_posting_failed_is_never_resent_by_itself(app_env, environm
     from shared.services.journal_results import apply_result_file
 
     store, records, outbox, _, journal_id = _sent_through_the_outbox(environment_id, "pe", 2)
-    answer = {"journalId": journal_id, "state": "post_error", "erpJournalNumber": "USMF-7",
-              "message": "Posting failed: period closed."}
+    answer = {
+        "journalId": journal_id,
+        "state": "post_error",
+        "erpJournalNumber": "USMF-7",
+        "message": "Posting failed: period closed.",
+    }
     apply_result_file(store, records, f"journal-inbox/{environment_id}/r1.json", json.dumps(answer).encode(), 5)
     later = datetime.now(UTC) + timedelta(hours=2)
     send_pending(store, records, outbox, max_lines=1000, max_attempts=5, clock=lambda: later)

@@ -144,9 +144,7 @@ def test_happy_path_creates_header_and_lines_and_reports_erp_numbers(
     assert [r.line_id for r in outcome.lines] == ["agg-1", "agg-2", "agg-full"]
     for line in journal.lines:
         assert by_line[line.line_id].error is None
-        assert (
-            Decimal(by_line[line.line_id].erp_line_number or "nan") == stored[line.item_number]["LineNumber"]
-        )
+        assert Decimal(by_line[line.line_id].erp_line_number or "nan") == stored[line.item_number]["LineNumber"]
     # every field made it across, decimals exactly
     rec = stored["A0007"]
     assert rec["InventoryQuantity"] == Decimal("-3.14159265358979323846")
@@ -211,9 +209,7 @@ def test_throttling_waits_until_the_retry_after_http_date(fake_d365: FakeD365, s
     assert sleeps.calls == [7.0]
 
 
-def test_throttling_that_outlasts_the_retries_is_a_retryable_outcome(
-    fake_d365: FakeD365, sleeps: Sleeps
-) -> None:
+def test_throttling_that_outlasts_the_retries_is_a_retryable_outcome(fake_d365: FakeD365, sleeps: Sleeps) -> None:
     fake_d365.throttle_next(50, retry_after="2")
     connector, _ = make_connector(fake_d365, sleeps, max_retries=2)
 
@@ -333,9 +329,7 @@ def test_a_single_5xx_is_retried_and_succeeds(fake_d365: FakeD365, sleeps: Sleep
 
 
 # ----- lost responses: at most once -----------------------------------------------------------
-def test_lost_response_after_create_second_send_finds_the_journal(
-    fake_d365: FakeD365, sleeps: Sleeps
-) -> None:
+def test_lost_response_after_create_second_send_finds_the_journal(fake_d365: FakeD365, sleeps: Sleeps) -> None:
     fake_d365.lose_response("header_create", mode="drop")
     connector, _ = make_connector(fake_d365, sleeps, max_retries=0)
     journal = make_journal(["A0001", "A0002", "A0003"])
@@ -357,9 +351,7 @@ def test_lost_response_after_create_second_send_finds_the_journal(
     assert line_numbers(fake_d365, header["JournalNumber"]) == [Decimal(1), Decimal(2), Decimal(3)]
 
 
-def test_response_hanging_past_the_timeout_is_recovered_in_one_send(
-    fake_d365: FakeD365, sleeps: Sleeps
-) -> None:
+def test_response_hanging_past_the_timeout_is_recovered_in_one_send(fake_d365: FakeD365, sleeps: Sleeps) -> None:
     fake_d365.lose_response("header_create", mode="hang")
     connector, _ = make_connector(fake_d365, sleeps, timeout=0.4, max_retries=2)
 
@@ -403,9 +395,7 @@ def test_resend_of_a_complete_journal_sends_nothing_new(sleeps: Sleeps) -> None:
         assert len(fake.journal_lines(ADJ_LINES, "usmf", header["JournalNumber"])) == 5
 
 
-def test_a_line_changed_in_the_erp_is_not_overwritten_or_duplicated(
-    fake_d365: FakeD365, sleeps: Sleeps
-) -> None:
+def test_a_line_changed_in_the_erp_is_not_overwritten_or_duplicated(fake_d365: FakeD365, sleeps: Sleeps) -> None:
     connector, _ = make_connector(fake_d365, sleeps)
     journal = make_journal(["A0001", "A0002"])
     connector.send(journal)
@@ -502,9 +492,7 @@ def test_a_refused_post_is_a_post_error_with_the_erps_message(sleeps: Sleeps) ->
         assert outcome.lines[0].erp_line_number == "1"
 
 
-def test_a_journal_posted_in_the_erp_is_reported_posted_on_the_next_send(
-    fake_d365: FakeD365, sleeps: Sleeps
-) -> None:
+def test_a_journal_posted_in_the_erp_is_reported_posted_on_the_next_send(fake_d365: FakeD365, sleeps: Sleeps) -> None:
     connector, _ = make_connector(fake_d365, sleeps)
     journal = make_journal(["A0001"], target_status="Posted")
     assert connector.send(journal).state == "created"

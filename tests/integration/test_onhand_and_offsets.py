@@ -36,17 +36,30 @@ STORAGE = ["siteId", "locationId", "statusId", "wmsLocationId", "licensePlateId"
 
 
 def configure(env: str, *, offsets: list[dict]) -> None:
-    replace_config(ConfigStore(), env, {
-        "dataSources": [{"name": "fno", "physicalMeasures": ["availphysical"]},
-                        {"name": "pos", "physicalMeasures": ["sold", "adjustment"]},
-                        {"name": "ecom", "physicalMeasures": ["ordered"]}],
-        "calculatedMeasures": [{"dataSource": "iv", "name": "available", "modifiers": [
-            {"dataSource": "fno", "physicalMeasure": "availphysical", "calculationType": "Addition"},
-            {"dataSource": "pos", "physicalMeasure": "adjustment", "calculationType": "Addition"},
-            {"dataSource": "pos", "physicalMeasure": "sold", "calculationType": "Subtraction"},
-            {"dataSource": "ecom", "physicalMeasure": "ordered", "calculationType": "Subtraction"}]}],
-        "offsets": offsets,
-    })
+    replace_config(
+        ConfigStore(),
+        env,
+        {
+            "dataSources": [
+                {"name": "fno", "physicalMeasures": ["availphysical"]},
+                {"name": "pos", "physicalMeasures": ["sold", "adjustment"]},
+                {"name": "ecom", "physicalMeasures": ["ordered"]},
+            ],
+            "calculatedMeasures": [
+                {
+                    "dataSource": "iv",
+                    "name": "available",
+                    "modifiers": [
+                        {"dataSource": "fno", "physicalMeasure": "availphysical", "calculationType": "Addition"},
+                        {"dataSource": "pos", "physicalMeasure": "adjustment", "calculationType": "Addition"},
+                        {"dataSource": "pos", "physicalMeasure": "sold", "calculationType": "Subtraction"},
+                        {"dataSource": "ecom", "physicalMeasure": "ordered", "calculationType": "Subtraction"},
+                    ],
+                }
+            ],
+            "offsets": offsets,
+        },
+    )
 
 
 def config_of(env: str):
@@ -79,16 +92,34 @@ def available(env: str, product: str = "A0001", **filters: list[str]) -> Decimal
 
 
 def erp_onhand(event_id: str, delta: str, dims: dict[str, str], product: str = "A0001") -> dict:
-    return {"id": event_id, "organizationId": "usmf", "productId": product, "dimensions": dims,
-            "quantities": {"fno": {"availphysical": delta}}}
+    return {
+        "id": event_id,
+        "organizationId": "usmf",
+        "productId": product,
+        "dimensions": dims,
+        "quantities": {"fno": {"availphysical": delta}},
+    }
 
 
-def pos_sale(env: str, line_id: str, qty: str, dims: dict[str, str], source: str = "pos",
-             measure: str = "sold") -> None:
-    lines, problems = parse_lines([{"id": line_id, "organizationId": "usmf", "productId": "A0001",
-                                    "quantityDataSource": source, "physicalMeasure": measure, "dimensions": dims,
-                                    "quantity": qty, "createWithIVSync": True}],
-                                  allowed_sources=(source,), allowed_measures=(measure,))
+def pos_sale(
+    env: str, line_id: str, qty: str, dims: dict[str, str], source: str = "pos", measure: str = "sold"
+) -> None:
+    lines, problems = parse_lines(
+        [
+            {
+                "id": line_id,
+                "organizationId": "usmf",
+                "productId": "A0001",
+                "quantityDataSource": source,
+                "physicalMeasure": measure,
+                "dimensions": dims,
+                "quantity": qty,
+                "createWithIVSync": True,
+            }
+        ],
+        allowed_sources=(source,),
+        allowed_measures=(measure,),
+    )
     assert problems == []
     assert [o.status for o in ingest(LedgerStore(), env, lines)] == ["IVPosted"]
 
@@ -166,15 +197,29 @@ def test_environments_never_see_each_others_events(env):
 
 
 # ---- offsets of ERP transactions made elsewhere ---------------------------------------------------------
-SALES_AT_INVOICE = {"transactionType": "salesOrder", "offsetDataSource": "pos", "offsetPhysicalMeasure": "sold",
-                    "trigger": "Invoice"}
+SALES_AT_INVOICE = {
+    "transactionType": "salesOrder",
+    "offsetDataSource": "pos",
+    "offsetPhysicalMeasure": "sold",
+    "trigger": "Invoice",
+}
 
 
-def sales_order(tx_id: str, status: str, qty: str, dims: dict[str, str], source: str = "pos",
-                measure: str = "sold", **extra) -> dict:
-    return {"id": tx_id, "transactionType": "salesOrder", "status": status, "organizationId": "usmf",
-            "productId": "A0001", "dimensions": dims, "quantity": qty, "OFFSETDATASOURCE": source,
-            "OFFSETPHYSICALMEASURE": measure, **extra}
+def sales_order(
+    tx_id: str, status: str, qty: str, dims: dict[str, str], source: str = "pos", measure: str = "sold", **extra
+) -> dict:
+    return {
+        "id": tx_id,
+        "transactionType": "salesOrder",
+        "status": status,
+        "organizationId": "usmf",
+        "productId": "A0001",
+        "dimensions": dims,
+        "quantity": qty,
+        "OFFSETDATASOURCE": source,
+        "OFFSETPHYSICALMEASURE": measure,
+        **extra,
+    }
 
 
 def test_a_pos_sale_is_offset_at_invoice_once(env):
@@ -187,33 +232,70 @@ def test_a_pos_sale_is_offset_at_invoice_once(env):
     erp(env, [sales_order("SO-1", "Create", "10", site)])
     assert available(env) == 90, "a created sales order is not the trigger"
     # The ERP invoices: its own on-hand drops, reported with the transaction, so both land together.
-    outcome = erp(env, [sales_order("SO-1", "Invoiced", "10", site,
-                                    quantities={"fno": {"availphysical": "-10"}})])
+    outcome = erp(env, [sales_order("SO-1", "Invoiced", "10", site, quantities={"fno": {"availphysical": "-10"}})])
     assert outcome[0].status == "offset"
     assert available(env) == 90
     assert onhand(env)["pos"]["sold"] == 0 and onhand(env)["fno"]["availphysical"] == 90
     for _ in range(2):  # the ERP repeats itself
-        erp(env, [sales_order("SO-1", "Invoiced", "10", site, quantities={"fno": {"availphysical": "-10"}}),
-                  sales_order("SO-1", "Create", "10", site)])
+        erp(
+            env,
+            [
+                sales_order("SO-1", "Invoiced", "10", site, quantities={"fno": {"availphysical": "-10"}}),
+                sales_order("SO-1", "Create", "10", site),
+            ],
+        )
         assert available(env) == 90
     conflict = erp(env, [sales_order("SO-1", "Invoiced", "12", site)])
     assert conflict[0].outcome == "conflict" and available(env) == 90
 
 
 def test_an_ecommerce_order_is_offset_at_create(env):
-    configure(env, offsets=[{"transactionType": "salesOrder", "offsetDataSource": "ecom",
-                             "offsetPhysicalMeasure": "ordered", "trigger": "Create"}])
+    configure(
+        env,
+        offsets=[
+            {
+                "transactionType": "salesOrder",
+                "offsetDataSource": "ecom",
+                "offsetPhysicalMeasure": "ordered",
+                "trigger": "Create",
+            }
+        ],
+    )
     site = {"siteId": "1", "locationId": "11"}
     events(env, [erp_onhand("erp-0", "50", site)])
     pos_sale(env, "web-1", "4", site, source="ecom", measure="ordered")
     assert available(env) == 46
     # The order is created in the ERP: the ERP reserves it (its available drops) and the offset lands with it.
-    erp(env, [sales_order("SO-W1", "Create", "4", site, source="ecom", measure="ordered",
-                          quantities={"fno": {"availphysical": "-4"}})])
+    erp(
+        env,
+        [
+            sales_order(
+                "SO-W1",
+                "Create",
+                "4",
+                site,
+                source="ecom",
+                measure="ordered",
+                quantities={"fno": {"availphysical": "-4"}},
+            )
+        ],
+    )
     assert available(env) == 46
     erp(env, [sales_order("SO-W1", "Invoice", "4", site, source="ecom", measure="ordered")])
-    erp(env, [sales_order("SO-W1", "Create", "4", site, source="ecom", measure="ordered",
-                          quantities={"fno": {"availphysical": "-4"}})])
+    erp(
+        env,
+        [
+            sales_order(
+                "SO-W1",
+                "Create",
+                "4",
+                site,
+                source="ecom",
+                measure="ordered",
+                quantities={"fno": {"availphysical": "-4"}},
+            )
+        ],
+    )
     assert available(env) == 46
     assert onhand(env)["ecom"]["ordered"] == 0
 
@@ -225,8 +307,14 @@ def test_a_batch_known_only_to_the_erp_is_left_out_of_matching(env):
     events(env, [erp_onhand("erp-0", "100", {**site, "batchId": "B42"})])
     pos_sale(env, "pos-1", "10", site)
     assert available(env) == 90
-    erp(env, [sales_order("SO-1", "Invoice", "10", {**site, "batchId": "B42"},
-                          quantities={"fno": {"availphysical": "-10"}})])
+    erp(
+        env,
+        [
+            sales_order(
+                "SO-1", "Invoice", "10", {**site, "batchId": "B42"}, quantities={"fno": {"availphysical": "-10"}}
+            )
+        ],
+    )
     assert available(env) == 90
     # The offset met the sale on the row without a batch: no row is left with a stray -10 sold.
     assert available(env, siteId=["1"], locationId=["11"]) == 90
@@ -238,10 +326,20 @@ def test_a_warehouse_chosen_later_in_the_erp_is_left_out_of_matching(env):
     unchecked_warehouse = [d for d in STORAGE if d != "locationId"]
     configure(env, offsets=[{**SALES_AT_INVOICE, "checkedDimensions": unchecked_warehouse}])
     events(env, [erp_onhand("erp-0", "100", {"siteId": "1", "locationId": "11"})])
-    pos_sale(env, "pos-1", "10", {"siteId": "1"})            # sold at the site; no warehouse yet
+    pos_sale(env, "pos-1", "10", {"siteId": "1"})  # sold at the site; no warehouse yet
     assert available(env, siteId=["1"]) == 90
-    erp(env, [sales_order("SO-1", "Invoice", "10", {"siteId": "1", "locationId": "11"},
-                          quantities={"fno": {"availphysical": "-10"}})])
+    erp(
+        env,
+        [
+            sales_order(
+                "SO-1",
+                "Invoice",
+                "10",
+                {"siteId": "1", "locationId": "11"},
+                quantities={"fno": {"availphysical": "-10"}},
+            )
+        ],
+    )
     assert available(env, siteId=["1"]) == 90
     sold = onhand(env)["pos"]["sold"]
     assert sold == 0
@@ -252,14 +350,20 @@ def test_with_the_warehouse_checked_the_offset_lands_on_the_warehouse_row(env):
     configure(env, offsets=[SALES_AT_INVOICE])
     pos_sale(env, "pos-1", "10", {"siteId": "1"})
     erp(env, [sales_order("SO-1", "Invoice", "10", {"siteId": "1", "locationId": "11"})])
-    rows = {json.loads(e["Dimensions"]).get("locationId"): json.loads(e["Quantities"])["pos"]["sold"]
-            for e in LedgerStore().cache_rows_of_environment(env, None)}
+    rows = {
+        json.loads(e["Dimensions"]).get("locationId"): json.loads(e["Quantities"])["pos"]["sold"]
+        for e in LedgerStore().cache_rows_of_environment(env, None)
+    }
     assert rows == {None: "10", "11": "-10"}
 
 
 # ---- offsets of journal lines omnisync sent ---------------------------------------------------------------
-JOURNAL_AT_POST = {"transactionType": "adjustmentJournal", "offsetDataSource": "pos",
-                   "offsetPhysicalMeasure": "adjustment", "trigger": "Post"}
+JOURNAL_AT_POST = {
+    "transactionType": "adjustmentJournal",
+    "offsetDataSource": "pos",
+    "offsetPhysicalMeasure": "adjustment",
+    "trigger": "Post",
+}
 MAPPING = JournalMapping(targets={"pos/adjustment": {"journal_type": "adjustment", "target_status": "Posted"}})
 
 
@@ -271,12 +375,21 @@ def _sent_line(env: str) -> dict:
 
 
 def _answer(env: str, entity: dict, state: str, onhand_json: str | None = None, store: LedgerStore | None = None):
-    outcome = JournalOutcome("OS-test", state, "USMF-1", None,
-                             (LineResult(entity["AggregatedId"], "1", None, onhand_json),))
+    outcome = JournalOutcome(
+        "OS-test", state, "USMF-1", None, (LineResult(entity["AggregatedId"], "1", None, onhand_json),)
+    )
     current = LedgerStore().get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
     if current.get("JournalId") != "OS-test":  # the ERP answers a journal it was sent: send it first
-        LedgerStore().update_aggregated([{"PartitionKey": current["PartitionKey"], "RowKey": current["RowKey"],
-                                          "Status": "SCMSent", "JournalId": "OS-test"}])
+        LedgerStore().update_aggregated(
+            [
+                {
+                    "PartitionKey": current["PartitionKey"],
+                    "RowKey": current["RowKey"],
+                    "Status": "SCMSent",
+                    "JournalId": "OS-test",
+                }
+            ]
+        )
         current = LedgerStore().get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
     apply_outcome(store or LedgerStore(), JournalRecords(), env, outcome, [current], datetime.now(UTC), 5)
 
@@ -341,26 +454,48 @@ def test_erp_quantities_in_a_result_file_are_checked_before_anything_changes(env
     entity = _sent_line(env)
     store = LedgerStore()
     JournalRecords().start(env, "OS-check", {"LineCount": 1}, datetime.now(UTC))
-    store.update_aggregated([{"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"],
-                              "Status": "SCMSent", "JournalId": "OS-check"}])
+    store.update_aggregated(
+        [
+            {
+                "PartitionKey": entity["PartitionKey"],
+                "RowKey": entity["RowKey"],
+                "Status": "SCMSent",
+                "JournalId": "OS-check",
+            }
+        ]
+    )
 
     def result(state: str, quantities: dict) -> bytes:
-        return json.dumps({"journalId": "OS-check", "state": state,
-                           "lines": [{"lineId": entity["AggregatedId"], "quantities": quantities}]}).encode()
+        return json.dumps(
+            {
+                "journalId": "OS-check",
+                "state": state,
+                "lines": [{"lineId": entity["AggregatedId"], "quantities": quantities}],
+            }
+        ).encode()
 
-    for state, quantities, reason in (("created", {"fno": {"availphysical": -6}}, "accepted with state posted only"),
-                                      ("posted", {"fno": {"nosuch": -6}}, "not a physical measure of fno")):
+    for state, quantities, reason in (
+        ("created", {"fno": {"availphysical": -6}}, "accepted with state posted only"),
+        ("posted", {"fno": {"nosuch": -6}}, "not a physical measure of fno"),
+    ):
         with pytest.raises(ResultRejected, match=reason):
-            apply_result_file(store, JournalRecords(), f"journal-inbox/{env}/r.json", result(state, quantities), 5,
-                              config_of)
+            apply_result_file(
+                store, JournalRecords(), f"journal-inbox/{env}/r.json", result(state, quantities), 5, config_of
+            )
         stored = store.get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
         assert stored["Status"] == "SCMSent" and "ErpOnHand" not in stored, "a refused file changes nothing"
 
     # A JSON number with a fraction is read as an exact decimal, never through a float.
-    apply_result_file(store, JournalRecords(), f"journal-inbox/{env}/r.json",
-                      b'{"journalId": "OS-check", "state": "posted", "lines": [{"lineId": "'
-                      + entity["AggregatedId"].encode() + b'", "quantities": {"fno": {"availphysical": -5.999999}}}]}',
-                      5, config_of)
+    apply_result_file(
+        store,
+        JournalRecords(),
+        f"journal-inbox/{env}/r.json",
+        b'{"journalId": "OS-check", "state": "posted", "lines": [{"lineId": "'
+        + entity["AggregatedId"].encode()
+        + b'", "quantities": {"fno": {"availphysical": -5.999999}}}]}',
+        5,
+        config_of,
+    )
     offset_pending(store, config_of)
     assert onhand(env)["fno"]["availphysical"] == Decimal("-5.999999")
     assert onhand(env)["pos"]["adjustment"] == 0

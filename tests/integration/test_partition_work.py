@@ -44,8 +44,9 @@ class Sends:
         self.environments.append(environment_id)
 
 
-def _deliver_all(store: LedgerStore, queues: WorkQueues, sync_bodies: list[dict[str, Any]],
-                 redelivered: bool = False) -> Sends:
+def _deliver_all(
+    store: LedgerStore, queues: WorkQueues, sync_bodies: list[dict[str, Any]], redelivered: bool = False
+) -> Sends:
     sends = Sends()
     for body in sync_bodies:
         on_sync_message(store, queues, body, redelivered=redelivered)
@@ -67,7 +68,8 @@ def test_ingest_puts_one_sync_message_per_touched_partition_and_the_messages_fin
     ingest(LedgerStore(), environment_id, lines + lines[:5], queues=queues)
     bodies = _take("sync")
     assert sorted(b["partition"] for b in bodies) == sorted(
-        ledger_partition(environment_id, "usmf", f"P{i}") for i in range(4)), "one message per partition"
+        ledger_partition(environment_id, "usmf", f"P{i}") for i in range(4)
+    ), "one message per partition"
     sends = _deliver_all(LedgerStore(), queues, bodies)
     _everything_once(environment_id, lines)
     assert sends.environments == [environment_id] * 4, "aggregated lines schedule their environment's send"
@@ -118,8 +120,10 @@ def test_two_consumers_on_one_partition_at_once_count_every_line_once(app_env, e
         thread.join()
     assert errors == []
     aggregate_bodies = _take("aggregate")
-    threads = [threading.Thread(target=on_aggregate_message, args=(LedgerStore(), queues, b, MAPPING, Sends()))
-               for b in aggregate_bodies]
+    threads = [
+        threading.Thread(target=on_aggregate_message, args=(LedgerStore(), queues, b, MAPPING, Sends()))
+        for b in aggregate_bodies
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -171,8 +175,12 @@ def test_pending_markers_come_oldest_first_across_shards(app_env, environment_id
     store = LedgerStore()
     now = datetime.now(UTC)
     for age, product in ((5, "B"), (50, "A"), (1, "C")):
-        store.mark_pending([ledger_partition(environment_id, "usmf", product)], now - timedelta(minutes=age),
-                           LEDGER_WORK, shard=age % 16)
+        store.mark_pending(
+            [ledger_partition(environment_id, "usmf", product)],
+            now - timedelta(minutes=age),
+            LEDGER_WORK,
+            shard=age % 16,
+        )
     order = [m.partition.rsplit("|", 1)[1] for m in store.pending_markers(LEDGER_WORK, environment_id=environment_id)]
     assert order == ["A", "B", "C"]
 
@@ -200,8 +208,9 @@ def test_aggregation_that_gives_up_on_a_partition_keeps_its_marker(app_env, envi
     aggregate_pending(LedgerStore(fault=always_conflicts), MAPPING)
     assert set(statuses(LedgerStore(), environment_id).values()) == {"IVPosted"}
     aggregate_pending(LedgerStore(), MAPPING)
-    assert set(statuses(LedgerStore(), environment_id).values()) == {"Aggregated"}, \
+    assert set(statuses(LedgerStore(), environment_id).values()) == {"Aggregated"}, (
         "the partition given up on must be visited again by the next run"
+    )
 
 
 def test_an_operator_lists_and_replays_poison_messages_and_the_replayed_work_is_done(app_env, environment_id, capsys):
@@ -276,13 +285,19 @@ def test_an_environment_is_sent_by_one_holder_of_its_lease_at_a_time(app_env, en
     store, connector, puts = LedgerStore(), FakeConnector(), Puts()
     held = store.acquire_lease(send_lease_name(environment_id), "other-instance", datetime.now(UTC), 60)
     assert held
-    assert send_leased(store, JournalRecords(), connector, puts, environment_id, max_lines=1000, max_attempts=5,
-                       retry_delay_s=7) is None
-    assert connector.journals == [] and puts.items == [("send", {"environment": environment_id}, 7)], \
+    assert (
+        send_leased(
+            store, JournalRecords(), connector, puts, environment_id, max_lines=1000, max_attempts=5, retry_delay_s=7
+        )
+        is None
+    )
+    assert connector.journals == [] and puts.items == [("send", {"environment": environment_id}, 7)], (
         "while another instance sends, the message comes back later instead of sending the lines twice"
+    )
     store.release_lease(send_lease_name(environment_id), held)
-    report = send_leased(store, JournalRecords(), connector, puts, environment_id, max_lines=1000, max_attempts=5,
-                         retry_delay_s=7)
+    report = send_leased(
+        store, JournalRecords(), connector, puts, environment_id, max_lines=1000, max_attempts=5, retry_delay_s=7
+    )
     assert report is not None and report.journals == len(connector.journals) == 1
 
 

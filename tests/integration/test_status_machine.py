@@ -19,16 +19,30 @@ from shared.services.send_journals import apply_outcome
 def _aggregated_line(env: str) -> dict:
     """An aggregated line as aggregation leaves it (written directly: this is about what comes after)."""
     key = ErpKey("pos", "sold", (("siteId", "1"),), "adjustment", "Posted", "IAdj", None, None)
-    group = AggregateGroup(key, [DetailedLine("L|s-1", "", "pos", "sold", {"siteId": "1"}, Decimal(4), None, None,
-                                              None)])
+    group = AggregateGroup(
+        key, [DetailedLine("L|s-1", "", "pos", "sold", {"siteId": "1"}, Decimal(4), None, None, None)]
+    )
     partition = f"{env}|usmf|A0001"
     store = LedgerStore()
-    store.ledger.create_entity({
-        "PartitionKey": partition, "RowKey": "A|" + group.aggregated_id, "AggregatedId": group.aggregated_id,
-        "OrganizationId": "usmf", "ProductId": "A0001", "ErpKey": key.as_json(),
-        "Quantity": canonical(group.quantity), "Status": "Created", "JournalType": "adjustment",
-        "JournalNameId": "IAdj", "TargetStatus": "Posted", "LineCount": 1, "DetailedLineIds": '["s-1"]',
-        "Attempts": 0, "Offset": "open"})
+    store.ledger.create_entity(
+        {
+            "PartitionKey": partition,
+            "RowKey": "A|" + group.aggregated_id,
+            "AggregatedId": group.aggregated_id,
+            "OrganizationId": "usmf",
+            "ProductId": "A0001",
+            "ErpKey": key.as_json(),
+            "Quantity": canonical(group.quantity),
+            "Status": "Created",
+            "JournalType": "adjustment",
+            "JournalNameId": "IAdj",
+            "TargetStatus": "Posted",
+            "LineCount": 1,
+            "DetailedLineIds": '["s-1"]',
+            "Attempts": 0,
+            "Offset": "open",
+        }
+    )
     return store.get_aggregated(partition, group.aggregated_id)
 
 
@@ -36,8 +50,17 @@ def _send(env: str, line: dict, journal_id: str) -> dict:
     """What a send does before the ERP hears of the journal: record it, mark the line SCMSent in it."""
     store = LedgerStore()
     JournalRecords().start(env, journal_id, {"LineCount": 1}, datetime.now(UTC))
-    store.update_aggregated([{"PartitionKey": line["PartitionKey"], "RowKey": line["RowKey"], "Status": "SCMSent",
-                              "JournalId": journal_id, "Attempts": line.get("Attempts", 0) + 1}])
+    store.update_aggregated(
+        [
+            {
+                "PartitionKey": line["PartitionKey"],
+                "RowKey": line["RowKey"],
+                "Status": "SCMSent",
+                "JournalId": journal_id,
+                "Attempts": line.get("Attempts", 0) + 1,
+            }
+        ]
+    )
     return store.get_aggregated(line["PartitionKey"], line["AggregatedId"])
 
 
@@ -46,15 +69,21 @@ def _sent_line(env: str) -> dict:
 
 
 def _result(env: str, line: dict, state: str, journal_id: str | None = None, **extra) -> int:
-    body = {"journalId": journal_id or line["JournalId"], "state": state, "erpJournalNumber": "USMF-9",
-            "lines": [{"lineId": line["AggregatedId"], "erpLineNumber": "1", **extra}]}
-    return apply_result_file(LedgerStore(), JournalRecords(), f"journal-inbox/{env}/r.json",
-                             json.dumps(body).encode(), 5)
+    body = {
+        "journalId": journal_id or line["JournalId"],
+        "state": state,
+        "erpJournalNumber": "USMF-9",
+        "lines": [{"lineId": line["AggregatedId"], "erpLineNumber": "1", **extra}],
+    }
+    return apply_result_file(
+        LedgerStore(), JournalRecords(), f"journal-inbox/{env}/r.json", json.dumps(body).encode(), 5
+    )
 
 
 def _request(env: str, line: dict, method: str = "GET") -> func.HttpRequest:
-    return func.HttpRequest(method, "http://localhost/api/x", body=b"",
-                            route_params={"environmentId": env, "id": line["AggregatedId"]})
+    return func.HttpRequest(
+        method, "http://localhost/api/x", body=b"", route_params={"environmentId": env, "id": line["AggregatedId"]}
+    )
 
 
 def _view(env: str, line: dict) -> dict:
@@ -108,9 +137,18 @@ def test_a_result_that_beats_the_senders_own_outcome_is_not_undone_by_it(app_env
     before_send = _aggregated_line(environment_id)  # the sender's copy, read before it sent
     line = _send(environment_id, before_send, "OS-first")
     _result(environment_id, line, "posted")
-    apply_outcome(LedgerStore(), JournalRecords(), environment_id, JournalOutcome("OS-first", "sent"),
-                  [before_send], datetime.now(UTC), 5)
+    apply_outcome(
+        LedgerStore(),
+        JournalRecords(),
+        environment_id,
+        JournalOutcome("OS-first", "sent"),
+        [before_send],
+        datetime.now(UTC),
+        5,
+    )
     view = _view(environment_id, line)
     assert view["status"] == "FnOPosted" and view["lateAnswers"][-1]["state"] == "sent"
-    assert ("OS-first" not in {j for _, j in JournalRecords().inflight()}
-            and JournalRecords().get(environment_id, "OS-first")["State"] == "posted")
+    assert (
+        "OS-first" not in {j for _, j in JournalRecords().inflight()}
+        and JournalRecords().get(environment_id, "OS-first")["State"] == "posted"
+    )

@@ -23,8 +23,14 @@ def storage_down(app_env, monkeypatch):
     return closed
 
 
-LINE = {"id": "a-1", "organizationId": "usmf", "productId": "P1", "quantityDataSource": "pos",
-        "physicalMeasure": "sold", "quantity": 1}
+LINE = {
+    "id": "a-1",
+    "organizationId": "usmf",
+    "productId": "P1",
+    "quantityDataSource": "pos",
+    "physicalMeasure": "sold",
+    "quantity": 1,
+}
 
 
 def _routes():
@@ -35,13 +41,21 @@ def _routes():
         (adjustments.post_adjustments, "POST", [LINE], env),
         (adjustments.list_adjustments, "GET", None, env),
         (adjustments.get_adjustment, "GET", None, {**env, "id": "a-1"}),
-        (onhand.post_onhand_bulk, "POST", [{"id": "e", "organizationId": "usmf", "productId": "P1",
-                                            "quantities": {"pos": {"sold": 1}}}], env),
+        (
+            onhand.post_onhand_bulk,
+            "POST",
+            [{"id": "e", "organizationId": "usmf", "productId": "P1", "quantities": {"pos": {"sold": 1}}}],
+            env,
+        ),
         (onhand.onhand_index_query, "POST", {"filters": {"organizationId": ["usmf"]}}, env),
         (erp_transactions.get_erp_transaction, "GET", None, {**env, "id": "t-1"}),
         (inventory_config.get_configuration, "GET", None, env),
-        (inventory_config.put_configuration, "POST", {"dataSources": [{"name": "pos", "physicalMeasures": ["sold"]}]},
-         env),
+        (
+            inventory_config.put_configuration,
+            "POST",
+            {"dataSources": [{"name": "pos", "physicalMeasures": ["sold"]}]},
+            env,
+        ),
         (journals.list_aggregated, "GET", None, env),
         (journals.get_aggregated, "GET", None, {**env, "id": "a" * 24}),
         (journals.retry_aggregated, "POST", None, {**env, "id": "a" * 24}),
@@ -52,8 +66,13 @@ def _routes():
 @pytest.mark.parametrize("index", range(12))
 def test_a_keyed_route_answers_503_with_retry_after_and_a_json_error_quickly(storage_down, index):
     function, method, body, params = _routes()[index]
-    request = func.HttpRequest(method, "http://localhost/api/x", body=json.dumps(body).encode() if body else b"",
-                               headers={"content-type": "application/json"}, route_params=params)
+    request = func.HttpRequest(
+        method,
+        "http://localhost/api/x",
+        body=json.dumps(body).encode() if body else b"",
+        headers={"content-type": "application/json"},
+        route_params=params,
+    )
     started = time.monotonic()
     response = function(request)
     elapsed = time.monotonic() - started

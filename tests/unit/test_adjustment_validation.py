@@ -12,9 +12,15 @@ SOURCES, MEASURES = ("@iv", "pos"), ("adjustment", "sold")
 
 
 def _line(**over):
-    base = {"id": "l-1", "organizationId": "usmf", "productId": "A0001", "quantityDataSource": "@iv",
-            "physicalMeasure": "adjustment", "dimensions": {"siteId": "1", "locationId": "13"},
-            "quantity": Decimal("2.5")}
+    base = {
+        "id": "l-1",
+        "organizationId": "usmf",
+        "productId": "A0001",
+        "quantityDataSource": "@iv",
+        "physicalMeasure": "adjustment",
+        "dimensions": {"siteId": "1", "locationId": "13"},
+        "quantity": Decimal("2.5"),
+    }
     base.update(over)
     return base
 
@@ -52,8 +58,9 @@ def test_data_source_and_measure_must_be_allowed():
     assert {p.field for p in problems} == {"quantityDataSource", "physicalMeasure"}
 
 
-@pytest.mark.parametrize("dims", [{"siteId": "a#b"}, {"bad name": "x"}, {"siteId": 5}, {"siteId": "x" * 101},
-                                  {"siteId": "1", "SITEID": "2"}])
+@pytest.mark.parametrize(
+    "dims", [{"siteId": "a#b"}, {"bad name": "x"}, {"siteId": 5}, {"siteId": "x" * 101}, {"siteId": "1", "SITEID": "2"}]
+)
 def test_dimension_values_that_would_break_keys_are_refused(dims):
     _, problems = _parse(_line(dimensions=dims))
     assert problems and problems[0].field == "dimensions"
@@ -99,8 +106,9 @@ def _pending(i, dims, qty):
 
 def test_sync_plan_sums_per_dimension_combination_and_keeps_within_100_operations():
     lines = [_pending(i, {"siteId": str(i % 3)}, "1.5") for i in range(150)]
-    existing = CacheRow(cache_row_key(dimension_key({"siteId": "0"})), "siteId=0", {"siteId": "0"},
-                        {"@iv": {"adjustment": "10"}}, "e0")
+    existing = CacheRow(
+        cache_row_key(dimension_key({"siteId": "0"})), "siteId=0", {"siteId": "0"}, {"@iv": {"adjustment": "10"}}, "e0"
+    )
     plan = plan_changes([line_change(line, datetime.now(UTC)) for line in lines], {existing.row_key: existing})
     assert plan.operations <= 100
     # each line is two operations (its open entry and its record), plus the 3 cache rows they touch

@@ -20,9 +20,15 @@ def test_lists_are_comma_separated(monkeypatch):
     assert get_settings().allowed_data_sources == ("pos", "ecom")
 
 
-@pytest.mark.parametrize(("name", "value"), [("INGEST_MAX_LINES", "lots"), ("INGEST_MAX_LINES", "0"),
-                                             ("ALLOWED_DATA_SOURCES", " , "),
-                                             ("OMNISYNC_STORAGE_NAME_PREFIX", "Bad-Prefix")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INGEST_MAX_LINES", "lots"),
+        ("INGEST_MAX_LINES", "0"),
+        ("ALLOWED_DATA_SOURCES", " , "),
+        ("OMNISYNC_STORAGE_NAME_PREFIX", "Bad-Prefix"),
+    ],
+)
 def test_bad_values_are_refused_naming_the_setting(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):

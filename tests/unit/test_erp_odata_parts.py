@@ -85,18 +85,13 @@ def test_retry_after_forms() -> None:
 
 
 def test_error_text_keeps_both_generic_and_inner_messages() -> None:
-    body = (
-        b'{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Item X blocked."}}}'
-    )
+    body = b'{"error":{"code":"","message":"An error has occurred.","innererror":{"message":"Item X blocked."}}}'
     assert odata_error_text(body) == "An error has occurred.\nItem X blocked."
     assert odata_error_text(b"<html>gateway</html>") == "<html>gateway</html>"
 
 
 def test_decimals_are_written_exactly() -> None:
-    assert (
-        encode_json({"q": Decimal("0.1"), "big": Decimal("1E+3"), "s": "x"})
-        == b'{"q":0.1,"big":1000,"s":"x"}'
-    )
+    assert encode_json({"q": Decimal("0.1"), "big": Decimal("1E+3"), "s": "x"}) == b'{"q":0.1,"big":1000,"s":"x"}'
     with pytest.raises(ValueError):
         encode_json({"q": Decimal("NaN")})
 
@@ -113,9 +108,7 @@ def test_a_garbage_200_body_is_a_retryable_outcome_not_an_exception() -> None:
         sleep=sleeps.append,
         client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
-    journal = Journal(
-        "OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),)
-    )
+    journal = Journal("OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),))
 
     outcome = connector.send(journal)
 
@@ -138,9 +131,7 @@ def test_next_link_to_another_host_is_not_followed() -> None:
         sleep=lambda s: None,
         client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
-    journal = Journal(
-        "OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),)
-    )
+    journal = Journal("OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),))
 
     outcome = connector.send(journal)
 

@@ -21,17 +21,30 @@ from shared.domain.journals import Journal, JournalLine
 from shared.domain.offsets import parse_transactions
 from shared.domain.onhand_events import parse_events
 
-LINE = {"id": "f-1", "organizationId": "usmf", "productId": "A1", "quantityDataSource": "@iv",
-        "physicalMeasure": "adjustment", "quantity": "1", "dimensions": {"siteId": "1"}}
+LINE = {
+    "id": "f-1",
+    "organizationId": "usmf",
+    "productId": "A1",
+    "quantityDataSource": "@iv",
+    "physicalMeasure": "adjustment",
+    "quantity": "1",
+    "dimensions": {"siteId": "1"},
+}
 FORMULA_STARTS = ["=SUM(A1)", "+A1", "-A1", "@A1", "\tA1", "\rA1"]
 
 
 @pytest.mark.parametrize("value", FORMULA_STARTS)
-@pytest.mark.parametrize(("field", "path"), [
-    ("id", ("id",)), ("organizationId", ("organizationId",)), ("productId", ("productId",)),
-    ("dimensions", ("dimensions", "siteId")), ("externalReferenceId", ("externalReferenceId",)),
-    ("fnoJournalNameId", ("fnoJournalNameId",)),
-])
+@pytest.mark.parametrize(
+    ("field", "path"),
+    [
+        ("id", ("id",)),
+        ("organizationId", ("organizationId",)),
+        ("productId", ("productId",)),
+        ("dimensions", ("dimensions", "siteId")),
+        ("externalReferenceId", ("externalReferenceId",)),
+        ("fnoJournalNameId", ("fnoJournalNameId",)),
+    ],
+)
 def test_an_adjustment_value_with_a_formula_start_is_refused_naming_the_field(field, path, value):
     raw = json.loads(json.dumps(LINE))
     target = raw
@@ -51,12 +64,35 @@ def test_configuration_names_such_as_iv_still_start_with_at():
 @pytest.mark.parametrize("value", FORMULA_STARTS)
 def test_on_hand_events_and_erp_transactions_refuse_formula_starts_too(value):
     config = default_config(("@iv", "pos"), ("adjustment", "sold"))
-    _, problems = parse_events([{"id": "e", "organizationId": "usmf", "productId": value,
-                                 "dimensions": {"siteId": value}, "quantities": {"pos": {"sold": 1}}}], config, "add")
+    _, problems = parse_events(
+        [
+            {
+                "id": "e",
+                "organizationId": "usmf",
+                "productId": value,
+                "dimensions": {"siteId": value},
+                "quantities": {"pos": {"sold": 1}},
+            }
+        ],
+        config,
+        "add",
+    )
     assert {p.field for p in problems} == {"productId", "dimensions.siteId"}
-    _, problems = parse_transactions([{"id": value, "transactionType": "salesOrder", "status": "Create",
-                                       "organizationId": "usmf", "productId": "A1", "quantity": 1,
-                                       "offsetDataSource": "pos", "offsetPhysicalMeasure": "sold"}], config)
+    _, problems = parse_transactions(
+        [
+            {
+                "id": value,
+                "transactionType": "salesOrder",
+                "status": "Create",
+                "organizationId": "usmf",
+                "productId": "A1",
+                "quantity": 1,
+                "offsetDataSource": "pos",
+                "offsetPhysicalMeasure": "sold",
+            }
+        ],
+        config,
+    )
     assert "id" in {p.field for p in problems}
 
 
@@ -68,9 +104,18 @@ def test_every_value_ingest_accepts_is_written_identically_to_the_csv_and_the_js
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
         if VALUE_TEXT.fullmatch(value):
             accepted.append(value)
-    lines = tuple(JournalLine(f"agg-{n}", accepted[n], Decimal("-1.5"), site_id=accepted[n + 1],
-                              warehouse_id=accepted[n + 2], batch_id=accepted[n + 3], location_id=accepted[n + 4])
-                  for n in range(0, 395, 5))
+    lines = tuple(
+        JournalLine(
+            f"agg-{n}",
+            accepted[n],
+            Decimal("-1.5"),
+            site_id=accepted[n + 1],
+            warehouse_id=accepted[n + 2],
+            batch_id=accepted[n + 3],
+            location_id=accepted[n + 4],
+        )
+        for n in range(0, 395, 5)
+    )
     journal = Journal("OS-x", "env", accepted[-1], "adjustment", accepted[-2], "Posted", lines)
     rows = list(csv.DictReader(io.StringIO(journal_csv(journal).decode("utf-8-sig"))))
     document = json.loads(journal_json(journal))["lines"]

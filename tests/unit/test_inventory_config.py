@@ -13,18 +13,31 @@ DOC_SOURCES = [
     {"name": "exterchannel", "physicalMeasures": ["received", "scheduled", "issued", "reserved"]},
 ]
 # The Inventory Visibility document's custom measurement: which measures add and which subtract.
-DOC_SIGNS = [("fno", "availphysical", "Addition"), ("fno", "orderedintotal", "Addition"),
-             ("fno", "orderedreserved", "Subtraction"), ("mypos", "inbound", "Addition"),
-             ("mypos", "outbound", "Subtraction"), ("exterchannel", "received", "Addition"),
-             ("exterchannel", "scheduled", "Addition"), ("exterchannel", "issued", "Subtraction"),
-             ("exterchannel", "reserved", "Subtraction")]
+DOC_SIGNS = [
+    ("fno", "availphysical", "Addition"),
+    ("fno", "orderedintotal", "Addition"),
+    ("fno", "orderedreserved", "Subtraction"),
+    ("mypos", "inbound", "Addition"),
+    ("mypos", "outbound", "Subtraction"),
+    ("exterchannel", "received", "Addition"),
+    ("exterchannel", "scheduled", "Addition"),
+    ("exterchannel", "issued", "Subtraction"),
+    ("exterchannel", "reserved", "Subtraction"),
+]
 
 
 def doc_config(**extra):
-    return {"dataSources": DOC_SOURCES, "calculatedMeasures": [{
-        "dataSource": "CustomChannel", "name": "MyCustomAvailableforReservation",
-        "modifiers": [{"dataSource": ds, "physicalMeasure": m, "calculationType": t} for ds, m, t in DOC_SIGNS]}],
-        **extra}
+    return {
+        "dataSources": DOC_SOURCES,
+        "calculatedMeasures": [
+            {
+                "dataSource": "CustomChannel",
+                "name": "MyCustomAvailableforReservation",
+                "modifiers": [{"dataSource": ds, "physicalMeasure": m, "calculationType": t} for ds, m, t in DOC_SIGNS],
+            }
+        ],
+        **extra,
+    }
 
 
 def reasons(raw) -> str:
@@ -35,9 +48,11 @@ def reasons(raw) -> str:
 
 def test_the_documents_calculated_measure_is_220():
     config = parse_config(doc_config())
-    physical = {"fno": {"availphysical": "100", "orderedintotal": "50", "orderedreserved": "10"},
-                "mypos": {"inbound": "80", "outbound": "20"},
-                "exterchannel": {"received": "90", "scheduled": "30", "issued": "60", "reserved": "40"}}
+    physical = {
+        "fno": {"availphysical": "100", "orderedintotal": "50", "orderedreserved": "10"},
+        "mypos": {"inbound": "80", "outbound": "20"},
+        "exterchannel": {"received": "90", "scheduled": "30", "issued": "60", "reserved": "40"},
+    }
     assert calculated_quantities(config, physical) == {"CustomChannel": {"MyCustomAvailableforReservation": "220"}}
 
 
@@ -49,50 +64,81 @@ def test_a_missing_physical_measure_counts_as_zero_and_names_match_any_case():
 
 def test_a_calculated_measure_may_not_contain_another():
     raw = doc_config()
-    raw["calculatedMeasures"].append({"dataSource": "iv", "name": "twice", "modifiers": [
-        {"dataSource": "customchannel", "physicalMeasure": "MyCustomAvailableforReservation",
-         "calculationType": "Addition"}]})
+    raw["calculatedMeasures"].append(
+        {
+            "dataSource": "iv",
+            "name": "twice",
+            "modifiers": [
+                {
+                    "dataSource": "customchannel",
+                    "physicalMeasure": "MyCustomAvailableforReservation",
+                    "calculationType": "Addition",
+                }
+            ],
+        }
+    )
     assert "which is a calculated measure itself" in reasons(raw)
 
 
 def test_the_same_measure_twice_is_refused_even_in_another_case():
     raw = doc_config()
     raw["calculatedMeasures"][0]["modifiers"].append(
-        {"dataSource": "FNO", "physicalMeasure": "AVAILPHYSICAL", "calculationType": "Subtraction"})
+        {"dataSource": "FNO", "physicalMeasure": "AVAILPHYSICAL", "calculationType": "Subtraction"}
+    )
     assert "contains FNO/AVAILPHYSICAL twice" in reasons(raw)
 
 
 def test_unknown_measures_and_bad_mappings_are_refused_with_every_reason():
     raw = doc_config()
     raw["calculatedMeasures"][0]["modifiers"].append(
-        {"dataSource": "fno", "physicalMeasure": "nosuch", "calculationType": "Addition"})
+        {"dataSource": "fno", "physicalMeasure": "nosuch", "calculationType": "Addition"}
+    )
     assert "fno/nosuch, which is not a configured physical measure" in reasons(raw)
-    bad_mapping = {"dataSources": [{"name": "pos", "physicalMeasures": ["sold"],
-                                    "dimensionMappings": {"PosColor": "Colour"}}]}
+    bad_mapping = {
+        "dataSources": [{"name": "pos", "physicalMeasures": ["sold"], "dimensionMappings": {"PosColor": "Colour"}}]
+    }
     assert "not a base dimension" in reasons(bad_mapping)
-    duplicate_source = {"dataSources": [{"name": "pos", "physicalMeasures": ["sold"]},
-                                        {"name": "POS", "physicalMeasures": ["x"]}]}
+    duplicate_source = {
+        "dataSources": [{"name": "pos", "physicalMeasures": ["sold"]}, {"name": "POS", "physicalMeasures": ["x"]}]
+    }
     assert "configured twice" in reasons(duplicate_source)
     assert "at least 1" in reasons({"dataSources": []})
 
 
-@pytest.mark.parametrize(("rule", "expected"), [
-    ({"transactionType": "salesOrder", "trigger": "Post"}, "trigger of a salesOrder must be one of"),
-    ({"transactionType": "adjustmentJournal", "trigger": "Invoice"}, "trigger of a adjustmentJournal"),
-    ({"transactionType": "purchaseOrder", "trigger": "Create"}, "'salesOrder' or 'adjustmentJournal'"),
-    ({"transactionType": "salesOrder", "trigger": "Create", "checkedDimensions": ["colorId"]},
-     "product dimensions always match"),
-    ({"transactionType": "salesOrder", "trigger": "Create", "offsetPhysicalMeasure": "nosuch"},
-     "not a configured physical measure"),
-])
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ({"transactionType": "salesOrder", "trigger": "Post"}, "trigger of a salesOrder must be one of"),
+        ({"transactionType": "adjustmentJournal", "trigger": "Invoice"}, "trigger of a adjustmentJournal"),
+        ({"transactionType": "purchaseOrder", "trigger": "Create"}, "'salesOrder' or 'adjustmentJournal'"),
+        (
+            {"transactionType": "salesOrder", "trigger": "Create", "checkedDimensions": ["colorId"]},
+            "product dimensions always match",
+        ),
+        (
+            {"transactionType": "salesOrder", "trigger": "Create", "offsetPhysicalMeasure": "nosuch"},
+            "not a configured physical measure",
+        ),
+    ],
+)
 def test_offset_rules_are_checked(rule, expected):
     full = {"offsetDataSource": "mypos", "offsetPhysicalMeasure": "outbound", **rule}
     assert expected in reasons(doc_config(offsets=[full]))
 
 
 def test_an_offset_rule_defaults_to_checking_every_storage_dimension():
-    config = parse_config(doc_config(offsets=[{"transactionType": "salesOrder", "offsetDataSource": "MYPOS",
-                                               "offsetPhysicalMeasure": "Outbound", "trigger": "Invoice"}]))
+    config = parse_config(
+        doc_config(
+            offsets=[
+                {
+                    "transactionType": "salesOrder",
+                    "offsetDataSource": "MYPOS",
+                    "offsetPhysicalMeasure": "Outbound",
+                    "trigger": "Invoice",
+                }
+            ]
+        )
+    )
     rule = config.offset_rule("salesOrder", "mypos", "outbound")
     assert rule is not None and "batchId" in rule.checkedDimensions and "locationId" in rule.checkedDimensions
     assert config.offset_rule("adjustmentJournal", "mypos", "outbound") is None
@@ -104,6 +150,11 @@ def test_a_configuration_round_trips_through_json():
 
 
 def test_a_configuration_too_large_for_one_table_property_is_refused():
-    sources = [{"name": f"source{i:02d}-with-a-long-name", "physicalMeasures": [f"measure-{j:02d}-of-{i:02d}-long-name"
-                                                                            for j in range(30)]} for i in range(40)]
+    sources = [
+        {
+            "name": f"source{i:02d}-with-a-long-name",
+            "physicalMeasures": [f"measure-{j:02d}-of-{i:02d}-long-name" for j in range(30)],
+        }
+        for i in range(40)
+    ]
     assert "larger than 30000 characters" in reasons({"dataSources": sources})

@@ -8,8 +8,10 @@ from shared.domain.journals import Journal, JournalLine
 
 
 def _journal() -> Journal:
-    lines = (JournalLine("agg-1", "+A1", Decimal("-3.50"), site_id="1", warehouse_id="@13"),
-             JournalLine("agg-2", "B2", Decimal("0.000001"), batch_id="-B7", unit_cost=Decimal("899.00")))
+    lines = (
+        JournalLine("agg-1", "+A1", Decimal("-3.50"), site_id="1", warehouse_id="@13"),
+        JournalLine("agg-2", "B2", Decimal("0.000001"), batch_id="-B7", unit_cost=Decimal("899.00")),
+    )
     return Journal("OS-x", "env", "usmf", "adjustment", "IAdj", "Posted", lines)
 
 

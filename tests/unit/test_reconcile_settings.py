@@ -38,8 +38,13 @@ def test_settings_and_json_config_combine(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("RECONCILE_CONFIG", "{not json"), ("RECONCILE_CONFIG", "[1]"), ("RECONCILE_MASTER", "both"),
-     ("RECONCILE_MATERIALITY_VALUE", "-1"), ("RECONCILE_JOURNAL_MODE", "post")],
+    [
+        ("RECONCILE_CONFIG", "{not json"),
+        ("RECONCILE_CONFIG", "[1]"),
+        ("RECONCILE_MASTER", "both"),
+        ("RECONCILE_MATERIALITY_VALUE", "-1"),
+        ("RECONCILE_JOURNAL_MODE", "post"),
+    ],
 )
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)

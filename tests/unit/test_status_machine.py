@@ -7,21 +7,36 @@ import pytest
 from shared.domain.status_machine import MAX_LATE_ANSWERS, judge_answer, may_resend, record_late_answer
 
 
-@pytest.mark.parametrize(("current", "new"), [
-    ("FnOPosted", "FnOCreated"), ("FnOPosted", "FnOCreateError"), ("FnOPosted", "SCMSent"),
-    ("FnOCreated", "FnOCreateError"), ("FnOPostError", "FnOCreated"), ("FnOPostError", "FnOCreateError"),
-    ("FnOCreated", "SCMSent"),
-])
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        ("FnOPosted", "FnOCreated"),
+        ("FnOPosted", "FnOCreateError"),
+        ("FnOPosted", "SCMSent"),
+        ("FnOCreated", "FnOCreateError"),
+        ("FnOPostError", "FnOCreated"),
+        ("FnOPostError", "FnOCreateError"),
+        ("FnOCreated", "SCMSent"),
+    ],
+)
 def test_an_answer_never_moves_a_line_back(current, new):
     verdict = judge_answer(current, "OS-1", "OS-1", new)
     assert not verdict.apply and "back" in verdict.reason
 
 
-@pytest.mark.parametrize(("current", "new"), [
-    ("SCMSent", "FnOCreated"), ("SCMSent", "FnOCreateError"), ("FnOCreateError", "FnOCreated"),
-    ("FnOCreated", "FnOPosted"), ("FnOPostError", "FnOPosted"), ("FnOPosted", "FnOPosted"),
-    ("FnOCreateError", "FnOCreateError"), ("SCMSent", "SCMSent"),
-])
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        ("SCMSent", "FnOCreated"),
+        ("SCMSent", "FnOCreateError"),
+        ("FnOCreateError", "FnOCreated"),
+        ("FnOCreated", "FnOPosted"),
+        ("FnOPostError", "FnOPosted"),
+        ("FnOPosted", "FnOPosted"),
+        ("FnOCreateError", "FnOCreateError"),
+        ("SCMSent", "SCMSent"),
+    ],
+)
 def test_forward_and_repeated_answers_apply(current, new):
     assert judge_answer(current, "OS-1", "OS-1", new).apply
 

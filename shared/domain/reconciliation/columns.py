@@ -78,8 +78,7 @@ def resolve_columns(side: Side, header: list[str], mapping: SourceMapping) -> Re
             actual = by_norm.get(_norm(explicit))
             if actual is None:
                 raise MappingError(
-                    f"{side.value} file: configured column '{explicit}' for {field} not found; "
-                    f"header is {header}"
+                    f"{side.value} file: configured column '{explicit}' for {field} not found; header is {header}"
                 )
             found[field] = actual
             used.add(actual)

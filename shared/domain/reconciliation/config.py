@@ -101,9 +101,7 @@ class Materiality(_Strict):
         return data
 
 
-DEFAULT_MATERIALITY = Materiality(
-    positive=Thresholds(value=Decimal("50")), negative=Thresholds(value=Decimal("50"))
-)
+DEFAULT_MATERIALITY = Materiality(positive=Thresholds(value=Decimal("50")), negative=Thresholds(value=Decimal("50")))
 
 
 class ReconcileConfig(_Strict):

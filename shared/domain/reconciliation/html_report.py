@@ -71,9 +71,7 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
         "<tr>"
-        + "".join(
-            f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r)
-        )
+        + "".join(f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r))
         + "</tr>"
         for r in rows
     )
@@ -200,10 +198,7 @@ def render_report(
     out.append(
         _table(
             ["run", "differences", "material", "|value difference|"],
-            [
-                [r["run_id"], str(r["differences"]), str(r["material"]), r["abs_value_difference"]]
-                for r in rows
-            ],
+            [[r["run_id"], str(r["differences"]), str(r["material"]), r["abs_value_difference"]] for r in rows],
             {1, 2, 3},
         )
     )

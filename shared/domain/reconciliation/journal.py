@@ -116,9 +116,7 @@ class ProposedLine:
         )
 
 
-def propose(
-    run_id: str, discrepancies: Iterable[Discrepancy], config: ReconcileConfig
-) -> list[list[ProposedLine]]:
+def propose(run_id: str, discrepancies: Iterable[Discrepancy], config: ReconcileConfig) -> list[list[ProposedLine]]:
     """Material discrepancies -> journals of at most ``journal_max_lines`` lines each.
 
     Master WMS: the ERP gets delta = WMS - ERP (master 100, ERP 98 -> +2).
@@ -205,9 +203,7 @@ def _journal_head(run_id: str, line_count: int, config: ReconcileConfig) -> dict
     }
 
 
-def journal_document(
-    run_id: str, journals: list[list[ProposedLine]], config: ReconcileConfig
-) -> dict[str, Any]:
+def journal_document(run_id: str, journals: list[list[ProposedLine]], config: ReconcileConfig) -> dict[str, Any]:
     """The proposed_journal.json body the approval endpoint reads."""
     return {
         **_journal_head(run_id, sum(len(j) for j in journals), config),

@@ -18,8 +18,11 @@ def list_items(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="shelves/{shelfId}/items", methods=["POST"])
 async def add_item(req: func.HttpRequest) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps({"added": req.get_json(), "shelf": req.route_params["shelfId"]}),
-                             status_code=201, mimetype="application/json")
+    return func.HttpResponse(
+        json.dumps({"added": req.get_json(), "shelf": req.route_params["shelfId"]}),
+        status_code=201,
+        mimetype="application/json",
+    )
 
 
 @app.route(route="open", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -35,8 +38,9 @@ def tick(timer: func.TimerRequest) -> None:
         Path(marker).write_text("ticked", encoding="utf-8")
 
 
-@app.blob_trigger(arg_name="blob", path="runner-drop/{name}", connection="RUNNER_TEST_STORAGE",
-                  source=func.BlobSource.EVENT_GRID)
+@app.blob_trigger(
+    arg_name="blob", path="runner-drop/{name}", connection="RUNNER_TEST_STORAGE", source=func.BlobSource.EVENT_GRID
+)
 def on_drop(blob: func.InputStream) -> None:
     calls.append(("blob", (blob.name, blob.read())))
 

@@ -110,8 +110,10 @@ def _make_under_a_terminal(tmp_path: Path, recipe: str) -> tuple[int, str]:
 
 
 def test_ctrl_c_ends_make_run_with_exit_0_and_no_make_error(tmp_path):
-    recipe = (f"@{sys.executable} -c \"import sys; from devtools.run_local import run_foreground; "
-              f"sys.exit(run_foreground([sys.executable, 'child.py']))\"")
+    recipe = (
+        f'@{sys.executable} -c "import sys; from devtools.run_local import run_foreground; '
+        f"sys.exit(run_foreground([sys.executable, 'child.py']))\""
+    )
     code, output = _make_under_a_terminal(tmp_path, recipe)
     assert code == 0, output
     assert "***" not in output and "Interrupt" not in output and "Error" not in output, output

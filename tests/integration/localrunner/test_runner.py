@@ -32,8 +32,7 @@ def runner(storage_connection, monkeypatch):
 
 
 def test_route_parameters_and_query_reach_the_function(runner):
-    response = httpx.get(f"{runner.base_url}/shelves/A-17/items", params={"q": "red"},
-                         headers={"x-functions-key": KEY})
+    response = httpx.get(f"{runner.base_url}/shelves/A-17/items", params={"q": "red"}, headers={"x-functions-key": KEY})
     assert response.status_code == 200
     assert response.json() == {"shelf": "A-17", "q": "red"}
 
@@ -89,17 +88,51 @@ def test_blob_created_event_is_delivered_once_per_version(runner, storage_connec
 
 def test_run_timer_command_line_runs_one_timer_and_exits(storage_connection, tmp_path):
     marker = tmp_path / "ran"
-    env = {**os.environ, "RUNNER_TEST_SCHEDULE": "0 0 0 1 1 *", "RUNNER_TEST_STORAGE": storage_connection,
-           "RUNNER_TEST_MARKER": str(marker)}
+    env = {
+        **os.environ,
+        "RUNNER_TEST_SCHEDULE": "0 0 0 1 1 *",
+        "RUNNER_TEST_STORAGE": storage_connection,
+        "RUNNER_TEST_MARKER": str(marker),
+    }
     app = "tests.integration.localrunner.sample_app:app"
-    done = subprocess.run([sys.executable, "-m", "devtools.localrunner", "--app", app, "--settings",
-                           str(tmp_path / "none.json"), "--run-timer", "tick"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devtools.localrunner",
+            "--app",
+            app,
+            "--settings",
+            str(tmp_path / "none.json"),
+            "--run-timer",
+            "tick",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert marker.read_text() == "ticked"
-    unknown = subprocess.run([sys.executable, "-m", "devtools.localrunner", "--app", app, "--settings",
-                              str(tmp_path / "none.json"), "--run-timer", "nope"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    unknown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devtools.localrunner",
+            "--app",
+            app,
+            "--settings",
+            str(tmp_path / "none.json"),
+            "--run-timer",
+            "nope",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert unknown.returncode == 2
     assert "tick" in unknown.stderr
 

@@ -18,8 +18,9 @@ def _app() -> func.FunctionApp:
     def tick(timer: func.TimerRequest) -> None:
         return None
 
-    @app.blob_trigger(arg_name="blob", path="snapshots/{runId}/{name}", connection="STORE",
-                      source=func.BlobSource.EVENT_GRID)
+    @app.blob_trigger(
+        arg_name="blob", path="snapshots/{runId}/{name}", connection="STORE", source=func.BlobSource.EVENT_GRID
+    )
     def on_blob(blob: func.InputStream) -> None:
         return None
 
@@ -58,7 +59,11 @@ def test_queue_triggers_are_read_with_their_queue_and_connection():
 
     (queue,) = build_catalog(app).queues
     assert (queue.name, queue.queue_name, queue.connection, queue.arg_name) == (
-        "from_queue", "%PREFIX%-work", "STORE", "msg")
+        "from_queue",
+        "%PREFIX%-work",
+        "STORE",
+        "msg",
+    )
 
 
 def test_route_templates_translate_to_starlette_paths():

@@ -36,8 +36,10 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading():
 
 
 def test_a_body_within_the_limit_is_read_whole():
-    chunks = [{"type": "http.request", "body": b"ab", "more_body": True},
-              {"type": "http.request", "body": b"cd", "more_body": False}]
+    chunks = [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd", "more_body": False},
+    ]
 
     async def receive() -> dict:
         return chunks.pop(0)

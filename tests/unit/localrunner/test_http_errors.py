@@ -52,13 +52,16 @@ def _error(response, status: int, code: str) -> dict:
     return body["error"]
 
 
-@pytest.mark.parametrize("method,path,headers", [
-    ("GET", "/api/shelves/A", {}),
-    ("GET", "/api/shelves/A", {"x-functions-key": "wrong"}),
-    ("GET", "/api/shelves/A?code=wrong", {}),
-    ("POST", "/admin/functions/failing_timer", {}),
-    ("GET", "/admin/functions", {}),
-])
+@pytest.mark.parametrize(
+    "method,path,headers",
+    [
+        ("GET", "/api/shelves/A", {}),
+        ("GET", "/api/shelves/A", {"x-functions-key": "wrong"}),
+        ("GET", "/api/shelves/A?code=wrong", {}),
+        ("POST", "/admin/functions/failing_timer", {}),
+        ("GET", "/admin/functions", {}),
+    ],
+)
 def test_401_is_a_json_error_naming_how_to_send_the_key(client, method, path, headers):
     error = _error(client.request(method, path, headers=headers), 401, "Unauthorized")
     assert "x-functions-key" in error["message"]
@@ -100,6 +103,10 @@ def test_every_call_is_logged_with_method_path_status_and_ms_but_never_the_key(c
         client.get("/api/shelves/A")
     lines = [r.getMessage() for r in caplog.records if r.name == "localrunner.http"]
     assert [line.rsplit(" ", 2)[0] for line in lines] == [
-        "GET /api/shelves/A 200", "GET /api/nowhere 404", "DELETE /api/shelves/A 405", "GET /api/shelves/A 401"]
+        "GET /api/shelves/A 200",
+        "GET /api/nowhere 404",
+        "DELETE /api/shelves/A 405",
+        "GET /api/shelves/A 401",
+    ]
     assert all(line.endswith(" ms") and line.rsplit(" ", 2)[1].isdigit() for line in lines)
     assert not any(KEY in line for line in lines)

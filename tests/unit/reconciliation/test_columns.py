@@ -37,9 +37,7 @@ def test_d365_names_are_recognised() -> None:
 
 
 def test_onhand_quantity_preferred_over_available() -> None:
-    r = resolve_columns(
-        Side.ERP, ["ItemNumber", "AvailableOnHandQuantity", "OnHandQuantity"], SourceMapping()
-    )
+    r = resolve_columns(Side.ERP, ["ItemNumber", "AvailableOnHandQuantity", "OnHandQuantity"], SourceMapping())
     assert r.columns["quantity"] == "OnHandQuantity"
 
 
@@ -58,9 +56,7 @@ def test_wms_names_are_recognised(header: list[str], item: str, wh: str | None, 
 
 
 def test_explicit_mapping_wins_and_missing_explicit_column_is_an_error() -> None:
-    r = resolve_columns(
-        Side.WMS, ["article", "qty", "free_qty"], SourceMapping(item="article", quantity="free_qty")
-    )
+    r = resolve_columns(Side.WMS, ["article", "qty", "free_qty"], SourceMapping(item="article", quantity="free_qty"))
     assert r.columns["quantity"] == "free_qty"
     with pytest.raises(MappingError, match="'nope'"):
         resolve_columns(Side.WMS, ["article", "qty"], SourceMapping(item="nope"))

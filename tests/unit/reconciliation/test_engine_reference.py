@@ -51,8 +51,7 @@ def test_engine_matches_reference(tmp_path: Path, seed: int) -> None:
 
     result = run(erp, wms)
     got = {
-        (r["item"], r["warehouse"], r["batch"]): (r["category"], D(r["difference"]))
-        for r in discrepancy_rows(result)
+        (r["item"], r["warehouse"], r["batch"]): (r["category"], D(r["difference"])) for r in discrepancy_rows(result)
     }
     assert got == expected
     assert result.summary["counts"]["keys"] == len(set(e) | set(w))

@@ -157,7 +157,12 @@ def test_journal_proposer_numbers_lines_like_propose() -> None:
     streamed = [line for line in map(proposer.line_for, discs) if line is not None]
     assert streamed == [ln for j in propose("r", discs, cfg) for ln in j]
     assert [(ln.journal_id, ln.line_number) for ln in streamed] == [
-        ("r-001", 1), ("r-001", 2), ("r-002", 1), ("r-002", 2), ("r-003", 1), ("r-003", 2)
+        ("r-001", 1),
+        ("r-001", 2),
+        ("r-002", 1),
+        ("r-002", 2),
+        ("r-003", 1),
+        ("r-003", 2),
     ]
 
 

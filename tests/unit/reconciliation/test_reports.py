@@ -65,9 +65,7 @@ def test_local_sink_commit_writes_manifest_and_leaves_no_staging(
     assert manifest["files"]["discrepancies.csv"]["bytes"] == (out / "discrepancies.csv").stat().st_size
 
 
-def test_rerun_gives_identical_reports_and_no_duplicates(
-    sample_files: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_rerun_gives_identical_reports_and_no_duplicates(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     contents = []
     for _ in range(2):
@@ -117,9 +115,7 @@ def test_summary_json_holds_no_floats(tmp_path: Path) -> None:
     assert floats == []
 
 
-def test_engine_spill_directory_is_private_and_removed(
-    sample_files: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_engine_spill_directory_is_private_and_removed(sample_files: tuple[Path, Path], tmp_path: Path) -> None:
     from shared.adapters.snapshot_engine import EngineSettings
     from shared.services.reconcile import reconcile
 

@@ -90,9 +90,7 @@ def test_unknown_cost_is_material_by_default_and_configurable() -> None:
 
 
 def test_percent_is_measured_against_master() -> None:
-    wms_master = _assess(
-        "50", "100", cost="0", config=ReconcileConfig(materiality=Materiality(percent=D(60)))
-    )
+    wms_master = _assess("50", "100", cost="0", config=ReconcileConfig(materiality=Materiality(percent=D(60))))
     assert wms_master.percent == D(50) and not wms_master.material
     erp_master = _assess(
         "50", "100", cost="0", config=ReconcileConfig(master=Side.ERP, materiality=Materiality(percent=D(60)))

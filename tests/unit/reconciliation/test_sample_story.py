@@ -94,12 +94,8 @@ def test_decimal_quantities_stay_exact(tmp_path: Path) -> None:
 
 
 def test_as_of_difference_beyond_tolerance_warns(tmp_path: Path) -> None:
-    erp = write_csv(
-        tmp_path / "e.csv", [*ERP_HEADER, "AsOf"], [["A", "1", "1", "", "1", "1", "2026-11-23T08:00:00Z"]]
-    )
-    wms = write_csv(
-        tmp_path / "w.csv", [*WMS_HEADER, "as_of"], [["A", "1", "", "1", "2026-11-23T09:00:00+00:00"]]
-    )
+    erp = write_csv(tmp_path / "e.csv", [*ERP_HEADER, "AsOf"], [["A", "1", "1", "", "1", "1", "2026-11-23T08:00:00Z"]])
+    wms = write_csv(tmp_path / "w.csv", [*WMS_HEADER, "as_of"], [["A", "1", "", "1", "2026-11-23T09:00:00+00:00"]])
     s = run(erp, wms).summary
     assert s["as_of"]["warning"] is True
     assert s["as_of"]["difference_seconds"] == 3600
