@@ -6,7 +6,14 @@ import azure.functions as func
 from pydantic import ValidationError
 
 from functions.environment_config import config_of
-from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
+from functions.http_input import (
+    BadRequest,
+    environment_and_id,
+    environment_id,
+    query_filters,
+    read_json,
+    refuse_problems,
+)
 from functions.http_responses import (
     error_response,
     json_response,
@@ -72,7 +79,7 @@ def get_adjustments_bulk(req: func.HttpRequest) -> func.HttpResponse:
 def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
     try:
         env = environment_id(req)
-        filters = LineFilters.model_validate(dict(req.params))
+        filters = LineFilters.model_validate(query_filters(req))
     except BadRequest as exc:
         return _bad(exc)
     except ValidationError as exc:

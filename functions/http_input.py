@@ -77,3 +77,8 @@ def environment_and_id(req: func.HttpRequest) -> tuple[str, str]:
     if not KEY_TEXT.fullmatch(item_id):
         raise BadRequest(400, "InvalidId", "id has characters that are not allowed")
     return env, item_id
+
+
+def query_filters(req: func.HttpRequest) -> dict[str, str]:
+    """Query parameters that are filters: `code` carries the API key (functions/auth_guard.py), not a filter."""
+    return {name: value for name, value in req.params.items() if name != "code"}

@@ -7,7 +7,7 @@ import logging
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.http_input import BadRequest, environment_and_id, environment_id
+from functions.http_input import BadRequest, environment_and_id, environment_id, query_filters
 from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
@@ -98,7 +98,7 @@ def _view(entity: dict) -> dict:
 def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     try:
         env = environment_id(req)
-        filters = AggregatedFilters.model_validate(dict(req.params))
+        filters = AggregatedFilters.model_validate(query_filters(req))
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
     except ValidationError as exc:

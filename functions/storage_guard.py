@@ -48,9 +48,19 @@ def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def guard_http_functions(blueprints: list[func.Blueprint]) -> None:
-    """Wrap the user function of every HTTP trigger (the same object the host and the runner invoke)."""
+    """Wrap the user function of every HTTP trigger (the same object the host and the runner invoke).
+
+    A route that did not declare an auth level itself (the app default) also gets the caller check of
+    functions/auth_guard.py; routes that declare ANONYMOUS are public by choice.
+    """
+    from functions.auth_guard import authorized
+
     for blueprint in blueprints:
         for builder in blueprint._function_builders:
             function = builder._function
-            if isinstance(function.get_trigger(), HttpTrigger):
-                function._func = guarded(function._func)
+            trigger = function.get_trigger()
+            if isinstance(trigger, HttpTrigger):
+                wrapped = guarded(function._func)
+                if getattr(trigger, "auth_level", None) is None:
+                    wrapped = authorized(wrapped)
+                function._func = wrapped

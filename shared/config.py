@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared.domain.access import ApiKey, EntraSettings, Grant, parse_api_keys, parse_role_grants
 from shared.domain.aggregation import JournalMapping
 
 STORAGE_CONNECTION = "OMNISYNC_STORAGE"
@@ -107,6 +108,49 @@ class Settings(BaseModel):
     erp_odata_client_id: str = Field("", alias="ERP_ODATA_CLIENT_ID")
     erp_odata_client_secret: str = Field("", alias="ERP_ODATA_CLIENT_SECRET", repr=False)
     erp_odata_post_action: str = Field("", alias="ERP_ODATA_POST_ACTION")
+
+    # Who may call: API keys (JSON list of {name, key, environments}) and Entra ID tokens whose app roles map
+    # to environments. LOCAL_FUNCTION_KEY (written by `make run`) is a local all-environment key.
+    api_keys: str = Field("", alias="API_KEYS", repr=False)
+    local_function_key: str = Field("", alias="LOCAL_FUNCTION_KEY", repr=False)
+    entra_tenant_id: str = Field(
+        "", alias="ENTRA_TENANT_ID", pattern=r"^$|^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"
+    )
+    entra_audiences: tuple[str, ...] = Field((), alias="ENTRA_AUDIENCE")
+    entra_environment_roles: str = Field("", alias="ENTRA_ENVIRONMENT_ROLES")
+    entra_jwks_url: str = Field("", alias="ENTRA_JWKS_URL", pattern=r"^$|^https?://")
+
+    _split_audiences = field_validator("entra_audiences", mode="before")(_csv)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys(cls, value: str) -> str:
+        parse_api_keys(value)
+        return value
+
+    @field_validator("entra_environment_roles")
+    @classmethod
+    def _role_grants(cls, value: str) -> str:
+        parse_role_grants(value)
+        return value
+
+    def key_list(self) -> tuple[ApiKey, ...]:
+        keys = parse_api_keys(self.api_keys)
+        if self.local_function_key:
+            local = Grant("key:local", frozenset(), everything=True)
+            keys = (*keys, ApiKey("local", self.local_function_key, local))
+        return keys
+
+    def role_grants(self) -> dict[str, frozenset[str]]:
+        return parse_role_grants(self.entra_environment_roles)
+
+    def entra(self) -> EntraSettings | None:
+        """Entra ID settings, or None when tokens are not accepted (no tenant configured)."""
+        if not self.entra_tenant_id:
+            return None
+        if not self.entra_audiences:
+            raise SettingsError("invalid settings: ENTRA_AUDIENCE: needed when ENTRA_TENANT_ID is set")
+        return EntraSettings(self.entra_tenant_id.lower(), self.entra_audiences, self.entra_jwks_url)
 
     def mapping(self) -> JournalMapping:
         """The journal mapping; an invalid JSON setting names itself."""

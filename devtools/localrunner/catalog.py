@@ -22,6 +22,13 @@ class CatalogError(ValueError):
     """The app registered something this runner cannot host; the message names the function."""
 
 
+def _auth_level(trigger: Any, user_function: Callable[..., Any]) -> str:
+    """`app` when the app checks the caller itself (functions/auth_guard.py); else the host's level."""
+    if getattr(user_function, "_authorized", False):
+        return "app"
+    return _value(trigger.auth_level or "function").lower()
+
+
 @dataclass(frozen=True)
 class HttpFunction:
     name: str
@@ -125,7 +132,7 @@ def _read(app: func.FunctionApp) -> Catalog:
                     name,
                     route.strip("/"),
                     methods,
-                    _value(trigger.auth_level or "function").lower(),
+                    _auth_level(trigger, user_function),
                     trigger.name,
                     user_function,
                 )

@@ -183,7 +183,7 @@ def _from_func_response(result: object) -> Response:
 
 def _endpoint(function: HttpFunction, key: Callable[[], str]) -> Callable[[Request], object]:
     async def endpoint(request: Request) -> Response:
-        if function.auth_level != "anonymous" and not key_is_valid(request, key()):
+        if function.auth_level in ("function", "admin") and not key_is_valid(request, key()):
             return _unauthorized()
         limit = max_body_bytes()
         try:

@@ -77,6 +77,16 @@ param erpODataClientId string = ''
 param erpODataClientSecret string = ''
 param erpODataPostAction string = ''
 
+@secure()
+@description('API keys for clients that cannot use Entra ID: JSON list of {name, key (32+ characters), environments: ["env"] or "*"}. Prefer a Key Vault reference.')
+param apiKeys string = ''
+@description('Entra ID tenant (GUID) whose access tokens the API accepts; empty: tokens are refused, API keys only.')
+param entraTenantId string = ''
+@description('Accepted token audiences (comma-separated): the API app registration\'s client id and/or Application ID URI.')
+param entraAudience string = ''
+@description('App roles granting environments: JSON {"environmentId": ["Role"], "*": ["AdminRole"]}.')
+param entraEnvironmentRoles string = ''
+
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
 
@@ -272,6 +282,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ERP_ODATA_CLIENT_ID', value: erpODataClientId }
         { name: 'ERP_ODATA_CLIENT_SECRET', value: erpODataClientSecret }
         { name: 'ERP_ODATA_POST_ACTION', value: erpODataPostAction }
+        { name: 'API_KEYS', value: apiKeys }
+        { name: 'ENTRA_TENANT_ID', value: entraTenantId }
+        { name: 'ENTRA_AUDIENCE', value: entraAudience }
+        { name: 'ENTRA_ENVIRONMENT_ROLES', value: entraEnvironmentRoles }
+        { name: 'ENTRA_JWKS_URL', value: '' }
       ]
     }
     functionAppConfig: {
