@@ -35,7 +35,11 @@ function route() {
   return { name: PAGES[name] ? name : "adjustments", args: rest.map(decodeURIComponent) };
 }
 
+let renders = 0;
+
 async function render() {
+  const ticket = ++renders;
+  delete main.dataset.ready;
   const { name, args } = route();
   for (const link of document.querySelectorAll(".sidenav a")) {
     link.classList.toggle("active", link.dataset.page === name);
@@ -49,8 +53,11 @@ async function render() {
     return;
   }
   const module = await PAGES[name]();
+  if (ticket !== renders) return; // another navigation started meanwhile: it draws the page
   clear(main);
   await module.render(main, args);
+  if (ticket !== renders) return;
+  main.dataset.ready = window.location.hash || "#/"; // the page is drawn (tests and screen readers wait on it)
   main.focus({ preventScroll: true });
 }
 

@@ -1,0 +1,232 @@
+"""The web console in a real Chromium (the operating system's, /usr/bin/chromium) against the running app.
+
+Flows: post the sample adjustments → `Created` → the queue triggers sync them → `IVPosted`; drop the sample
+snapshots → open the run → approve one proposed line → it is among the adjustments. Screenshots of each page
+go to `CONSOLE_SCREENSHOTS` (a folder; `docs/images` refreshes the README's) or the test's temp folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+from devtools import drop_samples
+
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+MAX_SCREENSHOT_BYTES = 300_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the console's browser tests need it "
+            "(`make install` installs it with apt-get; or `apt-get install chromium`; or set CHROMIUM_PATH)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright's own browser download is not reachable here: drive the OS package instead.
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path):
+    folder = Path(os.environ.get("CONSOLE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def shoot(page, name: str, **kwargs: object) -> None:
+        path = folder / f"console-{name}.png"
+        page.screenshot(path=str(path), **kwargs)
+        assert path.stat().st_size < MAX_SCREENSHOT_BYTES, f"{path} is {path.stat().st_size} bytes"
+
+    return shoot
+
+
+@pytest.fixture
+def console(browser, queued_app):
+    """A page of the console, connected (key and environment typed into the dialog once, as a person does)."""
+    environment = "console-" + uuid.uuid4().hex[:8]
+    context = browser.new_context(viewport={"width": 1280, "height": 760})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.goto(f"{queued_app.base_url}/console/")
+    page.locator("#connection-dialog input[name=key]").fill(queued_app.key)
+    page.locator("#connection-dialog input[name=environment]").fill(environment)
+    page.locator("#connection-form button[type=submit]").click()
+    page.locator('main[data-ready="#/adjustments"], main[data-ready="#/"]').wait_for()
+    yield page, environment
+    context.close()
+    assert problems == [], f"script errors in the console: {problems}"
+
+
+def _refresh_until(page, refresh: str, done, attempts: int = 120) -> None:
+    for _ in range(attempts):
+        page.locator(refresh).click()
+        page.wait_for_timeout(500)
+        if done():
+            return
+    raise AssertionError(f"the console never showed the expected state; last text: {page.inner_text('main')[:2000]}")
+
+
+def test_post_the_sample_then_see_created_then_ivposted(console, shots):
+    from playwright.sync_api import expect
+
+    page, _ = console
+    page.locator("button[data-sample='adjustments.json']").click()
+    expect(page.locator("textarea")).to_have_value(re.compile("pos-store13-20261123-000001"))
+    page.locator("#post-adjustments").click()
+    result = page.locator("#post-result")
+    expect(result).to_contain_text("3 created, 0 duplicate, 0 conflict")
+    assert result.locator(".badge[data-status=created]").count() == 3
+    assert result.locator(".badge[data-status=Created]").count() == 3
+    shots(page, "post")
+
+    page.get_by_role("tab", name="Detailed lines").click()
+    rows = page.locator("#lines-result tbody tr")
+    expect(rows).to_have_count(3)
+
+    def synced() -> bool:
+        statuses = [b.get_attribute("data-status") for b in page.locator("#lines-result tbody .badge").all()]
+        return len(statuses) == 3 and all(s in ("IVPosted", "Aggregated") for s in statuses)
+
+    _refresh_until(page, "#refresh-lines", synced)  # the queued app's sync messages do the work, no button
+    for row in rows.all():
+        ivposted = row.locator("td").nth(8).inner_text()
+        assert ivposted != "—", "an IVPosted line shows the time it reached the cache"
+    shots(page, "lines")
+
+    page.get_by_role("tab", name="Post adjustments").click()
+    page.locator("button[data-sample='adjustments.json']").click()
+    page.locator("#post-adjustments").click()
+    expect(page.locator("#post-result")).to_contain_text("0 created, 3 duplicate, 0 conflict")
+
+
+def test_bad_lines_show_every_problem_and_store_nothing(console, shots):
+    from playwright.sync_api import expect
+
+    page, _ = console
+    page.locator("textarea").fill('[{"id": "bad-1", "organizationId": "usmf", "productId": "=cmd", "quantity": "x"}]')
+    page.locator("#post-adjustments").click()
+    alert = page.locator("#post-result .alert.error")
+    expect(alert).to_contain_text("Nothing was stored")
+    expect(alert).to_contain_text("(InvalidLines)")
+    assert alert.locator("li").count() >= 2, "every problem of the line is listed"
+    shots(page, "error")
+    page.get_by_role("tab", name="Detailed lines").click()
+    expect(page.locator("#lines-result")).to_contain_text("No lines match")
+
+
+def _wait_for_blob(service: BlobServiceClient, name: str, attempts: int = 240) -> bytes:
+    for _ in range(attempts):
+        with contextlib.suppress(ResourceNotFoundError):
+            return service.get_blob_client("reports", name).download_blob().readall()
+        time.sleep(0.25)
+    raise AssertionError(f"reports/{name} never appeared")
+
+
+@pytest.fixture
+def sample_run(queued_app, storage_connection, monkeypatch) -> tuple[str, dict]:
+    """`make drop-samples` itself, against the test Azurite; the running app reconciles the run."""
+    run = "console-" + uuid.uuid4().hex[:8]
+    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
+    assert drop_samples.main(["--run-id", run]) == 0
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    _wait_for_blob(service, f"{run}/manifest.json")
+    return run, json.loads(_wait_for_blob(service, f"{run}/proposed_journal.json"))
+
+
+def _navigate(page, link: str, hash_: str) -> None:
+    """Click a link and wait until its page is drawn (main.js marks `main[data-ready]`)."""
+    page.get_by_role("link", name=link, exact=True).click()
+    page.locator(f'main[data-ready="{hash_}"]').wait_for()
+
+
+def _open_run_and_approve(page, run: str, pick_line) -> None:
+    from playwright.sync_api import expect
+
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    expect(page.locator("#run-view h2").first).to_contain_text(run)
+    expect(page.locator("#run-view .badge[data-status=ok]")).to_have_count(1)
+    pick_line()
+    page.locator("#approve-selected").click()
+    expect(page.locator("#approval-result")).to_contain_text("1 line(s) posted as adjustments")
+
+
+def test_drop_samples_open_the_run_approve_one_line_and_find_it_among_the_adjustments(console, sample_run, shots):
+    """Today's routes: GET …/reconciliation/{runId} and …/approve (no run list, no report files yet)."""
+    from playwright.sync_api import expect
+
+    page, _ = console
+    run, journal = sample_run
+    line = journal["journals"][0]["lines"][0]
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    expect(page.locator("#run-list")).to_contain_text("No runs listed")
+
+    def type_the_line_id() -> None:
+        page.locator("input[name=lineIds]").fill(line["line_id"])  # as read from proposed_journal.json
+
+    _open_run_and_approve(page, run, type_the_line_id)
+    shots(page, "approve", full_page=True)
+    page.locator("#approved-lines-link").click()
+    rows = page.locator("#lines-result tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"recon-{line['line_id']}")
+    expect(rows.first).to_contain_text(line["item"])
+    expect(rows.first).to_contain_text(f"Reconciliation: {run}")
+
+
+def test_with_the_run_list_and_report_routes_the_report_is_embedded_and_lines_are_ticked(
+    console, sample_run, storage_connection, shots
+):
+    """The routes being added on another branch, answered here from the run's real files in the shape
+    webconsole/js/reconciliation_api.js documents, so the console is ready when they land."""
+    from playwright.sync_api import expect
+
+    page, _ = console
+    run, journal = sample_run
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    types = {".html": "text/html", ".csv": "text/csv", ".json": "application/json"}
+
+    def run_list(route) -> None:
+        body = {"runs": [{"runId": run, "status": "ok", "committedAt": "2026-11-26T10:15:03Z"}]}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    def report_file(route) -> None:
+        name = route.request.url.rsplit("/", 1)[-1]
+        data = service.get_blob_client("reports", f"{run}/{name}").download_blob().readall()
+        route.fulfill(status=200, content_type=types[Path(name).suffix], body=data)
+
+    page.route("**/environment/*/reconciliation", run_list)
+    page.route(f"**/reconciliation/{run}/report/*", report_file)
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    _navigate(page, run, f"#/reconciliation/{run}")
+    frame = page.frame_locator("iframe.report-frame")
+    expect(frame.locator("body")).to_contain_text("A0003")
+    line = journal["journals"][0]["lines"][0]
+
+    def tick_the_first_line() -> None:
+        page.locator(f"input[name=approve][value='{line['line_id']}']").check()
+
+    _open_run_and_approve(page, run, tick_the_first_line)
+    shots(page, "report", full_page=True)
+    with page.expect_download() as download:
+        page.locator("button[data-report='discrepancies.csv']").click()
+    assert download.value.suggested_filename == f"{run}-discrepancies.csv"
+    page.locator("#approved-lines-link").click()
+    expect(page.locator("#lines-result tbody tr").first).to_contain_text(f"recon-{line['line_id']}")
