@@ -93,6 +93,7 @@ def test_post_the_sample_then_see_created_then_ivposted(console, shots):
     expect(result).to_contain_text("3 created, 0 duplicate, 0 conflict")
     assert result.locator(".badge[data-status=created]").count() == 3
     assert result.locator(".badge[data-status=Created]").count() == 3
+    result.scroll_into_view_if_needed()
     shots(page, "post")
 
     page.get_by_role("tab", name="Detailed lines").click()
@@ -125,6 +126,7 @@ def test_bad_lines_show_every_problem_and_store_nothing(console, shots):
     expect(alert).to_contain_text("Nothing was stored")
     expect(alert).to_contain_text("(InvalidLines)")
     assert alert.locator("li").count() >= 2, "every problem of the line is listed"
+    alert.scroll_into_view_if_needed()
     shots(page, "error")
     page.get_by_role("tab", name="Detailed lines").click()
     expect(page.locator("#lines-result")).to_contain_text("No lines match")

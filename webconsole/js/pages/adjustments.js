@@ -28,7 +28,7 @@ export async function render(root, args) {
 }
 
 function postView(root) {
-  const editor = jsonEditor({ samples: [["sample adjustments", "adjustments.json"]], initial: "[\n]\n" });
+  const editor = jsonEditor({ samples: [["sample adjustments", "adjustments.json"]], rows: 12, initial: "[\n]\n" });
   const result = h("div", { id: "post-result" });
   const sync = h("label", { class: "check" }, h("input", { type: "checkbox", name: "createWithIVSync" }), "createWithIVSync (sync to the cache within the request)");
   const post = h("button", { type: "button", class: "primary", id: "post-adjustments" }, "Post lines");
