@@ -232,3 +232,85 @@ def test_with_the_run_list_and_report_routes_the_report_is_embedded_and_lines_ar
     assert download.value.suggested_filename == f"{run}-discrepancies.csv"
     page.locator("#approved-lines-link").click()
     expect(page.locator("#lines-result tbody tr").first).to_contain_text(f"recon-{line['line_id']}")
+
+
+def test_configuration_saves_the_sample_and_lists_every_problem_of_a_bad_one(console, shots):
+    from playwright.sync_api import expect
+
+    page, _ = console
+    _navigate(page, "Configuration", "#/configuration")
+    expect(page.locator("h1 .badge")).to_have_text("default (from app settings)")
+    page.locator("button[data-sample='configuration.json']").click()
+    expect(page.locator("textarea")).to_have_value(re.compile('"available"'))
+    page.locator("#save-config").click()
+    expect(page.locator("#config-message")).to_contain_text("Saved.")
+    expect(page.locator("h1 .badge")).to_have_text("saved for this environment")
+    shots(page, "configuration")
+
+    page.locator("textarea").fill('{"dataSources": [{"name": "=x", "physicalMeasures": []}], "offsets": 3}')
+    page.locator("#save-config").click()
+    alert = page.locator("#config-message .alert.error")
+    expect(alert).to_contain_text("Not saved")
+    expect(alert).to_contain_text("(InvalidConfiguration)")
+    assert alert.locator("li").count() >= 2
+    page.reload()
+    page.locator('main[data-ready="#/configuration"]').wait_for()
+    expect(page.locator("textarea")).to_have_value(re.compile('"available"'))  # the refused one changed nothing
+
+
+SAMPLES = Path(drop_samples.ROOT) / "samples"
+
+
+def _with_sample_configuration(app, environment: str) -> str:
+    """The environment gets samples/configuration.json (its calculated measure and offset rules)."""
+    import httpx
+
+    base = f"{app.base_url}/environment/{environment}"
+    config = (SAMPLES / "configuration.json").read_bytes()
+    saved = httpx.put(
+        f"{base}/configuration", content=config, headers={**app.headers, "content-type": "application/json"}
+    )
+    assert saved.status_code == 200, saved.text
+    return base
+
+
+def test_on_hand_groups_by_location_with_the_calculated_measure(console, queued_app, shots):
+    import httpx
+    from playwright.sync_api import expect
+
+    page, environment = console
+    base = _with_sample_configuration(queued_app, environment)
+    lines = (SAMPLES / "adjustments.json").read_bytes()
+    url = f"{base}/transaction/adjustment/bulk?createWithIVSync=true"
+    posted = httpx.post(url, content=lines, headers={**queued_app.headers, "content-type": "application/json"})
+    assert posted.status_code == 200, posted.text
+
+    _navigate(page, "On-hand", "#/onhand")
+    page.locator("input[name=productId]").fill("D0001")
+    page.locator("#run-query").click()
+    table = page.locator("#onhand-result table")
+    expect(table.locator("thead")).to_contain_text("@iv/adjustment")
+    expect(table.locator("thead")).to_contain_text("iv/available")
+    row = table.locator("tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("D0001")
+    expect(row.locator("td").nth(1)).to_have_text("13")  # grouped by locationId
+    shots(page, "onhand")
+
+
+def test_erp_transactions_post_the_sample_and_look_it_up(console, queued_app):
+    from playwright.sync_api import expect
+
+    page, environment = console
+    _with_sample_configuration(queued_app, environment)  # its offset rule for salesOrder on pos/sold
+    _navigate(page, "ERP transactions", "#/erp")
+    page.locator("button[data-sample='erp_transactions.json']").click()
+    expect(page.locator("textarea")).to_have_value(re.compile("SO-USMF-000731"))
+    page.get_by_role("button", name="Post transactions").click()
+    expect(page.locator("main")).to_contain_text("1 created, 0 duplicate, 0 conflict")
+    page.locator("input[name=id]").fill("SO-USMF-000731")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("dl.kv")).to_contain_text("salesOrder")
+    page.locator("input[name=id]").fill("never-posted")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("main .alert.error")).to_contain_text("(NotFound)")
