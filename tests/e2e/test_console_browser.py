@@ -314,3 +314,18 @@ def test_erp_transactions_post_the_sample_and_look_it_up(console, queued_app):
     page.locator("input[name=id]").fill("never-posted")
     page.get_by_role("button", name="Look up").click()
     expect(page.locator("main .alert.error")).to_contain_text("(NotFound)")
+
+
+def test_a_wrong_key_says_so_in_plain_words(browser, queued_app):
+    from playwright.sync_api import expect
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{queued_app.base_url}/console/#/adjustments/detailed")
+    page.locator("#connection-dialog input[name=key]").fill("not-the-key")
+    page.locator("#connection-dialog input[name=environment]").fill("console-wrong-key")
+    page.locator("#connection-form button[type=submit]").click()
+    alert = page.locator("#lines-result .alert.error")
+    expect(alert).to_contain_text("The function key was refused")
+    expect(alert).to_contain_text("(Unauthorized)")
+    context.close()

@@ -53,18 +53,22 @@ function queryString(query) {
   return text ? `?${text}` : "";
 }
 
+// People read this, not the API's "header x-functions-key or query parameter code".
+const UNAUTHORIZED = "The function key was refused. Open Connection (top right) and enter the key again.";
+
 async function errorFrom(response) {
   const text = await response.text();
   try {
     const body = JSON.parse(text);
     if (body && body.error && body.error.code) {
-      return new ApiError(response.status, body.error.code, body.error.message || body.error.code, body.error.details);
+      const message = response.status === 401 ? UNAUTHORIZED : body.error.message || body.error.code;
+      return new ApiError(response.status, body.error.code, message, body.error.details);
     }
   } catch {
     // not our error shape: fall through
   }
   const fallback = {
-    401: ["Unauthorized", "The function key was refused. Open Connection and enter the key again."],
+    401: ["Unauthorized", UNAUTHORIZED],
     403: ["Forbidden", "You are signed in but not allowed to use this API."],
     404: ["NotFound", "Not found."],
   }[response.status] || ["HttpError", `The API answered ${response.status} ${response.statusText}`.trim()];
