@@ -106,7 +106,7 @@ def test_post_the_sample_then_see_created_then_ivposted(console, shots):
 
     _refresh_until(page, "#refresh-lines", synced)  # the queued app's sync messages do the work, no button
     for row in rows.all():
-        ivposted = row.locator("td").nth(8).inner_text()
+        ivposted = row.locator("td").nth(6).inner_text()
         assert ivposted != "—", "an IVPosted line shows the time it reached the cache"
     shots(page, "lines")
 
@@ -329,3 +329,60 @@ def test_a_wrong_key_says_so_in_plain_words(browser, queued_app):
     expect(alert).to_contain_text("The function key was refused")
     expect(alert).to_contain_text("(Unauthorized)")
     context.close()
+
+
+def test_an_aggregated_line_the_erp_refused_shows_its_message_and_is_retried(
+    console, queued_app, storage_connection, shots
+):
+    import httpx
+    from playwright.sync_api import expect
+
+    page, environment = console
+    base = f"{queued_app.base_url}/environment/{environment}"
+    line = {
+        "id": "console-retry-1",
+        "organizationId": "usmf",
+        "productId": "B0001",
+        "quantityDataSource": "@iv",
+        "physicalMeasure": "adjustment",
+        "dimensions": {"siteId": "1", "locationId": "13"},
+        "quantity": 4,
+    }
+    assert httpx.post(f"{base}/transaction/adjustment/bulk", json=[line], headers=queued_app.headers).status_code == 200
+
+    def aggregated() -> list[dict]:
+        return httpx.get(f"{base}/transaction/aggregated", headers=queued_app.headers).json()["items"]
+
+    sent = []
+    for _ in range(240):  # the queue triggers sync, aggregate and send it to the outbox by themselves
+        sent = [a for a in aggregated() if a["journalId"]]
+        if sent:
+            break
+        time.sleep(0.25)
+    (item,) = sent
+    result = {
+        "journalId": item["journalId"],
+        "state": "create_error",
+        "message": "Item B0001 is blocked",
+        "lines": [{"lineId": item["id"], "error": "Item B0001 is blocked for inventory transactions"}],
+    }
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    service.get_blob_client("journal-inbox", f"{environment}/{item['journalId']}-result.json").upload_blob(
+        json.dumps(result)
+    )
+    for _ in range(240):
+        if aggregated()[0]["status"] == "FnOCreateError":
+            break
+        time.sleep(0.25)
+
+    page.get_by_role("tab", name="Aggregated lines").click()
+    row = page.locator("#aggregated-result tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".badge[data-status=FnOCreateError]")).to_have_count(1)
+    expect(row).to_contain_text("Item B0001 is blocked for inventory transactions")
+    expect(row).to_contain_text(item["journalId"])
+    shots(page, "aggregated")
+    row.get_by_role("button", name="Retry").click()
+    expect(page.locator("#toasts")).to_contain_text("will be sent again in a new journal")
+    expect(row.locator(".badge[data-status=FnOCreateError]")).to_have_count(0)
+    expect(row.get_by_role("button", name="Retry")).to_have_count(0)

@@ -40,13 +40,15 @@ export function badge(text, tone) {
   return h("span", { class: `badge ${t}`.trim(), dataset: { status: text } }, text);
 }
 
+/** A status time, short enough for a table column (month, day, 24-hour time); the full ISO time on hover. */
 export function formatTime(value) {
   if (!value) return "—";
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return String(value);
-  return date.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  const text = date.toLocaleString(undefined, {
+    month: "short", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
   });
+  return h("time", { datetime: date.toISOString(), title: date.toISOString() }, text);
 }
 
 /** Quantities arrive as exact decimals (numbers or strings): shown as they are, never through float maths. */

@@ -124,26 +124,28 @@ function linesView(root, prefilter) {
       });
       const items = answer.items || [];
       clear(result, table([
-        { label: "Line id", value: (l) => l.id },
-        { label: "Product", value: (l) => l.productId },
-        { label: "Org", value: (l) => l.organizationId },
-        { label: "Source / measure", value: (l) => `${l.quantityDataSource} / ${l.physicalMeasure}` },
-        { label: "Dimensions", value: (l) => dimensions(l.dimensions), wrap: true },
+        { label: "Line", value: (l) => stacked(l.id, [l.externalReferenceCategory, l.externalReferenceId].filter(Boolean).join(": ")) },
+        { label: "Product", value: (l) => stacked(l.productId, l.organizationId) },
+        { label: "Source / measure", value: (l) => stacked(`${l.quantityDataSource} / ${l.physicalMeasure}`, dimensions(l.dimensions)), wrap: true },
         { label: "Quantity", value: (l) => formatQuantity(l.quantity), num: true },
         { label: "Status", value: (l) => badge(l.status) },
         { label: "Created", value: (l) => formatTime(l.statusTimes?.Created) },
         { label: "IVPosted", value: (l) => formatTime(l.statusTimes?.IVPosted) },
         { label: "Aggregated", value: (l) => formatTime(l.statusTimes?.Aggregated) },
-        { label: "Reference", value: (l) => [l.externalReferenceCategory, l.externalReferenceId].filter(Boolean).join(": ") || "—" },
       ], items, empty("No lines match", "Post adjustments, or change the filters.")), pages.node);
       pages.update(items.length, answer.continuationToken);
     } catch (error) {
       clear(result, errorBox(error, "Could not list the lines"));
     }
   }
-  root.append(h("div", { class: "panel" }, form,
-    h("div", { class: "toolbar" }, h("button", { type: "button", class: "small", id: "refresh-lines", onclick: () => load(null) }, "Refresh"))), result);
+  form.append(h("button", { type: "button", id: "refresh-lines", onclick: () => load(null) }, "Refresh"));
+  root.append(h("div", { class: "panel" }, form), result);
   load(null);
+}
+
+/** A main value with a smaller line under it (ids, references, dimensions) to keep tables narrow. */
+function stacked(main, sub) {
+  return [h("span", {}, main), sub ? h("span", { class: "sub" }, sub) : null];
 }
 
 export function dimensions(dims) {
@@ -181,17 +183,13 @@ function aggregatedView(root) {
       });
       const items = answer.items || [];
       clear(result, table([
-        { label: "Aggregated id", value: (l) => h("code", {}, l.id) },
-        { label: "Product", value: (l) => l.productId },
-        { label: "Source / measure", value: (l) => `${l.key?.dataSource ?? "?"} / ${l.key?.measure ?? "?"}` },
-        { label: "Dimensions", value: (l) => dimensions(l.key?.dimensions), wrap: true },
+        { label: "Aggregated line", value: (l) => stacked(l.productId, `${(l.detailedLineIds || []).length} line(s) · ${l.id}`) },
+        { label: "Source / measure", value: (l) => stacked(`${l.key?.dataSource ?? "?"} / ${l.key?.measure ?? "?"}`, dimensions(l.key?.dimensions)), wrap: true },
         { label: "Quantity", value: (l) => formatQuantity(l.quantity), num: true },
-        { label: "Status", value: (l) => [badge(l.status), l.waitingForPerson ? badge("needs a person", "warn") : null] },
-        { label: "Journal", value: (l) => l.journalId || "—" },
-        { label: "ERP journal", value: (l) => [l.erpJournalNumber, l.erpLineNumber].filter(Boolean).join(" / ") || "—" },
+        { label: "Status", value: (l) => [badge(l.status), " ", l.waitingForPerson ? badge("needs a person", "warn") : null] },
+        { label: "Journal", value: (l) => stacked(l.journalId || "—", [l.erpJournalNumber, l.erpLineNumber].filter(Boolean).join(" / line ")), wrap: true },
         { label: "ERP message", value: (l) => l.message || (l.lateAnswers?.length ? `${l.lateAnswers.length} late answer(s)` : "—"), wrap: true },
         { label: "Attempts", value: (l) => l.attempts ?? 0, num: true },
-        { label: "Lines", value: (l) => (l.detailedLineIds || []).length, num: true },
         {
           label: "", value: (l) => RESENDABLE.has(l.status)
             ? h("button", { type: "button", class: "small", onclick: (e) => retry(l, e.currentTarget) }, "Retry")
