@@ -169,7 +169,7 @@ function aggregatedView(root) {
         toast(`Line ${line.id} will be sent again in a new journal.`);
         load(null);
       } catch (error) {
-        clear(result, errorBox(error, "Retry refused"), result.lastChild);
+        result.prepend(errorBox(error, "Retry refused")); // above the list, which stays as it was
       }
     });
   }
