@@ -21,6 +21,10 @@ $(AZURITE):
 	cd .tools && npm install --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
 install: $(VENV)/.installed
+	@# The console's browser tests drive the OS Chromium (Playwright's own download is not reachable here).
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
 tools: $(AZURITE)
 
 # `make run PORT=8080`: the function app's HTTP port (Azurite keeps 10000-10002).

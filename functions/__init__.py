@@ -9,6 +9,7 @@ def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
     from functions import (
         adjustments,
+        console,
         erp_transactions,
         health,
         inventory_config,
@@ -21,6 +22,7 @@ def blueprints() -> list[func.Blueprint]:
 
     found = [
         health.bp,
+        console.bp,
         adjustments.bp,
         onhand.bp,
         inventory_config.bp,

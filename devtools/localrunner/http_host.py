@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Match, Route
 
 from devtools.localrunner.catalog import Catalog, CatalogError, HttpFunction
@@ -227,6 +227,13 @@ def build_http_app(catalog: Catalog, key: Callable[[], str]) -> Any:
             return _unauthorized()
         return JSONResponse({"functions": catalog.names()})
 
+    if any(f.route.startswith("console/") for f in catalog.http):
+        # `/api` opens the web console. Azure cannot route a function at the bare prefix (an empty route is
+        # not allowed), so there the console is `/api/console/`; locally `/api` leads there as well.
+        async def to_console(request: Request) -> Response:
+            return RedirectResponse(f"{ROUTE_PREFIX}/console/", status_code=302)
+
+        routes += [Route(path, to_console, methods=["GET"]) for path in (ROUTE_PREFIX, f"{ROUTE_PREFIX}/")]
     routes.append(Route("/admin/functions/{name}", admin_invoke, methods=["POST"]))
     routes.append(Route("/admin/functions", list_functions, methods=["GET"]))
     handlers = {404: _not_found, 405: _method_not_allowed}

@@ -96,7 +96,8 @@ def test_a_wrong_method_answers_405_json_with_allow(running_app, method, path, a
     assert allowed <= {m.strip() for m in response.headers["allow"].split(",")}
 
 
-@pytest.mark.parametrize("path", ["/api/nowhere", "/api/environment/errs-env/nothing", "/", "/api", "/docs"])
+# `/api` is not unknown: it leads to the web console (tests/unit/test_console_files.py).
+@pytest.mark.parametrize("path", ["/api/nowhere", "/api/environment/errs-env/nothing", "/", "/docs"])
 def test_an_unknown_route_answers_404_json(running_app, path):
     base = running_app.base_url.removesuffix("/api")
     _assert_error(httpx.get(base + path, headers=running_app.headers), 404, "NotFound")

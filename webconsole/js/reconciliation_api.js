@@ -1,0 +1,60 @@
+// Reconciliation runs: the routes the console reads, and the answers it expects from them.
+//
+// Today the API has:
+//   GET  environment/{env}/reconciliation/{runId}          → {environmentId, runId, status, summary, reports:[{name, path, contentType, bytes, sha256}]}
+//   POST environment/{env}/reconciliation/{runId}/approve  → {runId, posted, lines:[{id, outcome, status}]}
+//        body {organizationId, lineIds?, dataSource?, physicalMeasure?, journalNameId?}
+//
+// Expected (being added; the console tolerates their absence):
+//   GET  environment/{env}/reconciliation[?pageSize=&continuationToken=]
+//        → {"runs": [{"runId": "sample-20261126-101500", "status": "ok" | "error",
+//                     "committedAt": "2026-11-26T10:15:03Z", "counts": {"match": 1, ...}}, ...],
+//           "continuationToken": "..." | null}
+//        newest first. A 404 or 405 (route not deployed) shows "no runs listed"; open a run by its id instead.
+//   GET  environment/{env}/reconciliation/{runId}/report/{name}
+//        → the bytes of one file the run's manifest lists (report.html, discrepancies.csv, report.xlsx,
+//          proposed_journal.json, summary.json), with its content type; 404 for a name not in the manifest.
+//        proposed_journal.json (as the engine writes it): {"journals": [{"journal_id", "lines": [{"line_id", "item",
+//          "site", "warehouse", "batch", "quantity_delta", "book_quantity", "unit_cost", "value", "category",
+//          "reasons": [...]}]}]}
+// GET …/{runId} `summary` fields used: status, master, journal_mode, counts {match, quantity_differs,
+// only_in_erp, only_in_wms, differences, material}, totals {value_difference, abs_value_difference}, errors.
+import { ApiError, api, envPath } from "./api.js";
+
+/** The listed runs, or null when the list route is not there (404/405): the page says "no runs listed". */
+export async function listRuns(continuationToken) {
+  try {
+    const body = await api("GET", envPath("reconciliation"), { query: { continuationToken } });
+    const runs = Array.isArray(body) ? body : body?.runs || body?.items || [];
+    return { runs, continuationToken: body?.continuationToken || null };
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+export function getRun(runId) {
+  return api("GET", envPath("reconciliation", runId));
+}
+
+/** One report file as a Response (callers take .text() or .blob()), or null when it cannot be fetched. */
+export async function fetchReport(runId, name) {
+  try {
+    return await api("GET", envPath("reconciliation", runId, "report", name), { raw: true });
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+/** The proposed lines of a run (flattened over its journals), or null when the file route is not there. */
+export async function proposedLines(runId) {
+  const response = await fetchReport(runId, "proposed_journal.json");
+  if (!response) return null;
+  const document = await response.json();
+  return (document.journals || []).flatMap((journal) => journal.lines || []);
+}
+
+export function approve(runId, body) {
+  return api("POST", envPath("reconciliation", runId, "approve"), { body });
+}
