@@ -32,6 +32,7 @@ run: install tools
 test: install tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 test-unit: install
@@ -40,6 +41,7 @@ test-unit: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # `make drop-samples DIR=folder`: another folder holding erp_onhand.csv and wms_onhand.csv.
 DIR ?= samples

@@ -9,12 +9,16 @@ off for a blob trigger), but nothing here reads it.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.http_responses import error_response, json_response
 from shared.config import STORAGE_CONNECTION, get_settings
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+
+if TYPE_CHECKING:
+    from shared.services.approve import ApprovalRequest
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -96,7 +100,7 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
 
 
-def _approval_request(body: object):  # type: ignore[no-untyped-def]
+def _approval_request(body: object) -> ApprovalRequest:
     from functions.http_input import BadRequest
     from shared.domain.identifiers import KEY_TEXT
     from shared.services.approve import ApprovalRequest

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
+from azure.core.credentials import AccessToken, TokenCredential
 
 from shared.domain.journals import (
     MAX_JOURNAL_ID_LENGTH,
@@ -69,21 +70,12 @@ class TokenProvider(Protocol):
     def __call__(self, *, force_refresh: bool = False) -> str: ...
 
 
-class _AccessToken(Protocol):
-    token: str
-    expires_on: int
-
-
-class _Credential(Protocol):
-    def get_token(self, *scopes: str) -> _AccessToken: ...
-
-
 class CredentialTokenProvider:
     """Adapts an azure-identity credential to ``TokenProvider``, caching until near expiry."""
 
     def __init__(
         self,
-        credential: _Credential,
+        credential: TokenCredential,
         scope: str,
         *,
         refresh_margin_s: float = 300.0,
@@ -93,7 +85,7 @@ class CredentialTokenProvider:
         self._scope = scope
         self._margin = refresh_margin_s
         self._clock = clock
-        self._token: _AccessToken | None = None
+        self._token: AccessToken | None = None
 
     def __call__(self, *, force_refresh: bool = False) -> str:
         if force_refresh or self._token is None or self._token.expires_on - self._margin <= self._clock():
@@ -228,8 +220,8 @@ def _split_headers(block: bytes) -> tuple[dict[str, str], bytes]:
         head, _, body = block.partition(b"\n\n")
     headers: dict[str, str] = {}
     for line in head.decode("latin-1").splitlines():
-        name, sep, value = line.partition(":")
-        if sep:
+        name, colon, value = line.partition(":")
+        if colon:
             headers[name.strip().lower()] = value.strip()
     return headers, body
 
@@ -720,7 +712,7 @@ def odata_connector_from_settings(
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
     env_url = env_url.rstrip("/")
-    credential: _Credential
+    credential: TokenCredential
     if client_secret:
         if not tenant_id or not client_id:
             raise ValueError("a client secret needs a tenant id and a client id")

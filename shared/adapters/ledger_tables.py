@@ -12,16 +12,16 @@ import base64
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from shared.adapters.ledger_keys import (
     AGGREGATED,
@@ -118,7 +118,7 @@ class LedgerStore(PendingIndex):
                 resilient(self.line_ids.submit_transaction, ops)
                 return {}
             except TableTransactionError as exc:
-                if exc.error_code != "EntityAlreadyExists":
+                if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
                 return self._reserve_one_by_one(partition, chunk)
 
@@ -166,7 +166,7 @@ class LedgerStore(PendingIndex):
                     self.ledger.submit_transaction, [("create", e) for line in chunk for e in (line, _open_entry(line))]
                 )
             except TableTransactionError as exc:
-                if exc.error_code != "EntityAlreadyExists":
+                if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
                 for line in chunk:  # a retried request: each line and its entry still only together
                     with contextlib.suppress(TableTransactionError):
@@ -263,8 +263,9 @@ class LedgerStore(PendingIndex):
             self._step(step)
             return resilient(self.ledger.submit_transaction, ops)
         except TableTransactionError as exc:
-            if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
-                raise ConcurrencyConflict(str(exc.error_code)) from None
+            code = getattr(exc, "error_code", None)  # set by the SDK's error decoder, not declared on the class
+            if exc.status_code in (409, 412) or code in CONFLICT_CODES:
+                raise ConcurrencyConflict(str(code)) from None
             raise
 
     def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None:
@@ -453,9 +454,7 @@ class LedgerStore(PendingIndex):
                 clauses.append(f"{column} eq @{name}")
                 params[name] = filters[name]
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
-        page = list(next(iter(pages), []))
-        return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
+        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
 
     # ---- reads for the API -------------------------------------------------------------------------
     def query_lines(
@@ -481,9 +480,7 @@ class LedgerStore(PendingIndex):
             clauses.append("CreatedAt lt @createdTo")
             params["createdTo"] = filters["createdTo"]
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
-        page = list(next(iter(pages), []))
-        return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
+        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
 
     def cache_rows_of_environment(self, environment_id: str, partitions: list[str] | None) -> Iterator[dict[str, Any]]:
         if partitions is not None:
@@ -498,6 +495,19 @@ class LedgerStore(PendingIndex):
             "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey ge @lo and RowKey lt @hi",
             parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"},
         )
+
+
+def _first_page(
+    pager: Iterable[TableEntity], token: dict[str, str] | None, environment_id: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a query and the client token for the next.
+
+    Table Storage's continuation token is a dict (next partition and row key); azure-core's
+    ``ItemPaged`` declares ``str``, so the pager is used untyped here.
+    """
+    pages: Any = cast(Any, pager).by_page(continuation_token=token)
+    page = list(next(iter(pages), []))
+    return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
 
 
 def encode_token(token: Any, environment_id: str) -> str | None:

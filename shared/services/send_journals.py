@@ -43,7 +43,8 @@ class SendReport:
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    delay: timedelta = BACKOFF_BASE * (2 ** max(0, attempts - 1))
+    return min(BACKOFF_MAX, delay)
 
 
 def journal_line(entity: dict[str, Any]) -> JournalLine:
