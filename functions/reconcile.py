@@ -33,8 +33,11 @@ log = logging.getLogger(__name__)
 def reconcile_snapshot(blob: func.InputStream) -> None:
     from shared.adapters.storage_clients import blob_service
     from shared.services.reconcile_blobs import handle_snapshot_blob
+    from shared.telemetry import stage
 
-    outcome = handle_snapshot_blob(blob.name or "", blob_service(), get_settings().reconcile_defaults())
+    with stage("reconcile", blob=blob.name or "") as span:
+        outcome = handle_snapshot_blob(blob.name or "", blob_service(), get_settings().reconcile_defaults())
+        span.set_attribute("omnisync.outcome", outcome.status)
     log.info("snapshot %s: %s %s", blob.name, outcome.status, outcome.detail)
 
 

@@ -108,6 +108,13 @@ class Settings(BaseModel):
     erp_odata_client_secret: str = Field("", alias="ERP_ODATA_CLIENT_SECRET", repr=False)
     erp_odata_post_action: str = Field("", alias="ERP_ODATA_POST_ACTION")
 
+    # Telemetry (shared/telemetry.py): Application Insights when its connection string is set.
+    telemetry_exporter: Literal["auto", "console", "none"] = Field("auto", alias="TELEMETRY_EXPORTER")
+    applicationinsights_connection_string: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING", repr=False)
+    applicationinsights_authentication_string: str = Field(
+        "", alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING", repr=False
+    )
+
     def mapping(self) -> JournalMapping:
         """The journal mapping; an invalid JSON setting names itself."""
         try:

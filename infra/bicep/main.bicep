@@ -81,6 +81,10 @@ param erpODataClientId string = ''
 param erpODataClientSecret string = ''
 param erpODataPostAction string = ''
 
+@description('Telemetry: auto sends traces and metrics to Application Insights (its connection string is set below).')
+@allowed(['auto', 'console', 'none'])
+param telemetryExporter string = 'auto'
+
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
 
@@ -282,6 +286,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ERP_ODATA_CLIENT_ID', value: erpODataClientId }
         { name: 'ERP_ODATA_CLIENT_SECRET', value: erpODataClientSecret }
         { name: 'ERP_ODATA_POST_ACTION', value: erpODataPostAction }
+        { name: 'TELEMETRY_EXPORTER', value: telemetryExporter }
+        // The Python worker passes the host's trace context to OpenTelemetry (host.json telemetryMode).
+        { name: 'PYTHON_ENABLE_OPENTELEMETRY', value: 'true' }
       ]
     }
     functionAppConfig: {

@@ -47,7 +47,16 @@ from shared.domain.quantities import canonical
 
 LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
 LINE_PREFIX, CACHE_PREFIX, AGG_PREFIX = LINE, CACHE, AGGREGATED
-OPEN_FIELDS = ("Dimensions", "DataSource", "Measure", "Quantity", "JournalNameId", "TransDate", "CostPrice")
+OPEN_FIELDS = (
+    "Dimensions",
+    "DataSource",
+    "Measure",
+    "Quantity",
+    "JournalNameId",
+    "TransDate",
+    "CostPrice",
+    "CreatedAt",
+)
 """What sync and aggregation read of a line: copied into its open entry so they never read `L|` rows."""
 
 Fault = Callable[[str], None]
@@ -590,6 +599,7 @@ def _pending_line(entity: Any) -> PendingLine:
         entity["DataSource"],
         entity["Measure"],
         _decimal(entity["Quantity"]),
+        entity.get("CreatedAt"),
     )
 
 

@@ -19,7 +19,11 @@ from shared.config import STORAGE_CONNECTION, Settings, setting_names
 ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep" / "main.bicep"
 SUBSCRIPTIONS_BICEP = ROOT / "infra" / "bicep" / "blob-subscriptions.bicep"
-DEPLOYMENT_SPECIFIC = {"OMNISYNC_ENVIRONMENT_NAME"}
+DEPLOYMENT_SPECIFIC = {
+    "OMNISYNC_ENVIRONMENT_NAME",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
 """Settings whose Azure value is the deployment's own (the azd environment name), not the code default."""
 LOCAL_ONLY = {"LOCAL_FUNCTION_KEY", "FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "AzureWebJobsStorage"}
 
