@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from functions.http_responses import error_response, json_response
+from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @bp.blob_trigger(
     arg_name="blob",
-    path="snapshots/{name}",
+    path=f"{SNAPSHOTS_CONTAINER}/{{name}}",
     connection=STORAGE_CONNECTION,
     source=func.BlobSource.EVENT_GRID,
 )
@@ -64,9 +65,10 @@ def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
 def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     """Post approved proposed lines through ingest; body `{organizationId, lineIds?, dataSource?, ...}`."""
     from functions.http_input import BadRequest, environment_id, read_json
-    from shared.adapters.blob_reports import REPORTS_CONTAINER, read_report
+    from shared.adapters.blob_reports import read_report
     from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.storage_clients import blob_service
+    from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.domain.reconciliation.journal import UnknownLineError
     from shared.services.approve import ApprovalRefused, NothingToApprove, approve
     from shared.services.reconcile import JOURNAL

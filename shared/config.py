@@ -3,7 +3,7 @@
 Settings are never read at import time: an import-time error makes the Functions host load
 zero functions, and tests need to change the environment between cases. Every setting the
 app reads is a field here, so `local.settings.sample.json` and the Bicep app settings can be
-checked against this one list (see tests/unit/test_settings_coverage.py).
+checked against this one list (tests/unit/test_deployment_settings.py, names and defaults).
 """
 
 from __future__ import annotations

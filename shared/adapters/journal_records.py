@@ -10,8 +10,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_names import JOURNALS_TABLE
 
-JOURNALS = "journals"
+JOURNALS = JOURNALS_TABLE
 INFLIGHT = "inflight"
 
 

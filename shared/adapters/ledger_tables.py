@@ -1,6 +1,6 @@
 """The inventory ledger in Table Storage (the pending index is mixed in from `pending_index`).
 
-Layout (DESIGN.md): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
+Layout (key prefixes in ledger_keys.py): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
 lines (`L|id`) and cache rows (`C|hash`), so a sync is one entity group transaction. Table `lineids`
 makes line ids unique per environment across products; table `pending` lists partitions with work.
 All queries pass values through `parameters=`.
@@ -37,6 +37,7 @@ from shared.adapters.ledger_keys import (
 )
 from shared.adapters.pending_index import Marker, PendingIndex
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_names import LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
@@ -45,7 +46,7 @@ from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
 from shared.domain.quantities import canonical
 
-LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
+LEDGER, LINE_IDS, PENDING = LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 LINE_PREFIX, CACHE_PREFIX, AGG_PREFIX = LINE, CACHE, AGGREGATED
 OPEN_FIELDS = (
     "Dimensions",
