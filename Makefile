@@ -7,14 +7,24 @@ PY := $(VENV)/bin/python
 AZURITE := .tools/node_modules/.bin/azurite
 AZURITE_VERSION := 3.35.0
 
-.PHONY: install tools run test test-unit lint bench drop-samples clean
+.PHONY: install tools run test test-unit lint bench drop-samples clean lock
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+# Installs come from the lock (exact versions with hashes); the ranges stay in requirements*.txt.
+LOCK := requirements-dev.lock
+
+$(VENV)/.installed: $(LOCK) requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+# `make lock`: re-resolve the ranges in requirements*.txt to the newest matching versions (needs PyPI),
+# for every platform, with hashes; commit the new lock with the change that needed it.
+lock:
+	test -x $(VENV)/bin/uv || { test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PY) -m pip install --quiet uv; }
+	$(VENV)/bin/uv pip compile requirements-dev.txt --universal --python-version 3.11 --generate-hashes \
+		--no-header --quiet -o $(LOCK)
 
 $(AZURITE):
 	mkdir -p .tools
@@ -36,6 +46,7 @@ run: install tools
 test: install tools
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 test-unit: install
@@ -44,6 +55,7 @@ test-unit: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # `make drop-samples DIR=folder`: another folder holding erp_onhand.csv and wms_onhand.csv.
 DIR ?= samples
@@ -52,4 +64,4 @@ drop-samples: install
 	@$(PY) -m devtools.drop_samples --samples "$(DIR)"
 
 clean:
-	rm -rf $(VENV) .tools .azurite .localrunner .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .azurite .localrunner .pytest_cache .ruff_cache .mypy_cache

@@ -59,15 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     from azure.core.exceptions import ResourceExistsError, ServiceRequestError
     from azure.storage.blob import BlobServiceClient
 
+    from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
+
     # Few, short retries: when Azurite is not running, say so in seconds rather than after the SDK's ~90 s.
     service = BlobServiceClient.from_connection_string(_connection(args.settings), retry_total=1, connection_timeout=5)
     try:
         with contextlib.suppress(ResourceExistsError):
-            service.create_container("snapshots")
+            service.create_container(SNAPSHOTS_CONTAINER)
         for target, src in FILES.items():
             with open(args.samples / src, "rb") as fh:
-                service.get_blob_client("snapshots", f"{args.run_id}/{target}").upload_blob(fh, overwrite=True)
-            print(f"uploaded {args.samples / src} -> snapshots/{args.run_id}/{target}")
+                service.get_blob_client(SNAPSHOTS_CONTAINER, f"{args.run_id}/{target}").upload_blob(fh, overwrite=True)
+            print(f"uploaded {args.samples / src} -> {SNAPSHOTS_CONTAINER}/{args.run_id}/{target}")
     except ServiceRequestError as exc:
         print(f"drop-samples: storage is not reachable ({exc}); is `make run` running?", file=sys.stderr)
         return 1

@@ -32,6 +32,7 @@ def read_json(req: func.HttpRequest, max_bytes: int) -> Any:
     try:
         value = strict_json.loads(body)
     except strict_json.InvalidJson as exc:
+        details: list[dict[str, Any]] | None
         if exc.key:
             details = [{"field": exc.key, "message": exc.message}]
         else:

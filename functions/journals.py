@@ -11,6 +11,7 @@ from functions.http_input import BadRequest, environment_and_id, environment_id,
 from functions.http_responses import error_response, json_response, validation_error
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
+from shared.adapters.storage_names import INBOX_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
 
 bp = func.Blueprint()
@@ -44,7 +45,10 @@ def _offset(store: LedgerStore) -> None:
 
 
 @bp.blob_trigger(
-    arg_name="blob", path="journal-inbox/{name}", connection=STORAGE_CONNECTION, source=func.BlobSource.EVENT_GRID
+    arg_name="blob",
+    path=f"{INBOX_CONTAINER}/{{name}}",
+    connection=STORAGE_CONNECTION,
+    source=func.BlobSource.EVENT_GRID,
 )
 def journal_results(blob: func.InputStream) -> None:
     from shared.services.journal_results import ResultRejected, apply_result_file

@@ -9,12 +9,17 @@ off for a blob trigger), but nothing here reads it.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from functions.http_responses import error_response, json_response
+from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+
+if TYPE_CHECKING:
+    from shared.services.approve import ApprovalRequest
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -22,15 +27,18 @@ log = logging.getLogger(__name__)
 
 @bp.blob_trigger(
     arg_name="blob",
-    path="snapshots/{name}",
+    path=f"{SNAPSHOTS_CONTAINER}/{{name}}",
     connection=STORAGE_CONNECTION,
     source=func.BlobSource.EVENT_GRID,
 )
 def reconcile_snapshot(blob: func.InputStream) -> None:
     from shared.adapters.storage_clients import blob_service
     from shared.services.reconcile_blobs import handle_snapshot_blob
+    from shared.telemetry import stage
 
-    outcome = handle_snapshot_blob(blob.name or "", blob_service(), get_settings().reconcile_defaults())
+    with stage("reconcile", blob=blob.name or "") as span:
+        outcome = handle_snapshot_blob(blob.name or "", blob_service(), get_settings().reconcile_defaults())
+        span.set_attribute("omnisync.outcome", outcome.status)
     log.info("snapshot %s: %s %s", blob.name, outcome.status, outcome.detail)
 
 
@@ -57,9 +65,10 @@ def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
 def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     """Post approved proposed lines through ingest; body `{organizationId, lineIds?, dataSource?, ...}`."""
     from functions.http_input import BadRequest, environment_id, read_json
-    from shared.adapters.blob_reports import REPORTS_CONTAINER, read_report
+    from shared.adapters.blob_reports import read_report
     from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.storage_clients import blob_service
+    from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.domain.reconciliation.journal import UnknownLineError
     from shared.services.approve import ApprovalRefused, NothingToApprove, approve
     from shared.services.reconcile import JOURNAL
@@ -96,7 +105,7 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     return json_response({"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
 
 
-def _approval_request(body: object):  # type: ignore[no-untyped-def]
+def _approval_request(body: object) -> ApprovalRequest:
     from functions.http_input import BadRequest
     from shared.domain.identifiers import KEY_TEXT
     from shared.services.approve import ApprovalRequest

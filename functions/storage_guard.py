@@ -43,7 +43,7 @@ def guarded(function: Callable[..., Any]) -> Callable[..., Any]:
             log.warning("%s: storage did not answer (%s); answered 503", function.__name__, type(exc).__name__)
             return storage_unavailable_response()
 
-    wrapper._storage_guarded = True  # type: ignore[attr-defined]
+    wrapper.__dict__["_storage_guarded"] = True  # a marker read back with getattr (no declared attribute)
     return wrapper
 
 

@@ -3,7 +3,7 @@
 Settings are never read at import time: an import-time error makes the Functions host load
 zero functions, and tests need to change the environment between cases. Every setting the
 app reads is a field here, so `local.settings.sample.json` and the Bicep app settings can be
-checked against this one list (see tests/unit/test_settings_coverage.py).
+checked against this one list (tests/unit/test_deployment_settings.py, names and defaults).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import json
 import os
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.access import ApiKey, EntraSettings, Grant, parse_api_keys, parse_role_grants
 from shared.domain.aggregation import JournalMapping
@@ -33,10 +34,14 @@ def _csv(value: object) -> object:
     return value
 
 
-class Settings(BaseModel):
-    """The app's settings. Field aliases are the exact environment variable names."""
+class Settings(BaseSettings):
+    """The app's settings, read from the environment by pydantic-settings when constructed.
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    Field aliases are the exact environment variable names (case-sensitive, as on Linux hosts).
+    Lists are comma-separated text, not JSON (``NoDecode``).
+    """
+
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore", case_sensitive=True)
 
     environment_name: str = Field("local", alias="OMNISYNC_ENVIRONMENT_NAME", max_length=40)
     storage_name_prefix: str = Field("", alias="OMNISYNC_STORAGE_NAME_PREFIX", pattern=r"^[a-z0-9]{0,12}$")
@@ -50,8 +55,10 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(8 * 1024 * 1024, alias="INGEST_MAX_BODY_BYTES", gt=0, le=100 * 1024 * 1024)
     max_lines_per_request: int = Field(10_000, alias="INGEST_MAX_LINES", gt=0, le=100_000)
     onhand_max_events: int = Field(512, alias="ONHAND_MAX_EVENTS", gt=0, le=10_000)
-    allowed_data_sources: tuple[str, ...] = Field(("@iv", "pos", "ecom", "wms", "fno"), alias="ALLOWED_DATA_SOURCES")
-    allowed_physical_measures: tuple[str, ...] = Field(
+    allowed_data_sources: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("@iv", "pos", "ecom", "wms", "fno"), alias="ALLOWED_DATA_SOURCES"
+    )
+    allowed_physical_measures: Annotated[tuple[str, ...], NoDecode] = Field(
         ("adjustment", "sold", "received", "ordered", "onhand", "counted", "availphysical", "reserved"),
         alias="ALLOWED_PHYSICAL_MEASURES",
     )
@@ -116,7 +123,7 @@ class Settings(BaseModel):
     entra_tenant_id: str = Field(
         "", alias="ENTRA_TENANT_ID", pattern=r"^$|^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"
     )
-    entra_audiences: tuple[str, ...] = Field((), alias="ENTRA_AUDIENCE")
+    entra_audiences: Annotated[tuple[str, ...], NoDecode] = Field((), alias="ENTRA_AUDIENCE")
     entra_environment_roles: str = Field("", alias="ENTRA_ENVIRONMENT_ROLES")
     entra_jwks_url: str = Field("", alias="ENTRA_JWKS_URL", pattern=r"^$|^https?://")
 
@@ -151,6 +158,13 @@ class Settings(BaseModel):
         if not self.entra_audiences:
             raise SettingsError("invalid settings: ENTRA_AUDIENCE: needed when ENTRA_TENANT_ID is set")
         return EntraSettings(self.entra_tenant_id.lower(), self.entra_audiences, self.entra_jwks_url)
+
+    # Telemetry (shared/telemetry.py): Application Insights when its connection string is set.
+    telemetry_exporter: Literal["auto", "console", "none"] = Field("auto", alias="TELEMETRY_EXPORTER")
+    applicationinsights_connection_string: str = Field("", alias="APPLICATIONINSIGHTS_CONNECTION_STRING", repr=False)
+    applicationinsights_authentication_string: str = Field(
+        "", alias="APPLICATIONINSIGHTS_AUTHENTICATION_STRING", repr=False
+    )
 
     def mapping(self) -> JournalMapping:
         """The journal mapping; an invalid JSON setting names itself."""
@@ -206,7 +220,7 @@ class StorageConnection(BaseModel):
 def get_settings() -> Settings:
     """The settings of this process, validated once; errors name the offending variable."""
     try:
-        return Settings.model_validate(dict(os.environ))
+        return Settings()
     except ValidationError as exc:
         problems = "; ".join(f"{_alias(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False))
         raise SettingsError(f"invalid settings: {problems}") from None

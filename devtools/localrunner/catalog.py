@@ -116,8 +116,9 @@ def build_catalog(app: func.FunctionApp) -> Catalog:
 def _read(app: func.FunctionApp) -> Catalog:
     catalog = Catalog()
     for function in app.get_functions():
-        name = function.get_function_name()
-        trigger = function.get_trigger()
+        name = function.get_function_name() or ""
+        # Declared as the base `Trigger`; the attributes read below belong to the kind's subclass.
+        trigger: Any = function.get_trigger()
         others = [b for b in function.get_bindings() if b is not trigger]
         user_function = function.get_user_function()
         kind = trigger.get_binding_name()

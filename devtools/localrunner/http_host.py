@@ -237,7 +237,7 @@ def build_http_app(catalog: Catalog, key: Callable[[], str]) -> Any:
     routes.append(Route("/admin/functions/{name}", admin_invoke, methods=["POST"]))
     routes.append(Route("/admin/functions", list_functions, methods=["GET"]))
     handlers = {404: _not_found, 405: _method_not_allowed}
-    return RequestLog(Starlette(routes=routes, exception_handlers=handlers))  # type: ignore[arg-type]
+    return RequestLog(Starlette(routes=routes, exception_handlers=handlers))
 
 
 def port_problem(host: str, port: int) -> str | None:

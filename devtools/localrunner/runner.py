@@ -120,10 +120,10 @@ class LocalRunner:
         if self.queues:
             settings = QueueSettings.from_host_json(self.host_json)
             for connection in sorted({q.connection for q in self.catalog.queues}):
-                functions = [q for q in self.catalog.queues if q.connection == connection]
-                poller = QueuePoller(functions, queue_service_for(connection), settings, self.queue_workers)
-                poller.start()
-                self.queue_pollers.append(poller)
+                queue_functions = [q for q in self.catalog.queues if q.connection == connection]
+                queue_poller = QueuePoller(queue_functions, queue_service_for(connection), settings, self.queue_workers)
+                queue_poller.start()
+                self.queue_pollers.append(queue_poller)
 
     @property
     def pollers(self) -> list[BlobPoller]:

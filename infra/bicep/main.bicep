@@ -1,5 +1,7 @@
 // omnisync: Azure Functions (Flex Consumption, Python) on a storage account reached only by a
-// managed identity. Deploy: see README "Deploy to Azure".
+// managed identity. Deploy: `azd up` (azure.yaml); see README "Deploy to Azure".
+// Every parameter default equals the code's default (shared/config.py), checked by
+// tests/unit/test_deployment_settings.py.
 targetScope = 'resourceGroup'
 
 @description('Short name used to derive resource names (lowercase letters and digits).')
@@ -44,6 +46,8 @@ param sendDelaySeconds int = 30
 @description('Ingest limits.')
 param ingestMaxBodyBytes int = 8388608
 param ingestMaxLines int = 10000
+@description('Most on-hand events or ERP transactions per bulk request.')
+param onhandMaxEvents int = 512
 
 @description('Data sources and physical measures accepted by ingest (comma-separated).')
 param allowedDataSources string = '@iv,pos,ecom,wms,fno'
@@ -86,6 +90,9 @@ param entraTenantId string = ''
 param entraAudience string = ''
 @description('App roles granting environments: JSON {"environmentId": ["Role"], "*": ["AdminRole"]}.')
 param entraEnvironmentRoles string = ''
+@description('Telemetry: auto sends traces and metrics to Application Insights (its connection string is set below).')
+@allowed(['auto', 'console', 'none'])
+param telemetryExporter string = 'auto'
 
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
@@ -175,12 +182,16 @@ resource poisonQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@20
   }
 ]
 
-resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
-  name: 'log-${functionAppName}'
-  location: location
-  properties: {
-    sku: { name: 'PerGB2018' }
-    retentionInDays: 30
+// Azure Verified Module (resolved from the public Bicep registry at deploy time). The other
+// resources stay plain: their settings are checked against the code by tests that read this file.
+module logs 'br/public:avm/res/operational-insights/workspace:0.12.0' = {
+  name: 'logs'
+  params: {
+    name: 'log-${functionAppName}'
+    location: location
+    skuName: 'PerGB2018'
+    dataRetention: 30
+    enableTelemetry: false
   }
 }
 
@@ -190,7 +201,7 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   kind: 'web'
   properties: {
     Application_Type: 'web'
-    WorkspaceResourceId: logs.id
+    WorkspaceResourceId: logs.outputs.resourceId
     DisableLocalAuth: true
   }
 }
@@ -233,6 +244,8 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: functionAppName
   location: location
+  // azd deploys the `api` service of azure.yaml to the resource carrying this tag.
+  tags: { 'azd-service-name': 'api', 'azd-env-name': environmentName }
   kind: 'functionapp,linux'
   identity: {
     type: 'UserAssigned'
@@ -265,7 +278,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SEND_JOURNALS_SCHEDULE', value: sendJournalsSchedule }
         { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }
         { name: 'INGEST_MAX_LINES', value: string(ingestMaxLines) }
-        { name: 'ONHAND_MAX_EVENTS', value: '512' }
+        { name: 'ONHAND_MAX_EVENTS', value: string(onhandMaxEvents) }
         { name: 'ALLOWED_DATA_SOURCES', value: allowedDataSources }
         { name: 'ALLOWED_PHYSICAL_MEASURES', value: allowedPhysicalMeasures }
         { name: 'RECONCILE_MASTER', value: reconcileMaster }
@@ -287,6 +300,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ENTRA_AUDIENCE', value: entraAudience }
         { name: 'ENTRA_ENVIRONMENT_ROLES', value: entraEnvironmentRoles }
         { name: 'ENTRA_JWKS_URL', value: '' }
+        { name: 'TELEMETRY_EXPORTER', value: telemetryExporter }
+        // The Python worker passes the host's trace context to OpenTelemetry (host.json telemetryMode).
+        { name: 'PYTHON_ENABLE_OPENTELEMETRY', value: 'true' }
       ]
     }
     functionAppConfig: {
@@ -313,7 +329,20 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   dependsOn: [storageRoles, deploymentContainer]
 }
 
-output functionAppName string = functionApp.name
-output storageAccountName string = storage.name
-output apiBaseUrl string = 'https://${functionApp.properties.defaultHostName}/api'
-output systemTopicHint string = 'Create an Event Grid system topic on ${storage.name} and subscribe the blob trigger (README).'
+// Blob triggers use the Event Grid source (the only one on Flex Consumption). The system topic is
+// created here; its subscriptions (blob-subscriptions.bicep) need the host's blobs_extension key,
+// which exists only once the code is deployed, so azd's postdeploy hook deploys them.
+resource blobEvents 'Microsoft.EventGrid/systemTopics@2025-02-15' = {
+  name: 'evgt-${functionAppName}'
+  location: location
+  properties: {
+    source: storage.id
+    topicType: 'Microsoft.Storage.StorageAccounts'
+  }
+}
+
+// Names are upper-case so azd exports them as environment variables of the same name (hooks read them).
+output AZURE_FUNCTION_APP_NAME string = functionApp.name
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.name
+output AZURE_EVENTGRID_SYSTEM_TOPIC string = blobEvents.name
+output API_BASE_URL string = 'https://${functionApp.properties.defaultHostName}/api'

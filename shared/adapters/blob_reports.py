@@ -34,9 +34,10 @@ from typing import IO, Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient, ContentSettings
 
+from shared.adapters.storage_names import REPORTS_CONTAINER
+
 log = logging.getLogger(__name__)
 
-REPORTS_CONTAINER = "reports"
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "omnisync.reconciliation.manifest/1"
 RUN_TIME = "run_time"

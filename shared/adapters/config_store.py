@@ -12,8 +12,9 @@ from azure.data.tables import UpdateMode
 
 from shared.adapters.ledger_tables import _ensure_tables
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_names import CONFIG_TABLE
 
-CONFIG = "config"
+CONFIG = CONFIG_TABLE
 ROW = "inventory"
 
 

@@ -24,11 +24,16 @@ How one ``send`` works, and why:
    and a later send of the same journal reports ``posted`` once the header's ``IsPosted``
    is ``Yes``.
 
-Transport failures never escape as exceptions: 429 waits for ``Retry-After`` (seconds or an
-HTTP date), 401 refreshes the token once, 5xx / timeouts / dropped connections restart the
-whole look-up-then-create procedure with exponential backoff (restarting, not blindly
-re-POSTing, is what keeps a retry from duplicating a journal). When retries run out the
-outcome has ``retryable=True``. Tokens and secrets are never logged.
+HTTP goes through an azure-core ``PipelineClient`` (the pipeline the Azure SDKs use):
+``BearerTokenCredentialPolicy`` gets, caches and renews the Entra ID token from any
+``azure.core.credentials.TokenCredential`` (azure-identity's credentials), and a ``RetryPolicy``
+waits out 429s for ``Retry-After`` (seconds or an HTTP date). Only 429 is retried inside the
+pipeline, because a throttled request was not processed. 401 renews the token once (the policy
+drops a refused token; the request is sent once more). 5xx / timeouts / dropped connections are
+*not* retried in the pipeline: they restart the whole look-up-then-create procedure with
+exponential backoff (restarting, not blindly re-POSTing, is what keeps a retry from duplicating a
+journal). Transport failures never escape as exceptions; when retries run out the outcome has
+``retryable=True``. Tokens and secrets are never logged.
 """
 
 from __future__ import annotations
@@ -42,10 +47,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+from azure.core import PipelineClient
+from azure.core.credentials import TokenCredential
+from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import BearerTokenCredentialPolicy, HeadersPolicy, HTTPPolicy, RetryPolicy
+from azure.core.pipeline.transport import HttpTransport, RequestsTransport
+from azure.core.rest import HttpRequest, HttpResponse
 
 from shared.domain.journals import (
     MAX_JOURNAL_ID_LENGTH,
@@ -56,6 +67,7 @@ from shared.domain.journals import (
     JournalType,
     LineResult,
 )
+from shared.telemetry import erp_call, set_http_status
 
 logger = logging.getLogger(__name__)
 
@@ -63,42 +75,8 @@ MAX_MESSAGE_CHARS = 2_000
 ACTION_NAMESPACE = "Microsoft.Dynamics.DataEntities"
 
 
-class TokenProvider(Protocol):
-    """Returns a bearer token for the ERP; ``force_refresh`` asks for a new one (after a 401)."""
-
-    def __call__(self, *, force_refresh: bool = False) -> str: ...
-
-
-class _AccessToken(Protocol):
-    token: str
-    expires_on: int
-
-
-class _Credential(Protocol):
-    def get_token(self, *scopes: str) -> _AccessToken: ...
-
-
-class CredentialTokenProvider:
-    """Adapts an azure-identity credential to ``TokenProvider``, caching until near expiry."""
-
-    def __init__(
-        self,
-        credential: _Credential,
-        scope: str,
-        *,
-        refresh_margin_s: float = 300.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._credential = credential
-        self._scope = scope
-        self._margin = refresh_margin_s
-        self._clock = clock
-        self._token: _AccessToken | None = None
-
-    def __call__(self, *, force_refresh: bool = False) -> str:
-        if force_refresh or self._token is None or self._token.expires_on - self._margin <= self._clock():
-            self._token = self._credential.get_token(self._scope)
-        return self._token.token
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+"""Hosts reachable over plain HTTP (a fake ERP in tests); every other ERP URL must be HTTPS."""
 
 
 @dataclass(frozen=True)
@@ -228,8 +206,8 @@ def _split_headers(block: bytes) -> tuple[dict[str, str], bytes]:
         head, _, body = block.partition(b"\n\n")
     headers: dict[str, str] = {}
     for line in head.decode("latin-1").splitlines():
-        name, sep, value = line.partition(":")
-        if sep:
+        name, colon, value = line.partition(":")
+        if colon:
             headers[name.strip().lower()] = value.strip()
     return headers, body
 
@@ -280,6 +258,58 @@ class _Rejected(Exception):
     """The ERP answered with a definite refusal; retrying the same request will not help."""
 
 
+# ----- the HTTP pipeline ----------------------------------------------------------------------
+class ThrottleRetryPolicy(RetryPolicy):
+    """azure-core's retry policy, narrowed to what is safe to repeat blindly: HTTP 429.
+
+    A throttled request was not processed, so even a POST may go again. The wait is the
+    ``Retry-After`` header (seconds or an HTTP date, read against the injected clock), else
+    exponential backoff; a wait longer than ``max_wait_s`` is not waited here (the outcome is
+    retryable later). Transport errors and 5xx are not retried here (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        *,
+        max_retries: int,
+        sleep: Callable[[float], None],
+        now: Callable[[], datetime],
+        backoff: Callable[[int], float],
+        max_wait_s: float,
+    ) -> None:
+        super().__init__(retry_total=max_retries, retry_status=max_retries, retry_connect=0, retry_read=0)
+        self._sleep_for = sleep
+        self._now = now
+        self._backoff = backoff
+        self._max_wait_s = max_wait_s
+
+    def is_retry(self, settings: dict[str, Any], response: PipelineResponse[Any, Any]) -> bool:
+        if response.http_response.status_code != 429:
+            return False
+        return self._delay(response, attempt=len(settings["history"])) <= self._max_wait_s
+
+    def sleep(
+        self, settings: dict[str, Any], transport: Any, response: PipelineResponse[Any, Any] | None = None
+    ) -> None:
+        # Called after the attempt was counted: the first retry has one entry in the history.
+        self._sleep_for(self._delay(response, attempt=len(settings["history"]) - 1))
+
+    def _delay(self, response: PipelineResponse[Any, Any] | None, *, attempt: int) -> float:
+        header = response.http_response.headers.get("Retry-After") if response is not None else None
+        delay = parse_retry_after(header, self._now())
+        return delay if delay is not None else self._backoff(attempt)
+
+
+class ErpDependencyPolicy(HTTPPolicy[Any, Any]):
+    """Each HTTP attempt to the ERP as an OpenTelemetry client span (an Application Insights dependency)."""
+
+    def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        with erp_call(request.http_request.method, request.http_request.url) as span:
+            response = self.next.send(request)
+            set_http_status(span, response.http_response.status_code)
+            return response
+
+
 @dataclass
 class _Progress:
     journal_number: str | None = None
@@ -293,8 +323,9 @@ class ODataErpConnector:
     def __init__(
         self,
         base_url: str,
-        token_provider: TokenProvider,
+        credential: TokenCredential,
         *,
+        scope: str | None = None,
         timeout: float = 30.0,
         max_retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
@@ -305,15 +336,18 @@ class ODataErpConnector:
         backoff_max_s: float = 60.0,
         max_retry_after_s: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        client: httpx.Client | None = None,
+        transport: HttpTransport[Any, Any] | None = None,
     ) -> None:
+        """``credential``: any azure-core ``TokenCredential``; ``scope`` defaults to ``<base_url>/.default``.
+        ``sleep`` and ``now`` are injectable so tests need not wait; ``transport`` defaults to
+        azure-core's requests transport (keep-alive, no redirects)."""
         if chunk_size < 1:
             raise ValueError("chunk_size must be at least 1")
         if max_retries < 0:
             raise ValueError("max_retries must not be negative")
         self._root = base_url.rstrip("/") + "/data/"
         self._origin = urlsplit(self._root)
-        self._token_provider = token_provider
+        self._timeout = timeout
         self._max_retries = max_retries
         self._sleep = sleep
         self._chunk_size = chunk_size
@@ -323,11 +357,29 @@ class ODataErpConnector:
         self._backoff_max = backoff_max_s
         self._max_retry_after = max_retry_after_s
         self._now = now
-        self._client = client or httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
-        self._owns_client = client is None
+        # Plain HTTP only to a loopback fake; the token policy refuses http:// anywhere else.
+        self._plain_http_ok = self._origin.scheme == "http" and self._origin.hostname in LOOPBACK_HOSTS
+        self._owns_transport = transport is None
+        policies: list[Any] = [
+            HeadersPolicy(
+                base_headers={"Accept": "application/json", "OData-Version": "4.0", "OData-MaxVersion": "4.0"}
+            ),
+            ThrottleRetryPolicy(
+                max_retries=max_retries,
+                sleep=sleep,
+                now=now,
+                backoff=self._backoff,
+                max_wait_s=max_retry_after_s,
+            ),
+            BearerTokenCredentialPolicy(credential, scope or base_url.rstrip("/") + "/.default"),
+            ErpDependencyPolicy(),
+        ]
+        self._client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(
+            base_url=self._root, policies=policies, transport=transport or RequestsTransport()
+        )
 
     def close(self) -> None:
-        if self._owns_client:
+        if self._owns_transport:
             self._client.close()
 
     def __enter__(self) -> ODataErpConnector:
@@ -467,7 +519,7 @@ class ODataErpConnector:
             return header
         header = _decode_json(response.content)
         if not header.get("JournalNumber"):
-            raise _Rejected(f"ERP answered the header create without a JournalNumber: {response.text[:500]}")
+            raise _Rejected(f"ERP answered the header create without a JournalNumber: {response.text()[:500]}")
         logger.info("journal %s: created ERP journal %s", journal.journal_id, header["JournalNumber"])
         return header
 
@@ -579,54 +631,40 @@ class ODataErpConnector:
 
     def _request(
         self, method: str, url: str, *, content: bytes | None = None, headers: Mapping[str, str] | None = None
-    ) -> httpx.Response:
-        """One logical request: waits out 429s, refreshes the token once on 401.
+    ) -> HttpResponse:
+        """One logical request through the pipeline (which waits out 429s); renews the token once on 401.
 
         5xx, 408 and transport errors raise ``_Transient`` so the caller re-checks the ERP's
         state before doing anything again: a POST whose answer was lost must not be repeated.
         """
-        refreshed = False
-        force_refresh = False
-        throttled = 0
+        options: dict[str, Any] = {"connection_timeout": self._timeout, "read_timeout": self._timeout}
+        if self._plain_http_ok:
+            options["enforce_https"] = False
+        renewed = False
         while True:
+            request = HttpRequest(method, url, content=content, headers=dict(headers or {}))
             try:
-                token = self._token_provider(force_refresh=force_refresh)
-            except Exception as exc:  # credential failures are reported, not raised
+                response = self._client.send_request(request, **options)
+            except ClientAuthenticationError as exc:  # the credential failed: reported, not raised
                 raise _Transient(f"could not get an access token: {type(exc).__name__}: {exc}") from exc
-            request_headers = {
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "OData-Version": "4.0",
-                "OData-MaxVersion": "4.0",
-                **(headers or {}),
-            }
-            try:
-                response = self._client.request(method, url, content=content, headers=request_headers)
-            except httpx.TransportError as exc:
+            except AzureError as exc:  # connection refused or dropped, timeout
                 raise _Transient(f"{method} {_path(url)}: {type(exc).__name__}") from exc
             status = response.status_code
             if status == 401:
-                if refreshed:
+                if renewed:
                     raise _Rejected(f"ERP refused a freshly issued token (HTTP 401) for {method} {_path(url)}")
-                refreshed = force_refresh = True
-                logger.info("HTTP 401 on %s %s; refreshing the token once", method, _path(url))
+                # BearerTokenCredentialPolicy dropped the refused token; the next attempt gets a new one.
+                renewed = True
+                logger.info("HTTP 401 on %s %s; renewing the token once", method, _path(url))
                 continue
-            force_refresh = False
             if status == 429:
-                if throttled >= self._max_retries:
-                    raise _OutOfRetries(f"throttled by the ERP (HTTP 429) {throttled + 1} times; retries exhausted")
                 delay = parse_retry_after(response.headers.get("Retry-After"), self._now())
-                if delay is None:
-                    delay = self._backoff(throttled)
-                if delay > self._max_retry_after:
+                if delay is not None and delay > self._max_retry_after:
                     raise _OutOfRetries(f"throttled by the ERP (HTTP 429); asked to wait {delay:g}s")
-                throttled += 1
-                logger.info("HTTP 429 on %s %s; waiting %.3gs", method, _path(url), delay)
-                self._sleep(delay)
-                continue
+                raise _OutOfRetries(f"throttled by the ERP (HTTP 429) {self._max_retries + 1} times; retries exhausted")
             if status >= 500 or status == 408:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"), self._now())
-                text = odata_error_text(response.content) if response.content else response.reason_phrase
+                text = odata_error_text(response.content) if response.content else (response.reason or "")
                 raise _Transient(f"HTTP {status} on {method} {_path(url)}: {_trim(text)}", retry_after)
             if status >= 400:
                 raise _Rejected(_trim(odata_error_text(response.content) or f"HTTP {status}"))
@@ -720,7 +758,7 @@ def odata_connector_from_settings(
     from azure.identity import ClientSecretCredential, DefaultAzureCredential
 
     env_url = env_url.rstrip("/")
-    credential: _Credential
+    credential: TokenCredential
     if client_secret:
         if not tenant_id or not client_id:
             raise ValueError("a client secret needs a tenant id and a client id")
@@ -729,7 +767,8 @@ def odata_connector_from_settings(
         credential = DefaultAzureCredential(managed_identity_client_id=client_id)
     return ODataErpConnector(
         env_url,
-        CredentialTokenProvider(credential, f"{env_url}/.default"),
+        credential,
+        scope=f"{env_url}/.default",
         timeout=timeout,
         max_retries=max_retries,
         chunk_size=chunk_size,

@@ -16,11 +16,12 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from shared.adapters.storage_names import INBOX_CONTAINER, OUTBOX_CONTAINER
 from shared.domain.journals import Journal, JournalOutcome, LineResult
 from shared.domain.quantities import canonical
 from shared.domain.spreadsheet import neutralise
 
-OUTBOX, INBOX = "journal-outbox", "journal-inbox"
+OUTBOX, INBOX = OUTBOX_CONTAINER, INBOX_CONTAINER
 CSV_COLUMNS = (
     "JournalId",
     "dataAreaId",

@@ -10,8 +10,9 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_names import JOURNALS_TABLE
 
-JOURNALS = "journals"
+JOURNALS = JOURNALS_TABLE
 INFLIGHT = "inflight"
 
 
@@ -59,7 +60,8 @@ class JournalRecords:
 
     def inflight(self) -> list[tuple[str, str]]:
         entities = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": INFLIGHT})
-        return [tuple(e["RowKey"].split("|", 1)) for e in entities]  # type: ignore[misc]
+        pairs = (str(e["RowKey"]).split("|", 1) for e in entities)
+        return [(environment_id, journal_id) for environment_id, journal_id in pairs]
 
     def get(self, environment_id: str, journal_id: str) -> dict[str, Any] | None:
         try:

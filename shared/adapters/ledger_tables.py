@@ -1,6 +1,6 @@
 """The inventory ledger in Table Storage (the pending index is mixed in from `pending_index`).
 
-Layout (DESIGN.md): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
+Layout (key prefixes in ledger_keys.py): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
 lines (`L|id`) and cache rows (`C|hash`), so a sync is one entity group transaction. Table `lineids`
 makes line ids unique per environment across products; table `pending` lists partitions with work.
 All queries pass values through `parameters=`.
@@ -12,16 +12,16 @@ import base64
 import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from shared.adapters.ledger_keys import (
     AGGREGATED,
@@ -37,6 +37,7 @@ from shared.adapters.ledger_keys import (
 )
 from shared.adapters.pending_index import Marker, PendingIndex
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_names import LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
@@ -45,9 +46,18 @@ from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
 from shared.domain.quantities import canonical
 
-LEDGER, LINE_IDS, PENDING = "ledger", "lineids", "pending"
+LEDGER, LINE_IDS, PENDING = LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 LINE_PREFIX, CACHE_PREFIX, AGG_PREFIX = LINE, CACHE, AGGREGATED
-OPEN_FIELDS = ("Dimensions", "DataSource", "Measure", "Quantity", "JournalNameId", "TransDate", "CostPrice")
+OPEN_FIELDS = (
+    "Dimensions",
+    "DataSource",
+    "Measure",
+    "Quantity",
+    "JournalNameId",
+    "TransDate",
+    "CostPrice",
+    "CreatedAt",
+)
 """What sync and aggregation read of a line: copied into its open entry so they never read `L|` rows."""
 
 Fault = Callable[[str], None]
@@ -118,7 +128,7 @@ class LedgerStore(PendingIndex):
                 resilient(self.line_ids.submit_transaction, ops)
                 return {}
             except TableTransactionError as exc:
-                if exc.error_code != "EntityAlreadyExists":
+                if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
                 return self._reserve_one_by_one(partition, chunk)
 
@@ -166,7 +176,7 @@ class LedgerStore(PendingIndex):
                     self.ledger.submit_transaction, [("create", e) for line in chunk for e in (line, _open_entry(line))]
                 )
             except TableTransactionError as exc:
-                if exc.error_code != "EntityAlreadyExists":
+                if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
                 for line in chunk:  # a retried request: each line and its entry still only together
                     with contextlib.suppress(TableTransactionError):
@@ -263,8 +273,9 @@ class LedgerStore(PendingIndex):
             self._step(step)
             return resilient(self.ledger.submit_transaction, ops)
         except TableTransactionError as exc:
-            if exc.status_code in (409, 412) or exc.error_code in CONFLICT_CODES:
-                raise ConcurrencyConflict(str(exc.error_code)) from None
+            code = getattr(exc, "error_code", None)  # set by the SDK's error decoder, not declared on the class
+            if exc.status_code in (409, 412) or code in CONFLICT_CODES:
+                raise ConcurrencyConflict(str(code)) from None
             raise
 
     def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None:
@@ -453,9 +464,7 @@ class LedgerStore(PendingIndex):
                 clauses.append(f"{column} eq @{name}")
                 params[name] = filters[name]
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
-        page = list(next(iter(pages), []))
-        return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
+        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
 
     # ---- reads for the API -------------------------------------------------------------------------
     def query_lines(
@@ -481,9 +490,7 @@ class LedgerStore(PendingIndex):
             clauses.append("CreatedAt lt @createdTo")
             params["createdTo"] = filters["createdTo"]
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        pages = pager.by_page(continuation_token=decode_token(token, environment_id) if token else None)
-        page = list(next(iter(pages), []))
-        return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
+        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
 
     def cache_rows_of_environment(self, environment_id: str, partitions: list[str] | None) -> Iterator[dict[str, Any]]:
         if partitions is not None:
@@ -498,6 +505,19 @@ class LedgerStore(PendingIndex):
             "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey ge @lo and RowKey lt @hi",
             parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"},
         )
+
+
+def _first_page(
+    pager: Iterable[TableEntity], token: dict[str, str] | None, environment_id: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a query and the client token for the next.
+
+    Table Storage's continuation token is a dict (next partition and row key); azure-core's
+    ``ItemPaged`` declares ``str``, so the pager is used untyped here.
+    """
+    pages: Any = cast(Any, pager).by_page(continuation_token=token)
+    page = list(next(iter(pages), []))
+    return [dict(e) for e in page], encode_token(pages.continuation_token, environment_id)
 
 
 def encode_token(token: Any, environment_id: str) -> str | None:
@@ -580,6 +600,7 @@ def _pending_line(entity: Any) -> PendingLine:
         entity["DataSource"],
         entity["Measure"],
         _decimal(entity["Quantity"]),
+        entity.get("CreatedAt"),
     )
 
 

@@ -80,7 +80,8 @@ class PendingIndex:
         """Every marker of `kind` over all shards, oldest first (so a budgeted sweep starves no one)."""
 
         def shard_markers(shard: int) -> list[Marker]:
-            clauses, params = ["PartitionKey eq @pk"], {"pk": pending_shard(kind, shard)}
+            clauses: list[str] = ["PartitionKey eq @pk"]
+            params: dict[str, Any] = {"pk": pending_shard(kind, shard)}
             if touched_before is not None:
                 clauses.append("TouchedAt lt @before")
                 params["before"] = touched_before

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from typing import Any
 
+from azure.core.credentials import TokenCredential
+from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
@@ -21,9 +24,8 @@ POOL_SIZE = 64
 with the default pool of 10 every extra thread opened (and threw away) a connection per call."""
 
 
-def _transport():  # type: ignore[no-untyped-def]
+def _transport() -> RequestsTransport:
     import requests
-    from azure.core.pipeline.transport import RequestsTransport
 
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
@@ -33,7 +35,7 @@ def _transport():  # type: ignore[no-untyped-def]
 
 
 @lru_cache(maxsize=4)
-def _credential(client_id: str | None):  # type: ignore[no-untyped-def]
+def _credential(client_id: str | None) -> TokenCredential:
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=client_id) if client_id else DefaultAzureCredential()
@@ -64,8 +66,10 @@ def blob_service(connection: StorageConnection | None = None) -> BlobServiceClie
     # As for tables: the blob SDK's default backoff (15 s, then 3^n) makes a refused connection take ~90 s.
     from azure.storage.blob import LinearRetry
 
+    # azure-storage-blob annotates these seconds as int; the policy computes with floats.
+    seconds: Any = {"backoff": 0.3, "random_jitter_range": 0.2}
     options = {
-        "retry_policy": LinearRetry(backoff=0.3, random_jitter_range=0.2, retry_total=3),
+        "retry_policy": LinearRetry(retry_total=3, **seconds),
         "connection_timeout": 5,
         "transport": _transport(),
     }

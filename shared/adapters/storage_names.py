@@ -1,12 +1,36 @@
-"""Names of every table and blob container the app uses.
+"""Names of every table, blob container and work queue the app uses: the one list.
 
-One list, so the Bicep (which creates them in Azure) can be checked against the code, and local
-runs can create what is missing.
+Every module takes its names from here, so the Bicep (which creates them in Azure) can be checked
+against the code (tests/unit/test_deployment_settings.py) and local runs can create what is
+missing. Table names get `OMNISYNC_STORAGE_NAME_PREFIX` in front (storage_clients.table_name).
+The key layout inside the ledger table (partition and row key prefixes) is in ledger_keys.py.
 """
 
 from __future__ import annotations
 
-TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals", "config")
-CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox")
+# Tables
+LEDGER_TABLE = "ledger"
+"""Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product."""
+LINE_IDS_TABLE = "lineids"
+"""Line ids reserved by ingest (exactly-once per id)."""
+PENDING_TABLE = "pending"
+"""Markers of partitions with work to do, and schedules."""
+JOURNALS_TABLE = "journals"
+"""Journals sent to the ERP and those in flight."""
+CONFIG_TABLE = "config"
+"""Per-environment inventory configuration."""
+
+# Blob containers
+SNAPSHOTS_CONTAINER = "snapshots"
+"""Reconciliation input: `{runId}/erp_onhand.*` and `{runId}/wms_onhand.*` (blob trigger)."""
+REPORTS_CONTAINER = "reports"
+"""Reconciliation output: `{runId}/...` reports and manifest."""
+OUTBOX_CONTAINER = "journal-outbox"
+"""Journals written by the outbox connector for the ERP to pick up."""
+INBOX_CONTAINER = "journal-inbox"
+"""Journal results dropped by the ERP (blob trigger)."""
+
+TABLES: tuple[str, ...] = (LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE, JOURNALS_TABLE, CONFIG_TABLE)
+CONTAINERS: tuple[str, ...] = (SNAPSHOTS_CONTAINER, REPORTS_CONTAINER, OUTBOX_CONTAINER, INBOX_CONTAINER)
 QUEUES: tuple[str, ...] = ("sync", "aggregate", "send")
 """Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""

@@ -5,18 +5,22 @@ No retries: a health check must answer quickly, and a retrying SDK waits for min
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from shared.adapters.storage_clients import blob_service, table_service
 
-PROBE_OPTIONS = {"timeout": 5, "retry_total": 0}
+PROBE_TIMEOUT_S = 5
 
 
 def probe_tables() -> None:
-    next(iter(table_service().list_tables(results_per_page=1, **PROBE_OPTIONS).by_page()), None)
+    pages = table_service().list_tables(results_per_page=1, timeout=PROBE_TIMEOUT_S, retry_total=0).by_page()
+    next(iter(pages), None)
 
 
 def probe_blobs() -> None:
-    next(iter(blob_service().list_containers(results_per_page=1, **PROBE_OPTIONS).by_page()), None)
+    pages = blob_service().list_containers(results_per_page=1, timeout=PROBE_TIMEOUT_S, retry_total=0).by_page()
+    next(iter(pages), None)
 
 
-def storage_probes() -> dict[str, object]:
+def storage_probes() -> dict[str, Callable[[], None]]:
     return {"table": probe_tables, "blob": probe_blobs}

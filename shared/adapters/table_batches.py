@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
 BATCH = 100
 """Table Storage's limit of operations in one entity group transaction (the SDK does not check it)."""
 WRITERS = 8
@@ -38,16 +40,12 @@ def resilient(function: Callable[..., Any], *args: Any, attempts: int = 3, **kwa
     repeated: creates report the entity exists, ETag-guarded updates report a conflict and the
     caller re-reads, upserts and queue messages (at least once) are idempotent.
     """
-    import random
-    import time
-
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-    for attempt in range(1, attempts + 1):
-        try:
-            return function(*args, **kwargs)
-        except (ServiceRequestError, ServiceResponseError):
-            if attempt == attempts:
-                raise
-            time.sleep(0.05 * 2**attempt + random.random() * 0.05)  # noqa: S311 - jitter, not security
-    raise AssertionError("unreachable")
+    retrying = Retrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.1, max=1.0, jitter=0.05),
+        retry=retry_if_exception_type((ServiceRequestError, ServiceResponseError)),
+        reraise=True,
+    )
+    return retrying(function, *args, **kwargs)

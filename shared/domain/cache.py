@@ -35,6 +35,8 @@ class PendingLine:
     data_source: str
     measure: str
     quantity: Decimal
+    created_at: datetime | None = None
+    """When the line was ingested (for the sync-lag metric); None for lines stored without it."""
 
 
 @dataclass(frozen=True)

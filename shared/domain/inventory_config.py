@@ -197,10 +197,10 @@ class InventoryConfig(BaseModel):
                 problems.append(
                     f"offset of {rule.transactionType} uses {ref}, which is not a configured physical measure"
                 )
-            key = (rule.transactionType, rule.offsetDataSource.lower(), rule.offsetPhysicalMeasure.lower())
-            if key in rules:
+            rule_key = (rule.transactionType, rule.offsetDataSource.lower(), rule.offsetPhysicalMeasure.lower())
+            if rule_key in rules:
                 problems.append(f"offset of {rule.transactionType} on {ref} is configured twice")
-            rules.add(key)
+            rules.add(rule_key)
         if problems:
             raise ValueError("; ".join(problems))
         return self

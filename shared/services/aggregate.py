@@ -17,6 +17,7 @@ from shared.adapters.ledger_keys import LEDGER_WORK, SEND_WORK
 from shared.adapters.ledger_tables import ConcurrencyConflict
 from shared.domain.aggregation import JournalMapping, plan_aggregation
 from shared.services.ports import LedgerPort
+from shared.telemetry import stage
 
 log = logging.getLogger(__name__)
 MAX_CONFLICTS = 20
@@ -36,36 +37,37 @@ def aggregate_partition(
     store: LedgerPort, partition: str, mapping: JournalMapping, clock: Callable[[], datetime], report: AggregateReport
 ) -> bool:
     """Aggregate every `IVPosted` line of the partition; False if contention left some to a retry."""
-    report.partitions += 1
-    conflicts = 0
-    send_marked = False
-    while True:
-        lines, members = store.posted_lines(partition, limit=PAGE)
-        if not lines and not members:
-            return True
-        groups, unmapped = plan_aggregation(lines, mapping)
-        try:
-            if unmapped:
-                store.close_open(partition, unmapped)
-            if any(g.status == "Created" for g in groups) and not send_marked:
-                # Before the aggregated lines exist: a crash after the commit still leaves them to a send.
-                store.mark_pending([partition], clock(), SEND_WORK)
-                send_marked = True
-            if groups:
-                store.commit_aggregation(partition, groups, clock())
-            members += [(line.row_key[2:], group.aggregated_id) for group in groups for line in group.lines]
-            store.finish_aggregated(partition, members, clock())
-        except ConcurrencyConflict:
-            conflicts += 1
-            if conflicts > MAX_CONFLICTS:
-                log.warning("aggregation of %s left to a retry after %d conflicts", partition, conflicts)
-                return False
-            continue
-        report.lines += sum(len(g.lines) for g in groups)
-        report.aggregated += len(groups)
-        report.to_send += sum(1 for g in groups if g.status == "Created")
-        if sum(len(g.lines) for g in groups) + len(unmapped) == len(lines) and len(lines) + len(members) < PAGE:
-            return True  # a short page, all handled: nothing left to read
+    with stage("aggregate", partition=partition):
+        report.partitions += 1
+        conflicts = 0
+        send_marked = False
+        while True:
+            lines, members = store.posted_lines(partition, limit=PAGE)
+            if not lines and not members:
+                return True
+            groups, unmapped = plan_aggregation(lines, mapping)
+            try:
+                if unmapped:
+                    store.close_open(partition, unmapped)
+                if any(g.status == "Created" for g in groups) and not send_marked:
+                    # Before the aggregated lines exist: a crash after the commit still leaves them to a send.
+                    store.mark_pending([partition], clock(), SEND_WORK)
+                    send_marked = True
+                if groups:
+                    store.commit_aggregation(partition, groups, clock())
+                members += [(line.row_key[2:], group.aggregated_id) for group in groups for line in group.lines]
+                store.finish_aggregated(partition, members, clock())
+            except ConcurrencyConflict:
+                conflicts += 1
+                if conflicts > MAX_CONFLICTS:
+                    log.warning("aggregation of %s left to a retry after %d conflicts", partition, conflicts)
+                    return False
+                continue
+            report.lines += sum(len(g.lines) for g in groups)
+            report.aggregated += len(groups)
+            report.to_send += sum(1 for g in groups if g.status == "Created")
+            if sum(len(g.lines) for g in groups) + len(unmapped) == len(lines) and len(lines) + len(members) < PAGE:
+                return True  # a short page, all handled: nothing left to read
 
 
 def aggregate_pending(

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.adapters.ledger_tables import ConcurrencyConflict, LedgerStore
+from shared.adapters.ledger_tables import ConcurrencyConflict
 from shared.domain.cache import CacheChange, CacheRow, plan_changes
+from shared.services.ports import PartitionRepository
 
 log = logging.getLogger(__name__)
 Loader = Callable[[], list[CacheChange]]
@@ -25,7 +26,7 @@ class TooMuchContention(RuntimeError):
 
 
 def apply_changes(
-    store: LedgerStore,
+    store: PartitionRepository,
     partition: str,
     load: Loader,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -23,6 +23,7 @@ from shared.services.outcomes import LineOutcome, split_repeats
 from shared.services.partition_work import queue_markers
 from shared.services.ports import LedgerPort, WorkSink
 from shared.services.sync import sync_partition
+from shared.telemetry import stage
 
 
 def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now: datetime) -> dict[str, Any]:
@@ -58,58 +59,61 @@ def ingest(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     queues: WorkSink | None = None,
 ) -> list[LineOutcome]:
-    now = clock()
-    outcomes, fresh = split_repeats(lines, lambda line: line.id, lambda line: line.fingerprint())
+    with stage("ingest", environment=environment_id, lines=len(lines)):
+        now = clock()
+        outcomes, fresh = split_repeats(lines, lambda line: line.id, lambda line: line.fingerprint())
 
-    records = [
-        IdRecord(line.id, ledger_partition(environment_id, line.organizationId, line.productId), fp)
-        for _, line, fp in fresh
-    ]
-    existing = store.reserve_ids(environment_id, records)
+        records = [
+            IdRecord(line.id, ledger_partition(environment_id, line.organizationId, line.productId), fp)
+            for _, line, fp in fresh
+        ]
+        existing = store.reserve_ids(environment_id, records)
 
-    to_create: list[dict[str, Any]] = []
-    repair_candidates: list[tuple[int, AdjustmentLine, str]] = []
-    for index, line, fingerprint in fresh:
-        stored = existing.get(line.id)
-        if stored is None:
-            to_create.append(line_entity(environment_id, line, fingerprint, now))
-            outcomes[index] = LineOutcome(index, line.id, "created", "Created")
-        elif stored.fingerprint != fingerprint:
-            current = store.get_line(stored.ledger_partition, line.id)
-            outcomes[index] = LineOutcome(
-                index,
-                line.id,
-                "conflict",
-                current["Status"] if current else None,
-                "this id was stored earlier with other content; it was not applied",
-            )
-        else:
-            repair_candidates.append((index, line, fingerprint))
+        to_create: list[dict[str, Any]] = []
+        repair_candidates: list[tuple[int, AdjustmentLine, str]] = []
+        for index, line, fingerprint in fresh:
+            stored = existing.get(line.id)
+            if stored is None:
+                to_create.append(line_entity(environment_id, line, fingerprint, now))
+                outcomes[index] = LineOutcome(index, line.id, "created", "Created")
+            elif stored.fingerprint != fingerprint:
+                current = store.get_line(stored.ledger_partition, line.id)
+                outcomes[index] = LineOutcome(
+                    index,
+                    line.id,
+                    "conflict",
+                    current["Status"] if current else None,
+                    "this id was stored earlier with other content; it was not applied",
+                )
+            else:
+                repair_candidates.append((index, line, fingerprint))
 
-    touched: set[str] = {e["PartitionKey"] for e in to_create}
-    for index, line, fingerprint in repair_candidates:
-        entity = line_entity(environment_id, line, fingerprint, now)
-        current = store.get_line(entity["PartitionKey"], line.id)
-        if current is None:
-            to_create.append(entity)
-            status = "Created"
-        else:
-            status = current["Status"]
-        if status == "Created":
-            touched.add(entity["PartitionKey"])
-        outcomes[index] = LineOutcome(index, line.id, "duplicate", status)
+        touched: set[str] = {e["PartitionKey"] for e in to_create}
+        for index, line, fingerprint in repair_candidates:
+            entity = line_entity(environment_id, line, fingerprint, now)
+            current = store.get_line(entity["PartitionKey"], line.id)
+            if current is None:
+                to_create.append(entity)
+                status = "Created"
+            else:
+                status = current["Status"]
+            if status == "Created":
+                touched.add(entity["PartitionKey"])
+            outcomes[index] = LineOutcome(index, line.id, "duplicate", status)
 
-    store.create_lines(to_create)
-    markers = store.mark_pending(touched, now, LEDGER_WORK) if touched else []
+        store.create_lines(to_create)
+        markers = store.mark_pending(touched, now, LEDGER_WORK) if touched else []
 
-    instant = {
-        ledger_partition(environment_id, line.organizationId, line.productId) for line in lines if line.createWithIVSync
-    }
-    synced: set[str] = set()
-    for partition in sorted(instant):
-        synced |= sync_partition(store, partition, clock).synced_ids
-    queue_markers(queues, markers)
-    for index, outcome in outcomes.items():
-        if outcome.id in synced and outcome.outcome != "conflict":
-            outcomes[index] = LineOutcome(index, outcome.id, outcome.outcome, "IVPosted", outcome.message)
-    return [outcomes[i] for i in range(len(lines))]
+        instant = {
+            ledger_partition(environment_id, line.organizationId, line.productId)
+            for line in lines
+            if line.createWithIVSync
+        }
+        synced: set[str] = set()
+        for partition in sorted(instant):
+            synced |= sync_partition(store, partition, clock).synced_ids
+        queue_markers(queues, markers)
+        for index, outcome in outcomes.items():
+            if outcome.id in synced and outcome.outcome != "conflict":
+                outcomes[index] = LineOutcome(index, outcome.id, outcome.outcome, "IVPosted", outcome.message)
+        return [outcomes[i] for i in range(len(lines))]

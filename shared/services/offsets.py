@@ -120,7 +120,7 @@ def _transaction_change(
     new_stages = list(dict.fromkeys(t.stage for t in items if t.stage not in applied))
     if not new_stages:
         return None, set(), offset_done
-    edits = []
+    edits: list[Edit] = []
     for stage in new_stages:
         edits += next(t for t in items if t.stage == stage).edits_at(stage_quantities=True, offset=False)
     offset_now = not offset_done and any(reached(first.rule, s) for s in [*applied, *new_stages])

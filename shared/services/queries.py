@@ -23,7 +23,7 @@ _DIM_BY_LOWER = {d.lower(): d for d in BASE_DIMENSIONS}
 
 def line_view(entity: dict[str, Any]) -> dict[str, Any]:
     """A stored line as the API shows it: what was sent, its status and the time of each status."""
-    view = json.loads(entity["Payload"])
+    view: dict[str, Any] = json.loads(entity["Payload"])
     view["status"] = entity["Status"]
     view["statusTimes"] = {
         "Created": entity.get("CreatedAt"),
@@ -139,7 +139,8 @@ class IndexQuery(BaseModel):
     def _group(cls, value: Any) -> list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError("groupByValues must be a list of dimension names")
-        return [_DIM_BY_LOWER.get(v.lower(), v) for v in value]
+        names: list[str] = value
+        return [_DIM_BY_LOWER.get(name.lower(), name) for name in names]
 
 
 def index_query(

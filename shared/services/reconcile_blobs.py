@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 import tomllib
 from dataclasses import dataclass
@@ -26,28 +25,24 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
 from pydantic import ValidationError
 
-from shared.adapters.blob_reports import REPORTS_CONTAINER, BlobReportSink, load_history
+from shared.adapters.blob_reports import BlobReportSink, load_history
 from shared.adapters.snapshot_engine import EngineSettings
+from shared.adapters.storage_names import REPORTS_CONTAINER, SNAPSHOTS_CONTAINER
 from shared.domain.reconciliation.config import ReconcileConfig, Side
-from shared.domain.reconciliation.naming import is_valid_run_id, parse_snapshot_name
+from shared.domain.reconciliation.naming import EDGE_MAX_RUN_ID, is_valid_run_id, parse_snapshot_name
 from shared.services.reconcile import SnapshotSource, error_result, publish, run_reconciliation
 
 log = logging.getLogger(__name__)
 
-SNAPSHOTS_CONTAINER = "snapshots"
 HISTORY_RUNS = 12
 """Earlier runs read for the trend chart and audit streaks (streaks need only the latest one)."""
 
-_EDGE_RUN_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CONFIG_NAMES = ("config.json", "config.toml")
 
 
 def valid_run_id(run_id: str) -> bool:
-    """Run ids accepted at the edge: letters, digits, ``-_.``, at most 64, starting alphanumeric.
-
-    Stricter than the naming module (100) so ids stay short in journal line ids and URLs.
-    """
-    return bool(_EDGE_RUN_ID.fullmatch(run_id)) and is_valid_run_id(run_id)
+    """Run ids accepted at the edge: the naming rule, at most ``EDGE_MAX_RUN_ID`` (64) characters."""
+    return is_valid_run_id(run_id, max_length=EDGE_MAX_RUN_ID)
 
 
 @dataclass(frozen=True)

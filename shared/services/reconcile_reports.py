@@ -11,7 +11,8 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.adapters.blob_reports import REPORTS_CONTAINER, read_manifest, read_report
+from shared.adapters.blob_reports import read_manifest, read_report
+from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.services.reconcile import SUMMARY
 
 

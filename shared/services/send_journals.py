@@ -26,6 +26,7 @@ from shared.domain.aggregation import RESENDABLE_STATUSES, RETRYABLE_STATUSES, S
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
 from shared.domain.offsets import TRIGGER_STATUSES
 from shared.services.ports import WorkSink
+from shared.telemetry import stage
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 540
@@ -43,7 +44,8 @@ class SendReport:
 
 
 def backoff(attempts: int) -> timedelta:
-    return min(BACKOFF_MAX, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+    delay: timedelta = BACKOFF_BASE * (2 ** max(0, attempts - 1))
+    return min(BACKOFF_MAX, delay)
 
 
 def journal_line(entity: dict[str, Any]) -> JournalLine:
@@ -226,45 +228,47 @@ def _send(
     *,
     resend: bool,
 ) -> None:
-    now = clock()
-    if not resend:
-        records.start(
-            journal.environment_id,
-            journal.journal_id,
-            {
-                "OrganizationId": journal.organization_id,
-                "JournalType": journal.journal_type,
-                "JournalNameId": journal.journal_name_id,
-                "LineCount": len(journal.lines),
-            },
-            now,
-        )
-        number = {line.line_id: n for n, line in enumerate(journal.lines, start=1)}
-        store.update_aggregated(
-            [
+    with stage("send", environment=journal.environment_id, journal=journal.journal_id, lines=len(entities)) as span:
+        now = clock()
+        if not resend:
+            records.start(
+                journal.environment_id,
+                journal.journal_id,
                 {
-                    "PartitionKey": e["PartitionKey"],
-                    "RowKey": e["RowKey"],
-                    "Status": "SCMSent",
-                    "JournalId": journal.journal_id,
-                    "JournalLineNumber": number[e["AggregatedId"]],
-                    "SentAt": now,
-                    "Attempts": e.get("Attempts", 0) + 1,
-                }
-                for e in entities
-            ]
-        )
-    try:
-        outcome = connector.send(journal)
-    except Exception as exc:
-        log.exception("sending journal %s failed", journal.journal_id)
-        outcome = JournalOutcome(
-            journal.journal_id, "create_error", message=f"{type(exc).__name__}: {exc}"[:2000], retryable=True
-        )
-    apply_outcome(store, records, journal.environment_id, outcome, entities, clock(), max_attempts)
-    report.journals += 1
-    report.lines += len(entities)
-    report.errors += outcome.state in ("create_error", "post_error")
+                    "OrganizationId": journal.organization_id,
+                    "JournalType": journal.journal_type,
+                    "JournalNameId": journal.journal_name_id,
+                    "LineCount": len(journal.lines),
+                },
+                now,
+            )
+            number = {line.line_id: n for n, line in enumerate(journal.lines, start=1)}
+            store.update_aggregated(
+                [
+                    {
+                        "PartitionKey": e["PartitionKey"],
+                        "RowKey": e["RowKey"],
+                        "Status": "SCMSent",
+                        "JournalId": journal.journal_id,
+                        "JournalLineNumber": number[e["AggregatedId"]],
+                        "SentAt": now,
+                        "Attempts": e.get("Attempts", 0) + 1,
+                    }
+                    for e in entities
+                ]
+            )
+        try:
+            outcome = connector.send(journal)
+        except Exception as exc:
+            log.exception("sending journal %s failed", journal.journal_id)
+            outcome = JournalOutcome(
+                journal.journal_id, "create_error", message=f"{type(exc).__name__}: {exc}"[:2000], retryable=True
+            )
+        span.set_attribute("omnisync.outcome", outcome.state)
+        apply_outcome(store, records, journal.environment_id, outcome, entities, clock(), max_attempts)
+        report.journals += 1
+        report.lines += len(entities)
+        report.errors += outcome.state in ("create_error", "post_error")
 
 
 def apply_outcome(

@@ -18,6 +18,7 @@ from shared.adapters.ledger_keys import LEDGER_WORK
 from shared.domain.cache import CacheChange, PendingLine, line_change
 from shared.services.cache_changes import TooMuchContention, apply_changes
 from shared.services.ports import LedgerPort
+from shared.telemetry import lag_seconds, record_lines_synced, stage
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -43,28 +44,35 @@ def sync_partition(
     store: LedgerPort, partition: str, clock: Clock = _now, report: SyncReport | None = None
 ) -> SyncReport:
     """Apply the partition's `Created` lines; `finished` is False if contention left some to a retry."""
-    report = report or SyncReport()
-    report.partitions += 1
-    entries = store.open_entries(partition)
-    report.posted_open += entries.posted
-    if not entries.created:
-        return report
-    unread: list[list[PendingLine]] = [entries.created]
+    with stage("partition_sync", partition=partition) as span:
+        report = report or SyncReport()
+        report.partitions += 1
+        entries = store.open_entries(partition)
+        report.posted_open += entries.posted
+        if not entries.created:
+            return report
+        unread: list[list[PendingLine]] = [entries.created]
+        created_at: dict[str, datetime | None] = {}
 
-    def load() -> list[CacheChange]:
-        lines = unread.pop() if unread else store.created_lines(partition, limit=RELOAD)  # fresh after a conflict
-        return [line_change(line, clock()) for line in lines]
+        def load() -> list[CacheChange]:
+            lines = unread.pop() if unread else store.created_lines(partition, limit=RELOAD)  # fresh after a conflict
+            created_at.update((line.row_key, line.created_at) for line in lines)
+            return [line_change(line, clock()) for line in lines]
 
-    try:
-        applied = apply_changes(store, partition, load, clock, dict(entries.rows))
-    except TooMuchContention as exc:
-        log.warning("sync left %s to a retry: %s", partition, exc)
-        report.finished = False
+        try:
+            applied = apply_changes(store, partition, load, clock, dict(entries.rows))
+        except TooMuchContention as exc:
+            log.warning("sync left %s to a retry: %s", partition, exc)
+            report.finished = False
+            return report
+        report.lines += len(applied)
+        report.posted_open += len(applied)
+        report.synced_ids.update(change.marker_key[2:] for change in applied)
+        span.set_attribute("omnisync.lines", len(applied))
+        now = clock()
+        lags = [lag_seconds(created_at.get(change.marker_key), now) for change in applied]
+        record_lines_synced(len(applied), [lag for lag in lags if lag is not None])
         return report
-    report.lines += len(applied)
-    report.posted_open += len(applied)
-    report.synced_ids.update(change.marker_key[2:] for change in applied)
-    return report
 
 
 def sync_pending(store: LedgerPort, clock: Clock = _now, environment_id: str | None = None) -> SyncReport:

@@ -134,7 +134,7 @@ def test_an_error_result_keeps_the_message_and_a_person_can_retry(running_app, s
 
 
 def test_late_result_files_never_move_a_posted_line_back_and_it_is_never_resent(running_app, storage_connection):
-    """Issue 11, item 1: posted, then a late created and a late create_error: the line stays FnOPosted."""
+    """Posted, then a late created and a late create_error: the line stays FnOPosted."""
     env = "jl-" + uuid.uuid4().hex[:8]
     _post(running_app, env, [_line(1, "C0001", 2)])
     timers = httpx.get(f"{running_app.admin_url}/functions", headers=running_app.headers).json()["functions"]

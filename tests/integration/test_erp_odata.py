@@ -7,12 +7,14 @@ inputs, never from the connector's code.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from azure.core.credentials import AccessToken
 
 from shared.adapters.erp_odata import ODataErpConnector
 from shared.domain.journals import Journal, JournalLine
@@ -31,20 +33,19 @@ KNOWN_ITEMS = {f"A{i:04d}" for i in range(1, 1000)}
 
 
 class FakeTokens:
-    """Token provider backed by the fake's token issuer; records refresh requests."""
+    """A ``TokenCredential`` backed by the fake's token issuer (what Entra ID would be); records each
+    request for a token. Caching and renewal are the connector's (azure-core's token policy)."""
 
     def __init__(self, fake: FakeD365) -> None:
         self.fake = fake
-        self.calls: list[bool] = []
+        self.scopes: list[tuple[str, ...]] = []
         self.issued: list[str] = []
-        self._token: str | None = None
 
-    def __call__(self, *, force_refresh: bool = False) -> str:
-        self.calls.append(force_refresh)
-        if force_refresh or self._token is None:
-            self._token = self.fake.issue_token()
-            self.issued.append(self._token)
-        return self._token
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        token = self.fake.issue_token()
+        self.issued.append(token)
+        return AccessToken(token, int(time.time()) + 3600)
 
 
 class Sleeps:
@@ -270,35 +271,45 @@ def test_a_long_erp_message_is_trimmed_to_2000_characters(fake_d365: FakeD365, s
 
 
 # ----- auth -----------------------------------------------------------------------------------
+def test_the_token_is_cached_and_asked_for_the_erp_scope(fake_d365: FakeD365, sleeps: Sleeps) -> None:
+    connector, tokens = make_connector(fake_d365, sleeps)
+
+    connector.send(make_journal(["A0001"], journal_id="OS-dev-0001"))
+    connector.send(make_journal(["A0002"], journal_id="OS-dev-0002"))
+
+    assert tokens.scopes == [(fake_d365.base_url.rstrip("/") + "/.default",)]  # one token for many requests
+
+
 def test_expired_token_is_refreshed_once(fake_d365: FakeD365, sleeps: Sleeps) -> None:
     connector, tokens = make_connector(fake_d365, sleeps)
-    tokens()  # the connector's cached token ...
-    tokens.calls.clear()
-    fake_d365.revoke_tokens()  # ... has expired
+    connector.send(make_journal(["A0001"], journal_id="OS-dev-0001"))  # the connector caches a token ...
+    assert len(tokens.issued) == 1
+    fake_d365.revoke_tokens()  # ... which then expires
 
-    outcome = connector.send(make_journal(["A0001"]))
+    outcome = connector.send(make_journal(["A0002"], journal_id="OS-dev-0002"))
 
     assert outcome.state == "created"
-    assert tokens.calls.count(True) == 1
+    assert len(tokens.issued) == 2  # renewed once
     assert sum(1 for r in fake_d365.requests if r.status == 401) == 1
-    assert len(fake_d365.journals()) == 1
+    assert len(fake_d365.journals()) == 2
 
 
 def test_a_token_refused_after_refresh_is_an_error_not_a_loop(fake_d365: FakeD365, sleeps: Sleeps) -> None:
-    calls: list[bool] = []
+    calls: list[tuple[str, ...]] = []
 
-    def bad_tokens(*, force_refresh: bool = False) -> str:
-        calls.append(force_refresh)
-        return "never-valid"
+    class BadTokens:
+        def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+            calls.append(scopes)
+            return AccessToken("never-valid", int(time.time()) + 3600)
 
-    connector, _ = make_connector(fake_d365, sleeps, tokens=bad_tokens)
+    connector, _ = make_connector(fake_d365, sleeps, tokens=BadTokens())
 
     outcome = connector.send(make_journal(["A0001"]))
 
     assert outcome.state == "create_error"
     assert outcome.retryable is False
     assert "401" in (outcome.message or "")
-    assert calls == [False, True]
+    assert len(calls) == 2  # the first token, and one renewal after the 401
     assert fake_d365.journals() == []
 
 

@@ -1,10 +1,12 @@
-"""Every setting, table and container the code uses is declared for local runs and in the Bicep.
+"""Every setting, table and container the code uses is declared for local runs and in the Bicep,
+with the same default everywhere; `azd up` has what it needs.
 
 The Bicep is parsed with tree-sitter-bicep (a real grammar), not with regexes.
 """
 
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import tree_sitter
@@ -12,17 +14,24 @@ import tree_sitter_bicep
 
 from devtools.localrunner.catalog import build_catalog
 from shared.adapters.storage_names import CONTAINERS, QUEUES, TABLES
-from shared.config import STORAGE_CONNECTION, setting_names
+from shared.config import STORAGE_CONNECTION, Settings, setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "infra" / "bicep" / "main.bicep"
+SUBSCRIPTIONS_BICEP = ROOT / "infra" / "bicep" / "blob-subscriptions.bicep"
+DEPLOYMENT_SPECIFIC = {
+    "OMNISYNC_ENVIRONMENT_NAME",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
+"""Settings whose Azure value is the deployment's own (the azd environment name), not the code default."""
 LOCAL_ONLY = {"LOCAL_FUNCTION_KEY", "FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "AzureWebJobsStorage"}
 
 
-def _tree() -> tree_sitter.Node:
+def _tree(path: Path = BICEP) -> tree_sitter.Node:
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_bicep.language()))
-    tree = parser.parse(BICEP.read_bytes())
-    assert not tree.root_node.has_error, "main.bicep does not parse"
+    tree = parser.parse(path.read_bytes())
+    assert not tree.root_node.has_error, f"{path.name} does not parse"
     return tree.root_node
 
 
@@ -60,6 +69,53 @@ def bicep_param_default(name: str) -> set[str]:
             array = next(c for c in node.children if c.type == "array")
             return {_string(c) for c in _walk(array) if c.type == "string"}
     raise AssertionError(f"param {name} not found in main.bicep")
+
+
+def bicep_param_defaults(path: Path = BICEP) -> dict[str, tree_sitter.Node]:
+    """Parameter name -> the node of its default value."""
+    defaults = {}
+    for node in _walk(_tree(path)):
+        if node.type == "parameter_declaration":
+            named = [c for c in node.children if c.type == "identifier"]
+            if named and node.children[-2].type == "=":
+                defaults[named[0].text.decode()] = node.children[-1]
+    return defaults
+
+
+def bicep_app_setting_values() -> dict[str, str]:
+    """App setting -> the value it gets when every parameter keeps its default (literal or parameter)."""
+    params = bicep_param_defaults()
+    values = {}
+    for node in _walk(_tree()):
+        if node.type != "object_property" or _key(node) != "appSettings":
+            continue
+        array = next(c for c in node.children if c.type == "array")
+        for entry in (c for c in array.children if c.type == "object"):
+            props = {_key(p): p.children[-1] for p in entry.children if p.type == "object_property"}
+            name, value = _string(props["name"]), props["value"]
+            if value.type == "call_expression" and value.children[0].text.decode() == "string":
+                value = next(c for c in value.children[1].children if c.type == "identifier")
+            if value.type == "identifier" and value.text.decode() in params:
+                value = params[value.text.decode()]
+            if value.type == "string":
+                values[name] = _string(value)
+            elif value.type == "number":
+                values[name] = value.text.decode()
+    return values
+
+
+def _env_text(value: object) -> str:
+    """A Settings default as it is written in an environment variable."""
+    if isinstance(value, tuple):
+        return ",".join(value)
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    assert isinstance(value, str), value
+    return value
+
+
+def code_defaults() -> dict[str, str]:
+    return {info.alias or name: _env_text(info.default) for name, info in Settings.model_fields.items()}
 
 
 def code_settings() -> set[str]:
@@ -121,3 +177,56 @@ def test_every_queue_trigger_reads_a_queue_the_bicep_creates():
 def test_local_sample_has_no_setting_the_code_does_not_know():
     unknown = local_settings() - code_settings() - LOCAL_ONLY
     assert unknown == set()
+
+
+def test_defaults_agree_across_code_local_sample_and_bicep() -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    bicep = bicep_app_setting_values()
+    disagree = []
+    for name, default in sorted(code_defaults().items()):
+        if name in LOCAL_ONLY:  # the local key: a placeholder in the sample, never set in Azure
+            continue
+        if sample.get(name) != default:
+            disagree.append(f"{name}: code {default!r}, local sample {sample.get(name)!r}")
+        if name not in DEPLOYMENT_SPECIFIC and bicep.get(name) != default:
+            disagree.append(f"{name}: code {default!r}, Bicep {bicep.get(name)!r}")
+    assert disagree == []
+
+
+def test_the_default_agreement_check_sees_parameter_literals_and_string_calls() -> None:
+    # The check above must read all three forms main.bicep uses; a hard-coded literal counts too.
+    values = bicep_app_setting_values()
+    assert values["ONHAND_MAX_EVENTS"] == "512"  # string(onhandMaxEvents), an int parameter
+    assert values["RECONCILE_MASTER"] == "wms"  # a string parameter
+    assert values["OMNISYNC_STORAGE_NAME_PREFIX"] == ""  # a literal
+
+
+def test_every_blob_trigger_has_an_event_grid_subscription() -> None:
+    import function_app
+
+    triggers = {(b.name, b.container) for b in build_catalog(function_app.app).blobs}
+    array = bicep_param_defaults(SUBSCRIPTIONS_BICEP)["blobTriggers"]
+    subscribed = set()
+    for entry in (c for c in array.children if c.type == "object"):
+        props = {_key(p): _string(p.children[-1]) for p in entry.children if p.type == "object_property"}
+        subscribed.add((props["function"], props["container"]))
+    assert triggers and subscribed == triggers
+    text = SUBSCRIPTIONS_BICEP.read_text()
+    assert "systemKeys.blobs_extension" in text and "Microsoft.Storage.BlobCreated" in text
+    assert "Microsoft.EventGrid/systemTopics@" in BICEP.read_text()
+
+
+def test_azd_deploys_the_tagged_app_runs_the_subscription_hook_and_outputs_the_api_url() -> None:
+    azure_yaml = (ROOT / "azure.yaml").read_text()
+    assert "path: infra/bicep" in azure_yaml and "host: function" in azure_yaml
+    assert "./infra/hooks/postdeploy.sh" in azure_yaml and "./infra/hooks/postdeploy.ps1" in azure_yaml
+    hook = (ROOT / "infra" / "hooks" / "postdeploy.sh").read_text()
+    assert "infra/bicep/blob-subscriptions.bicep" in hook
+    main = BICEP.read_text()
+    assert "'azd-service-name': 'api'" in main
+    outputs = {line.split()[1] for line in main.splitlines() if line.startswith("output ")}
+    assert {"API_BASE_URL", "AZURE_FUNCTION_APP_NAME", "AZURE_EVENTGRID_SYSTEM_TOPIC"} <= outputs
+    used = set(re.findall(r"\$\{?(A[A-Z_]+)", hook))
+    assert used <= outputs | {"AZURE_RESOURCE_GROUP"}
+    parameters = json.loads((ROOT / "infra" / "bicep" / "main.parameters.json").read_text())["parameters"]
+    assert set(parameters) <= set(bicep_param_defaults())

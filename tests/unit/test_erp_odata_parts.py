@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
-import httpx
 import pytest
+import requests
+import urllib3
+from azure.core.credentials import AccessToken
+from azure.core.pipeline.transport import RequestsTransport
 
 from shared.adapters.erp_odata import (
-    CredentialTokenProvider,
     ODataErpConnector,
     encode_json,
     odata_connector_from_settings,
@@ -21,34 +26,41 @@ from shared.adapters.erp_odata import (
 from shared.domain.journals import Journal, JournalLine
 
 
-@dataclass
-class _Token:
-    token: str
-    expires_on: int
-
-
 class _Credential:
     def __init__(self) -> None:
         self.scopes: list[tuple[str, ...]] = []
 
-    def get_token(self, *scopes: str) -> _Token:
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
         self.scopes.append(scopes)
-        return _Token(f"t{len(self.scopes)}", expires_on=1_000)
+        return AccessToken(f"t{len(self.scopes)}", int(time.time()) + 3600)
 
 
-def test_token_provider_asks_for_the_scope_caches_and_refreshes() -> None:
-    credential = _Credential()
-    now = [0.0]
-    provider = CredentialTokenProvider(
-        credential, "https://x.operations.dynamics.com/.default", refresh_margin_s=100, clock=lambda: now[0]
-    )
+class _Handler(requests.adapters.BaseAdapter):
+    """A requests adapter answering from a function: azure-core's own transport, no server."""
 
-    assert provider() == "t1"
-    assert provider() == "t1"  # cached
-    assert provider(force_refresh=True) == "t2"  # after a 401
-    now[0] = 950.0  # within the margin before expiry
-    assert provider() == "t3"
-    assert credential.scopes == [("https://x.operations.dynamics.com/.default",)] * 3
+    def __init__(self, answer: Callable[[requests.PreparedRequest], tuple[int, dict[str, str], bytes]]) -> None:
+        super().__init__()
+        self._http = requests.adapters.HTTPAdapter()
+        self.answer = answer
+        self.seen: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:
+        self.seen.append(request)
+        status, headers, body = self.answer(request)
+        raw = urllib3.HTTPResponse(body=io.BytesIO(body), headers=headers, status=status, preload_content=False)
+        return self._http.build_response(request, raw)
+
+    def close(self) -> None:
+        pass
+
+
+def _transport(handler: _Handler) -> RequestsTransport:
+    session = requests.Session()
+    session.mount("https://", handler)
+    return RequestsTransport(session=session, session_owner=True)
+
+
+JOURNAL = Journal("OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),))
 
 
 def test_factory_uses_a_client_secret_credential_without_calling_entra() -> None:
@@ -97,20 +109,17 @@ def test_decimals_are_written_exactly() -> None:
 
 
 def test_a_garbage_200_body_is_a_retryable_outcome_not_an_exception() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, text="<html>sign in</html>", headers={"Content-Type": "text/html"})
-
+    handler = _Handler(lambda request: (200, {"Content-Type": "text/html"}, b"<html>sign in</html>"))
     sleeps: list[float] = []
     connector = ODataErpConnector(
         "https://x.operations.dynamics.com",
-        lambda *, force_refresh=False: "tok",
+        _Credential(),
         max_retries=1,
         sleep=sleeps.append,
-        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        transport=_transport(handler),
     )
-    journal = Journal("OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),))
 
-    outcome = connector.send(journal)
+    outcome = connector.send(JOURNAL)
 
     assert outcome.state == "create_error"
     assert outcome.retryable is True
@@ -118,22 +127,80 @@ def test_a_garbage_200_body_is_a_retryable_outcome_not_an_exception() -> None:
 
 
 def test_next_link_to_another_host_is_not_followed() -> None:
-    seen: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.host)
-        return httpx.Response(200, json={"value": [], "@odata.nextLink": "https://evil.example/data/X"})
-
+    handler = _Handler(
+        lambda request: (
+            200,
+            {"Content-Type": "application/json"},
+            b'{"value": [], "@odata.nextLink": "https://evil.example/data/X"}',
+        )
+    )
     connector = ODataErpConnector(
         "https://x.operations.dynamics.com",
-        lambda *, force_refresh=False: "tok",
+        _Credential(),
         max_retries=0,
         sleep=lambda s: None,
-        client=httpx.Client(transport=httpx.MockTransport(handler)),
+        transport=_transport(handler),
     )
-    journal = Journal("OS-dev-1", "dev", "usmf", "adjustment", "IAdj", "Created", (JournalLine("l1", "A", Decimal(1)),))
 
-    outcome = connector.send(journal)
+    outcome = connector.send(JOURNAL)
 
     assert outcome.state == "create_error"
-    assert seen == ["x.operations.dynamics.com"]
+    assert [urlsplit(r.url).hostname for r in handler.seen] == ["x.operations.dynamics.com"]
+
+
+def test_requests_carry_the_bearer_token_and_odata_headers() -> None:
+    handler = _Handler(lambda request: (200, {"Content-Type": "application/json"}, b'{"value": []}'))
+    connector = ODataErpConnector(
+        "https://x.operations.dynamics.com",
+        _Credential(),
+        max_retries=0,
+        sleep=lambda s: None,
+        transport=_transport(handler),
+    )
+
+    connector.send(JOURNAL)
+
+    first = handler.seen[0]
+    assert first.headers["Authorization"] == "Bearer t1"
+    assert first.headers["OData-Version"] == "4.0" and first.headers["Accept"] == "application/json"
+
+
+def test_plain_http_is_refused_for_a_real_erp_host() -> None:
+    handler = _Handler(lambda request: (200, {}, b"{}"))
+    session = requests.Session()
+    session.mount("http://", handler)
+    connector = ODataErpConnector(
+        "http://x.operations.dynamics.com",
+        _Credential(),
+        max_retries=0,
+        sleep=lambda s: None,
+        transport=RequestsTransport(session=session, session_owner=True),
+    )
+
+    outcome = connector.send(JOURNAL)
+
+    assert outcome.state == "create_error"
+    assert handler.seen == []  # the token never left over plain HTTP
+
+
+def test_throttling_is_retried_in_the_pipeline_honouring_retry_after() -> None:
+    answers = iter([(429, {"Retry-After": "4"}, b""), (429, {}, b"")])
+
+    def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        return next(answers, (200, {"Content-Type": "application/json"}, b'{"value": []}'))
+
+    handler = _Handler(answer)
+    sleeps: list[float] = []
+    connector = ODataErpConnector(
+        "https://x.operations.dynamics.com",
+        _Credential(),
+        max_retries=3,
+        sleep=sleeps.append,
+        backoff_base_s=0.5,
+        transport=_transport(handler),
+    )
+
+    connector.send(JOURNAL)
+
+    assert sleeps[:2] == [4.0, 1.0]  # Retry-After, then backoff for the second throttled attempt
+    assert handler.seen[0].method == handler.seen[1].method == handler.seen[2].method == "GET"

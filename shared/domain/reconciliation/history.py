@@ -19,6 +19,7 @@ def latest_previous(history: Sequence[Mapping[str, Any]], run_id: str) -> Mappin
     trigger on the same snapshots does not count itself twice; error runs are
     skipped because they say nothing about balance.
     """
+    summary: Mapping[str, Any]
     for summary in reversed(history):
         if summary.get("run_id") == run_id or summary.get("status", "ok") != "ok":
             continue

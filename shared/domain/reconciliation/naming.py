@@ -17,7 +17,11 @@ from dataclasses import dataclass
 
 from .config import Side
 
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+MAX_RUN_ID = 100
+"""Longest run id in a blob name."""
+EDGE_MAX_RUN_ID = 64
+"""Longest run id taken at the edge (trigger, API): ids stay short in journal line ids and URLs."""
 SNAPSHOT_EXTENSIONS = {"csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet"}
 
 
@@ -39,7 +43,7 @@ def parse_snapshot_name(blob_name: str) -> SnapshotName | None:
     if len(parts) != 2:
         return None
     run_id, file = parts
-    if not RUN_ID.match(run_id) or "." not in file:
+    if not is_valid_run_id(run_id) or "." not in file:
         return None
     stem, ext = file.rsplit(".", 1)
     try:
@@ -50,5 +54,9 @@ def parse_snapshot_name(blob_name: str) -> SnapshotName | None:
     return SnapshotName(run_id, side, fmt) if fmt else None
 
 
-def is_valid_run_id(run_id: str) -> bool:
-    return bool(RUN_ID.match(run_id))
+def is_valid_run_id(run_id: str, max_length: int = MAX_RUN_ID) -> bool:
+    """The one run-id rule: letters, digits and ``._-``, alphanumeric first, 1..``max_length`` long.
+
+    Matched in full (a trailing newline is not accepted, as ``$`` would).
+    """
+    return 0 < len(run_id) <= max_length and RUN_ID.fullmatch(run_id) is not None
