@@ -9,6 +9,7 @@ def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
     from functions import (
         adjustments,
+        api_docs,
         erp_transactions,
         health,
         inventory_config,
@@ -28,6 +29,7 @@ def blueprints() -> list[func.Blueprint]:
         partition_work.bp,
         journals.bp,
         reconcile.bp,
+        api_docs.bp,
     ]
     guard_http_functions(found)
     return found

@@ -9,14 +9,15 @@ from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
 from functions.http_responses import (
     error_response,
-    json_response,
     method_not_allowed,
+    model_response,
     outcomes_response,
     validation_error,
 )
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import get_settings
 from shared.domain.adjustments import parse_lines
+from shared.domain.api_models import DetailedLine, DetailedLinePage
 from shared.services.ingest import ingest
 from shared.services.queries import LineFilters, get_line, list_lines
 
@@ -78,7 +79,7 @@ def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         return validation_error(exc, "invalid query parameters")
     try:
-        return json_response(list_lines(LedgerStore(), env, filters))
+        return model_response(DetailedLinePage, list_lines(LedgerStore(), env, filters))
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
 
@@ -92,4 +93,4 @@ def get_adjustment(req: func.HttpRequest) -> func.HttpResponse:
     view = get_line(LedgerStore(), env, line_id)
     if view is None:
         return error_response(404, "NotFound", f"no adjustment line {line_id!r} in this environment")
-    return json_response(view)
+    return model_response(DetailedLine, view)

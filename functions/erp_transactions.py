@@ -6,9 +6,10 @@ import azure.functions as func
 
 from functions.environment_config import config_of
 from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
-from functions.http_responses import busy_response, error_response, json_response, outcomes_response
+from functions.http_responses import busy_response, error_response, model_response, outcomes_response
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
+from shared.domain.api_models import ErpTransactionView
 from shared.domain.offsets import parse_transactions
 from shared.services.cache_changes import TooMuchContention
 from shared.services.offsets import post_transactions, transaction_view
@@ -46,4 +47,4 @@ def get_erp_transaction(req: func.HttpRequest) -> func.HttpResponse:
     view = transaction_view(LedgerStore(), env, transaction_id)
     if view is None:
         return error_response(404, "NotFound", f"no ERP transaction {transaction_id!r} in this environment")
-    return json_response(view)
+    return model_response(ErpTransactionView, view)

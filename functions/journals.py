@@ -8,10 +8,11 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.http_input import BadRequest, environment_and_id, environment_id
-from functions.http_responses import error_response, json_response, validation_error
+from functions.http_responses import error_response, model_response, validation_error
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import STORAGE_CONNECTION, get_settings
+from shared.domain.api_models import AggregatedLine, AggregatedLinePage, RetryAccepted
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
         )
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
-    return json_response({"items": [_view(e) for e in items], "continuationToken": token})
+    return model_response(AggregatedLinePage, {"items": [_view(e) for e in items], "continuationToken": token})
 
 
 def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict] | func.HttpResponse:
@@ -129,7 +130,7 @@ def get_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     found = _aggregated_or_error(req)
     if isinstance(found, func.HttpResponse):
         return found
-    return json_response(_view(found[2]))
+    return model_response(AggregatedLine, _view(found[2]))
 
 
 @bp.route(route=f"{BASE}/{{id}}/retry", methods=["POST"])
@@ -169,4 +170,4 @@ def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.send_journals import schedule_send
 
     schedule_send(store, WorkQueues(), env, get_settings().send_delay_s)  # the send sweep would too, later
-    return json_response({"id": entity["AggregatedId"], "status": "Created"}, 202)
+    return model_response(RetryAccepted, {"id": entity["AggregatedId"], "status": "Created"}, 202)

@@ -100,5 +100,5 @@ def test_approval_posts_material_lines_once_through_ingest(running_app, storage_
     ).json()["items"]
     by_product = {item["productId"]: item for item in listed}
     assert set(by_product) == set(proposed)
-    assert by_product["A0003"]["quantity"] == "-1"  # WMS is master: the ERP side gets -1 of 12
+    assert by_product["A0003"]["quantity"] == -1  # WMS is master: the ERP side gets -1 of 12
     assert by_product["A0003"]["externalReferenceCategory"] == "Reconciliation"
