@@ -187,14 +187,21 @@ def path_parameters(route: str) -> list[str]:
     return _PARAM.findall(route)
 
 
-def _sample(spec: str | None) -> Any:
-    if spec is None:
+def _sample(spec: str | None, model: type[BaseModel] | None) -> Any:
+    """A samples/ file as the example; field names in the model's spelling (the API takes any casing)."""
+    if spec is None or model is None:
         return None
     first = spec.startswith("first:")
     path = SAMPLES / spec.removeprefix("first:")
     if not path.is_file():  # a deployment without samples/ still serves the document
         return None
     value = json.loads(path.read_text(encoding="utf-8"))
+    names = {name.lower(): name for name in model.model_fields}
+
+    def canonical(item: Any) -> Any:
+        return {names.get(k.lower(), k): v for k, v in item.items()} if isinstance(item, dict) else item
+
+    value = [canonical(item) for item in value] if isinstance(value, list) else canonical(value)
     return value[0] if first else value
 
 
@@ -300,7 +307,7 @@ def _operation(
         item_schema = refs[(op.body, "validation")]
         schema = {"type": "array", "minItems": 1, "items": item_schema} if op.body_is_array else item_schema
         content: dict[str, Any] = {"schema": schema}
-        example = _sample(op.sample)
+        example = _sample(op.sample, op.body)
         if example is not None:
             content["example"] = example
         operation["requestBody"] = {"required": True, "content": {"application/json": content}}
