@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 from pydantic import ValidationError
 
-from functions.environment_config import config_of
+from functions.environment_config import config_of, no_data_yet
 from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
 from functions.http_responses import (
     error_response,
@@ -79,9 +79,11 @@ def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         return validation_error(exc, "invalid query parameters")
     try:
-        return model_response(DetailedLinePage, list_lines(LedgerStore(), env, filters))
+        page = list_lines(LedgerStore(), env, filters)
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
+    notice = None if page["items"] or filters.continuationToken else no_data_yet(env)
+    return model_response(DetailedLinePage, {**page, "notice": notice} if notice else page)
 
 
 @bp.route(route=f"{BASE}/{{id}}", methods=["GET"])
@@ -92,5 +94,6 @@ def get_adjustment(req: func.HttpRequest) -> func.HttpResponse:
         return _bad(exc)
     view = get_line(LedgerStore(), env, line_id)
     if view is None:
-        return error_response(404, "NotFound", f"no adjustment line {line_id!r} in this environment")
+        why = no_data_yet(env) or "this environment has no line with that id"
+        return error_response(404, "NotFound", f"no adjustment line {line_id!r}: {why}")
     return model_response(DetailedLine, view)

@@ -45,6 +45,8 @@ class Operation:
     sample: str | None = None
     """A file of samples/ shown as the request example; `first:` takes the first item of an array file."""
     answers_list_of: bool = False
+    notice_header: bool = False
+    """The 200 may carry `Omnisync-Notice` (an environment nothing was ever posted to)."""
 
 
 ADJ, ONHAND, CONFIG, ERP, JOURNALS, RECON, SYSTEM = (
@@ -101,6 +103,7 @@ OPERATIONS: dict[str, Operation] = {
         {200: ("one row per group", m.OnHandRow)},
         body=IndexQuery,
         answers_list_of=True,
+        notice_header=True,
     ),
     "onhand_exact_query": Operation(
         "On-hand of exact dimension combinations",
@@ -108,6 +111,7 @@ OPERATIONS: dict[str, Operation] = {
         {200: ("one row per group", m.OnHandRow)},
         body=m.ExactQueryIn,
         answers_list_of=True,
+        notice_header=True,
     ),
     "get_configuration": Operation(
         "The environment's inventory configuration (or the default)", CONFIG, {200: ("in force", m.ConfigurationView)}
@@ -318,6 +322,13 @@ def _operation(
             if op.answers_list_of and status < 300:
                 schema = {"type": "array", "items": schema}
             answer["content"] = {"application/json": {"schema": schema}}
+        if op.notice_header and status == 200:
+            answer["headers"] = {
+                "Omnisync-Notice": {
+                    "description": "only for an environment nothing was ever posted to: says so",
+                    "schema": {"type": "string"},
+                }
+            }
         operation["responses"][str(status)] = answer
     errors = [400, 404, 405, 500, 503]
     if not route.anonymous:

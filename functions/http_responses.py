@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from shared.domain import api_models
 from shared.domain.api_models import ErrorBody
+from shared.domain.plain_errors import plain_problems
 
 
 def _default(value: Any) -> Any:
@@ -75,10 +76,7 @@ def method_not_allowed(allowed: list[str]) -> func.HttpResponse:
 
 def validation_error(exc: Any, message: str) -> func.HttpResponse:
     """A pydantic ValidationError as a 400 listing each field and what is wrong with it."""
-    details = [
-        {"field": ".".join(map(str, e["loc"])), "message": e["msg"].removeprefix("Value error, ")}
-        for e in exc.errors(include_url=False)
-    ]
+    details = plain_problems(exc.errors(include_url=False), "query")
     return error_response(400, "InvalidQuery", message, details)
 
 

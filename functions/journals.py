@@ -110,7 +110,14 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
         )
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
-    return model_response(AggregatedLinePage, {"items": [_view(e) for e in items], "continuationToken": token})
+    page = {"items": [_view(e) for e in items], "continuationToken": token}
+    if not items and not filters.continuationToken:
+        from functions.environment_config import no_data_yet
+
+        notice = no_data_yet(env)
+        if notice:
+            page["notice"] = notice
+    return model_response(AggregatedLinePage, page)
 
 
 def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict] | func.HttpResponse:
@@ -121,7 +128,10 @@ def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict]
     store = LedgerStore()
     entity = store.find_aggregated(env, aggregated_id)
     if entity is None:
-        return error_response(404, "NotFound", f"no aggregated line {aggregated_id!r} in this environment")
+        from functions.environment_config import no_data_yet
+
+        why = no_data_yet(env) or "this environment has no aggregated line with that id"
+        return error_response(404, "NotFound", f"no aggregated line {aggregated_id!r}: {why}")
     return store, env, entity
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import ValidationError
 
-from functions.environment_config import config_of
+from functions.environment_config import config_of, no_data_yet
 from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
 from functions.http_responses import (
     busy_response,
@@ -88,9 +88,10 @@ def onhand_index_query(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         return validation_error(exc, "invalid index query")
     try:
-        return model_response(list[OnHandRow], index_query(LedgerStore(), env, query, config_of(env)))
+        rows = index_query(LedgerStore(), env, query, config_of(env))
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
+    return _rows_or_no_data(env, rows)
 
 
 @bp.route(route=f"{BASE}/onhand/exactquery", methods=["POST"])
@@ -105,6 +106,17 @@ def onhand_exact_query(req: func.HttpRequest) -> func.HttpResponse:
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
     try:
-        return model_response(list[OnHandRow], index_query(LedgerStore(), env, query, config_of(env), exact))
+        rows = index_query(LedgerStore(), env, query, config_of(env), exact)
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
+    return _rows_or_no_data(env, rows)
+
+
+NOTICE_HEADER = "Omnisync-Notice"
+
+
+def _rows_or_no_data(env: str, rows: list[dict[str, Any]]) -> func.HttpResponse:
+    """IV's bare array of rows, `[]` when nothing matches (as IV answers, so IV clients keep working); for an
+    environment nothing was ever posted to, the `Omnisync-Notice` header says so (the array has no room for it)."""
+    notice = None if rows else no_data_yet(env)
+    return model_response(list[OnHandRow], rows, headers={NOTICE_HEADER: notice} if notice else None)

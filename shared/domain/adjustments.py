@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE, VALUE_TEXT, VALUE_TEXT_RULE
+from shared.domain.plain_errors import plain_field, plain_message
 from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
 
 BASE_DIMENSIONS = (
@@ -211,32 +212,28 @@ def parse_lines(
         if not isinstance(raw, dict):
             problems.append(LineProblem(index=index, field="", message="each line must be a JSON object"))
             continue
+        fields = normalise_keys(raw)
         try:
-            line = AdjustmentLine.model_validate(normalise_keys(raw))
+            line = AdjustmentLine.model_validate(fields)
         except ValidationError as exc:
+            refused = set()
             for err in exc.errors(include_url=False):
-                field = ".".join(str(p) for p in err["loc"]) or "line"
-                message = err["msg"].removeprefix("Value error, ")
-                problems.append(LineProblem(index=index, field=field, message=message))
+                field = plain_field(err["loc"], "line")
+                refused.add(field)
+                problems.append(LineProblem(index=index, field=field, message=plain_message(err)))
+            # a data source or measure that is well-formed but not configured is a problem of its own: report it
+            # with the others, so the client fixes the line in one go
+            for field, allowed in (("quantityDataSource", allowed_sources), ("physicalMeasure", allowed_measures)):
+                value = fields.get(field)
+                if field not in refused and isinstance(value, str) and value.lower() not in _lowered(allowed):
+                    problems.append(_not_allowed(index, field, allowed))
             continue
         source = sources.get(line.quantityDataSource.lower())
         measure = measures.get(line.physicalMeasure.lower())
         if source is None:
-            problems.append(
-                LineProblem(
-                    index=index,
-                    field="quantityDataSource",
-                    message=f"not an allowed data source: {sorted(allowed_sources)}",
-                )
-            )
+            problems.append(_not_allowed(index, "quantityDataSource", allowed_sources))
         if measure is None:
-            problems.append(
-                LineProblem(
-                    index=index,
-                    field="physicalMeasure",
-                    message=f"not an allowed physical measure: {sorted(allowed_measures)}",
-                )
-            )
+            problems.append(_not_allowed(index, "physicalMeasure", allowed_measures))
         if source and measure:
             lines.append(
                 line.model_copy(
@@ -248,6 +245,15 @@ def parse_lines(
                 )
             )
     return lines, problems
+
+
+def _lowered(names: tuple[str, ...]) -> set[str]:
+    return {n.lower() for n in names}
+
+
+def _not_allowed(index: int, field: str, allowed: tuple[str, ...]) -> LineProblem:
+    what = "data source" if field == "quantityDataSource" else "physical measure"
+    return LineProblem(index=index, field=field, message=f"not an allowed {what}: {sorted(allowed)}")
 
 
 def dimension_key(dimensions: dict[str, str]) -> str:

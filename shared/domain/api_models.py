@@ -151,9 +151,13 @@ class DetailedLine(_Answer):
     aggregatedLineId: str | None = None
 
 
+NOTICE = Field(None, description="only when the environment never had any data: says so, instead of an empty list")
+
+
 class DetailedLinePage(_Answer):
     items: list[DetailedLine]
     continuationToken: str | None = Field(description="pass back as `continuationToken` for the next page")
+    notice: str | None = NOTICE
 
 
 # --- on-hand ----------------------------------------------------------------------------------------------------
@@ -172,17 +176,24 @@ class OnHandEventIn(BaseModel):
     quantities: dict[str, dict[str, QuantityIn]] = Field(description="`{dataSource: {physicalMeasure: quantity}}`")
 
 
+class ExactFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organizationId: list[str]
+    productId: list[str] | None = None
+    dimensions: list[str] = Field(description="base dimension names, in the order of each `values` tuple")
+    values: list[list[str]] = Field(description="the combinations to match exactly, one value per dimension")
+
+
 class ExactQueryIn(BaseModel):
-    """IV's exact query: `filters` as in the index query, plus `dimensions` and the `values` tuples to match."""
+    """IV's exact query: organization and product as in the index query, and exact dimension combinations."""
 
     model_config = ConfigDict(extra="forbid")
 
-    filters: dict[str, list[str]]
+    filters: ExactFilters
     groupByValues: list[str] = Field(default_factory=list)
     returnNegative: bool = True
     dimensionDataSource: str | None = None
-    dimensions: list[str]
-    values: list[list[str]]
 
 
 class OnHandRow(_Answer):
@@ -198,6 +209,7 @@ class OnHandRow(_Answer):
 class ConfigurationView(_Answer):
     isDefault: bool = Field(description="true until the environment stores its own (the app settings' default)")
     configuration: InventoryConfig
+    notice: str | None = Field(None, description="when isDefault: says the environment has no configuration yet")
 
 
 # --- ERP transactions -------------------------------------------------------------------------------------------
@@ -259,6 +271,7 @@ class AggregatedLine(_Answer):
 class AggregatedLinePage(_Answer):
     items: list[AggregatedLine]
     continuationToken: str | None
+    notice: str | None = NOTICE
 
 
 class RetryAccepted(_Answer):
