@@ -22,7 +22,7 @@ from pydantic.json_schema import models_json_schema
 from functions.journals import AggregatedFilters
 from shared.domain import api_models as m
 from shared.domain.adjustments import AdjustmentLine
-from shared.domain.identifiers import ENVIRONMENT_ID
+from shared.domain.identifiers import ENVIRONMENT_ID, KEY_TEXT
 from shared.domain.inventory_config import InventoryConfig
 from shared.services.queries import IndexQuery, LineFilters
 
@@ -156,7 +156,14 @@ OPERATIONS: dict[str, Operation] = {
     "api_docs_asset": Operation("A file of the API reference page", SYSTEM, {200: ("a static file", None)}),
 }
 
-PATH_PATTERNS = {"environmentId": ENVIRONMENT_ID.pattern}
+PATH_PATTERNS = {
+    "environmentId": ENVIRONMENT_ID.pattern,
+    "id": KEY_TEXT.pattern,
+    "dataSource": KEY_TEXT.pattern,
+    "runId": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    "file": r"^[A-Za-z0-9._-]{1,64}$",
+}
+"""What each path parameter may hold (the checks of functions/http_input.py and the reconciliation run id)."""
 
 
 @dataclass(frozen=True)

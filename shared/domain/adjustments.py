@@ -10,13 +10,13 @@ import hashlib
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE, VALUE_TEXT, VALUE_TEXT_RULE
 from shared.domain.plain_errors import plain_field, plain_message
-from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
+from shared.domain.quantities import REQUEST_JSON_SCHEMA, InvalidQuantity, canonical, parse_decimal
 
 BASE_DIMENSIONS = (
     "siteId",
@@ -67,22 +67,34 @@ def _value_text(value: str, field: str) -> str:
     return value
 
 
+_VALUE: dict[str, Any] = {"type": "string", "pattern": VALUE_TEXT.pattern}
+_KEY: dict[str, Any] = {"type": "string", "pattern": KEY_TEXT.pattern}
+_DIMENSIONS: dict[str, Any] = {
+    "maxProperties": MAX_DIMENSIONS,
+    "propertyNames": {"pattern": DIMENSION_NAME.pattern},
+    "additionalProperties": {
+        "anyOf": [{"type": "string", "pattern": VALUE_TEXT.pattern}, {"const": ""}, {"type": "null"}]
+    },
+}
+"""The documented form of the checks below (OpenAPI schema of a request line); the validators stay the rule."""
+
+
 class AdjustmentLine(BaseModel):
     """One validated line. Field names are IV's; values are normalised (canonical dimension names)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
-    id: str
-    organizationId: str
-    productId: str
-    quantityDataSource: str
-    physicalMeasure: str
-    dimensions: dict[str, str] = Field(default_factory=dict)
-    quantity: Decimal
+    id: str = Field(json_schema_extra=_VALUE)
+    organizationId: str = Field(json_schema_extra=_VALUE)
+    productId: str = Field(json_schema_extra=_VALUE)
+    quantityDataSource: str = Field(json_schema_extra=_KEY)
+    physicalMeasure: str = Field(json_schema_extra=_KEY)
+    dimensions: dict[str, str] = Field(default_factory=dict, json_schema_extra=_DIMENSIONS)
+    quantity: Annotated[Decimal, WithJsonSchema(REQUEST_JSON_SCHEMA)]
     externalReferenceCategory: str | None = Field(None, max_length=MAX_TEXT)
-    externalReferenceId: str | None = None
-    fnoJournalNameId: str | None = None
-    costPrice: Decimal | None = None
+    externalReferenceId: str | None = Field(None, json_schema_extra={"anyOf": [_VALUE, {"type": "null"}]})
+    fnoJournalNameId: str | None = Field(None, json_schema_extra={"anyOf": [_VALUE, {"type": "null"}]})
+    costPrice: Annotated[Decimal, WithJsonSchema(REQUEST_JSON_SCHEMA)] | None = None
     transDate: date | None = None
     createWithIVSync: bool = False
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from shared.domain.inventory_config import InventoryConfig
-from shared.domain.quantities import canonical
+from shared.domain.quantities import REQUEST_JSON_SCHEMA, canonical
 
 
 def _exact_number(value: Decimal) -> Decimal:
@@ -30,19 +30,7 @@ Quantity = Annotated[
 ]
 """A quantity in an answer: a JSON number written from the exact decimal text."""
 
-QuantityIn = Annotated[
-    Decimal,
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number"},
-                {"type": "string", "pattern": r"^ *[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})? *$"},
-            ],
-            "description": "a JSON number or a numeric string (plain ASCII decimal notation); "
-            "at most 15 integer and 6 decimal digits",
-        }
-    ),
-]
+QuantityIn = Annotated[Decimal, WithJsonSchema(REQUEST_JSON_SCHEMA)]
 """A quantity in a request: a JSON number or a numeric string."""
 
 Dimensions = dict[str, str]
