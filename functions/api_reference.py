@@ -60,7 +60,11 @@ ADJ, ONHAND, CONFIG, ERP, JOURNALS, RECON, SYSTEM = (
 )
 
 OPERATIONS: dict[str, Operation] = {
-    "health": Operation("Liveness and storage reachability", SYSTEM, {200: ("healthy", m.Health)}),
+    "health": Operation(
+        "Liveness and storage reachability",
+        SYSTEM,
+        {200: ("healthy", m.Health), 503: ("storage is not answering (see `Retry-After`)", m.Health)},
+    ),
     "post_adjustments": Operation(
         "Store adjustment lines (one bad line refuses the whole request)",
         ADJ,
