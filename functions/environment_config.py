@@ -34,8 +34,8 @@ def no_data_yet(environment_id: str) -> str | None:
     )
 
 
-def default_notice(environment_id: str) -> str:
-    return (
-        f"environment {environment_id!r} has no configuration of its own yet: this is the default built from the "
-        "app settings ALLOWED_DATA_SOURCES and ALLOWED_PHYSICAL_MEASURES; PUT a configuration to change it"
-    )
+DEFAULT_NOTICE = (
+    "this environment has no configuration of its own yet: this is the default built from the app settings "
+    "ALLOWED_DATA_SOURCES and ALLOWED_PHYSICAL_MEASURES; PUT a configuration to change it"
+)
+"""The same words for every environment: the answer differs from a configured one only where the state does."""

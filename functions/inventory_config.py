@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.environment_config import config_and_default, default_notice
+from functions.environment_config import DEFAULT_NOTICE, config_and_default
 from functions.http_input import BadRequest, environment_id, read_json
 from functions.http_responses import error_response, model_response
 from shared.adapters.config_store import ConfigStore
@@ -24,7 +24,7 @@ def get_configuration(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc.status, exc.code, exc.message)
     config, is_default = config_and_default(env)
     view = {"isDefault": is_default, "configuration": config.model_dump(mode="json")}
-    return model_response(ConfigurationView, {**view, "notice": default_notice(env)} if is_default else view)
+    return model_response(ConfigurationView, {**view, "notice": DEFAULT_NOTICE} if is_default else view)
 
 
 @bp.route(route=ROUTE, methods=["PUT"])
