@@ -278,11 +278,56 @@ class ReportFile(_Answer):
     sha256: str | None
 
 
+class _SummaryPart(BaseModel):
+    """A part of summary.json: the figures are typed (numbers in the answer), other keys pass through as written,
+    so the reconciliation can add to its versioned file without breaking this route."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DifferenceFigures(_SummaryPart):
+    count: int | None = None
+    material: int | None = None
+    quantity_difference: Quantity
+    abs_quantity_difference: Quantity
+    value_difference: Quantity
+    abs_value_difference: Quantity
+    unknown_value: int
+
+
+class WarehouseFigures(DifferenceFigures):
+    differences: int
+    keys: int
+    matches: int
+    erp_quantity: Quantity
+    wms_quantity: Quantity
+
+
+class TotalFigures(_SummaryPart):
+    erp_quantity: Quantity
+    wms_quantity: Quantity
+    quantity_difference: Quantity
+    abs_quantity_difference: Quantity
+    value_difference: Quantity
+    abs_value_difference: Quantity
+    unknown_value: int
+
+
+class RunSummary(_SummaryPart):
+    """summary.json (`schema: omnisync.reconciliation.summary/1`); a run that failed has `errors` and no figures."""
+
+    status: str
+    errors: list[str] | None = None
+    totals: TotalFigures | None = None
+    by_warehouse: dict[str, WarehouseFigures] | None = None
+    by_category: dict[str, DifferenceFigures] | None = None
+
+
 class ReconciliationRun(_Answer):
     environmentId: str
     runId: str
     status: str | None
-    summary: dict[str, Any] = Field(description="the run's summary.json as written by the reconciliation")
+    summary: RunSummary = Field(description="the run's summary.json; quantities and values as numbers")
     reports: list[ReportFile]
 
 
