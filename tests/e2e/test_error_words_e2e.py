@@ -141,3 +141,24 @@ class TestAnEnvironmentWithoutData:
         assert "omnisync-notice" not in other_org.headers
         missing = httpx.get(f"{base}/transaction/adjustment/x1", headers=running_app.headers)
         assert "has no data yet" not in _error(missing, 404, "NotFound")["message"]
+
+
+def _paths_and_methods() -> list[tuple[str, frozenset[str]]]:
+    """Every registered route with the methods registered on it, from the app's own registrations."""
+    import function_app
+    from devtools.localrunner.catalog import build_catalog
+
+    by_route: dict[str, set[str]] = {}
+    for f in build_catalog(function_app.app).http:
+        by_route.setdefault(f.route, set()).update(f.methods)
+    return [(route, frozenset(methods)) for route, methods in sorted(by_route.items())]
+
+
+@pytest.mark.parametrize(("route", "methods"), _paths_and_methods())
+def test_every_route_answers_a_wrong_method_with_405_in_the_error_shape(running_app, route, methods):
+    wrong = next(m for m in ("PATCH", "DELETE", "PUT", "POST", "GET") if m not in methods)
+    path = route.replace("{environmentId}", "errs-env").replace("{file}", "swagger-ui.css")
+    path = path.replace("{id}", "x1").replace("{runId}", "run-1").replace("{dataSource}", "pos")
+    response = httpx.request(wrong, f"{running_app.base_url}/{path}", headers=running_app.headers, timeout=30)
+    _error(response, 405, "MethodNotAllowed")
+    assert set(methods) <= {m.strip() for m in response.headers["allow"].split(",")}
