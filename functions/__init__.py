@@ -9,6 +9,7 @@ def blueprints() -> list[func.Blueprint]:
     """Every blueprint the app registers; imported lazily so a broken module names itself in the error."""
     from functions import (
         adjustments,
+        api_docs,
         console,
         erp_transactions,
         health,
@@ -30,6 +31,7 @@ def blueprints() -> list[func.Blueprint]:
         partition_work.bp,
         journals.bp,
         reconcile.bp,
+        api_docs.bp,
     ]
     guard_http_functions(found)
     return found

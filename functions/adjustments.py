@@ -5,7 +5,7 @@ from __future__ import annotations
 import azure.functions as func
 from pydantic import ValidationError
 
-from functions.environment_config import config_of
+from functions.environment_config import config_of, no_data_yet
 from functions.http_input import (
     BadRequest,
     environment_and_id,
@@ -16,14 +16,15 @@ from functions.http_input import (
 )
 from functions.http_responses import (
     error_response,
-    json_response,
     method_not_allowed,
+    model_response,
     outcomes_response,
     validation_error,
 )
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.config import get_settings
 from shared.domain.adjustments import parse_lines
+from shared.domain.api_models import DetailedLine, DetailedLinePage
 from shared.services.ingest import ingest
 from shared.services.queries import LineFilters, get_line, list_lines
 
@@ -85,9 +86,11 @@ def list_adjustments(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         return validation_error(exc, "invalid query parameters")
     try:
-        return json_response(list_lines(LedgerStore(), env, filters))
+        page = list_lines(LedgerStore(), env, filters)
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
+    notice = None if page["items"] or filters.continuationToken else no_data_yet(env)
+    return model_response(DetailedLinePage, {**page, "notice": notice} if notice else page)
 
 
 @bp.route(route=f"{BASE}/{{id}}", methods=["GET"])
@@ -98,5 +101,6 @@ def get_adjustment(req: func.HttpRequest) -> func.HttpResponse:
         return _bad(exc)
     view = get_line(LedgerStore(), env, line_id)
     if view is None:
-        return error_response(404, "NotFound", f"no adjustment line {line_id!r} in this environment")
-    return json_response(view)
+        why = no_data_yet(env) or "this environment has no line with that id"
+        return error_response(404, "NotFound", f"no adjustment line {line_id!r}: {why}")
+    return model_response(DetailedLine, view)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.environment_config import config_of
+from functions.environment_config import config_of, no_data_yet
 from functions.http_input import BadRequest, environment_and_id, environment_id, read_json, refuse_problems
-from functions.http_responses import busy_response, error_response, json_response, outcomes_response
+from functions.http_responses import busy_response, error_response, model_response, outcomes_response
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
+from shared.domain.api_models import ErpTransactionView
 from shared.domain.offsets import parse_transactions
 from shared.services.cache_changes import TooMuchContention
 from shared.services.offsets import post_transactions, transaction_view
@@ -45,5 +46,6 @@ def get_erp_transaction(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(exc.status, exc.code, exc.message)
     view = transaction_view(LedgerStore(), env, transaction_id)
     if view is None:
-        return error_response(404, "NotFound", f"no ERP transaction {transaction_id!r} in this environment")
-    return json_response(view)
+        why = no_data_yet(env) or "this environment has no ERP transaction with that id"
+        return error_response(404, "NotFound", f"no ERP transaction {transaction_id!r}: {why}")
+    return model_response(ErpTransactionView, view)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.environment_config import config_and_default
+from functions.environment_config import DEFAULT_NOTICE, config_and_default
 from functions.http_input import BadRequest, environment_id, read_json
-from functions.http_responses import error_response, json_response
+from functions.http_responses import error_response, model_response
 from shared.adapters.config_store import ConfigStore
+from shared.domain.api_models import ConfigurationView
 from shared.services.inventory_config import InvalidConfig, replace_config
 
 bp = func.Blueprint()
@@ -22,7 +23,8 @@ def get_configuration(req: func.HttpRequest) -> func.HttpResponse:
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
     config, is_default = config_and_default(env)
-    return json_response({"isDefault": is_default, "configuration": config.model_dump(mode="json")})
+    view = {"isDefault": is_default, "configuration": config.model_dump(mode="json")}
+    return model_response(ConfigurationView, {**view, "notice": DEFAULT_NOTICE} if is_default else view)
 
 
 @bp.route(route=ROUTE, methods=["PUT"])
@@ -36,7 +38,7 @@ def put_configuration(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(
             400, "InvalidConfiguration", "the configuration was refused; nothing changed", exc.problems
         )
-    return json_response({"isDefault": False, "configuration": config.model_dump(mode="json")})
+    return model_response(ConfigurationView, {"isDefault": False, "configuration": config.model_dump(mode="json")})
 
 
 @bp.route(route=ROUTE, methods=["DELETE"])

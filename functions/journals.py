@@ -8,11 +8,12 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from functions.http_input import BadRequest, environment_and_id, environment_id, query_filters
-from functions.http_responses import error_response, json_response, validation_error
+from functions.http_responses import error_response, model_response, validation_error
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import InvalidContinuationToken, LedgerStore
 from shared.adapters.storage_names import INBOX_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
+from shared.domain.api_models import AggregatedLine, AggregatedLinePage, RetryAccepted
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -113,7 +114,14 @@ def list_aggregated(req: func.HttpRequest) -> func.HttpResponse:
         )
     except InvalidContinuationToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
-    return json_response({"items": [_view(e) for e in items], "continuationToken": token})
+    page = {"items": [_view(e) for e in items], "continuationToken": token}
+    if not items and not filters.continuationToken:
+        from functions.environment_config import no_data_yet
+
+        notice = no_data_yet(env)
+        if notice:
+            page["notice"] = notice
+    return model_response(AggregatedLinePage, page)
 
 
 def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict] | func.HttpResponse:
@@ -124,7 +132,10 @@ def _aggregated_or_error(req: func.HttpRequest) -> tuple[LedgerStore, str, dict]
     store = LedgerStore()
     entity = store.find_aggregated(env, aggregated_id)
     if entity is None:
-        return error_response(404, "NotFound", f"no aggregated line {aggregated_id!r} in this environment")
+        from functions.environment_config import no_data_yet
+
+        why = no_data_yet(env) or "this environment has no aggregated line with that id"
+        return error_response(404, "NotFound", f"no aggregated line {aggregated_id!r}: {why}")
     return store, env, entity
 
 
@@ -133,7 +144,7 @@ def get_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     found = _aggregated_or_error(req)
     if isinstance(found, func.HttpResponse):
         return found
-    return json_response(_view(found[2]))
+    return model_response(AggregatedLine, _view(found[2]))
 
 
 @bp.route(route=f"{BASE}/{{id}}/retry", methods=["POST"])
@@ -173,4 +184,4 @@ def retry_aggregated(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services.send_journals import schedule_send
 
     schedule_send(store, WorkQueues(), env, get_settings().send_delay_s)  # the send sweep would too, later
-    return json_response({"id": entity["AggregatedId"], "status": "Created"}, 202)
+    return model_response(RetryAccepted, {"id": entity["AggregatedId"], "status": "Created"}, 202)

@@ -7,17 +7,18 @@ from typing import Any
 import azure.functions as func
 from pydantic import ValidationError
 
-from functions.environment_config import config_of
+from functions.environment_config import config_of, no_data_yet
 from functions.http_input import BadRequest, environment_id, read_json, refuse_problems
 from functions.http_responses import (
     busy_response,
     error_response,
-    json_response,
+    model_response,
     outcomes_response,
     validation_error,
 )
 from shared.adapters.ledger_tables import LedgerStore
 from shared.config import get_settings
+from shared.domain.api_models import ItemOutcome, OnHandRow
 from shared.domain.onhand_events import Mode, parse_events
 from shared.services.cache_changes import TooMuchContention
 from shared.services.onhand_events import post_events
@@ -58,7 +59,7 @@ def _apply(req: func.HttpRequest, *, bulk: bool, mode: Mode, set_source: str | N
     except TooMuchContention:
         return busy_response("event")
     if not bulk:
-        return json_response(outcomes[0].as_dict(), 409 if outcomes[0].outcome == "conflict" else 200)
+        return model_response(ItemOutcome, outcomes[0].as_dict(), 409 if outcomes[0].outcome == "conflict" else 200)
     return outcomes_response("events", outcomes)
 
 
@@ -87,9 +88,10 @@ def onhand_index_query(req: func.HttpRequest) -> func.HttpResponse:
     except ValidationError as exc:
         return validation_error(exc, "invalid index query")
     try:
-        return json_response(index_query(LedgerStore(), env, query, config_of(env)))
+        rows = index_query(LedgerStore(), env, query, config_of(env))
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
+    return _rows_or_no_data(env, rows)
 
 
 @bp.route(route=f"{BASE}/onhand/exactquery", methods=["POST"])
@@ -104,6 +106,17 @@ def onhand_exact_query(req: func.HttpRequest) -> func.HttpResponse:
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
     try:
-        return json_response(index_query(LedgerStore(), env, query, config_of(env), exact))
+        rows = index_query(LedgerStore(), env, query, config_of(env), exact)
     except ValueError as exc:
         return error_response(400, "InvalidQuery", str(exc))
+    return _rows_or_no_data(env, rows)
+
+
+NOTICE_HEADER = "Omnisync-Notice"
+
+
+def _rows_or_no_data(env: str, rows: list[dict[str, Any]]) -> func.HttpResponse:
+    """IV's bare array of rows, `[]` when nothing matches (as IV answers, so IV clients keep working); for an
+    environment nothing was ever posted to, the `Omnisync-Notice` header says so (the array has no room for it)."""
+    notice = None if rows else no_data_yet(env)
+    return model_response(list[OnHandRow], rows, headers={NOTICE_HEADER: notice} if notice else None)

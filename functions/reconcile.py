@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from functions.http_responses import error_response, json_response
+from functions.http_responses import error_response, model_response
 from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
+from shared.domain.api_models import ApprovalResult, ReconciliationRun
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     report = run_report(blob_service(), run_id)
     if report is None:
         return error_response(404, "NotFound", f"no complete report set for run {run_id}")
-    return json_response({"environmentId": environment_id, **report})
+    return model_response(ReconciliationRun, {"environmentId": environment_id, **report})
 
 
 @bp.route(route="environment/{environmentId}/reconciliation/{runId}/approve", methods=["POST"])
@@ -102,7 +103,7 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     except ApprovalRefused as exc:
         return error_response(400, "InvalidLines", str(exc), [p.model_dump() for p in exc.problems])
     posted = sum(1 for o in outcomes if o.outcome == "created")
-    return json_response({"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
+    return model_response(ApprovalResult, {"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
 
 
 def _approval_request(body: object) -> ApprovalRequest:

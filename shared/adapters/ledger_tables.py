@@ -162,6 +162,18 @@ class LedgerStore(PendingIndex):
             return None
         return IdRecord(line_id, stored["LedgerPartition"], stored["Fingerprint"])
 
+    def has_data(self, environment_id: str) -> bool:
+        """Whether anything was ever posted to the environment (every line, event and transaction has an id
+        record): one read that stops at the first record, and finds an empty range at once."""
+        lo, hi = environment_range(environment_id)
+        pages = self.line_ids.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @hi",
+            parameters={"lo": lo, "hi": hi},
+            results_per_page=1,
+            select=["PartitionKey"],
+        ).by_page()
+        return any(True for page in pages for _ in page)
+
     # ---- detailed lines ------------------------------------------------------------------------
     def create_lines(self, entities: list[dict[str, Any]]) -> None:
         """Create each line with its open entry, together; lines that already exist are left as they are."""

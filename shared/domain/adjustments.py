@@ -10,12 +10,13 @@ import hashlib
 import json
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema, field_validator
 
 from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE, VALUE_TEXT, VALUE_TEXT_RULE
-from shared.domain.quantities import InvalidQuantity, canonical, parse_decimal
+from shared.domain.plain_errors import plain_field, plain_message
+from shared.domain.quantities import REQUEST_JSON_SCHEMA, InvalidQuantity, canonical, parse_decimal
 
 BASE_DIMENSIONS = (
     "siteId",
@@ -66,22 +67,34 @@ def _value_text(value: str, field: str) -> str:
     return value
 
 
+_VALUE: dict[str, Any] = {"type": "string", "pattern": VALUE_TEXT.pattern}
+_KEY: dict[str, Any] = {"type": "string", "pattern": KEY_TEXT.pattern}
+_DIMENSIONS: dict[str, Any] = {
+    "maxProperties": MAX_DIMENSIONS,
+    "propertyNames": {"pattern": DIMENSION_NAME.pattern},
+    "additionalProperties": {
+        "anyOf": [{"type": "string", "pattern": VALUE_TEXT.pattern}, {"const": ""}, {"type": "null"}]
+    },
+}
+"""The documented form of the checks below (OpenAPI schema of a request line); the validators stay the rule."""
+
+
 class AdjustmentLine(BaseModel):
     """One validated line. Field names are IV's; values are normalised (canonical dimension names)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
-    id: str
-    organizationId: str
-    productId: str
-    quantityDataSource: str
-    physicalMeasure: str
-    dimensions: dict[str, str] = Field(default_factory=dict)
-    quantity: Decimal
+    id: str = Field(json_schema_extra=_VALUE)
+    organizationId: str = Field(json_schema_extra=_VALUE)
+    productId: str = Field(json_schema_extra=_VALUE)
+    quantityDataSource: str = Field(json_schema_extra=_KEY)
+    physicalMeasure: str = Field(json_schema_extra=_KEY)
+    dimensions: dict[str, str] = Field(default_factory=dict, json_schema_extra=_DIMENSIONS)
+    quantity: Annotated[Decimal, WithJsonSchema(REQUEST_JSON_SCHEMA)]
     externalReferenceCategory: str | None = Field(None, max_length=MAX_TEXT)
-    externalReferenceId: str | None = None
-    fnoJournalNameId: str | None = None
-    costPrice: Decimal | None = None
+    externalReferenceId: str | None = Field(None, json_schema_extra={"anyOf": [_VALUE, {"type": "null"}]})
+    fnoJournalNameId: str | None = Field(None, json_schema_extra={"anyOf": [_VALUE, {"type": "null"}]})
+    costPrice: Annotated[Decimal, WithJsonSchema(REQUEST_JSON_SCHEMA)] | None = None
     transDate: date | None = None
     createWithIVSync: bool = False
 
@@ -211,32 +224,28 @@ def parse_lines(
         if not isinstance(raw, dict):
             problems.append(LineProblem(index=index, field="", message="each line must be a JSON object"))
             continue
+        fields = normalise_keys(raw)
         try:
-            line = AdjustmentLine.model_validate(normalise_keys(raw))
+            line = AdjustmentLine.model_validate(fields)
         except ValidationError as exc:
+            refused = set()
             for err in exc.errors(include_url=False):
-                field = ".".join(str(p) for p in err["loc"]) or "line"
-                message = err["msg"].removeprefix("Value error, ")
-                problems.append(LineProblem(index=index, field=field, message=message))
+                field = plain_field(err["loc"], "line")
+                refused.add(field)
+                problems.append(LineProblem(index=index, field=field, message=plain_message(err)))
+            # a data source or measure that is well-formed but not configured is a problem of its own: report it
+            # with the others, so the client fixes the line in one go
+            for field, allowed in (("quantityDataSource", allowed_sources), ("physicalMeasure", allowed_measures)):
+                value = fields.get(field)
+                if field not in refused and isinstance(value, str) and value.lower() not in _lowered(allowed):
+                    problems.append(_not_allowed(index, field, allowed))
             continue
         source = sources.get(line.quantityDataSource.lower())
         measure = measures.get(line.physicalMeasure.lower())
         if source is None:
-            problems.append(
-                LineProblem(
-                    index=index,
-                    field="quantityDataSource",
-                    message=f"not an allowed data source: {sorted(allowed_sources)}",
-                )
-            )
+            problems.append(_not_allowed(index, "quantityDataSource", allowed_sources))
         if measure is None:
-            problems.append(
-                LineProblem(
-                    index=index,
-                    field="physicalMeasure",
-                    message=f"not an allowed physical measure: {sorted(allowed_measures)}",
-                )
-            )
+            problems.append(_not_allowed(index, "physicalMeasure", allowed_measures))
         if source and measure:
             lines.append(
                 line.model_copy(
@@ -248,6 +257,15 @@ def parse_lines(
                 )
             )
     return lines, problems
+
+
+def _lowered(names: tuple[str, ...]) -> set[str]:
+    return {n.lower() for n in names}
+
+
+def _not_allowed(index: int, field: str, allowed: tuple[str, ...]) -> LineProblem:
+    what = "data source" if field == "quantityDataSource" else "physical measure"
+    return LineProblem(index=index, field=field, message=f"not an allowed {what}: {sorted(allowed)}")
 
 
 def dimension_key(dimensions: dict[str, str]) -> str:

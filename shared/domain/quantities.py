@@ -17,6 +17,20 @@ PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,3})?", 
 """Numeric strings: plain ASCII decimal notation (no `_`, no other scripts' digits, no NaN/Infinity)."""
 MAX_NUMBER_TEXT = 64
 
+REQUEST_JSON_SCHEMA: dict[str, object] = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": -(10**MAX_INTEGER_DIGITS), "exclusiveMaximum": 10**MAX_INTEGER_DIGITS},
+        {
+            "type": "string",
+            "pattern": r"^ *[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,3})? *$",
+            "maxLength": MAX_NUMBER_TEXT,
+        },
+    ],
+    "description": f"a JSON number or a numeric string (plain ASCII decimal notation); at most {MAX_INTEGER_DIGITS} "
+    f"integer and {MAX_FRACTION_DIGITS} decimal digits",
+}
+"""How a quantity in a request is documented (OpenAPI): what `parse_decimal` accepts."""
+
 
 def parse_decimal(value: object, *, field: str = "quantity") -> Decimal:
     """Accept JSON numbers (already Decimal when parsed with `parse_float=Decimal`) and numeric strings.

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from shared.adapters.config_store import ConfigStore
 from shared.domain.inventory_config import InventoryConfig, default_config
+from shared.domain.plain_errors import plain_problems
 
 MAX_CONFIG_CHARS = 30_000
 """Table Storage keeps a string property up to 32K characters; the configuration is one property."""
@@ -41,15 +42,7 @@ def parse_config(raw: Any) -> InventoryConfig:
     try:
         config = InventoryConfig.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidConfig(
-            [
-                {
-                    "field": ".".join(str(p) for p in err["loc"]) or "config",
-                    "message": err["msg"].removeprefix("Value error, "),
-                }
-                for err in exc.errors(include_url=False)
-            ]
-        ) from None
+        raise InvalidConfig(plain_problems(exc.errors(include_url=False), "configuration")) from None
     if len(json.dumps(config.model_dump(mode="json"))) > MAX_CONFIG_CHARS:
         raise InvalidConfig([{"field": "config", "message": f"larger than {MAX_CONFIG_CHARS} characters"}])
     return config

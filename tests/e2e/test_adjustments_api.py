@@ -62,7 +62,12 @@ def _post(app, env, body, **kwargs):
 def _query(app, env, body):
     response = httpx.post(f"{app.base_url}/environment/{env}/onhand/indexquery", json=body, headers=app.headers)
     assert response.status_code == 200, response.text
-    return response.json()
+    return exact(response)
+
+
+def exact(response: httpx.Response):
+    """The body with every JSON number as a Decimal, to see quantities exactly as written (never a float)."""
+    return json.loads(response.text, parse_float=Decimal)
 
 
 def test_post_list_sync_and_query(running_app):
@@ -79,11 +84,11 @@ def test_post_list_sync_and_query(running_app):
     assert sorted(item["id"] for item in listed["items"]) == ["w-1", "w-2", "w-3"]
 
     running_app.run_timer("sync_to_cache")
-    line = httpx.get(
-        f"{running_app.base_url}/environment/{env}/transaction/adjustment/w-2", headers=running_app.headers
-    ).json()
-    # the sweep syncs and then aggregates (@iv/adjustment has a journal mapping)
-    assert line["status"] == "Aggregated" and line["quantity"] == "-2.25"
+    line = exact(
+        httpx.get(f"{running_app.base_url}/environment/{env}/transaction/adjustment/w-2", headers=running_app.headers)
+    )
+    # the sweep syncs and then aggregates (@iv/adjustment has a journal mapping); quantities are JSON numbers
+    assert line["status"] == "Aggregated" and line["quantity"] == Decimal("-2.25")
     assert line["statusTimes"]["IVPosted"] is not None
 
     items = _query(
@@ -94,7 +99,7 @@ def test_post_list_sync_and_query(running_app):
             "groupByValues": ["locationId"],
         },
     )
-    by_location = {i["dimensions"]["locationId"]: Decimal(i["quantities"]["@iv"]["adjustment"]) for i in items}
+    by_location = {i["dimensions"]["locationId"]: i["quantities"]["@iv"]["adjustment"] for i in items}
     assert by_location == {"13": Decimal("2.75"), "14": Decimal("0.1")}
 
 
@@ -103,7 +108,7 @@ def test_instant_update_flag_reaches_the_cache_in_the_same_request(running_app):
     posted = _post(running_app, env, _lines("inst")[:1], params={"createWithIVSync": "true"})
     assert posted.json()["lines"][0]["status"] == "IVPosted"
     items = _query(running_app, env, {"filters": {"organizationId": ["usmf"]}})
-    assert items[0]["quantities"] == {"@iv": {"adjustment": "5"}}
+    assert items[0]["quantities"] == {"@iv": {"adjustment": 5}}
 
 
 def test_resending_is_idempotent_and_changed_content_is_a_conflict(running_app):
@@ -179,8 +184,8 @@ def test_one_environment_cannot_read_or_change_another(running_app):
     _post(running_app, theirs, [dict(_lines("iso")[0], quantity=100)], params={"createWithIVSync": "true"})
     mine_items = _query(running_app, mine, {"filters": {"organizationId": ["usmf"]}, "groupByValues": ["locationId"]})
     assert {i["dimensions"]["locationId"]: i["quantities"]["@iv"]["adjustment"] for i in mine_items} == {
-        "13": "2.75",
-        "14": "0.1",
+        "13": Decimal("2.75"),
+        "14": Decimal("0.1"),
     }
 
 

@@ -48,7 +48,7 @@ def test_a_posted_line_reaches_the_cache_and_a_journal_without_any_timer(queued_
     assert set(_wait_for(statuses).values()) == {"Aggregated"}
     query = {"filters": {"organizationId": ["usmf"], "productId": ["Q0", "Q1"]}, "groupByValues": ["locationId"]}
     items = httpx.post(f"{base}/onhand/indexquery", json=query, headers=queued_app.headers).json()
-    assert {i["productId"]: i["quantities"]["@iv"]["adjustment"] for i in items} == {"Q0": "4", "Q1": "6"}
+    assert {i["productId"]: i["quantities"]["@iv"]["adjustment"] for i in items} == {"Q0": 4, "Q1": 6}
 
     def sent():
         items = httpx.get(f"{base}/transaction/aggregated", headers=queued_app.headers).json()["items"]

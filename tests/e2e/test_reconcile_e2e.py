@@ -8,6 +8,7 @@ import io
 import json
 import time
 import uuid
+from decimal import Decimal
 
 import httpx
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -59,6 +60,13 @@ def test_dropped_snapshots_produce_reports_and_the_lookup_returns_them(running_a
     body = httpx.get(url, headers=running_app.headers, timeout=10).json()
     assert body["runId"] == run and body["status"] == "ok"
     assert body["summary"]["counts"]["match"] == 1
+    # figures are JSON numbers in the answer (summary.json itself keeps its strings), exactly what the file says
+    stored = json.loads(_wait_for(service, f"{run}/summary.json"))
+    exact = json.loads(httpx.get(url, headers=running_app.headers, timeout=10).text, parse_float=Decimal)["summary"]
+    for name in ("erp_quantity", "wms_quantity", "quantity_difference", "value_difference"):
+        assert isinstance(exact["totals"][name], (int, Decimal)), name
+        assert Decimal(stored["totals"][name]) == exact["totals"][name], name
+    assert exact["by_warehouse"]["13"]["erp_quantity"] == Decimal(stored["by_warehouse"]["13"]["erp_quantity"])
     assert f"reports/{run}/report.html" in {f["path"] for f in body["reports"]}
 
     lookup = f"{running_app.base_url}/environment/contoso-test/reconciliation"
@@ -100,5 +108,5 @@ def test_approval_posts_material_lines_once_through_ingest(running_app, storage_
     ).json()["items"]
     by_product = {item["productId"]: item for item in listed}
     assert set(by_product) == set(proposed)
-    assert by_product["A0003"]["quantity"] == "-1"  # WMS is master: the ERP side gets -1 of 12
+    assert by_product["A0003"]["quantity"] == -1  # WMS is master: the ERP side gets -1 of 12
     assert by_product["A0003"]["externalReferenceCategory"] == "Reconciliation"

@@ -118,3 +118,24 @@ def test_sync_plan_sums_per_dimension_combination_and_keeps_within_100_operation
     count0 = sum(1 for change in plan.changes if dimension_key(dict(change.edits[0].dimensions)) == "siteId=0")
     assert Decimal(by_dims["siteId=0"].quantities["@iv"]["adjustment"]) == 10 + Decimal("1.5") * count0
     assert by_dims["siteId=0"].etag == "e0" and by_dims["siteId=1"].etag is None
+
+
+def test_a_line_with_a_bad_measure_and_two_other_problems_reports_all_three():
+    """A measure that is not configured is reported with the field errors, not only when the rest is valid."""
+    _, problems = _parse(_line(physicalMeasure="bogus", quantity="abc", productId="-A1"))
+    assert sorted(p.field for p in problems) == ["physicalMeasure", "productId", "quantity"]
+    assert all(p.index == 0 for p in problems)
+    measure = next(p for p in problems if p.field == "physicalMeasure")
+    assert "not an allowed physical measure" in measure.message
+
+
+def test_a_bad_data_source_is_reported_next_to_a_missing_field_and_a_malformed_one_only_once():
+    raw = _line(quantityDataSource="erp")
+    del raw["organizationId"]
+    _, problems = _parse(raw, _line(physicalMeasure="bad measure!"))
+    assert [(p.index, p.field) for p in problems] == [
+        (0, "organizationId"),
+        (0, "quantityDataSource"),
+        (1, "physicalMeasure"),
+    ]
+    assert problems[0].message == "is required"

@@ -158,3 +158,44 @@ def test_a_configuration_too_large_for_one_table_property_is_refused():
         for i in range(40)
     ]
     assert "larger than 30000 characters" in reasons({"dataSources": sources})
+
+
+def _problems(raw) -> list[dict[str, str]]:
+    with pytest.raises(InvalidConfig) as refused:
+        parse_config(raw)
+    return refused.value.problems
+
+
+PYDANTIC_WORDS = ("Tuple should", "after validation", "Input should", "Field required", "Extra inputs", "instance of")
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ({"dataSources": []}, "dataSources", "needs at least 1 item(s)"),
+        ({"dataSources": [{"name": "pos", "physicalMeasures": ["sold"]}], "extra": 1}, "extra", "is not a known field"),
+        ({"dataSources": [{"name": "pos"}]}, "dataSources.0.physicalMeasures", "is required"),
+        ({"dataSources": ["pos"]}, "dataSources.0", "must be an object"),
+        ({"dataSources": "pos"}, "dataSources", "must be a list"),
+        (
+            {
+                "dataSources": [{"name": "pos", "physicalMeasures": ["sold"]}],
+                "calculatedMeasures": [
+                    {
+                        "dataSource": "iv",
+                        "name": "x",
+                        "modifiers": [{"dataSource": "pos", "physicalMeasure": "sold", "calculationType": "Sum"}],
+                    }
+                ],
+            },
+            "calculatedMeasures.0.modifiers.0.calculationType",
+            "must be one of 'Addition' or 'Subtraction'",
+        ),
+    ],
+)
+def test_configuration_errors_are_in_plain_words(raw, field, words):
+    problems = _problems(raw)
+    assert {"field": field, "message": words} in [
+        {"field": p["field"], "message": p["message"][: len(words)]} for p in problems
+    ], problems
+    assert not any(w in p["message"] for p in problems for w in PYDANTIC_WORDS), problems

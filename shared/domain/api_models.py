@@ -1,0 +1,349 @@
+"""The shapes of the HTTP API's answers (and of request bodies the edge parses by hand), as pydantic models.
+
+They are the single source of the OpenAPI document (functions/api_reference.py derives its schemas from them),
+and every answer of the API is validated through its model before it is written, so the document cannot drift
+from what the API sends. Quantities are `Quantity`: an exact Decimal that is written as a JSON *number* from its
+canonical text, never through a float. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+from shared.domain.inventory_config import InventoryConfig
+from shared.domain.quantities import REQUEST_JSON_SCHEMA, canonical
+
+
+def _exact_number(value: Decimal) -> Decimal:
+    """The canonical decimal (no exponent, no trailing zeros): `3`, `-2.5`, never `3.000` or `1E+3`."""
+    return Decimal(canonical(value))
+
+
+Quantity = Annotated[
+    Decimal,
+    PlainSerializer(_exact_number, return_type=Decimal, when_used="always"),
+    WithJsonSchema({"type": "number", "description": "exact decimal, at most 15 integer and 6 decimal digits"}),
+]
+"""A quantity in an answer: a JSON number written from the exact decimal text."""
+
+QuantityIn = Annotated[Decimal, WithJsonSchema(REQUEST_JSON_SCHEMA)]
+"""A quantity in a request: a JSON number or a numeric string."""
+
+Dimensions = dict[str, str]
+Measures = dict[str, dict[str, Quantity]]
+"""`{dataSource: {measure: quantity}}`."""
+
+
+class _Answer(BaseModel):
+    """Answers are closed: a field the model does not know is a bug to see in tests, not data to pass on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors -----------------------------------------------------------------------------------------------------
+
+
+class ErrorDetail(_Answer):
+    """What there is to point at: an item of a bulk body, a field, or a position in a body that is not JSON."""
+
+    index: int | None = Field(None, description="the item of a bulk body (0-based)")
+    field: str | None = Field(None, description="the field, dotted (`quantities.pos.sold`)")
+    line: int | None = Field(None, description="1-based line of a JSON syntax error")
+    column: int | None = Field(None, description="1-based column of a JSON syntax error")
+    message: str
+
+
+class Error(_Answer):
+    code: str = Field(description="PascalCase and stable: branch on it", examples=["InvalidLines"])
+    message: str = Field(description="for people")
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(_Answer):
+    """The one error shape of every route."""
+
+    error: Error
+
+
+# --- health -----------------------------------------------------------------------------------------------------
+
+
+class Health(_Answer):
+    status: Literal["ok", "degraded", "unavailable"]
+    version: str
+    storage: dict[str, Literal["ok", "unavailable"]]
+
+
+# --- bulk outcomes ----------------------------------------------------------------------------------------------
+
+
+class ItemOutcome(_Answer):
+    index: int
+    id: str
+    outcome: Literal["created", "duplicate", "conflict"]
+    status: str | None
+    message: str | None = None
+
+
+class Summary(_Answer):
+    created: int
+    duplicate: int
+    conflict: int
+
+
+class LineOutcomes(_Answer):
+    lines: list[ItemOutcome]
+    summary: Summary
+
+
+class EventOutcomes(_Answer):
+    events: list[ItemOutcome]
+    summary: Summary
+
+
+class TransactionOutcomes(_Answer):
+    transactions: list[ItemOutcome]
+    summary: Summary
+
+
+# --- detailed adjustment lines ----------------------------------------------------------------------------------
+
+
+class StatusTimes(_Answer):
+    Created: datetime | None = None
+    IVPosted: datetime | None = None
+    Aggregated: datetime | None = None
+
+
+class DetailedLine(_Answer):
+    """A stored adjustment line: what it was sent with, its status and the time of each status."""
+
+    id: str
+    organizationId: str
+    productId: str
+    quantityDataSource: str
+    physicalMeasure: str
+    dimensions: Dimensions
+    quantity: Quantity
+    externalReferenceCategory: str | None = None
+    externalReferenceId: str | None = None
+    fnoJournalNameId: str | None = None
+    costPrice: Quantity | None = None
+    transDate: str | None = None
+    status: Literal["Created", "IVPosted", "Aggregated"]
+    statusTimes: StatusTimes
+    aggregatedLineId: str | None = None
+
+
+NOTICE = Field(None, description="only when the environment never had any data: says so, instead of an empty list")
+
+
+class DetailedLinePage(_Answer):
+    items: list[DetailedLine]
+    continuationToken: str | None = Field(description="pass back as `continuationToken` for the next page")
+    notice: str | None = NOTICE
+
+
+# --- on-hand ----------------------------------------------------------------------------------------------------
+
+
+class OnHandEventIn(BaseModel):
+    """One on-hand change event as posted (field names case-insensitive; the edge checks each field itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    organizationId: str
+    productId: str
+    dimensionDataSource: str | None = Field(None, description="dimensions named in this data source's own terms")
+    dimensions: Dimensions | None = None
+    quantities: dict[str, dict[str, QuantityIn]] = Field(description="`{dataSource: {physicalMeasure: quantity}}`")
+
+
+class ExactFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    organizationId: list[str]
+    productId: list[str] | None = None
+    dimensions: list[str] = Field(description="base dimension names, in the order of each `values` tuple")
+    values: list[list[str]] = Field(description="the combinations to match exactly, one value per dimension")
+
+
+class ExactQueryIn(BaseModel):
+    """IV's exact query: organization and product as in the index query, and exact dimension combinations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filters: ExactFilters
+    groupByValues: list[str] = Field(default_factory=list)
+    returnNegative: bool = True
+    dimensionDataSource: str | None = None
+
+
+class OnHandRow(_Answer):
+    organizationId: str
+    productId: str
+    dimensions: Dimensions
+    quantities: Measures
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+
+
+class ConfigurationView(_Answer):
+    isDefault: bool = Field(description="true until the environment stores its own (the app settings' default)")
+    configuration: InventoryConfig
+    notice: str | None = Field(None, description="when isDefault: says the environment has no configuration yet")
+
+
+# --- ERP transactions -------------------------------------------------------------------------------------------
+
+
+class ErpTransactionIn(BaseModel):
+    """One ERP transaction as posted (field names case-insensitive; the edge checks each field itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    transactionType: Literal["salesOrder", "adjustmentJournal"]
+    status: str
+    organizationId: str
+    productId: str
+    dimensionDataSource: str | None = None
+    dimensions: Dimensions | None = None
+    quantity: QuantityIn
+    offsetDataSource: str
+    offsetPhysicalMeasure: str
+    quantities: dict[str, dict[str, QuantityIn]] | None = Field(None, description="the ERP's own on-hand change")
+
+
+class ErpTransactionView(_Answer):
+    id: str
+    transactionType: str
+    organizationId: str
+    productId: str
+    dimensions: Dimensions
+    quantity: Quantity
+    status: str
+    appliedStatuses: list[str]
+    offsetTarget: str | None
+    offsetAppliedAt: datetime | None = None
+
+
+# --- aggregated lines (journals) --------------------------------------------------------------------------------
+
+
+class AggregatedLine(_Answer):
+    id: str
+    organizationId: str
+    productId: str
+    key: dict[str, Any] = Field(description="the ERP journal key the detailed lines were summed under")
+    quantity: Quantity
+    status: str
+    journalId: str | None = None
+    erpJournalNumber: str | None = None
+    erpLineNumber: str | int | None = None
+    message: str | None = None
+    attempts: int
+    offset: str | None = None
+    offsetTarget: str | None = None
+    waitingForPerson: bool
+    detailedLineIds: list[str]
+    lateAnswers: list[Any]
+
+
+class AggregatedLinePage(_Answer):
+    items: list[AggregatedLine]
+    continuationToken: str | None
+    notice: str | None = NOTICE
+
+
+class RetryAccepted(_Answer):
+    id: str
+    status: Literal["Created"]
+
+
+# --- reconciliation ---------------------------------------------------------------------------------------------
+
+
+class ReportFile(_Answer):
+    name: str
+    path: str = Field(description="container/run/file in the reports storage")
+    contentType: str | None
+    bytes: int | None
+    sha256: str | None
+
+
+class _SummaryPart(BaseModel):
+    """A part of summary.json: the figures are typed (numbers in the answer), other keys pass through as written,
+    so the reconciliation can add to its versioned file without breaking this route."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class DifferenceFigures(_SummaryPart):
+    count: int | None = None
+    material: int | None = None
+    quantity_difference: Quantity
+    abs_quantity_difference: Quantity
+    value_difference: Quantity
+    abs_value_difference: Quantity
+    unknown_value: int
+
+
+class WarehouseFigures(DifferenceFigures):
+    differences: int
+    keys: int
+    matches: int
+    erp_quantity: Quantity
+    wms_quantity: Quantity
+
+
+class TotalFigures(_SummaryPart):
+    erp_quantity: Quantity
+    wms_quantity: Quantity
+    quantity_difference: Quantity
+    abs_quantity_difference: Quantity
+    value_difference: Quantity
+    abs_value_difference: Quantity
+    unknown_value: int
+
+
+class RunSummary(_SummaryPart):
+    """summary.json (`schema: omnisync.reconciliation.summary/1`); a run that failed has `errors` and no figures."""
+
+    status: str
+    errors: list[str] | None = None
+    totals: TotalFigures | None = None
+    by_warehouse: dict[str, WarehouseFigures] | None = None
+    by_category: dict[str, DifferenceFigures] | None = None
+
+
+class ReconciliationRun(_Answer):
+    environmentId: str
+    runId: str
+    status: str | None
+    summary: RunSummary = Field(description="the run's summary.json; quantities and values as numbers")
+    reports: list[ReportFile]
+
+
+class ApprovalIn(BaseModel):
+    """Which proposed lines of a run to post as adjustments (all when `lineIds` is left out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organizationId: str = Field(description="the ERP company, e.g. usmf")
+    lineIds: list[str] | None = None
+    dataSource: str | None = Field(None, description="default `@iv`")
+    physicalMeasure: str | None = Field(None, description="default `adjustment`")
+    journalNameId: str | None = None
+
+
+class ApprovalResult(_Answer):
+    runId: str
+    posted: int
+    lines: list[ItemOutcome]
