@@ -7,6 +7,6 @@ runs can create what is missing.
 from __future__ import annotations
 
 TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals", "config")
-CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox")
+CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox", "wms-outbox")
 QUEUES: tuple[str, ...] = ("sync", "aggregate", "send")
 """Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""

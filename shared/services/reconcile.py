@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import IO, Any, Protocol
 
 from shared.adapters.snapshot_engine import (
@@ -29,7 +30,7 @@ from shared.adapters.snapshot_engine import (
 from shared.domain.reconciliation.columns import MappingError
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
 from shared.domain.reconciliation.excel import csv_header, csv_row_maker
-from shared.domain.reconciliation.history import latest_previous, previous_streaks, trend
+from shared.domain.reconciliation.history import streaks_by_scope, trend, trend_direction
 from shared.domain.reconciliation.html_report import render_error, render_report
 from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
@@ -43,9 +44,12 @@ DISCREPANCIES = "discrepancies.csv"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 JOURNAL = "proposed_journal.json"
+FINAL_STATUSES = ("ok", "duplicate")
+"""Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
 __all__ = [
     "DISCREPANCIES",
+    "FINAL_STATUSES",
     "JOURNAL",
     "REPORT",
     "SUMMARY",
@@ -53,6 +57,7 @@ __all__ = [
     "Report",
     "ReportSink",
     "SnapshotSource",
+    "duplicate_result",
     "error_result",
     "publish",
     "reconcile",
@@ -179,6 +184,36 @@ def error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: Snaps
     return _error_result(run_id, errors, erp, wms)
 
 
+def duplicate_result(
+    run_id: str, same_as: str, erp: SnapshotSource, wms: SnapshotSource, facts: Mapping[str, Any]
+) -> ReconciliationResult:
+    """A run whose snapshots and config are byte for byte those of an earlier run.
+
+    It is the same run: it proposes nothing new and is no history of its own (history reads only
+    ``ok`` summaries), so dropping the same files three times cannot flag anything for audit.
+    """
+    message = f"The same snapshots and configuration as run {same_as}; see that run's reports."
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": run_id,
+        "status": "duplicate",
+        "duplicate_of": same_as,
+        **facts,
+        "errors": [],
+        "inputs": {"erp": erp.label, "wms": wms.label},
+        "files": [SUMMARY, REPORT],
+    }
+    return ReconciliationResult(
+        run_id=run_id,
+        status="duplicate",
+        summary=summary,
+        reports=[
+            Report(SUMMARY, "application/json", _json_bytes(summary)),
+            Report(REPORT, "text/html; charset=utf-8", render_error(run_id, [message]).encode("utf-8")),
+        ],
+    )
+
+
 def reconcile(
     erp: SnapshotSource,
     wms: SnapshotSource,
@@ -187,6 +222,7 @@ def reconcile(
     *,
     run_id: str,
     engine: EngineSettings | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> ReconciliationResult:
     """Compare two snapshots and build every report in memory/spooled files.
 
@@ -199,7 +235,7 @@ def reconcile(
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
     try:
-        return _build(cmp, erp, wms, config, history, run_id)
+        return _build(cmp, erp, wms, config, history, run_id, facts or {})
     finally:
         cmp.close()
 
@@ -211,9 +247,10 @@ def _build(
     config: ReconcileConfig,
     history: Sequence[Mapping[str, Any]],
     run_id: str,
+    facts: Mapping[str, Any],
 ) -> ReconciliationResult:
     level = cmp.level
-    before = previous_streaks(latest_previous(history, run_id))
+    before = streaks_by_scope(history, run_id)
     builder = SummaryBuilder(top_n=config.report_top_n)
     streaks: dict[tuple[str, str], int] = {}
     proposer = JournalProposer(run_id, config)
@@ -260,10 +297,14 @@ def _build(
         ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
     )
     target = Side.ERP if config.master is Side.WMS else Side.WMS
+    figures = builder.to_json()
+    stated = [_aware(t) for t in (cmp.erp_as_of, cmp.wms_as_of) if t is not None]
     summary: dict[str, Any] = {
         "schema": SUMMARY_SCHEMA,
         "run_id": run_id,
         "status": "ok",
+        **facts,
+        "run_time": max(stated).isoformat() if stated else facts.get("run_time"),
         "master": config.master.value,
         "journal_mode": config.journal_mode.value,
         "level": [k.value for k in level],
@@ -273,7 +314,10 @@ def _build(
         },
         "as_of": as_of,
         "warnings": warnings,
-        **builder.to_json(),
+        **figures,
+        "trend": trend_direction(
+            history, run_id, Decimal(figures["totals"]["abs_value_difference"]), figures["counts"]["material"]
+        ),
         "audit": {
             "after_runs": config.audit_after_runs,
             "basis": config.audit_basis.value,
@@ -323,9 +367,13 @@ def run_reconciliation(
     *,
     run_id: str,
     engine: EngineSettings | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> ReconciliationResult:
-    """reconcile + publish: the one entry point for the blob trigger and the CLI."""
-    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine)
+    """reconcile + publish: the one entry point for the blob trigger and the CLI.
+
+    ``facts``: summary keys the caller knows (environment, run time, content hash).
+    """
+    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts)
     try:
         publish(result, sink)
     finally:

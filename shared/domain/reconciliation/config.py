@@ -41,6 +41,19 @@ class JournalMode(StrEnum):
     MOVEMENT = "movement"
 
 
+class ProposeScope(StrEnum):
+    """Which differences the proposed journal carries.
+
+    ``all`` (default): the master side is the source of truth, so every difference is balanced;
+    materiality decides which lines need review and which items are flagged, not what is balanced
+    (the source documents' example: external 100 vs ERP 98 at unit cost 10 -> a receipt of 2).
+    ``material``: only material differences are proposed.
+    """
+
+    ALL = "all"
+    MATERIAL = "material"
+
+
 class AuditBasis(StrEnum):
     """Which runs count towards the consecutive out-of-balance streak."""
 
@@ -115,6 +128,7 @@ class ReconcileConfig(_Strict):
     )
     master: Side = Side.WMS
     journal_mode: JournalMode = JournalMode.MOVEMENT
+    propose: ProposeScope = ProposeScope.ALL
     materiality: Materiality = DEFAULT_MATERIALITY
     item_overrides: dict[str, Materiality] = Field(default_factory=dict)
     class_overrides: dict[str, Materiality] = Field(default_factory=dict)
