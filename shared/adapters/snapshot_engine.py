@@ -25,7 +25,7 @@ from typing import Any
 
 import duckdb
 
-from shared.domain.reconciliation.columns import ResolvedColumns, choose_level, resolve_columns
+from shared.domain.reconciliation.columns import MappingError, ResolvedColumns, choose_level, resolve_columns
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig, Side
 
 QTY_TYPE = "DECIMAL(18,6)"  # per row; sums widen to DECIMAL(38,6) in DuckDB
@@ -102,6 +102,8 @@ class Comparison:
     _figures: dict[str, WarehouseFigures] = field(repr=False)
     _wh_site: dict[str, str] = field(repr=False)
     _temp_dir: str = field(repr=False)
+    negative_keys: tuple[int, int] = (0, 0)
+    """Keys with negative stock in the ERP and in the WMS (all keys, matching ones too)."""
 
     @property
     def warehouses(self) -> list[WarehouseFigures]:
@@ -270,17 +272,89 @@ def _opt_text(column: str) -> str:
     return f"nullif(trim(CAST({column} AS VARCHAR)), '')"
 
 
-def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _Features) -> str:
+MAX_DECIMALS = 6
+"""Decimal places a quantity may carry (``QTY_TYPE``); more is an error naming the row, never a rounding."""
+_TOO_PRECISE = r"\.[0-9]{%d}[0-9]*[1-9]" % MAX_DECIMALS
+"""A significant digit beyond the supported places (trailing zeros are harmless)."""
+
+
+def _quantity(column: str) -> str:
+    """A quantity cell as an exact decimal, NULL (a bad row) when empty, not a number, or too precise.
+
+    The cheap length test runs first so the regular expression only sees the rare long values.
+    """
+    t = f"trim({column})"
+    return (
+        f"CASE WHEN strpos({t}, '.') > 0 AND length({t}) - strpos({t}, '.') > {MAX_DECIMALS} "
+        f"AND regexp_matches({t}, {_lit(_TOO_PRECISE)}) THEN NULL "
+        f"ELSE TRY_CAST(nullif({t}, '') AS {QTY_TYPE}) END"
+    )
+
+
+def _map_table(side: Side, field: str) -> str:
+    return f"map_{side.value}_{field}"
+
+
+def _scope_table(field: str, kind: str) -> str:
+    return f"scope_{field}_{kind}"
+
+
+SCOPE_FIELDS = {"items": "item", "warehouses": "warehouse"}
+
+
+def _load_config_tables(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None:
+    """Value maps and scope lists as temp tables, filled through parameters (values never enter SQL text)."""
+    for side, maps in config.value_maps.items():
+        for field, mapping in maps.items():
+            table = _map_table(side, field.value)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (src VARCHAR PRIMARY KEY, dst VARCHAR)")
+            if mapping:
+                con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(mapping.items()))
+    for name, field in SCOPE_FIELDS.items():
+        filt = getattr(config.scope, name)
+        for kind, values in (("include", filt.include), ("exclude", filt.exclude)):
+            if values is None or (kind == "exclude" and not values):
+                continue
+            table = _scope_table(field, kind)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (v VARCHAR)")
+            if values:
+                con.executemany(f"INSERT INTO {table} VALUES (?)", [(v,) for v in values])
+
+
+def _side_select(
+    side: Side, cols: ResolvedColumns, level: list[KeyField], f: _Features, config: ReconcileConfig | None = None
+) -> str:
     c = cols.columns
+    config = config or ReconcileConfig()
+    maps = config.value_maps.get(side, {})
+    joins: list[str] = []
 
     def text(field: str) -> str:
-        return _key_text(_q(c[field]))
+        raw = _key_text(_q(c[field]))
+        if KeyField(field) in maps:
+            alias = f"m_{field}"
+            joins.append(f"LEFT JOIN {_map_table(side, field)} AS {alias} ON {alias}.src = {raw}")
+            return f"coalesce({alias}.dst, {raw})"
+        return raw
 
     def opt(field: str, wanted: bool) -> str:
         return _opt_text(_q(c[field])) if wanted and field in c else "NULL"
 
-    q = f"TRY_CAST(nullif(trim({_q(c['quantity'])}), '') AS {QTY_TYPE})"
-    parts = [f"{text(k.value)} AS k_{k.value}" for k in level]
+    q = _quantity(_q(c["quantity"]))
+    key_sql = {k.value: text(k.value) for k in level}
+    conditions: list[str] = []
+    for name, field in SCOPE_FIELDS.items():
+        filt = getattr(config.scope, name)
+        if not filt.active:
+            continue
+        if field not in c:
+            raise MappingError(f"{side.value} file has no {field} column, but the run's scope filters {name}")
+        expr = key_sql.get(field) or text(field)
+        if filt.include is not None:
+            conditions.append(f"{expr} IN (SELECT v FROM {_scope_table(field, 'include')})")
+        if filt.exclude:
+            conditions.append(f"{expr} NOT IN (SELECT v FROM {_scope_table(field, 'exclude')})")
+    parts = [f"{key_sql[k.value]} AS k_{k.value}" for k in level]
     # Each side fills its own columns and NULLs the other's: plain sum()/max() then need no
     # FILTER clause and no side column (measurably cheaper in the 2M-row aggregation).
     erp_side = side is Side.ERP
@@ -295,7 +369,8 @@ def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _F
         parts.append(f"CAST({opt('as_of', erp_side)} AS VARCHAR) AS e_at")
     if f.w_asof:
         parts.append(f"CAST({opt('as_of', not erp_side)} AS VARCHAR) AS w_at")
-    return f"SELECT {', '.join(parts)} FROM {side.value}_raw"
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT {', '.join(parts)} FROM {side.value}_raw {' '.join(joins)}{where}"
 
 
 def _fallback_select(erp_cols: ResolvedColumns, f: _Features) -> str:
@@ -313,7 +388,9 @@ def _fallback_select(erp_cols: ResolvedColumns, f: _Features) -> str:
     return f"SELECT {', '.join(parts)} FROM erp_raw"
 
 
-def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[KeyField]) -> str:
+def _query(
+    erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[KeyField], config: ReconcileConfig | None = None
+) -> str:
     """One statement over both files.
 
     1. ``k``: one hash aggregation over the UNION of both sides, per key (only the
@@ -360,20 +437,22 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
     return f"""
         WITH k AS (
           SELECT {", ".join(keys)}, {", ".join(aggs)}
-          FROM ({_side_select(Side.ERP, erp_cols, level, f)}
-                UNION ALL {_side_select(Side.WMS, wms_cols, level, f)})
+          FROM ({_side_select(Side.ERP, erp_cols, level, f, config)}
+                UNION ALL {_side_select(Side.WMS, wms_cols, level, f, config)})
           GROUP BY ALL),
         r AS MATERIALIZED (
-          SELECT (eq IS NOT NULL AND wq IS NOT NULL AND eq = wq) AS m, {collapsed},
+          SELECT (coalesce(eq, 0) = coalesce(wq, 0) AND (eq IS NOT NULL OR wq IS NOT NULL)) AS m, {collapsed},
             count(*) AS nkeys, count(eq) AS en, count(wq) AS wn, sum(eq) AS eq, sum(wq) AS wq,
             max(cost) AS cost, min(site) AS smin, max(site) AS smax, max(cls) AS cls,
             max(e_asof) AS e_asof, max(w_asof) AS w_asof,
-            sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad
+            sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad,
+            count(*) FILTER (WHERE eq < 0) AS eneg, count(*) FILTER (WHERE wq < 0) AS wneg
           FROM k GROUP BY ALL){fallback}
         SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
                {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
                CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
-               max(r.w_asof) OVER () AS tot_w
+               max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
+               CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg
         FROM r {fb_join}
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
@@ -399,14 +478,38 @@ def _parse_as_of(text: str | None, fallback: datetime | None) -> datetime | None
     return fallback
 
 
+def _no_data_rows(con: duckdb.DuckDBPyConnection, side: Side, sources: tuple[SnapshotSource, ...]) -> bool:
+    """True for a header-only file; reads only the first rows, not the whole file."""
+    try:
+        return con.execute(f"SELECT 1 FROM {side.value}_raw LIMIT 1").fetchone() is None
+    except duckdb.Error as exc:
+        raise SnapshotError(readable_error(exc, sources)) from exc
+
+
 def _bad_samples(con: duckdb.DuckDBPyConnection, side: Side, cols: ResolvedColumns) -> list[str]:
+    """A few bad rows, each named by its data row number (1 = the first row under the header), item and value."""
     c = cols.columns
-    q = f"TRY_CAST(nullif(trim({_q(c['quantity'])}), '') AS {QTY_TYPE})"
+    q = _quantity(_q(c["quantity"]))
+    # One thread and insertion order for this error path only, so row numbers follow the file.
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
     rows = con.execute(
-        f"SELECT {_q(c['item'])}, {_q(c['quantity'])} FROM {side.value}_raw "
-        f"WHERE {q} IS NULL OR coalesce(trim({_q(c['item'])}), '') = '' LIMIT {SAMPLE_ERRORS}"
+        f"SELECT n, item, qty FROM (SELECT row_number() OVER () AS n, {_q(c['item'])} AS item, "
+        f"{_q(c['quantity'])} AS qty, {q} AS parsed FROM {side.value}_raw) "
+        f"WHERE parsed IS NULL OR coalesce(trim(item), '') = '' ORDER BY n LIMIT {SAMPLE_ERRORS}"
     ).fetchall()
-    return [f"item {item!r} quantity {qty!r}" for item, qty in rows]
+    return [f"data row {n}: item {item!r} quantity {qty!r} ({_why(item, qty)})" for n, item, qty in rows]
+
+
+def _why(item: str | None, qty: str | None) -> str:
+    if not (item or "").strip():
+        return "no item id"
+    text = (qty or "").strip()
+    if not text:
+        return "no quantity"
+    if re.search(_TOO_PRECISE, text):
+        return f"more than {MAX_DECIMALS} decimal places; it would have to be rounded"
+    return "not a number"
 
 
 def compare(
@@ -432,24 +535,37 @@ def compare(
         wms_cols = resolve_columns(Side.WMS, wms_header, config.wms)
         level = choose_level(config, erp_cols, wms_cols)
         n = len(level)
+        empty = [
+            src.label
+            for side, src in ((Side.ERP, erp), (Side.WMS, wms))
+            if side not in config.expect_empty and _no_data_rows(con, side, (erp, wms))
+        ]
+        if empty:
+            raise SnapshotError(
+                f"{' and '.join(empty)}: no data rows (header only). An empty export usually means the export "
+                "failed, and comparing it would propose to move the whole other side; if this side is really "
+                'empty, say so in the run config: "expect_empty": ["erp"] or ["wms"]'
+            )
         try:
-            cursor = con.execute(_query(erp_cols, wms_cols, level))
+            _load_config_tables(con, config)
+            cursor = con.execute(_query(erp_cols, wms_cols, level, config))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
         if not first:
-            raise SnapshotError(f"{erp.label} and {wms.label}: both snapshots have no data rows")
-        tot_bad, tot_e, tot_w = first[0][n + 15 : n + 18]
+            raise SnapshotError(f"{erp.label} and {wms.label}: no data rows in scope")
+        tot_bad, tot_e, tot_w, tot_eneg, tot_wneg = first[0][n + 15 : n + 20]
         if tot_bad:
             errors = []
             for side, cols, src in ((Side.ERP, erp_cols, erp), (Side.WMS, wms_cols, wms)):
                 samples = _bad_samples(con, side, cols)
                 if samples:
                     errors.append(
-                        f"{src.label}: row(s) with a missing item id or a quantity that is not a number "
+                        f"{src.label}: row(s) with a missing item id or a quantity that is not an exact number "
                         f"(column '{cols.columns['quantity']}'), e.g. {'; '.join(samples)}"
                     )
             raise SnapshotError(f"{tot_bad} bad row(s): " + " | ".join(errors))
+        negative = (int(tot_eneg or 0), int(tot_wneg or 0))
         figures: dict[str, WarehouseFigures] = {}
         wh_site: dict[str, str] = {}
         wh_pos = level.index(KeyField.WAREHOUSE) + 1 if KeyField.WAREHOUSE in level else None
@@ -459,7 +575,7 @@ def compare(
             for r in pending[:idx]:
                 wh = r[wh_pos] if wh_pos is not None else ""
                 nkeys, _en, _wn, eq, wq, _cost, smin, smax = r[n + 1 : n + 9]
-                figures[wh] = WarehouseFigures(wh, nkeys, nkeys, Decimal(eq), Decimal(wq))
+                figures[wh] = WarehouseFigures(wh, nkeys, nkeys, Decimal(eq or 0), Decimal(wq or 0))
                 if smin is not None and smin == smax:
                     wh_site[wh] = smin
             pending = pending[idx:] if idx < len(pending) else cursor.fetchmany(1000)
@@ -475,6 +591,7 @@ def compare(
             _figures=figures,
             _wh_site=wh_site,
             _temp_dir=temp_dir,
+            negative_keys=negative,
         )
     except BaseException:
         con.close()

@@ -34,7 +34,7 @@ from shared.domain.reconciliation.history import streaks_by_scope, trend, trend_
 from shared.domain.reconciliation.html_report import render_error, render_report
 from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
-from shared.domain.reconciliation.rules import assess
+from shared.domain.reconciliation.rules import assess, fmt
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
 
 log = logging.getLogger(__name__)
@@ -263,6 +263,7 @@ def _build(
     csv_row = csv_row_maker(level)
     audit_material = config.audit_basis is AuditBasis.MATERIAL
     audit_after = config.audit_after_runs
+    negative: list[dict[str, Any]] = []
     for row in cmp.differences():
         key = row.key
         a = assess(
@@ -279,6 +280,8 @@ def _build(
         if counts:
             streaks[hkey] = runs
         d = Discrepancy(key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after)
+        if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
+            negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
         writer.writerow(csv_row(d))
         builder.add(d)
         line = proposer.line_for(d)
@@ -318,6 +321,12 @@ def _build(
         "trend": trend_direction(
             history, run_id, Decimal(figures["totals"]["abs_value_difference"]), figures["counts"]["material"]
         ),
+        "negative_inventory": {
+            "erp_keys": cmp.negative_keys[0],
+            "wms_keys": cmp.negative_keys[1],
+            "is_material": config.negative_is_material,
+            "items": negative,
+        },
         "audit": {
             "after_runs": config.audit_after_runs,
             "basis": config.audit_basis.value,

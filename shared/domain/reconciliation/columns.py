@@ -20,6 +20,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "batch": ("ItemBatchNumber", "batch_number", "batch", "lot_number", "lot"),
     "status": ("InventoryStatusId", "inventory_status", "status"),
     "location": ("WarehouseLocationId", "location_id", "location", "bin"),
+    "serial": ("ItemSerialNumber", "serial_number", "serial_no", "serial"),
     "quantity": (
         "OnHandQuantity",
         "PhysicalOnHandQuantity",

@@ -24,6 +24,7 @@ class KeyField(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     LOCATION = "location"
+    SERIAL = "serial"
 
 
 KEY_ORDER: tuple[KeyField, ...] = tuple(KeyField)
@@ -79,6 +80,7 @@ class SourceMapping(_Strict):
     batch: str | None = None
     status: str | None = None
     location: str | None = None
+    serial: str | None = None
     quantity: str | None = None
     unit_cost: str | None = None
     item_class: str | None = None
@@ -114,6 +116,46 @@ class Materiality(_Strict):
         return data
 
 
+MAX_SCOPE_VALUES = 10_000
+MAX_VALUE_LENGTH = 100
+
+
+def _check_values(values: list[str], what: str) -> list[str]:
+    if len(values) > MAX_SCOPE_VALUES:
+        raise ValueError(f"{what}: at most {MAX_SCOPE_VALUES} values")
+    for v in values:
+        if not v.strip() or len(v) > MAX_VALUE_LENGTH:
+            raise ValueError(f"{what}: values must be 1-{MAX_VALUE_LENGTH} characters, not blank")
+    return [v.strip() for v in values]
+
+
+class ScopeFilter(_Strict):
+    """Values of one key field in scope: ``include`` (None = all) minus ``exclude``; exact values."""
+
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _values(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_values(v, "scope")
+
+    @property
+    def active(self) -> bool:
+        return self.include is not None or bool(self.exclude)
+
+
+class Scope(_Strict):
+    """Products and warehouses in scope, applied to both sides after value mapping."""
+
+    items: ScopeFilter = ScopeFilter()
+    warehouses: ScopeFilter = ScopeFilter()
+
+
+ValueMap = dict[KeyField, dict[str, str]]
+"""Per key field, source value -> compared value (many -> one), e.g. WMS vans VAN1, VAN2 -> FO1."""
+
+
 DEFAULT_MATERIALITY = Materiality(positive=Thresholds(value=Decimal("50")), negative=Thresholds(value=Decimal("50")))
 
 
@@ -141,6 +183,34 @@ class ReconcileConfig(_Strict):
     audit_basis: AuditBasis = AuditBasis.MATERIAL
     journal_max_lines: int = Field(default=1000, ge=1, le=1000)
     report_top_n: int = Field(default=50, ge=1)
+    scope: Scope = Scope()
+    value_maps: dict[Side, ValueMap] = Field(
+        default_factory=dict,
+        description="Per side and key field: value -> compared value, e.g. {'wms': {'warehouse': {'VAN1': 'FO1'}}}.",
+    )
+    expect_empty: list[Side] = Field(
+        default_factory=list,
+        description="Sides whose snapshot may have no data rows; otherwise an empty side is an error run.",
+    )
+    negative_is_material: bool = Field(
+        default=True,
+        description="A key with negative stock on either side is material (needs review) whatever its value.",
+    )
+
+    @field_validator("value_maps")
+    @classmethod
+    def _maps(cls, v: dict[Side, ValueMap]) -> dict[Side, ValueMap]:
+        total = 0
+        for side_maps in v.values():
+            for field_map in side_maps.values():
+                total += len(field_map)
+                _check_values([*field_map, *field_map.values()], "value_maps")
+        if total > MAX_SCOPE_VALUES:
+            raise ValueError(f"value_maps: at most {MAX_SCOPE_VALUES} entries")
+        return {
+            side: {f: {k.strip(): val.strip() for k, val in m.items()} for f, m in maps.items()}
+            for side, maps in v.items()
+        }
 
     @field_validator("level")
     @classmethod

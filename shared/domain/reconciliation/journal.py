@@ -19,7 +19,8 @@ from .config import KEY_ORDER, JournalMode, ProposeScope, ReconcileConfig, Side
 from .model import Discrepancy
 from .rules import fmt
 
-_KEY_NAMES = tuple(k.value for k in KEY_ORDER)
+_KEY_NAMES = tuple(k.value for k in KEY_ORDER if k.value != "serial")
+"""Serial joins the hashed text only when the key has one, so line ids of runs without serials stay as they were."""
 
 
 def line_id(run_id: str, target: Side, key: dict[str, str]) -> str:
@@ -34,6 +35,8 @@ def _line_id_prefix(run_id: str, target: Side) -> str:
 
 def _line_id(prefix: str, key: dict[str, str]) -> str:
     text = prefix + "\x1f".join([f"{k}={key.get(k, '')}" for k in _KEY_NAMES])
+    if key.get("serial"):
+        text += f"\x1fserial={key['serial']}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

@@ -24,9 +24,15 @@ class Category(StrEnum):
 
 
 def classify(erp_qty: Decimal | None, wms_qty: Decimal | None) -> Category:
-    """None means the key is absent on that side (not the same as a zero row)."""
+    """None means the key is absent on that side.
+
+    Absent on one side and zero on the other is a match: an export that lists a key at 0 and one
+    that leaves it out say the same thing about the stock, and proposing a line of 0 helps nobody.
+    """
     if erp_qty is None and wms_qty is None:
         raise ValueError("a key must exist on at least one side")
+    if (erp_qty if erp_qty is not None else ZERO) == (wms_qty if wms_qty is not None else ZERO):
+        return Category.MATCH
     if erp_qty is None:
         return Category.ONLY_IN_WMS
     if wms_qty is None:
@@ -126,6 +132,8 @@ def assess(
             master_qty == 0,
             config.unknown_cost_is_material,
         )
+        if config.negative_is_material and (e < 0 or w < 0):
+            reasons.append("negative stock")
     return Assessment(
         category=category,
         erp_qty=e,
