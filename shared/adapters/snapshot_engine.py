@@ -274,7 +274,7 @@ def _opt_text(column: str) -> str:
 
 MAX_DECIMALS = 6
 """Decimal places a quantity may carry (``QTY_TYPE``); more is an error naming the row, never a rounding."""
-_TOO_PRECISE = r"\.[0-9]{%d}[0-9]*[1-9]" % MAX_DECIMALS
+_TOO_PRECISE = rf"\.[0-9]{{{MAX_DECIMALS}}}[0-9]*[1-9]"
 """A significant digit beyond the supported places (trailing zeros are harmless)."""
 
 
@@ -305,17 +305,17 @@ SCOPE_FIELDS = {"items": "item", "warehouses": "warehouse"}
 def _load_config_tables(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None:
     """Value maps and scope lists as temp tables, filled through parameters (values never enter SQL text)."""
     for side, maps in config.value_maps.items():
-        for field, mapping in maps.items():
-            table = _map_table(side, field.value)
+        for key_field, mapping in maps.items():
+            table = _map_table(side, key_field.value)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (src VARCHAR PRIMARY KEY, dst VARCHAR)")
             if mapping:
                 con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(mapping.items()))
-    for name, field in SCOPE_FIELDS.items():
+    for name, scoped in SCOPE_FIELDS.items():
         filt = getattr(config.scope, name)
         for kind, values in (("include", filt.include), ("exclude", filt.exclude)):
             if values is None or (kind == "exclude" and not values):
                 continue
-            table = _scope_table(field, kind)
+            table = _scope_table(scoped, kind)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (v VARCHAR)")
             if values:
                 con.executemany(f"INSERT INTO {table} VALUES (?)", [(v,) for v in values])
@@ -343,17 +343,17 @@ def _side_select(
     q = _quantity(_q(c["quantity"]))
     key_sql = {k.value: text(k.value) for k in level}
     conditions: list[str] = []
-    for name, field in SCOPE_FIELDS.items():
+    for name, scoped in SCOPE_FIELDS.items():
         filt = getattr(config.scope, name)
         if not filt.active:
             continue
-        if field not in c:
-            raise MappingError(f"{side.value} file has no {field} column, but the run's scope filters {name}")
-        expr = key_sql.get(field) or text(field)
+        if scoped not in c:
+            raise MappingError(f"{side.value} file has no {scoped} column, but the run's scope filters {name}")
+        expr = key_sql.get(scoped) or text(scoped)
         if filt.include is not None:
-            conditions.append(f"{expr} IN (SELECT v FROM {_scope_table(field, 'include')})")
+            conditions.append(f"{expr} IN (SELECT v FROM {_scope_table(scoped, 'include')})")
         if filt.exclude:
-            conditions.append(f"{expr} NOT IN (SELECT v FROM {_scope_table(field, 'exclude')})")
+            conditions.append(f"{expr} NOT IN (SELECT v FROM {_scope_table(scoped, 'exclude')})")
     parts = [f"{key_sql[k.value]} AS k_{k.value}" for k in level]
     # Each side fills its own columns and NULLs the other's: plain sum()/max() then need no
     # FILTER clause and no side column (measurably cheaper in the 2M-row aggregation).
