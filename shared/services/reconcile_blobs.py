@@ -188,10 +188,10 @@ def _run(
     run_time = _run_time(sources[Side.ERP], sources[Side.WMS], [b for blobs in sides.values() for b in blobs])
     facts = {"environment_id": env, "run_time": run_time.isoformat(), "content_hash": content_hash}
     sink = BlobReportSink(service, folder, containers.reports, run_time=run_time, content_hash=content_hash)
-    same = next(
+    same = next(  # the oldest run with these files: the original, not an earlier duplicate of it
         (
             r
-            for r in list_runs(service, env, containers.reports)
+            for r in reversed(list_runs(service, env, containers.reports))
             if r.content_hash == content_hash and r.run_id != run_id
         ),
         None,
