@@ -12,6 +12,7 @@ what a difference means lives in ``shared.domain.reconciliation``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import shutil
@@ -103,6 +104,8 @@ class Comparison:
     _wh_site: dict[str, str] = field(repr=False)
     _temp_dir: str = field(repr=False)
     negative_keys: tuple[int, int] = (0, 0)
+    item_spelled: bool = False
+    """Rows carry the item id as spelled in the files after the totals (ids compared in capitals)."""
     """Keys with negative stock in the ERP and in the WMS (all keys, matching ones too)."""
 
     @property
@@ -114,12 +117,15 @@ class Comparison:
         n = len(self.level)
         names = [k.value for k in self.level]
         has_wh = "warehouse" in names
+        spelled = self.item_spelled
         figures, wh_site = self._figures, self._wh_site
         rows = self._pending
         self._pending = []
         while rows:
             for r in rows:
                 key = dict(zip(names, r[1 : n + 1], strict=True))
+                if spelled and r[n + 20] is not None:
+                    key["item"] = r[n + 20]
                 en, wn, eq_text, wq_text, cost_text, smin, _smax, cls = r[n + 2 : n + 10]
                 fb_cost, fb_cls = r[n + 13], r[n + 14]
                 eq, wq = _dec(eq_text), _dec(wq_text)
@@ -222,6 +228,58 @@ def readable_error(exc: Exception, sources: tuple[SnapshotSource, ...], fmt: str
     return f"{where}: line {line.group(1)}: {reason}" if line else f"{where}: {reason}"
 
 
+_SAMPLE_BYTES = 65_536
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def detect_encoding(head: bytes) -> str | None:
+    """Encoding of a text export from its first bytes: a BOM decides; else UTF-8 if the sample is
+    valid UTF-8; else Windows-1252 (what Excel writes as "CSV") if every byte is defined there and
+    there are no control characters; else None (not text we can read)."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    controls = set(range(32)) - {9, 10, 13}
+    if any(b in _CP1252_UNDEFINED or b in controls for b in head):
+        return None
+    return "cp1252"
+
+
+def as_utf8(src: SnapshotSource, encoding: str, temp_dir: Path, side: Side) -> SnapshotSource:
+    """The snapshot as UTF-8 text (DuckDB reads only UTF-8): transcoded into the run's temp folder
+    when it is UTF-16 or Windows-1252/Latin-1, streaming, so a large file never sits in memory."""
+    if not src.path.exists() or src.path.stat().st_size == 0 or detect_format(src) != "csv":
+        return src
+    if encoding == "auto":
+        with open(src.path, "rb") as fh:
+            head = fh.read(_SAMPLE_BYTES)
+        detected = detect_encoding(head)
+        if detected is None:
+            raise SnapshotError(
+                f'{src.label}: not UTF-8, UTF-16 or Windows-1252 text; set the side\'s "encoding" in the run config'
+            )
+        encoding = detected
+    if encoding == "utf-8":
+        return src
+    target = temp_dir / f"{side.value}.utf8.csv"
+    try:
+        with (
+            open(src.path, encoding=encoding, newline="") as fin,
+            open(target, "w", encoding="utf-8", newline="") as out,
+        ):
+            while chunk := fin.read(1 << 20):
+                out.write(chunk)
+    except (UnicodeError, ValueError) as exc:
+        raise SnapshotError(f"{src.label}: not {encoding} text ({exc})") from None
+    return SnapshotSource(target, format="csv", as_of=src.as_of, name=src.label)
+
+
 def _open(con: duckdb.DuckDBPyConnection, side: Side, src: SnapshotSource) -> list[str]:
     """Create view ``{side}_raw`` with every column as VARCHAR; return the header."""
     if not src.path.exists():
@@ -262,9 +320,11 @@ class _Features:
     w_asof: bool
 
 
-def _key_text(column: str) -> str:
-    """A key field: trimmed text, '' when missing (``column`` is SQL, already quoted)."""
-    return f"coalesce(trim(CAST({column} AS VARCHAR)), '')"
+def _key_text(column: str, fold: bool = False) -> str:
+    """A key field: trimmed text, '' when missing (``column`` is SQL, already quoted); in capitals when
+    ids are compared case-insensitively (``fold``)."""
+    text = f"coalesce(trim(CAST({column} AS VARCHAR)), '')"
+    return f"upper({text})" if fold else text
 
 
 def _opt_text(column: str) -> str:
@@ -278,12 +338,37 @@ _TOO_PRECISE = rf"\.[0-9]{{{MAX_DECIMALS}}}[0-9]*[1-9]"
 """A significant digit beyond the supported places (trailing zeros are harmless)."""
 
 
-def _quantity(column: str) -> str:
+def _number_text(column: str, decimal: str = ".", thousands: str | None = None) -> str:
+    """A number cell in the file's own notation, rewritten to ``1234.5`` (``1.234,5`` with decimal
+    comma and thousands point; ``1 234,5``; ``1'234.5``)."""
+    t = f"trim({column})"
+    if thousands is not None:
+        t = f"replace({t}, {_lit(thousands)}, '')"
+    if decimal != ".":
+        t = f"replace({t}, {_lit(decimal)}, '.')"
+    return t
+
+
+def _shows_item_spelling(config: ReconcileConfig | None) -> bool:
+    """Item ids compared in capitals are shown as spelled in the files (the smallest spelling of a key)."""
+    return (
+        config is not None
+        and not config.case_sensitive_ids
+        and KeyField.ITEM not in config.value_maps.get(Side.ERP, {})
+        and KeyField.ITEM not in config.value_maps.get(Side.WMS, {})
+    )
+
+
+def _fold(text: str, fold: bool) -> str:
+    return text.upper() if fold else text
+
+
+def _quantity(column: str, decimal: str = ".", thousands: str | None = None) -> str:
     """A quantity cell as an exact decimal, NULL (a bad row) when empty, not a number, or too precise.
 
     The cheap length test runs first so the regular expression only sees the rare long values.
     """
-    t = f"trim({column})"
+    t = _number_text(column, decimal, thousands)
     return (
         f"CASE WHEN strpos({t}, '.') > 0 AND length({t}) - strpos({t}, '.') > {MAX_DECIMALS} "
         f"AND regexp_matches({t}, {_lit(_TOO_PRECISE)}) THEN NULL "
@@ -303,13 +388,18 @@ SCOPE_FIELDS = {"items": "item", "warehouses": "warehouse"}
 
 
 def _load_config_tables(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None:
-    """Value maps and scope lists as temp tables, filled through parameters (values never enter SQL text)."""
+    """Value maps and scope lists as temp tables, filled through parameters (values never enter SQL text).
+
+    Folded to capitals like the ids they meet when ids compare case-insensitively.
+    """
+    fold = not config.case_sensitive_ids
     for side, maps in config.value_maps.items():
         for key_field, mapping in maps.items():
             table = _map_table(side, key_field.value)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (src VARCHAR PRIMARY KEY, dst VARCHAR)")
-            if mapping:
-                con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(mapping.items()))
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (src VARCHAR, dst VARCHAR)")
+            rows = {_fold(a, fold): _fold(b, fold) for a, b in mapping.items()}
+            if rows:
+                con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(rows.items()))
     for name, scoped in SCOPE_FIELDS.items():
         filt = getattr(config.scope, name)
         for kind, values in (("include", filt.include), ("exclude", filt.exclude)):
@@ -318,7 +408,7 @@ def _load_config_tables(con: duckdb.DuckDBPyConnection, config: ReconcileConfig)
             table = _scope_table(scoped, kind)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (v VARCHAR)")
             if values:
-                con.executemany(f"INSERT INTO {table} VALUES (?)", [(v,) for v in values])
+                con.executemany(f"INSERT INTO {table} VALUES (?)", [(_fold(v, fold),) for v in values])
 
 
 def _side_select(
@@ -326,11 +416,13 @@ def _side_select(
 ) -> str:
     c = cols.columns
     config = config or ReconcileConfig()
-    maps = config.value_maps.get(side, {})
+    fold = not config.case_sensitive_ids
+    maps = {k: {_fold(a, fold): b for a, b in m.items()} for k, m in config.value_maps.get(side, {}).items()}
+    mapping = config.erp if side is Side.ERP else config.wms
     joins: list[str] = []
 
     def text(field: str) -> str:
-        raw = _key_text(_q(c[field]))
+        raw = _key_text(_q(c[field]), fold)
         if KeyField(field) in maps:
             alias = f"m_{field}"
             joins.append(f"LEFT JOIN {_map_table(side, field)} AS {alias} ON {alias}.src = {raw}")
@@ -340,7 +432,7 @@ def _side_select(
     def opt(field: str, wanted: bool) -> str:
         return _opt_text(_q(c[field])) if wanted and field in c else "NULL"
 
-    q = _quantity(_q(c["quantity"]))
+    q = _quantity(_q(c["quantity"]), mapping.decimal_separator, mapping.thousands_separator)
     key_sql = {k.value: text(k.value) for k in level}
     conditions: list[str] = []
     for name, scoped in SCOPE_FIELDS.items():
@@ -355,12 +447,15 @@ def _side_select(
         if filt.exclude:
             conditions.append(f"{expr} NOT IN (SELECT v FROM {_scope_table(scoped, 'exclude')})")
     parts = [f"{key_sql[k.value]} AS k_{k.value}" for k in level]
+    if _shows_item_spelling(config):
+        parts.append(f"{_key_text(_q(c['item']))} AS d_item")
     # Each side fills its own columns and NULLs the other's: plain sum()/max() then need no
     # FILTER clause and no side column (measurably cheaper in the 2M-row aggregation).
     erp_side = side is Side.ERP
     parts += [f"{q if erp_side else 'NULL'} AS qe", f"{'NULL' if erp_side else q} AS qw"]
     if f.cost:
-        parts.append(f"TRY_CAST({opt('unit_cost', side is Side.ERP)} AS {QTY_TYPE}) AS cost")
+        cost = _number_text(opt("unit_cost", side is Side.ERP), mapping.decimal_separator, mapping.thousands_separator)
+        parts.append(f"TRY_CAST({cost} AS {QTY_TYPE}) AS cost")
     if f.site:
         parts.append(f"CAST({opt('site', side is Side.ERP)} AS VARCHAR) AS site")
     if f.cls:
@@ -373,14 +468,14 @@ def _side_select(
     return f"SELECT {', '.join(parts)} FROM {side.value}_raw {' '.join(joins)}{where}"
 
 
-def _fallback_select(erp_cols: ResolvedColumns, f: _Features) -> str:
+def _fallback_select(erp_cols: ResolvedColumns, f: _Features, fold: bool = False) -> str:
     """ERP item ids with their raw cost/class text, for the item-level fallback.
 
     Trimming and casting wait until the semi-join has cut the million rows down to the few
     items that need a fallback (``fb`` in ``_query``), which spares a cast per ERP row.
     """
     c = erp_cols.columns
-    parts = [f"{_key_text(_q(c['item']))} AS k_item"]
+    parts = [f"{_key_text(_q(c['item']), fold)} AS k_item"]
     if f.cost:
         parts.append(f"{_q(c['unit_cost'])} AS cost")
     if f.cls:
@@ -419,12 +514,18 @@ def _query(
     # bad rows: a NULL quantity (empty or not a number), counted from aggregates the engine
     # computes anyway instead of a per-row predicate; empty item ids are counted in ``r``
     aggs.append("count(*) - count(qe) - count(qw) AS bad")
+    spelled = _shows_item_spelling(config)
+    if spelled:
+        aggs.append("min(d_item) AS d_item")
     collapsed = ", ".join(
-        f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}" for c in keys
+        f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}"
+        for c in [*keys, *(["d_item"] if spelled else [])]
     )
     if f.cost or f.cls:
-        erp_item = _fallback_select(erp_cols, f)
-        fb_cost = f"max(TRY_CAST({_opt_text('cost')} AS {QTY_TYPE}))" if f.cost else "NULL"
+        erp_item = _fallback_select(erp_cols, f, not (config or ReconcileConfig()).case_sensitive_ids)
+        erp_fmt = (config or ReconcileConfig()).erp
+        cost_text = _number_text("cost", erp_fmt.decimal_separator, erp_fmt.thousands_separator)
+        fb_cost = f"max(TRY_CAST(nullif({cost_text}, '') AS {QTY_TYPE}))" if f.cost else "NULL"
         fb_cls = f"max(CAST({_opt_text('cls')} AS VARCHAR))" if f.cls else "NULL"
         need_cond = " OR ".join(c for c, on in (("cost IS NULL", f.cost), ("cls IS NULL", f.cls)) if on)
         fallback = f""",
@@ -452,7 +553,7 @@ def _query(
                {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
                CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
                max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
-               CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg
+               CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg{", r.d_item" if spelled else ""}
         FROM r {fb_join}
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
@@ -486,10 +587,13 @@ def _no_data_rows(con: duckdb.DuckDBPyConnection, side: Side, sources: tuple[Sna
         raise SnapshotError(readable_error(exc, sources)) from exc
 
 
-def _bad_samples(con: duckdb.DuckDBPyConnection, side: Side, cols: ResolvedColumns) -> list[str]:
+def _bad_samples(
+    con: duckdb.DuckDBPyConnection, side: Side, cols: ResolvedColumns, config: ReconcileConfig
+) -> list[str]:
     """A few bad rows, each named by its data row number (1 = the first row under the header), item and value."""
     c = cols.columns
-    q = _quantity(_q(c["quantity"]))
+    fmt = config.erp if side is Side.ERP else config.wms
+    q = _quantity(_q(c["quantity"]), fmt.decimal_separator, fmt.thousands_separator)
     # One thread and insertion order for this error path only, so row numbers follow the file.
     con.execute("SET threads = 1")
     con.execute("SET preserve_insertion_order = true")
@@ -529,6 +633,8 @@ def compare(
     )
     con.execute("SET enable_progress_bar = false")
     try:
+        erp = as_utf8(erp, config.erp.encoding, Path(temp_dir), Side.ERP)
+        wms = as_utf8(wms, config.wms.encoding, Path(temp_dir), Side.WMS)
         erp_header = _open(con, Side.ERP, erp)
         wms_header = _open(con, Side.WMS, wms)
         erp_cols = resolve_columns(Side.ERP, erp_header, config.erp)
@@ -558,7 +664,7 @@ def compare(
         if tot_bad:
             errors = []
             for side, cols, src in ((Side.ERP, erp_cols, erp), (Side.WMS, wms_cols, wms)):
-                samples = _bad_samples(con, side, cols)
+                samples = _bad_samples(con, side, cols, config)
                 if samples:
                     errors.append(
                         f"{src.label}: row(s) with a missing item id or a quantity that is not an exact number "
@@ -592,6 +698,7 @@ def compare(
             _wh_site=wh_site,
             _temp_dir=temp_dir,
             negative_keys=negative,
+            item_spelled=_shows_item_spelling(config),
         )
     except BaseException:
         con.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -85,6 +85,18 @@ class SourceMapping(_Strict):
     unit_cost: str | None = None
     item_class: str | None = None
     as_of: str | None = None
+    encoding: Literal["auto", "utf-8", "utf-16", "cp1252", "latin-1"] = Field(
+        default="auto",
+        description="auto: UTF-8 (with or without BOM), UTF-16 by its BOM, else Windows-1252 (Excel's 'CSV').",
+    )
+    decimal_separator: Literal[".", ","] = "."
+    thousands_separator: Literal[".", ",", " ", "'"] | None = None
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> SourceMapping:
+        if self.thousands_separator == self.decimal_separator:
+            raise ValueError("thousands_separator and decimal_separator must differ")
+        return self
 
 
 class Thresholds(_Strict):
@@ -191,6 +203,11 @@ class ReconcileConfig(_Strict):
     expect_empty: list[Side] = Field(
         default_factory=list,
         description="Sides whose snapshot may have no data rows; otherwise an empty side is an error run.",
+    )
+    case_sensitive_ids: bool = Field(
+        default=False,
+        description="False: ids that differ only in case match (Dynamics 365 compares ids case-insensitively); "
+        "reports then show ids in capitals.",
     )
     negative_is_material: bool = Field(
         default=True,

@@ -128,3 +128,45 @@ def test_negative_stock_has_its_own_section_and_is_material(tmp_path: Path) -> N
     assert line["target"] == "wms" and line["quantity_delta"] == "-5" and line["review"] is True
     quiet = run(erp, wms, config=ReconcileConfig(master="erp", negative_is_material=False))
     assert [ln["review"] for ln in _journal_lines(quiet)] == [False]  # value 0.05 is under the threshold
+
+
+# ---- item 10: real-world exports ----
+def test_excel_style_semicolon_export_with_decimal_comma_and_thousands_points(tmp_path: Path) -> None:
+    erp = write_csv(tmp_path / "e.csv", ERP_H, [["P1", "13", "1234.5", "2.5"], ["P2", "13", "7", "1"]])
+    wms = write_csv(tmp_path / "w.csv", WMS_H, [["P1", "13", "1.234,5"], ["P2", "13", "6,75"]], delimiter=";")
+    cfg = ReconcileConfig.model_validate({"wms": {"decimal_separator": ",", "thousands_separator": "."}})
+    result = run(erp, wms, config=cfg)
+    assert result.ok, result.errors
+    assert result.summary["counts"]["match"] == 1
+    [line] = _journal_lines(result)
+    assert (line["item"], line["quantity_delta"]) == ("P2", "-0.25")
+
+
+def test_ids_differing_only_in_case_or_trailing_spaces_match_by_default(tmp_path: Path) -> None:
+    erp = write_csv(tmp_path / "e.csv", ERP_H, [["Ab-1", "wh1", "5", "1"], ["X9 ", "13", "2", "1"]])
+    wms = write_csv(tmp_path / "w.csv", WMS_H, [["AB-1", "WH1", "5"], ["x9", "13 ", "3"]])
+    result = run(erp, wms)
+    assert result.summary["counts"]["match"] == 1
+    [line] = _journal_lines(result)
+    assert line["item"] == "X9" and line["quantity_delta"] == "1"  # shown as spelled in a file, not folded
+    strict = run(erp, wms, config=ReconcileConfig(case_sensitive_ids=True))
+    assert strict.summary["counts"]["match"] == 0 and strict.summary["counts"]["differences"] == 4
+
+
+def test_utf16_and_windows_1252_exports_are_read(tmp_path: Path) -> None:
+    erp = tmp_path / "e.csv"
+    erp.write_bytes("ItemNumber\tInventoryWarehouseId\tOnHandQuantity\r\nCafé-1\t13\t4\r\n".encode("utf-16"))
+    wms = tmp_path / "w.csv"
+    wms.write_bytes("item_id;warehouse;on_hand\r\nCafé-1;13;5\r\n".encode("cp1252"))
+    result = run(erp, wms)
+    assert result.ok, result.errors
+    [line] = _journal_lines(result)
+    assert line["item"] == "Café-1" and line["quantity_delta"] == "1"
+
+
+def test_an_encoding_can_be_configured(tmp_path: Path) -> None:
+    erp = write_csv(tmp_path / "e.csv", ERP_H, [["Ü1", "13", "4", "1"]])
+    wms = tmp_path / "w.csv"
+    wms.write_bytes("item_id;warehouse;on_hand\nÜ1;13;4\n".encode("latin-1"))
+    result = run(erp, wms, config=ReconcileConfig.model_validate({"wms": {"encoding": "latin-1"}}))
+    assert result.ok and result.summary["counts"]["match"] == 1
