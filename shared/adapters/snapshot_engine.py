@@ -26,7 +26,13 @@ from typing import Any
 
 import duckdb
 
-from shared.domain.reconciliation.columns import MappingError, ResolvedColumns, choose_level, resolve_columns
+from shared.domain.reconciliation.columns import (
+    MappingError,
+    ResolvedColumns,
+    choose_level,
+    resolve_columns,
+    resolve_measure,
+)
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig, Side
 
 QTY_TYPE = "DECIMAL(18,6)"  # per row; sums widen to DECIMAL(38,6) in DuckDB
@@ -75,6 +81,8 @@ class DiffRow:
     unit_cost: Decimal | None
     item_class: str | None
     site: str | None
+    measures: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    """Other configured measures: name -> (ERP sum, WMS sum), 0 where a side lacks the key."""
 
 
 @dataclass(slots=True)
@@ -104,6 +112,9 @@ class Comparison:
     _wh_site: dict[str, str] = field(repr=False)
     _temp_dir: str = field(repr=False)
     negative_keys: tuple[int, int] = (0, 0)
+    measure_names: tuple[str, ...] = ()
+    measure_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Other measures: name -> (ERP column, WMS column)."""
     item_spelled: bool = False
     """Rows carry the item id as spelled in the files after the totals (ids compared in capitals)."""
     """Keys with negative stock in the ERP and in the WMS (all keys, matching ones too)."""
@@ -118,6 +129,8 @@ class Comparison:
         names = [k.value for k in self.level]
         has_wh = "warehouse" in names
         spelled = self.item_spelled
+        measure_names = self.measure_names
+        first_measure = n + 20 + (1 if spelled else 0)
         figures, wh_site = self._figures, self._wh_site
         rows = self._pending
         self._pending = []
@@ -143,6 +156,15 @@ class Comparison:
                     _clean(_dec(cost_text if cost_text is not None else fb_cost)),
                     cls if cls is not None else fb_cls,
                     smin if smin is not None else wh_site.get(wh),
+                    {
+                        name: (
+                            Decimal(r[first_measure + 2 * i] or 0),
+                            Decimal(r[first_measure + 2 * i + 1] or 0),
+                        )
+                        for i, name in enumerate(measure_names)
+                    }
+                    if measure_names
+                    else {},
                 )
             rows = self._cursor.fetchmany(batch)
 
@@ -412,7 +434,12 @@ def _load_config_tables(con: duckdb.DuckDBPyConnection, config: ReconcileConfig)
 
 
 def _side_select(
-    side: Side, cols: ResolvedColumns, level: list[KeyField], f: _Features, config: ReconcileConfig | None = None
+    side: Side,
+    cols: ResolvedColumns,
+    level: list[KeyField],
+    f: _Features,
+    config: ReconcileConfig | None = None,
+    measures: tuple[tuple[str, str], ...] = (),
 ) -> str:
     c = cols.columns
     config = config or ReconcileConfig()
@@ -453,6 +480,12 @@ def _side_select(
     # FILTER clause and no side column (measurably cheaper in the 2M-row aggregation).
     erp_side = side is Side.ERP
     parts += [f"{q if erp_side else 'NULL'} AS qe", f"{'NULL' if erp_side else q} AS qw"]
+    dec, thou = mapping.decimal_separator, mapping.thousands_separator
+    for i, (_name, column) in enumerate(measures):
+        # an empty cell of another measure is 0 (exports leave "no orders" blank); text is a bad row
+        blank = f"coalesce({_number_text(_q(column), dec, thou)}, '') = ''"
+        mq = f"CASE WHEN {blank} THEN 0 ELSE {_quantity(_q(column), dec, thou)} END"
+        parts += [f"{mq if erp_side else 'NULL'} AS qe_{i}", f"{'NULL' if erp_side else mq} AS qw_{i}"]
     if f.cost:
         cost = _number_text(opt("unit_cost", side is Side.ERP), mapping.decimal_separator, mapping.thousands_separator)
         parts.append(f"TRY_CAST({cost} AS {QTY_TYPE}) AS cost")
@@ -484,7 +517,11 @@ def _fallback_select(erp_cols: ResolvedColumns, f: _Features, fold: bool = False
 
 
 def _query(
-    erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[KeyField], config: ReconcileConfig | None = None
+    erp_cols: ResolvedColumns,
+    wms_cols: ResolvedColumns,
+    level: list[KeyField],
+    config: ReconcileConfig | None = None,
+    measures: tuple[tuple[str, str, str], ...] = (),
 ) -> str:
     """One statement over both files.
 
@@ -513,7 +550,11 @@ def _query(
     aggs.append("max(w_at) AS w_asof" if f.w_asof else "NULL AS w_asof")
     # bad rows: a NULL quantity (empty or not a number), counted from aggregates the engine
     # computes anyway instead of a per-row predicate; empty item ids are counted in ``r``
-    aggs.append("count(*) - count(qe) - count(qw) AS bad")
+    bad = "count(*) - count(qe) - count(qw)"
+    for i in range(len(measures)):
+        aggs += [f"sum(qe_{i}) AS eq_{i}", f"sum(qw_{i}) AS wq_{i}"]
+        bad += f" + count(*) - count(qe_{i}) - count(qw_{i})"
+    aggs.append(f"{bad} AS bad")
     spelled = _shows_item_spelling(config)
     if spelled:
         aggs.append("min(d_item) AS d_item")
@@ -535,14 +576,18 @@ def _query(
         fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')}, fb.fb_cls"
     else:
         fallback, fb_join, fb_cols = "", "", "NULL, NULL"
+    same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
+    measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
+    measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
     return f"""
         WITH k AS (
           SELECT {", ".join(keys)}, {", ".join(aggs)}
-          FROM ({_side_select(Side.ERP, erp_cols, level, f, config)}
-                UNION ALL {_side_select(Side.WMS, wms_cols, level, f, config)})
+          FROM ({_side_select(Side.ERP, erp_cols, level, f, config, tuple((m[0], m[1]) for m in measures))}
+                UNION ALL {_side_select(Side.WMS, wms_cols, level, f, config, tuple((m[0], m[2]) for m in measures))})
           GROUP BY ALL),
         r AS MATERIALIZED (
-          SELECT (coalesce(eq, 0) = coalesce(wq, 0) AND (eq IS NOT NULL OR wq IS NOT NULL)) AS m, {collapsed},
+          SELECT (coalesce(eq, 0) = coalesce(wq, 0) AND (eq IS NOT NULL OR wq IS NOT NULL){same_measures}) AS m,
+            {collapsed},{measure_sums}
             count(*) AS nkeys, count(eq) AS en, count(wq) AS wn, sum(eq) AS eq, sum(wq) AS wq,
             max(cost) AS cost, min(site) AS smin, max(site) AS smax, max(cls) AS cls,
             max(e_asof) AS e_asof, max(w_asof) AS w_asof,
@@ -554,6 +599,7 @@ def _query(
                CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
                max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
                CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg{", r.d_item" if spelled else ""}
+{measure_out}
         FROM r {fb_join}
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
@@ -641,6 +687,14 @@ def compare(
         wms_cols = resolve_columns(Side.WMS, wms_header, config.wms)
         level = choose_level(config, erp_cols, wms_cols)
         n = len(level)
+        measures = tuple(
+            (
+                name,
+                resolve_measure(Side.ERP, erp_header, name, m.erp, set(erp_cols.columns.values())),
+                resolve_measure(Side.WMS, wms_header, name, m.wms, set(wms_cols.columns.values())),
+            )
+            for name, m in config.measures.items()
+        )
         empty = [
             src.label
             for side, src in ((Side.ERP, erp), (Side.WMS, wms))
@@ -654,7 +708,7 @@ def compare(
             )
         try:
             _load_config_tables(con, config)
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config))
+            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
@@ -699,6 +753,8 @@ def compare(
             _temp_dir=temp_dir,
             negative_keys=negative,
             item_spelled=_shows_item_spelling(config),
+            measure_names=tuple(name for name, _, _ in measures),
+            measure_columns={name: (e, w) for name, e, w in measures},
         )
     except BaseException:
         con.close()

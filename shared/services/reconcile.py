@@ -34,7 +34,7 @@ from shared.domain.reconciliation.history import streaks_by_scope, trend, trend_
 from shared.domain.reconciliation.html_report import render_error, render_report
 from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
-from shared.domain.reconciliation.rules import assess, fmt
+from shared.domain.reconciliation.rules import Category, MeasureAssessment, assess, assess_measure, fmt
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
 
 log = logging.getLogger(__name__)
@@ -240,6 +240,35 @@ def reconcile(
         cmp.close()
 
 
+@dataclass(slots=True)
+class _MeasureStats:
+    """Per other measure: how many keys differ, how many materially, and by how much."""
+
+    differences: int = 0
+    material: int = 0
+    quantity_difference: Decimal = Decimal(0)
+    abs_quantity_difference: Decimal = Decimal(0)
+
+    def add(self, m: MeasureAssessment) -> None:
+        if m.difference != 0:
+            self.differences += 1
+            self.material += m.material
+            self.quantity_difference += m.difference
+            self.abs_quantity_difference += abs(m.difference)
+
+    def to_json(self, name: str, config: ReconcileConfig) -> dict[str, Any]:
+        spec = config.measures[name]
+        thresholds = spec.materiality.model_dump(mode="json") if spec.materiality is not None else None
+        return {
+            "differences": self.differences,
+            "material": self.material,
+            "quantity_difference": fmt(self.quantity_difference),
+            "abs_quantity_difference": fmt(self.abs_quantity_difference),
+            "thresholds": thresholds,
+            "proposed": False,
+        }
+
+
 def _build(
     cmp: Comparison,
     erp: SnapshotSource,
@@ -264,6 +293,7 @@ def _build(
     audit_material = config.audit_basis is AuditBasis.MATERIAL
     audit_after = config.audit_after_runs
     negative: list[dict[str, Any]] = []
+    measure_stats = {name: _MeasureStats() for name in config.measures}
     for row in cmp.differences():
         key = row.key
         a = assess(
@@ -274,12 +304,36 @@ def _build(
             item_class=row.item_class,
             config=config,
         )
+        measures = None
+        if row.measures:
+            measures = {
+                name: assess_measure(
+                    name=name,
+                    erp_qty=eq,
+                    wms_qty=wq,
+                    unit_cost=row.unit_cost,
+                    item=key["item"],
+                    item_class=row.item_class,
+                    config=config,
+                )
+                for name, (eq, wq) in row.measures.items()
+            }
+            if a.category is Category.MATCH:
+                a.category = Category.MEASURE_DIFFERS
+            flagged_measures = [r for ma in measures.values() for r in ma.reasons]
+            if flagged_measures:
+                a.material = True
+                a.reasons = (*a.reasons, *flagged_measures)
+            for name, ma in measures.items():
+                measure_stats[name].add(ma)
         hkey = (key["item"], key.get("warehouse", ""))
         counts = a.material if audit_material else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
             streaks[hkey] = runs
-        d = Discrepancy(key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after)
+        d = Discrepancy(
+            key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after, measures=measures
+        )
         if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
             negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
         writer.writerow(csv_row(d))
@@ -321,6 +375,21 @@ def _build(
         "trend": trend_direction(
             history, run_id, Decimal(figures["totals"]["abs_value_difference"]), figures["counts"]["material"]
         ),
+        "measures": {
+            "on_hand": {
+                "erp_column": cmp.erp_columns.columns["quantity"],
+                "wms_column": cmp.wms_columns.columns["quantity"],
+                "proposed": True,
+            },
+            **{
+                name: {
+                    "erp_column": cmp.measure_columns[name][0],
+                    "wms_column": cmp.measure_columns[name][1],
+                    **stats.to_json(name, config),
+                }
+                for name, stats in measure_stats.items()
+            },
+        },
         "negative_inventory": {
             "erp_keys": cmp.negative_keys[0],
             "wms_keys": cmp.negative_keys[1],

@@ -171,6 +171,22 @@ ValueMap = dict[KeyField, dict[str, str]]
 DEFAULT_MATERIALITY = Materiality(positive=Thresholds(value=Decimal("50")), negative=Thresholds(value=Decimal("50")))
 
 
+MEASURE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class Measure(_Strict):
+    """One more quantity column compared per key besides on-hand (on order, ordered, available ...).
+
+    ``erp`` / ``wms``: the column on each side; None = detected from the measure's name (see
+    ``columns.MEASURE_CANDIDATES``). ``materiality``: thresholds for this measure; None = the run's.
+    Only on-hand is balanced by the proposed journal; the other measures are compared and reported.
+    """
+
+    erp: str | None = None
+    wms: str | None = None
+    materiality: Materiality | None = None
+
+
 class ReconcileConfig(_Strict):
     """Everything one reconciliation run needs besides the two snapshots."""
 
@@ -204,6 +220,10 @@ class ReconcileConfig(_Strict):
         default_factory=list,
         description="Sides whose snapshot may have no data rows; otherwise an empty side is an error run.",
     )
+    measures: dict[str, Measure] = Field(
+        default_factory=dict,
+        description="More quantity columns compared per key, e.g. {'on_order': {}, 'ordered': {'wms': 'qty_ord'}}.",
+    )
     case_sensitive_ids: bool = Field(
         default=False,
         description="False: ids that differ only in case match (Dynamics 365 compares ids case-insensitively); "
@@ -213,6 +233,18 @@ class ReconcileConfig(_Strict):
         default=True,
         description="A key with negative stock on either side is material (needs review) whatever its value.",
     )
+
+    @field_validator("measures")
+    @classmethod
+    def _measure_names(cls, v: dict[str, Measure]) -> dict[str, Measure]:
+        import re
+
+        bad = [name for name in v if not re.fullmatch(MEASURE_NAME, name) or name in ("on_hand", "quantity")]
+        if bad:
+            raise ValueError(f"measure names must be 1-40 lower-case letters, digits or _ (not on_hand): {bad}")
+        if len(v) > 8:
+            raise ValueError("at most 8 measures besides on-hand")
+        return v
 
     @field_validator("value_maps")
     @classmethod

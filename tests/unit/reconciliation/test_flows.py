@@ -170,3 +170,37 @@ def test_an_encoding_can_be_configured(tmp_path: Path) -> None:
     wms.write_bytes("item_id;warehouse;on_hand\nÜ1;13;4\n".encode("latin-1"))
     result = run(erp, wms, config=ReconcileConfig.model_validate({"wms": {"encoding": "latin-1"}}))
     assert result.ok and result.summary["counts"]["match"] == 1
+
+
+# ---- item 4: every configured quantity column, thresholds per measure ----
+def test_on_order_and_ordered_are_compared_with_their_own_thresholds(tmp_path: Path) -> None:
+    """Field Service syncs on-hand, on-order and ordered per product and warehouse."""
+    erp = write_csv(
+        tmp_path / "e.csv",
+        ["ItemNumber", "InventoryWarehouseId", "OnHandQuantity", "OnOrderQuantity", "OrderedQuantity", "UnitCost"],
+        [["P1", "13", "10", "5", "0", "1"], ["P2", "13", "4", "2", "", "1"], ["P3", "13", "1", "0", "0", "1"]],
+    )
+    wms = write_csv(
+        tmp_path / "w.csv",
+        ["item_id", "warehouse", "on_hand", "on_order", "qty_ordered"],
+        [["P1", "13", "10", "5", "0"], ["P2", "13", "4", "9", "3"], ["P3", "13", "1", "0", "0"]],
+    )
+    cfg = ReconcileConfig.model_validate(
+        {"measures": {"on_order": {"materiality": {"quantity": "5"}}, "ordered": {"wms": "qty_ordered"}}}
+    )
+    result = run(erp, wms, config=cfg)
+    assert result.ok, result.errors
+    counts = result.summary["counts"]
+    assert counts["match"] == 2 and counts["measure_differs"] == 1 and counts["differences"] == 1
+    measures = result.summary["measures"]
+    assert measures["on_order"]["differences"] == 1 and measures["on_order"]["material"] == 1  # 7 > 5
+    assert measures["ordered"]["differences"] == 1 and measures["ordered"]["material"] == 0  # 3 x 1.00 < 50
+    assert measures["ordered"]["wms_column"] == "qty_ordered"
+    assert _journal_lines(result) == []  # only on-hand is balanced by a journal
+
+
+def test_a_configured_measure_missing_from_a_file_is_an_error_run(tmp_path: Path) -> None:
+    erp = write_csv(tmp_path / "e.csv", ERP_H, [["P1", "13", "1", "1"]])
+    wms = write_csv(tmp_path / "w.csv", WMS_H, [["P1", "13", "1"]])
+    result = run(erp, wms, config=ReconcileConfig.model_validate({"measures": {"on_order": {}}}))
+    assert result.summary["status"] == "error" and "on_order" in result.errors[0]
