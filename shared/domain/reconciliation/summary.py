@@ -121,9 +121,7 @@ class SummaryBuilder:
                 "erp_quantity": fmt(t.erp_quantity) if t else "0",
                 "wms_quantity": fmt(t.wms_quantity) if t else "0",
             }
-        cats = {
-            c.value: _Bucket().to_json() for c in Category if c not in (Category.MATCH, Category.MEASURE_DIFFERS)
-        }
+        cats = {c.value: _Bucket().to_json() for c in Category if c not in (Category.MATCH, Category.MEASURE_DIFFERS)}
         cats.update({c: b.to_json() for c, b in sorted(self.by_category.items())})
         return {
             "counts": self.counts(),
