@@ -177,3 +177,29 @@ def test_trend_direction_says_rising_or_falling(service, environment_id) -> None
     trends = [json.loads(_report(service, environment_id, r, "summary.json"))["trend"] for r in runs]
     assert [t["direction"] for t in trends] == [None, "rising", "falling"]
     assert trends[1]["previous_run_id"] == runs[0]
+
+
+def _get(route: dict, params: dict | None = None) -> func.HttpResponse:
+    from functions.reconcile import list_reconciliations
+
+    return list_reconciliations(
+        func.HttpRequest("GET", "http://x/api/x", body=b"", route_params=route, params=params or {})
+    )
+
+
+def test_the_run_list_is_newest_first_paged_and_per_environment(service, environment_id) -> None:
+    runs = [f"p{n}-" + uuid.uuid4().hex[:6] for n in range(3)]
+    for n, run in enumerate(runs):
+        assert _drop(service, environment_id, run, _day(n)).status == "ok"
+    route = {"environmentId": environment_id}
+    first = json.loads(_get(route, {"pageSize": "2"}).get_body())
+    assert [i["runId"] for i in first["items"]] == [runs[2], runs[1]] and first["continuationToken"]
+    assert first["items"][0]["status"] == "ok" and first["items"][0]["trend"] in ("rising", "falling", "flat")
+    rest = json.loads(_get(route, {"pageSize": "2", "continuationToken": first["continuationToken"]}).get_body())
+    assert [i["runId"] for i in rest["items"]] == [runs[0]] and rest["continuationToken"] is None
+    other = json.loads(_get({"environmentId": "other-" + environment_id}).get_body())
+    assert other["items"] == []
+
+    for params in ({"pageSize": "0"}, {"pageSize": "101"}, {"pageSize": "x"}, {"continuationToken": "!!"}, {"a": "1"}):
+        assert _get(route, params).status_code == 400, params
+    assert _get({"environmentId": "bad_env"}).status_code == 400
