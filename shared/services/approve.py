@@ -170,7 +170,14 @@ def approve(
     if mode == "counting":
         if erp_connector is None:
             raise RuntimeError("a counting approval needs the ERP connector")
-        result.journal = erp_connector().send(_counting_journal(environment_id, run_id, selected, request))
+        journal = _counting_journal(environment_id, run_id, selected, request)
+        connector = erp_connector()
+        try:
+            result.journal = connector.send(journal)
+        finally:
+            close = getattr(connector, "close", None)  # the OData connector holds an HTTP client
+            if callable(close):
+                close()
         return result
     raw = [adjustment_from_proposal(line, request) for line in selected]
     lines, problems = parse_lines(raw, allowed_sources=tuple(allowed_sources), allowed_measures=tuple(allowed_measures))
