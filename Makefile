@@ -57,11 +57,13 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-# `make drop-samples DIR=folder`: another folder holding erp_onhand.csv and wms_onhand.csv.
+# `make drop-samples DIR=folder ENVIRONMENT=env`: another folder holding erp_onhand.csv and wms_onhand.csv,
+# another environment for the run (runs belong to an environment: snapshots/{environment}/{runId}/).
 DIR ?= samples
+ENVIRONMENT ?= local
 
 drop-samples: install
-	@$(PY) -m devtools.drop_samples --samples "$(DIR)"
+	@$(PY) -m devtools.drop_samples --samples "$(DIR)" --environment "$(ENVIRONMENT)"
 
 clean:
 	rm -rf $(VENV) .tools .azurite .localrunner .pytest_cache .ruff_cache .mypy_cache

@@ -1,7 +1,8 @@
-"""`make drop-samples [DIR=folder]`: upload a snapshot pair (default: samples/) as one run; say where reports appear.
+"""`make drop-samples [DIR=folder] [ENVIRONMENT=local]`: upload a snapshot pair as one run; say where reports appear.
 
-Snapshots are not per environment: a run is `snapshots/{runId}/erp.csv` + `wms.csv` (the blob trigger in
-functions/reconcile.py watches `snapshots/{name}`); the environment is chosen later, by the lookup and approval.
+A run belongs to an environment: `snapshots/{environmentId}/{runId}/erp.csv` + `wms.csv` (the blob trigger in
+functions/reconcile.py watches `snapshots/{name}`); its reports appear in `reports/{environmentId}/{runId}/` and
+only that environment's API routes read or approve it.
 
 Uses the storage connection of local.settings.json (Azurite under `make run`), so the running app's
 blob poller sees the files exactly as Event Grid would deliver them in Azure.
@@ -44,9 +45,21 @@ def main(argv: list[str] | None = None) -> int:
         help=f"folder with {' and '.join(FILES.values())} (default: samples/ of the repository)",
     )
     parser.add_argument("--run-id", default="sample-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    parser.add_argument("--environment", default="local", help="environment the run belongs to (default: local)")
     parser.add_argument("--settings", type=Path, default=ROOT / "local.settings.json")
     args = parser.parse_args(argv)
 
+    from shared.domain.identifiers import InvalidIdentifier, check_environment_id
+    from shared.services.reconcile_blobs import valid_run_id
+
+    try:
+        env = check_environment_id(args.environment)
+    except InvalidIdentifier as exc:
+        print(f"drop-samples: {exc}", file=sys.stderr)
+        return 1
+    if not valid_run_id(args.run_id):
+        print("drop-samples: run id must be 1-64 letters, digits or -_. (alphanumeric first)", file=sys.stderr)
+        return 1
     missing = [str(args.samples / src) for src in FILES.values() if not (args.samples / src).is_file()]
     if missing:
         print(
@@ -68,25 +81,23 @@ def main(argv: list[str] | None = None) -> int:
             service.create_container(SNAPSHOTS_CONTAINER)
         for target, src in FILES.items():
             with open(args.samples / src, "rb") as fh:
-                service.get_blob_client(SNAPSHOTS_CONTAINER, f"{args.run_id}/{target}").upload_blob(fh, overwrite=True)
-            print(f"uploaded {args.samples / src} -> {SNAPSHOTS_CONTAINER}/{args.run_id}/{target}")
+                service.get_blob_client(SNAPSHOTS_CONTAINER, f"{env}/{args.run_id}/{target}").upload_blob(
+                    fh, overwrite=True
+                )
+            print(f"uploaded {args.samples / src} -> {SNAPSHOTS_CONTAINER}/{env}/{args.run_id}/{target}")
     except ServiceRequestError as exc:
         print(f"drop-samples: storage is not reachable ({exc}); is `make run` running?", file=sys.stderr)
         return 1
 
     run = args.run_id
+    api = f"http://127.0.0.1:7071/api/environment/{env}/reconciliation"
     print(
-        f"\nThe running app (`make run`) reconciles run {run} within a few seconds; reports appear in\n"
-        f"  container 'reports', folder {run}/: manifest.json (written last), discrepancies.csv, summary.json,\n"
-        "  report.html, proposed_journal.json\n\n"
-        "Download them into ./reports-" + run + "/ with:\n"
-        '  .venv/bin/python -c "import os,sys; from azure.storage.blob import ContainerClient as C; '
-        "c=C.from_connection_string('UseDevelopmentStorage=true','reports'); "
-        f"[open(os.path.join(os.makedirs('reports-{run}',exist_ok=True) or 'reports-{run}',"
-        "b.name.split('/')[-1]),'wb').write(c.download_blob(b.name).readall()) "
-        f"for b in c.list_blobs(name_starts_with='{run}/')]\"\n"
-        "or look at the summary and report paths through the API:\n"
-        f"  curl -H 'x-functions-key: <key>' http://127.0.0.1:7071/api/environment/local/reconciliation/{run}"
+        f"\nThe running app (`make run`) reconciles run {run} of environment {env} within a few seconds; reports\n"
+        f"appear in container 'reports', folder {env}/{run}/ (manifest.json written last). Through the API:\n"
+        f"  curl -H 'x-functions-key: <key>' {api}                      # the environment's runs\n"
+        f"  curl -H 'x-functions-key: <key>' {api}/{run}                # summary and report list\n"
+        f"  curl -H 'x-functions-key: <key>' -o {run}-report.html {api}/{run}/report/report.html\n"
+        f"  curl -H 'x-functions-key: <key>' -o {run}-differences.csv {api}/{run}/report/discrepancies.csv"
     )
     return 0
 

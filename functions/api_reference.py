@@ -150,10 +150,27 @@ OPERATIONS: dict[str, Operation] = {
         "A reconciliation run: summary and report files", RECON, {200: ("the run", m.ReconciliationRun)}
     ),
     "approve_reconciliation": Operation(
-        "Post approved proposed lines as adjustments",
+        "Move the non-master side by the approved proposed lines",
         RECON,
-        {200: ("what was posted", m.ApprovalResult)},
+        {200: ("what was posted or written", m.ApprovalResult)},
         body=m.ApprovalIn,
+    ),
+    "list_reconciliations": Operation(
+        "The environment's reconciliation runs, newest run time first",
+        RECON,
+        {200: ("a page of runs", m.RunList)},
+        query=m.RunListQuery,
+    ),
+    "get_reconciliation_report": Operation(
+        "One report file of a run (summary.json, report.html, differences.csv, report.xlsx, …)",
+        RECON,
+        {200: ("the file, with its content type", None)},
+    ),
+    "list_reconciliation_outbox": Operation(
+        "Files an ERP-master approval wrote for the external system", RECON, {200: ("the files", m.OutboxFiles)}
+    ),
+    "get_reconciliation_outbox_file": Operation(
+        "One file for the external system (JSON or CSV)", RECON, {200: ("the file", None)}
     ),
     "openapi_document": Operation("This document", SYSTEM, {200: ("OpenAPI 3.1", None)}),
     "api_docs_page": Operation("The browsable API reference (Swagger UI)", SYSTEM, {200: ("an HTML page", None)}),

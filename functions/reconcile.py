@@ -9,6 +9,7 @@ off for a blob trigger), but nothing here reads it.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -16,10 +17,11 @@ import azure.functions as func
 from functions.http_responses import error_response, model_response
 from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
-from shared.domain.api_models import ApprovalResult, ReconciliationRun
+from shared.domain.api_models import ApprovalResult, OutboxFiles, ReconciliationRun, RunList
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
 if TYPE_CHECKING:
+    from shared.domain.journals import ErpConnector
     from shared.services.approve import ApprovalRequest
 
 bp = func.Blueprint()
@@ -43,58 +45,172 @@ def reconcile_snapshot(blob: func.InputStream) -> None:
     log.info("snapshot %s: %s %s", blob.name, outcome.status, outcome.detail)
 
 
-@bp.route(route="environment/{environmentId}/reconciliation/{runId}", methods=["GET"])
-def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.adapters.storage_clients import blob_service
+RUN_ID_RULE = "runId must be 1-64 letters, digits or -_. (alphanumeric first)"
+
+
+def _env_and_run(req: func.HttpRequest) -> tuple[str, str]:
+    from functions.http_input import BadRequest
     from shared.services.reconcile_blobs import valid_run_id
-    from shared.services.reconcile_reports import run_report
+
+    try:
+        environment_id = check_environment_id(req.route_params.get("environmentId", ""))
+    except InvalidIdentifier as exc:
+        raise BadRequest(400, "InvalidEnvironmentId", str(exc)) from None
+    run_id = req.route_params.get("runId", "")
+    if not valid_run_id(run_id):
+        raise BadRequest(400, "InvalidRunId", RUN_ID_RULE)
+    return environment_id, run_id
+
+
+@bp.route(route="environment/{environmentId}/reconciliation", methods=["GET"])
+def list_reconciliations(req: func.HttpRequest) -> func.HttpResponse:
+    """The environment's runs, newest run time first; `?pageSize=1..100&continuationToken=...`."""
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.reconcile_reports import MAX_PAGE_SIZE, InvalidPageToken
+    from shared.services.reconcile_reports import list_reconciliations as list_runs
 
     try:
         environment_id = check_environment_id(req.route_params.get("environmentId", ""))
     except InvalidIdentifier as exc:
         return error_response(400, "InvalidEnvironmentId", str(exc))
-    run_id = req.route_params.get("runId", "")
-    if not valid_run_id(run_id):
-        return error_response(400, "InvalidRunId", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
-    report = run_report(blob_service(), run_id)
+    unknown = set(req.params) - {"pageSize", "continuationToken"}
+    if unknown:
+        return error_response(400, "InvalidQuery", f"unknown query parameters: {sorted(unknown)}")
+    size_text = req.params.get("pageSize", "50")
+    if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PAGE_SIZE:
+        return error_response(400, "InvalidQuery", f"pageSize must be a whole number from 1 to {MAX_PAGE_SIZE}")
+    token = req.params.get("continuationToken") or None
+    if token is not None and len(token) > 2000:
+        return error_response(400, "InvalidQuery", "continuationToken is too long")
+    try:
+        page = list_runs(blob_service(), environment_id, int(size_text), token)
+    except InvalidPageToken as exc:
+        return error_response(400, "InvalidQuery", str(exc))
+    return model_response(RunList, {"environmentId": environment_id, **page})
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}", methods=["GET"])
+def get_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
+    from functions.http_input import BadRequest
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.reconcile_reports import run_report
+
+    try:
+        environment_id, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    report = run_report(blob_service(), environment_id, run_id)
     if report is None:
-        return error_response(404, "NotFound", f"no complete report set for run {run_id}")
+        return error_response(404, "NotFound", f"no complete report set for run {run_id} in {environment_id}")
     return model_response(ReconciliationRun, {"environmentId": environment_id, **report})
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/report/{name}", methods=["GET"])
+def get_reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
+    """One report file of the run through the API, so a finance user never needs a blob URL."""
+    from functions.http_input import BadRequest
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.reconcile_reports import REPORT_FILES, report_file
+
+    try:
+        environment_id, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    name = req.route_params.get("name", "")
+    if name not in REPORT_FILES:
+        return error_response(404, "NotFound", f"report name must be one of {sorted(REPORT_FILES)}")
+    found = report_file(blob_service(), environment_id, run_id, name)
+    if found is None:
+        return error_response(404, "NotFound", f"run {run_id} in {environment_id} has no {name}")
+    headers = {
+        "Content-Disposition": f'{found.disposition}; filename="{run_id}-{name}"',
+        "X-Content-Type-Options": "nosniff",
+        # The HTML report is self-contained (inline CSS/SVG, no scripts): forbid everything else.
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+    }
+    return func.HttpResponse(found.data, status_code=200, headers={"Content-Type": found.content_type, **headers})
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/outbox", methods=["GET"])
+def list_reconciliation_outbox(req: func.HttpRequest) -> func.HttpResponse:
+    """Files an ERP-master approval wrote for the external system (WMS) to import."""
+    from functions.http_input import BadRequest
+    from shared.adapters.external_outbox import BlobExternalOutbox
+    from shared.adapters.storage_clients import blob_service
+
+    try:
+        environment_id, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    files = BlobExternalOutbox(blob_service()).list_files(environment_id, run_id)
+    for f in files:
+        f["url"] = f"environment/{environment_id}/reconciliation/{run_id}/outbox/{f['name']}"
+    return model_response(OutboxFiles, {"environmentId": environment_id, "runId": run_id, "files": files})
+
+
+_OUTBOX_NAME = re.compile(r"^[0-9a-f]{16}\.(csv|json)$")
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/outbox/{name}", methods=["GET"])
+def get_reconciliation_outbox_file(req: func.HttpRequest) -> func.HttpResponse:
+    from functions.http_input import BadRequest
+    from shared.adapters.external_outbox import CONTENT_TYPES, BlobExternalOutbox
+    from shared.adapters.storage_clients import blob_service
+
+    try:
+        environment_id, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    name = req.route_params.get("name", "")
+    match = _OUTBOX_NAME.fullmatch(name)
+    data = BlobExternalOutbox(blob_service()).read(environment_id, run_id, name) if match else None
+    if match is None or data is None:
+        return error_response(404, "NotFound", f"run {run_id} in {environment_id} has no outbox file {name!r}")
+    headers = {
+        "Content-Type": CONTENT_TYPES[match.group(1)],
+        "Content-Disposition": f'attachment; filename="{run_id}-{name}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    return func.HttpResponse(data, status_code=200, headers=headers)
 
 
 @bp.route(route="environment/{environmentId}/reconciliation/{runId}/approve", methods=["POST"])
 def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
-    """Post approved proposed lines through ingest; body `{organizationId, lineIds?, dataSource?, ...}`."""
-    from functions.http_input import BadRequest, environment_id, read_json
+    """Move the non-master side by approved lines; body `{organizationId, lineIds?, dataSource?, ...}`."""
+    from functions.http_input import BadRequest, read_json
     from shared.adapters.blob_reports import read_report
+    from shared.adapters.external_outbox import BlobExternalOutbox
     from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.domain.reconciliation.journal import UnknownLineError
+    from shared.domain.reconciliation.naming import run_path
     from shared.services.approve import ApprovalRefused, NothingToApprove, approve
     from shared.services.reconcile import JOURNAL
-    from shared.services.reconcile_blobs import valid_run_id
 
     try:
-        env = environment_id(req)
-        run_id = req.route_params.get("runId", "")
-        if not valid_run_id(run_id):
-            raise BadRequest(400, "InvalidRunId", "runId must be 1-64 letters, digits or -_. (alphanumeric first)")
+        env, run_id = _env_and_run(req)
         request = _approval_request(read_json(req, 1024 * 1024))
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     from functions.environment_config import config_of
 
-    container = blob_service().get_container_client(REPORTS_CONTAINER)
+    service = blob_service()
+    container = service.get_container_client(REPORTS_CONTAINER)
+    proposed = read_report(container, run_path(env, run_id), JOURNAL)  # only this environment's run
+    if proposed is None:
+        return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
     config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
     try:
-        outcomes = approve(
+        result = approve(
             LedgerStore(),
             env,
-            read_report(container, run_id, JOURNAL),
+            proposed,
             request,
             allowed_sources=config.data_source_names(),
             allowed_measures=config.measure_names(),
+            erp_connector=_erp_connector,
+            external_outbox=BlobExternalOutbox(service),
         )
     except NothingToApprove as exc:
         return error_response(404, "NotFound", f"run {run_id}: {exc}")
@@ -102,8 +218,13 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(400, "UnknownLineIds", str(exc.args[0]))
     except ApprovalRefused as exc:
         return error_response(400, "InvalidLines", str(exc), [p.model_dump() for p in exc.problems])
-    posted = sum(1 for o in outcomes if o.outcome == "created")
-    return model_response(ApprovalResult, {"runId": run_id, "posted": posted, "lines": [o.as_dict() for o in outcomes]})
+    return model_response(ApprovalResult, result.as_dict())
+
+
+def _erp_connector() -> ErpConnector:
+    from shared.adapters.erp_connectors import connector_from_settings
+
+    return connector_from_settings(get_settings())
 
 
 def _approval_request(body: object) -> ApprovalRequest:

@@ -14,6 +14,17 @@ import pytest
 from devtools.azurite import Azurite
 from shared.adapters.storage_clients import reset_clients
 from shared.config import reset_settings
+from tests.http_requests import TEST_KEY
+
+# In-process calls of keyed routes carry this key (tests/http_requests.py); the e2e app gets its own.
+os.environ["LOCAL_FUNCTION_KEY"] = TEST_KEY
+
+
+@pytest.fixture(scope="session", autouse=True)
+def app_blueprints_collected() -> None:
+    """Collect the app's blueprints once, first: the auth and storage guards then wrap every HTTP function
+    whatever order the tests import in, so an in-process call goes through the same checks as on the host."""
+    import function_app  # noqa: F401
 
 
 @pytest.fixture(scope="session")

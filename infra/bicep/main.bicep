@@ -98,7 +98,7 @@ param telemetryExporter string = 'auto'
 param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox']
+param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'wms-outbox']
 
 @description('Work queues the app uses, without prefix (kept in sync with shared/adapters/storage_names.py by a test).')
 param queueNames array = ['sync', 'aggregate', 'send']

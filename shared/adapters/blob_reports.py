@@ -1,4 +1,7 @@
-"""Report sets in Blob Storage: container ``reports``, one folder per run id.
+"""Report sets in Blob Storage: container ``reports``, one folder per run: ``{environmentId}/{runId}/``.
+
+The functions below take that folder as ``run_id`` (a *run path*, built by
+``shared.domain.reconciliation.naming.run_path``), so one environment never reads another's files.
 
 Why it looks like this:
 
@@ -28,6 +31,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -40,6 +44,10 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "omnisync.reconciliation.manifest/1"
+CONTENT_HASH = "content_hash"
+"""Manifest metadata: sha256 over the run's snapshots and config, to find a re-upload of the same files."""
+FIRST_COMMIT = "first_commit"
+"""Manifest metadata: first commit time (microseconds), the tie-break between runs of one run time."""
 RUN_TIME = "run_time"
 """Manifest metadata: first commit time (microseconds); Last-Modified has only second resolution."""
 _CHUNK = 4 * 1024 * 1024
@@ -52,9 +60,22 @@ def _valid_name(name: str) -> bool:
 class BlobReportSink:
     """``ReportSink`` writing ``reports/{runId}/...``; see the module docstring for the guarantees."""
 
-    def __init__(self, service: BlobServiceClient, run_id: str, container: str = REPORTS_CONTAINER) -> None:
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        run_id: str,
+        container: str = REPORTS_CONTAINER,
+        run_time: datetime | None = None,
+        content_hash: str | None = None,
+    ) -> None:
+        """``run_id``: the run's folder (``{env}/{run}``); ``run_time``: when the snapshots were taken.
+
+        Without ``run_time`` the run's place in history is its first commit time.
+        """
         self._container = service.get_container_client(container)
         self.run_id = run_id
+        self.content_hash = content_hash
+        self.run_time = run_time if run_time is None or run_time.tzinfo else run_time.replace(tzinfo=UTC)
         self._staged: dict[str, tuple[IO[bytes], dict[str, Any]]] = {}
 
     def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None:
@@ -77,7 +98,10 @@ class BlobReportSink:
             previous, metadata = _manifest_with_metadata(self._container, self.run_id)
             old = set(previous.get("files", {}))
             # The run's place in history is its first commit: a re-fired old run must not become "latest".
-            run_time = metadata.get(RUN_TIME) or datetime.now(UTC).isoformat(timespec="microseconds")
+            now = datetime.now(UTC).isoformat(timespec="microseconds")
+            stated = self.run_time.isoformat(timespec="microseconds") if self.run_time else None
+            run_time = stated or metadata.get(RUN_TIME) or now
+            first_commit = metadata.get(FIRST_COMMIT) or metadata.get(RUN_TIME) or now
             for name, (spool, meta) in sorted(self._staged.items()):
                 self._upload(name, spool, meta["content_type"])
             manifest = {
@@ -86,7 +110,12 @@ class BlobReportSink:
                 "files": {name: meta for name, (_, meta) in sorted(self._staged.items())},
             }
             body = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-            self._upload(MANIFEST, body, "application/json", {RUN_TIME: run_time})
+            meta = {
+                RUN_TIME: run_time,
+                FIRST_COMMIT: first_commit,
+                **({CONTENT_HASH: self.content_hash} if self.content_hash else {}),
+            }
+            self._upload(MANIFEST, body, "application/json", meta)
             for name in sorted(old - set(self._staged)):
                 if _valid_name(name):
                     with contextlib.suppress(ResourceNotFoundError):
@@ -152,8 +181,14 @@ def _run_time(blob: BlobProperties) -> datetime:
     value = (blob.metadata or {}).get(RUN_TIME)
     if value:
         with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return blob.last_modified
+
+
+def _order(blob: BlobProperties) -> tuple[datetime, str, str]:
+    """History order: run time, then first commit (runs of one run time in the order they arrived)."""
+    return _run_time(blob), (blob.metadata or {}).get(FIRST_COMMIT, ""), blob.name
 
 
 def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | None:
@@ -168,29 +203,59 @@ def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | N
     return data if hashlib.sha256(data).hexdigest() == meta.get("sha256") else None
 
 
-def load_history(
-    service: BlobServiceClient, exclude_run_id: str, limit: int, container: str = REPORTS_CONTAINER
-) -> list[dict[str, Any]]:
-    """Summaries of the ``limit`` most recent committed runs, oldest first (by first commit time).
-
-    Only runs with a manifest count (a half-written set is no history); the
-    current run is excluded so re-firing a run does not extend its own streak.
-    """
-    client = service.get_container_client(container)
+def _manifests(client: ContainerClient, environment_id: str) -> list[BlobProperties]:
+    """Committed runs of one environment (``{env}/{run}/manifest.json``), with metadata."""
     try:
-        manifests = [
+        return [
             b
-            for b in client.list_blobs(include=["metadata"])
-            if b.name.endswith(f"/{MANIFEST}") and b.name.count("/") == 1
+            for b in client.list_blobs(name_starts_with=f"{environment_id}/", include=["metadata"])
+            if b.name.endswith(f"/{MANIFEST}") and b.name.count("/") == 2
         ]
     except ResourceNotFoundError:
         return []
-    manifests = [b for b in manifests if b.name.split("/", 1)[0] != exclude_run_id]
-    manifests.sort(key=lambda b: (_run_time(b), b.name))
+
+
+def list_runs(service: BlobServiceClient, environment_id: str, container: str = REPORTS_CONTAINER) -> list[RunEntry]:
+    """Every committed run of the environment, newest run time first (then run id, for a stable order)."""
+    client = service.get_container_client(container)
+    runs = [
+        RunEntry(b.name.split("/")[1], _run_time(b), (b.metadata or {}).get(CONTENT_HASH), _order(b)[1])
+        for b in _manifests(client, environment_id)
+    ]
+    runs.sort(key=lambda r: (r.run_time, r.first_commit, r.run_id), reverse=True)
+    return runs
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    run_id: str
+    run_time: datetime
+    content_hash: str | None = None
+    first_commit: str = ""
+
+
+def load_history(
+    service: BlobServiceClient,
+    environment_id: str,
+    exclude_run_id: str,
+    limit: int,
+    container: str = REPORTS_CONTAINER,
+) -> list[dict[str, Any]]:
+    """Summaries of the environment's ``limit`` most recent committed runs, oldest first.
+
+    Ordered by the run time each summary states (the snapshots' as-of time, see
+    ``shared.services.reconcile``), so a run uploaded late still sits where it belongs; runs
+    without one fall back to their first commit time. Only runs with a manifest count (a
+    half-written set is no history); the current run is excluded so re-firing a run does not
+    extend its own streak.
+    """
+    client = service.get_container_client(container)
+    manifests = [b for b in _manifests(client, environment_id) if b.name.split("/")[1] != exclude_run_id]
+    manifests.sort(key=_order)
     history: list[dict[str, Any]] = []
     for blob in manifests[-limit:] if limit > 0 else []:
-        run_id = blob.name.split("/", 1)[0]
-        raw = read_report(client, run_id, "summary.json")
+        folder = blob.name.rsplit("/", 1)[0]
+        raw = read_report(client, folder, "summary.json")
         if raw is None:
             continue
         try:

@@ -81,15 +81,30 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 @dataclass(frozen=True)
 class EntitySets:
-    """Public collection names of one journal type's header and line entities."""
+    """Public collection names of one journal type's header and line entities, and the line
+    properties that differ between them (a counting line *sets* ``CountedQuantity``; an
+    adjustment or movement line carries the delta in ``InventoryQuantity``)."""
 
     header: str
     lines: str
+    quantity: str = "InventoryQuantity"
+    warehouse: str = "InventoryWarehouseId"
+    date: str = "TransactionDate"
 
 
 DEFAULT_ENTITY_SETS: Mapping[JournalType, EntitySets] = {
     "adjustment": EntitySets("InventoryAdjustmentJournalHeaders", "InventoryAdjustmentJournalEntriesV2"),
     "movement": EntitySets("InventoryMovementJournalHeaders", "InventoryMovementJournalEntries"),
+    # Inventory counting journal entities (InventInventoryCountingJournalHeaderEntity /
+    # InventInventoryCountingJournalLineEntity): the line sets the counted quantity; D365 computes
+    # the adjustment against its own on-hand when the journal is posted.
+    "counting": EntitySets(
+        "InventoryCountingJournalHeaders",
+        "InventoryCountingJournalLines",
+        quantity="CountedQuantity",
+        warehouse="WarehouseId",
+        date="CountingDate",
+    ),
 }
 
 # JournalLine attribute -> OData property of the journal line entities (same names in both).
@@ -451,11 +466,11 @@ class ODataErpConnector:
                 continue
             if (
                 str(record.get("ItemNumber")) != line.item_number
-                or _decimal(record.get("InventoryQuantity")) != line.quantity
+                or _decimal(record.get(sets.quantity)) != line.quantity
             ):
                 raise _Rejected(
                     f"ERP journal {number} line {position} holds item {record.get('ItemNumber')} "
-                    f"quantity {record.get('InventoryQuantity')}, not {line.item_number} {line.quantity}; "
+                    f"quantity {record.get(sets.quantity)}, not {line.item_number} {line.quantity}; "
                     "the journal was changed outside omnisync"
                 )
             progress.lines[line.line_id] = LineResult(line.line_id, erp_line_number=str(position))
@@ -548,7 +563,7 @@ class ODataErpConnector:
         by_content_id: dict[str, JournalLine] = {}
         for content_id, (position, line) in enumerate(chunk, start=1):
             by_content_id[str(content_id)] = line
-            payload = encode_json(_line_record(journal, number, position, line))
+            payload = encode_json(_line_record(journal, number, position, line, sets))
             parts.append(
                 (
                     f"--{changeset_boundary}\r\n"
@@ -698,21 +713,27 @@ class ODataErpConnector:
         )
 
 
-def _line_record(journal: Journal, number: str, position: int, line: JournalLine) -> dict[str, Any]:
+def _line_record(
+    journal: Journal,
+    number: str,
+    position: int,
+    line: JournalLine,
+    sets: EntitySets = DEFAULT_ENTITY_SETS["adjustment"],
+) -> dict[str, Any]:
     record: dict[str, Any] = {
         "dataAreaId": journal.organization_id,
         "JournalNumber": number,
         "JournalNameId": journal.journal_name_id,
         "LineNumber": Decimal(position),
         "ItemNumber": line.item_number,
-        "InventoryQuantity": line.quantity,
+        sets.quantity: line.quantity,
     }
     for attribute, name in _LINE_FIELDS:
         value = getattr(line, attribute)
         if value is not None:
-            record[name] = value
+            record[sets.warehouse if attribute == "warehouse_id" else name] = value
     if line.transaction_date is not None:
-        record["TransactionDate"] = f"{line.transaction_date.isoformat()}T00:00:00Z"
+        record[sets.date] = f"{line.transaction_date.isoformat()}T00:00:00Z"
     if line.unit_cost is not None:
         record["UnitCost"] = line.unit_cost
     return record

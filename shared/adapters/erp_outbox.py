@@ -46,6 +46,15 @@ CSV_COLUMNS = (
 )
 
 
+def _quantity_column(journal: Journal) -> str:
+    """A counting journal's file says what was counted (``CountedQuantity``, to set), never a delta."""
+    return "CountedQuantity" if journal.journal_type == "counting" else "InventoryQuantity"
+
+
+def csv_columns(journal: Journal) -> tuple[str, ...]:
+    return tuple(_quantity_column(journal) if c == "InventoryQuantity" else c for c in CSV_COLUMNS)
+
+
 def journal_rows(journal: Journal) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(journal.lines, start=1):
@@ -67,7 +76,7 @@ def journal_rows(journal: Journal) -> list[dict[str, Any]]:
                 "InventoryStatusId": line.status_id,
                 "WarehouseLocationId": line.location_id,
                 "LicensePlateNumber": line.license_plate_id,
-                "InventoryQuantity": canonical(line.quantity),
+                _quantity_column(journal): canonical(line.quantity),
                 "TransactionDate": line.transaction_date.isoformat() if line.transaction_date else None,
                 "UnitCost": None if line.unit_cost is None else canonical(line.unit_cost),
                 "OmnisyncLineId": line.line_id,
@@ -91,9 +100,9 @@ def journal_json(journal: Journal) -> bytes:
 
 def journal_csv(journal: Journal) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(buffer, fieldnames=csv_columns(journal), lineterminator="\r\n")
     writer.writeheader()
-    numeric = {"LineNumber", "InventoryQuantity", "UnitCost"}
+    numeric = {"LineNumber", "InventoryQuantity", "CountedQuantity", "UnitCost"}
     for row in journal_rows(journal):
         writer.writerow(
             {k: ("" if v is None else str(v) if k in numeric else neutralise(str(v))) for k, v in row.items()}

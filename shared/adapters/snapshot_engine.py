@@ -12,6 +12,7 @@ what a difference means lives in ``shared.domain.reconciliation``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import shutil
@@ -25,7 +26,13 @@ from typing import Any
 
 import duckdb
 
-from shared.domain.reconciliation.columns import ResolvedColumns, choose_level, resolve_columns
+from shared.domain.reconciliation.columns import (
+    MappingError,
+    ResolvedColumns,
+    choose_level,
+    resolve_columns,
+    resolve_measure,
+)
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig, Side
 
 QTY_TYPE = "DECIMAL(18,6)"  # per row; sums widen to DECIMAL(38,6) in DuckDB
@@ -74,6 +81,8 @@ class DiffRow:
     unit_cost: Decimal | None
     item_class: str | None
     site: str | None
+    measures: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    """Other configured measures: name -> (ERP sum, WMS sum), 0 where a side lacks the key."""
 
 
 @dataclass(slots=True)
@@ -102,6 +111,13 @@ class Comparison:
     _figures: dict[str, WarehouseFigures] = field(repr=False)
     _wh_site: dict[str, str] = field(repr=False)
     _temp_dir: str = field(repr=False)
+    negative_keys: tuple[int, int] = (0, 0)
+    measure_names: tuple[str, ...] = ()
+    measure_columns: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Other measures: name -> (ERP column, WMS column)."""
+    item_spelled: bool = False
+    """Rows carry the item id as spelled in the files after the totals (ids compared in capitals)."""
+    """Keys with negative stock in the ERP and in the WMS (all keys, matching ones too)."""
 
     @property
     def warehouses(self) -> list[WarehouseFigures]:
@@ -112,12 +128,17 @@ class Comparison:
         n = len(self.level)
         names = [k.value for k in self.level]
         has_wh = "warehouse" in names
+        spelled = self.item_spelled
+        measure_names = self.measure_names
+        first_measure = n + 20 + (1 if spelled else 0)
         figures, wh_site = self._figures, self._wh_site
         rows = self._pending
         self._pending = []
         while rows:
             for r in rows:
                 key = dict(zip(names, r[1 : n + 1], strict=True))
+                if spelled and r[n + 20] is not None:
+                    key["item"] = r[n + 20]
                 en, wn, eq_text, wq_text, cost_text, smin, _smax, cls = r[n + 2 : n + 10]
                 fb_cost, fb_cls = r[n + 13], r[n + 14]
                 eq, wq = _dec(eq_text), _dec(wq_text)
@@ -135,6 +156,15 @@ class Comparison:
                     _clean(_dec(cost_text if cost_text is not None else fb_cost)),
                     cls if cls is not None else fb_cls,
                     smin if smin is not None else wh_site.get(wh),
+                    {
+                        name: (
+                            Decimal(r[first_measure + 2 * i] or 0),
+                            Decimal(r[first_measure + 2 * i + 1] or 0),
+                        )
+                        for i, name in enumerate(measure_names)
+                    }
+                    if measure_names
+                    else {},
                 )
             rows = self._cursor.fetchmany(batch)
 
@@ -220,6 +250,58 @@ def readable_error(exc: Exception, sources: tuple[SnapshotSource, ...], fmt: str
     return f"{where}: line {line.group(1)}: {reason}" if line else f"{where}: {reason}"
 
 
+_SAMPLE_BYTES = 65_536
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def detect_encoding(head: bytes) -> str | None:
+    """Encoding of a text export from its first bytes: a BOM decides; else UTF-8 if the sample is
+    valid UTF-8; else Windows-1252 (what Excel writes as "CSV") if every byte is defined there and
+    there are no control characters; else None (not text we can read)."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    controls = set(range(32)) - {9, 10, 13}
+    if any(b in _CP1252_UNDEFINED or b in controls for b in head):
+        return None
+    return "cp1252"
+
+
+def as_utf8(src: SnapshotSource, encoding: str, temp_dir: Path, side: Side) -> SnapshotSource:
+    """The snapshot as UTF-8 text (DuckDB reads only UTF-8): transcoded into the run's temp folder
+    when it is UTF-16 or Windows-1252/Latin-1, streaming, so a large file never sits in memory."""
+    if not src.path.exists() or src.path.stat().st_size == 0 or detect_format(src) != "csv":
+        return src
+    if encoding == "auto":
+        with open(src.path, "rb") as fh:
+            head = fh.read(_SAMPLE_BYTES)
+        detected = detect_encoding(head)
+        if detected is None:
+            raise SnapshotError(
+                f'{src.label}: not UTF-8, UTF-16 or Windows-1252 text; set the side\'s "encoding" in the run config'
+            )
+        encoding = detected
+    if encoding == "utf-8":
+        return src
+    target = temp_dir / f"{side.value}.utf8.csv"
+    try:
+        with (
+            open(src.path, encoding=encoding, newline="") as fin,
+            open(target, "w", encoding="utf-8", newline="") as out,
+        ):
+            while chunk := fin.read(1 << 20):
+                out.write(chunk)
+    except (UnicodeError, ValueError) as exc:
+        raise SnapshotError(f"{src.label}: not {encoding} text ({exc})") from None
+    return SnapshotSource(target, format="csv", as_of=src.as_of, name=src.label)
+
+
 def _open(con: duckdb.DuckDBPyConnection, side: Side, src: SnapshotSource) -> list[str]:
     """Create view ``{side}_raw`` with every column as VARCHAR; return the header."""
     if not src.path.exists():
@@ -260,9 +342,11 @@ class _Features:
     w_asof: bool
 
 
-def _key_text(column: str) -> str:
-    """A key field: trimmed text, '' when missing (``column`` is SQL, already quoted)."""
-    return f"coalesce(trim(CAST({column} AS VARCHAR)), '')"
+def _key_text(column: str, fold: bool = False) -> str:
+    """A key field: trimmed text, '' when missing (``column`` is SQL, already quoted); in capitals when
+    ids are compared case-insensitively (``fold``)."""
+    text = f"coalesce(trim(CAST({column} AS VARCHAR)), '')"
+    return f"upper({text})" if fold else text
 
 
 def _opt_text(column: str) -> str:
@@ -270,23 +354,141 @@ def _opt_text(column: str) -> str:
     return f"nullif(trim(CAST({column} AS VARCHAR)), '')"
 
 
-def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _Features) -> str:
+MAX_DECIMALS = 6
+"""Decimal places a quantity may carry (``QTY_TYPE``); more is an error naming the row, never a rounding."""
+_TOO_PRECISE = rf"\.[0-9]{{{MAX_DECIMALS}}}[0-9]*[1-9]"
+"""A significant digit beyond the supported places (trailing zeros are harmless)."""
+
+
+def _number_text(column: str, decimal: str = ".", thousands: str | None = None) -> str:
+    """A number cell in the file's own notation, rewritten to ``1234.5`` (``1.234,5`` with decimal
+    comma and thousands point; ``1 234,5``; ``1'234.5``)."""
+    t = f"trim({column})"
+    if thousands is not None:
+        t = f"replace({t}, {_lit(thousands)}, '')"
+    if decimal != ".":
+        t = f"replace({t}, {_lit(decimal)}, '.')"
+    return t
+
+
+def _shows_item_spelling(config: ReconcileConfig | None) -> bool:
+    """Item ids compared in capitals are shown as spelled in the files (the smallest spelling of a key)."""
+    return (
+        config is not None
+        and not config.case_sensitive_ids
+        and KeyField.ITEM not in config.value_maps.get(Side.ERP, {})
+        and KeyField.ITEM not in config.value_maps.get(Side.WMS, {})
+    )
+
+
+def _fold(text: str, fold: bool) -> str:
+    return text.upper() if fold else text
+
+
+def _quantity(column: str, decimal: str = ".", thousands: str | None = None) -> str:
+    """A quantity cell as an exact decimal, NULL (a bad row) when empty, not a number, or too precise.
+
+    The cheap length test runs first so the regular expression only sees the rare long values.
+    """
+    t = _number_text(column, decimal, thousands)
+    return (
+        f"CASE WHEN strpos({t}, '.') > 0 AND length({t}) - strpos({t}, '.') > {MAX_DECIMALS} "
+        f"AND regexp_matches({t}, {_lit(_TOO_PRECISE)}) THEN NULL "
+        f"ELSE TRY_CAST(nullif({t}, '') AS {QTY_TYPE}) END"
+    )
+
+
+def _map_table(side: Side, field: str) -> str:
+    return f"map_{side.value}_{field}"
+
+
+def _scope_table(field: str, kind: str) -> str:
+    return f"scope_{field}_{kind}"
+
+
+SCOPE_FIELDS = {"items": "item", "warehouses": "warehouse"}
+
+
+def _load_config_tables(con: duckdb.DuckDBPyConnection, config: ReconcileConfig) -> None:
+    """Value maps and scope lists as temp tables, filled through parameters (values never enter SQL text).
+
+    Folded to capitals like the ids they meet when ids compare case-insensitively.
+    """
+    fold = not config.case_sensitive_ids
+    for side, maps in config.value_maps.items():
+        for key_field, mapping in maps.items():
+            table = _map_table(side, key_field.value)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (src VARCHAR, dst VARCHAR)")
+            rows = {_fold(a, fold): _fold(b, fold) for a, b in mapping.items()}
+            if rows:
+                con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(rows.items()))
+    for name, scoped in SCOPE_FIELDS.items():
+        filt = getattr(config.scope, name)
+        for kind, values in (("include", filt.include), ("exclude", filt.exclude)):
+            if values is None or (kind == "exclude" and not values):
+                continue
+            table = _scope_table(scoped, kind)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (v VARCHAR)")
+            if values:
+                con.executemany(f"INSERT INTO {table} VALUES (?)", [(_fold(v, fold),) for v in values])
+
+
+def _side_select(
+    side: Side,
+    cols: ResolvedColumns,
+    level: list[KeyField],
+    f: _Features,
+    config: ReconcileConfig | None = None,
+    measures: tuple[tuple[str, str], ...] = (),
+) -> str:
     c = cols.columns
+    config = config or ReconcileConfig()
+    fold = not config.case_sensitive_ids
+    maps = {k: {_fold(a, fold): b for a, b in m.items()} for k, m in config.value_maps.get(side, {}).items()}
+    mapping = config.erp if side is Side.ERP else config.wms
+    joins: list[str] = []
 
     def text(field: str) -> str:
-        return _key_text(_q(c[field]))
+        raw = _key_text(_q(c[field]), fold)
+        if KeyField(field) in maps:
+            alias = f"m_{field}"
+            joins.append(f"LEFT JOIN {_map_table(side, field)} AS {alias} ON {alias}.src = {raw}")
+            return f"coalesce({alias}.dst, {raw})"
+        return raw
 
     def opt(field: str, wanted: bool) -> str:
         return _opt_text(_q(c[field])) if wanted and field in c else "NULL"
 
-    q = f"TRY_CAST(nullif(trim({_q(c['quantity'])}), '') AS {QTY_TYPE})"
-    parts = [f"{text(k.value)} AS k_{k.value}" for k in level]
+    q = _quantity(_q(c["quantity"]), mapping.decimal_separator, mapping.thousands_separator)
+    key_sql = {k.value: text(k.value) for k in level}
+    conditions: list[str] = []
+    for name, scoped in SCOPE_FIELDS.items():
+        filt = getattr(config.scope, name)
+        if not filt.active:
+            continue
+        if scoped not in c:
+            raise MappingError(f"{side.value} file has no {scoped} column, but the run's scope filters {name}")
+        expr = key_sql.get(scoped) or text(scoped)
+        if filt.include is not None:
+            conditions.append(f"{expr} IN (SELECT v FROM {_scope_table(scoped, 'include')})")
+        if filt.exclude:
+            conditions.append(f"{expr} NOT IN (SELECT v FROM {_scope_table(scoped, 'exclude')})")
+    parts = [f"{key_sql[k.value]} AS k_{k.value}" for k in level]
+    if _shows_item_spelling(config):
+        parts.append(f"{_key_text(_q(c['item']))} AS d_item")
     # Each side fills its own columns and NULLs the other's: plain sum()/max() then need no
     # FILTER clause and no side column (measurably cheaper in the 2M-row aggregation).
     erp_side = side is Side.ERP
     parts += [f"{q if erp_side else 'NULL'} AS qe", f"{'NULL' if erp_side else q} AS qw"]
+    dec, thou = mapping.decimal_separator, mapping.thousands_separator
+    for i, (_name, column) in enumerate(measures):
+        # an empty cell of another measure is 0 (exports leave "no orders" blank); text is a bad row
+        blank = f"coalesce({_number_text(_q(column), dec, thou)}, '') = ''"
+        mq = f"CASE WHEN {blank} THEN 0 ELSE {_quantity(_q(column), dec, thou)} END"
+        parts += [f"{mq if erp_side else 'NULL'} AS qe_{i}", f"{'NULL' if erp_side else mq} AS qw_{i}"]
     if f.cost:
-        parts.append(f"TRY_CAST({opt('unit_cost', side is Side.ERP)} AS {QTY_TYPE}) AS cost")
+        cost = _number_text(opt("unit_cost", side is Side.ERP), mapping.decimal_separator, mapping.thousands_separator)
+        parts.append(f"TRY_CAST({cost} AS {QTY_TYPE}) AS cost")
     if f.site:
         parts.append(f"CAST({opt('site', side is Side.ERP)} AS VARCHAR) AS site")
     if f.cls:
@@ -295,17 +497,18 @@ def _side_select(side: Side, cols: ResolvedColumns, level: list[KeyField], f: _F
         parts.append(f"CAST({opt('as_of', erp_side)} AS VARCHAR) AS e_at")
     if f.w_asof:
         parts.append(f"CAST({opt('as_of', not erp_side)} AS VARCHAR) AS w_at")
-    return f"SELECT {', '.join(parts)} FROM {side.value}_raw"
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT {', '.join(parts)} FROM {side.value}_raw {' '.join(joins)}{where}"
 
 
-def _fallback_select(erp_cols: ResolvedColumns, f: _Features) -> str:
+def _fallback_select(erp_cols: ResolvedColumns, f: _Features, fold: bool = False) -> str:
     """ERP item ids with their raw cost/class text, for the item-level fallback.
 
     Trimming and casting wait until the semi-join has cut the million rows down to the few
     items that need a fallback (``fb`` in ``_query``), which spares a cast per ERP row.
     """
     c = erp_cols.columns
-    parts = [f"{_key_text(_q(c['item']))} AS k_item"]
+    parts = [f"{_key_text(_q(c['item']), fold)} AS k_item"]
     if f.cost:
         parts.append(f"{_q(c['unit_cost'])} AS cost")
     if f.cls:
@@ -313,7 +516,13 @@ def _fallback_select(erp_cols: ResolvedColumns, f: _Features) -> str:
     return f"SELECT {', '.join(parts)} FROM erp_raw"
 
 
-def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[KeyField]) -> str:
+def _query(
+    erp_cols: ResolvedColumns,
+    wms_cols: ResolvedColumns,
+    level: list[KeyField],
+    config: ReconcileConfig | None = None,
+    measures: tuple[tuple[str, str, str], ...] = (),
+) -> str:
     """One statement over both files.
 
     1. ``k``: one hash aggregation over the UNION of both sides, per key (only the
@@ -341,13 +550,23 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
     aggs.append("max(w_at) AS w_asof" if f.w_asof else "NULL AS w_asof")
     # bad rows: a NULL quantity (empty or not a number), counted from aggregates the engine
     # computes anyway instead of a per-row predicate; empty item ids are counted in ``r``
-    aggs.append("count(*) - count(qe) - count(qw) AS bad")
+    bad = "count(*) - count(qe) - count(qw)"
+    for i in range(len(measures)):
+        aggs += [f"sum(qe_{i}) AS eq_{i}", f"sum(qw_{i}) AS wq_{i}"]
+        bad += f" + count(*) - count(qe_{i}) - count(qw_{i})"
+    aggs.append(f"{bad} AS bad")
+    spelled = _shows_item_spelling(config)
+    if spelled:
+        aggs.append("min(d_item) AS d_item")
     collapsed = ", ".join(
-        f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}" for c in keys
+        f"{c} AS {c}" if c == "k_warehouse" else f"CASE WHEN m THEN NULL ELSE {c} END AS {c}"
+        for c in [*keys, *(["d_item"] if spelled else [])]
     )
     if f.cost or f.cls:
-        erp_item = _fallback_select(erp_cols, f)
-        fb_cost = f"max(TRY_CAST({_opt_text('cost')} AS {QTY_TYPE}))" if f.cost else "NULL"
+        erp_item = _fallback_select(erp_cols, f, not (config or ReconcileConfig()).case_sensitive_ids)
+        erp_fmt = (config or ReconcileConfig()).erp
+        cost_text = _number_text("cost", erp_fmt.decimal_separator, erp_fmt.thousands_separator)
+        fb_cost = f"max(TRY_CAST(nullif({cost_text}, '') AS {QTY_TYPE}))" if f.cost else "NULL"
         fb_cls = f"max(CAST({_opt_text('cls')} AS VARCHAR))" if f.cls else "NULL"
         need_cond = " OR ".join(c for c, on in (("cost IS NULL", f.cost), ("cls IS NULL", f.cls)) if on)
         fallback = f""",
@@ -357,23 +576,30 @@ def _query(erp_cols: ResolvedColumns, wms_cols: ResolvedColumns, level: list[Key
         fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')}, fb.fb_cls"
     else:
         fallback, fb_join, fb_cols = "", "", "NULL, NULL"
+    same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
+    measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
+    measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
     return f"""
         WITH k AS (
           SELECT {", ".join(keys)}, {", ".join(aggs)}
-          FROM ({_side_select(Side.ERP, erp_cols, level, f)}
-                UNION ALL {_side_select(Side.WMS, wms_cols, level, f)})
+          FROM ({_side_select(Side.ERP, erp_cols, level, f, config, tuple((m[0], m[1]) for m in measures))}
+                UNION ALL {_side_select(Side.WMS, wms_cols, level, f, config, tuple((m[0], m[2]) for m in measures))})
           GROUP BY ALL),
         r AS MATERIALIZED (
-          SELECT (eq IS NOT NULL AND wq IS NOT NULL AND eq = wq) AS m, {collapsed},
+          SELECT (coalesce(eq, 0) = coalesce(wq, 0) AND (eq IS NOT NULL OR wq IS NOT NULL){same_measures}) AS m,
+            {collapsed},{measure_sums}
             count(*) AS nkeys, count(eq) AS en, count(wq) AS wn, sum(eq) AS eq, sum(wq) AS wq,
             max(cost) AS cost, min(site) AS smin, max(site) AS smax, max(cls) AS cls,
             max(e_asof) AS e_asof, max(w_asof) AS w_asof,
-            sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad
+            sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad,
+            count(*) FILTER (WHERE eq < 0) AS eneg, count(*) FILTER (WHERE wq < 0) AS wneg
           FROM k GROUP BY ALL){fallback}
         SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
                {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
                CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
-               max(r.w_asof) OVER () AS tot_w
+               max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
+               CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg{", r.d_item" if spelled else ""}
+{measure_out}
         FROM r {fb_join}
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
@@ -399,14 +625,41 @@ def _parse_as_of(text: str | None, fallback: datetime | None) -> datetime | None
     return fallback
 
 
-def _bad_samples(con: duckdb.DuckDBPyConnection, side: Side, cols: ResolvedColumns) -> list[str]:
+def _no_data_rows(con: duckdb.DuckDBPyConnection, side: Side, sources: tuple[SnapshotSource, ...]) -> bool:
+    """True for a header-only file; reads only the first rows, not the whole file."""
+    try:
+        return con.execute(f"SELECT 1 FROM {side.value}_raw LIMIT 1").fetchone() is None
+    except duckdb.Error as exc:
+        raise SnapshotError(readable_error(exc, sources)) from exc
+
+
+def _bad_samples(
+    con: duckdb.DuckDBPyConnection, side: Side, cols: ResolvedColumns, config: ReconcileConfig
+) -> list[str]:
+    """A few bad rows, each named by its data row number (1 = the first row under the header), item and value."""
     c = cols.columns
-    q = f"TRY_CAST(nullif(trim({_q(c['quantity'])}), '') AS {QTY_TYPE})"
+    fmt = config.erp if side is Side.ERP else config.wms
+    q = _quantity(_q(c["quantity"]), fmt.decimal_separator, fmt.thousands_separator)
+    # One thread and insertion order for this error path only, so row numbers follow the file.
+    con.execute("SET threads = 1")
+    con.execute("SET preserve_insertion_order = true")
     rows = con.execute(
-        f"SELECT {_q(c['item'])}, {_q(c['quantity'])} FROM {side.value}_raw "
-        f"WHERE {q} IS NULL OR coalesce(trim({_q(c['item'])}), '') = '' LIMIT {SAMPLE_ERRORS}"
+        f"SELECT n, item, qty FROM (SELECT row_number() OVER () AS n, {_q(c['item'])} AS item, "
+        f"{_q(c['quantity'])} AS qty, {q} AS parsed FROM {side.value}_raw) "
+        f"WHERE parsed IS NULL OR coalesce(trim(item), '') = '' ORDER BY n LIMIT {SAMPLE_ERRORS}"
     ).fetchall()
-    return [f"item {item!r} quantity {qty!r}" for item, qty in rows]
+    return [f"data row {n}: item {item!r} quantity {qty!r} ({_why(item, qty)})" for n, item, qty in rows]
+
+
+def _why(item: str | None, qty: str | None) -> str:
+    if not (item or "").strip():
+        return "no item id"
+    text = (qty or "").strip()
+    if not text:
+        return "no quantity"
+    if re.search(_TOO_PRECISE, text):
+        return f"more than {MAX_DECIMALS} decimal places; it would have to be rounded"
+    return "not a number"
 
 
 def compare(
@@ -426,30 +679,53 @@ def compare(
     )
     con.execute("SET enable_progress_bar = false")
     try:
+        erp = as_utf8(erp, config.erp.encoding, Path(temp_dir), Side.ERP)
+        wms = as_utf8(wms, config.wms.encoding, Path(temp_dir), Side.WMS)
         erp_header = _open(con, Side.ERP, erp)
         wms_header = _open(con, Side.WMS, wms)
         erp_cols = resolve_columns(Side.ERP, erp_header, config.erp)
         wms_cols = resolve_columns(Side.WMS, wms_header, config.wms)
         level = choose_level(config, erp_cols, wms_cols)
         n = len(level)
+        measures = tuple(
+            (
+                name,
+                resolve_measure(Side.ERP, erp_header, name, m.erp, set(erp_cols.columns.values())),
+                resolve_measure(Side.WMS, wms_header, name, m.wms, set(wms_cols.columns.values())),
+            )
+            for name, m in config.measures.items()
+        )
+        empty = [
+            src.label
+            for side, src in ((Side.ERP, erp), (Side.WMS, wms))
+            if side not in config.expect_empty and _no_data_rows(con, side, (erp, wms))
+        ]
+        if empty:
+            raise SnapshotError(
+                f"{' and '.join(empty)}: no data rows (header only). An empty export usually means the export "
+                "failed, and comparing it would propose to move the whole other side; if this side is really "
+                'empty, say so in the run config: "expect_empty": ["erp"] or ["wms"]'
+            )
         try:
-            cursor = con.execute(_query(erp_cols, wms_cols, level))
+            _load_config_tables(con, config)
+            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
         if not first:
-            raise SnapshotError(f"{erp.label} and {wms.label}: both snapshots have no data rows")
-        tot_bad, tot_e, tot_w = first[0][n + 15 : n + 18]
+            raise SnapshotError(f"{erp.label} and {wms.label}: no data rows in scope")
+        tot_bad, tot_e, tot_w, tot_eneg, tot_wneg = first[0][n + 15 : n + 20]
         if tot_bad:
             errors = []
             for side, cols, src in ((Side.ERP, erp_cols, erp), (Side.WMS, wms_cols, wms)):
-                samples = _bad_samples(con, side, cols)
+                samples = _bad_samples(con, side, cols, config)
                 if samples:
                     errors.append(
-                        f"{src.label}: row(s) with a missing item id or a quantity that is not a number "
+                        f"{src.label}: row(s) with a missing item id or a quantity that is not an exact number "
                         f"(column '{cols.columns['quantity']}'), e.g. {'; '.join(samples)}"
                     )
             raise SnapshotError(f"{tot_bad} bad row(s): " + " | ".join(errors))
+        negative = (int(tot_eneg or 0), int(tot_wneg or 0))
         figures: dict[str, WarehouseFigures] = {}
         wh_site: dict[str, str] = {}
         wh_pos = level.index(KeyField.WAREHOUSE) + 1 if KeyField.WAREHOUSE in level else None
@@ -459,7 +735,7 @@ def compare(
             for r in pending[:idx]:
                 wh = r[wh_pos] if wh_pos is not None else ""
                 nkeys, _en, _wn, eq, wq, _cost, smin, smax = r[n + 1 : n + 9]
-                figures[wh] = WarehouseFigures(wh, nkeys, nkeys, Decimal(eq), Decimal(wq))
+                figures[wh] = WarehouseFigures(wh, nkeys, nkeys, Decimal(eq or 0), Decimal(wq or 0))
                 if smin is not None and smin == smax:
                     wh_site[wh] = smin
             pending = pending[idx:] if idx < len(pending) else cursor.fetchmany(1000)
@@ -475,6 +751,10 @@ def compare(
             _figures=figures,
             _wh_site=wh_site,
             _temp_dir=temp_dir,
+            negative_keys=negative,
+            item_spelled=_shows_item_spelling(config),
+            measure_names=tuple(name for name, _, _ in measures),
+            measure_columns={name: (e, w) for name, e, w in measures},
         )
     except BaseException:
         con.close()

@@ -22,15 +22,23 @@ CONFIG_TABLE = "config"
 
 # Blob containers
 SNAPSHOTS_CONTAINER = "snapshots"
-"""Reconciliation input: `{runId}/erp_onhand.*` and `{runId}/wms_onhand.*` (blob trigger)."""
+"""Reconciliation input: `{environmentId}/{runId}/erp_onhand.*` and `…/wms_onhand.*` (blob trigger)."""
 REPORTS_CONTAINER = "reports"
-"""Reconciliation output: `{runId}/...` reports and manifest."""
+"""Reconciliation output: `{environmentId}/{runId}/...` reports and manifest."""
 OUTBOX_CONTAINER = "journal-outbox"
 """Journals written by the outbox connector for the ERP to pick up."""
 INBOX_CONTAINER = "journal-inbox"
 """Journal results dropped by the ERP (blob trigger)."""
+WMS_OUTBOX_CONTAINER = "wms-outbox"
+"""Approved reconciliation lines for the external system when the ERP is master: `{env}/{runId}/{approvalId}.*`."""
 
 TABLES: tuple[str, ...] = (LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE, JOURNALS_TABLE, CONFIG_TABLE)
-CONTAINERS: tuple[str, ...] = (SNAPSHOTS_CONTAINER, REPORTS_CONTAINER, OUTBOX_CONTAINER, INBOX_CONTAINER)
+CONTAINERS: tuple[str, ...] = (
+    SNAPSHOTS_CONTAINER,
+    REPORTS_CONTAINER,
+    OUTBOX_CONTAINER,
+    INBOX_CONTAINER,
+    WMS_OUTBOX_CONTAINER,
+)
 QUEUES: tuple[str, ...] = ("sync", "aggregate", "send")
 """Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""

@@ -343,7 +343,69 @@ class ApprovalIn(BaseModel):
     journalNameId: str | None = None
 
 
+class ApprovalJournalLine(_Answer):
+    id: str
+    erpLineNumber: int | None = None
+    error: str | None = None
+
+
+class ApprovalJournal(_Answer):
+    """A counting journal sent to the ERP (counting mode): the counted quantity is set, not a delta posted."""
+
+    journalId: str
+    state: str
+    erpJournalNumber: str | None = None
+    message: str | None = None
+    lines: list[ApprovalJournalLine]
+
+
 class ApprovalResult(_Answer):
+    """What an approval moved: ERP adjustments (`lines`), an ERP counting journal (`journal`), or, when the ERP is
+    master, files for the external system (`files`; lines an earlier approval wrote are in `alreadyWritten`)."""
+
     runId: str
+    target: str = Field(description="`erp` (the external system is master) or the external system (ERP master)")
+    mode: str = Field(description="`movement` (delta adjustments) or `counting` (set the counted quantity)")
     posted: int
-    lines: list[ItemOutcome]
+    lines: list[ItemOutcome] | None = None
+    journal: ApprovalJournal | None = None
+    files: list[str] | None = None
+    alreadyWritten: list[str] | None = None
+
+
+class RunListItem(_Answer):
+    runId: str
+    runTime: str = Field(description="the run time (as-of time of the snapshots, else the later upload), ISO 8601")
+    status: str | None
+    differences: int | None
+    material: int | None
+    trend: str | None = Field(description="`rising`, `falling` or `flat` against the previous run, when known")
+
+
+class RunList(_Answer):
+    environmentId: str
+    items: list[RunListItem]
+    continuationToken: str | None
+
+
+class RunListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pageSize: int = Field(50, ge=1, le=100)
+    continuationToken: str | None = Field(None, max_length=2000)
+
+
+class OutboxFile(_Answer):
+    name: str
+    path: str
+    bytes: int | None
+    lastModified: Any
+    url: str = Field(description="the API path that downloads the file")
+
+
+class OutboxFiles(_Answer):
+    """Files an ERP-master approval wrote for the external system to import (JSON and CSV of each approval)."""
+
+    environmentId: str
+    runId: str
+    files: list[OutboxFile]

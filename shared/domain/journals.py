@@ -10,7 +10,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal, Protocol
 
-JournalType = Literal["adjustment", "movement"]
+JournalType = Literal["adjustment", "movement", "counting"]
+"""``counting``: each line's quantity is the counted quantity to set, not a delta (reconciliation approval)."""
 TargetStatus = Literal["Created", "Posted"]
 
 # D365 stores our id in the journal header's Description (EDT Description, 60 chars); an id

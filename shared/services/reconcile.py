@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import IO, Any, Protocol
 
 from shared.adapters.snapshot_engine import (
@@ -29,11 +30,11 @@ from shared.adapters.snapshot_engine import (
 from shared.domain.reconciliation.columns import MappingError
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
 from shared.domain.reconciliation.excel import csv_header, csv_row_maker
-from shared.domain.reconciliation.history import latest_previous, previous_streaks, trend
+from shared.domain.reconciliation.history import streaks_by_scope, trend, trend_direction
 from shared.domain.reconciliation.html_report import render_error, render_report
 from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
-from shared.domain.reconciliation.rules import assess
+from shared.domain.reconciliation.rules import Category, MeasureAssessment, assess, assess_measure, fmt
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,12 @@ DISCREPANCIES = "discrepancies.csv"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 JOURNAL = "proposed_journal.json"
+FINAL_STATUSES = ("ok", "duplicate")
+"""Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
 __all__ = [
     "DISCREPANCIES",
+    "FINAL_STATUSES",
     "JOURNAL",
     "REPORT",
     "SUMMARY",
@@ -53,6 +57,7 @@ __all__ = [
     "Report",
     "ReportSink",
     "SnapshotSource",
+    "duplicate_result",
     "error_result",
     "publish",
     "reconcile",
@@ -179,6 +184,36 @@ def error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: Snaps
     return _error_result(run_id, errors, erp, wms)
 
 
+def duplicate_result(
+    run_id: str, same_as: str, erp: SnapshotSource, wms: SnapshotSource, facts: Mapping[str, Any]
+) -> ReconciliationResult:
+    """A run whose snapshots and config are byte for byte those of an earlier run.
+
+    It is the same run: it proposes nothing new and is no history of its own (history reads only
+    ``ok`` summaries), so dropping the same files three times cannot flag anything for audit.
+    """
+    message = f"The same snapshots and configuration as run {same_as}; see that run's reports."
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": run_id,
+        "status": "duplicate",
+        "duplicate_of": same_as,
+        **facts,
+        "errors": [],
+        "inputs": {"erp": erp.label, "wms": wms.label},
+        "files": [SUMMARY, REPORT],
+    }
+    return ReconciliationResult(
+        run_id=run_id,
+        status="duplicate",
+        summary=summary,
+        reports=[
+            Report(SUMMARY, "application/json", _json_bytes(summary)),
+            Report(REPORT, "text/html; charset=utf-8", render_error(run_id, [message]).encode("utf-8")),
+        ],
+    )
+
+
 def reconcile(
     erp: SnapshotSource,
     wms: SnapshotSource,
@@ -187,6 +222,7 @@ def reconcile(
     *,
     run_id: str,
     engine: EngineSettings | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> ReconciliationResult:
     """Compare two snapshots and build every report in memory/spooled files.
 
@@ -199,9 +235,38 @@ def reconcile(
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
     try:
-        return _build(cmp, erp, wms, config, history, run_id)
+        return _build(cmp, erp, wms, config, history, run_id, facts or {})
     finally:
         cmp.close()
+
+
+@dataclass(slots=True)
+class _MeasureStats:
+    """Per other measure: how many keys differ, how many materially, and by how much."""
+
+    differences: int = 0
+    material: int = 0
+    quantity_difference: Decimal = Decimal(0)
+    abs_quantity_difference: Decimal = Decimal(0)
+
+    def add(self, m: MeasureAssessment) -> None:
+        if m.difference != 0:
+            self.differences += 1
+            self.material += m.material
+            self.quantity_difference += m.difference
+            self.abs_quantity_difference += abs(m.difference)
+
+    def to_json(self, name: str, config: ReconcileConfig) -> dict[str, Any]:
+        spec = config.measures[name]
+        thresholds = spec.materiality.model_dump(mode="json") if spec.materiality is not None else None
+        return {
+            "differences": self.differences,
+            "material": self.material,
+            "quantity_difference": fmt(self.quantity_difference),
+            "abs_quantity_difference": fmt(self.abs_quantity_difference),
+            "thresholds": thresholds,
+            "proposed": False,
+        }
 
 
 def _build(
@@ -211,9 +276,10 @@ def _build(
     config: ReconcileConfig,
     history: Sequence[Mapping[str, Any]],
     run_id: str,
+    facts: Mapping[str, Any],
 ) -> ReconciliationResult:
     level = cmp.level
-    before = previous_streaks(latest_previous(history, run_id))
+    before = streaks_by_scope(history, run_id)
     builder = SummaryBuilder(top_n=config.report_top_n)
     streaks: dict[tuple[str, str], int] = {}
     proposer = JournalProposer(run_id, config)
@@ -226,6 +292,8 @@ def _build(
     csv_row = csv_row_maker(level)
     audit_material = config.audit_basis is AuditBasis.MATERIAL
     audit_after = config.audit_after_runs
+    negative: list[dict[str, Any]] = []
+    measure_stats = {name: _MeasureStats() for name in config.measures}
     for row in cmp.differences():
         key = row.key
         a = assess(
@@ -236,12 +304,38 @@ def _build(
             item_class=row.item_class,
             config=config,
         )
+        measures = None
+        if row.measures:
+            measures = {
+                name: assess_measure(
+                    name=name,
+                    erp_qty=eq,
+                    wms_qty=wq,
+                    unit_cost=row.unit_cost,
+                    item=key["item"],
+                    item_class=row.item_class,
+                    config=config,
+                )
+                for name, (eq, wq) in row.measures.items()
+            }
+            if a.category is Category.MATCH:
+                a.category = Category.MEASURE_DIFFERS
+            flagged_measures = [r for ma in measures.values() for r in ma.reasons]
+            if flagged_measures:
+                a.material = True
+                a.reasons = (*a.reasons, *flagged_measures)
+            for name, ma in measures.items():
+                measure_stats[name].add(ma)
         hkey = (key["item"], key.get("warehouse", ""))
         counts = a.material if audit_material else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
             streaks[hkey] = runs
-        d = Discrepancy(key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after)
+        d = Discrepancy(
+            key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after, measures=measures
+        )
+        if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
+            negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
         writer.writerow(csv_row(d))
         builder.add(d)
         line = proposer.line_for(d)
@@ -260,10 +354,14 @@ def _build(
         ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
     )
     target = Side.ERP if config.master is Side.WMS else Side.WMS
+    figures = builder.to_json()
+    stated = [_aware(t) for t in (cmp.erp_as_of, cmp.wms_as_of) if t is not None]
     summary: dict[str, Any] = {
         "schema": SUMMARY_SCHEMA,
         "run_id": run_id,
         "status": "ok",
+        **facts,
+        "run_time": max(stated).isoformat() if stated else facts.get("run_time"),
         "master": config.master.value,
         "journal_mode": config.journal_mode.value,
         "level": [k.value for k in level],
@@ -273,7 +371,31 @@ def _build(
         },
         "as_of": as_of,
         "warnings": warnings,
-        **builder.to_json(),
+        **figures,
+        "trend": trend_direction(
+            history, run_id, Decimal(figures["totals"]["abs_value_difference"]), figures["counts"]["material"]
+        ),
+        "measures": {
+            "on_hand": {
+                "erp_column": cmp.erp_columns.columns["quantity"],
+                "wms_column": cmp.wms_columns.columns["quantity"],
+                "proposed": True,
+            },
+            **{
+                name: {
+                    "erp_column": cmp.measure_columns[name][0],
+                    "wms_column": cmp.measure_columns[name][1],
+                    **stats.to_json(name, config),
+                }
+                for name, stats in measure_stats.items()
+            },
+        },
+        "negative_inventory": {
+            "erp_keys": cmp.negative_keys[0],
+            "wms_keys": cmp.negative_keys[1],
+            "is_material": config.negative_is_material,
+            "items": negative,
+        },
         "audit": {
             "after_runs": config.audit_after_runs,
             "basis": config.audit_basis.value,
@@ -323,9 +445,13 @@ def run_reconciliation(
     *,
     run_id: str,
     engine: EngineSettings | None = None,
+    facts: Mapping[str, Any] | None = None,
 ) -> ReconciliationResult:
-    """reconcile + publish: the one entry point for the blob trigger and the CLI."""
-    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine)
+    """reconcile + publish: the one entry point for the blob trigger and the CLI.
+
+    ``facts``: summary keys the caller knows (environment, run time, content hash).
+    """
+    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts)
     try:
         publish(result, sink)
     finally:

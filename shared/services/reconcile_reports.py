@@ -1,35 +1,72 @@
-"""Use case: what a finished reconciliation run produced, for the HTTP lookup.
+"""Use case: what an environment's reconciliation runs produced, for the HTTP routes.
 
 Only the committed manifest is trusted, so a run whose report set is still being
 written (or crashed half way) reads as not found rather than as a mix of files.
+Every read goes through the environment's own folder (``reports/{environmentId}/{runId}/``):
+another environment's run id simply does not exist here.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.adapters.blob_reports import read_manifest, read_report
+from shared.adapters.blob_reports import list_runs, read_manifest, read_report
 from shared.adapters.storage_names import REPORTS_CONTAINER
+from shared.domain.reconciliation.naming import run_path
 from shared.services.reconcile import SUMMARY
 
+MAX_PAGE_SIZE = 100
 
-def run_report(service: BlobServiceClient, run_id: str) -> dict[str, Any] | None:
+REPORT_FILES: dict[str, tuple[str, str]] = {
+    "summary.json": ("application/json; charset=utf-8", "inline"),
+    "report.html": ("text/html; charset=utf-8", "inline"),
+    "differences.csv": ("text/csv; charset=utf-8", "attachment"),
+    "discrepancies.csv": ("text/csv; charset=utf-8", "attachment"),
+    "proposed_journal.json": ("application/json; charset=utf-8", "inline"),
+    "report.xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "attachment"),
+}
+"""The fixed allow-list of report files the API hands out, with content type and disposition.
+
+Only names listed here *and* in the run's manifest are served (report.xlsx when the run has one)."""
+
+
+class InvalidPageToken(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    name: str
+    data: bytes
+    content_type: str
+    disposition: str
+
+
+def run_report(service: BlobServiceClient, environment_id: str, run_id: str) -> dict[str, Any] | None:
     """The run's summary and the blob paths of its reports, or None without a complete set."""
     container = service.get_container_client(REPORTS_CONTAINER)
-    manifest = read_manifest(container, run_id)
+    folder = run_path(environment_id, run_id)
+    manifest = read_manifest(container, folder)
     if not manifest.get("files"):
         return None
-    raw = read_report(container, run_id, SUMMARY)
+    raw = read_report(container, folder, SUMMARY)
     if raw is None:
         return None
     summary = json.loads(raw)
     files = [
         {
             "name": name,
-            "path": f"{REPORTS_CONTAINER}/{run_id}/{name}",
+            "path": f"{REPORTS_CONTAINER}/{folder}/{name}",
+            "url": f"environment/{environment_id}/reconciliation/{run_id}/report/{name}"
+            if name in REPORT_FILES
+            else None,
             "contentType": meta.get("content_type"),
             "bytes": meta.get("bytes"),
             "sha256": meta.get("sha256"),
@@ -37,3 +74,71 @@ def run_report(service: BlobServiceClient, run_id: str) -> dict[str, Any] | None
         for name, meta in sorted(manifest["files"].items())
     ]
     return {"runId": run_id, "status": summary.get("status"), "summary": summary, "reports": files}
+
+
+def report_file(service: BlobServiceClient, environment_id: str, run_id: str, name: str) -> ReportFile | None:
+    """One allow-listed report file of a committed run (checked against the manifest's sha256)."""
+    allowed = REPORT_FILES.get(name)
+    if allowed is None:
+        return None
+    container = service.get_container_client(REPORTS_CONTAINER)
+    data = read_report(container, run_path(environment_id, run_id), name)
+    if data is None:
+        return None
+    return ReportFile(name, data, *allowed)
+
+
+def _status(raw: bytes | None) -> dict[str, Any]:
+    """The few summary figures a run list shows: status, differences, material count, trend."""
+    try:
+        summary = json.loads(raw) if raw else {}
+    except ValueError:
+        summary = {}
+    if not isinstance(summary, dict):
+        summary = {}
+    counts = summary.get("counts") or {}
+    return {
+        "status": summary.get("status"),
+        "differences": counts.get("differences"),
+        "material": counts.get("material"),
+        "trend": (summary.get("trend") or {}).get("direction"),
+    }
+
+
+def _token(offset_key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(offset_key)).encode()).decode()
+
+
+def _untoken(token: str) -> tuple[str, str]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidPageToken("continuationToken is not one this API issued") from exc
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
+        raise InvalidPageToken("continuationToken is not one this API issued")
+    return value[0], value[1]
+
+
+def list_reconciliations(
+    service: BlobServiceClient, environment_id: str, page_size: int = 50, continuation_token: str | None = None
+) -> dict[str, Any]:
+    """The environment's committed runs, newest run time first, one page at a time.
+
+    The token names the last run of the page (run time, run id), so a run landing between two
+    page requests neither repeats nor skips an entry.
+    """
+    after = _untoken(continuation_token) if continuation_token else None
+    runs = [
+        (r.run_time.astimezone(UTC).isoformat(timespec="microseconds"), r.run_id, r)
+        for r in list_runs(service, environment_id)
+    ]
+    if after is not None:
+        runs = [t for t in runs if (t[0], t[1]) < after]
+    page = runs[:page_size]
+    container = service.get_container_client(REPORTS_CONTAINER)
+    items = [
+        {"runId": run_id, "runTime": time, **_status(read_report(container, run_path(environment_id, run_id), SUMMARY))}
+        for time, run_id, _ in page
+    ]
+    more = len(runs) > page_size
+    return {"items": items, "continuationToken": _token((page[-1][0], page[-1][1])) if more and page else None}

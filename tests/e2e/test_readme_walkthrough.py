@@ -199,18 +199,19 @@ def test_onhand_and_offset_walkthrough(running_app):
 def test_drop_samples_then_lookup_then_approve_one_line(running_app, storage_connection, monkeypatch, capsys):
     monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
     run = "sample-" + uuid.uuid4().hex[:10]
-    assert drop_samples.main(["--run-id", run]) == 0  # what `make drop-samples` runs (DIR defaults to samples/)
-    printed = capsys.readouterr().out
-    assert f"snapshots/{run}/erp.csv" in printed and f"snapshots/{run}/wms.csv" in printed
-
     env = "recon-" + uuid.uuid4().hex[:8]
+    # what `make drop-samples ENVIRONMENT=<env>` runs (DIR defaults to samples/)
+    assert drop_samples.main(["--run-id", run, "--environment", env]) == 0
+    printed = capsys.readouterr().out
+    assert f"snapshots/{env}/{run}/erp.csv" in printed and f"snapshots/{env}/{run}/wms.csv" in printed
+
     lookup = _url(running_app, env, f"reconciliation/{run}")
     report = _wait(lambda: (r := httpx.get(lookup, headers=running_app.headers)).status_code == 200 and r.json())
     assert report["status"] == "ok" and report["runId"] == run
-    assert f"reports/{run}/report.html" in {f["path"] for f in report["reports"]}
-
-    service = BlobServiceClient.from_connection_string(storage_connection)
-    journal = json.loads(service.get_blob_client("reports", f"{run}/proposed_journal.json").download_blob().readall())
+    assert f"reports/{env}/{run}/report.html" in {f["path"] for f in report["reports"]}
+    listed = _ok(httpx.get(_url(running_app, env, "reconciliation"), headers=running_app.headers))
+    assert [i["runId"] for i in listed["items"]] == [run]
+    journal = _ok(httpx.get(f"{lookup}/report/proposed_journal.json", headers=running_app.headers))
     proposed = [line for j in journal["journals"] for line in j["lines"]]
     assert proposed, "the sample snapshots differ materially somewhere"
     chosen = proposed[0]

@@ -1,4 +1,4 @@
-"""The real app: snapshots dropped into `snapshots/` produce a downloadable report set."""
+"""The real app: snapshots dropped into `snapshots/{env}/{run}/` produce a report set the API lists and serves."""
 
 from __future__ import annotations
 
@@ -39,39 +39,62 @@ def test_dropped_snapshots_produce_reports_and_the_lookup_returns_them(running_a
     with contextlib.suppress(ResourceExistsError):
         service.create_container("snapshots")
     run = "e2e-" + uuid.uuid4().hex[:10]
-    service.get_blob_client("snapshots", f"{run}/erp.csv").upload_blob(ERP)
+    env = "contoso-" + uuid.uuid4().hex[:6]
+    service.get_blob_client("snapshots", f"{env}/{run}/erp.csv").upload_blob(ERP)
     time.sleep(1.5)  # let the poller deliver erp.csv alone first: the second file must start the run
-    assert not service.get_blob_client("reports", f"{run}/manifest.json").exists()
-    service.get_blob_client("snapshots", f"{run}/wms.csv").upload_blob(WMS)
+    assert not service.get_blob_client("reports", f"{env}/{run}/manifest.json").exists()
+    service.get_blob_client("snapshots", f"{env}/{run}/wms.csv").upload_blob(WMS)
 
-    manifest = json.loads(_wait_for(service, f"{run}/manifest.json"))
+    manifest = json.loads(_wait_for(service, f"{env}/{run}/manifest.json"))
     assert {"discrepancies.csv", "summary.json", "report.html", "proposed_journal.json"} <= set(manifest["files"])
 
-    rows = {r["item"]: r for r in csv.DictReader(io.StringIO(_wait_for(service, f"{run}/discrepancies.csv").decode()))}
+    rows = {
+        r["item"]: r for r in csv.DictReader(io.StringIO(_wait_for(service, f"{env}/{run}/discrepancies.csv").decode()))
+    }
     assert rows["A0003"]["material"] == "yes"
     assert rows["A0002"]["material"] == "no"
     assert rows["A0009"]["category"] == "only_in_wms"
     assert "00417" not in rows
-    html = _wait_for(service, f"{run}/report.html").decode()
+    html = _wait_for(service, f"{env}/{run}/report.html").decode()
     assert html.lstrip().lower().startswith("<!doctype html") and "A0003" in html
 
-    url = f"{running_app.base_url}/environment/contoso-test/reconciliation/{run}"
+    url = f"{running_app.base_url}/environment/{env}/reconciliation/{run}"
     assert httpx.get(url, timeout=10).status_code == 401  # function auth
     body = httpx.get(url, headers=running_app.headers, timeout=10).json()
     assert body["runId"] == run and body["status"] == "ok"
     assert body["summary"]["counts"]["match"] == 1
     # figures are JSON numbers in the answer (summary.json itself keeps its strings), exactly what the file says
-    stored = json.loads(_wait_for(service, f"{run}/summary.json"))
+    stored = json.loads(_wait_for(service, f"{env}/{run}/summary.json"))
     exact = json.loads(httpx.get(url, headers=running_app.headers, timeout=10).text, parse_float=Decimal)["summary"]
     for name in ("erp_quantity", "wms_quantity", "quantity_difference", "value_difference"):
         assert isinstance(exact["totals"][name], (int, Decimal)), name
         assert Decimal(stored["totals"][name]) == exact["totals"][name], name
     assert exact["by_warehouse"]["13"]["erp_quantity"] == Decimal(stored["by_warehouse"]["13"]["erp_quantity"])
-    assert f"reports/{run}/report.html" in {f["path"] for f in body["reports"]}
+    assert f"reports/{env}/{run}/report.html" in {f["path"] for f in body["reports"]}
 
-    lookup = f"{running_app.base_url}/environment/contoso-test/reconciliation"
+    lookup = f"{running_app.base_url}/environment/{env}/reconciliation"
     assert httpx.get(f"{lookup}/bad$id", headers=running_app.headers).status_code == 400
     assert httpx.get(f"{lookup}/never-ran-{run}", headers=running_app.headers).status_code == 404
+    other = f"{running_app.base_url}/environment/other-{env}/reconciliation"
+    assert httpx.get(f"{other}/{run}", headers=running_app.headers).status_code == 404  # not that environment's
+    assert httpx.get(f"{other}/{run}/report/report.html", headers=running_app.headers).status_code == 404
+
+    listed = httpx.get(lookup, headers=running_app.headers, timeout=10).json()
+    assert [i["runId"] for i in listed["items"]] == [run] and listed["items"][0]["status"] == "ok"
+    assert httpx.get(f"{other}", headers=running_app.headers, timeout=10).json()["items"] == []
+
+    page = httpx.get(f"{lookup}/{run}/report/report.html", headers=running_app.headers, timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert page.content == html.encode()
+    csv_file = httpx.get(f"{lookup}/{run}/report/discrepancies.csv", headers=running_app.headers, timeout=10)
+    assert (
+        csv_file.headers["content-type"].startswith("text/csv")
+        and "attachment" in csv_file.headers["content-disposition"]
+    )
+    summary = httpx.get(f"{lookup}/{run}/report/summary.json", headers=running_app.headers, timeout=10).json()
+    assert summary["environment_id"] == env and summary["run_id"] == run
+    for name in ("manifest.json", "..%2Fsecret", "report.xlsx"):
+        assert httpx.get(f"{lookup}/{run}/report/{name}", headers=running_app.headers).status_code == 404
 
 
 def test_approval_posts_material_lines_once_through_ingest(running_app, storage_connection):
@@ -80,12 +103,12 @@ def test_approval_posts_material_lines_once_through_ingest(running_app, storage_
         service.create_container("snapshots")
     run = "appr-" + uuid.uuid4().hex[:10]
     env = "appr-" + uuid.uuid4().hex[:8]
-    service.get_blob_client("snapshots", f"{run}/erp.csv").upload_blob(ERP)
-    service.get_blob_client("snapshots", f"{run}/wms.csv").upload_blob(WMS)
-    _wait_for(service, f"{run}/manifest.json")
-    journal = json.loads(_wait_for(service, f"{run}/proposed_journal.json"))
+    service.get_blob_client("snapshots", f"{env}/{run}/erp.csv").upload_blob(ERP)
+    service.get_blob_client("snapshots", f"{env}/{run}/wms.csv").upload_blob(WMS)
+    _wait_for(service, f"{env}/{run}/manifest.json")
+    journal = json.loads(_wait_for(service, f"{env}/{run}/proposed_journal.json"))
     proposed = {ln["item"]: ln for j in journal["journals"] for ln in j["lines"]}
-    assert "A0003" in proposed and "A0002" not in proposed, "only material differences are proposed"
+    assert proposed["A0003"]["review"] and not proposed["A0002"]["review"], "every difference, material ones marked"
 
     url = f"{running_app.base_url}/environment/{env}/reconciliation/{run}/approve"
     headers = running_app.headers

@@ -9,6 +9,9 @@ It runs on 127.0.0.1 on a free port in a background thread and behaves like the 
   ``eq`` / ``and`` on string literals (OData quoting: ``''`` is one quote, a bare quote is a
   syntax error) and pages with ``@odata.nextLink``; string comparison is case-insensitive
   like SQL Server's collation in D365;
+- ``InventoryCountingJournalHeaders`` / ``InventoryCountingJournalLines`` likewise; a counting line
+  sets ``CountedQuantity`` (and names the warehouse ``WarehouseId``), and a property of the other
+  entities on it (``InventoryQuantity`` ...) is refused as D365 refuses an unknown property;
 - ``InventoryAdjustmentJournalEntriesV2`` / ``InventoryMovementJournalEntries``: lines, only
   through ``$batch`` change sets (multipart/mixed), each change set atomic; an unknown or
   rejected item or a duplicate ``LineNumber`` fails the whole change set with an OData error
@@ -44,8 +47,18 @@ ADJ_HEADERS = "InventoryAdjustmentJournalHeaders"
 ADJ_LINES = "InventoryAdjustmentJournalEntriesV2"
 MOV_HEADERS = "InventoryMovementJournalHeaders"
 MOV_LINES = "InventoryMovementJournalEntries"
-LINES_TO_HEADERS = {ADJ_LINES: ADJ_HEADERS, MOV_LINES: MOV_HEADERS}
-NUMBER_PREFIX = {ADJ_HEADERS: "IAJ", MOV_HEADERS: "IMJ"}
+CNT_HEADERS = "InventoryCountingJournalHeaders"
+CNT_LINES = "InventoryCountingJournalLines"
+LINES_TO_HEADERS = {ADJ_LINES: ADJ_HEADERS, MOV_LINES: MOV_HEADERS, CNT_LINES: CNT_HEADERS}
+NUMBER_PREFIX = {ADJ_HEADERS: "IAJ", MOV_HEADERS: "IMJ", CNT_HEADERS: "ICJ"}
+QUANTITY_PROPERTY = {ADJ_LINES: "InventoryQuantity", MOV_LINES: "InventoryQuantity", CNT_LINES: "CountedQuantity"}
+"""The counting line entity has no InventoryQuantity (it sets CountedQuantity) and names the warehouse
+``WarehouseId``; the adjustment/movement entities have no CountedQuantity/WarehouseId."""
+FOREIGN_PROPERTIES = {
+    ADJ_LINES: ("CountedQuantity", "WarehouseId", "CountingDate"),
+    MOV_LINES: ("CountedQuantity", "WarehouseId", "CountingDate"),
+    CNT_LINES: ("InventoryQuantity", "InventoryWarehouseId", "TransactionDate"),
+}
 ACTION_NAMESPACE = "Microsoft.Dynamics.DataEntities"
 GENERIC_ERROR = "An error has occurred."
 
@@ -106,14 +119,16 @@ class FakeD365:
     hang_seconds: float = 1.5
     lock: threading.RLock = field(default_factory=threading.RLock)
     headers: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(
-        default_factory=lambda: {ADJ_HEADERS: {}, MOV_HEADERS: {}}
+        default_factory=lambda: {ADJ_HEADERS: {}, MOV_HEADERS: {}, CNT_HEADERS: {}}
     )
-    lines: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {ADJ_LINES: [], MOV_LINES: []})
+    lines: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {ADJ_LINES: [], MOV_LINES: [], CNT_LINES: []}
+    )
     requests: list[RecordedRequest] = field(default_factory=list)
     rejected_items: dict[str, str] = field(default_factory=dict)
     _tokens: set[str] = field(default_factory=set)
     _token_seq: int = 0
-    _number_seq: dict[str, int] = field(default_factory=lambda: {ADJ_HEADERS: 0, MOV_HEADERS: 0})
+    _number_seq: dict[str, int] = field(default_factory=lambda: {ADJ_HEADERS: 0, MOV_HEADERS: 0, CNT_HEADERS: 0})
     _faults: list[_Fault] = field(default_factory=list)
     _losses: list[_Loss] = field(default_factory=list)
     base_url: str = ""
@@ -506,7 +521,13 @@ class _Handler(BaseHTTPRequestHandler):
         number = data.get("JournalNumber")
         item = data.get("ItemNumber")
         line_number = data.get("LineNumber")
-        quantity = data.get("InventoryQuantity")
+        quantity_name = QUANTITY_PROPERTY[target]
+        quantity = data.get(quantity_name)
+        foreign = [name for name in FOREIGN_PROPERTIES[target] if name in data]
+        if foreign:
+            return ODataError(
+                400, f"The property '{foreign[0]}' does not exist on type 'Microsoft.Dynamics.DataEntity.{target}'."
+            )
         if (area, number) not in fake.headers[LINES_TO_HEADERS[target]]:
             return ODataError(400, GENERIC_ERROR, f"Journal {number} does not exist in company {area}.")
         if item in fake.rejected_items:
@@ -514,7 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.known_items is not None and item not in fake.known_items:
             return ODataError(400, GENERIC_ERROR, f"Item number {item} does not exist.")
         if not isinstance(quantity, (int, Decimal)) or isinstance(quantity, bool):
-            return ODataError(400, GENERIC_ERROR, "InventoryQuantity must be a number.")
+            return ODataError(400, GENERIC_ERROR, f"{quantity_name} must be a number.")
         if not isinstance(line_number, (int, Decimal)) or isinstance(line_number, bool):
             return ODataError(400, GENERIC_ERROR, "LineNumber must be a number.")
         key = (target, area, str(number), Decimal(line_number))

@@ -1,4 +1,5 @@
-"""Approval checks the lines against the environment's own configuration, as ingest does."""
+"""Approval: checked against the environment's own configuration (as ingest does), moving the non-master
+side (ERP journals, or files in the WMS outbox when the ERP is master), and only within the run's environment."""
 
 import json
 import uuid
@@ -8,9 +9,15 @@ import pytest
 
 from functions.adjustments import list_adjustments
 from functions.inventory_config import put_configuration
-from functions.reconcile import approve_reconciliation
+from functions.reconcile import (
+    approve_reconciliation,
+    get_reconciliation,
+    get_reconciliation_outbox_file,
+    list_reconciliation_outbox,
+)
 from shared.adapters.blob_reports import BlobReportSink
 from shared.adapters.storage_clients import blob_service
+from tests.http_requests import app_request
 
 PROPOSED = {
     "journals": [
@@ -32,7 +39,7 @@ PROPOSED = {
 
 
 def _request(env: str, body: object, **route) -> func.HttpRequest:
-    return func.HttpRequest(
+    return app_request(
         "POST",
         "http://localhost/api/x",
         body=json.dumps(body).encode(),
@@ -41,18 +48,22 @@ def _request(env: str, body: object, **route) -> func.HttpRequest:
     )
 
 
-@pytest.fixture
-def run_id(app_env) -> str:
-    run = "appr-" + uuid.uuid4().hex[:10]
-    sink = BlobReportSink(blob_service(), run)
-    sink.write("proposed_journal.json", json.dumps({**PROPOSED, "run_id": run}).encode(), "application/json")
+def _commit(environment: str, run: str, document: dict) -> None:
+    sink = BlobReportSink(blob_service(), f"{environment}/{run}")
+    sink.write("proposed_journal.json", json.dumps({**document, "run_id": run}).encode(), "application/json")
     sink.commit()
+
+
+@pytest.fixture
+def run_id(app_env, environment_id) -> str:
+    run = "appr-" + uuid.uuid4().hex[:10]
+    _commit(environment_id, run, PROPOSED)
     return run
 
 
 def _stored(env: str) -> list:
     response = list_adjustments(
-        func.HttpRequest("GET", "http://localhost/api/x", body=b"", route_params={"environmentId": env})
+        app_request("GET", "http://localhost/api/x", body=b"", route_params={"environmentId": env})
     )
     return json.loads(response.get_body())["items"]
 
@@ -74,3 +85,124 @@ def test_approval_into_an_environment_with_the_measure_posts(run_id, environment
     response = approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=run_id))
     assert response.status_code == 200, response.get_body()
     assert [i["id"] for i in _stored(environment_id)] == ["recon-L1"]
+
+
+def test_another_environment_can_neither_read_nor_approve_the_run(run_id, environment_id):
+    other = "other-" + uuid.uuid4().hex[:8]
+    response = approve_reconciliation(_request(other, {"organizationId": "usmf"}, runId=run_id))
+    assert response.status_code == 404, response.get_body()
+    assert _stored(other) == [] and _stored(environment_id) == []
+    lookup = app_request(
+        "GET", "http://localhost/api/x", body=b"", route_params={"environmentId": other, "runId": run_id}
+    )
+    assert get_reconciliation(lookup).status_code == 404
+
+
+ERP_MASTER = {
+    "target": "wms",
+    "mode": "movement",
+    "journals": [
+        {
+            "lines": [
+                {
+                    "line_id": "W1",
+                    "item": "=HYPERLINK(1)",
+                    "warehouse": "FO1",
+                    "quantity_delta": "-5",
+                    "counted_quantity": None,
+                    "book_quantity": "0",
+                },
+                {"line_id": "W2", "item": "A0002", "warehouse": "FO1", "quantity_delta": "3", "book_quantity": "1"},
+            ]
+        }
+    ],
+}
+
+
+def test_erp_master_approval_writes_wms_outbox_files_and_never_touches_the_erp(app_env, environment_id):
+    """The Field Service flow: ERP -5 vs WMS 0 must move the WMS by -5, not post -5 into the ERP."""
+    document = json.loads(json.dumps(ERP_MASTER))
+    document["journals"][0]["lines"][0]["item"] = "A0001"
+    run = "fs-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, document)
+
+    first = approve_reconciliation(_request(environment_id, {"organizationId": "usmf", "lineIds": ["W1"]}, runId=run))
+    assert first.status_code == 200, first.get_body()
+    body = json.loads(first.get_body())
+    assert body["target"] == "wms" and body["posted"] == 1 and len(body["files"]) == 2
+    assert _stored(environment_id) == []  # nothing for the ERP
+    everything = json.loads(
+        approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=run)).get_body()
+    )
+    assert everything["posted"] == 1 and everything["alreadyWritten"] == ["W1"]  # W1 is not booked twice
+
+    route = {"environmentId": environment_id, "runId": run}
+    listed = json.loads(
+        list_reconciliation_outbox(app_request("GET", "http://x/api/x", body=b"", route_params=route)).get_body()
+    )
+    names = [f["name"] for f in listed["files"]]
+    assert len(names) == 4 and all(n.endswith((".csv", ".json")) for n in names)
+    rows = []
+    for name in names:
+        got = get_reconciliation_outbox_file(
+            app_request("GET", "http://x/api/x", body=b"", route_params={**route, "name": name})
+        )
+        assert got.status_code == 200
+        if name.endswith(".json"):
+            rows += json.loads(got.get_body())["lines"]
+    assert sorted((r["LineId"], r["Quantity"], r["Movement"]) for r in rows) == [
+        ("W1", "-5", "issue"),
+        ("W2", "3", "receipt"),
+    ]
+    assert _stored(environment_id) == []
+
+
+def test_erp_master_outbox_csv_neutralises_formulas(app_env, environment_id):
+    run = "fs-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, ERP_MASTER)
+    # A formula-looking item id never reaches a journal file: refused like any other journal value.
+    refused = approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=run))
+    assert refused.status_code == 400
+    assert json.loads(refused.get_body())["error"]["details"][0]["field"] == "item"
+    from shared.domain.reconciliation.outbox_files import external_csv
+
+    text = external_csv("movement", ERP_MASTER["journals"][0]["lines"]).decode("utf-8-sig")
+    assert "'=HYPERLINK(1)" in text and ",-5," in text  # text neutralised, numbers stay numbers
+
+
+def test_counting_approval_reaches_the_erp_as_a_counting_journal(app_env, environment_id, monkeypatch):
+    """Counting mode: the ERP gets a counting journal that sets the counted quantity (outbox connector)."""
+    from shared.config import reset_settings
+
+    monkeypatch.setenv("ERP_CONNECTOR", "outbox")
+    reset_settings()
+    document = {
+        "target": "erp",
+        "mode": "counting",
+        "journals": [
+            {
+                "lines": [
+                    {
+                        "line_id": "C1",
+                        "item": "A0003",
+                        "site": "1",
+                        "warehouse": "13",
+                        "quantity_delta": "2",
+                        "counted_quantity": "100",
+                        "book_quantity": "98",
+                    }
+                ]
+            }
+        ],
+    }
+    run = "cnt-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, document)
+    response = approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=run))
+    assert response.status_code == 200, response.get_body()
+    journal = json.loads(response.get_body())["journal"]
+    assert journal["state"] == "sent"
+    outbox = blob_service().get_container_client("journal-outbox")
+    sent = json.loads(outbox.download_blob(f"{environment_id}/{journal['journalId']}.json").readall())
+    assert sent["journalType"] == "counting"
+    assert sent["lines"][0]["CountedQuantity"] == "100" and "InventoryQuantity" not in sent["lines"][0]
+    assert _stored(environment_id) == []  # no delta adjustment line

@@ -21,6 +21,8 @@ from shared.domain.journals import Journal, JournalLine
 from tests.fakes.odata_server import (
     ADJ_HEADERS,
     ADJ_LINES,
+    CNT_HEADERS,
+    CNT_LINES,
     MOV_HEADERS,
     MOV_LINES,
     FakeD365,
@@ -185,6 +187,23 @@ def test_movement_journal_goes_to_the_movement_entities(fake_d365: FakeD365, sle
     [header] = fake_d365.journals(MOV_HEADERS)
     assert outcome.erp_journal_number == header["JournalNumber"]
     assert line_numbers(fake_d365, header["JournalNumber"], MOV_LINES) == [Decimal(1), Decimal(2)]
+
+
+def test_counting_journal_sets_the_counted_quantity_in_the_counting_entities(
+    fake_d365: FakeD365, sleeps: Sleeps
+) -> None:
+    """Reconciliation in counting mode: the ERP line says "counted 100", not "+2"."""
+    connector, _ = make_connector(fake_d365, sleeps)
+
+    outcome = connector.send(make_journal(["A0001"], journal_type="counting", quantities=[Decimal(100)]))
+    again = connector.send(make_journal(["A0001"], journal_type="counting", quantities=[Decimal(100)]))
+
+    assert outcome.state == "created" and again.state == "created"
+    assert fake_d365.journals(ADJ_HEADERS) == [] and fake_d365.journals(MOV_HEADERS) == []
+    [header] = fake_d365.journals(CNT_HEADERS)
+    [line] = fake_d365.journal_lines(CNT_LINES, "usmf", header["JournalNumber"])
+    assert Decimal(line["CountedQuantity"]) == 100 and "InventoryQuantity" not in line
+    assert line["WarehouseId"] == "11" and line["ItemNumber"] == "A0001"
 
 
 # ----- throttling -----------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from shared.adapters.config_store import ConfigStore
 from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.identifiers import environment_range
 from shared.services.inventory_config import replace_config
+from tests.http_requests import app_request
 
 pytestmark = pytest.mark.azurite
 
@@ -441,7 +442,7 @@ def body_text(draw: st.DrawFn, sample: Any, limit: int | None) -> bytes:
 
 # ---- calling a route and what a refusal must leave behind -------------------------------------------------------
 def request(env: str, body: bytes, method: str = "POST") -> func.HttpRequest:
-    return func.HttpRequest(
+    return app_request(
         method,
         "http://localhost/api/x",
         body=body,

@@ -12,6 +12,7 @@ from functions.inventory_config import get_configuration, put_configuration
 from functions.onhand import onhand_index_query, post_onhand_bulk
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore
+from tests.http_requests import app_request
 
 HOSTILE = [
     "1E+1000000",
@@ -46,7 +47,7 @@ ROUTES = {
 
 
 def _request(env: str, body: str, method: str = "POST", **params) -> func.HttpRequest:
-    return func.HttpRequest(
+    return app_request(
         method,
         "http://localhost/api/x",
         body=body.encode(),

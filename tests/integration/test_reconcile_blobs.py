@@ -23,6 +23,17 @@ from shared.services.reconcile_blobs import Containers, Outcome, handle_snapshot
 
 # Containers of this module's own: the e2e app (same Azurite, same session) watches `snapshots`.
 SNAP, REPORTS = "it-snapshots", "it-reports"
+ENV = "it-env"
+"""Each test's runs live in an environment of their own (``fresh_environment``): snapshots/{ENV}/{runId}/...
+Identical snapshots in one environment are one run, so tests must not see each other's runs."""
+
+
+@pytest.fixture(autouse=True)
+def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> str:
+    env = "it-env-" + uuid.uuid4().hex[:10]
+    monkeypatch.setattr(__import__(__name__, fromlist=["ENV"]), "ENV", env)
+    return env
+
 
 # A costly item 1 unit short, a cheap item 4 short, a WMS-only item, and an id with leading zeros
 # that must not be confused with "417" (which the WMS also holds, as a separate item).
@@ -49,9 +60,10 @@ def run_id() -> str:
     return "run-" + uuid.uuid4().hex[:12]
 
 
-def upload(service: BlobServiceClient, name: str, data: bytes) -> str:
-    service.get_blob_client(SNAP, name).upload_blob(data, overwrite=True)
-    return f"{SNAP}/{name}"
+def upload(service: BlobServiceClient, name: str, data: bytes, env: str | None = None) -> str:
+    env = env or ENV
+    service.get_blob_client(SNAP, f"{env}/{name}").upload_blob(data, overwrite=True)
+    return f"{SNAP}/{env}/{name}"
 
 
 def fire(service: BlobServiceClient, blob_name: str) -> Outcome:
@@ -60,13 +72,14 @@ def fire(service: BlobServiceClient, blob_name: str) -> Outcome:
     )
 
 
-def reports(service: BlobServiceClient, run_id: str) -> dict[str, bytes]:
+def reports(service: BlobServiceClient, run_id: str, env: str | None = None) -> dict[str, bytes]:
+    env = env or ENV
     container = service.get_container_client(REPORTS)
     if not container.exists():
         return {}
     return {
-        b.name.split("/", 1)[1]: container.download_blob(b.name).readall()
-        for b in container.list_blobs(name_starts_with=f"{run_id}/")
+        b.name.split("/", 2)[2]: container.download_blob(b.name).readall()
+        for b in container.list_blobs(name_starts_with=f"{env}/{run_id}/")
     }
 
 
@@ -102,7 +115,8 @@ def test_second_snapshot_starts_the_run_and_reports_tell_the_story(service: Blob
     journal = json.loads(files["proposed_journal.json"])
     lines = {ln["item"]: ln for j in journal["journals"] for ln in j["lines"]}
     assert lines["A0003"]["quantity_delta"] == "-1"  # ERP brought to the WMS (master)
-    assert "A0002" not in lines
+    assert lines["A0003"]["review"] is True and lines["A0003"]["movement"] == "issue"
+    assert lines["A0002"]["review"] is False  # immaterial: proposed, but needs no review
     html = files["report.html"].decode()
     assert "A0003" in html and "<script" not in html
 
@@ -113,7 +127,9 @@ def test_only_one_side_writes_nothing(service: BlobServiceClient, run_id: str) -
     assert reports(service, run_id) == {}
 
 
-def test_refiring_and_concurrent_triggers_replace_not_duplicate(service: BlobServiceClient, run_id: str) -> None:
+def test_refiring_and_concurrent_triggers_leave_a_finished_run_as_it_is(
+    service: BlobServiceClient, run_id: str
+) -> None:
     upload(service, f"{run_id}/erp.csv", ERP)
     name = upload(service, f"{run_id}/wms.csv", WMS)
     fire(service, name)
@@ -125,7 +141,7 @@ def test_refiring_and_concurrent_triggers_replace_not_duplicate(service: BlobSer
         t.start()
     for t in threads:
         t.join()
-    assert [o.status for o in outcomes] == ["ok"] * 3
+    assert [o.status for o in outcomes] == ["finished"] * 3
     after = reports(service, run_id)
     assert set(after) == REPORT_SET
     assert after["manifest.json"] == before["manifest.json"]
@@ -142,14 +158,18 @@ def test_unreadable_file_gives_an_error_report_not_an_exception(service: BlobSer
     assert summary["status"] == "error" and summary["errors"]
 
 
-def test_error_run_replaces_an_earlier_ok_set_entirely(service: BlobServiceClient, run_id: str) -> None:
+def test_a_finished_runs_report_never_changes_but_an_error_run_can_be_fixed(
+    service: BlobServiceClient, run_id: str
+) -> None:
     upload(service, f"{run_id}/erp.csv", ERP)
-    fire(service, upload(service, f"{run_id}/wms.csv", WMS))
-    assert "discrepancies.csv" in reports(service, run_id)
     fire(service, upload(service, f"{run_id}/wms.csv", b"item_id;warehouse\nA0002;13\n"))  # no quantity column
-    files = reports(service, run_id)
-    assert set(files) == {"summary.json", "report.html", "manifest.json"}
-    assert json.loads(files["summary.json"])["status"] == "error"
+    assert set(reports(service, run_id)) == {"summary.json", "report.html", "manifest.json"}
+    assert fire(service, upload(service, f"{run_id}/wms.csv", WMS)).status == "ok"  # fixed file: re-run
+    done = reports(service, run_id)
+    assert "discrepancies.csv" in done and json.loads(done["summary.json"])["status"] == "ok"
+    again = fire(service, upload(service, f"{run_id}/wms.csv", b"item_id;warehouse;on_hand\nA0002;13;1\n"))
+    assert again.status == "finished"
+    assert reports(service, run_id) == done
 
 
 def test_two_erp_files_is_an_error_run(service: BlobServiceClient, run_id: str) -> None:
@@ -199,8 +219,8 @@ def test_history_counts_consecutive_out_of_balance_runs(service: BlobServiceClie
     erp = f"ItemNumber,InventoryWarehouseId,OnHandQuantity,UnitCost\n{item},13,10,500\n".encode()
     wms = f"item_id;warehouse;on_hand\n{item};13;9\n".encode()
     runs = [f"hist-{uuid.uuid4().hex[:8]}-{n}" for n in range(3)]
-    for run in runs:
-        upload(service, f"{run}/erp.csv", erp)
+    for n, run in enumerate(runs):
+        upload(service, f"{run}/erp.csv", erp + f"OTHER,13,{n},1\n".encode())  # each day's stock differs a bit
         fire(service, upload(service, f"{run}/wms.csv", wms))
     last = json.loads(reports(service, runs[-1])["summary.json"])
     flagged = {(f["item"], f["warehouse"]): f["runs"] for f in last["audit"]["flagged"]}
@@ -225,7 +245,7 @@ def _committed_set(service: BlobServiceClient, run_id: str) -> dict[str, bytes]:
 
 def test_crash_between_writes_leaves_the_previous_set_intact(service: BlobServiceClient, run_id: str) -> None:
     before = _committed_set(service, run_id)
-    sink = BlobReportSink(service, run_id, REPORTS)
+    sink = BlobReportSink(service, f"{ENV}/{run_id}", REPORTS)
     sink.write("summary.json", b'{"status": "half"}', "application/json")
     with pytest.raises(OSError):
         sink.write("discrepancies.csv", io.BufferedReader(_Exploding()), "text/csv")
@@ -239,7 +259,7 @@ def test_crash_inside_commit_is_not_trusted(
     from shared.adapters.blob_reports import read_report
 
     before = _committed_set(service, run_id)
-    sink = BlobReportSink(service, run_id, REPORTS)
+    sink = BlobReportSink(service, f"{ENV}/{run_id}", REPORTS)
     for name in ("discrepancies.csv", "proposed_journal.json", "report.html", "summary.json"):
         sink.write(name, b"new " + name.encode(), "text/plain")
     real: Callable[..., None] = sink._upload
@@ -258,8 +278,8 @@ def test_crash_inside_commit_is_not_trusted(
     assert after["manifest.json"] == before["manifest.json"]  # the manifest still describes the old set
     container = service.get_container_client(REPORTS)
     assert after["discrepancies.csv"] == b"new discrepancies.csv"  # overwritten before the crash ...
-    assert read_report(container, run_id, "discrepancies.csv") is None  # ... and readers refuse it
-    assert read_report(container, run_id, "summary.json") == before["summary.json"]
+    assert read_report(container, f"{ENV}/{run_id}", "discrepancies.csv") is None  # ... and readers refuse it
+    assert read_report(container, f"{ENV}/{run_id}", "summary.json") == before["summary.json"]
 
 
 # ---- bad input: an error report naming file and line, never an exception ----
@@ -294,7 +314,7 @@ def test_a_malformed_row_names_file_and_line_not_server_paths_or_engine_internal
     outcome = fire(service, upload(service, f"{run_id}/wms.csv", WMS))
     assert outcome.status == "error"
     (error,) = _errors(service, run_id)
-    assert error == f"it-snapshots/{run_id}/erp.csv: line 5: expected 5 columns, found 6"
+    assert error == f"it-snapshots/{ENV}/{run_id}/erp.csv: line 5: expected 5 columns, found 6"
     page = reports(service, run_id)["report.html"].decode()
     for leak in (tempfile.gettempdir(), "reconcile-", "strict_mode", "Possible fixes", "Invalid Input Error"):
         assert leak not in page and leak not in outcome.detail

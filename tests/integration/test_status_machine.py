@@ -14,6 +14,7 @@ from shared.domain.journals import JournalOutcome
 from shared.domain.quantities import canonical
 from shared.services.journal_results import apply_result_file
 from shared.services.send_journals import apply_outcome
+from tests.http_requests import app_request
 
 
 def _aggregated_line(env: str) -> dict:
@@ -81,7 +82,7 @@ def _result(env: str, line: dict, state: str, journal_id: str | None = None, **e
 
 
 def _request(env: str, line: dict, method: str = "GET") -> func.HttpRequest:
-    return func.HttpRequest(
+    return app_request(
         method, "http://localhost/api/x", body=b"", route_params={"environmentId": env, "id": line["AggregatedId"]}
     )
 

@@ -3,10 +3,10 @@
 import json
 import time
 
-import azure.functions as func
 import pytest
 
 from devtools.azurite import connection_string, free_port
+from tests.http_requests import app_request
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def _routes():
 @pytest.mark.parametrize("index", range(12))
 def test_a_keyed_route_answers_503_with_retry_after_and_a_json_error_quickly(storage_down, index):
     function, method, body, params = _routes()[index]
-    request = func.HttpRequest(
+    request = app_request(
         method,
         "http://localhost/api/x",
         body=json.dumps(body).encode() if body else b"",
@@ -88,7 +88,7 @@ def test_a_keyed_route_answers_503_with_retry_after_and_a_json_error_quickly(sto
 def test_health_says_unavailable_without_exception_names(storage_down):
     from functions.health import health
 
-    response = health(func.HttpRequest("GET", "http://localhost/api/health", body=b""))
+    response = health(app_request("GET", "http://localhost/api/health", body=b""))
     body = json.loads(response.get_body())
     assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
     assert body["status"] == "unavailable" and body["storage"] == {"table": "unavailable", "blob": "unavailable"}

@@ -66,4 +66,4 @@ def test_the_edge_keeps_its_shorter_limit_and_blob_names_theirs() -> None:
 def test_a_run_id_is_matched_in_full(run_id: str) -> None:
     # `^...$` with re.match accepted "run\n" (`$` matches before a final newline).
     assert not is_valid_run_id(run_id)
-    assert parse_snapshot_name(f"{run_id}/erp.csv") is None
+    assert parse_snapshot_name(f"env-1/{run_id}/erp.csv") is None

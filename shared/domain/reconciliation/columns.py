@@ -20,6 +20,7 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "batch": ("ItemBatchNumber", "batch_number", "batch", "lot_number", "lot"),
     "status": ("InventoryStatusId", "inventory_status", "status"),
     "location": ("WarehouseLocationId", "location_id", "location", "bin"),
+    "serial": ("ItemSerialNumber", "serial_number", "serial_no", "serial"),
     "quantity": (
         "OnHandQuantity",
         "PhysicalOnHandQuantity",
@@ -43,6 +44,31 @@ WMS_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 
 REQUIRED = ("item", "quantity")
+
+MEASURE_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "on_order": ("OnOrderQuantity", "on_order", "onorder", "on_order_quantity"),
+    "ordered": ("OrderedQuantity", "ordered", "ordered_quantity", "ordered_in_total"),
+    "available": ("AvailableOnHandQuantity", "AvailablePhysicalQuantity", "available", "avail", "available_quantity"),
+    "reserved": ("ReservedOnHandQuantity", "ReservedPhysicalQuantity", "reserved", "reserved_quantity"),
+    "in_transit": ("InTransitQuantity", "in_transit", "transit"),
+}
+"""Header names tried for a configured measure without an explicit column (D365 on-hand entity names first)."""
+
+
+def resolve_measure(side: Side, header: list[str], name: str, explicit: str | None, taken: set[str]) -> str:
+    """The column of one configured measure on one side, or a MappingError saying what was looked for."""
+    by_norm: dict[str, str] = {}
+    for h in header:
+        by_norm.setdefault(_norm(h), h)
+    candidates = (explicit,) if explicit is not None else MEASURE_CANDIDATES.get(name, (name,))
+    for cand in candidates:
+        actual = by_norm.get(_norm(cand))
+        if actual is not None and actual not in taken:
+            return actual
+    raise MappingError(
+        f"{side.value} file: no column for measure '{name}'; looked for {list(candidates)} in header {header}. "
+        f"Set 'measures.{name}.{side.value}' in the config."
+    )
 
 
 class MappingError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,6 +24,7 @@ class KeyField(StrEnum):
     BATCH = "batch"
     STATUS = "status"
     LOCATION = "location"
+    SERIAL = "serial"
 
 
 KEY_ORDER: tuple[KeyField, ...] = tuple(KeyField)
@@ -39,6 +40,19 @@ class JournalMode(StrEnum):
 
     COUNTING = "counting"
     MOVEMENT = "movement"
+
+
+class ProposeScope(StrEnum):
+    """Which differences the proposed journal carries.
+
+    ``all`` (default): the master side is the source of truth, so every difference is balanced;
+    materiality decides which lines need review and which items are flagged, not what is balanced
+    (the source documents' example: external 100 vs ERP 98 at unit cost 10 -> a receipt of 2).
+    ``material``: only material differences are proposed.
+    """
+
+    ALL = "all"
+    MATERIAL = "material"
 
 
 class AuditBasis(StrEnum):
@@ -66,10 +80,23 @@ class SourceMapping(_Strict):
     batch: str | None = None
     status: str | None = None
     location: str | None = None
+    serial: str | None = None
     quantity: str | None = None
     unit_cost: str | None = None
     item_class: str | None = None
     as_of: str | None = None
+    encoding: Literal["auto", "utf-8", "utf-16", "cp1252", "latin-1"] = Field(
+        default="auto",
+        description="auto: UTF-8 (with or without BOM), UTF-16 by its BOM, else Windows-1252 (Excel's 'CSV').",
+    )
+    decimal_separator: Literal[".", ","] = "."
+    thousands_separator: Literal[".", ",", " ", "'"] | None = None
+
+    @model_validator(mode="after")
+    def _separators_differ(self) -> SourceMapping:
+        if self.thousands_separator == self.decimal_separator:
+            raise ValueError("thousands_separator and decimal_separator must differ")
+        return self
 
 
 class Thresholds(_Strict):
@@ -101,7 +128,63 @@ class Materiality(_Strict):
         return data
 
 
+MAX_SCOPE_VALUES = 10_000
+MAX_VALUE_LENGTH = 100
+
+
+def _check_values(values: list[str], what: str) -> list[str]:
+    if len(values) > MAX_SCOPE_VALUES:
+        raise ValueError(f"{what}: at most {MAX_SCOPE_VALUES} values")
+    for v in values:
+        if not v.strip() or len(v) > MAX_VALUE_LENGTH:
+            raise ValueError(f"{what}: values must be 1-{MAX_VALUE_LENGTH} characters, not blank")
+    return [v.strip() for v in values]
+
+
+class ScopeFilter(_Strict):
+    """Values of one key field in scope: ``include`` (None = all) minus ``exclude``; exact values."""
+
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _values(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else _check_values(v, "scope")
+
+    @property
+    def active(self) -> bool:
+        return self.include is not None or bool(self.exclude)
+
+
+class Scope(_Strict):
+    """Products and warehouses in scope, applied to both sides after value mapping."""
+
+    items: ScopeFilter = ScopeFilter()
+    warehouses: ScopeFilter = ScopeFilter()
+
+
+ValueMap = dict[KeyField, dict[str, str]]
+"""Per key field, source value -> compared value (many -> one), e.g. WMS vans VAN1, VAN2 -> FO1."""
+
+
 DEFAULT_MATERIALITY = Materiality(positive=Thresholds(value=Decimal("50")), negative=Thresholds(value=Decimal("50")))
+
+
+MEASURE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class Measure(_Strict):
+    """One more quantity column compared per key besides on-hand (on order, ordered, available ...).
+
+    ``erp`` / ``wms``: the column on each side; None = detected from the measure's name (see
+    ``columns.MEASURE_CANDIDATES``). ``materiality``: thresholds for this measure; None = the run's.
+    Only on-hand is balanced by the proposed journal; the other measures are compared and reported.
+    """
+
+    erp: str | None = None
+    wms: str | None = None
+    materiality: Materiality | None = None
 
 
 class ReconcileConfig(_Strict):
@@ -115,6 +198,7 @@ class ReconcileConfig(_Strict):
     )
     master: Side = Side.WMS
     journal_mode: JournalMode = JournalMode.MOVEMENT
+    propose: ProposeScope = ProposeScope.ALL
     materiality: Materiality = DEFAULT_MATERIALITY
     item_overrides: dict[str, Materiality] = Field(default_factory=dict)
     class_overrides: dict[str, Materiality] = Field(default_factory=dict)
@@ -127,6 +211,55 @@ class ReconcileConfig(_Strict):
     audit_basis: AuditBasis = AuditBasis.MATERIAL
     journal_max_lines: int = Field(default=1000, ge=1, le=1000)
     report_top_n: int = Field(default=50, ge=1)
+    scope: Scope = Scope()
+    value_maps: dict[Side, ValueMap] = Field(
+        default_factory=dict,
+        description="Per side and key field: value -> compared value, e.g. {'wms': {'warehouse': {'VAN1': 'FO1'}}}.",
+    )
+    expect_empty: list[Side] = Field(
+        default_factory=list,
+        description="Sides whose snapshot may have no data rows; otherwise an empty side is an error run.",
+    )
+    measures: dict[str, Measure] = Field(
+        default_factory=dict,
+        description="More quantity columns compared per key, e.g. {'on_order': {}, 'ordered': {'wms': 'qty_ord'}}.",
+    )
+    case_sensitive_ids: bool = Field(
+        default=False,
+        description="False: ids that differ only in case match (Dynamics 365 compares ids case-insensitively); "
+        "reports then show ids in capitals.",
+    )
+    negative_is_material: bool = Field(
+        default=True,
+        description="A key with negative stock on either side is material (needs review) whatever its value.",
+    )
+
+    @field_validator("measures")
+    @classmethod
+    def _measure_names(cls, v: dict[str, Measure]) -> dict[str, Measure]:
+        import re
+
+        bad = [name for name in v if not re.fullmatch(MEASURE_NAME, name) or name in ("on_hand", "quantity")]
+        if bad:
+            raise ValueError(f"measure names must be 1-40 lower-case letters, digits or _ (not on_hand): {bad}")
+        if len(v) > 8:
+            raise ValueError("at most 8 measures besides on-hand")
+        return v
+
+    @field_validator("value_maps")
+    @classmethod
+    def _maps(cls, v: dict[Side, ValueMap]) -> dict[Side, ValueMap]:
+        total = 0
+        for side_maps in v.values():
+            for field_map in side_maps.values():
+                total += len(field_map)
+                _check_values([*field_map, *field_map.values()], "value_maps")
+        if total > MAX_SCOPE_VALUES:
+            raise ValueError(f"value_maps: at most {MAX_SCOPE_VALUES} entries")
+        return {
+            side: {f: {k.strip(): val.strip() for k, val in m.items()} for f, m in maps.items()}
+            for side, maps in v.items()
+        }
 
     @field_validator("level")
     @classmethod

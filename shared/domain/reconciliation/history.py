@@ -7,6 +7,7 @@ valid earlier summary: the chain survives even when old summaries are pruned.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 HistoryKey = tuple[str, str]  # (item, warehouse)
@@ -66,3 +67,68 @@ def trend(history: Sequence[Mapping[str, Any]], run_id: str) -> list[dict[str, A
             }
         )
     return rows
+
+
+def _ok_earlier(history: Sequence[Mapping[str, Any]], run_id: str) -> list[Mapping[str, Any]]:
+    """Successful summaries other than this run, newest first."""
+    return [s for s in reversed(history) if s.get("run_id") != run_id and s.get("status", "ok") == "ok"]
+
+
+def streaks_by_scope(history: Sequence[Mapping[str, Any]], run_id: str) -> dict[HistoryKey, int]:
+    """Streaks before this run, each warehouse taken from the newest earlier run that covered it.
+
+    A run filtered to other warehouses (another team's, another scope) says nothing about this
+    warehouse's balance, so it must neither extend nor break its streak. A run covers the
+    warehouses listed in its ``by_warehouse``; older summaries without it cover everything.
+    """
+    out: dict[HistoryKey, int] = {}
+    decided: set[str] = set()
+    covers_all = False
+    for summary in _ok_earlier(history, run_id):
+        if covers_all:
+            break
+        by_wh = summary.get("by_warehouse")
+        covered = set(by_wh) if isinstance(by_wh, Mapping) else None
+        fresh = None if covered is None else covered - decided
+        for entry in summary.get("out_of_balance", []):
+            wh = str(entry.get("warehouse", ""))
+            if wh in decided or (fresh is not None and wh not in fresh):
+                continue
+            out[(str(entry["item"]), wh)] = int(entry.get("runs", 1))
+        if covered is None:
+            covers_all = True
+        else:
+            decided |= covered
+    return out
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def trend_direction(
+    history: Sequence[Mapping[str, Any]], run_id: str, abs_value_difference: Decimal, material: int
+) -> dict[str, Any]:
+    """Rising, falling or flat against the newest earlier successful run.
+
+    Compared on the absolute value out of balance (then the number of material keys when the
+    values are equal): falling is good, rising is a red flag. ``None`` without an earlier run.
+    """
+    earlier = _ok_earlier(history, run_id)
+    if not earlier:
+        return {"direction": None, "previous_run_id": None, "previous_abs_value_difference": None}
+    prev = earlier[0]
+    prev_value = _decimal(prev.get("totals", {}).get("abs_value_difference", "0")) or Decimal(0)
+    prev_material = int(prev.get("counts", {}).get("material", 0))
+    current = (abs_value_difference, material)
+    before = (prev_value, prev_material)
+    direction = "rising" if current > before else "falling" if current < before else "flat"
+    return {
+        "direction": direction,
+        "previous_run_id": str(prev.get("run_id", "")),
+        "previous_abs_value_difference": str(prev.get("totals", {}).get("abs_value_difference", "0")),
+        "previous_material": prev_material,
+    }

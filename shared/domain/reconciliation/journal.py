@@ -15,11 +15,12 @@ from decimal import Decimal
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
 from typing import Any
 
-from .config import KEY_ORDER, JournalMode, ReconcileConfig, Side
+from .config import KEY_ORDER, JournalMode, ProposeScope, ReconcileConfig, Side
 from .model import Discrepancy
 from .rules import fmt
 
-_KEY_NAMES = tuple(k.value for k in KEY_ORDER)
+_KEY_NAMES = tuple(k.value for k in KEY_ORDER if k.value != "serial")
+"""Serial joins the hashed text only when the key has one, so line ids of runs without serials stay as they were."""
 
 
 def line_id(run_id: str, target: Side, key: dict[str, str]) -> str:
@@ -34,6 +35,8 @@ def _line_id_prefix(run_id: str, target: Side) -> str:
 
 def _line_id(prefix: str, key: dict[str, str]) -> str:
     text = prefix + "\x1f".join([f"{k}={key.get(k, '')}" for k in _KEY_NAMES])
+    if key.get("serial"):
+        text += f"\x1fserial={key['serial']}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -68,6 +71,14 @@ class ProposedLine:
     value: Decimal | None
     category: str
     reasons: tuple[str, ...]
+    review: bool = False
+    """Material: a person should look at this line before approving (materiality flags, never filters)."""
+    serial: str | None = None
+
+    @property
+    def movement(self) -> str:
+        """How the target side books the line: a receipt adds stock, an issue removes it."""
+        return "receipt" if self.quantity_delta > 0 else "issue"
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict; decimals as exact strings (a float would break invariant 7)."""
@@ -95,6 +106,9 @@ class ProposedLine:
             "value": d(self.value),
             "category": self.category,
             "reasons": list(self.reasons),
+            "movement": self.movement,
+            "review": self.review,
+            "serial": self.serial,
         }
 
     def to_json_text(self) -> str:
@@ -112,12 +126,17 @@ class ProposedLine:
             f'"batch":{t(self.batch)},"status":{t(self.status)},"location":{t(self.location)},'
             f'"quantity_delta":"{fmt(self.quantity_delta)}","counted_quantity":{d(self.counted_quantity)},'
             f'"book_quantity":"{fmt(self.book_quantity)}","unit_cost":{d(self.unit_cost)},"value":{d(self.value)},'
-            f'"category":{s(self.category)},"reasons":[{",".join(map(s, self.reasons))}]}}'
+            f'"category":{s(self.category)},"reasons":[{",".join(map(s, self.reasons))}],'
+            f'"movement":"{self.movement}","review":{"true" if self.review else "false"},"serial":{t(self.serial)}}}'
         )
 
 
 def propose(run_id: str, discrepancies: Iterable[Discrepancy], config: ReconcileConfig) -> list[list[ProposedLine]]:
-    """Material discrepancies -> journals of at most ``journal_max_lines`` lines each.
+    """Discrepancies -> journals of at most ``journal_max_lines`` lines each.
+
+    Every difference is proposed by default (``propose: all``): the master is the source of
+    truth, so the other side is brought to it entirely; material lines carry ``review: true``.
+    ``propose: material`` proposes only material differences.
 
     Master WMS: the ERP gets delta = WMS - ERP (master 100, ERP 98 -> +2).
     Master ERP: the WMS gets delta = ERP - WMS. Input order is kept, so callers
@@ -146,15 +165,16 @@ class JournalProposer:
         self.target = Side.ERP if config.master is Side.WMS else Side.WMS
         self.mode = config.journal_mode
         self.max_lines = config.journal_max_lines
+        self.material_only = config.propose is ProposeScope.MATERIAL
         self._id_prefix = _line_id_prefix(run_id, self.target)
         self._journals = 0
         self._lines = 0  # in the current journal
         self._journal_id = ""
 
     def line_for(self, disc: Discrepancy) -> ProposedLine | None:
-        """The next line for a material difference; None when there is nothing to post."""
+        """The next line for a difference; None when there is nothing to post."""
         a = disc.assessment
-        if not a.material or a.difference == 0:
+        if a.difference == 0 or (self.material_only and not a.material):
             return None
         if self._journals == 0 or self._lines == self.max_lines:
             self._journals += 1
@@ -186,6 +206,8 @@ class JournalProposer:
             value=(delta * cost) if cost is not None else None,
             category=a.category,
             reasons=a.reasons,
+            review=a.material,
+            serial=key.get("serial"),
         )
 
 

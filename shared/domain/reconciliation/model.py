@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .rules import Assessment
+from .rules import Assessment, MeasureAssessment
 
 
 # Not frozen: a frozen dataclass sets every field through object.__setattr__, which makes
@@ -26,6 +26,8 @@ class Discrepancy:
     assessment: Assessment
     consecutive_runs: int = 0
     audit: bool = False
+    measures: dict[str, MeasureAssessment] | None = None
+    """Other configured measures of this key (None when the run compares on-hand only)."""
 
     @property
     def item(self) -> str:

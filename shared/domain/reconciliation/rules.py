@@ -21,12 +21,20 @@ class Category(StrEnum):
     QUANTITY_DIFFERS = "quantity_differs"
     ONLY_IN_ERP = "only_in_erp"
     ONLY_IN_WMS = "only_in_wms"
+    MEASURE_DIFFERS = "measure_differs"
+    """On-hand matches, another configured measure (on order, ordered ...) does not."""
 
 
 def classify(erp_qty: Decimal | None, wms_qty: Decimal | None) -> Category:
-    """None means the key is absent on that side (not the same as a zero row)."""
+    """None means the key is absent on that side.
+
+    Absent on one side and zero on the other is a match: an export that lists a key at 0 and one
+    that leaves it out say the same thing about the stock, and proposing a line of 0 helps nobody.
+    """
     if erp_qty is None and wms_qty is None:
         raise ValueError("a key must exist on at least one side")
+    if (erp_qty if erp_qty is not None else ZERO) == (wms_qty if wms_qty is not None else ZERO):
+        return Category.MATCH
     if erp_qty is None:
         return Category.ONLY_IN_WMS
     if wms_qty is None:
@@ -126,6 +134,8 @@ def assess(
             master_qty == 0,
             config.unknown_cost_is_material,
         )
+        if config.negative_is_material and (e < 0 or w < 0):
+            reasons.append("negative stock")
     return Assessment(
         category=category,
         erp_qty=e,
@@ -136,3 +146,48 @@ def assess(
         material=bool(reasons),
         reasons=tuple(reasons),
     )
+
+
+@dataclass(slots=True)
+class MeasureAssessment:
+    """One other measure of a key: difference = WMS - ERP, material against the measure's thresholds."""
+
+    erp_qty: Decimal
+    wms_qty: Decimal
+    difference: Decimal
+    material: bool
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "erp": fmt(self.erp_qty),
+            "wms": fmt(self.wms_qty),
+            "difference": fmt(self.difference),
+            "material": self.material,
+            "reasons": list(self.reasons),
+        }
+
+
+def assess_measure(
+    *,
+    name: str,
+    erp_qty: Decimal,
+    wms_qty: Decimal,
+    unit_cost: Decimal | None,
+    item: str,
+    item_class: str | None,
+    config: ReconcileConfig,
+) -> MeasureAssessment:
+    """Materiality of another measure: its own thresholds when configured, else the run's (with overrides)."""
+    diff = wms_qty - erp_qty
+    if diff == 0:
+        return MeasureAssessment(erp_qty, wms_qty, diff, False, ())
+    spec = config.measures.get(name)
+    m = spec.materiality if spec is not None and spec.materiality is not None else None
+    m = m or config.thresholds_for(item, item_class)
+    t = m.positive if diff > 0 else m.negative
+    master_qty = wms_qty if config.master is Side.WMS else erp_qty
+    pct = abs(diff) * HUNDRED / abs(master_qty) if master_qty != 0 else None
+    value = abs(diff * unit_cost) if unit_cost is not None else None
+    reasons = _exceeded(t, abs(diff), value, pct, master_qty == 0, config.unknown_cost_is_material)
+    return MeasureAssessment(erp_qty, wms_qty, diff, bool(reasons), tuple(f"{name}: {r}" for r in reasons))

@@ -97,10 +97,10 @@ class SummaryBuilder:
 
     def counts(self) -> dict[str, int]:
         matches = sum(t.matches for t in self.warehouse_totals.values())
-        out = {c.value: 0 for c in Category}
+        out = {c.value: 0 for c in Category if c is not Category.MEASURE_DIFFERS}  # only when measures are set
         out[Category.MATCH.value] = matches
         for cat, b in self.by_category.items():
-            out[cat] += b.count
+            out[cat] = out.get(cat, 0) + b.count
         out["keys"] = matches + self.total.count
         out["differences"] = sum(b.count for c, b in self.by_category.items() if c != Category.MATCH.value)
         out["material"] = self.total.material
@@ -121,7 +121,7 @@ class SummaryBuilder:
                 "erp_quantity": fmt(t.erp_quantity) if t else "0",
                 "wms_quantity": fmt(t.wms_quantity) if t else "0",
             }
-        cats = {c.value: _Bucket().to_json() for c in Category if c is not Category.MATCH}
+        cats = {c.value: _Bucket().to_json() for c in Category if c not in (Category.MATCH, Category.MEASURE_DIFFERS)}
         cats.update({c: b.to_json() for c, b in sorted(self.by_category.items())})
         return {
             "counts": self.counts(),

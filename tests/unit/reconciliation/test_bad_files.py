@@ -57,9 +57,9 @@ def test_header_only_on_both_sides(tmp_path: Path) -> None:
     _assert_error(run(erp, wms), "no data rows")
 
 
-def test_not_utf8(tmp_path: Path, good_erp: Path) -> None:
+def test_not_text(tmp_path: Path, good_erp: Path) -> None:
     wms = tmp_path / "w.csv"
-    wms.write_bytes("item_id;warehouse;on_hand\nÄ1;1;2\n".encode("utf-16"))
+    wms.write_bytes(b"item_id;warehouse;on_hand\n\x81\x00\x9d;1;2\n")  # neither UTF-8/16 nor Windows-1252
     _assert_error(run(good_erp, wms), "UTF-8")
 
 

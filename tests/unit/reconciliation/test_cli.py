@@ -44,7 +44,14 @@ def test_cli_writes_full_report_set(sample_files: tuple[Path, Path], tmp_path: P
     assert rows["A0003"]["material"] == "yes" and rows["A0002"]["material"] == "no"
     assert rows["X9999"]["category"] == "only_in_wms" and "00417" not in rows
     journal = json.loads((out / "proposed_journal.json").read_text())
-    assert {ln["item"] for j in journal["journals"] for ln in j["lines"]} == {"A0003", "D0002", "X9999"}
+    assert {ln["item"] for j in journal["journals"] for ln in j["lines"]} == {
+        "A0001",
+        "A0002",
+        "A0003",
+        "D0002",
+        "M0030",
+        "X9999",
+    }
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
 
 

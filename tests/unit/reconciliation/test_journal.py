@@ -50,9 +50,19 @@ def test_counting_mode_sets_counted_quantity() -> None:
     assert line.to_json()["counted_quantity"] == "100"
 
 
-def test_immaterial_differences_are_not_proposed() -> None:
-    cfg = ReconcileConfig()
+def test_immaterial_differences_are_not_proposed_when_configured_material_only() -> None:
+    cfg = ReconcileConfig(propose="material")
     assert propose("r1", [_disc("A", "98", "100", cfg, cost="0.01")], cfg) == []
+
+
+def test_documents_example_external_100_erp_98_proposes_a_receipt_of_2_by_default() -> None:
+    """The Oracle document: external master 100, ERP 98, unit cost 10 (value 20 < 50) -> receipt of 2."""
+    cfg = ReconcileConfig()
+    disc = _disc("A", "98", "100", cfg, cost="10")
+    assert not disc.assessment.material
+    [[line]] = propose("r1", [disc], cfg)
+    assert line.quantity_delta == 2 and line.movement == "receipt" and line.review is False
+    assert line.to_json()["movement"] == "receipt" and json.loads(line.to_json_text()) == line.to_json()
 
 
 def test_split_at_1000_lines() -> None:
@@ -89,8 +99,11 @@ def test_journal_document_from_a_run(tmp_path: Path) -> None:
     first = json.loads(report_text(run(erp, wms, run_id="R"), "proposed_journal.json"))
     again = json.loads(report_text(run(erp, wms, run_id="R"), "proposed_journal.json"))
     assert first == again
-    assert first["target"] == "erp" and first["line_count"] == 1
-    line = first["journals"][0]["lines"][0]
+    assert first["target"] == "erp" and first["line_count"] == 2  # every difference is proposed
+    line = next(ln for ln in first["journals"][0]["lines"] if ln["item"] == "A0003")
+    assert line["review"] is True and line["movement"] == "issue"
+    cheap = next(ln for ln in first["journals"][0]["lines"] if ln["item"] == "A0002")
+    assert cheap["review"] is False and cheap["quantity_delta"] == "-4"
     assert {k: line[k] for k in ("item", "site", "warehouse", "quantity_delta", "run_id", "journal_id")} == {
         "item": "A0003",
         "site": "1",

@@ -34,7 +34,9 @@ def test_classify() -> None:
     assert classify(D("1.0"), D(1)) is Category.MATCH
     assert classify(D(1), D(2)) is Category.QUANTITY_DIFFERS
     assert classify(None, D(2)) is Category.ONLY_IN_WMS
-    assert classify(D(0), None) is Category.ONLY_IN_ERP
+    assert classify(D(1), None) is Category.ONLY_IN_ERP
+    assert classify(D(0), None) is Category.MATCH  # zero on one side, absent on the other
+    assert classify(None, D("0.000")) is Category.MATCH
     with pytest.raises(ValueError):
         classify(None, None)
 
