@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 AZURITE := .tools/node_modules/.bin/azurite
 AZURITE_VERSION := 3.35.0
 
-.PHONY: install tools run test test-unit lint bench drop-samples clean
+.PHONY: install chromium tools run test test-unit lint bench drop-samples clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,16 @@ $(AZURITE):
 	mkdir -p .tools
 	cd .tools && npm install --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed chromium
+
+# tests/browser opens the reconciliation report in the OS Chromium (Playwright cannot download its own browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium missing: installing it with apt-get install chromium (for tests/browser)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif [ ! -x /usr/bin/chromium ]; then \
+	  echo "chromium missing and no apt-get: tests/browser fails until OMNISYNC_CHROMIUM names a Chromium binary"; \
+	fi
 tools: $(AZURITE)
 
 # `make run PORT=8080`: the function app's HTTP port (Azurite keeps 10000-10002).

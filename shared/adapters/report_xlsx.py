@@ -1,0 +1,221 @@
+"""report.xlsx: the run as a workbook (Summary, Differences, Proposed journal), since finance lives in Excel.
+
+Why XlsxWriter: it is write-only and, with ``constant_memory``, streams each
+row to a temp file, so a large run costs disk rather than memory; ids go in as
+string cells (``00417`` stays ``00417``, never a number, never a formula) and
+quantities and values as numbers with number formats. A workbook row is far
+dearer than a CSV line (about 0.1 ms per row here), so each list sheet holds at
+most ``XLSX_MAX_ROWS`` rows and says so in its last row when there are more;
+differences.csv and proposed_journal.json always hold everything.
+
+The output is byte-for-byte reproducible (fixed document time), like every other
+report of a run: a re-fired run must give the same files and sha256 values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import IO, Any
+
+import xlsxwriter
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from shared.domain.reconciliation.report_view import (
+    CATEGORY_LABELS,
+    COUNT_COLUMNS,
+    MONEY_COLUMNS,
+    PERCENT_COLUMNS,
+    QUANTITY_COLUMNS,
+    TREND_MESSAGES,
+    ReportHeader,
+    TrendDirection,
+    decimal_or_none,
+    plain_header_names,
+)
+
+XLSX_MAX_ROWS = 10_000
+_FIXED_TIME = datetime(2000, 1, 1)
+
+_JOURNAL_COLUMNS: list[tuple[str, str, str]] = [
+    # (key in proposed_journal.json, column title, kind)
+    ("line_id", "Line id", "text"),
+    ("journal_id", "Journal", "text"),
+    ("line_number", "Line", "count"),
+    ("target", "Adjusts", "text"),
+    ("mode", "Mode", "text"),
+    ("item", "Item", "text"),
+    ("site", "Site", "text"),
+    ("warehouse", "Warehouse", "text"),
+    ("batch", "Batch", "text"),
+    ("status", "Inventory status", "text"),
+    ("location", "Location", "text"),
+    ("book_quantity", "Book quantity", "quantity"),
+    ("quantity_delta", "Adjust by", "quantity"),
+    ("counted_quantity", "Set to (counted)", "quantity"),
+    ("unit_cost", "Unit cost", "money"),
+    ("value", "Value", "money"),
+    ("category", "Status", "category"),
+    ("reasons", "Why", "reasons"),
+]
+
+
+class _Formats:
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        self.bold = wb.add_format({"bold": True})
+        self.title = wb.add_format({"bold": True, "font_size": 14})
+        self.head = wb.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1, "text_wrap": True})
+        self.text = wb.add_format({"num_format": "@"})
+        self.integer = wb.add_format({"num_format": "#,##0"})
+        self.decimal = wb.add_format({"num_format": "#,##0.0#####"})
+        self.money = wb.add_format({"num_format": "#,##0.00;[Red]-#,##0.00"})
+        self.percent = wb.add_format({"num_format": "0.00%"})
+        self.note = wb.add_format({"italic": True, "font_color": "#7F6000"})
+
+    def quantity(self, value: Decimal) -> Format:
+        return self.integer if value == value.to_integral_value() else self.decimal
+
+
+def _number(ws: Worksheet, row: int, col: int, value: Decimal | None, fmt: Format) -> None:
+    if value is not None:
+        ws.write_number(row, col, float(value), fmt)
+
+
+def _cell(ws: Worksheet, f: _Formats, row: int, col: int, kind: str, raw: object) -> None:
+    """One cell by kind; text always as a string cell (never parsed, never a formula)."""
+    if kind == "quantity":
+        q = decimal_or_none(raw)
+        _number(ws, row, col, q, f.quantity(q) if q is not None else f.decimal)
+    elif kind == "money":
+        _number(ws, row, col, decimal_or_none(raw), f.money)
+    elif kind == "percent":
+        p = decimal_or_none(raw)
+        _number(ws, row, col, None if p is None else p / 100, f.percent)
+    elif kind == "count":
+        _number(ws, row, col, decimal_or_none(raw), f.integer)
+    elif kind == "category":
+        text = str(raw or "")
+        ws.write_string(row, col, CATEGORY_LABELS.get(text, text))
+    elif kind == "reasons":
+        ws.write_string(row, col, "; ".join(raw) if isinstance(raw, list) else str(raw or ""))
+    elif raw is not None and raw != "":
+        ws.write_string(row, col, str(raw), f.text)
+
+
+def _kind(technical: str) -> str:
+    if technical in QUANTITY_COLUMNS:
+        return "quantity"
+    if technical in MONEY_COLUMNS:
+        return "money"
+    if technical in PERCENT_COLUMNS:
+        return "percent"
+    if technical in COUNT_COLUMNS:
+        return "count"
+    if technical == "category":
+        return "category"
+    return "text"
+
+
+def _table_head(ws: Worksheet, f: _Formats, titles: Sequence[str], widths: Sequence[int]) -> None:
+    for col, (title, width) in enumerate(zip(titles, widths, strict=True)):
+        ws.set_column(col, col, width)
+        ws.write_string(0, col, title, f.head)
+    ws.freeze_panes(1, 0)
+
+
+def _summary_sheet(
+    ws: Worksheet, f: _Formats, header: ReportHeader, summary: Mapping[str, Any], direction: TrendDirection
+) -> None:
+    ws.set_column(0, 0, 34)
+    ws.set_column(1, 7, 16)
+    ws.write_string(0, 0, "Inventory reconciliation ERP vs WMS", f.title)
+    row = 2
+    for label, value in header.rows():
+        ws.write_string(row, 0, label, f.bold)
+        ws.write_string(row, 1, value)
+        row += 1
+    row += 1
+    counts, totals = summary.get("counts", {}), summary.get("totals", {})
+    figures: list[tuple[str, object, str]] = [
+        ("Keys compared", counts.get("keys"), "count"),
+        ("Match", counts.get("match"), "count"),
+        ("Quantity differs", counts.get("quantity_differs"), "count"),
+        ("Only in ERP", counts.get("only_in_erp"), "count"),
+        ("Only in WMS", counts.get("only_in_wms"), "count"),
+        ("Over threshold (material)", counts.get("material"), "count"),
+        ("Items of unknown value (not in value totals)", totals.get("unknown_value", 0), "count"),
+        ("ERP quantity", totals.get("erp_quantity"), "quantity"),
+        ("WMS quantity", totals.get("wms_quantity"), "quantity"),
+        ("Quantity difference (WMS − ERP)", totals.get("quantity_difference"), "quantity"),
+        ("Value difference (WMS − ERP)", totals.get("value_difference"), "money"),
+        ("|Value difference|", totals.get("abs_value_difference"), "money"),
+    ]
+    for label, value, kind in figures:
+        ws.write_string(row, 0, label, f.bold)
+        _cell(ws, f, row, 1, kind, value)
+        row += 1
+    ws.write_string(row, 0, "Trend", f.bold)
+    ws.write_string(row, 1, TREND_MESSAGES[direction])
+    row += 2
+    wh_head = ["Warehouse", "Keys", "Matches", "Differences", "Over threshold", "Unknown value", "Qty difference"]
+    for col, title in enumerate([*wh_head, "Value difference"]):
+        ws.write_string(row, col, title, f.head)
+    row += 1
+    for wh, v in summary.get("by_warehouse", {}).items():
+        ws.write_string(row, 0, wh or "(none)", f.text)
+        for col, key in enumerate(("keys", "matches", "differences", "material", "unknown_value"), start=1):
+            _cell(ws, f, row, col, "count", v.get(key, 0))
+        _cell(ws, f, row, 6, "quantity", v.get("quantity_difference"))
+        _cell(ws, f, row, 7, "money", v.get("value_difference"))
+        row += 1
+
+
+def _differences_sheet(ws: Worksheet, f: _Formats, technical: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    kinds = [_kind(name) for name in technical]
+    widths = [12 if k != "text" else 14 for k in kinds]
+    if "reasons" in technical:
+        widths[technical.index("reasons")] = 40
+    _table_head(ws, f, plain_header_names(technical), widths)
+    n = 0
+    for n, row in enumerate(rows, start=1):
+        if n > XLSX_MAX_ROWS:
+            ws.write_string(n, 0, _more_note(XLSX_MAX_ROWS, "differences.csv"), f.note)
+            break
+        for col, (kind, raw) in enumerate(zip(kinds, row, strict=False)):
+            _cell(ws, f, n, col, kind, raw)
+    if 0 < n <= XLSX_MAX_ROWS:
+        ws.autofilter(0, 0, n, len(technical) - 1)
+
+
+def _journal_sheet(ws: Worksheet, f: _Formats, lines: Sequence[Mapping[str, Any]]) -> None:
+    _table_head(ws, f, [t for _, t, _ in _JOURNAL_COLUMNS], [26, 16, 6, 8, 10] + [12] * 13)
+    for r, line in enumerate(lines[:XLSX_MAX_ROWS], start=1):
+        for col, (key, _, kind) in enumerate(_JOURNAL_COLUMNS):
+            _cell(ws, f, r, col, kind, line.get(key))
+    if len(lines) > XLSX_MAX_ROWS:
+        ws.write_string(XLSX_MAX_ROWS + 1, 0, _more_note(XLSX_MAX_ROWS, "proposed_journal.json"), f.note)
+
+
+def _more_note(shown: int, where: str) -> str:
+    return f"Only the first {shown:,} rows are in this workbook; {where} holds every row."
+
+
+def write_workbook(
+    out: IO[bytes],
+    header: ReportHeader,
+    summary: Mapping[str, Any],
+    direction: TrendDirection,
+    technical: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    journal_lines: Sequence[Mapping[str, Any]],
+) -> None:
+    """Write the workbook to ``out``. ``technical``/``rows``: discrepancies.csv's header and data rows."""
+    wb = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False})
+    wb.set_properties({"title": f"Reconciliation {header.run_id}", "created": _FIXED_TIME})
+    f = _Formats(wb)
+    _summary_sheet(wb.add_worksheet("Summary"), f, header, summary, direction)
+    _differences_sheet(wb.add_worksheet("Differences"), f, technical, rows)
+    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines)
+    wb.close()
