@@ -104,7 +104,7 @@ def test_chart_value_labels_fit_inside_the_drawing(values: list[str]) -> None:
         w = text_width(b.value_text)
         left, right = (b.value_x - w, b.value_x) if b.value_anchor == "end" else (b.value_x, b.value_x + w)
         assert left > name_w and right <= chart.width, (b.value_text, left, right, chart.width)
-        assert 0 <= b.x and b.x + b.width <= chart.width
+        assert b.x >= 0 and b.x + b.width <= chart.width
 
 
 def test_long_names_are_shortened_but_kept_whole_in_the_tooltip() -> None:
