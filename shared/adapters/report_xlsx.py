@@ -155,9 +155,9 @@ def _summary_sheet(
         ("Value difference (WMS − ERP)", totals.get("value_difference"), "money"),
         ("|Value difference|", totals.get("abs_value_difference"), "money"),
     ]
-    for label, value, kind in figures:
+    for label, figure, kind in figures:
         ws.write_string(row, 0, label, f.bold)
-        _cell(ws, f, row, 1, kind, value)
+        _cell(ws, f, row, 1, kind, figure)
         row += 1
     ws.write_string(row, 0, "Trend", f.bold)
     ws.write_string(row, 1, TREND_MESSAGES[direction])
