@@ -38,13 +38,22 @@ _SVG_TEXT_OUTSIDE = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def _require_chromium() -> None:
     if not Path(CHROMIUM).is_file():
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: run `make install` (installs it with apt-get when missing) "
             "or `apt-get install -y chromium`, or set OMNISYNC_CHROMIUM to a Chromium binary."
         )
+
+
+def test_chromium_is_installed() -> None:
+    """Fails (never skips) without the browser, so a missing install cannot pass the browser checks silently."""
+    _require_chromium()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    _require_chromium()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
