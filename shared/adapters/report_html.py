@@ -55,8 +55,10 @@ def _d(text: object) -> str:
     return "" if value is None else fmt(value)
 
 
-def _journal_view(lines: Sequence[Mapping[str, Any]], mode: str) -> tuple[list[str], list[list[str]], list[int]]:
-    """Header, rows and numeric column indexes of the proposed-lines table."""
+def _journal_view(
+    lines: Sequence[Mapping[str, Any]], mode: str
+) -> tuple[list[str], list[list[str]], list[int], list[int]]:
+    """Header, rows, numeric and id column indexes of the proposed-lines table."""
     keys = [k for k in _JOURNAL_KEYS if any(ln.get(k) for ln in lines)]
     counting = mode == "counting"
     header = ["line id", "journal", "#", "item", *keys, "book qty", "adjust by"]
@@ -79,7 +81,7 @@ def _journal_view(lines: Sequence[Mapping[str, Any]], mode: str) -> tuple[list[s
         row += [_d(ln.get("value")), "; ".join(ln.get("reasons") or [])]
         rows.append(row)
     first_numeric = 4 + len(keys)
-    return header, rows, list(range(first_numeric, len(header) - 1))
+    return header, rows, list(range(first_numeric, len(header) - 1)), [0, 1, *range(3, first_numeric)]
 
 
 def render_report(
@@ -155,7 +157,7 @@ def render_report(
     ]
     journal = summary.get("journal", {})
     shown = list(journal_lines[:HTML_JOURNAL_LINES])
-    journal_header, journal_rows, journal_numeric = _journal_view(shown, str(journal.get("mode")))
+    journal_header, journal_rows, journal_numeric, journal_ids = _journal_view(shown, str(journal.get("mode")))
     example_ids = [str(ln["line_id"]) for ln in shown[:2]]
     approve_body = json.dumps({"organizationId": "usmf", "lineIds": example_ids})
     audit = summary.get("audit", {})
@@ -174,6 +176,7 @@ def render_report(
             largest_header=["category", "material", *keys, "ERP", "WMS", "difference", "unit cost", "value", "reasons"],
             largest_rows=largest_rows,
             largest_numeric=list(range(2 + len(keys), 7 + len(keys))),
+            largest_ids=list(range(2, 2 + len(keys))),
             audit_after=audit.get("after_runs"),
             flagged_rows=[[f["item"], f["warehouse"], f["runs"]] for f in audit.get("flagged", [])],
             trend_chart=bar_chart(series),
@@ -189,6 +192,7 @@ def render_report(
             journal_header=journal_header,
             journal_rows=journal_rows,
             journal_numeric=journal_numeric,
+            journal_ids=journal_ids,
             approve_body=approve_body,
         )
     )

@@ -22,6 +22,7 @@ from tests.unit.reconciliation.conftest import report_text, write_csv
 
 CHROMIUM = os.environ.get("OMNISYNC_CHROMIUM", "/usr/bin/chromium")
 WIDTH = 800
+RUN_ID = "2026-11-26-nightly-" + "x" * 45  # 64 characters, the longest run id the trigger accepts
 SCREENSHOT_MAX_BYTES = 300_000
 
 _SVG_TEXT_OUTSIDE = """() => {
@@ -67,17 +68,23 @@ def report(tmp_path: Path) -> Path:
     """A run whose largest trend value is a positive 995.86 (the label that used to show as "9")."""
     erp = write_csv(
         tmp_path / "erp.csv",
-        ["ItemNumber", "InventoryWarehouseId", "OnHandQuantity", "UnitCost"],
+        ["ItemNumber", "InventorySiteId", "InventoryWarehouseId", "ItemBatchNumber", "OnHandQuantity", "UnitCost"],
         [
-            ["00417", "Zentrallager Süd-Ost 24", "10", "99.586"],
-            ["A0003", "13", "12", "899.00"],
-            ["NOCOST", "13", "5", ""],
+            ["00417", "1", "Zentrallager Süd-Ost 24", "B-2026-044", "10", "99.586"],
+            ["A0003", "1", "13", "", "12", "899.00"],
+            ["NOCOST", "1", "13", "", "5", ""],
+            ["LONG-" + "9" * 60, "1", "13", "", "1", "0"],
         ],
     )
     wms = write_csv(
         tmp_path / "wms.csv",
-        ["sku", "wh", "qty"],
-        [["00417", "Zentrallager Süd-Ost 24", "0"], ["A0003", "13", "12"], ["NOCOST", "13", "7"]],
+        ["sku", "site", "wh", "lot", "qty"],
+        [
+            ["00417", "1", "Zentrallager Süd-Ost 24", "B-2026-044", "0"],
+            ["A0003", "1", "13", "", "12"],
+            ["NOCOST", "1", "13", "", "7"],
+            ["LONG-" + "9" * 60, "1", "13", "", "2"],
+        ],
     )
     history = [
         {
@@ -94,7 +101,7 @@ def report(tmp_path: Path) -> Path:
         SnapshotSource(wms, as_of=as_of),
         ReconcileConfig(),
         history,
-        run_id="2026-11-26-nightly",
+        run_id=RUN_ID,
     )
     path = tmp_path / "report.html"
     path.write_text(report_text(result, "report.html"), encoding="utf-8")
@@ -132,12 +139,12 @@ def test_as_of_times_trend_and_approval_are_shown(page: Page) -> None:
     assert page.locator("#erp-as-of").inner_text() == "2026-11-26 08:00:00 UTC"
     assert page.locator("#wms-as-of").inner_text() == "2026-11-26 08:00:00 UTC"
     assert "rising" in page.locator("#trend-direction").inner_text()
-    assert "/reconciliation/2026-11-26-nightly/approve" in page.locator("#approve-call").inner_text()
+    assert f"/reconciliation/{RUN_ID}/approve" in page.locator("#approve-call").inner_text()
     assert "1 item(s) of unknown value" in page.locator("#unknown-value").inner_text()
 
 
 def test_screenshot_is_small_enough_for_the_docs(page: Page, tmp_path: Path) -> None:
-    """The docs keep this view as docs/images/reconciliation-report-800px.png (made the same way)."""
-    shot = tmp_path / "report-800px.png"
+    """docs/images/reconciliation-report-800px.png is this shot: set OMNISYNC_REPORT_SCREENSHOT to its path."""
+    shot = Path(os.environ.get("OMNISYNC_REPORT_SCREENSHOT") or tmp_path / "report-800px.png")
     page.screenshot(path=str(shot), full_page=True)
     assert 0 < shot.stat().st_size < SCREENSHOT_MAX_BYTES
