@@ -231,7 +231,7 @@ def test_html_lists_proposed_line_ids_and_the_approve_call(result: Reconciliatio
     journal = result.journal
     assert journal is not None
     ids = [ln["line_id"] for j in journal["journals"] for ln in j["lines"]]
-    assert ids and all(f"<td>{i}</td>" in html for i in ids)
+    assert ids and all(f'<td class="id">{i}</td>' in html for i in ids)
     assert "/reconciliation/fin-1/approve" in html and "lineIds" in html
 
 
