@@ -249,7 +249,8 @@ def _differences_sheet(
         ws.write_string(len(kept) + 1, 0, _more_note(len(kept), left_out, "differences.csv"), f.note)
 
 
-def _journal_sheet(ws: Worksheet, f: _Formats, lines: Sequence[Mapping[str, Any]], max_rows: int) -> None:
+def _journal_sheet(ws: Worksheet, f: _Formats, lines: Sequence[Mapping[str, Any]], total: int, max_rows: int) -> None:
+    """``lines``: the first proposed lines (at least ``max_rows`` + 1 when there are more); ``total``: all."""
     _table_head(ws, f, [t for _, t, _ in _JOURNAL_COLUMNS], [26, 16, 6, 8, 10] + [12] * 13)
     writers = _column_writers(f, [kind for _, _, kind in _JOURNAL_COLUMNS])
     columns = [
@@ -261,8 +262,9 @@ def _journal_sheet(ws: Worksheet, f: _Formats, lines: Sequence[Mapping[str, Any]
             if isinstance(value, list):
                 value = "; ".join(value)
             write(ws, r, col, "" if value is None else str(value))
-    if len(lines) > max_rows:
-        ws.write_string(max_rows + 1, 0, _more_note(max_rows, len(lines) - max_rows, "proposed_journal.json"), f.note)
+    shown = min(len(lines), max_rows)
+    if total > shown:
+        ws.write_string(shown + 1, 0, _more_note(shown, total - shown, "proposed_journal.json"), f.note)
 
 
 def _more_note(shown: int, left_out: int, where: str) -> str:
@@ -278,11 +280,16 @@ def write_workbook(
     rows: Iterable[Sequence[str]],
     journal_lines: Sequence[Mapping[str, Any]],
 ) -> None:
-    """Write the workbook to ``out``. ``technical``/``rows``: discrepancies.csv's header and data rows."""
+    """Write the workbook to ``out``.
+
+    ``technical``/``rows``: discrepancies.csv's header and data rows; ``journal_lines``: the first
+    proposed lines (the sheet shows up to ``XLSX_MAX_ROWS``, the count of all comes from the summary).
+    """
     wb = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False})
     wb.set_properties({"title": f"Reconciliation {header.run_id}", "created": _FIXED_TIME})
     f = _Formats(wb)
     _summary_sheet(wb.add_worksheet("Summary"), f, header, summary, direction)
     _differences_sheet(wb.add_worksheet("Differences"), f, technical, rows, XLSX_MAX_ROWS)
-    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines, XLSX_MAX_ROWS)
+    total = int((summary.get("journal") or {}).get("lines", len(journal_lines)))
+    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines, total, XLSX_MAX_ROWS)
     wb.close()

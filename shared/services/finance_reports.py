@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from shared.adapters.report_html import render_report
-from shared.adapters.report_xlsx import write_workbook
+from shared.adapters.report_html import HTML_JOURNAL_LINES, render_report
+from shared.adapters.report_xlsx import XLSX_MAX_ROWS, write_workbook
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig
 from shared.domain.reconciliation.finance_csv import BOM, finance_rows
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import direction_of, report_header, trend_series
 
+JOURNAL_LINES_SHOWN = max(XLSX_MAX_ROWS, HTML_JOURNAL_LINES) + 1  # one more tells "some were left out"
 DIFFERENCES = "differences.csv"
 WORKBOOK = "report.xlsx"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -54,12 +54,6 @@ def _machine_rows(machine_csv: IO[bytes]) -> Iterator[tuple[list[str], Iterator[
         machine_csv.seek(0)
 
 
-def journal_lines(journal_text: str) -> list[dict[str, Any]]:
-    """The proposed lines, in journal order, from proposed_journal.json's text."""
-    doc = json.loads(journal_text)
-    return [ln for j in doc.get("journals", []) for ln in j.get("lines", [])]
-
-
 def build_finance_reports(
     machine_csv: IO[bytes],
     summary: Mapping[str, Any],
@@ -67,11 +61,15 @@ def build_finance_reports(
     level: Sequence[KeyField],
     trend: Sequence[Mapping[str, Any]],
     config: ReconcileConfig,
-    journal_text: str,
+    journal_head: Sequence[Mapping[str, Any]],
 ) -> FinanceReports:
-    """HTML page, differences.csv and report.xlsx; ``machine_csv`` is rewound and left open."""
+    """HTML page, differences.csv and report.xlsx; ``machine_csv`` is rewound and left open.
+
+    ``journal_head``: the first ``JOURNAL_LINES_SHOWN`` proposed lines, in journal order (never all
+    of them: on a bad day the whole journal as dicts would cost more memory than the comparison).
+    """
     header = report_header(summary, config)
-    lines = journal_lines(journal_text)
+    lines = journal_head
     direction = direction_of(summary, [v for _, v in trend_series(trend, summary)])
 
     out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by the result

@@ -35,7 +35,13 @@ from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.rules import assess
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
-from shared.services.finance_reports import DIFFERENCES, WORKBOOK, XLSX_TYPE, build_finance_reports
+from shared.services.finance_reports import (
+    DIFFERENCES,
+    JOURNAL_LINES_SHOWN,
+    WORKBOOK,
+    XLSX_TYPE,
+    build_finance_reports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -292,9 +298,8 @@ def _build(
         },
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
-    journal_text = journal.text()
     finance = build_finance_reports(
-        spool, summary, builder.largest(), level, trend(history, run_id), config, journal_text
+        spool, summary, builder.largest(), level, trend(history, run_id), config, journal.head(JOURNAL_LINES_SHOWN)
     )
     return ReconciliationResult(
         run_id=run_id,
@@ -306,7 +311,7 @@ def _build(
             Report(WORKBOOK, XLSX_TYPE, finance.workbook),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
-            Report(JOURNAL, "application/json", (journal_text + "\n").encode("utf-8")),
+            Report(JOURNAL, "application/json", (journal.text() + "\n").encode("utf-8")),
         ],
     )
 

@@ -252,3 +252,33 @@ def test_html_trend_direction_rising_is_a_red_flag(tmp_path: Path) -> None:
 def test_summary_lists_the_new_report_files(result: ReconciliationResult) -> None:
     files = json.loads(report_text(result, "summary.json"))["files"]
     assert {"differences.csv", "report.xlsx"} <= set(files)
+
+
+def test_journal_sheet_counts_left_out_lines_from_the_whole_journal(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(report_xlsx, "XLSX_MAX_ROWS", 1)
+    two = _run(tmp_path, [["I1", "1", "1", "100"], ["I2", "1", "1", "100"]], [["I1", "1", "2"], ["I2", "1", "2"]])
+    values = [r[0].value for r in _workbook(two)["Proposed journal"].iter_rows(min_row=2)]
+    assert len(values) == 2
+    assert values[-1] == "1 rows shown; 1 more are left out of this workbook — proposed_journal.json holds every row."
+
+
+def test_journal_head_is_the_first_lines_of_the_written_journal() -> None:
+    from decimal import Decimal
+
+    from shared.domain.reconciliation.journal import JournalProposer, JournalText
+    from shared.domain.reconciliation.model import Discrepancy
+    from shared.domain.reconciliation.rules import assess
+
+    config = ReconcileConfig.model_validate({"journal_max_lines": 2})
+    proposer, text = JournalProposer("r", config), JournalText("r", config)
+    for i in range(5):
+        a = assess(
+            erp_qty=Decimal(1), wms_qty=Decimal(9), unit_cost=Decimal(100), item=f"I{i}", item_class=None, config=config
+        )
+        line = proposer.line_for(Discrepancy({"item": f"I{i}"}, None, None, Decimal(100), a))
+        assert line is not None
+        text.add(line)
+    every = [ln for j in json.loads(text.text())["journals"] for ln in j["lines"]]
+    assert text.head(3) == every[:3]  # across the first journal's end
+    assert text.head(99) == every
+    assert text.head(0) == []
