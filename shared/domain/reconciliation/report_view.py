@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from .config import Materiality, ReconcileConfig, Thresholds
@@ -96,6 +97,7 @@ def spreadsheet_would_convert(text: str) -> bool:
     return bool(text) and _SPREADSHEET_CONVERTS.match(text) is not None and not _SAME_AS_NUMBER.match(text)
 
 
+@lru_cache(maxsize=1 << 16)  # warehouses, sites, batches and classes repeat on every row
 def id_cell(text: str) -> str:
     """An id for a CSV a person opens: text that would be converted gets a leading apostrophe.
 
