@@ -29,7 +29,7 @@ JOURNAL_LINES_SHOWN = max(XLSX_MAX_ROWS, HTML_JOURNAL_LINES) + 1  # one more tel
 DIFFERENCES = "differences.csv"
 WORKBOOK = "report.xlsx"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_SPOOL = 16 * 1024 * 1024
+_SPOOL = 1024 * 1024  # kept small: on a bad day differences.csv is tens of MB, and memory is the scarce part
 
 
 @dataclass
