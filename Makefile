@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 AZURITE := .tools/node_modules/.bin/azurite
 AZURITE_VERSION := 3.35.0
 
-.PHONY: install tools run test test-unit lint bench drop-samples clean lock
+.PHONY: install chromium tools run test test-unit lint bench drop-samples clean lock
 
 # Installs come from the lock (exact versions with hashes); the ranges stay in requirements*.txt.
 LOCK := requirements-dev.lock
@@ -30,10 +30,16 @@ $(AZURITE):
 	mkdir -p .tools
 	cd .tools && npm install --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
-install: $(VENV)/.installed
-	@# The console's browser tests drive the OS Chromium (Playwright's own download is not reachable here).
-	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+install: $(VENV)/.installed chromium
+
+# tests/browser opens the reconciliation report in the OS Chromium (Playwright cannot download its own browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium missing: installing it with apt-get install chromium (for tests/browser)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif [ ! -x /usr/bin/chromium ]; then \
+	  echo "chromium missing and no apt-get: tests/browser fails until OMNISYNC_CHROMIUM names a Chromium binary"; \
+	fi
 
 tools: $(AZURITE)
 

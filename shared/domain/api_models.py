@@ -276,6 +276,7 @@ class ReportFile(_Answer):
     contentType: str | None
     bytes: int | None
     sha256: str | None
+    url: str | None = Field(None, description="the API path that downloads the file (…/report/{name})")
 
 
 class _SummaryPart(BaseModel):

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
+from shared.adapters.report_html import render_error
 from shared.adapters.snapshot_engine import (
     Comparison,
     EngineSettings,
@@ -30,12 +31,22 @@ from shared.adapters.snapshot_engine import (
 from shared.domain.reconciliation.columns import MappingError
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
 from shared.domain.reconciliation.excel import csv_header, csv_row_maker
-from shared.domain.reconciliation.history import streaks_by_scope, trend, trend_direction
-from shared.domain.reconciliation.html_report import render_error, render_report
+from shared.domain.reconciliation.history import (
+    streaks_by_scope,
+    trend,
+    trend_direction,
+)
 from shared.domain.reconciliation.journal import JournalProposer, JournalText
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.rules import Category, MeasureAssessment, assess, assess_measure, fmt
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
+from shared.services.finance_reports import (
+    DIFFERENCES,
+    JOURNAL_LINES_SHOWN,
+    WORKBOOK,
+    XLSX_TYPE,
+    build_finance_reports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +59,13 @@ FINAL_STATUSES = ("ok", "duplicate")
 """Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
 __all__ = [
+    "DIFFERENCES",
     "DISCREPANCIES",
     "FINAL_STATUSES",
     "JOURNAL",
     "REPORT",
     "SUMMARY",
+    "WORKBOOK",
     "ReconciliationResult",
     "Report",
     "ReportSink",
@@ -409,17 +422,21 @@ def _build(
             "mode": config.journal_mode.value,
             "target": target.value,
         },
-        "files": [DISCREPANCIES, SUMMARY, REPORT, JOURNAL],
+        "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
-    html = render_report(summary, builder.largest(), level, trend(history, run_id))
+    finance = build_finance_reports(
+        spool, summary, builder.largest(), level, trend(history, run_id), config, journal.head(JOURNAL_LINES_SHOWN)
+    )
     return ReconciliationResult(
         run_id=run_id,
         status="ok",
         summary=summary,
         reports=[
             Report(DISCREPANCIES, "text/csv; charset=utf-8", spool),
+            Report(DIFFERENCES, "text/csv; charset=utf-8", finance.differences_csv),
+            Report(WORKBOOK, XLSX_TYPE, finance.workbook),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
-            Report(REPORT, "text/html; charset=utf-8", html.encode("utf-8")),
+            Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
             Report(JOURNAL, "application/json", (journal.text() + "\n").encode("utf-8")),
         ],
     )

@@ -141,14 +141,15 @@ def _wait_for_blob(service: BlobServiceClient, name: str, attempts: int = 240) -
 
 
 @pytest.fixture
-def sample_run(queued_app, storage_connection, monkeypatch) -> tuple[str, dict]:
-    """`make drop-samples` itself, against the test Azurite; the running app reconciles the run."""
+def sample_run(console, queued_app, storage_connection, monkeypatch) -> tuple[str, dict]:
+    """`make drop-samples` itself, into the console's environment; the running app reconciles the run."""
+    _, environment = console
     run = "console-" + uuid.uuid4().hex[:8]
     monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
-    assert drop_samples.main(["--run-id", run]) == 0
+    assert drop_samples.main(["--run-id", run, "--environment", environment]) == 0
     service = BlobServiceClient.from_connection_string(storage_connection)
-    _wait_for_blob(service, f"{run}/manifest.json")
-    return run, json.loads(_wait_for_blob(service, f"{run}/proposed_journal.json"))
+    _wait_for_blob(service, f"{environment}/{run}/manifest.json")
+    return run, json.loads(_wait_for_blob(service, f"{environment}/{run}/proposed_journal.json"))
 
 
 def _navigate(page, link: str, hash_: str) -> None:
@@ -171,19 +172,19 @@ def _open_run_and_approve(page, run: str, pick_line) -> None:
 
 
 def test_drop_samples_open_the_run_approve_one_line_and_find_it_among_the_adjustments(console, sample_run, shots):
-    """Today's routes: GET …/reconciliation/{runId} and …/approve (no run list, no report files yet)."""
+    """A run opened by its id (GET …/reconciliation/{runId}) and one line approved by its id (…/approve)."""
     from playwright.sync_api import expect
 
     page, _ = console
     run, journal = sample_run
     line = journal["journals"][0]["lines"][0]
     _navigate(page, "Reconciliation", "#/reconciliation")
-    expect(page.locator("#run-list")).to_contain_text("No runs listed")
+    expect(page.locator("#run-list")).to_contain_text(run)  # the environment's runs, newest first
 
-    def type_the_line_id() -> None:
-        page.locator("input[name=lineIds]").fill(line["line_id"])  # as read from proposed_journal.json
+    def tick_the_line() -> None:
+        page.locator(f"input[name=approve][value='{line['line_id']}']").check()
 
-    _open_run_and_approve(page, run, type_the_line_id)
+    _open_run_and_approve(page, run, tick_the_line)
     shots(page, "approve", full_page=True)
     page.locator("#approved-lines-link").click()
     rows = page.locator("#lines-result tbody tr")
@@ -193,29 +194,13 @@ def test_drop_samples_open_the_run_approve_one_line_and_find_it_among_the_adjust
     expect(rows.first).to_contain_text(f"Reconciliation: {run}")
 
 
-def test_with_the_run_list_and_report_routes_the_report_is_embedded_and_lines_are_ticked(
-    console, sample_run, storage_connection, shots
-):
-    """The routes being added on another branch, answered here from the run's real files in the shape
-    webconsole/js/reconciliation_api.js documents, so the console is ready when they land."""
+def test_the_run_list_opens_the_run_with_its_report_embedded_and_lines_are_ticked(console, sample_run, shots):
+    """The real run list and report-file routes: the run is listed, its report.html embedded, its proposed
+    lines offered for approval, and its files downloaded through the API."""
     from playwright.sync_api import expect
 
     page, _ = console
     run, journal = sample_run
-    service = BlobServiceClient.from_connection_string(storage_connection)
-    types = {".html": "text/html", ".csv": "text/csv", ".json": "application/json"}
-
-    def run_list(route) -> None:
-        body = {"runs": [{"runId": run, "status": "ok", "committedAt": "2026-11-26T10:15:03Z"}]}
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
-
-    def report_file(route) -> None:
-        name = route.request.url.rsplit("/", 1)[-1]
-        data = service.get_blob_client("reports", f"{run}/{name}").download_blob().readall()
-        route.fulfill(status=200, content_type=types[Path(name).suffix], body=data)
-
-    page.route("**/environment/*/reconciliation", run_list)
-    page.route(f"**/reconciliation/{run}/report/*", report_file)
     _navigate(page, "Reconciliation", "#/reconciliation")
     _navigate(page, run, f"#/reconciliation/{run}")
     frame = page.frame_locator("iframe.report-frame")

@@ -93,7 +93,10 @@ def test_dropped_snapshots_produce_reports_and_the_lookup_returns_them(running_a
     )
     summary = httpx.get(f"{lookup}/{run}/report/summary.json", headers=running_app.headers, timeout=10).json()
     assert summary["environment_id"] == env and summary["run_id"] == run
-    for name in ("manifest.json", "..%2Fsecret", "report.xlsx"):
+    workbook = httpx.get(f"{lookup}/{run}/report/report.xlsx", headers=running_app.headers, timeout=10)
+    assert workbook.status_code == 200 and workbook.content[:2] == b"PK"  # an XLSX is a zip
+    assert workbook.headers["content-type"].startswith("application/vnd.openxmlformats")
+    for name in ("manifest.json", "..%2Fsecret", "report.xlsm"):
         assert httpx.get(f"{lookup}/{run}/report/{name}", headers=running_app.headers).status_code == 404
 
 

@@ -44,7 +44,15 @@ ERP = (
     b"00417,1,13,7,2.00\r\n"
 )
 WMS = "\ufeffitem_id;warehouse;on_hand\nA0002;13;31\nA0003;13;11\n00417;13;7\n417;13;5\nA0009;13;3\n".encode()
-REPORT_SET = {"discrepancies.csv", "summary.json", "report.html", "proposed_journal.json", "manifest.json"}
+REPORT_SET = {
+    "discrepancies.csv",
+    "differences.csv",
+    "report.xlsx",
+    "summary.json",
+    "report.html",
+    "proposed_journal.json",
+    "manifest.json",
+}
 
 
 @pytest.fixture

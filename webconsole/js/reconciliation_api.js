@@ -1,22 +1,19 @@
 // Reconciliation runs: the routes the console reads, and the answers it expects from them.
 //
-// Today the API has:
-//   GET  environment/{env}/reconciliation/{runId}          → {environmentId, runId, status, summary, reports:[{name, path, contentType, bytes, sha256}]}
-//   POST environment/{env}/reconciliation/{runId}/approve  → {runId, posted, lines:[{id, outcome, status}]}
-//        body {organizationId, lineIds?, dataSource?, physicalMeasure?, journalNameId?}
-//
-// Expected (being added; the console tolerates their absence):
+// The routes:
 //   GET  environment/{env}/reconciliation[?pageSize=&continuationToken=]
-//        → {"runs": [{"runId": "sample-20261126-101500", "status": "ok" | "error",
-//                     "committedAt": "2026-11-26T10:15:03Z", "counts": {"match": 1, ...}}, ...],
-//           "continuationToken": "..." | null}
-//        newest first. A 404 or 405 (route not deployed) shows "no runs listed"; open a run by its id instead.
+//        → {environmentId, items: [{runId, runTime, status, differences, material, trend}], continuationToken}
+//        newest run time first. A 404 or 405 (an older deployment without the route) shows "no runs listed".
+//   GET  environment/{env}/reconciliation/{runId}
+//        → {environmentId, runId, status, summary, reports: [{name, path, contentType, bytes, sha256, url}]}
 //   GET  environment/{env}/reconciliation/{runId}/report/{name}
-//        → the bytes of one file the run's manifest lists (report.html, discrepancies.csv, report.xlsx,
-//          proposed_journal.json, summary.json), with its content type; 404 for a name not in the manifest.
-//        proposed_journal.json (as the engine writes it): {"journals": [{"journal_id", "lines": [{"line_id", "item",
-//          "site", "warehouse", "batch", "quantity_delta", "book_quantity", "unit_cost", "value", "category",
+//        → the bytes of one file the run's manifest lists (report.html, differences.csv, discrepancies.csv,
+//          report.xlsx, proposed_journal.json, summary.json), with its content type; 404 otherwise.
+//        proposed_journal.json: {"journals": [{"journal_id", "lines": [{"line_id", "item", "site", "warehouse",
+//          "batch", "quantity_delta", "movement", "review", "book_quantity", "unit_cost", "value", "category",
 //          "reasons": [...]}]}]}
+//   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds?, dataSource?, …}
+//        → {runId, target, mode, posted, lines?, journal?, files?, alreadyWritten?}
 // GET …/{runId} `summary` fields used: status, master, journal_mode, counts {match, quantity_differs,
 // only_in_erp, only_in_wms, differences, material}, totals {value_difference, abs_value_difference}, errors.
 import { ApiError, api, envPath } from "./api.js";

@@ -268,6 +268,16 @@ class JournalText:
         )
         return f'{head[:-1]},"journals":[{body}]}}'
 
+    def head(self, n: int) -> list[dict[str, Any]]:
+        """The first ``n`` lines as dicts, for the reports that show a few (a bad day has 100,000s)."""
+        out: list[dict[str, Any]] = []
+        for _, lines in self._journals:
+            for text in lines[: n - len(out)]:
+                out.append(json.loads(text))
+            if len(out) >= n:
+                break
+        return out
+
 
 class UnknownLineError(KeyError):
     """Approval named line ids that the proposed journal does not contain."""

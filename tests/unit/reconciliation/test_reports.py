@@ -54,10 +54,12 @@ def test_local_sink_commit_writes_manifest_and_leaves_no_staging(
     )
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        "differences.csv",
         "discrepancies.csv",
         "manifest.json",
         "proposed_journal.json",
         "report.html",
+        "report.xlsx",
         "summary.json",
     ]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -79,7 +81,7 @@ def test_rerun_gives_identical_reports_and_no_duplicates(sample_files: tuple[Pat
         )
         contents.append({p.name: p.read_bytes() for p in out.iterdir()})
     assert contents[0] == contents[1]
-    assert len(contents[1]) == 5
+    assert len(contents[1]) == 7
 
 
 class _FailingSink(LocalDirSink):

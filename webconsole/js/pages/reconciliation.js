@@ -34,9 +34,10 @@ async function loadList(node) {
     clear(node, table([
       { label: "Run", value: (r) => h("a", { href: `#/reconciliation/${encodeURIComponent(r.runId)}` }, r.runId) },
       { label: "Status", value: (r) => badge(r.status || "unknown") },
-      { label: "Finished", value: (r) => formatTime(r.committedAt) },
-      { label: "Differences", value: (r) => r.counts?.differences ?? "—", num: true },
-      { label: "Material", value: (r) => r.counts?.material ?? "—", num: true },
+      { label: "Run time", value: (r) => formatTime(r.runTime) },
+      { label: "Differences", value: (r) => r.differences ?? "—", num: true },
+      { label: "Material", value: (r) => r.material ?? "—", num: true },
+      { label: "Trend", value: (r) => r.trend ?? "—" },
     ], listed.runs, empty("No runs yet", "Drop an ERP and a WMS snapshot (make drop-samples) and the run appears here.")));
   } catch (error) {
     clear(node, errorBox(error, "Could not list the runs"));
