@@ -13,6 +13,7 @@ def blueprints() -> list[func.Blueprint]:
         health,
         inventory_config,
         journals,
+        level_sync,
         onhand,
         partition_work,
         reconcile,
@@ -28,6 +29,7 @@ def blueprints() -> list[func.Blueprint]:
         partition_work.bp,
         journals.bp,
         reconcile.bp,
+        level_sync.bp,
     ]
     guard_http_functions(found)
     return found

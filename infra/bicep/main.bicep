@@ -76,15 +76,19 @@ param erpODataClientId string = ''
 @description('Prefer a Key Vault reference (@Microsoft.KeyVault(...)) over a literal secret.')
 param erpODataClientSecret string = ''
 param erpODataPostAction string = ''
+@description('Level sync to target systems: safety sweep schedule, delay of a send message, lines per delta file.')
+param levelSyncSchedule string = '30 */1 * * * *'
+param levelSendDelaySeconds int = 5
+param levelMaxLines int = 1000
 
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
+param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config', 'levels']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox']
+param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'level-outbox']
 
 @description('Work queues the app uses, without prefix (kept in sync with shared/adapters/storage_names.py by a test).')
-param queueNames array = ['sync', 'aggregate', 'send']
+param queueNames array = ['sync', 'aggregate', 'send', 'level', 'levelsend']
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))
@@ -272,6 +276,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'ERP_ODATA_CLIENT_ID', value: erpODataClientId }
         { name: 'ERP_ODATA_CLIENT_SECRET', value: erpODataClientSecret }
         { name: 'ERP_ODATA_POST_ACTION', value: erpODataPostAction }
+        { name: 'LEVEL_SYNC_SCHEDULE', value: levelSyncSchedule }
+        { name: 'LEVEL_SEND_DELAY_SECONDS', value: string(levelSendDelaySeconds) }
+        { name: 'LEVEL_MAX_LINES', value: string(levelMaxLines) }
       ]
     }
     functionAppConfig: {

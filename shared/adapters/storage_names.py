@@ -6,7 +6,7 @@ runs can create what is missing.
 
 from __future__ import annotations
 
-TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals", "config")
-CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox")
-QUEUES: tuple[str, ...] = ("sync", "aggregate", "send")
+TABLES: tuple[str, ...] = ("ledger", "lineids", "pending", "journals", "config", "levels")
+CONTAINERS: tuple[str, ...] = ("snapshots", "reports", "journal-outbox", "journal-inbox", "level-outbox")
+QUEUES: tuple[str, ...] = ("sync", "aggregate", "send", "level", "levelsend")
 """Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""
