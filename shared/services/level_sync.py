@@ -255,6 +255,8 @@ def send_target(
             file_id = file_id_for(target, [(p, b["RowKey"]) for p, b in members])
             for partition, keys in _by_partition(members).items():
                 store.mark_batches(partition, [b["RowKey"] for b in keys], {"FileId": file_id})
+                for batch in keys:
+                    batch["FileId"] = file_id  # history keeps it: a resend after a crash finds these lines
             if not _send_file(store, connector, environment_id, target, file_id, members, clock, report):
                 return report
         for marker in markers:
