@@ -90,6 +90,24 @@ def level_sweep(timer: func.TimerRequest) -> None:
     )
 
 
+@bp.blob_trigger(
+    arg_name="blob", path="level-snapshots/{name}", connection=STORAGE_CONNECTION, source=func.BlobSource.EVENT_GRID
+)
+def level_snapshot(blob: func.InputStream) -> None:
+    """An ERP level snapshot file: its rows land in the cache once, as counting results, then level work."""
+    from functions.environment_config import config_of
+    from shared.adapters.ledger_tables import LedgerStore
+    from shared.adapters.work_queues import WorkQueues
+    from shared.services.level_snapshots import SnapshotRefused, apply_level_snapshot
+
+    try:
+        report = apply_level_snapshot(LedgerStore(), WorkQueues(), blob.name or "", blob.read(), config_of)
+    except SnapshotRefused as exc:
+        log.error("level snapshot refused, nothing applied: %s", exc)
+        return
+    log.info("level snapshot %s: %d rows, %d applied now", blob.name, report.rows, report.applied)
+
+
 # ---- read API ---------------------------------------------------------------------------------------------------
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -85,7 +85,7 @@ param levelMaxLines int = 1000
 param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config', 'levels']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'level-outbox']
+param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'level-outbox', 'level-snapshots']
 
 @description('Work queues the app uses, without prefix (kept in sync with shared/adapters/storage_names.py by a test).')
 param queueNames array = ['sync', 'aggregate', 'send', 'level', 'levelsend']

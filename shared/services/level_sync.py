@@ -234,12 +234,12 @@ def send_target(
                 if batch.get("FileId"):
                     in_flight[batch["FileId"]].append((partition, batch))
         now = clock()
-        for file_id, members in sorted(in_flight.items(), key=lambda kv: min(b["CreatedAt"] for _, b in kv[1])):
-            if any(b.get("NextAttemptAt") and b["NextAttemptAt"] > now for _, b in members):
+        for file_id, flying in sorted(in_flight.items(), key=lambda kv: min(b["CreatedAt"] for _, b in kv[1])):
+            if any(b.get("NextAttemptAt") and b["NextAttemptAt"] > now for _, b in flying):
                 report.waiting = True
                 return report
             history = store.sent_with_file(environment_id, target, file_id)
-            if not _send_file(store, connector, environment_id, target, file_id, members, clock, report, history):
+            if not _send_file(store, connector, environment_id, target, file_id, flying, clock, report, history):
                 return report
         fresh = [
             (partition, [b for b in batches if not b.get("FileId")]) for partition, batches in open_by_partition.items()

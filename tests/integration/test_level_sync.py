@@ -209,3 +209,23 @@ def test_level_failures_are_recorded_retried_later_and_block_newer_files(app_env
     set_levels(environment_id, {("A11", "11"): {"onhand": 2}})
     run_levels(environment_id)
     assert files(environment_id) == [], "the failed file waits for its retry time; nothing newer overtakes it"
+
+
+def test_level_snapshot_file_lands_once_and_becomes_levels_for_the_target(app_env, environment_id):
+    from shared.adapters.ledger_tables import LedgerStore
+    from shared.services.level_snapshots import SnapshotRefused, apply_level_snapshot
+
+    name = f"level-snapshots/{environment_id}/erp-levels.csv"
+    content = b"organizationId,productId,warehouse,onhand,onorder,ordered\r\nusmf,A12,11,40,2,\r\nusmf,A12,13,9,,\r\n"
+    first = apply_level_snapshot(LedgerStore(), None, name, content, config_of)
+    again = apply_level_snapshot(LedgerStore(), None, name, content, config_of)
+    assert (first.rows, first.applied, again.applied) == (2, 2, 0), "the same file delivered twice applies once"
+    run_levels(environment_id)
+    assert target_view(environment_id) == {("A12", "FS-11", "onhand"): D(40), ("A12", "FS-11", "onorder"): D(2)}
+
+    bad = b"organizationId,productId,warehouse,onhand\r\nusmf,A13,11,1e-99999\r\nusmf,=A14,11,1\r\n"
+    with contextlib.suppress(SnapshotRefused):
+        apply_level_snapshot(LedgerStore(), None, f"level-snapshots/{environment_id}/bad.csv", bad, config_of)
+        raise AssertionError("a bad snapshot must be refused")
+    assert LedgerStore().cache_rows(f"{environment_id}|usmf|A13") == {}, "nothing of the refused file applied"
+    assert LevelStore().pending_markers(LEVEL_WORK, environment_id=environment_id) == []
