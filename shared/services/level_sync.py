@@ -42,6 +42,7 @@ from shared.adapters.level_tables import (
     target_range,
 )
 from shared.adapters.pending_index import Marker
+from shared.adapters.table_batches import in_parallel
 from shared.domain.inventory_config import InventoryConfig
 from shared.domain.level_deltas import DeltaLine, LevelFile, delta_lines, target_levels
 from shared.domain.level_targets import LevelTarget
@@ -227,7 +228,9 @@ def send_target(
         markers = [
             m for m in store.pending_markers(LEVEL_SEND_WORK, environment_id=environment_id) if lo <= m.partition < hi
         ]
-        open_by_partition = {m.partition: store.open_batches(m.partition) for m in markers}
+        open_by_partition = dict(
+            in_parallel(lambda partition: (partition, store.open_batches(partition)), [(m.partition,) for m in markers])
+        )
         in_flight: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         for partition, batches in open_by_partition.items():
             for batch in batches:
@@ -253,15 +256,20 @@ def send_target(
                 members += [(partition, b) for b in batches]
                 count += sum(b["LineCount"] for b in batches)
             file_id = file_id_for(target, [(p, b["RowKey"]) for p, b in members])
-            for partition, keys in _by_partition(members).items():
-                store.mark_batches(partition, [b["RowKey"] for b in keys], {"FileId": file_id})
-                for batch in keys:
-                    batch["FileId"] = file_id  # history keeps it: a resend after a crash finds these lines
+            for batch in (b for _, b in members):
+                batch["FileId"] = file_id  # history keeps it: a resend after a crash finds these lines
+            list(
+                in_parallel(
+                    store.mark_batches,
+                    [(p, [b["RowKey"] for b in bs], {"FileId": file_id}) for p, bs in _by_partition(members).items()],
+                )
+            )
             if not _send_file(store, connector, environment_id, target, file_id, members, clock, report):
                 return report
-        for marker in markers:
-            if not store.open_batches(marker.partition):
-                store.clear_pending(marker)  # refused when a newer change marked it again
+        # Every batch read at the start is sent (but those the budget left). A change committed since
+        # marked its partition again, which changed the marker's ETag: clearing it is then refused.
+        remaining = {partition for partition, _ in fresh}
+        list(in_parallel(store.clear_pending, [(m,) for m in markers if m.partition not in remaining]))
     return report
 
 
@@ -302,7 +310,8 @@ def _send_file(
         report.failed = str(exc)
         return False
     at = clock()
-    for partition, batches in grouped.items():
+
+    def finish(partition: str, batches: list[dict[str, Any]]) -> None:
         ordered = sorted(batches, key=_order)
         sent = store.get_sent(partition)
         levels: dict[str, dict[str, str]] = json.loads(sent["Levels"]) if sent else {}
@@ -323,6 +332,8 @@ def _send_file(
             },
             at,
         )
+
+    list(in_parallel(finish, list(grouped.items())))
     report.files += 1
     report.lines += len(lines)
     return True
