@@ -8,7 +8,7 @@ send must change together), so a commit is one entity group transaction:
 | `S`                 | committed levels (what the target has once every batch is sent) and `Seq`  |
 | `T`                 | levels the target was sent (confirmed), `Seq` of the last batch sent       |
 | `B|seq|part`        | an open batch: delta lines of one change, `pending` or `sending` (in file) |
-| `H|seq|part`        | a sent batch (history; never read by a visit or a send)                   |
+| `Z|seq|part`        | a sent batch (history; never read by a visit or a send)                   |
 
 A visit commits `S` (ETag-guarded, created on the first sync) together with the new `B` rows, so a
 change becomes lines exactly once even when visits crash or run at once. A send moves `B` rows to
@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.ledger_keys import CACHE
@@ -46,7 +45,8 @@ from shared.domain.cache import CacheRow
 from shared.domain.level_deltas import DeltaLine, Levels
 
 LEVELS = "levels"
-STATE, SENT, OPEN_BATCH, SENT_BATCH = "S", "T", "B|", "H|"
+STATE, SENT, OPEN_BATCH, SENT_BATCH = "S", "T", "B|", "Z|"
+"""Key order B| < S < T < Z|: one range query returns the open batches with `S` and `T`, never the history."""
 LINES_PER_PART = 100
 """Delta lines per batch entity (a string property holds 32K characters; a line is ~250)."""
 LEVEL_WORK = "level"
@@ -178,16 +178,19 @@ class LevelStore(PendingIndex):
             raise
 
     # ---- the send --------------------------------------------------------------------------------------
-    def open_batches(self, partition: str) -> list[dict[str, Any]]:
-        """Open batches in sequence order (key order), history left out."""
+    def open_batches(self, partition: str) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Open batches in sequence order (key order) and the sent state `T`, in one query; history left out."""
         self._step("read_batches")
-        return [
-            dict(e)
-            for e in self.levels.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": partition, "lo": OPEN_BATCH, "hi": OPEN_BATCH[:-1] + "}"},
-            )
-        ]
+        batches, sent = [], None
+        for e in self.levels.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": partition, "lo": OPEN_BATCH, "hi": "U"},
+        ):
+            if e["RowKey"].startswith(OPEN_BATCH):
+                batches.append(dict(e))
+            elif e["RowKey"] == SENT:
+                sent = dict(e)
+        return batches, sent
 
     def sent_with_file(self, environment_id: str, target: str, file_id: str) -> list[tuple[str, dict[str, Any]]]:
         """Batches of `file_id` already moved to history (a crash stopped its finish half way): a resend
@@ -201,13 +204,6 @@ class LevelStore(PendingIndex):
                 parameters={"pklo": lo, "pkhi": hi, "lo": SENT_BATCH, "hi": SENT_BATCH[:-1] + "}", "f": file_id},
             )
         ]
-
-    def get_sent(self, partition: str) -> dict[str, Any] | None:
-        try:
-            self._step("read_sent")
-            return dict(self.levels.get_entity(partition, SENT))
-        except ResourceNotFoundError:
-            return None
 
     def mark_batches(self, partition: str, row_keys: list[str], values: dict[str, Any]) -> None:
         """Merge `values` into open batches (a file id before sending, a failure after)."""

@@ -55,6 +55,8 @@ MAX_CONFLICTS = 20
 LEASE_SECONDS = 540
 RETRY_DELAY_S = 5
 MAX_BACKOFF_S = 3600
+SWEEP_CHUNK = 100
+"""Products a sweep visits before it writes their send markers and clears their level markers."""
 
 
 def _now() -> datetime:
@@ -101,17 +103,21 @@ class VisitReport:
     lines: int = 0
     to_send: set[str] = field(default_factory=set)
     """Targets with open batches for this product after the visit."""
+    to_mark: list[str] = field(default_factory=list)
+    """Their levels partitions (`levelsend` markers, written by the visit unless the caller batches them)."""
 
 
 def _stamp(value: datetime | None, fallback: datetime) -> str:
     return (value or fallback).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def visit_levels(store: LevelStore, config: InventoryConfig, partition: str, clock: Clock = _now) -> VisitReport:
+def visit_levels(
+    store: LevelStore, config: InventoryConfig, partition: str, clock: Clock = _now, *, mark: bool = True
+) -> VisitReport:
     """Commit each target's delta lines for one product exactly once; mark what has batches to send."""
     environment_id, organization_id, product_id = split_partition(partition)
     report = VisitReport()
-    to_mark: list[str] = []
+    to_mark = report.to_mark
     for target in config.targets:
         if not target.takes_product(product_id):
             continue
@@ -138,9 +144,29 @@ def visit_levels(store: LevelStore, config: InventoryConfig, partition: str, clo
             break
         else:
             raise ConcurrencyConflict(f"{key}: gave up after {MAX_CONFLICTS} conflicts")
-    if to_mark:
+    if to_mark and mark:
         store.mark_pending(to_mark, clock(), kind=LEVEL_SEND_WORK)
     return report
+
+
+def visit_many(store: LevelStore, config_of: ConfigOf, partitions: list[str], clock: Clock = _now) -> VisitReport:
+    """Visit products in parallel, then write their `levelsend` markers in one go (the sweep's way).
+
+    The callers clear the products' `level` markers only after this returns: a crash before the
+    markers are written leaves the visit to be repeated, which commits nothing twice and marks again.
+    """
+    configs = {env: config_of(env) for env in {split_partition(p)[0] for p in partitions}}
+    total = VisitReport()
+    for one in in_parallel(
+        lambda partition: visit_levels(store, configs[split_partition(partition)[0]], partition, clock, mark=False),
+        [(p,) for p in partitions],
+    ):
+        total.lines += one.lines
+        total.to_mark += one.to_mark
+        total.to_send |= one.to_send
+    if total.to_mark:
+        store.mark_pending(total.to_mark, clock(), kind=LEVEL_SEND_WORK)
+    return total
 
 
 def schedule_level_send(store: PendingWork, queues: WorkSink, environment_id: str, target: str, delay_s: int) -> None:
@@ -228,9 +254,11 @@ def send_target(
         markers = [
             m for m in store.pending_markers(LEVEL_SEND_WORK, environment_id=environment_id) if lo <= m.partition < hi
         ]
-        open_by_partition = dict(
+        read = dict(
             in_parallel(lambda partition: (partition, store.open_batches(partition)), [(m.partition,) for m in markers])
         )
+        open_by_partition = {partition: batches for partition, (batches, _) in read.items()}
+        sent_by_partition = {partition: sent for partition, (_, sent) in read.items()}
         in_flight: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         for partition, batches in open_by_partition.items():
             for batch in batches:
@@ -242,7 +270,7 @@ def send_target(
                 report.waiting = True
                 return report
             history = store.sent_with_file(environment_id, target, file_id)
-            if not _send_file(store, connector, environment_id, target, file_id, flying, clock, report, history):
+            if not _send_file(store, connector, file_id, flying, sent_by_partition, report, history, clock):
                 return report
         fresh = [
             (partition, [b for b in batches if not b.get("FileId")]) for partition, batches in open_by_partition.items()
@@ -264,7 +292,7 @@ def send_target(
                     [(p, [b["RowKey"] for b in bs], {"FileId": file_id}) for p, bs in _by_partition(members).items()],
                 )
             )
-            if not _send_file(store, connector, environment_id, target, file_id, members, clock, report):
+            if not _send_file(store, connector, file_id, members, sent_by_partition, report, clock=clock):
                 return report
         # Every batch read at the start is sent (but those the budget left). A change committed since
         # marked its partition again, which changed the marker's ETag: clearing it is then refused.
@@ -283,15 +311,19 @@ def _by_partition(members: list[tuple[str, dict[str, Any]]]) -> dict[str, list[d
 def _send_file(
     store: LevelStore,
     connector: LevelConnector,
-    environment_id: str,
-    target: str,
     file_id: str,
     members: list[tuple[str, dict[str, Any]]],
-    clock: Clock,
+    sent_by_partition: dict[str, dict[str, Any] | None],
     report: SendReport,
     history: list[tuple[str, dict[str, Any]]] | None = None,
+    clock: Clock = _now,
 ) -> bool:
-    """Send one file and finish its open batches; `history` are its batches a crashed run already finished."""
+    """Send one file and finish its open batches; `history` are its batches a crashed run already finished.
+
+    `sent_by_partition` holds each product's sent state `T` as read (only the lease holder writes it)
+    and is kept current, so a product finished in two files of one run builds on the first.
+    """
+    environment_id, target = split_levels_partition(members[0][0])[:2]
     grouped = _by_partition(members)
     everything = _by_partition([*members, *(history or [])])
     lines = [line for partition in sorted(everything) for line in _lines(sorted(everything[partition], key=_order))]
@@ -313,25 +345,22 @@ def _send_file(
 
     def finish(partition: str, batches: list[dict[str, Any]]) -> None:
         ordered = sorted(batches, key=_order)
-        sent = store.get_sent(partition)
+        sent = sent_by_partition.get(partition)
         levels: dict[str, dict[str, str]] = json.loads(sent["Levels"]) if sent else {}
         for line in _lines(ordered):
             levels.setdefault(line.target_warehouse, {})[line.measure] = line.as_dict()["newLevel"]
         _, _, organization_id, product_id = split_levels_partition(partition)
-        store.finish_batches(
-            partition,
-            ordered,
-            {
-                "Status": "state",
-                "OrganizationId": organization_id,
-                "ProductId": product_id,
-                "Levels": json.dumps(levels, sort_keys=True),
-                "Seq": max(int(b["Seq"]) for b in ordered),
-                "FileId": file_id,
-                "SentAt": at,
-            },
-            at,
-        )
+        state = {
+            "Status": "state",
+            "OrganizationId": organization_id,
+            "ProductId": product_id,
+            "Levels": json.dumps(levels, sort_keys=True),
+            "Seq": max(int(b["Seq"]) for b in ordered),
+            "FileId": file_id,
+            "SentAt": at,
+        }
+        store.finish_batches(partition, ordered, state, at)
+        sent_by_partition[partition] = state
 
     list(in_parallel(finish, list(grouped.items())))
     report.files += 1
@@ -340,7 +369,7 @@ def _send_file(
 
 
 def _order(batch: dict[str, Any]) -> tuple[int, str]:
-    """Sequence order (open `B|` and finished `H|` batches of one file together)."""
+    """Sequence order (open `B|` and finished `Z|` batches of one file together)."""
     return int(batch["Seq"]), str(batch["RowKey"])[2:]
 
 
@@ -368,15 +397,15 @@ def sweep_levels(
     deadline = monotonic() + budget_s
     report = SweepReport()
     configs: dict[str, InventoryConfig] = {}
-    for marker in store.pending_markers(LEVEL_WORK, touched_before=clock() - timedelta(seconds=min_age_s)):
+    markers = store.pending_markers(LEVEL_WORK, touched_before=clock() - timedelta(seconds=min_age_s))
+    for start in range(0, len(markers), SWEEP_CHUNK):
         if monotonic() > deadline:
-            report.left += 1
-            continue
-        environment_id = split_partition(marker.partition)[0]
-        config = configs.get(environment_id) or configs.setdefault(environment_id, config_of(environment_id))
-        report.lines += visit_levels(store, config, marker.partition, clock).lines
-        store.clear_pending(marker)
-        report.visited += 1
+            report.left += len(markers) - start
+            break
+        chunk = markers[start : start + SWEEP_CHUNK]
+        report.lines += visit_many(store, config_of, [m.partition for m in chunk], clock).lines
+        list(in_parallel(store.clear_pending, [(m,) for m in chunk]))
+        report.visited += len(chunk)
     targets = sorted({split_levels_partition(m.partition)[:2] for m in store.pending_markers(LEVEL_SEND_WORK)})
     for environment_id, name in targets:
         config = configs.get(environment_id) or configs.setdefault(environment_id, config_of(environment_id))
