@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
@@ -66,8 +67,11 @@ def level_send(msg: func.QueueMessage) -> None:
         store = LevelStore()
         report = send_target(store, _connector(env, target), env, target.name, max_lines=get_settings().level_max_lines)
         if report.waiting or report.failed:
-            # another holder, or a retry later: the sweep also comes back to it
-            schedule_level_send(store, WorkQueues(), env, target.name, RETRY_DELAY_S if report.waiting else 60)
+            # another holder (soon), or a failed file's retry time (the level_sweep timer also comes back to it)
+            delay = RETRY_DELAY_S if report.waiting and report.retry_at is None else 60
+            if report.retry_at is not None:
+                delay = max(RETRY_DELAY_S, min(600, int((report.retry_at - datetime.now(UTC)).total_seconds())))
+            schedule_level_send(store, WorkQueues(), env, target.name, delay)
 
     _run("levelsend", msg, work)
 

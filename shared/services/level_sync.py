@@ -204,7 +204,8 @@ class SendReport:
     lines: int = 0
     failed: str | None = None
     waiting: bool = False
-    """Another holder had the lease, or a failed file waits for its retry time."""
+    """Another holder had the lease, or a failed file waits for its retry time (`retry_at`)."""
+    retry_at: datetime | None = None
 
 
 def file_id_for(target: str, batches: list[tuple[str, str]]) -> str:
@@ -266,8 +267,9 @@ def send_target(
                     in_flight[batch["FileId"]].append((partition, batch))
         now = clock()
         for file_id, flying in sorted(in_flight.items(), key=lambda kv: min(b["CreatedAt"] for _, b in kv[1])):
-            if any(b.get("NextAttemptAt") and b["NextAttemptAt"] > now for _, b in flying):
-                report.waiting = True
+            due = max((b["NextAttemptAt"] for _, b in flying if b.get("NextAttemptAt")), default=None)
+            if due is not None and due > now:
+                report.waiting, report.retry_at = True, due
                 return report
             history = store.sent_with_file(environment_id, target, file_id)
             if not _send_file(store, connector, file_id, flying, sent_by_partition, report, history, clock):
