@@ -120,18 +120,19 @@ def delta_lines(
 ) -> list[DeltaLine]:
     """Lines that move the target from `previous` (None: never synced) to `current`, real changes only.
 
-    A measure that disappeared from the cache (its row was removed) counts as 0. On the first sync
-    every current level is sent in full, zeros included, so the target starts from the ERP's state.
+    A level the target never got (the first sync, or a warehouse or measure seen for the first time)
+    is sent in full (`full`, zeros included), so the target starts from the ERP's state. A level that
+    is no longer in `current` (its warehouse or measure was filtered out since) gets no line: the ERP
+    stopped mastering it, so the target keeps what it has (`merged_levels` keeps it in the state).
     """
-    first = previous is None
     before = previous or {}
     lines: list[DeltaLine] = []
-    warehouses = sorted(set(before) | set(current.levels))
-    for warehouse in warehouses:
-        old, new = before.get(warehouse, {}), current.levels.get(warehouse, {})
-        for measure in sorted(set(old) | set(new)):
-            was, now = Decimal(old.get(measure, "0")), Decimal(new.get(measure, "0"))
-            if now == was and not first:
+    for warehouse, new in sorted(current.levels.items()):
+        old = before.get(warehouse, {})
+        for measure, level in sorted(new.items()):
+            full = measure not in old
+            was, now = Decimal(old.get(measure, "0")), Decimal(level)
+            if now == was and not full:
                 continue
             lines.append(
                 DeltaLine(
@@ -144,10 +145,18 @@ def delta_lines(
                     now,
                     erp_timestamp,
                     sequence,
-                    first,
+                    full,
                 )
             )
     return lines
+
+
+def merged_levels(previous: Levels | None, current: Levels) -> Levels:
+    """The state to commit: current levels over the previous ones (levels no longer sent are kept)."""
+    merged = {warehouse: dict(measures) for warehouse, measures in (previous or {}).items()}
+    for warehouse, measures in current.items():
+        merged.setdefault(warehouse, {}).update(measures)
+    return merged
 
 
 # ---- the journal file ------------------------------------------------------------------------------

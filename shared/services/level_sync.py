@@ -44,7 +44,7 @@ from shared.adapters.level_tables import (
 from shared.adapters.pending_index import Marker
 from shared.adapters.table_batches import in_parallel
 from shared.domain.inventory_config import InventoryConfig
-from shared.domain.level_deltas import DeltaLine, LevelFile, delta_lines, target_levels
+from shared.domain.level_deltas import DeltaLine, LevelFile, delta_lines, merged_levels, target_levels
 from shared.domain.level_targets import LevelTarget
 from shared.services.ports import PendingWork, WorkSink
 
@@ -133,7 +133,14 @@ def visit_levels(
             )
             if lines:
                 try:
-                    store.commit_batch(key, state["_etag"] if state else None, current.levels, sequence, lines, clock())
+                    store.commit_batch(
+                        key,
+                        state["_etag"] if state else None,
+                        merged_levels(previous, current.levels),
+                        sequence,
+                        lines,
+                        clock(),
+                    )
                 except ConcurrencyConflict:
                     continue
                 report.lines += len(lines)

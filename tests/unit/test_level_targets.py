@@ -12,7 +12,7 @@ import pytest
 
 from shared.adapters.level_connectors import LevelHttps, LevelSendFailed
 from shared.domain.cache import CacheRow
-from shared.domain.level_deltas import DeltaLine, LevelFile, delta_lines, target_levels
+from shared.domain.level_deltas import DeltaLine, LevelFile, delta_lines, merged_levels, target_levels
 from shared.domain.level_targets import HttpsConnector, LevelTarget
 from shared.services.inventory_config import InvalidConfig, parse_config
 
@@ -104,7 +104,7 @@ def test_level_filters_and_mapping_choose_what_a_target_holds():
     assert TARGET.takes_product("A100") and not TARGET.takes_product("B1")
 
 
-def test_level_first_sync_full_then_deltas_only_for_real_changes_and_a_removed_measure_counts_zero():
+def test_level_first_sync_full_then_deltas_only_for_real_changes():
     first = target_levels(TARGET, [_row("11", {"fno": {"onhand": "10", "ordered": "0"}})], {})
     full = delta_lines("usmf", "A1", None, first, 1, "t")
     assert [(x.measure, x.delta, x.new_level, x.full) for x in full] == [
@@ -113,9 +113,22 @@ def test_level_first_sync_full_then_deltas_only_for_real_changes_and_a_removed_m
     ]
     same = delta_lines("usmf", "A1", first.levels, first, 2, "t")
     assert same == [], "no-op change: nothing"
-    later = target_levels(TARGET, [_row("11", {"fno": {"onhand": "8"}})], {})
+    later = target_levels(
+        TARGET, [_row("11", {"fno": {"onhand": "8", "ordered": "0"}}), _row("12", {"fno": {"onhand": "3"}})], {}
+    )
     changed = delta_lines("usmf", "A1", first.levels, later, 2, "t")
-    assert [(x.measure, x.delta, x.new_level, x.full) for x in changed] == [("onhand", Decimal(-2), Decimal(8), False)]
+    assert [(x.target_warehouse, x.measure, x.delta, x.new_level, x.full) for x in changed] == [
+        ("12", "onhand", Decimal(3), Decimal(3), True),
+        ("FS-11", "onhand", Decimal(-2), Decimal(8), False),
+    ], "a real change as a delta; a warehouse seen for the first time in full"
+
+
+def test_level_filtered_out_later_gets_no_line_and_keeps_its_state():
+    narrower = TARGET.model_copy(update={"warehouses": ("11",), "warehouseMapping": {"11": ("FS-11",)}})
+    before = {"FS-11": {"onhand": "10"}, "12": {"onhand": "7"}}
+    now = target_levels(narrower, [_row("11", {"fno": {"onhand": "10"}}), _row("12", {"fno": {"onhand": "1"}})], {})
+    assert delta_lines("usmf", "A1", before, now, 3, "t") == [], "12 is no longer the ERP's to master: no zeroing line"
+    assert merged_levels(before, now.levels) == before
 
 
 def test_level_file_csv_neutralises_formulas_and_matches_the_json():
