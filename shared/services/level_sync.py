@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from shared.adapters.ledger_keys import split_partition
 from shared.adapters.ledger_tables import ConcurrencyConflict
@@ -57,14 +57,12 @@ RETRY_DELAY_S = 5
 MAX_BACKOFF_S = 3600
 SWEEP_CHUNK = 100
 """Products a sweep visits before it writes their send markers and clears their level markers."""
+FINISH_CHUNK = 49
+"""Batches moved to history in one transaction (two operations each, plus the sent state)."""
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class ConnectorFor(Protocol):
-    def __call__(self, target: LevelTarget) -> LevelConnector: ...
 
 
 # ---- 1. levels in: which partitions to visit -----------------------------------------------------------
@@ -356,20 +354,24 @@ def _send_file(
         ordered = sorted(batches, key=_order)
         sent = sent_by_partition.get(partition)
         levels: dict[str, dict[str, str]] = json.loads(sent["Levels"]) if sent else {}
-        for line in _lines(ordered):
-            levels.setdefault(line.target_warehouse, {})[line.measure] = line.as_dict()["newLevel"]
         _, _, organization_id, product_id = split_levels_partition(partition)
-        state = {
-            "Status": "state",
-            "OrganizationId": organization_id,
-            "ProductId": product_id,
-            "Levels": json.dumps(levels, sort_keys=True),
-            "Seq": max(int(b["Seq"]) for b in ordered),
-            "FileId": file_id,
-            "SentAt": at,
-        }
-        store.finish_batches(partition, ordered, state, at)
-        sent_by_partition[partition] = state
+        # A transaction holds 100 operations: two per batch and one for `T`. A crash between chunks
+        # leaves the rest in flight; the resend carries the finished ones from history.
+        for start in range(0, len(ordered), FINISH_CHUNK):
+            chunk = ordered[start : start + FINISH_CHUNK]
+            for line in _lines(chunk):
+                levels.setdefault(line.target_warehouse, {})[line.measure] = line.as_dict()["newLevel"]
+            state = {
+                "Status": "state",
+                "OrganizationId": organization_id,
+                "ProductId": product_id,
+                "Levels": json.dumps(levels, sort_keys=True),
+                "Seq": max(int(b["Seq"]) for b in chunk),
+                "FileId": file_id,
+                "SentAt": at,
+            }
+            store.finish_batches(partition, chunk, state, at)
+            sent_by_partition[partition] = state
 
     list(in_parallel(finish, list(grouped.items())))
     report.files += 1

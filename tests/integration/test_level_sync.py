@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from decimal import Decimal
 
@@ -229,3 +230,23 @@ def test_level_snapshot_file_lands_once_and_becomes_levels_for_the_target(app_en
         raise AssertionError("a bad snapshot must be refused")
     assert LedgerStore().cache_rows(f"{environment_id}|usmf|A13") == {}, "nothing of the refused file applied"
     assert LevelStore().pending_markers(LEVEL_WORK, environment_id=environment_id) == []
+
+
+def test_level_ordering_many_changes_waiting_for_one_send_go_out_in_sequence(app_env, environment_id):
+    """More open batches than one transaction can move (two operations each) still finish, in order."""
+    store = LevelStore()
+    for level in range(1, 56):
+        set_levels(environment_id, {("A15", "11"): {"onhand": level}})
+        for marker in store.pending_markers(LEVEL_WORK, environment_id=environment_id):
+            visit_levels(store, CONFIG, marker.partition)
+            store.clear_pending(marker)
+    pending, _ = store.query_target(environment_id, TARGET, "open", 1000, None)
+    assert len(pending) == 55
+    send_target(store, LevelOutbox(blob_service()), environment_id, TARGET, max_lines=10)
+    received = [int(x["newLevel"]) for x in lines(environment_id)]
+    assert received == list(range(1, 56)), (
+        "every change once, oldest first: a product's 55 lines stay in one file (never split)"
+    )
+    assert store.query_target(environment_id, TARGET, "open", 1000, None)[0] == []
+    (sent,) = store.query_target(environment_id, TARGET, "sent", 10, None)[0]
+    assert json.loads(sent["Levels"]) == {"FS-11": {"onhand": "55"}} and sent["Seq"] == 55
