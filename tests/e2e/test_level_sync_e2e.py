@@ -24,12 +24,13 @@ def _level_files(storage_connection: str, env: str) -> list[dict]:
     container = BlobServiceClient.from_connection_string(storage_connection).get_container_client("level-outbox")
     if not container.exists():
         return []
-    found = [
-        (b.last_modified, b.name)
-        for b in container.list_blobs(name_starts_with=f"{env}/{TARGET}/")
-        if b.name.endswith(".json")
-    ]
-    return [json.loads(container.download_blob(name).readall()) for _, name in sorted(found)]
+    found = []
+    for blob in container.list_blobs(name_starts_with=f"{env}/{TARGET}/"):
+        if blob.name.endswith(".json"):
+            doc = json.loads(container.download_blob(blob.name).readall())
+            found.append((blob.last_modified, min(x["sequence"] for x in doc["lines"]), blob.name, doc))
+    # last_modified has whole seconds: within one second, the file with the older changes came first
+    return [doc for *_, doc in sorted(found, key=lambda item: item[:3])]
 
 
 def _line_view(doc: dict) -> set[tuple]:

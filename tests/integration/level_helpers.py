@@ -79,8 +79,11 @@ def files(environment_id: str) -> list[dict[str, Any]]:
     found = []
     for blob in container.list_blobs(name_starts_with=f"{environment_id}/{TARGET}/"):
         if blob.name.endswith(".json"):
-            found.append((blob.last_modified, blob.name, json.loads(container.download_blob(blob.name).readall())))
-    return [doc for _, _, doc in sorted(found, key=lambda item: (item[0], item[1]))]
+            doc = json.loads(container.download_blob(blob.name).readall())
+            first = min((line["sequence"] for line in doc["lines"]), default=0)
+            found.append((blob.last_modified, first, blob.name, doc))
+    # last_modified has whole seconds: within one second, the file with the older changes came first
+    return [doc for *_, doc in sorted(found, key=lambda item: item[:3])]
 
 
 def lines(environment_id: str) -> list[dict[str, Any]]:
