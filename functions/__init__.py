@@ -15,6 +15,7 @@ def blueprints() -> list[func.Blueprint]:
         health,
         inventory_config,
         journals,
+        level_sync,
         onhand,
         partition_work,
         reconcile,
@@ -32,6 +33,7 @@ def blueprints() -> list[func.Blueprint]:
         journals.bp,
         reconcile.bp,
         api_docs.bp,
+        level_sync.bp,
     ]
     guard_http_functions(found)
     return found

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from functions.journals import AggregatedFilters
+from functions.level_sync import PageQuery as LevelPageQuery
 from shared.domain import api_models as m
 from shared.domain.adjustments import AdjustmentLine
 from shared.domain.identifiers import ENVIRONMENT_ID, KEY_TEXT
@@ -49,13 +50,14 @@ class Operation:
     """The 200 may carry `Omnisync-Notice` (an environment nothing was ever posted to)."""
 
 
-ADJ, ONHAND, CONFIG, ERP, JOURNALS, RECON, SYSTEM = (
+ADJ, ONHAND, CONFIG, ERP, JOURNALS, RECON, LEVELS, SYSTEM = (
     "Adjustments",
     "On-hand",
     "Configuration",
     "ERP transactions",
     "Aggregated lines (journals)",
     "Reconciliation",
+    "Level sync",
     "System",
 )
 
@@ -171,6 +173,24 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "get_reconciliation_outbox_file": Operation(
         "One file for the external system (JSON or CSV)", RECON, {200: ("the file", None)}
+    ),
+    "list_level_targets": Operation(
+        "The environment's level-sync targets", LEVELS, {200: ("the targets", m.LevelTargets)}
+    ),
+    "level_sent": Operation(
+        "What a target was last sent, per product × warehouse",
+        LEVELS,
+        {200: ("a page", m.LevelSentPage)},
+        query=LevelPageQuery,
+    ),
+    "level_pending": Operation(
+        "Delta batches of a target not yet confirmed", LEVELS, {200: ("a page", m.LevelBatchPage)}, query=LevelPageQuery
+    ),
+    "level_failures": Operation(
+        "Delta batches a target refused or did not answer for (attempts, last error, next retry)",
+        LEVELS,
+        {200: ("a page", m.LevelBatchPage)},
+        query=LevelPageQuery,
     ),
     "openapi_document": Operation("This document", SYSTEM, {200: ("OpenAPI 3.1", None)}),
     "api_docs_page": Operation("The browsable API reference (Swagger UI)", SYSTEM, {200: ("an HTML page", None)}),

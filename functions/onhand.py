@@ -54,13 +54,27 @@ def _apply(req: func.HttpRequest, *, bulk: bool, mode: Mode, set_source: str | N
         refuse_problems(problems, "InvalidEvents", "nothing was applied")
     except BadRequest as exc:
         return _bad(exc)
+    store = LedgerStore()
     try:
-        outcomes = post_events(LedgerStore(), env, events)
+        outcomes = post_events(store, env, events)
     except TooMuchContention:
         return busy_response("event")
+    if config.targets:
+        _queue_levels(store, env, config, events)
     if not bulk:
         return model_response(ItemOutcome, outcomes[0].as_dict(), 409 if outcomes[0].outcome == "conflict" else 200)
     return outcomes_response("events", outcomes)
+
+
+def _queue_levels(store: LedgerStore, env: str, config: Any, events: list[Any]) -> None:
+    """Products whose ERP levels may have changed get level work (compared with each target's last send)."""
+    from datetime import UTC, datetime
+
+    from shared.adapters.work_queues import WorkQueues
+    from shared.services.level_sync import level_partitions, queue_level_work
+
+    changes = [(e.organization_id, e.product_id, e.quantities) for e in events]
+    queue_level_work(store, WorkQueues(), level_partitions(env, config, changes), datetime.now(UTC))
 
 
 @bp.route(route=f"{BASE}/onhand", methods=["POST"])

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     erp_odata_client_id: str = Field("", alias="ERP_ODATA_CLIENT_ID")
     erp_odata_client_secret: str = Field("", alias="ERP_ODATA_CLIENT_SECRET", repr=False)
     erp_odata_post_action: str = Field("", alias="ERP_ODATA_POST_ACTION")
+    # Level sync to target systems (targets themselves are part of each environment's configuration).
+    level_sync_schedule: str = Field("30 */1 * * * *", alias="LEVEL_SYNC_SCHEDULE")
+    level_send_delay_s: int = Field(5, alias="LEVEL_SEND_DELAY_SECONDS", ge=0, le=600)
+    level_max_lines: int = Field(1000, alias="LEVEL_MAX_LINES", gt=0, le=10_000)
 
     # Who may call: API keys (JSON list of {name, key, environments}) and Entra ID tokens whose app roles map
     # to environments. LOCAL_FUNCTION_KEY (written by `make run`) is a local all-environment key.

@@ -14,6 +14,7 @@ param systemTopicName string
 param blobTriggers array = [
   { function: 'journal_results', container: 'journal-inbox' }
   { function: 'reconcile_snapshot', container: 'snapshots' }
+  { function: 'level_snapshot', container: 'level-snapshots' }
 ]
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' existing = {

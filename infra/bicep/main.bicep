@@ -80,6 +80,10 @@ param erpODataClientId string = ''
 @description('Prefer a Key Vault reference (@Microsoft.KeyVault(...)) over a literal secret.')
 param erpODataClientSecret string = ''
 param erpODataPostAction string = ''
+@description('Level sync to target systems: safety sweep schedule, delay of a send message, lines per delta file.')
+param levelSyncSchedule string = '30 */1 * * * *'
+param levelSendDelaySeconds int = 5
+param levelMaxLines int = 1000
 
 @secure()
 @description('API keys for clients that cannot use Entra ID: JSON list of {name, key (32+ characters), environments: ["env"] or "*"}. Prefer a Key Vault reference.')
@@ -95,13 +99,13 @@ param entraEnvironmentRoles string = ''
 param telemetryExporter string = 'auto'
 
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config']
+param tableNames array = ['ledger', 'lineids', 'pending', 'journals', 'config', 'levels']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'wms-outbox']
+param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'wms-outbox', 'level-outbox', 'level-snapshots']
 
 @description('Work queues the app uses, without prefix (kept in sync with shared/adapters/storage_names.py by a test).')
-param queueNames array = ['sync', 'aggregate', 'send']
+param queueNames array = ['sync', 'aggregate', 'send', 'level', 'levelsend']
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))
@@ -303,6 +307,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'TELEMETRY_EXPORTER', value: telemetryExporter }
         // The Python worker passes the host's trace context to OpenTelemetry (host.json telemetryMode).
         { name: 'PYTHON_ENABLE_OPENTELEMETRY', value: 'true' }
+        { name: 'LEVEL_SYNC_SCHEDULE', value: levelSyncSchedule }
+        { name: 'LEVEL_SEND_DELAY_SECONDS', value: string(levelSendDelaySeconds) }
+        { name: 'LEVEL_MAX_LINES', value: string(levelMaxLines) }
       ]
     }
     functionAppConfig: {

@@ -19,6 +19,8 @@ JOURNALS_TABLE = "journals"
 """Journals sent to the ERP and those in flight."""
 CONFIG_TABLE = "config"
 """Per-environment inventory configuration."""
+LEVELS_TABLE = "levels"
+"""Level sync: what each target was last sent per product × warehouse, pending delta batches, history."""
 
 # Blob containers
 SNAPSHOTS_CONTAINER = "snapshots"
@@ -31,14 +33,27 @@ INBOX_CONTAINER = "journal-inbox"
 """Journal results dropped by the ERP (blob trigger)."""
 WMS_OUTBOX_CONTAINER = "wms-outbox"
 """Approved reconciliation lines for the external system when the ERP is master: `{env}/{runId}/{approvalId}.*`."""
+LEVEL_OUTBOX_CONTAINER = "level-outbox"
+"""Delta journal files (JSON and CSV) for level-sync targets with the blob connector."""
+LEVEL_SNAPSHOTS_CONTAINER = "level-snapshots"
+"""ERP level snapshot files (`{environmentId}/….csv`, blob trigger), applied once per version."""
 
-TABLES: tuple[str, ...] = (LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE, JOURNALS_TABLE, CONFIG_TABLE)
+TABLES: tuple[str, ...] = (
+    LEDGER_TABLE,
+    LINE_IDS_TABLE,
+    PENDING_TABLE,
+    JOURNALS_TABLE,
+    CONFIG_TABLE,
+    LEVELS_TABLE,
+)
 CONTAINERS: tuple[str, ...] = (
     SNAPSHOTS_CONTAINER,
     REPORTS_CONTAINER,
     OUTBOX_CONTAINER,
     INBOX_CONTAINER,
     WMS_OUTBOX_CONTAINER,
+    LEVEL_OUTBOX_CONTAINER,
+    LEVEL_SNAPSHOTS_CONTAINER,
 )
-QUEUES: tuple[str, ...] = ("sync", "aggregate", "send")
+QUEUES: tuple[str, ...] = ("sync", "aggregate", "send", "level", "levelsend")
 """Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""

@@ -410,3 +410,53 @@ class OutboxFiles(_Answer):
     environmentId: str
     runId: str
     files: list[OutboxFile]
+
+
+# --- level sync -------------------------------------------------------------------------------------------------
+
+
+class LevelTarget(_Answer):
+    name: str
+    connector: str = Field(description="`blob` (outbox files) or `https`")
+    dataSource: str
+    measures: list[str]
+    products: list[str]
+    warehouses: list[str]
+    warehouseMapping: dict[str, list[str]] = Field(description="ERP warehouse → target warehouses")
+    targetMastered: dict[str, list[str]] = Field(description="ERP warehouse → target warehouses that keep the detail")
+
+
+class LevelTargets(_Answer):
+    items: list[LevelTarget]
+
+
+class LevelSent(_Answer):
+    organizationId: str | None
+    productId: str | None
+    levels: dict[str, Any] = Field(description="target warehouse → measure → the level last sent")
+    sequence: int | None
+    fileId: str | None
+    sentAt: Any
+
+
+class LevelSentPage(_Answer):
+    items: list[LevelSent]
+    continuationToken: str | None
+
+
+class LevelBatch(_Answer):
+    organizationId: str | None
+    productId: str | None
+    sequence: int | None
+    status: Literal["pending", "sending"]
+    fileId: str | None
+    attempts: int
+    lastError: str | None
+    nextAttemptAt: Any
+    createdAt: Any
+    lines: list[Any] = Field(description="delta lines: product, target warehouse, measure, delta, new level, ERP time")
+
+
+class LevelBatchPage(_Answer):
+    items: list[LevelBatch]
+    continuationToken: str | None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from shared.domain.adjustments import BASE_DIMENSIONS
 from shared.domain.identifiers import DIMENSION_NAME, KEY_TEXT, KEY_TEXT_RULE
+from shared.domain.level_targets import MAX_TARGETS, LevelTarget, target_problems
 from shared.domain.quantities import canonical
 
 MAX_DATA_SOURCES = 50
@@ -164,6 +165,8 @@ class InventoryConfig(BaseModel):
     dataSources: tuple[DataSource, ...] = Field(min_length=1, max_length=MAX_DATA_SOURCES)
     calculatedMeasures: tuple[CalculatedMeasure, ...] = Field((), max_length=MAX_CALCULATED)
     offsets: tuple[OffsetRule, ...] = Field((), max_length=20)
+    targets: tuple[LevelTarget, ...] = Field((), max_length=MAX_TARGETS)
+    """Target systems that receive the ERP's levels as delta journals (see level_targets.py)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> InventoryConfig:
@@ -201,6 +204,8 @@ class InventoryConfig(BaseModel):
             if rule_key in rules:
                 problems.append(f"offset of {rule.transactionType} on {ref} is configured twice")
             rules.add(rule_key)
+        physical = {s.name.lower(): tuple(m.lower() for m in s.physicalMeasures) for s in self.dataSources}
+        problems += target_problems(self.targets, physical)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -225,6 +230,9 @@ class InventoryConfig(BaseModel):
             ),
             None,
         )
+
+    def target(self, name: str) -> LevelTarget | None:
+        return next((t for t in self.targets if t.name == name), None)
 
     def data_source_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.dataSources)
