@@ -1,4 +1,4 @@
-"""Issue 12 item 10: the CSV, workbook and HTML a finance team opens (BOM, ids as text, plain names, header
+"""The CSV, workbook and HTML a finance team opens (BOM, ids as text, plain names, header
 block, as-of times, unknown-value items, thresholds, proposed line ids and how to approve them)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The source documents' flows through the engine: empty sides, zero vs absent, precision, scope and
-warehouse mapping, serials and negative stock (issue 12, items 5, 6 and 9)."""
+warehouse mapping, serials and negative stock."""
 
 from __future__ import annotations
 
