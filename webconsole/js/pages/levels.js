@@ -35,10 +35,9 @@ async function loadTargets(node, selected) {
     { label: "Connector", value: (t) => t.connector },
     { label: "Data source", value: (t) => t.dataSource },
     { label: "Measures", value: (t) => (t.measures || []).join(", ") },
-    { label: "Products", value: (t) => listOrAll(t.products), wrap: true },
-    { label: "ERP warehouses", value: (t) => listOrAll(t.warehouses), wrap: true },
+    { label: "Products", value: (t) => listOrAll(t.products) },
+    { label: "ERP warehouses", value: (t) => listOrAll(t.warehouses) },
     { label: "Warehouse mapping", value: (t) => mapping(t.warehouseMapping, t.targetMastered), wrap: true },
-    { label: "Target-mastered", value: (t) => mastered(t.targetMastered), wrap: true },
   ], items, empty("No level targets",
     "Targets are set in the environment's configuration, under \"targets\" (name, connector, data source, measures, filters, warehouse mapping).",
     h("p", {}, h("a", { href: "#/configuration" }, "Open the Configuration page →")))));
@@ -53,20 +52,17 @@ function listOrAll(values) {
 function mapping(map, targetMastered) {
   const entries = Object.entries(map || {});
   if (!entries.length) return h("span", { class: "muted" }, "same ids as the ERP");
-  return entries.map(([erp, to]) => h("span", { class: "sub" }, `${erp} → ${to.join(", ")}`,
-    targetMastered && targetMastered[erp] ? [" ", badge("target-mastered", "warn")] : null));
-}
-
-function mastered(map) {
-  const entries = Object.entries(map || {});
-  if (!entries.length) return h("span", { class: "muted" }, "none");
-  return entries.map(([erp, to]) => h("span", { class: "sub", dataset: { mastered: erp } }, `${to.join(", ")} (ERP ${erp}: no levels sent; their adjustments go to the ERP)`));
+  return entries.map(([erp, to]) => {
+    const isMastered = Boolean(targetMastered && targetMastered[erp]);
+    return h("span", { class: "sub", dataset: isMastered ? { mastered: erp } : {} }, `${erp} → ${to.join(", ")}`,
+      isMastered ? [" ", badge("target-mastered", "warn")] : null);
+  });
 }
 
 function showTarget(node, name, target) {
   const body = h("div", { id: "level-view" });
   const masteredNote = target && Object.keys(target.targetMastered || {}).length
-    ? info("Target-mastered warehouses receive no levels: ",
+    ? info("Target-mastered warehouses receive no levels (their adjustments go to the ERP): ",
       Object.entries(target.targetMastered).map(([erp, to]) => `${to.join(", ")} (ERP warehouse ${erp})`).join("; "), ".")
     : null;
   clear(node, h("div", { class: "panel" },
@@ -74,11 +70,11 @@ function showTarget(node, name, target) {
     masteredNote,
     tabs(["Last sent", "Pending", "Failures"], (tab) => {
       clear(body);
-      if (tab === "Last sent") pagedView(body, name, "sent", sentColumns(target), flattenSent, "No levels sent yet",
+      if (tab === "Last sent") pagedView(body, name, "sent", sentColumns(target), flattenSent, ["product", "products"], "No levels sent yet",
         "Levels appear here once the ERP's on-hand of a product the target takes reached the cache and its file went out.");
-      else if (tab === "Pending") pagedView(body, name, "pending", PENDING_COLUMNS, (b) => [b], "Nothing pending",
+      else if (tab === "Pending") pagedView(body, name, "pending", PENDING_COLUMNS, (b) => [b], ["batch", "batches"], "Nothing pending",
         "Every delta was sent and confirmed.");
-      else pagedView(body, name, "failures", FAILURE_COLUMNS, (b) => [b], "No failures",
+      else pagedView(body, name, "failures", FAILURE_COLUMNS, (b) => [b], ["failed batch", "failed batches"], "No failures",
         "No file for this target was refused or left unanswered.");
     }),
     body));
@@ -134,7 +130,7 @@ const FAILURE_COLUMNS = [
 ];
 
 /** A list read page by page with the API's continuationToken; the tokens seen are kept so Previous works. */
-function pagedView(root, target, route, columns, rowsOf, emptyTitle, emptyText) {
+function pagedView(root, target, route, columns, rowsOf, noun, emptyTitle, emptyText) {
   const result = h("div", { id: `levels-${route}` });
   const tokens = [null];
   let index = 0;
@@ -154,7 +150,7 @@ function pagedView(root, target, route, columns, rowsOf, emptyTitle, emptyText) 
       clear(result, table(columns, items.flatMap(rowsOf), empty(emptyTitle, emptyText)));
       tokens[index + 1] = answer.continuationToken || null;
       tokens.length = index + 2;
-      count.textContent = `Page ${index + 1} · ${items.length} item${items.length === 1 ? "" : "s"}`;
+      count.textContent = `Page ${index + 1} · ${items.length} ${items.length === 1 ? noun[0] : noun[1]}`;
       prev.disabled = index === 0;
       next.disabled = !answer.continuationToken;
     } catch (error) {
