@@ -426,3 +426,42 @@ def test_level_sync_page_shows_targets_and_what_was_last_sent(console, queued_ap
 
     page.goto(f"{queued_app.base_url}/console/#/levels/nosuchtarget")
     expect(page.locator("#level-target .alert.error")).to_contain_text("(NotFound)")
+
+
+def test_level_sync_last_sent_pages_with_next_and_previous(console, queued_app):
+    """26 products sent: the page of 25 offers Next (the API's continuationToken), the second page has the 26th."""
+    import httpx
+    from playwright.sync_api import expect
+
+    page, environment = console
+    base = f"{queued_app.base_url}/environment/{environment}"
+    headers = {**queued_app.headers, "content-type": "application/json"}
+    config = (SAMPLES / "level_target_configuration.json").read_bytes()
+    assert httpx.put(f"{base}/configuration", content=config, headers=headers).status_code == 200
+    events = [
+        {
+            "id": f"page-lvl-{n:03d}",
+            "organizationId": "usmf",
+            "productId": f"A0{n:03d}",
+            "dimensions": {"locationId": "12"},
+            "quantities": {"fno": {"onhand": n}},
+        }
+        for n in range(101, 127)
+    ]
+    posted = httpx.post(f"{base}/setonhand/fno/bulk", json=events, headers=queued_app.headers)
+    assert posted.status_code == 200, posted.text
+
+    page.goto(f"{queued_app.base_url}/console/#/levels/fieldservice")
+    page.locator('main[data-ready="#/levels/fieldservice"]').wait_for()
+    pager = page.locator("#level-view .pager")
+    _refresh_until(page, "#refresh-levels", lambda: "25 products" in pager.inner_text())
+    expect(pager.get_by_role("button", name="Next →")).to_be_enabled()
+    expect(pager.get_by_role("button", name="← Previous")).to_be_disabled()
+    expect(page.locator("#levels-sent")).to_contain_text("A0101")
+    pager.get_by_role("button", name="Next →").click()
+    _refresh_until(page, "#refresh-levels", lambda: "A0126" in page.locator("#levels-sent").inner_text())
+    expect(pager).to_contain_text("Page 2 · 1 product")
+    expect(page.locator("#levels-sent")).not_to_contain_text("A0101")
+    pager.get_by_role("button", name="← Previous").click()
+    expect(pager).to_contain_text("Page 1 · 25 products")
+    expect(page.locator("#levels-sent")).to_contain_text("A0101")
