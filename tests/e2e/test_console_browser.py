@@ -371,3 +371,97 @@ def test_an_aggregated_line_the_erp_refused_shows_its_message_and_is_retried(
     expect(page.locator("#toasts")).to_contain_text("will be sent again in a new journal")
     expect(row.locator(".badge[data-status=FnOCreateError]")).to_have_count(0)
     expect(row.get_by_role("button", name="Retry")).to_have_count(0)
+
+
+def test_level_sync_page_shows_targets_and_what_was_last_sent(console, queued_app, shots):
+    """The README's level walk-through, read in the console: the target, its mapping, and A0001's levels."""
+    import httpx
+    from playwright.sync_api import expect
+
+    page, environment = console
+    _navigate(page, "Level sync", "#/levels")  # no targets yet: the page says where they are configured
+    expect(page.locator("#level-targets")).to_contain_text("No level targets")
+    expect(page.locator("#level-targets a[href='#/configuration']")).to_have_count(1)
+
+    base = f"{queued_app.base_url}/environment/{environment}"
+    headers = {**queued_app.headers, "content-type": "application/json"}
+    config = (SAMPLES / "level_target_configuration.json").read_bytes()
+    saved = httpx.put(f"{base}/configuration", content=config, headers=headers)
+    assert saved.status_code == 200, saved.text
+    levels = (SAMPLES / "levels_erp_onhand.json").read_bytes()
+    posted = httpx.post(f"{base}/setonhand/fno/bulk", content=levels, headers=headers)
+    assert posted.status_code == 200, posted.text
+
+    page.reload()
+    page.locator('main[data-ready="#/levels"]').wait_for()
+    targets = page.locator("#level-targets tbody tr")
+    expect(targets).to_have_count(1)
+    expect(targets).to_contain_text("fieldservice")
+    expect(targets).to_contain_text("11 → FS-MAIN")
+    expect(targets.locator("[data-mastered='13']")).to_contain_text("VAN-1, VAN-2")
+    page.locator("a[data-target=fieldservice]").click()
+    page.locator('main[data-ready="#/levels/fieldservice"]').wait_for()
+    expect(page.locator("#level-target .alert.info")).to_contain_text("Target-mastered warehouses receive no levels")
+    expect(page.locator("#level-target .alert.info")).to_contain_text("VAN-1, VAN-2 (ERP warehouse 13)")
+    expect(page.get_by_role("tab", name="Last sent")).to_have_attribute("aria-selected", "true")
+
+    def sent() -> bool:
+        return page.locator("#levels-sent tbody tr").count() > 0
+
+    _refresh_until(page, "#refresh-levels", sent)  # level message at once, the send after LEVEL_SEND_DELAY_SECONDS
+    rows = page.locator("#levels-sent tbody tr")
+    expect(rows).to_have_count(2)  # A0001 in FS-MAIN and 12; nothing for 13 (target-mastered), 99, B0001
+    main_row = rows.filter(has_text="FS-MAIN")
+    expect(main_row).to_contain_text("A0001")
+    expect(main_row.locator("td").nth(3)).to_have_text("100")
+    expect(main_row).to_contain_text("LV-")
+    expect(page.locator("#levels-sent")).not_to_contain_text("VAN-")
+    expect(page.locator("#levels-sent")).not_to_contain_text("B0001")
+    shots(page, "levels", full_page=True)
+
+    page.get_by_role("tab", name="Pending").click()
+    expect(page.locator("#levels-pending")).to_contain_text("Nothing pending")
+    page.get_by_role("tab", name="Failures").click()
+    expect(page.locator("#levels-failures")).to_contain_text("No failures")
+
+    page.goto(f"{queued_app.base_url}/console/#/levels/nosuchtarget")
+    expect(page.locator("#level-target .alert.error")).to_contain_text("(NotFound)")
+
+
+def test_level_sync_last_sent_pages_with_next_and_previous(console, queued_app):
+    """26 products sent: the page of 25 offers Next (the API's continuationToken), the second page has the 26th."""
+    import httpx
+    from playwright.sync_api import expect
+
+    page, environment = console
+    base = f"{queued_app.base_url}/environment/{environment}"
+    headers = {**queued_app.headers, "content-type": "application/json"}
+    config = (SAMPLES / "level_target_configuration.json").read_bytes()
+    assert httpx.put(f"{base}/configuration", content=config, headers=headers).status_code == 200
+    events = [
+        {
+            "id": f"page-lvl-{n:03d}",
+            "organizationId": "usmf",
+            "productId": f"A0{n:03d}",
+            "dimensions": {"locationId": "12"},
+            "quantities": {"fno": {"onhand": n}},
+        }
+        for n in range(101, 127)
+    ]
+    posted = httpx.post(f"{base}/setonhand/fno/bulk", json=events, headers=queued_app.headers)
+    assert posted.status_code == 200, posted.text
+
+    page.goto(f"{queued_app.base_url}/console/#/levels/fieldservice")
+    page.locator('main[data-ready="#/levels/fieldservice"]').wait_for()
+    pager = page.locator("#level-view .pager")
+    _refresh_until(page, "#refresh-levels", lambda: "25 products" in pager.inner_text())
+    expect(pager.get_by_role("button", name="Next →")).to_be_enabled()
+    expect(pager.get_by_role("button", name="← Previous")).to_be_disabled()
+    expect(page.locator("#levels-sent")).to_contain_text("A0101")
+    pager.get_by_role("button", name="Next →").click()
+    _refresh_until(page, "#refresh-levels", lambda: "A0126" in page.locator("#levels-sent").inner_text())
+    expect(pager).to_contain_text("Page 2 · 1 product")
+    expect(page.locator("#levels-sent")).not_to_contain_text("A0101")
+    pager.get_by_role("button", name="← Previous").click()
+    expect(pager).to_contain_text("Page 1 · 25 products")
+    expect(page.locator("#levels-sent")).to_contain_text("A0101")

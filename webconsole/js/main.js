@@ -8,6 +8,7 @@ const PAGES = {
   configuration: () => import("./pages/configuration.js"),
   erp: () => import("./pages/erp.js"),
   reconciliation: () => import("./pages/reconciliation.js"),
+  levels: () => import("./pages/levels.js"),
 };
 
 const main = document.getElementById("page");
