@@ -30,12 +30,12 @@ METHODS = ["csv_reader", "duckdb_join", "ours", "datacompy_pandas", "datacompy_p
 # ---------------------------------------------------------------- data
 
 
-def generate(rows: int, directory: Path) -> tuple[Path, Path]:
+def generate(rows: int, directory: Path, differing: float = 0.01) -> tuple[Path, Path]:
     """Deterministic snapshots built by DuckDB (fast, no Python loop over rows).
 
     Row i has key (item i//4 with leading zeros, warehouse i%4, batch every 3rd row).
     ERP-only: i % 400 == 7; WMS-only: i % 400 == 13 (0.5% of rows on one side only).
-    Quantity differs: i % 100 == 50 (1%).
+    Quantity differs: i % 1000 < differing × 1000 (1 % by default; `--differing 0.3` is the bad day).
     """
     import duckdb
 
@@ -56,7 +56,7 @@ def generate(rows: int, directory: Path) -> tuple[Path, Path]:
     )
     con.execute(
         f"""COPY (SELECT item AS item_id, warehouse, batch AS lot,
-              CASE WHEN i % 100 = 50 THEN qty + 1 + i % 5 ELSE qty END AS on_hand
+              CASE WHEN i % 1000 < {round(differing * 1000)} THEN qty + 1 + i % 5 ELSE qty END AS on_hand
             FROM ({base}) WHERE i % 400 <> 7) TO '{wms}' (HEADER, DELIMITER ';')"""
     )
     con.close()
@@ -220,13 +220,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--only", help="comma-separated subset of " + ",".join(METHODS))
     ap.add_argument("--keep", help="keep generated data in this directory (default: temp, removed)")
+    ap.add_argument("--differing", type=float, default=0.01, help="share of keys whose quantity differs (0-1)")
     ap.add_argument("--task", help=argparse.SUPPRESS)
     ap.add_argument("--erp", help=argparse.SUPPRESS)
     ap.add_argument("--wms", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if not 0 <= args.differing <= 1:
+        ap.error("--differing must be between 0 and 1")
     if args.task == "generate":
-        generate(args.rows, Path(args.out))
+        generate(args.rows, Path(args.out), args.differing)
         return
     if args.task:
         TASKS[args.task](Path(args.erp), Path(args.wms), Path(args.out))
@@ -240,7 +243,12 @@ def main() -> None:
         # Generate in a child: Linux carries the parent's peak RSS into a forked child's
         # ru_maxrss, so the harness itself must never load DuckDB.
         subprocess.run(
-            [sys.executable, __file__, "--task", "generate", "--rows", str(args.rows), "--out", str(work)],
+            [
+                sys.executable,
+                __file__,
+                *("--task", "generate", "--rows", str(args.rows), "--out", str(work)),
+                *("--differing", str(args.differing)),
+            ],
             check=True,
         )
         erp, wms = work / "erp.csv", work / "wms.csv"
@@ -278,6 +286,7 @@ def main() -> None:
             json.dumps(
                 {
                     "rows": args.rows,
+                    "differing": args.differing,
                     "cpus": os.cpu_count(),
                     "generate_s": gen_s,
                     "methods": figures,
