@@ -11,7 +11,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from functions.http_input import BadRequest, environment_id
+from functions.http_input import BadRequest, environment_id, query_filters
 from functions.http_responses import error_response, json_response, validation_error
 from shared.config import STORAGE_CONNECTION, get_settings
 
@@ -127,7 +127,7 @@ def _target(req: func.HttpRequest) -> tuple[str, str, PageQuery]:
     if config_of(env).target(name) is None:
         raise BadRequest(404, "NotFound", f"environment {env} has no level target {name[:40]!r}")
     try:
-        query = PageQuery.model_validate(dict(req.params))
+        query = PageQuery.model_validate(query_filters(req))
     except ValidationError as exc:
         raise _Invalid(exc) from None
     return env, name, query

@@ -17,7 +17,7 @@ import azure.functions as func
 from functions.http_responses import error_response, model_response
 from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
 from shared.config import STORAGE_CONNECTION, get_settings
-from shared.domain.api_models import ApprovalResult, OutboxFiles, ReconciliationRun, RunList
+from shared.domain.api_models import ApprovalResult, OutboxFiles, ReconciliationRun, RunList, RunListQuery
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
 if TYPE_CHECKING:
@@ -65,25 +65,24 @@ def _env_and_run(req: func.HttpRequest) -> tuple[str, str]:
 @bp.route(route="environment/{environmentId}/reconciliation", methods=["GET"])
 def list_reconciliations(req: func.HttpRequest) -> func.HttpResponse:
     """The environment's runs, newest run time first; `?pageSize=1..100&continuationToken=...`."""
+    from pydantic import ValidationError
+
+    from functions.http_input import query_filters
+    from functions.http_responses import validation_error
     from shared.adapters.storage_clients import blob_service
-    from shared.services.reconcile_reports import MAX_PAGE_SIZE, InvalidPageToken
+    from shared.services.reconcile_reports import InvalidPageToken
     from shared.services.reconcile_reports import list_reconciliations as list_runs
 
     try:
         environment_id = check_environment_id(req.route_params.get("environmentId", ""))
     except InvalidIdentifier as exc:
         return error_response(400, "InvalidEnvironmentId", str(exc))
-    unknown = set(req.params) - {"pageSize", "continuationToken"}
-    if unknown:
-        return error_response(400, "InvalidQuery", f"unknown query parameters: {sorted(unknown)}")
-    size_text = req.params.get("pageSize", "50")
-    if not size_text.isdigit() or not 1 <= int(size_text) <= MAX_PAGE_SIZE:
-        return error_response(400, "InvalidQuery", f"pageSize must be a whole number from 1 to {MAX_PAGE_SIZE}")
-    token = req.params.get("continuationToken") or None
-    if token is not None and len(token) > 2000:
-        return error_response(400, "InvalidQuery", "continuationToken is too long")
     try:
-        page = list_runs(blob_service(), environment_id, int(size_text), token)
+        query = RunListQuery.model_validate(query_filters(req))
+    except ValidationError as exc:
+        return validation_error(exc, "invalid query parameters")
+    try:
+        page = list_runs(blob_service(), environment_id, query.pageSize, query.continuationToken or None)
     except InvalidPageToken as exc:
         return error_response(400, "InvalidQuery", str(exc))
     return model_response(RunList, {"environmentId": environment_id, **page})

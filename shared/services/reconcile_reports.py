@@ -22,8 +22,6 @@ from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.domain.reconciliation.naming import run_path
 from shared.services.reconcile import SUMMARY
 
-MAX_PAGE_SIZE = 100
-
 REPORT_FILES: dict[str, tuple[str, str]] = {
     "summary.json": ("application/json; charset=utf-8", "inline"),
     "report.html": ("text/html; charset=utf-8", "inline"),

@@ -173,3 +173,30 @@ def test_a_token_is_refused_where_entra_is_not_configured(running_app):
     response = _lines(running_app, "env-a", _bearer(token(["Omnisync.Admin"])))
     assert response.status_code == 401
     assert "Entra ID" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "transaction/adjustment",
+        "transaction/aggregated",
+        "reconciliation",
+        "levels/fieldservice/sent",
+        "levels/fieldservice/pending",
+        "levels/fieldservice/failures",
+    ],
+)
+def test_the_key_as_a_query_parameter_is_not_taken_for_a_filter_on_any_list_route(entra_app, path):
+    from pathlib import Path
+
+    base = f"{entra_app.base_url}/environment/env-code"
+    configuration = (Path(__file__).resolve().parents[2] / "samples" / "level_target_configuration.json").read_bytes()
+    put = httpx.put(
+        f"{base}/configuration?code={KEY}",
+        content=configuration,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert put.status_code == 200, put.text
+    response = httpx.get(f"{base}/{path}?code={KEY}", timeout=30)
+    assert response.status_code == 200, response.text
