@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,20000,100000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
-    figures: dict[str, dict[str, float]] = {"query_ms": {}, "upsert_ms": {}}
+    figures: dict[str, dict[str, float]] = {"query_ms": {}, "point_read_ms": {}, "upsert_ms": {}}
     with bench_storage():
         from shared.adapters.storage_clients import table_service
 
@@ -49,6 +49,10 @@ def main() -> None:
             figures["query_ms"][str(size)] = round((time.perf_counter() - start) / CALLS * 1000, 1)
             start = time.perf_counter()
             for i in range(CALLS):
+                table.get_entity("hot", f"D|{i % 5}")
+            figures["point_read_ms"][str(size)] = round((time.perf_counter() - start) / CALLS * 1000, 1)
+            start = time.perf_counter()
+            for i in range(CALLS):
                 table.upsert_entity({"PartitionKey": "hot", "RowKey": f"W|{i}", "V": i})
             figures["upsert_ms"][str(size)] = round((time.perf_counter() - start) / CALLS * 1000, 1)
             print(
@@ -58,6 +62,7 @@ def main() -> None:
             )
     first, last = str(sizes[0]), str(sizes[-1])
     figures["query_slowdown"] = {"x": round(figures["query_ms"][last] / figures["query_ms"][first], 1)}
+    figures["point_read_slowdown"] = {"x": round(figures["point_read_ms"][last] / figures["point_read_ms"][first], 1)}
     figures["upsert_slowdown"] = {"x": round(figures["upsert_ms"][last] / figures["upsert_ms"][first], 1)}
     print(json.dumps(figures))
 

@@ -11,6 +11,10 @@ from pathlib import Path
 
 from devtools.azurite import Azurite
 
+BENCH_KEY = "bench-" + uuid.uuid4().hex
+AUTH_HEADERS = {"x-functions-key": BENCH_KEY}
+"""What a benchmark's requests through the HTTP handlers carry: the routes accept no anonymous call."""
+
 
 @contextmanager
 def bench_storage() -> Iterator[str]:
@@ -21,6 +25,7 @@ def bench_storage() -> Iterator[str]:
         connection = azurite.connection_string
     os.environ["OMNISYNC_STORAGE"] = connection
     os.environ["OMNISYNC_STORAGE_NAME_PREFIX"] = "b" + uuid.uuid4().hex[:8]
+    os.environ["LOCAL_FUNCTION_KEY"] = BENCH_KEY
     try:
         yield connection
     finally:

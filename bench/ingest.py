@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import azure.functions as func
 
-from bench.bench_storage import batched_upserts, bench_storage
+from bench.bench_storage import AUTH_HEADERS, batched_upserts, bench_storage
 
 
 def make_body(lines: int, products: int) -> list[dict]:
@@ -71,7 +71,7 @@ def main() -> None:
         request = func.HttpRequest(
             "POST",
             "http://localhost/api/environment/bench/transaction/adjustment/bulk",
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **AUTH_HEADERS},
             route_params={"environmentId": "bench"},
             body=json.dumps(body).encode(),
         )

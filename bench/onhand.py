@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import azure.functions as func
 
-from bench.bench_storage import bench_storage
+from bench.bench_storage import AUTH_HEADERS, bench_storage
 from bench.ingest import raw_upserts
 
 
@@ -62,7 +62,7 @@ def main() -> None:
             request = func.HttpRequest(
                 "POST",
                 "http://localhost/api/environment/bench/onhand/bulk",
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **AUTH_HEADERS},
                 route_params={"environmentId": "bench"},
                 body=json.dumps(events[i : i + args.batch]).encode(),
             )

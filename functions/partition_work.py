@@ -30,6 +30,8 @@ def _body(msg: func.QueueMessage) -> dict[str, Any] | None:
 
 
 def _run(name: str, msg: func.QueueMessage, work: Callable[[dict[str, Any]], object]) -> None:
+    from shared.services.partition_work import describe
+
     body = _body(msg)
     if body is None:
         return
@@ -41,7 +43,7 @@ def _run(name: str, msg: func.QueueMessage, work: Callable[[dict[str, Any]], obj
         log.exception(
             "%s of %s failed (delivery %s); the host retries it, then moves it to %s-poison",
             name,
-            body.get("partition") or body.get("environment"),
+            describe(body),
             msg.dequeue_count,
             get_settings().queue_name(name),
         )

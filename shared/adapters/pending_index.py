@@ -17,7 +17,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters.ledger_keys import LEDGER_WORK, PENDING_SHARDS, any_shard, pending_shard, schedule_shard
 from shared.adapters.table_batches import chunks as _chunks
@@ -114,6 +114,33 @@ class PendingIndex:
             if isinstance(exc, ResourceNotFoundError) or exc.status_code == 412:
                 return False
             raise
+
+    def clear_pending_many(self, markers: Iterable[Marker]) -> None:
+        """Remove markers whose ETag is unchanged, one transaction per shard (a batch message's markers
+        share the shard its request wrote them to); a shard whose transaction is refused because one
+        marker changed or went is cleared marker by marker."""
+        by_shard: dict[tuple[str, int], list[Marker]] = {}
+        for marker in markers:
+            by_shard.setdefault((marker.kind, marker.shard), []).append(marker)
+        for (kind, shard), group in by_shard.items():
+            for chunk in _chunks(group):
+                if len(chunk) == 1:
+                    self.clear_pending(chunk[0])
+                    continue
+                ops = [
+                    (
+                        "delete",
+                        {"PartitionKey": pending_shard(kind, shard), "RowKey": m.partition},
+                        {"etag": m.etag, "match_condition": MatchConditions.IfNotModified},
+                    )
+                    for m in chunk
+                ]
+                try:
+                    self._step("clear_pending")
+                    resilient(self.pending.submit_transaction, ops)
+                except TableTransactionError:
+                    for marker in chunk:
+                        self.clear_pending(marker)
 
     # ---- leases: one holder at a time for work that must not overlap (sending an environment) -----------
     def acquire_lease(self, name: str, holder: str, now: datetime, seconds: int) -> str | None:

@@ -34,13 +34,21 @@ class AggregateReport:
 
 
 def aggregate_partition(
-    store: LedgerPort, partition: str, mapping: JournalMapping, clock: Callable[[], datetime], report: AggregateReport
+    store: LedgerPort,
+    partition: str,
+    mapping: JournalMapping,
+    clock: Callable[[], datetime],
+    report: AggregateReport,
+    *,
+    send_marked: bool = False,
 ) -> bool:
-    """Aggregate every `IVPosted` line of the partition; False if contention left some to a retry."""
+    """Aggregate every `IVPosted` line of the partition; False if contention left some to a retry.
+
+    `send_marked`: the caller has already marked the partition for sending (a batch marks all its
+    partitions in one transaction)."""
     with stage("aggregate", partition=partition):
         report.partitions += 1
         conflicts = 0
-        send_marked = False
         while True:
             lines, members = store.posted_lines(partition, limit=PAGE)
             if not lines and not members:

@@ -62,17 +62,20 @@ def _everything_once(environment_id: str, lines) -> None:
     assert store.pending_markers(LEDGER_WORK, environment_id=environment_id) == []
 
 
-def test_ingest_puts_one_sync_message_per_touched_partition_and_the_messages_finish_the_work(app_env, environment_id):
+def test_ingest_puts_one_sync_message_naming_every_touched_partition_and_the_message_finishes_the_work(
+    app_env, environment_id
+):
     lines = make_lines("q", 40, products=4)
     queues = WorkQueues()
     ingest(LedgerStore(), environment_id, lines + lines[:5], queues=queues)
     bodies = _take("sync")
-    assert sorted(b["partition"] for b in bodies) == sorted(
+    assert len(bodies) == 1, "one message per request, not one per partition"
+    assert sorted(b["partition"] for b in bodies[0]["partitions"]) == sorted(
         ledger_partition(environment_id, "usmf", f"P{i}") for i in range(4)
-    ), "one message per partition"
+    ), "every touched partition named once"
     sends = _deliver_all(LedgerStore(), queues, bodies)
     _everything_once(environment_id, lines)
-    assert sends.environments == [environment_id] * 4, "aggregated lines schedule their environment's send"
+    assert sends.environments == [environment_id], "a batch schedules its environment's send once"
 
 
 def test_a_duplicated_message_changes_nothing_twice(app_env, environment_id):
@@ -95,7 +98,7 @@ def test_messages_delivered_out_of_order_leave_no_line_behind_and_no_marker(app_
     queues = WorkQueues()
     ingest(LedgerStore(), environment_id, first, queues=queues)
     ingest(LedgerStore(), environment_id, second, queues=queues)
-    older, newer = _take("sync")
+    older, newer = _take("sync")  # one message per request
     _deliver_all(LedgerStore(), queues, [newer, older])
     _everything_once(environment_id, first + second)
 
@@ -229,12 +232,62 @@ def test_an_operator_lists_and_replays_poison_messages_and_the_replayed_work_is_
     poison.send_message(encode(body))  # as the host moves a message that failed maxDequeueCount times
     assert main(["poison", "list", "sync"]) == 0
     (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert listed["body"]["partition"] == body["partition"], "the operator sees which partition failed"
+    assert [p["partition"] for p in listed["body"]["partitions"]] == [
+        ledger_partition(environment_id, "usmf", "P0")
+    ], "the operator sees which partitions failed"
     assert main(["poison", "replay", "sync"]) == 0
     assert "1 message(s) moved back" in capsys.readouterr().out
     assert list(poison.peek_messages()) == []
     _deliver_all(LedgerStore(), queues, _take("sync"))
     _everything_once(environment_id, lines)
+
+
+class FailsOn(LedgerStore):
+    """A store whose reads of one partition fail (a bug or bad data in that partition only)."""
+
+    def __init__(self, partition: str) -> None:
+        super().__init__()
+        self.partition = partition
+
+    def open_entries(self, partition):
+        if partition == self.partition:
+            raise RuntimeError("this partition cannot be read")
+        return super().open_entries(partition)
+
+
+def test_a_partition_failing_in_a_batch_is_split_off_alone_and_the_others_are_done(app_env, environment_id):
+    lines = make_lines("split", 30, products=3)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (batch,) = _take("sync")
+    bad = ledger_partition(environment_id, "usmf", "P1")
+    on_sync_message(FailsOn(bad), queues, batch)
+    (alone,) = _take("sync")
+    assert alone["partition"] == bad and "partitions" not in alone, "the failed partition comes back on its own"
+    with contextlib.suppress(RuntimeError):  # on its own it fails the message: the host retries, then poisons it
+        on_sync_message(FailsOn(bad), queues, alone)
+        raise AssertionError("a single message that fails must raise, so the host can count its deliveries")
+    now = statuses(LedgerStore(), environment_id)
+    assert {line.productId for line in lines if now[line.id] == "IVPosted"} == {"P0", "P2"}, "the others are synced"
+    assert {now[line.id] for line in lines if line.productId == "P1"} == {"Created"}
+    _deliver_all(LedgerStore(), queues, [alone])  # the cause fixed: the lone message finishes the work
+    _everything_once(environment_id, lines)
+
+
+def test_a_batch_that_names_no_partitions_or_too_many_is_refused_and_changes_nothing(app_env, environment_id):
+    import pytest
+
+    queues = WorkQueues()
+    for body in (
+        {"partitions": []},
+        {"partitions": "x"},
+        {"partitions": [{"partition": "no-bars"}]},
+        {"partitions": [{"partition": f"{environment_id}|usmf|P{i}"} for i in range(101)]},
+        {"partitions": [7]},
+    ):
+        with pytest.raises(ValueError):
+            on_sync_message(LedgerStore(), queues, body)
+    assert _take("sync") == [] and _take("aggregate") == []
 
 
 def test_a_bad_queue_name_is_refused_by_the_cli(app_env, capsys):
