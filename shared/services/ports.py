@@ -1,8 +1,11 @@
 """The storage ports services depend on, as `typing.Protocol`s.
 
-`shared.adapters.ledger_tables.LedgerStore` implements them on Table Storage; unit tests use small
-in-memory fakes. Each protocol is one concern: ids, a partition's lines and cache, its aggregated
-lines, and the pending-work index; `LedgerPort` is what a partition visit needs of all of them.
+Each protocol is one concern: ids, a partition's lines and cache, its aggregated lines, and the
+pending-work index; `LedgerPort` is what a partition visit needs of all of them. On Table Storage
+each is its own repository (shared/adapters/line_ids.py, partition_ledger.py, aggregated_lines.py,
+pending_index.py) and `shared.adapters.ledger_tables.LedgerStore` composes them; unit tests use
+small in-memory fakes (tests/unit/fakes.py). Ports speak domain types
+(shared/domain/ledger_records.py): services never build table entities or row keys.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries
 
 if TYPE_CHECKING:
-    from shared.adapters.ledger_tables import IdRecord, OpenEntries
     from shared.adapters.pending_index import Marker
 
 
@@ -27,7 +30,12 @@ class IdRepository(Protocol):
 class PartitionRepository(Protocol):
     """A ledger partition's lines, open entries and cache rows."""
 
-    def create_lines(self, entities: list[dict[str, Any]]) -> None: ...
+    def add_lines(self, lines: list[NewLine]) -> None:
+        """Store new lines as `Created`, each with its open entry; lines already stored are left as they are."""
+
+    def line_status(self, partition: str, line_id: str) -> str | None:
+        """A stored line's status; None if it is not stored."""
+
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None: ...
     def open_entries(self, partition: str) -> OpenEntries: ...
     def created_lines(self, partition: str, limit: int) -> list[PendingLine]: ...
@@ -46,6 +54,16 @@ class AggregatedRepository(Protocol):
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None: ...
 
 
+class SendingRepository(Protocol):
+    """Aggregated lines as sending and the ERP's answers read and change them."""
+
+    def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]: ...
+    def aggregated_line(self, partition: str, aggregated_id: str) -> AggregatedLine | None: ...
+    def lines_of_journal(self, environment_id: str, journal_id: str) -> list[AggregatedLine]: ...
+    def find_aggregated_line(self, environment_id: str, aggregated_id: str) -> AggregatedLine | None: ...
+    def apply_updates(self, updates: list[AggregatedUpdate]) -> None: ...
+
+
 class PendingWork(Protocol):
     def mark_pending(
         self, partitions: Iterable[str], at: datetime, kind: str = ..., shard: int | None = None
@@ -57,6 +75,38 @@ class PendingWork(Protocol):
     def schedule_once(self, name: str, at: datetime) -> bool: ...
     def unschedule(self, name: str) -> None: ...
     def stale_schedules(self, before: datetime, prefix: str = "") -> list[str]: ...
+
+
+class Leases(Protocol):
+    """One holder at a time for work that must not overlap (sending an environment)."""
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: int) -> str | None: ...
+    def release_lease(self, name: str, etag: str) -> None: ...
+
+
+class JournalLog(Protocol):
+    """The record of each journal sent (and which are still in flight)."""
+
+    def start(self, environment_id: str, journal_id: str, properties: dict[str, Any], at: datetime) -> None: ...
+    def finish(
+        self,
+        environment_id: str,
+        journal_id: str,
+        state: str,
+        erp_number: str | None,
+        message: str | None,
+        at: datetime,
+    ) -> None: ...
+    def inflight(self) -> list[tuple[str, str]]: ...
+    def get(self, environment_id: str, journal_id: str) -> dict[str, Any] | None: ...
+
+
+class AnswerPort(SendingRepository, PendingWork, Protocol):
+    """What applying the ERP's answer needs: the aggregated lines, and markers for the work it makes."""
+
+
+class SendPort(SendingRepository, PendingWork, Leases, Protocol):
+    """What sending an environment needs: its aggregated lines, its markers and its lease."""
 
 
 class LedgerPort(IdRepository, PartitionRepository, AggregatedRepository, PendingWork, Protocol):
