@@ -20,13 +20,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.ledger_base import LedgerTables, _decimal, _first_page, decode_token
-from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, prefix_range
+from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, prefix_range, split_partition
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
-from shared.domain.ledger_records import NewLine, OpenEntries
+from shared.domain.ledger_records import NewLine, OpenEntries, ProductRow
 from shared.domain.quantities import canonical
 
 LINE_PREFIX, CACHE_PREFIX = LINE, CACHE
@@ -209,6 +209,14 @@ class PartitionLedger(LedgerTables):
             params["createdTo"] = filters["createdTo"]
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
         return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
+
+    def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]:
+        """The cache rows of `partitions` (of the whole environment when None), each with its product."""
+        for entity in self.cache_rows_of_environment(environment_id, partitions):
+            _, organization_id, product_id = split_partition(entity["PartitionKey"])
+            yield ProductRow(
+                organization_id, product_id, json.loads(entity["Dimensions"]), json.loads(entity["Quantities"])
+            )
 
     def cache_rows_of_environment(self, environment_id: str, partitions: list[str] | None) -> Iterator[dict[str, Any]]:
         if partitions is not None:

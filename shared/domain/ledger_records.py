@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.domain.adjustments import AdjustmentLine
-from shared.domain.cache import CacheRow, PendingLine
+from shared.domain.cache import CacheRow, PendingLine, Quantities
 from shared.domain.journals import JournalType, TargetStatus
 
 
@@ -30,6 +30,16 @@ class OpenEntries:
     rows: dict[str, CacheRow]
     created: list[PendingLine]
     posted: int
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    """One cache row with the product it belongs to (index queries sum these)."""
+
+    organization_id: str
+    product_id: str
+    dimensions: dict[str, str]
+    quantities: Quantities
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.ledger_keys import TRANSACTION
+from shared.adapters.ledger_keys import TRANSACTION, split_partition
 from shared.adapters.ledger_tables import OFFSET_WORK, IdRecord, LedgerStore, ledger_partition
 from shared.domain.cache import CacheChange, Edit
 from shared.domain.inventory_config import TRIGGERS, InventoryConfig
@@ -219,9 +219,9 @@ def transaction_view(store: LedgerStore, environment_id: str, transaction_id: st
     """What omnisync recorded of an ERP transaction: statuses applied, and whether it was offset."""
     record = store.find_id(environment_id, ID_NAMESPACE + transaction_id)
     entity = store.get_entity(record.ledger_partition, TX_PREFIX + transaction_id) if record else None
-    if entity is None:
+    if record is None or entity is None:
         return None
-    _, org, product = entity["PartitionKey"].split("|", 2)
+    _, org, product = split_partition(record.ledger_partition)
     return {
         "id": transaction_id,
         "transactionType": entity["TransactionType"],

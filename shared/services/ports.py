@@ -10,13 +10,13 @@ small in-memory fakes (tests/unit/fakes.py). Ports speak domain types
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
-from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries, ProductRow
 
 if TYPE_CHECKING:
     from shared.adapters.pending_index import Marker
@@ -44,6 +44,12 @@ class PartitionRepository(Protocol):
         self, partition: str, rows: list[CacheRow], changes: list[CacheChange], at: datetime
     ) -> dict[str, str]: ...
     def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None: ...
+
+
+class CacheIndex(Protocol):
+    """The cache rows of an environment, for index queries."""
+
+    def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]: ...
 
 
 class AggregatedRepository(Protocol):

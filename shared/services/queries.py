@@ -9,11 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.adapters.ledger_tables import LedgerStore, ledger_partition
+from shared.adapters.ledger_keys import ledger_partition
+from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.adjustments import BASE_DIMENSIONS
 from shared.domain.cache import Quantities, merge
 from shared.domain.identifiers import KEY_TEXT, KEY_TEXT_RULE
 from shared.domain.inventory_config import InventoryConfig, calculated_quantities
+from shared.services.ports import CacheIndex
 
 LINE_STATUSES = ("Created", "IVPosted", "Aggregated")
 MAX_PAGE = 1000
@@ -144,7 +146,7 @@ class IndexQuery(BaseModel):
 
 
 def index_query(
-    store: LedgerStore,
+    store: CacheIndex,
     environment_id: str,
     query: IndexQuery,
     config: InventoryConfig,
@@ -161,18 +163,17 @@ def index_query(
     partitions = [ledger_partition(environment_id, o, p) for o in orgs for p in products] if products else None
     dim_filters = {k: set(v) for k, v in query.filters.items() if k not in ("organizationId", "productId")}
     groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], Quantities] = {}
-    for entity in store.cache_rows_of_environment(environment_id, partitions):
-        _, org, product = entity["PartitionKey"].split("|", 2)
+    for row in store.product_rows(environment_id, partitions):
+        org, product, dims = row.organization_id, row.product_id, row.dimensions
         if org not in orgs:
             continue
-        dims = json.loads(entity["Dimensions"])
         if any(dims.get(name) not in allowed for name, allowed in dim_filters.items()):
             continue
         if exact is not None and not exact.matches(dims):
             continue
         group_dims = tuple((name, dims.get(name, "")) for name in query.groupByValues)
         key = (org, product, group_dims)
-        groups[key] = merge(groups.get(key, {}), json.loads(entity["Quantities"]))
+        groups[key] = merge(groups.get(key, {}), row.quantities)
     items = []
     for (org, product, group_dims), physical in sorted(groups.items()):
         quantities = merge(physical, calculated_quantities(config, physical))
