@@ -32,7 +32,7 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
 
 
 def ingest(
-    store: LedgerPort,
+    store: LedgerPort,  # uses ids, partitions and pending work; LedgerPort only because sync_partition asks for it
     environment_id: str,
     lines: list[AdjustmentLine],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -20,10 +20,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.ledger_keys import TRANSACTION, split_partition
-from shared.adapters.ledger_tables import OFFSET_WORK, IdRecord, LedgerStore, ledger_partition
+from shared.adapters.ledger_keys import OFFSET_WORK, TRANSACTION, ledger_partition, split_partition
+from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.cache import CacheChange, Edit
 from shared.domain.inventory_config import TRIGGERS, InventoryConfig
+from shared.domain.ledger_records import IdRecord
 from shared.domain.offsets import JOURNAL_STAGE, TRIGGER_STATUSES, ErpTransaction, offset_edit, reached
 from shared.services.cache_changes import TooMuchContention, apply_changes
 from shared.services.outcomes import LineOutcome

@@ -115,6 +115,14 @@ class SendPort(SendingRepository, PendingWork, Leases, Protocol):
     """What sending an environment needs: its aggregated lines, its markers and its lease."""
 
 
+class ChangePort(IdRepository, PartitionRepository, Protocol):
+    """What recording changes once needs (on-hand events): their ids, and the partitions' cache rows."""
+
+
+class AggregationPort(AggregatedRepository, PendingWork, Protocol):
+    """What aggregating a partition needs: its open lines past `Created`, and the work markers."""
+
+
 class LedgerPort(IdRepository, PartitionRepository, AggregatedRepository, PendingWork, Protocol):
     """Everything a partition visit touches (one Table Storage adapter implements it)."""
 
