@@ -119,6 +119,10 @@ class ChangePort(IdRepository, PartitionRepository, Protocol):
     """What recording changes once needs (on-hand events): their ids, and the partitions' cache rows."""
 
 
+class SnapshotPort(IdRepository, PartitionRepository, PendingWork, Protocol):
+    """What a level snapshot needs: its events recorded once, and level work marked."""
+
+
 class AggregationPort(AggregatedRepository, PendingWork, Protocol):
     """What aggregating a partition needs: its open lines past `Created`, and the work markers."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from shared.adapters.partition_ledger import OPEN_FIELDS, line_entity
 from shared.adapters.pending_index import Marker
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
-from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries, ProductRow
 from shared.domain.quantities import canonical
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,7 +33,7 @@ Entity = dict[str, Any]
 
 
 class InMemoryLedger:
-    """IdRepository, PartitionRepository, AggregatedRepository, SendingRepository, PendingWork and Leases."""
+    """IdRepository, PartitionRepository, CacheIndex, AggregatedRepository, SendingRepository, PendingWork, Leases."""
 
     def __init__(self) -> None:
         self.ids: dict[tuple[str, str], IdRecord] = {}
@@ -145,6 +145,13 @@ class InMemoryLedger:
             for key, values in change.companions:
                 stored[key] = stored[key] | dict(values) | {"_etag": self._etag()}
         return etags
+
+    def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]:
+        for partition in sorted(self.partitions) if partitions is None else partitions:
+            if partition.startswith(environment_id + "|"):
+                _, organization_id, product_id = partition.split("|", 2)
+                for row in self.cache_rows(partition, record=False).values():
+                    yield ProductRow(organization_id, product_id, dict(row.dimensions), row.quantities)
 
     def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None:
         found = self.partitions[partition].get(row_key)

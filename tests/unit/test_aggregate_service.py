@@ -1,14 +1,18 @@
-"""Aggregation against in-memory fakes of its ports, through to the journal that sends the result."""
+"""Aggregation and the index query against in-memory fakes of their ports."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from shared.adapters.ledger_keys import LEDGER_WORK, SEND_WORK, ledger_partition
 from shared.domain.aggregation import JournalMapping
+from shared.domain.inventory_config import InventoryConfig
 from shared.services.aggregate import aggregate_pending
 from shared.services.ingest import ingest
+from shared.services.queries import IndexQuery, index_query
 from shared.services.send_journals import send_environment
 from tests.unit.fakes import InMemoryJournalLog, InMemoryLedger
 from tests.unit.test_ingest_service import lines
@@ -43,3 +47,16 @@ def test_posted_lines_become_one_aggregated_line_per_key_and_are_sent_once() -> 
 
     assert len(erp.sent) == 1, "a second run finds nothing due"
     assert sorted(str(line.quantity) for line in erp.sent[0].lines) == ["-1", "2.5"]
+
+
+def test_the_index_query_sums_cache_rows_per_product_through_the_cache_port() -> None:
+    config = InventoryConfig.model_validate(
+        json.loads((Path(__file__).resolve().parents[2] / "samples" / "configuration.json").read_text())
+    )
+    store = InMemoryLedger()
+    ingest(store, ENV, lines(("a", "P1", "2"), ("b", "P1", "0.5"), ("c", "P2", "-1"), sync=True), clock)
+    ingest(store, "other-env", lines(("a", "P1", "100"), sync=True), clock)
+
+    items = index_query(store, ENV, IndexQuery(filters={"organizationId": ["usmf"]}), config)
+
+    assert [(i["productId"], i["quantities"]["pos"]["sold"]) for i in items] == [("P1", "2.5"), ("P2", "-1")]
