@@ -26,7 +26,7 @@ from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
-from shared.domain.ledger_records import NewLine, OpenEntries, ProductRow
+from shared.domain.ledger_records import NewLine, OpenEntries, ProductRow, StoredLine
 from shared.domain.quantities import canonical
 
 LINE_PREFIX, CACHE_PREFIX = LINE, CACHE
@@ -68,6 +68,17 @@ def line_entity(new: NewLine) -> dict[str, Any]:
         "Status": "Created",
         "CreatedAt": new.created_at,
     }
+
+
+def stored_line(entity: dict[str, Any]) -> StoredLine:
+    return StoredLine(
+        json.loads(entity["Payload"]),
+        entity["Status"],
+        entity.get("CreatedAt"),
+        entity.get("IVPostedAt"),
+        entity.get("AggregatedAt"),
+        entity.get("AggregatedLineId") or None,
+    )
 
 
 class PartitionLedger(LedgerTables):
@@ -209,6 +220,17 @@ class PartitionLedger(LedgerTables):
             params["createdTo"] = filters["createdTo"]
         pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
         return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
+
+    def stored_line(self, partition: str, line_id: str) -> StoredLine | None:
+        line = self.get_line(partition, line_id)
+        return None if line is None else stored_line(line)
+
+    def stored_lines(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[StoredLine], str | None]:
+        """One page of the environment's lines matching `filters` (see `query_lines`), and the next page's token."""
+        entities, next_token = self.query_lines(environment_id, filters, page_size, token)
+        return [stored_line(e) for e in entities], next_token
 
     def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]:
         """The cache rows of `partitions` (of the whole environment when None), each with its product."""

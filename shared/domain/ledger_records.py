@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared.domain.adjustments import AdjustmentLine
 from shared.domain.cache import CacheRow, PendingLine, Quantities
@@ -30,6 +31,18 @@ class OpenEntries:
     rows: dict[str, CacheRow]
     created: list[PendingLine]
     posted: int
+
+
+@dataclass(frozen=True)
+class StoredLine:
+    """A stored adjustment line as the read API shows it: its content as posted, status and status times."""
+
+    content: dict[str, Any]
+    status: str
+    created_at: datetime | None = None
+    iv_posted_at: datetime | None = None
+    aggregated_at: datetime | None = None
+    aggregated_line_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
-from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries, ProductRow
+from shared.domain.ledger_records import (
+    AggregatedLine,
+    AggregatedUpdate,
+    IdRecord,
+    NewLine,
+    OpenEntries,
+    ProductRow,
+    StoredLine,
+)
 
 if TYPE_CHECKING:
     from shared.adapters.pending_index import Marker
@@ -50,6 +58,16 @@ class CacheIndex(Protocol):
     """The cache rows of an environment, for index queries."""
 
     def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]: ...
+
+
+class LineReader(Protocol):
+    """Stored lines for the read API: one by id (through its id record), or a page of an environment's."""
+
+    def find_id(self, environment_id: str, line_id: str) -> IdRecord | None: ...
+    def stored_line(self, partition: str, line_id: str) -> StoredLine | None: ...
+    def stored_lines(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[StoredLine], str | None]: ...
 
 
 class AggregatedRepository(Protocol):

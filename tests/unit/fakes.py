@@ -21,11 +21,19 @@ from shared.adapters.aggregated_lines import aggregated_line as _aggregated
 from shared.adapters.aggregated_lines import update_columns
 from shared.adapters.ledger_base import ConcurrencyConflict
 from shared.adapters.ledger_keys import AGGREGATED, CACHE, LEDGER_WORK, LINE, OPEN
-from shared.adapters.partition_ledger import OPEN_FIELDS, line_entity
+from shared.adapters.partition_ledger import OPEN_FIELDS, line_entity, stored_line
 from shared.adapters.pending_index import Marker
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
-from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, IdRecord, NewLine, OpenEntries, ProductRow
+from shared.domain.ledger_records import (
+    AggregatedLine,
+    AggregatedUpdate,
+    IdRecord,
+    NewLine,
+    OpenEntries,
+    ProductRow,
+    StoredLine,
+)
 from shared.domain.quantities import canonical
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -33,7 +41,8 @@ Entity = dict[str, Any]
 
 
 class InMemoryLedger:
-    """IdRepository, PartitionRepository, CacheIndex, AggregatedRepository, SendingRepository, PendingWork, Leases."""
+    """The ledger's ports in memory: IdRepository, PartitionRepository, LineReader, CacheIndex,
+    AggregatedRepository, SendingRepository, PendingWork and Leases (shared/services/ports.py)."""
 
     def __init__(self) -> None:
         self.ids: dict[tuple[str, str], IdRecord] = {}
@@ -81,6 +90,24 @@ class InMemoryLedger:
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         found = self.partitions[partition].get(LINE + line_id)
         return None if found is None else dict(found)
+
+    def stored_line(self, partition: str, line_id: str) -> StoredLine | None:
+        found = self.partitions[partition].get(LINE + line_id)
+        return None if found is None else stored_line(found)
+
+    def stored_lines(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[StoredLine], str | None]:
+        """Every line of the environment matching `status`/`productId`, in one page (no paging in the fake)."""
+        found = [
+            stored_line(e)
+            for partition, rows in sorted(self.partitions.items())
+            if partition.startswith(environment_id + "|")
+            for key, e in sorted(rows.items())
+            if key.startswith(LINE)
+            and all(filters.get(f) in (None, e[c]) for f, c in (("status", "Status"), ("productId", "ProductId")))
+        ]
+        return found, None
 
     def open_entries(self, partition: str) -> OpenEntries:
         self.steps.append("read_open")

@@ -10,6 +10,7 @@ import pytest
 from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition
 from shared.domain.adjustments import AdjustmentLine, parse_lines
 from shared.services.ingest import ingest
+from shared.services.queries import LineFilters, get_line, list_lines
 from tests.unit.fakes import InMemoryLedger, RecordingQueues
 
 ENV = "env-unit"
@@ -129,3 +130,16 @@ def test_a_line_already_posted_answers_duplicate_with_its_status_and_marks_nothi
 
     assert outcomes(result) == [("a", "duplicate", "IVPosted")]
     assert store.marked(LEDGER_WORK) == set(), "a posted line is no work for sync"
+
+
+def test_the_read_api_shows_a_line_as_posted_with_its_status_times() -> None:
+    store = InMemoryLedger()
+    ingest(store, ENV, lines(("a", "P1", "2"), ("b", "P2", "1"), sync=True), clock)
+
+    view = get_line(store, ENV, "a")
+
+    assert view is not None and view["quantity"] == "2" and view["productId"] == "P1"
+    assert view["status"] == "IVPosted" and view["statusTimes"]["Created"] == NOW
+    assert get_line(store, ENV, "missing") is None
+    page = list_lines(store, ENV, LineFilters(productId="P2"))
+    assert [item["id"] for item in page["items"]] == ["b"]
