@@ -125,6 +125,16 @@ class JournalLog(Protocol):
     def get(self, environment_id: str, journal_id: str) -> dict[str, Any] | None: ...
 
 
+class OffsetCandidates(Protocol):
+    """Aggregated lines whose offset or ERP on-hand change is still open (stored columns, with `_etag`)."""
+
+    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]: ...
+
+
+class OffsetPort(IdRepository, PartitionRepository, OffsetCandidates, PendingWork, Protocol):
+    """What offsets and ERP transactions need: ids, the partitions' cache, open offsets, work markers."""
+
+
 class AnswerPort(SendingRepository, PendingWork, Protocol):
     """What applying the ERP's answer needs: the aggregated lines, and markers for the work it makes."""
 
