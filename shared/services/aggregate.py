@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from shared.adapters.ledger_keys import LEDGER_WORK, SEND_WORK
 from shared.adapters.ledger_tables import ConcurrencyConflict
 from shared.domain.aggregation import JournalMapping, plan_aggregation
-from shared.services.ports import AggregationPort
+from shared.services.ports import LedgerPort
 from shared.telemetry import stage
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,7 @@ class AggregateReport:
 
 
 def aggregate_partition(
-    store: AggregationPort,
-    partition: str,
-    mapping: JournalMapping,
-    clock: Callable[[], datetime],
-    report: AggregateReport,
+    store: LedgerPort, partition: str, mapping: JournalMapping, clock: Callable[[], datetime], report: AggregateReport
 ) -> bool:
     """Aggregate every `IVPosted` line of the partition; False if contention left some to a retry."""
     with stage("aggregate", partition=partition):
@@ -75,7 +71,7 @@ def aggregate_partition(
 
 
 def aggregate_pending(
-    store: AggregationPort,
+    store: LedgerPort,
     mapping: JournalMapping,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     environment_id: str | None = None,

@@ -151,10 +151,6 @@ class SnapshotPort(IdRepository, PartitionRepository, PendingWork, Protocol):
     """What a level snapshot needs: its events recorded once, and level work marked."""
 
 
-class AggregationPort(AggregatedRepository, PendingWork, Protocol):
-    """What aggregating a partition needs: its open lines past `Created`, and the work markers."""
-
-
 class LedgerPort(IdRepository, PartitionRepository, AggregatedRepository, PendingWork, Protocol):
     """Everything a partition visit touches (one Table Storage adapter implements it)."""
 

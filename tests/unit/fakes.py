@@ -321,6 +321,10 @@ class InMemoryLedger:
         del self.markers[key]
         return True
 
+    def clear_pending_many(self, markers: Iterable[Marker]) -> None:
+        for marker in markers:
+            self.clear_pending(marker)
+
     def schedule_once(self, name: str, at: datetime) -> bool:
         if name in self.schedules:
             return False
