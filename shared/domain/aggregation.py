@@ -84,6 +84,11 @@ class DetailedLine:
     trans_date: str | None
     cost_price: str | None
 
+    @property
+    def line_id(self) -> str:
+        """The line's own id (the row key less its kind prefix)."""
+        return self.row_key.split("|", 1)[1]
+
 
 @dataclass(frozen=True)
 class ErpKey:

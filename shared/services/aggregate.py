@@ -63,7 +63,7 @@ def aggregate_partition(
                     send_marked = True
                 if groups:
                     store.commit_aggregation(partition, groups, clock())
-                members += [(line.row_key[2:], group.aggregated_id) for group in groups for line in group.lines]
+                members += [(line.line_id, group.aggregated_id) for group in groups for line in group.lines]
                 store.finish_aggregated(partition, members, clock())
             except ConcurrencyConflict:
                 conflicts += 1

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.adjustments import LineProblem, parse_lines
 from shared.domain.identifiers import VALUE_TEXT, VALUE_TEXT_RULE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
@@ -33,6 +32,7 @@ from shared.domain.reconciliation.journal import select_lines
 from shared.domain.reconciliation.outbox_files import approval_id, external_csv, external_json
 from shared.services.ingest import ingest
 from shared.services.outcomes import LineOutcome
+from shared.services.ports import LedgerPort
 
 EXTERNAL_CATEGORY = "Reconciliation"
 DEFAULT_COUNTING_JOURNAL_NAME = "ICnt"
@@ -143,7 +143,7 @@ def _document(proposed_journal: bytes | None) -> dict[str, Any]:
 
 
 def approve(
-    store: LedgerStore,
+    store: LedgerPort,
     environment_id: str,
     proposed_journal: bytes | None,
     request: ApprovalRequest,

@@ -10,15 +10,14 @@ partition until the timer sweep finds its marker.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition, line_key
-from shared.adapters.ledger_tables import IdRecord
+from shared.adapters import partition_ledger
+from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition
 from shared.domain.adjustments import AdjustmentLine
-from shared.domain.quantities import canonical
+from shared.domain.ledger_records import IdRecord, NewLine
 from shared.services.outcomes import LineOutcome, split_repeats
 from shared.services.partition_work import queue_markers
 from shared.services.ports import LedgerPort, WorkSink
@@ -27,33 +26,13 @@ from shared.telemetry import stage
 
 
 def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now: datetime) -> dict[str, Any]:
-    content = line.content()
-    return {
-        "PartitionKey": ledger_partition(environment_id, line.organizationId, line.productId),
-        "RowKey": line_key(line.id),
-        "LineId": line.id,
-        "EnvironmentId": environment_id,
-        "OrganizationId": line.organizationId,
-        "ProductId": line.productId,
-        "DataSource": line.quantityDataSource,
-        "Measure": line.physicalMeasure,
-        "Dimensions": json.dumps(line.dimensions, sort_keys=True),
-        "Quantity": canonical(line.quantity),
-        "ExternalReferenceCategory": line.externalReferenceCategory,
-        "ExternalReferenceId": line.externalReferenceId,
-        "JournalNameId": line.fnoJournalNameId,
-        "CostPrice": None if line.costPrice is None else canonical(line.costPrice),
-        "TransDate": None if line.transDate is None else line.transDate.isoformat(),
-        "Fingerprint": fingerprint,
-        "Payload": json.dumps(content, sort_keys=True),
-        "InstantSync": line.createWithIVSync,
-        "Status": "Created",
-        "CreatedAt": now,
-    }
+    """The entity ingest stores for a new line, shaped by the adapter (bench/ scripts write it raw to compare)."""
+    partition = ledger_partition(environment_id, line.organizationId, line.productId)
+    return partition_ledger.line_entity(NewLine(environment_id, partition, line, fingerprint, now))
 
 
 def ingest(
-    store: LedgerPort,
+    store: LedgerPort,  # uses ids, partitions and pending work; LedgerPort only because sync_partition asks for it
     environment_id: str,
     lines: list[AdjustmentLine],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -63,52 +42,45 @@ def ingest(
         now = clock()
         outcomes, fresh = split_repeats(lines, lambda line: line.id, lambda line: line.fingerprint())
 
-        records = [
-            IdRecord(line.id, ledger_partition(environment_id, line.organizationId, line.productId), fp)
-            for _, line, fp in fresh
-        ]
+        def partition_of(line: AdjustmentLine) -> str:
+            return ledger_partition(environment_id, line.organizationId, line.productId)
+
+        records = [IdRecord(line.id, partition_of(line), fp) for _, line, fp in fresh]
         existing = store.reserve_ids(environment_id, records)
 
-        to_create: list[dict[str, Any]] = []
+        to_create: list[NewLine] = []
         repair_candidates: list[tuple[int, AdjustmentLine, str]] = []
         for index, line, fingerprint in fresh:
             stored = existing.get(line.id)
             if stored is None:
-                to_create.append(line_entity(environment_id, line, fingerprint, now))
+                to_create.append(NewLine(environment_id, partition_of(line), line, fingerprint, now))
                 outcomes[index] = LineOutcome(index, line.id, "created", "Created")
             elif stored.fingerprint != fingerprint:
-                current = store.get_line(stored.ledger_partition, line.id)
                 outcomes[index] = LineOutcome(
                     index,
                     line.id,
                     "conflict",
-                    current["Status"] if current else None,
+                    store.line_status(stored.ledger_partition, line.id),
                     "this id was stored earlier with other content; it was not applied",
                 )
             else:
                 repair_candidates.append((index, line, fingerprint))
 
-        touched: set[str] = {e["PartitionKey"] for e in to_create}
+        touched: set[str] = {new.partition for new in to_create}
         for index, line, fingerprint in repair_candidates:
-            entity = line_entity(environment_id, line, fingerprint, now)
-            current = store.get_line(entity["PartitionKey"], line.id)
-            if current is None:
-                to_create.append(entity)
+            partition = partition_of(line)
+            status = store.line_status(partition, line.id)
+            if status is None:  # the id was reserved by a request that died before storing the line
+                to_create.append(NewLine(environment_id, partition, line, fingerprint, now))
                 status = "Created"
-            else:
-                status = current["Status"]
             if status == "Created":
-                touched.add(entity["PartitionKey"])
+                touched.add(partition)
             outcomes[index] = LineOutcome(index, line.id, "duplicate", status)
 
-        store.create_lines(to_create)
+        store.add_lines(to_create)
         markers = store.mark_pending(touched, now, LEDGER_WORK) if touched else []
 
-        instant = {
-            ledger_partition(environment_id, line.organizationId, line.productId)
-            for line in lines
-            if line.createWithIVSync
-        }
+        instant = {partition_of(line) for line in lines if line.createWithIVSync}
         synced: set[str] = set()
         for partition in sorted(instant):
             synced |= sync_partition(store, partition, clock).synced_ids

@@ -17,15 +17,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.adapters.journal_records import JournalRecords
-from shared.adapters.ledger_tables import LedgerStore
 from shared.domain import strict_json
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 from shared.domain.inventory_config import InventoryConfig
 from shared.domain.journals import JournalOutcome, LineResult
+from shared.domain.ledger_records import AggregatedLine
 from shared.domain.onhand_events import Problems, physical_quantities
 from shared.domain.quantities import canonical
-from shared.services.send_journals import apply_outcome, lines_of_journal
+from shared.services.ports import AnswerPort, JournalLog
+from shared.services.send_journals import apply_outcome
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 AGGREGATED_ID = re.compile(r"[0-9a-f]{24}")
@@ -56,8 +56,8 @@ class ResultRejected(ValueError):
 
 
 def apply_result_file(
-    store: LedgerStore,
-    records: JournalRecords,
+    store: AnswerPort,
+    records: JournalLog,
     blob_name: str,
     data: bytes,
     max_attempts: int,
@@ -85,8 +85,8 @@ def apply_result_file(
     if records.get(environment_id, result.journalId) is None:
         raise ResultRejected(f"unknown journal {result.journalId} in environment {environment_id}")
     onhand = _erp_onhand(result, configs(environment_id) if configs else None)
-    entities = lines_of_journal(store, environment_id, result.journalId)
-    entities += _resent_lines(store, environment_id, result, {e["AggregatedId"] for e in entities})
+    entities = store.lines_of_journal(environment_id, result.journalId)
+    entities += _resent_lines(store, environment_id, result, {line.aggregated_id for line in entities})
     outcome = JournalOutcome(
         result.journalId,
         result.state,
@@ -99,12 +99,12 @@ def apply_result_file(
 
 
 def _resent_lines(
-    store: LedgerStore, environment_id: str, result: ResultFile, current: set[str]
-) -> list[dict[str, Any]]:
+    store: AnswerPort, environment_id: str, result: ResultFile, current: set[str]
+) -> list[AggregatedLine]:
     """Lines the file names that have since moved to another journal: the answer is recorded on them, not applied."""
     missing = [r.lineId for r in result.lines if r.lineId not in current and AGGREGATED_ID.fullmatch(r.lineId)]
-    found = [store.find_aggregated(environment_id, line_id) for line_id in dict.fromkeys(missing[:MAX_LOOKUPS])]
-    return [e for e in found if e is not None and e.get("JournalId")]
+    found = [store.find_aggregated_line(environment_id, line_id) for line_id in dict.fromkeys(missing[:MAX_LOOKUPS])]
+    return [line for line in found if line is not None and line.journal_id]
 
 
 def _erp_onhand(result: ResultFile, config: InventoryConfig | None) -> dict[str, str]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters.ledger_tables import LedgerStore
 from shared.adapters.storage_names import LEVEL_SNAPSHOTS_CONTAINER
 from shared.domain.identifiers import check_environment_id
 from shared.domain.inventory_config import InventoryConfig
@@ -26,7 +25,7 @@ from shared.domain.level_targets import LEVEL_MEASURES
 from shared.domain.onhand_events import parse_events
 from shared.services.level_sync import level_partitions, queue_level_work
 from shared.services.onhand_events import post_events
-from shared.services.ports import WorkSink
+from shared.services.ports import SnapshotPort, WorkSink
 
 LEVEL_SNAPSHOTS = LEVEL_SNAPSHOTS_CONTAINER
 MAX_SNAPSHOT_BYTES = 50 * 1024 * 1024
@@ -96,7 +95,7 @@ def snapshot_events(blob_name: str, content: bytes) -> list[dict[str, Any]]:
 
 
 def apply_level_snapshot(
-    store: LedgerStore,
+    store: SnapshotPort,
     queues: WorkSink | None,
     blob_name: str,
     content: bytes,

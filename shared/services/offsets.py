@@ -20,13 +20,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.ledger_keys import TRANSACTION
-from shared.adapters.ledger_tables import OFFSET_WORK, IdRecord, LedgerStore, ledger_partition
+from shared.adapters.ledger_keys import OFFSET_WORK, TRANSACTION, ledger_partition, split_partition
 from shared.domain.cache import CacheChange, Edit
 from shared.domain.inventory_config import TRIGGERS, InventoryConfig
+from shared.domain.ledger_records import IdRecord
 from shared.domain.offsets import JOURNAL_STAGE, TRIGGER_STATUSES, ErpTransaction, offset_edit, reached
 from shared.services.cache_changes import TooMuchContention, apply_changes
 from shared.services.outcomes import LineOutcome
+from shared.services.ports import OffsetPort
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -75,7 +76,7 @@ def journal_offset_change(entity: dict[str, Any], config: InventoryConfig, at: d
     return CacheChange(entity["RowKey"], marker, entity["_etag"], tuple(edits))
 
 
-def offset_partition(store: LedgerStore, partition: str, config: InventoryConfig, clock: Clock = _now) -> int:
+def offset_partition(store: OffsetPort, partition: str, config: InventoryConfig, clock: Clock = _now) -> int:
     def load() -> list[CacheChange]:
         changes = [
             journal_offset_change(e, config, clock()) for e in store.offset_candidates(partition, TRIGGER_STATUSES)
@@ -85,7 +86,7 @@ def offset_partition(store: LedgerStore, partition: str, config: InventoryConfig
     return sum(1 for c in apply_changes(store, partition, load, clock) if c.edits)
 
 
-def offset_pending(store: LedgerStore, configs: Configs, clock: Clock = _now) -> int:
+def offset_pending(store: OffsetPort, configs: Configs, clock: Clock = _now) -> int:
     """Apply the offsets of partitions whose journal lines changed status; returns lines offset."""
     applied = 0
     by_environment: dict[str, InventoryConfig] = {}
@@ -146,7 +147,7 @@ def _transaction_change(
 
 
 def post_transactions(
-    store: LedgerStore, environment_id: str, transactions: list[ErpTransaction], clock: Clock = _now
+    store: OffsetPort, environment_id: str, transactions: list[ErpTransaction], clock: Clock = _now
 ) -> list[LineOutcome]:
     """Record each report; apply its on-hand change once per status and its offset once per id."""
     outcomes: dict[int, LineOutcome] = {}
@@ -215,13 +216,13 @@ def post_transactions(
     return [outcomes[i] for i in range(len(transactions))]
 
 
-def transaction_view(store: LedgerStore, environment_id: str, transaction_id: str) -> dict[str, Any] | None:
+def transaction_view(store: OffsetPort, environment_id: str, transaction_id: str) -> dict[str, Any] | None:
     """What omnisync recorded of an ERP transaction: statuses applied, and whether it was offset."""
     record = store.find_id(environment_id, ID_NAMESPACE + transaction_id)
     entity = store.get_entity(record.ledger_partition, TX_PREFIX + transaction_id) if record else None
-    if entity is None:
+    if record is None or entity is None:
         return None
-    _, org, product = entity["PartitionKey"].split("|", 2)
+    _, org, product = split_partition(record.ledger_partition)
     return {
         "id": transaction_id,
         "transactionType": entity["TransactionType"],

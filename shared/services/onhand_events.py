@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.adapters.ledger_keys import EVENT
-from shared.adapters.ledger_tables import IdRecord, LedgerStore, ledger_partition
+from shared.adapters.ledger_keys import EVENT, ledger_partition
 from shared.adapters.table_batches import in_parallel
 from shared.domain.cache import CacheChange
+from shared.domain.ledger_records import IdRecord
 from shared.domain.onhand_events import OnHandEvent, event_edits
 from shared.services.cache_changes import apply_changes
 from shared.services.outcomes import LineOutcome, split_repeats
+from shared.services.ports import ChangePort
 
 EVENT_PREFIX = EVENT
 ID_NAMESPACE = "ev|"
@@ -43,7 +44,7 @@ def _change(event: OnHandEvent, at: datetime) -> CacheChange:
 
 
 def post_events(
-    store: LedgerStore,
+    store: ChangePort,
     environment_id: str,
     events: list[OnHandEvent],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),

@@ -1,21 +1,32 @@
 """The storage ports services depend on, as `typing.Protocol`s.
 
-`shared.adapters.ledger_tables.LedgerStore` implements them on Table Storage; unit tests use small
-in-memory fakes. Each protocol is one concern: ids, a partition's lines and cache, its aggregated
-lines, and the pending-work index; `LedgerPort` is what a partition visit needs of all of them.
+Each protocol is one concern: ids, a partition's lines and cache, its aggregated lines, and the
+pending-work index; `LedgerPort` is what a partition visit needs of all of them. On Table Storage
+each is its own repository (shared/adapters/line_ids.py, partition_ledger.py, aggregated_lines.py,
+pending_index.py) and `shared.adapters.ledger_tables.LedgerStore` composes them; unit tests use
+small in-memory fakes (tests/unit/fakes.py). Ports speak domain types
+(shared/domain/ledger_records.py): services never build table entities or row keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
+from shared.domain.ledger_records import (
+    AggregatedLine,
+    AggregatedUpdate,
+    IdRecord,
+    NewLine,
+    OpenEntries,
+    ProductRow,
+    StoredLine,
+)
 
 if TYPE_CHECKING:
-    from shared.adapters.ledger_tables import IdRecord, OpenEntries
     from shared.adapters.pending_index import Marker
 
 
@@ -27,7 +38,12 @@ class IdRepository(Protocol):
 class PartitionRepository(Protocol):
     """A ledger partition's lines, open entries and cache rows."""
 
-    def create_lines(self, entities: list[dict[str, Any]]) -> None: ...
+    def add_lines(self, lines: list[NewLine]) -> None:
+        """Store new lines as `Created`, each with its open entry; lines already stored are left as they are."""
+
+    def line_status(self, partition: str, line_id: str) -> str | None:
+        """A stored line's status; None if it is not stored."""
+
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None: ...
     def open_entries(self, partition: str) -> OpenEntries: ...
     def created_lines(self, partition: str, limit: int) -> list[PendingLine]: ...
@@ -38,12 +54,38 @@ class PartitionRepository(Protocol):
     def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None: ...
 
 
+class CacheIndex(Protocol):
+    """The cache rows of an environment, for index queries."""
+
+    def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]: ...
+
+
+class LineReader(Protocol):
+    """Stored lines for the read API: one by id (through its id record), or a page of an environment's."""
+
+    def find_id(self, environment_id: str, line_id: str) -> IdRecord | None: ...
+    def stored_line(self, partition: str, line_id: str) -> StoredLine | None: ...
+    def stored_lines(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[StoredLine], str | None]: ...
+
+
 class AggregatedRepository(Protocol):
     def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]: ...
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None: ...
     def has_open_lines(self, partition: str) -> bool: ...
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None: ...
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None: ...
+
+
+class SendingRepository(Protocol):
+    """Aggregated lines as sending and the ERP's answers read and change them."""
+
+    def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]: ...
+    def aggregated_line(self, partition: str, aggregated_id: str) -> AggregatedLine | None: ...
+    def lines_of_journal(self, environment_id: str, journal_id: str) -> list[AggregatedLine]: ...
+    def find_aggregated_line(self, environment_id: str, aggregated_id: str) -> AggregatedLine | None: ...
+    def apply_updates(self, updates: list[AggregatedUpdate]) -> None: ...
 
 
 class PendingWork(Protocol):
@@ -58,6 +100,56 @@ class PendingWork(Protocol):
     def schedule_once(self, name: str, at: datetime) -> bool: ...
     def unschedule(self, name: str) -> None: ...
     def stale_schedules(self, before: datetime, prefix: str = "") -> list[str]: ...
+
+
+class Leases(Protocol):
+    """One holder at a time for work that must not overlap (sending an environment)."""
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, seconds: int) -> str | None: ...
+    def release_lease(self, name: str, etag: str) -> None: ...
+
+
+class JournalLog(Protocol):
+    """The record of each journal sent (and which are still in flight)."""
+
+    def start(self, environment_id: str, journal_id: str, properties: dict[str, Any], at: datetime) -> None: ...
+    def finish(
+        self,
+        environment_id: str,
+        journal_id: str,
+        state: str,
+        erp_number: str | None,
+        message: str | None,
+        at: datetime,
+    ) -> None: ...
+    def inflight(self) -> list[tuple[str, str]]: ...
+    def get(self, environment_id: str, journal_id: str) -> dict[str, Any] | None: ...
+
+
+class OffsetCandidates(Protocol):
+    """Aggregated lines whose offset or ERP on-hand change is still open (stored columns, with `_etag`)."""
+
+    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]: ...
+
+
+class OffsetPort(IdRepository, PartitionRepository, OffsetCandidates, PendingWork, Protocol):
+    """What offsets and ERP transactions need: ids, the partitions' cache, open offsets, work markers."""
+
+
+class AnswerPort(SendingRepository, PendingWork, Protocol):
+    """What applying the ERP's answer needs: the aggregated lines, and markers for the work it makes."""
+
+
+class SendPort(SendingRepository, PendingWork, Leases, Protocol):
+    """What sending an environment needs: its aggregated lines, its markers and its lease."""
+
+
+class ChangePort(IdRepository, PartitionRepository, Protocol):
+    """What recording changes once needs (on-hand events): their ids, and the partitions' cache rows."""
+
+
+class SnapshotPort(IdRepository, PartitionRepository, PendingWork, Protocol):
+    """What a level snapshot needs: its events recorded once, and level work marked."""
 
 
 class LedgerPort(IdRepository, PartitionRepository, AggregatedRepository, PendingWork, Protocol):

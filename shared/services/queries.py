@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from shared.adapters.ledger_tables import LedgerStore, ledger_partition
+from shared.adapters.ledger_keys import ledger_partition
 from shared.domain.adjustments import BASE_DIMENSIONS
 from shared.domain.cache import Quantities, merge
 from shared.domain.identifiers import KEY_TEXT, KEY_TEXT_RULE
 from shared.domain.inventory_config import InventoryConfig, calculated_quantities
+from shared.domain.ledger_records import StoredLine
+from shared.services.ports import CacheIndex, LineReader
 
 LINE_STATUSES = ("Created", "IVPosted", "Aggregated")
 MAX_PAGE = 1000
@@ -21,17 +22,13 @@ MAX_FILTER_VALUES = 100
 _DIM_BY_LOWER = {d.lower(): d for d in BASE_DIMENSIONS}
 
 
-def line_view(entity: dict[str, Any]) -> dict[str, Any]:
+def line_view(line: StoredLine) -> dict[str, Any]:
     """A stored line as the API shows it: what was sent, its status and the time of each status."""
-    view: dict[str, Any] = json.loads(entity["Payload"])
-    view["status"] = entity["Status"]
-    view["statusTimes"] = {
-        "Created": entity.get("CreatedAt"),
-        "IVPosted": entity.get("IVPostedAt"),
-        "Aggregated": entity.get("AggregatedAt"),
-    }
-    if entity.get("AggregatedLineId"):
-        view["aggregatedLineId"] = entity["AggregatedLineId"]
+    view: dict[str, Any] = dict(line.content)
+    view["status"] = line.status
+    view["statusTimes"] = {"Created": line.created_at, "IVPosted": line.iv_posted_at, "Aggregated": line.aggregated_at}
+    if line.aggregated_line_id:
+        view["aggregatedLineId"] = line.aggregated_line_id
     return view
 
 
@@ -62,18 +59,18 @@ class LineFilters(BaseModel):
         return value
 
 
-def list_lines(store: LedgerStore, environment_id: str, filters: LineFilters) -> dict[str, Any]:
+def list_lines(store: LineReader, environment_id: str, filters: LineFilters) -> dict[str, Any]:
     query = filters.model_dump(exclude={"pageSize", "continuationToken"})
-    entities, token = store.query_lines(environment_id, query, filters.pageSize, filters.continuationToken)
-    return {"items": [line_view(e) for e in entities], "continuationToken": token}
+    lines, token = store.stored_lines(environment_id, query, filters.pageSize, filters.continuationToken)
+    return {"items": [line_view(line) for line in lines], "continuationToken": token}
 
 
-def get_line(store: LedgerStore, environment_id: str, line_id: str) -> dict[str, Any] | None:
+def get_line(store: LineReader, environment_id: str, line_id: str) -> dict[str, Any] | None:
     record = store.find_id(environment_id, line_id)
     if record is None:
         return None
-    entity = store.get_line(record.ledger_partition, line_id)
-    return None if entity is None else line_view(entity)
+    line = store.stored_line(record.ledger_partition, line_id)
+    return None if line is None else line_view(line)
 
 
 def _key_list(value: Any, field: str) -> list[str]:
@@ -144,7 +141,7 @@ class IndexQuery(BaseModel):
 
 
 def index_query(
-    store: LedgerStore,
+    store: CacheIndex,
     environment_id: str,
     query: IndexQuery,
     config: InventoryConfig,
@@ -161,18 +158,17 @@ def index_query(
     partitions = [ledger_partition(environment_id, o, p) for o in orgs for p in products] if products else None
     dim_filters = {k: set(v) for k, v in query.filters.items() if k not in ("organizationId", "productId")}
     groups: dict[tuple[str, str, tuple[tuple[str, str], ...]], Quantities] = {}
-    for entity in store.cache_rows_of_environment(environment_id, partitions):
-        _, org, product = entity["PartitionKey"].split("|", 2)
+    for row in store.product_rows(environment_id, partitions):
+        org, product, dims = row.organization_id, row.product_id, row.dimensions
         if org not in orgs:
             continue
-        dims = json.loads(entity["Dimensions"])
         if any(dims.get(name) not in allowed for name, allowed in dim_filters.items()):
             continue
         if exact is not None and not exact.matches(dims):
             continue
         group_dims = tuple((name, dims.get(name, "")) for name in query.groupByValues)
         key = (org, product, group_dims)
-        groups[key] = merge(groups.get(key, {}), json.loads(entity["Quantities"]))
+        groups[key] = merge(groups.get(key, {}), row.quantities)
     items = []
     for (org, product, group_dims), physical in sorted(groups.items()):
         quantities = merge(physical, calculated_quantities(config, physical))

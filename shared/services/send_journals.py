@@ -17,15 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from shared.adapters.journal_records import JournalRecords
-from shared.adapters.ledger_tables import OFFSET_WORK, SEND_WORK, LedgerStore
+from shared.adapters.ledger_keys import OFFSET_WORK, SEND_WORK
 from shared.adapters.table_batches import in_parallel
 from shared.domain.aggregation import RESENDABLE_STATUSES, RETRYABLE_STATUSES, STATUS_FOR_STATE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate
 from shared.domain.offsets import TRIGGER_STATUSES
-from shared.services.ports import WorkSink
+from shared.services.ports import AnswerPort, JournalLog, SendPort, WorkSink
 from shared.telemetry import stage
 
 log = logging.getLogger(__name__)
@@ -48,13 +47,13 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_MAX, delay)
 
 
-def journal_line(entity: dict[str, Any]) -> JournalLine:
-    key = json.loads(entity["ErpKey"])
+def journal_line(line: AggregatedLine) -> JournalLine:
+    key = json.loads(line.erp_key)
     dims = key["dimensions"]
     return JournalLine(
-        line_id=entity["AggregatedId"],
-        item_number=entity["ProductId"],
-        quantity=Decimal(entity["Quantity"]),
+        line_id=line.aggregated_id,
+        item_number=line.product_id,
+        quantity=Decimal(line.quantity),
         site_id=dims.get("siteId"),
         warehouse_id=dims.get("locationId"),
         color_id=dims.get("colorId"),
@@ -71,35 +70,35 @@ def journal_line(entity: dict[str, Any]) -> JournalLine:
     )
 
 
-def journal_id_for(entities: list[dict[str, Any]]) -> str:
-    members = "\n".join(sorted(f"{e['AggregatedId']}:{e.get('Attempts', 0)}:{e.get('Retries', 0)}" for e in entities))
+def journal_id_for(lines: list[AggregatedLine]) -> str:
+    members = "\n".join(sorted(f"{line.aggregated_id}:{line.attempts}:{line.retries}" for line in lines))
     return "OS-" + hashlib.sha256(members.encode()).hexdigest()[:24]
 
 
-def build_journal(journal_id: str, environment_id: str, entities: list[dict[str, Any]]) -> Journal:
-    first = entities[0]
-    ordered = sorted(entities, key=lambda e: (e.get("JournalLineNumber") or 0, e["PartitionKey"], e["RowKey"]))
+def build_journal(journal_id: str, environment_id: str, lines: list[AggregatedLine]) -> Journal:
+    first = lines[0]
+    ordered = sorted(lines, key=lambda line: (line.journal_line_number or 0, line.partition, line.aggregated_id))
     return Journal(
         journal_id=journal_id,
         environment_id=environment_id,
-        organization_id=first["OrganizationId"],
-        journal_type=first["JournalType"],
-        journal_name_id=first["JournalNameId"],
-        target_status=first["TargetStatus"],
-        lines=tuple(journal_line(e) for e in ordered),
+        organization_id=first.organization_id,
+        journal_type=first.journal_type,
+        journal_name_id=first.journal_name_id,
+        target_status=first.target_status,
+        lines=tuple(journal_line(line) for line in ordered),
     )
 
 
-def _due(entity: dict[str, Any], now: datetime, max_attempts: int) -> bool:
-    if entity["Status"] == "Created":
+def _due(line: AggregatedLine, now: datetime, max_attempts: int) -> bool:
+    if line.status == "Created":
         return True
-    next_at = entity.get("NextAttemptAt")
-    return entity.get("Attempts", 0) < max_attempts and (next_at is None or next_at <= now)
+    next_at = line.next_attempt_at
+    return line.attempts < max_attempts and (next_at is None or next_at <= now)
 
 
 def send_pending(
-    store: LedgerStore,
-    records: JournalRecords,
+    store: SendPort,
+    records: JournalLog,
     connector: ErpConnector,
     *,
     max_lines: int,
@@ -132,7 +131,7 @@ def send_pending(
 
 
 @contextmanager
-def _lease(store: LedgerStore, environment_id: str, clock: Clock) -> Iterator[bool]:
+def _lease(store: SendPort, environment_id: str, clock: Clock) -> Iterator[bool]:
     """Hold the environment's send lease for the block; yields False when another holder has it."""
     name = send_lease_name(environment_id)
     lease = store.acquire_lease(name, uuid.uuid4().hex, clock(), LEASE_SECONDS)
@@ -144,8 +143,8 @@ def _lease(store: LedgerStore, environment_id: str, clock: Clock) -> Iterator[bo
 
 
 def send_environment(
-    store: LedgerStore,
-    records: JournalRecords,
+    store: SendPort,
+    records: JournalLog,
     connector: ErpConnector,
     environment_id: str,
     *,
@@ -163,7 +162,7 @@ def send_environment(
     if inflight is None:
         inflight = [journal_id for env, journal_id in records.inflight() if env == environment_id]
     for journal_id in inflight:
-        entities = lines_of_journal(store, environment_id, journal_id)
+        entities = store.lines_of_journal(environment_id, journal_id)
         if entities:
             log.warning("resending journal %s left in flight", journal_id)
             _send(
@@ -182,25 +181,23 @@ def send_environment(
     now = clock()
     markers = store.pending_markers(SEND_WORK, environment_id=environment_id)
     waiting = ("Created", *RESENDABLE_STATUSES)
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str | None, str], list[AggregatedLine]] = defaultdict(list)
     partitions = sorted({m.partition for m in markers})  # a partition may be marked in several shards
-    for entities in in_parallel(lambda p: store.aggregated_lines(p, waiting), [(p,) for p in partitions]):
-        for entity in entities:
-            if _due(entity, now, max_attempts):
-                groups[
-                    (entity["OrganizationId"], entity["JournalType"], entity["JournalNameId"], entity["TargetStatus"])
-                ].append(entity)
+    for lines in in_parallel(lambda p: store.waiting_lines(p, waiting), [(p,) for p in partitions]):
+        for line in lines:
+            if _due(line, now, max_attempts):
+                groups[(line.organization_id, line.journal_type, line.journal_name_id, line.target_status)].append(line)
     for _, entities in sorted(groups.items()):
-        entities.sort(key=lambda e: (e["PartitionKey"], e["RowKey"]))
+        entities.sort(key=lambda line: (line.partition, line.aggregated_id))
         for start in range(0, len(entities), max_lines):
             chunk = entities[start : start + max_lines]
             journal = build_journal(journal_id_for(chunk), environment_id, chunk)
             _send(store, records, connector, journal, chunk, clock, max_attempts, report, resend=False)
     for partition in partitions:
         left = [
-            e
-            for e in store.aggregated_lines(partition, waiting)
-            if e["Status"] == "Created" or e.get("Attempts", 0) < max_attempts
+            line
+            for line in store.waiting_lines(partition, waiting)
+            if line.status == "Created" or line.attempts < max_attempts
         ]
         if not left:
             for marker in (m for m in markers if m.partition == partition):
@@ -208,20 +205,12 @@ def send_environment(
     return report
 
 
-def lines_of_journal(store: LedgerStore, environment_id: str, journal_id: str) -> list[dict[str, Any]]:
-    items, token = store.query_aggregated(environment_id, {"journalId": journal_id}, 1000, None)
-    while token:
-        more, token = store.query_aggregated(environment_id, {"journalId": journal_id}, 1000, token)
-        items += more
-    return items
-
-
 def _send(
-    store: LedgerStore,
-    records: JournalRecords,
+    store: SendPort,
+    records: JournalLog,
     connector: ErpConnector,
     journal: Journal,
-    entities: list[dict[str, Any]],
+    entities: list[AggregatedLine],
     clock: Clock,
     max_attempts: int,
     report: SendReport,
@@ -243,18 +232,18 @@ def _send(
                 now,
             )
             number = {line.line_id: n for n, line in enumerate(journal.lines, start=1)}
-            store.update_aggregated(
+            store.apply_updates(
                 [
-                    {
-                        "PartitionKey": e["PartitionKey"],
-                        "RowKey": e["RowKey"],
-                        "Status": "SCMSent",
-                        "JournalId": journal.journal_id,
-                        "JournalLineNumber": number[e["AggregatedId"]],
-                        "SentAt": now,
-                        "Attempts": e.get("Attempts", 0) + 1,
-                    }
-                    for e in entities
+                    AggregatedUpdate(
+                        line.partition,
+                        line.aggregated_id,
+                        status="SCMSent",
+                        journal_id=journal.journal_id,
+                        journal_line_number=number[line.aggregated_id],
+                        sent_at=now,
+                        attempts=line.attempts + 1,
+                    )
+                    for line in entities
                 ]
             )
         try:
@@ -272,11 +261,11 @@ def _send(
 
 
 def apply_outcome(
-    store: LedgerStore,
-    records: JournalRecords,
+    store: AnswerPort,
+    records: JournalLog,
     environment_id: str,
     outcome: JournalOutcome,
-    entities: list[dict[str, Any]],
+    entities: list[AggregatedLine],
     now: datetime,
     max_attempts: int,
 ) -> None:
@@ -288,26 +277,27 @@ def apply_outcome(
     """
     from shared.domain.status_machine import judge_answer, record_late_answer
 
-    stale = [e for e in entities if e.get("JournalId") != outcome.journal_id]
-    fresh = {(e["PartitionKey"], e["AggregatedId"]): e for e in entities}
-    for found in in_parallel(store.get_aggregated, [(e["PartitionKey"], e["AggregatedId"]) for e in stale]):
+    stale = [line for line in entities if line.journal_id != outcome.journal_id]
+    fresh = {(line.partition, line.aggregated_id): line for line in entities}
+    for found in in_parallel(store.aggregated_line, [(line.partition, line.aggregated_id) for line in stale]):
         if found is not None:
-            fresh[(found["PartitionKey"], found["AggregatedId"])] = found
+            fresh[(found.partition, found.aggregated_id)] = found
     per_line = {r.line_id: r for r in outcome.lines}
-    updates, late = [], []
-    for entity in fresh.values():
-        result = per_line.get(entity["AggregatedId"])
+    updates: list[AggregatedUpdate] = []
+    late: list[AggregatedUpdate] = []
+    for line in fresh.values():
+        result = per_line.get(line.aggregated_id)
         state = (
             "create_error"
             if result and result.error and outcome.state in ("created", "posted", "sent")
             else outcome.state
         )
         status = STATUS_FOR_STATE[state]
-        verdict = judge_answer(entity["Status"], entity.get("JournalId"), outcome.journal_id, status)
+        verdict = judge_answer(line.status, line.journal_id, outcome.journal_id, status)
         if not verdict.apply:
             log.warning(
                 "line %s: %s answer for journal %s not applied: %s",
-                entity["AggregatedId"],
+                line.aggregated_id,
                 state,
                 outcome.journal_id,
                 verdict.reason,
@@ -320,42 +310,40 @@ def apply_outcome(
                 "message": ((result.error if result else None) or outcome.message or "")[:200] or None,
             }
             late.append(
-                {
-                    "PartitionKey": entity["PartitionKey"],
-                    "RowKey": entity["RowKey"],
-                    "LateAnswers": record_late_answer(entity.get("LateAnswers"), answer),
-                }
+                AggregatedUpdate(
+                    line.partition, line.aggregated_id, late_answers=record_late_answer(line.late_answers, answer)
+                )
             )
             continue
-        update: dict[str, Any] = {
-            "PartitionKey": entity["PartitionKey"],
-            "RowKey": entity["RowKey"],
-            "Status": status,
-            "StatusAt": now,
-        }
-        if outcome.erp_journal_number:
-            update["ErpJournalNumber"] = outcome.erp_journal_number
-        if result and result.erp_line_number:
-            update["ErpLineNumber"] = result.erp_line_number
-        if result and result.erp_onhand and status == "FnOPosted" and not entity.get("ErpOnHand"):
-            update["ErpOnHand"], update["OnHand"] = result.erp_onhand, "open"
+        posted_onhand = result and result.erp_onhand and status == "FnOPosted" and not line.erp_onhand
         message = (result.error if result and result.error else None) or outcome.message
-        if status in RETRYABLE_STATUSES:
-            attempts = max(entity.get("Attempts", 0), 1)
-            update["Message"] = message
-            update["NextAttemptAt"] = now + backoff(attempts)
-            update["WaitingForPerson"] = attempts >= max_attempts or status not in RESENDABLE_STATUSES
-        updates.append(update)
-    triggered = {u["PartitionKey"] for u in updates if u["Status"] in TRIGGER_STATUSES or u.get("OnHand")}
+        retry = status in RETRYABLE_STATUSES
+        attempts = max(line.attempts, 1)
+        updates.append(
+            AggregatedUpdate(
+                line.partition,
+                line.aggregated_id,
+                status=status,
+                status_at=now,
+                erp_journal_number=outcome.erp_journal_number or None,
+                erp_line_number=(result.erp_line_number if result else None) or None,
+                erp_onhand=result.erp_onhand if result and posted_onhand else None,
+                on_hand="open" if posted_onhand else None,
+                message=message if retry else None,
+                next_attempt_at=now + backoff(attempts) if retry else None,
+                waiting_for_person=(attempts >= max_attempts or status not in RESENDABLE_STATUSES) if retry else None,
+            )
+        )
+    triggered = {u.partition for u in updates if u.status in TRIGGER_STATUSES or u.on_hand}
     if triggered:
         # Before the status changes: a crash in between must still leave the offset to a later run.
-        store.touch_pending(triggered, now, OFFSET_WORK)
-    resend = {u["PartitionKey"] for u in updates if u["Status"] in RESENDABLE_STATUSES and not u["WaitingForPerson"]}
+        store.mark_pending(triggered, now, OFFSET_WORK)
+    resend = {u.partition for u in updates if u.status in RESENDABLE_STATUSES and not u.waiting_for_person}
     if resend:
         # Whichever connector answered (the OData call, or a result file in the outbox's inbox), the
         # failed lines go back on the send index, so the send sweep resends them when their backoff ends.
-        store.touch_pending(resend, now, SEND_WORK)
-    store.update_aggregated(updates + late)
+        store.mark_pending(resend, now, SEND_WORK)
+    store.apply_updates(updates + late)
     known = None if updates or not fresh else records.get(environment_id, outcome.journal_id)
     if known:  # nothing applied: the journal keeps the state it has (finishing still ends "in flight")
         records.finish(
@@ -377,7 +365,7 @@ def send_lease_name(environment_id: str) -> str:
 
 
 def schedule_send(
-    store: LedgerStore, queues: WorkSink, environment_id: str, delay_s: int, clock: Clock = lambda: datetime.now(UTC)
+    store: SendPort, queues: WorkSink, environment_id: str, delay_s: int, clock: Clock = lambda: datetime.now(UTC)
 ) -> None:
     """One `send` message per environment at a time: lines aggregated meanwhile wait for it (a journal
     collects them), and the environment's send never runs on two instances at once (its lease)."""
@@ -386,8 +374,8 @@ def schedule_send(
 
 
 def send_leased(
-    store: LedgerStore,
-    records: JournalRecords,
+    store: SendPort,
+    records: JournalLog,
     connector: ErpConnector,
     queues: WorkSink,
     environment_id: str,

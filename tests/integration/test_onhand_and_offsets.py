@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import pytest
 
+from shared.adapters.aggregated_lines import aggregated_line as as_aggregated_line
 from shared.adapters.config_store import ConfigStore
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore, ledger_partition
@@ -391,7 +392,8 @@ def _answer(env: str, entity: dict, state: str, onhand_json: str | None = None, 
             ]
         )
         current = LedgerStore().get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
-    apply_outcome(store or LedgerStore(), JournalRecords(), env, outcome, [current], datetime.now(UTC), 5)
+    line = as_aggregated_line(current["PartitionKey"], current)
+    apply_outcome(store or LedgerStore(), JournalRecords(), env, outcome, [line], datetime.now(UTC), 5)
 
 
 def test_a_journal_line_is_offset_once_when_it_is_posted(env):

@@ -7,6 +7,7 @@ from decimal import Decimal
 import azure.functions as func
 
 from functions.journals import get_aggregated, retry_aggregated
+from shared.adapters.aggregated_lines import aggregated_line as as_aggregated_line
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.aggregation import AggregateGroup, DetailedLine, ErpKey
@@ -143,7 +144,7 @@ def test_a_result_that_beats_the_senders_own_outcome_is_not_undone_by_it(app_env
         JournalRecords(),
         environment_id,
         JournalOutcome("OS-first", "sent"),
-        [before_send],
+        [as_aggregated_line(before_send["PartitionKey"], before_send)],
         datetime.now(UTC),
         5,
     )

@@ -1,0 +1,309 @@
+"""A ledger partition's aggregated lines (`A|id`, journal lines) and the open entries aggregation finishes.
+
+Aggregation reads the open range (`D|`), writes aggregated lines together with their members'
+stage in one partition transaction, then finishes the members' line records; sending and the
+ERP's answers read and update the aggregated lines. Row keys are made here (ledger_keys.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableTransactionError, UpdateMode
+
+from shared.adapters.ledger_base import (
+    ConcurrencyConflict,
+    LedgerTables,
+    _any_status,
+    _decimal,
+    _first_page,
+    decode_token,
+)
+from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
+from shared.adapters.partition_ledger import OPEN_FIELDS
+from shared.adapters.table_batches import chunks as _chunks
+from shared.adapters.table_batches import etag as _etag
+from shared.adapters.table_batches import resilient
+from shared.domain.aggregation import AggregateGroup, DetailedLine
+from shared.domain.identifiers import environment_range
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate
+from shared.domain.quantities import canonical
+
+AGG_PREFIX = AGGREGATED
+UPDATE_COLUMNS = {
+    "status": "Status",
+    "status_at": "StatusAt",
+    "journal_id": "JournalId",
+    "journal_line_number": "JournalLineNumber",
+    "sent_at": "SentAt",
+    "attempts": "Attempts",
+    "erp_journal_number": "ErpJournalNumber",
+    "erp_line_number": "ErpLineNumber",
+    "erp_onhand": "ErpOnHand",
+    "on_hand": "OnHand",
+    "message": "Message",
+    "next_attempt_at": "NextAttemptAt",
+    "waiting_for_person": "WaitingForPerson",
+    "late_answers": "LateAnswers",
+}
+"""Where each field of an `AggregatedUpdate` is stored (a None field is not written: the SDK drops None)."""
+
+
+def update_columns(update: AggregatedUpdate) -> dict[str, Any]:
+    """The stored columns an update merges into its aggregated line."""
+    values = {column: getattr(update, name) for name, column in UPDATE_COLUMNS.items()}
+    return {column: value for column, value in values.items() if value is not None}
+
+
+def aggregated_line(partition: str, entity: Any) -> AggregatedLine:
+    """An aggregated line's entity as the domain sees it."""
+    return AggregatedLine(
+        partition=partition,
+        aggregated_id=entity["AggregatedId"],
+        status=entity["Status"],
+        organization_id=entity["OrganizationId"],
+        product_id=entity["ProductId"],
+        journal_type=entity["JournalType"],
+        journal_name_id=entity["JournalNameId"],
+        target_status=entity["TargetStatus"],
+        erp_key=entity["ErpKey"],
+        quantity=entity["Quantity"],
+        attempts=entity.get("Attempts") or 0,
+        retries=entity.get("Retries") or 0,
+        journal_id=entity.get("JournalId"),
+        journal_line_number=entity.get("JournalLineNumber"),
+        next_attempt_at=entity.get("NextAttemptAt"),
+        late_answers=entity.get("LateAnswers"),
+        erp_onhand=entity.get("ErpOnHand"),
+        message=entity.get("Message"),
+        waiting_for_person=bool(entity.get("WaitingForPerson")),
+    )
+
+
+class AggregatedLines(LedgerTables):
+    """Implements `AggregatedRepository` (shared/services/ports.py) and the reads/updates of sending."""
+
+    def has_open_lines(self, partition: str) -> bool:
+        lo, hi = prefix_range(OPEN)
+        pager = self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": partition, "lo": lo, "hi": hi},
+            results_per_page=1,
+            select=["RowKey"],
+        )
+        return next(iter(pager), None) is not None
+
+    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Aggregated lines whose offset is still open and whose status may have reached its trigger."""
+        params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "open": "open"}
+        query = (
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and ( Offset eq @open or OnHand eq @open )"
+            " and " + _any_status(statuses, params)
+        )
+        self._step("read_offsets")
+        return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
+
+    def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
+        """Open lines past `Created`, from the open range only.
+
+        Returns the `IVPosted` lines (row key `L|id`, ETag of the open entry) and the lines already
+        in an aggregated line whose record still has to say so (line id, aggregated id).
+        """
+        lo, hi = prefix_range(OPEN)
+        self._step("read_posted")
+        pager = self.ledger.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage ne @stage",
+            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
+            results_per_page=limit,
+            select=["RowKey", "Stage", "AggregatedLineId", *OPEN_FIELDS],
+        )
+        posted: list[DetailedLine] = []
+        aggregated: list[tuple[str, str]] = []
+        for e in islice(pager, limit):
+            line_id = e["RowKey"][len(OPEN) :]
+            if e["Stage"] == "Aggregated":
+                aggregated.append((line_id, e["AggregatedLineId"]))
+                continue
+            posted.append(
+                DetailedLine(
+                    LINE + line_id,
+                    _etag(e),
+                    e["DataSource"],
+                    e["Measure"],
+                    json.loads(e["Dimensions"]),
+                    _decimal(e["Quantity"]),
+                    e.get("JournalNameId"),
+                    e.get("TransDate"),
+                    e.get("CostPrice"),
+                )
+            )
+        return posted, aggregated
+
+    def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
+        """Lines no journal takes (no mapping for their source + measure) leave the open range."""
+        ops = [
+            (
+                "delete",
+                {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]},
+                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified},
+            )
+            for line in lines
+        ]
+        for chunk in _chunks(ops):
+            self._commit(chunk, "close_open")
+
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
+        """Aggregated lines and their members' open entries moved to `Aggregated`, in one transaction.
+
+        One operation per member (its open entry, guarded by its ETag) keeps up to ~97 lines of a
+        key in one aggregated line; `finish_aggregated` then writes the status into the line records.
+        """
+        ops: list[Any] = []
+        _, org, product = partition.split("|", 2)
+        for group in groups:
+            ops.append(
+                (
+                    "create",
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": AGG_PREFIX + group.aggregated_id,
+                        "AggregatedId": group.aggregated_id,
+                        "OrganizationId": org,
+                        "ProductId": product,
+                        "ErpKey": group.key.as_json(),
+                        "Quantity": canonical(group.quantity),
+                        "Status": group.status,
+                        "JournalType": group.key.journal_type,
+                        "JournalNameId": group.key.journal_name_id,
+                        "TargetStatus": group.key.target_status,
+                        "LineCount": len(group.lines),
+                        "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
+                        "CreatedAt": at,
+                        "Attempts": 0,
+                        "Offset": "open",
+                    },
+                )
+            )
+            for line in group.lines:
+                ops.append(
+                    (
+                        "update",
+                        {
+                            "PartitionKey": partition,
+                            "RowKey": OPEN + line.row_key[len(LINE) :],
+                            "Stage": "Aggregated",
+                            "AggregatedLineId": group.aggregated_id,
+                        },
+                        {"mode": UpdateMode.MERGE, "etag": line.etag, "match_condition": MatchConditions.IfNotModified},
+                    )
+                )
+        self._commit(ops, "commit_aggregation")
+
+    def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
+        """Line records say `Aggregated` and their open entries go, two operations a line.
+
+        Repeatable: a crash in between leaves entries in stage `Aggregated`, which the next visit
+        finishes; a concurrent finisher makes a chunk fail, and the caller re-reads.
+        """
+        ops: list[Any] = []
+        for line_id, aggregated_id in members:
+            ops.append(
+                (
+                    "update",
+                    {
+                        "PartitionKey": partition,
+                        "RowKey": LINE + line_id,
+                        "Status": "Aggregated",
+                        "AggregatedLineId": aggregated_id,
+                        "AggregatedAt": at,
+                    },
+                    {"mode": UpdateMode.MERGE},
+                )
+            )
+            ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
+        for chunk in _chunks(ops):
+            try:
+                self._commit(chunk, "finish_aggregated")
+            except TableTransactionError as exc:
+                if exc.status_code != 404:
+                    raise
+                raise ConcurrencyConflict("ResourceNotFound") from None
+
+    def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
+        query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and " + _any_status(statuses, params)
+        return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
+
+    def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.ledger.get_entity(partition, AGG_PREFIX + aggregated_id))
+        except ResourceNotFoundError:
+            return None
+
+    def update_aggregated(self, updates: list[dict[str, Any]]) -> None:
+        """Merge status changes into aggregated lines, one transaction per partition and chunk."""
+        by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for update in updates:
+            by_partition[update["PartitionKey"]].append(update)
+        for group in by_partition.values():
+            for chunk in _chunks(group):
+                self._step("update_aggregated")
+                resilient(self.ledger.submit_transaction, [("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
+
+    def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
+        """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""
+        lo, hi = environment_range(environment_id)
+        entities = self.ledger.query_entities(
+            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
+            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
+        )
+        return next((dict(e) for e in entities), None)
+
+    def query_aggregated(
+        self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        lo, hi = environment_range(environment_id)
+        clauses = ["PartitionKey ge @envlo", "PartitionKey lt @envhi", "RowKey ge @lo", "RowKey lt @hi"]
+        params: dict[str, Any] = {"envlo": lo, "envhi": hi, "lo": AGG_PREFIX, "hi": "A}"}
+        for name, column in {"status": "Status", "productId": "ProductId", "journalId": "JournalId"}.items():
+            if filters.get(name) is not None:
+                clauses.append(f"{column} eq @{name}")
+                params[name] = filters[name]
+        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
+        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
+
+    # ---- sending: domain shapes (SendingRepository) --------------------------------------------
+    def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]:
+        """The partition's aggregated lines in one of `statuses` (to send, or to resend)."""
+        return [aggregated_line(partition, e) for e in self.aggregated_lines(partition, statuses)]
+
+    def aggregated_line(self, partition: str, aggregated_id: str) -> AggregatedLine | None:
+        found = self.get_aggregated(partition, aggregated_id)
+        return None if found is None else aggregated_line(partition, found)
+
+    def lines_of_journal(self, environment_id: str, journal_id: str) -> list[AggregatedLine]:
+        """Every aggregated line of a journal, over all pages."""
+        items, token = self.query_aggregated(environment_id, {"journalId": journal_id}, 1000, None)
+        while token:
+            more, token = self.query_aggregated(environment_id, {"journalId": journal_id}, 1000, token)
+            items += more
+        return [aggregated_line(e["PartitionKey"], e) for e in items]
+
+    def find_aggregated_line(self, environment_id: str, aggregated_id: str) -> AggregatedLine | None:
+        found = self.find_aggregated(environment_id, aggregated_id)
+        return None if found is None else aggregated_line(found["PartitionKey"], found)
+
+    def apply_updates(self, updates: list[AggregatedUpdate]) -> None:
+        """Merge the updates into their aggregated lines (one transaction per partition and chunk)."""
+        self.update_aggregated(
+            [
+                {"PartitionKey": u.partition, "RowKey": AGG_PREFIX + u.aggregated_id, **update_columns(u)}
+                for u in updates
+            ]
+        )
