@@ -232,9 +232,9 @@ def test_an_operator_lists_and_replays_poison_messages_and_the_replayed_work_is_
     poison.send_message(encode(body))  # as the host moves a message that failed maxDequeueCount times
     assert main(["poison", "list", "sync"]) == 0
     (listed,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [p["partition"] for p in listed["body"]["partitions"]] == [
-        ledger_partition(environment_id, "usmf", "P0")
-    ], "the operator sees which partitions failed"
+    assert [p["partition"] for p in listed["body"]["partitions"]] == [ledger_partition(environment_id, "usmf", "P0")], (
+        "the operator sees which partitions failed"
+    )
     assert main(["poison", "replay", "sync"]) == 0
     assert "1 message(s) moved back" in capsys.readouterr().out
     assert list(poison.peek_messages()) == []
