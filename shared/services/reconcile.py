@@ -13,7 +13,9 @@ import csv
 import io
 import json
 import logging
+import shutil
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +34,8 @@ from shared.domain.reconciliation.columns import MappingError
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
 from shared.domain.reconciliation.excel import csv_header, csv_row_maker
 from shared.domain.reconciliation.history import (
+    OutOfBalanceEntries,
+    OutOfBalanceLog,
     streaks_by_scope,
     trend,
     trend_direction,
@@ -45,6 +49,7 @@ from shared.services.finance_reports import (
     JOURNAL_LINES_SHOWN,
     WORKBOOK,
     XLSX_TYPE,
+    FinanceRows,
     build_finance_reports,
 )
 
@@ -55,6 +60,8 @@ DISCREPANCIES = "discrepancies.csv"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 JOURNAL = "proposed_journal.json"
+_SPOOL = 1024 * 1024
+"""Spooled report files move to disk beyond this: on a bad day the journal alone is 100s of MB."""
 FINAL_STATUSES = ("ok", "duplicate")
 """Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
@@ -122,8 +129,15 @@ class ReconciliationResult:
         JSON text (``JournalText``), and nothing on the run's own path needs the dict.
         """
         for r in self.reports:
-            if r.name == JOURNAL and isinstance(r.data, bytes):
-                parsed: dict[str, Any] = json.loads(r.data)
+            if r.name == JOURNAL:
+                if isinstance(r.data, bytes):
+                    parsed: dict[str, Any] = json.loads(r.data)
+                    return parsed
+                r.data.seek(0)
+                try:
+                    parsed = json.load(r.data)
+                finally:
+                    r.data.seek(0)
                 return parsed
         return None
 
@@ -165,7 +179,34 @@ def _as_of_block(cmp: Comparison, config: ReconcileConfig) -> tuple[dict[str, An
 
 def _json_bytes(doc: Mapping[str, Any]) -> bytes:
     # Compact on purpose: with indent, json falls back to its pure-Python encoder (~1 s per 15k lines).
-    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    entries = doc.get("out_of_balance")
+    if not isinstance(entries, OutOfBalanceEntries):
+        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    # The streaks are JSON text already: a placeholder no data can spell is replaced by it.
+    marker = f"\x00{uuid.uuid4().hex}\x00"
+    text = json.dumps({**doc, "out_of_balance": marker}, ensure_ascii=False, separators=(",", ":"))
+    return (text.replace(json.dumps(marker), entries.json_text, 1) + "\n").encode("utf-8")
+
+
+class _TextSpool:
+    """Text written to a spooled temp file (memory up to ``_SPOOL``, then disk)."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - closed in wrap
+        self.text = io.TextIOWrapper(self.file, encoding="utf-8", newline="")
+
+    def wrap(self, before: str, after: str) -> IO[bytes]:
+        """``before`` + what was written + ``after``, as a new spooled file (this one is closed)."""
+        self.text.flush()
+        self.text.detach()
+        out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by the result
+        out.write(before.encode("utf-8"))
+        self.file.seek(0)
+        shutil.copyfileobj(self.file, out, 1024 * 1024)
+        self.file.close()
+        out.write(after.encode("utf-8"))
+        out.seek(0)
+        return out
 
 
 def _error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource) -> ReconciliationResult:
@@ -294,14 +335,17 @@ def _build(
     level = cmp.level
     before = streaks_by_scope(history, run_id)
     builder = SummaryBuilder(top_n=config.report_top_n)
-    streaks: dict[tuple[str, str], int] = {}
+    streaks = OutOfBalanceLog(config.audit_after_runs)
     proposer = JournalProposer(run_id, config)
-    journal = JournalText(run_id, config)
+    journal_body = _TextSpool()
+    journal = JournalText(run_id, config, emit=journal_body.text.write, keep=JOURNAL_LINES_SHOWN)
 
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - owned by result
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by result
     text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(csv_header(level))
+    technical = csv_header(level)
+    writer.writerow(technical)
+    finance_rows = FinanceRows(technical)
     csv_row = csv_row_maker(level)
     audit_material = config.audit_basis is AuditBasis.MATERIAL
     audit_after = config.audit_after_runs
@@ -343,13 +387,15 @@ def _build(
         counts = a.material if audit_material else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
-            streaks[hkey] = runs
+            streaks.add(hkey, runs)
         d = Discrepancy(
             key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after, measures=measures
         )
         if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
             negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
-        writer.writerow(csv_row(d))
+        machine_row = csv_row(d)
+        writer.writerow(machine_row)
+        finance_rows.add(machine_row)
         builder.add(d)
         line = proposer.line_for(d)
         if line is not None:
@@ -361,11 +407,11 @@ def _build(
     text.flush()
     text.detach()
     spool.seek(0)
+    finance_rows.finish()
 
     as_of, warnings = _as_of_block(cmp, config)
-    flagged = sorted(
-        ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
-    )
+    out_of_balance = streaks.entries()
+    flagged = streaks.flagged_sorted()
     target = Side.ERP if config.master is Side.WMS else Side.WMS
     figures = builder.to_json()
     stated = [_aware(t) for t in (cmp.erp_as_of, cmp.wms_as_of) if t is not None]
@@ -414,7 +460,7 @@ def _build(
             "basis": config.audit_basis.value,
             "flagged": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in flagged],
         },
-        "out_of_balance": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in sorted(streaks.items())],
+        "out_of_balance": out_of_balance,
         "journal": {
             "file": JOURNAL,
             "lines": journal.line_count,
@@ -425,7 +471,13 @@ def _build(
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
     finance = build_finance_reports(
-        spool, summary, builder.largest(), level, trend(history, run_id), config, journal.head(JOURNAL_LINES_SHOWN)
+        finance_rows,
+        summary,
+        builder.largest(),
+        level,
+        trend(history, run_id),
+        config,
+        journal.head(JOURNAL_LINES_SHOWN),
     )
     return ReconciliationResult(
         run_id=run_id,
@@ -437,7 +489,7 @@ def _build(
             Report(WORKBOOK, XLSX_TYPE, finance.workbook),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
-            Report(JOURNAL, "application/json", (journal.text() + "\n").encode("utf-8")),
+            Report(JOURNAL, "application/json", journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")),
         ],
     )
 

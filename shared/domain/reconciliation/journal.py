@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
@@ -233,50 +233,75 @@ def journal_document(run_id: str, journals: list[list[ProposedLine]], config: Re
     }
 
 
+JOURNAL_HEAD_KEPT = 10_000
+"""Lines ``JournalText`` keeps as text for ``head`` (the reports show the first ~1,000)."""
+
+
 class JournalText:
     """proposed_journal.json built line by line, as text.
 
-    ``text()`` is byte for byte ``json.dumps(journal_document(...), ensure_ascii=False,
-    separators=(",", ":"))``, but each line becomes text as it is proposed: no dict per
-    line, and nothing per line kept but its text (see ``ProposedLine.to_json_text``).
+    ``head_text() + body + tail_text()`` is byte for byte ``json.dumps(journal_document(...),
+    ensure_ascii=False, separators=(",", ":"))``, but each line becomes text as it is proposed: no
+    dict per line (see ``ProposedLine.to_json_text``). With ``emit`` the body goes out piece by
+    piece as it is made (the run writes it to a spooled file: a bad day's journal is 100s of MB of
+    text) and only the first ``keep`` line texts stay here for ``head``; without ``emit`` the body
+    is kept and ``text()`` returns the whole document. The head is written last because it holds
+    the line count.
     """
 
-    def __init__(self, run_id: str, config: ReconcileConfig) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        config: ReconcileConfig,
+        emit: Callable[[str], object] | None = None,
+        keep: int = JOURNAL_HEAD_KEPT,
+    ) -> None:
         self.run_id = run_id
         self.config = config
         self.line_count = 0
-        self._journals: list[tuple[str, list[str]]] = []  # journal id, line texts
-
-    @property
-    def journal_count(self) -> int:
-        return len(self._journals)
+        self.journal_count = 0
+        self._body: list[str] = []
+        self._emit: Callable[[str], object] = emit if emit is not None else self._body.append
+        self._keep = keep if emit is not None else -1
+        self._first: list[str] = []  # the first ``keep`` line texts (all of them without ``emit``)
+        self._journal_id: str | None = None
 
     def add(self, line: ProposedLine) -> None:
         """Lines arrive in journal order; a new journal id opens the next journal."""
-        if not self._journals or self._journals[-1][0] != line.journal_id:
-            self._journals.append((line.journal_id, []))
-        self._journals[-1][1].append(line.to_json_text())
+        text = line.to_json_text()
+        if self._journal_id != line.journal_id:
+            opening = f'{{"journal_id":{encode_basestring(line.journal_id)},"lines":['
+            self._emit((("]}," + opening) if self.journal_count else opening) + text)
+            self._journal_id = line.journal_id
+            self.journal_count += 1
+        else:
+            self._emit("," + text)
+        if self._keep < 0 or len(self._first) < self._keep:
+            self._first.append(text)
         self.line_count += 1
 
-    def text(self) -> str:
+    def head_text(self) -> str:
+        """Everything before the first journal (it names the line count, so it is known only at the end)."""
         head = json.dumps(
             _journal_head(self.run_id, self.line_count, self.config), ensure_ascii=False, separators=(",", ":")
         )
-        body = ",".join(
-            f'{{"journal_id":{encode_basestring(journal_id)},"lines":[{",".join(lines)}]}}'
-            for journal_id, lines in self._journals
-        )
-        return f'{head[:-1]},"journals":[{body}]}}'
+        return f'{head[:-1]},"journals":['
+
+    def tail_text(self) -> str:
+        """Everything after the last line."""
+        return ("]}" if self.journal_count else "") + "]}"
+
+    def text(self) -> str:
+        """The whole document; only without ``emit`` (else the body went out already)."""
+        if self._keep >= 0:
+            raise ValueError("the journal body was emitted; it is not kept in memory")
+        return self.head_text() + "".join(self._body) + self.tail_text()
 
     def head(self, n: int) -> list[dict[str, Any]]:
         """The first ``n`` lines as dicts, for the reports that show a few (a bad day has 100,000s)."""
-        out: list[dict[str, Any]] = []
-        for _, lines in self._journals:
-            for text in lines[: n - len(out)]:
-                out.append(json.loads(text))
-            if len(out) >= n:
-                break
-        return out
+        if 0 <= self._keep < n and self.line_count > self._keep:
+            raise ValueError(f"only the first {self._keep} lines are kept")
+        return [json.loads(text) for text in self._first[:n]]
 
 
 class UnknownLineError(KeyError):
