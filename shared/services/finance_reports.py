@@ -27,6 +27,7 @@ from shared.domain.reconciliation.config import KeyField, ReconcileConfig
 from shared.domain.reconciliation.finance_csv import BOM, header_block, row_converter
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import direction_of, plain_header_names, report_header, trend_series
+from shared.services.text_spool import TextSpool
 
 JOURNAL_LINES_SHOWN = max(XLSX_MAX_ROWS, HTML_JOURNAL_LINES) + 1  # one more tells "some were left out"
 DIFFERENCES = "differences.csv"
@@ -54,9 +55,10 @@ class FinanceRows:
 
     def __init__(self, technical: Sequence[str]) -> None:
         self.technical = list(technical)
-        self.body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by the result
-        self._text = io.TextIOWrapper(self.body, encoding="utf-8", newline="")
-        self._writer = csv.writer(self._text, lineterminator="\r\n")
+        self._spool = TextSpool()
+        self.spill = self._spool.spill
+        self.body: IO[bytes] = self._spool.file
+        self._writer = csv.writer(self._spool, lineterminator="\r\n")
         self._convert = row_converter(technical)
         self._material = self.technical.index("material") if "material" in self.technical else None
         self._max = report_xlsx.XLSX_MAX_ROWS
@@ -72,9 +74,7 @@ class FinanceRows:
             kept.append(row)
 
     def finish(self) -> None:
-        self._text.flush()
-        self._text.detach()  # a wrapper collected later would close the spool with it
-        self.body.seek(0)
+        self._spool.finish()
 
     def close(self) -> None:
         self.body.close()

@@ -10,11 +10,8 @@ make the trigger retry forever).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
-import shutil
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +49,7 @@ from shared.services.finance_reports import (
     FinanceRows,
     build_finance_reports,
 )
+from shared.services.text_spool import TextSpool
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +58,6 @@ DISCREPANCIES = "discrepancies.csv"
 SUMMARY = "summary.json"
 REPORT = "report.html"
 JOURNAL = "proposed_journal.json"
-_SPOOL = 1024 * 1024
-"""Spooled report files move to disk beyond this: on a bad day the journal alone is 100s of MB."""
 FINAL_STATUSES = ("ok", "duplicate")
 """Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
@@ -186,27 +182,6 @@ def _json_bytes(doc: Mapping[str, Any]) -> bytes:
     marker = f"\x00{uuid.uuid4().hex}\x00"
     text = json.dumps({**doc, "out_of_balance": marker}, ensure_ascii=False, separators=(",", ":"))
     return (text.replace(json.dumps(marker), entries.json_text, 1) + "\n").encode("utf-8")
-
-
-class _TextSpool:
-    """Text written to a spooled temp file (memory up to ``_SPOOL``, then disk)."""
-
-    def __init__(self) -> None:
-        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - closed in wrap
-        self.text = io.TextIOWrapper(self.file, encoding="utf-8", newline="")
-
-    def wrap(self, before: str, after: str) -> IO[bytes]:
-        """``before`` + what was written + ``after``, as a new spooled file (this one is closed)."""
-        self.text.flush()
-        self.text.detach()
-        out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by the result
-        out.write(before.encode("utf-8"))
-        self.file.seek(0)
-        shutil.copyfileobj(self.file, out, 1024 * 1024)
-        self.file.close()
-        out.write(after.encode("utf-8"))
-        out.seek(0)
-        return out
 
 
 def _error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource) -> ReconciliationResult:
@@ -337,12 +312,11 @@ def _build(
     builder = SummaryBuilder(top_n=config.report_top_n)
     streaks = OutOfBalanceLog(config.audit_after_runs)
     proposer = JournalProposer(run_id, config)
-    journal_body = _TextSpool()
-    journal = JournalText(run_id, config, emit=journal_body.text.write, keep=JOURNAL_LINES_SHOWN)
+    journal_body = TextSpool()
+    journal = JournalText(run_id, config, emit=journal_body.write, keep=JOURNAL_LINES_SHOWN)
 
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by result
-    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-    writer = csv.writer(text, lineterminator="\r\n")
+    machine = TextSpool()
+    writer = csv.writer(machine, lineterminator="\r\n")
     technical = csv_header(level)
     writer.writerow(technical)
     finance_rows = FinanceRows(technical)
@@ -393,20 +367,27 @@ def _build(
         )
         if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
             negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
-        machine_row = csv_row(d)
+        cost = row.unit_cost
+        texts = (fmt(a.erp_qty), fmt(a.wms_qty), fmt(a.difference), None if cost is None else fmt(cost))
+        machine_row = csv_row(d, texts)
         writer.writerow(machine_row)
         finance_rows.add(machine_row)
         builder.add(d)
-        line = proposer.line_for(d)
+        line = proposer.text_for(d, texts)
         if line is not None:
-            journal.add(line)
+            journal.add_text(proposer.journal_id, line)
+        if not builder.total.count & 1023:
+            machine.spill()
+            finance_rows.spill()
+            journal_body.spill()
     for wf in cmp.warehouses:  # complete only after the differences were streamed
         builder.set_warehouse_totals(
             wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity, wf.wms_quantity)
         )
-    text.flush()
-    text.detach()
-    spool.seek(0)
+    # The engine's memory (its hash tables and buffers, most of the run's peak) goes back before
+    # the reports are built, so their own memory does not add to it.
+    cmp.close()
+    spool = machine.finish()
     finance_rows.finish()
 
     as_of, warnings = _as_of_block(cmp, config)

@@ -19,8 +19,12 @@ from .config import KEY_ORDER, JournalMode, ProposeScope, ReconcileConfig, Side
 from .model import Discrepancy
 from .rules import fmt
 
+NumberTexts = tuple[str, str, str, str | None]
+"""``fmt`` of a difference's ERP quantity, WMS quantity, difference and unit cost (None: unknown)."""
+
 _KEY_NAMES = tuple(k.value for k in KEY_ORDER if k.value != "serial")
 """Serial joins the hashed text only when the key has one, so line ids of runs without serials stay as they were."""
+assert _KEY_NAMES == ("item", "site", "warehouse", "batch", "status", "location"), "update _line_id"
 
 
 def line_id(run_id: str, target: Side, key: dict[str, str]) -> str:
@@ -34,7 +38,11 @@ def _line_id_prefix(run_id: str, target: Side) -> str:
 
 
 def _line_id(prefix: str, key: dict[str, str]) -> str:
-    text = prefix + "\x1f".join([f"{k}={key.get(k, '')}" for k in _KEY_NAMES])
+    g = key.get  # spelled out for _KEY_NAMES: one f-string is ~3x cheaper than a join over a comprehension
+    text = (
+        f"{prefix}item={g('item', '')}\x1fsite={g('site', '')}\x1fwarehouse={g('warehouse', '')}"
+        f"\x1fbatch={g('batch', '')}\x1fstatus={g('status', '')}\x1flocation={g('location', '')}"
+    )
     if key.get("serial"):
         text += f"\x1fserial={key['serial']}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -170,6 +178,9 @@ class JournalProposer:
         self._journals = 0
         self._lines = 0  # in the current journal
         self._journal_id = ""
+        self._run_id_json = encode_basestring(run_id)
+        self._target_json = encode_basestring(self.target)
+        self._mode_json = encode_basestring(self.mode)
 
     def line_for(self, disc: Discrepancy) -> ProposedLine | None:
         """The next line for a difference; None when there is nothing to post."""
@@ -209,6 +220,49 @@ class JournalProposer:
             review=a.material,
             serial=key.get("serial"),
         )
+
+    def text_for(self, disc: Discrepancy, texts: NumberTexts) -> str | None:
+        """``line_for(disc).to_json_text()`` without the line object, from numbers already formatted.
+
+        A bad day proposes 300,000 lines: building each ``ProposedLine`` and formatting its numbers
+        a second time (the CSV row formatted them already) was a third of the run's Python time.
+        ``texts``: ``fmt`` of the ERP and WMS quantities, the difference and the unit cost (or None).
+        """
+        a = disc.assessment
+        if a.difference == 0 or (self.material_only and not a.material):
+            return None
+        if self._journals == 0 or self._lines == self.max_lines:
+            self._journals += 1
+            self._lines = 0
+            self._journal_id = f"{self.run_id}-{self._journals:03d}"
+        self._lines += 1
+        erp_text, wms_text, diff_text, cost_text = texts
+        if self.target is Side.ERP:
+            master, book, delta, delta_text = wms_text, erp_text, a.difference, diff_text
+        else:
+            master, book, delta = erp_text, wms_text, -a.difference
+            delta_text = diff_text[1:] if diff_text.startswith("-") else "-" + diff_text
+        key, cost = disc.key, disc.unit_cost
+        s, t = encode_basestring, _json_text
+        value = "null" if cost is None else f'"{fmt(delta * cost)}"'
+        counted = f'"{master}"' if self.mode is JournalMode.COUNTING else "null"
+        site = key.get("site", disc.site)
+        return (
+            f'{{"line_id":"{_line_id(self._id_prefix, key)}","run_id":{self._run_id_json},'
+            f'"journal_id":{s(self._journal_id)},"line_number":{self._lines},"target":{self._target_json},'
+            f'"mode":{self._mode_json},"item":{s(key["item"])},"site":{t(site)},"warehouse":{t(key.get("warehouse"))},'
+            f'"batch":{t(key.get("batch"))},"status":{t(key.get("status"))},"location":{t(key.get("location"))},'
+            f'"quantity_delta":"{delta_text}","counted_quantity":{counted},"book_quantity":"{book}",'
+            f'"unit_cost":{"null" if cost_text is None else f"{chr(34)}{cost_text}{chr(34)}"},"value":{value},'
+            f'"category":{s(a.category)},"reasons":[{",".join(map(s, a.reasons))}],'
+            f'"movement":"{"receipt" if delta > 0 else "issue"}","review":{"true" if a.material else "false"},'
+            f'"serial":{t(key.get("serial"))}}}'
+        )
+
+    @property
+    def journal_id(self) -> str:
+        """The journal the last proposed line went into."""
+        return self._journal_id
 
 
 def _journal_head(run_id: str, line_count: int, config: ReconcileConfig) -> dict[str, Any]:
@@ -268,11 +322,14 @@ class JournalText:
 
     def add(self, line: ProposedLine) -> None:
         """Lines arrive in journal order; a new journal id opens the next journal."""
-        text = line.to_json_text()
-        if self._journal_id != line.journal_id:
-            opening = f'{{"journal_id":{encode_basestring(line.journal_id)},"lines":['
+        self.add_text(line.journal_id, line.to_json_text())
+
+    def add_text(self, journal_id: str, text: str) -> None:
+        """``add`` for a line already written as text (``JournalProposer.text_for``)."""
+        if self._journal_id != journal_id:
+            opening = f'{{"journal_id":{encode_basestring(journal_id)},"lines":['
             self._emit((("]}," + opening) if self.journal_count else opening) + text)
-            self._journal_id = line.journal_id
+            self._journal_id = journal_id
             self.journal_count += 1
         else:
             self._emit("," + text)
