@@ -404,6 +404,7 @@ def _build(
         "run_time": max(stated).isoformat() if stated else facts.get("run_time"),
         "master": config.master.value,
         "journal_mode": config.journal_mode.value,
+        "currency": config.currency,
         "level": [k.value for k in level],
         "inputs": {
             "erp": {"name": erp.label, "columns": cmp.erp_columns.columns},

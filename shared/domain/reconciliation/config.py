@@ -233,6 +233,11 @@ class ReconcileConfig(_Strict):
         default=True,
         description="A key with negative stock on either side is material (needs review) whatever its value.",
     )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the unit costs (e.g. EUR): shown in every report next to values.",
+    )
 
     @field_validator("measures")
     @classmethod

@@ -284,3 +284,22 @@ def test_journal_head_is_the_first_lines_of_the_written_journal() -> None:
     assert text.head(3) == every[:3]  # across the first journal's end
     assert text.head(99) == every
     assert text.head(0) == []
+
+
+def test_configured_currency_is_in_the_header_block_workbook_and_next_to_html_values(tmp_path: Path) -> None:
+    config = ReconcileConfig.model_validate({"currency": "EUR"})
+    result = _run(tmp_path, [["A1", "1", "1", "100"]], [["A1", "1", "3"]], config=config)
+    assert result.summary["currency"] == "EUR"
+    block, _ = _finance_csv(result)
+    assert {row[0]: row[1] for row in block if len(row) == 2}["Currency"] == "EUR"
+    facts = {r[0].value: r[1].value for r in _workbook(result)["Summary"].iter_rows() if r[0].value}
+    assert facts["Currency"] == "EUR"
+    html = report_text(result, "report.html")
+    assert "<dd>EUR</dd>" in html and "value difference (EUR)" in html and "|value difference| (EUR)" in html
+
+
+def test_without_a_currency_the_reports_say_it_is_not_configured(result: ReconciliationResult) -> None:
+    assert result.summary["currency"] is None
+    block, _ = _finance_csv(result)
+    assert {row[0]: row[1] for row in block if len(row) == 2}["Currency"].startswith("not configured")
+    assert "value difference (" not in report_text(result, "report.html")
