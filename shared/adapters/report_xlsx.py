@@ -287,8 +287,9 @@ def write_workbook(
     rows: Iterable[Sequence[str]],
     journal_lines: Sequence[Mapping[str, Any]],
     total_rows: int | None = None,
+    max_rows: int | None = None,
 ) -> None:
-    """Write the workbook to ``out``.
+    """Write the workbook to ``out``; ``max_rows``: rows per list sheet (default ``XLSX_MAX_ROWS``).
 
     ``technical``/``rows``: discrepancies.csv's header and data rows (or only those the sheet can
     show, with ``total_rows`` the count of all); ``journal_lines``: the first
@@ -298,7 +299,8 @@ def write_workbook(
     wb.set_properties({"title": f"Reconciliation {header.run_id}", "created": _FIXED_TIME})
     f = _Formats(wb)
     _summary_sheet(wb.add_worksheet("Summary"), f, header, summary, direction)
-    _differences_sheet(wb.add_worksheet("Differences"), f, technical, rows, XLSX_MAX_ROWS, total_rows)
+    cap = max_rows if max_rows is not None else XLSX_MAX_ROWS
+    _differences_sheet(wb.add_worksheet("Differences"), f, technical, rows, cap, total_rows)
     total = int((summary.get("journal") or {}).get("lines", len(journal_lines)))
-    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines, total, XLSX_MAX_ROWS)
+    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines, total, cap)
     wb.close()

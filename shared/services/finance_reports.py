@@ -22,14 +22,20 @@ from typing import IO, Any
 
 from shared.adapters import report_xlsx
 from shared.adapters.report_html import HTML_JOURNAL_LINES, render_report
-from shared.adapters.report_xlsx import XLSX_MAX_ROWS, write_workbook
+from shared.adapters.report_xlsx import write_workbook
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig
 from shared.domain.reconciliation.finance_csv import BOM, header_block, row_converter
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import direction_of, plain_header_names, report_header, trend_series
 from shared.services.text_spool import TextSpool
 
-JOURNAL_LINES_SHOWN = max(XLSX_MAX_ROWS, HTML_JOURNAL_LINES) + 1  # one more tells "some were left out"
+
+def journal_lines_shown(workbook_max_rows: int | None) -> int:
+    """Proposed lines a run keeps for the workbook and the page (one more tells "some were left out")."""
+    rows = workbook_max_rows if workbook_max_rows is not None else report_xlsx.XLSX_MAX_ROWS
+    return max(rows, HTML_JOURNAL_LINES) + 1
+
+
 DIFFERENCES = "differences.csv"
 WORKBOOK = "report.xlsx"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -53,7 +59,7 @@ class FinanceRows:
     lists are bounded by that, whatever the run's size.
     """
 
-    def __init__(self, technical: Sequence[str]) -> None:
+    def __init__(self, technical: Sequence[str], max_rows: int | None = None) -> None:
         self.technical = list(technical)
         self._spool = TextSpool()
         self.spill = self._spool.spill
@@ -61,7 +67,8 @@ class FinanceRows:
         self._writer = csv.writer(self._spool, lineterminator="\r\n")
         self._convert = row_converter(technical)
         self._material = self.technical.index("material") if "material" in self.technical else None
-        self._max = report_xlsx.XLSX_MAX_ROWS
+        self.max_rows = max_rows if max_rows is not None else report_xlsx.XLSX_MAX_ROWS
+        self._max = self.max_rows
         self.over: list[Sequence[str]] = []
         self.other: list[Sequence[str]] = []
         self.rows = 0
@@ -91,7 +98,7 @@ def build_finance_reports(
 ) -> FinanceReports:
     """HTML page, differences.csv and report.xlsx from the streamed ``rows`` (finished).
 
-    ``journal_head``: the first ``JOURNAL_LINES_SHOWN`` proposed lines, in journal order (never all
+    ``journal_head``: the first ``journal_lines_shown(...)`` proposed lines, in journal order (never all
     of them: on a bad day the whole journal as dicts would cost more memory than the comparison).
     """
     header = report_header(summary, config)
@@ -110,7 +117,9 @@ def build_finance_reports(
     out.seek(0)
 
     book: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - owned by the result
-    write_workbook(book, header, summary, direction, rows.technical, [*rows.over, *rows.other], lines, rows.rows)
+    write_workbook(
+        book, header, summary, direction, rows.technical, [*rows.over, *rows.other], lines, rows.rows, rows.max_rows
+    )
     book.seek(0)
 
     html = render_report(summary, largest, level, trend, config, lines)

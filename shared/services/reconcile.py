@@ -43,11 +43,11 @@ from shared.domain.reconciliation.rules import Category, MeasureAssessment, asse
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
 from shared.services.finance_reports import (
     DIFFERENCES,
-    JOURNAL_LINES_SHOWN,
     WORKBOOK,
     XLSX_TYPE,
     FinanceRows,
     build_finance_reports,
+    journal_lines_shown,
 )
 from shared.services.text_spool import TextSpool
 
@@ -313,13 +313,14 @@ def _build(
     streaks = OutOfBalanceLog(config.audit_after_runs)
     proposer = JournalProposer(run_id, config)
     journal_body = TextSpool()
-    journal = JournalText(run_id, config, emit=journal_body.write, keep=JOURNAL_LINES_SHOWN)
+    shown = journal_lines_shown(config.workbook_max_rows)
+    journal = JournalText(run_id, config, emit=journal_body.write, keep=shown)
 
     machine = TextSpool()
     writer = csv.writer(machine, lineterminator="\r\n")
     technical = csv_header(level)
     writer.writerow(technical)
-    finance_rows = FinanceRows(technical)
+    finance_rows = FinanceRows(technical, config.workbook_max_rows)
     csv_row = csv_row_maker(level)
     audit_material = config.audit_basis is AuditBasis.MATERIAL
     audit_after = config.audit_after_runs
@@ -459,7 +460,7 @@ def _build(
         level,
         trend(history, run_id),
         config,
-        journal.head(JOURNAL_LINES_SHOWN),
+        journal.head(shown),
     )
     return ReconciliationResult(
         run_id=run_id,

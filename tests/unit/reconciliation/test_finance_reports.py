@@ -303,3 +303,20 @@ def test_without_a_currency_the_reports_say_it_is_not_configured(result: Reconci
     block, _ = _finance_csv(result)
     assert {row[0]: row[1] for row in block if len(row) == 2}["Currency"].startswith("not configured")
     assert "value difference (" not in report_text(result, "report.html")
+
+
+def test_workbook_rows_per_sheet_is_a_run_setting_and_the_sheet_says_where_the_rest_is(tmp_path: Path) -> None:
+    config = ReconcileConfig.model_validate({"workbook_max_rows": 3})
+    items = [f"I{i}" for i in range(5)]
+    result = _run(tmp_path, [[i, "1", "1", "100"] for i in items], [[i, "1", "2"] for i in items], config=config)
+    wb = _workbook(result)
+    differences = [r[0].value for r in wb["Differences"].iter_rows(min_row=2)]
+    assert differences[-1] == "3 rows shown; 2 more are left out of this workbook — differences.csv holds every row."
+    journal = [r[0].value for r in wb["Proposed journal"].iter_rows(min_row=2)]
+    assert journal[-1] == "3 rows shown; 2 more are left out of this workbook — proposed_journal.json holds every row."
+
+
+@pytest.mark.parametrize("rows", [0, 10_001])
+def test_workbook_rows_per_sheet_is_bounded(rows: int) -> None:
+    with pytest.raises(ValueError, match="workbook_max_rows"):
+        ReconcileConfig.model_validate({"workbook_max_rows": rows})
