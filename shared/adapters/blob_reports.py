@@ -37,7 +37,14 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobBlock, BlobProperties, BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobProperties,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+)
 
 from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.domain.reconciliation.history import OutOfBalanceEntries
@@ -143,19 +150,7 @@ class BlobReportSink:
         if isinstance(data, bytes):
             self._container.upload_blob(blob_name, data, overwrite=True, content_settings=settings, metadata=metadata)
             return
-        first = data.read(_CHUNK)
-        if len(first) < _CHUNK:  # fits one request
-            self._container.upload_blob(blob_name, first, overwrite=True, content_settings=settings, metadata=metadata)
-            return
-        blob = self._container.get_blob_client(blob_name)
-        blocks: list[BlobBlock] = []
-        chunk = first
-        while chunk:
-            block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
-            blob.stage_block(block_id, chunk)
-            blocks.append(BlobBlock(block_id=block_id))
-            chunk = data.read(_CHUNK)
-        blob.commit_block_list(blocks, content_settings=settings, metadata=metadata)
+        upload_in_blocks(self._container.get_blob_client(blob_name), data, settings, metadata)
 
     def _ensure_container(self) -> None:
         # Bicep creates it in Azure; Azurite starts empty.
@@ -166,6 +161,25 @@ class BlobReportSink:
         for spool, _ in self._staged.values():
             spool.close()
         self._staged.clear()
+
+
+def upload_in_blocks(
+    blob: BlobClient, data: IO[bytes], settings: ContentSettings | None = None, metadata: dict[str, str] | None = None
+) -> None:
+    """Upload a file holding at most one ``_CHUNK`` (4 MB) in memory: one request when it fits, else
+    staged blocks and one commit (the blob changes atomically either way, and replaces any old one)."""
+    first = data.read(_CHUNK)
+    if len(first) < _CHUNK:
+        blob.upload_blob(first, overwrite=True, content_settings=settings, metadata=metadata)
+        return
+    blocks: list[BlobBlock] = []
+    chunk = first
+    while chunk:
+        block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+        blob.stage_block(block_id, chunk)
+        blocks.append(BlobBlock(block_id=block_id))
+        chunk = data.read(_CHUNK)
+    blob.commit_block_list(blocks, content_settings=settings, metadata=metadata)
 
 
 def _chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
