@@ -75,7 +75,7 @@ class BlobExternalOutbox:
                 lease = blob.acquire_lease(lease_duration=LOCK_SECONDS)
                 break
             except HttpResponseError as exc:
-                if exc.error_code != "LeaseAlreadyPresent":
+                if getattr(exc, "error_code", None) != "LeaseAlreadyPresent":  # set by the SDK, not declared
                     raise
                 if time.monotonic() > deadline:
                     raise ApprovalBusy(f"run {run_id}: another approval of this run is still writing") from None
