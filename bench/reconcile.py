@@ -7,6 +7,10 @@ subprocess and measures wall time and peak RSS of that process alone
 one JSON object with all figures and ratios.
 
     python bench/reconcile.py [--rows 1000000] [--only ours,duckdb_join] [--keep DIR]
+    python bench/reconcile.py --only duckdb_like_for_like,ours --differing 0.3 --vs-normal-day
+
+``duckdb_like_for_like`` is the fair floor for ours: duplicates summed on both sides, full outer
+join, differences written to a file (``duckdb_join`` only joins raw rows).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ["item", "warehouse", "batch"]
-METHODS = ["csv_reader", "duckdb_join", "ours", "datacompy_pandas", "datacompy_polars"]
+METHODS = ["csv_reader", "duckdb_join", "duckdb_like_for_like", "ours", "datacompy_pandas", "datacompy_polars"]
 
 
 # ---------------------------------------------------------------- data
@@ -95,6 +99,34 @@ def m_duckdb_join(erp: Path, wms: Path, out: Path) -> None:
     )
 
 
+def m_duckdb_like_for_like(erp: Path, wms: Path, out: Path) -> None:
+    """The bare-DuckDB baseline doing what ours must do at the least: duplicates summed on both
+    sides (exact DECIMAL, ids as text), a full outer join, and every differing key written to a
+    file. Same engine limits as ours (2 threads, 256 MB before spilling) so the ratio is about
+    everything ours adds (rules, four report files, journal), not about configuration."""
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "256MB", "preserve_insertion_order": False})
+    qty = "DECIMAL(18,6)"
+    con.execute(
+        f"""COPY (
+          WITH e AS (
+            SELECT ItemNumber AS item, InventoryWarehouseId AS wh, coalesce(ItemBatchNumber, '') AS batch,
+                   sum(CAST(OnHandQuantity AS {qty})) AS q
+            FROM read_csv('{erp}', all_varchar=true) GROUP BY ALL),
+          w AS (
+            SELECT item_id AS item, warehouse AS wh, coalesce(lot, '') AS batch, sum(CAST(on_hand AS {qty})) AS q
+            FROM read_csv('{wms}', all_varchar=true, delim=';') GROUP BY ALL)
+          SELECT coalesce(e.item, w.item) AS item, coalesce(e.wh, w.wh) AS warehouse,
+                 coalesce(e.batch, w.batch) AS batch, e.q AS erp_quantity, w.q AS wms_quantity,
+                 coalesce(w.q, 0) - coalesce(e.q, 0) AS difference
+          FROM e FULL OUTER JOIN w ON e.item = w.item AND e.wh = w.wh AND e.batch = w.batch
+          WHERE coalesce(e.q, 0) <> coalesce(w.q, 0)
+          ORDER BY ALL
+        ) TO '{out / "differences.csv"}' (HEADER)"""
+    )
+
+
 def m_ours(erp: Path, wms: Path, out: Path) -> None:
     sys.path.insert(0, str(REPO))
     from shared.cli import main
@@ -159,6 +191,7 @@ def m_datacompy_polars(erp: Path, wms: Path, out: Path) -> None:
 TASKS = {
     "csv_reader": m_csv_reader,
     "duckdb_join": m_duckdb_join,
+    "duckdb_like_for_like": m_duckdb_like_for_like,
     "ours": m_ours,
     "datacompy_pandas": m_datacompy_pandas,
     "datacompy_polars": m_datacompy_polars,
@@ -167,6 +200,7 @@ IMPORTS = {
     "datacompy_pandas": ["datacompy", "pandas"],
     "datacompy_polars": ["datacompy", "polars"],
     "duckdb_join": ["duckdb"],
+    "duckdb_like_for_like": ["duckdb"],
     "ours": ["duckdb"],
 }
 
@@ -215,12 +249,29 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
     return round(a[key] / b[key], 3)
 
 
+def _generate_in_child(rows: int, directory: Path, differing: float) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            *("--task", "generate", "--rows", str(rows), "--out", str(directory)),
+            *("--differing", str(differing)),
+        ],
+        check=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--only", help="comma-separated subset of " + ",".join(METHODS))
     ap.add_argument("--keep", help="keep generated data in this directory (default: temp, removed)")
     ap.add_argument("--differing", type=float, default=0.01, help="share of keys whose quantity differs (0-1)")
+    ap.add_argument(
+        "--vs-normal-day",
+        action="store_true",
+        help="also run ours on a normal day (1 %% differing) of the same size; ratio bad_day_vs_normal_day_*",
+    )
     ap.add_argument("--task", help=argparse.SUPPRESS)
     ap.add_argument("--erp", help=argparse.SUPPRESS)
     ap.add_argument("--wms", help=argparse.SUPPRESS)
@@ -242,15 +293,7 @@ def main() -> None:
         t0 = time.perf_counter()
         # Generate in a child: Linux carries the parent's peak RSS into a forked child's
         # ru_maxrss, so the harness itself must never load DuckDB.
-        subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                *("--task", "generate", "--rows", str(args.rows), "--out", str(work)),
-                *("--differing", str(args.differing)),
-            ],
-            check=True,
-        )
+        _generate_in_child(args.rows, work, args.differing)
         erp, wms = work / "erp.csv", work / "wms.csv"
         gen_s = round(time.perf_counter() - t0, 2)
         print(
@@ -265,19 +308,36 @@ def main() -> None:
             figures[m] = measure(m, erp, wms, out)
             print(f"{m:18s} {figures[m]}", file=sys.stderr)
             shutil.rmtree(out, ignore_errors=True)
+        if args.vs_normal_day and "ours" in methods:
+            normal_dir = work / "normal-day"
+            normal_dir.mkdir(exist_ok=True)
+            _generate_in_child(args.rows, normal_dir, 0.01)
+            out = work / "out-ours-normal-day"
+            out.mkdir(exist_ok=True)
+            figures["ours_normal_day"] = measure("ours", normal_dir / "erp.csv", normal_dir / "wms.csv", out)
+            print(f"{'ours (1 % day)':18s} {figures['ours_normal_day']}", file=sys.stderr)
+            shutil.rmtree(out, ignore_errors=True)
         ours = figures.get("ours", {})
         ratios = {
             f"ours_vs_{m}_{k}": _ratio(ours, figures[m], key)
-            for m in ("duckdb_join", "datacompy_pandas", "datacompy_polars")
+            for m in ("duckdb_join", "duckdb_like_for_like", "datacompy_pandas", "datacompy_polars")
             if m in figures
             for k, key in (("wall", "wall_s"), ("rss", "peak_rss_mb"))
         }
         dc = [m for m in ("datacompy_pandas", "datacompy_polars") if figures.get(m, {}).get("wall_s") is not None]
         ours_ok = ours.get("wall_s") is not None
         vs_duck = ratios.get("ours_vs_duckdb_join_wall")
+        vs_like = ratios.get("ours_vs_duckdb_like_for_like_wall")
+        normal = figures.get("ours_normal_day", {})
+        if normal:
+            ratios["bad_day_vs_normal_day_wall"] = _ratio(ours, normal, "wall_s")
+            ratios["bad_day_vs_normal_day_rss"] = _ratio(ours, normal, "peak_rss_mb")
+        vs_normal = ratios.get("bad_day_vs_normal_day_wall")
         targets = {
             "faster_than_datacompy": all(ratios[f"ours_vs_{m}_wall"] < 1 for m in dc) if ours_ok and dc else None,
             "within_1_2x_duckdb": vs_duck <= 1.2 if ours_ok and vs_duck is not None else None,
+            "within_1_2x_duckdb_like_for_like": vs_like <= 1.2 if ours_ok and vs_like is not None else None,
+            "bad_day_within_2x_normal_day": vs_normal <= 2 if vs_normal is not None else None,
             # the 400 MB target is stated for 1M rows; at other sizes only the figure is reported
             "peak_le_400mb": ours["peak_rss_mb"] <= 400 if ours_ok and args.rows == 1_000_000 else None,
             "peak_le_2gb": ours["peak_rss_mb"] <= 2048 if ours_ok else None,

@@ -178,7 +178,7 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     """Move the non-master side by approved lines; body `{organizationId, lineIds?, dataSource?, ...}`."""
     from functions.http_input import BadRequest, read_json
     from shared.adapters.blob_reports import read_report
-    from shared.adapters.external_outbox import BlobExternalOutbox
+    from shared.adapters.external_outbox import ApprovalBusy, BlobExternalOutbox
     from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
@@ -217,6 +217,8 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         return error_response(400, "UnknownLineIds", str(exc.args[0]))
     except ApprovalRefused as exc:
         return error_response(400, "InvalidLines", str(exc), [p.model_dump() for p in exc.problems])
+    except ApprovalBusy as exc:
+        return error_response(409, "ApprovalInProgress", f"{exc}; try again")
     return model_response(ApprovalResult, result.as_dict())
 
 

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     reconcile_journal_mode: Literal["movement", "counting"] = Field("movement", alias="RECONCILE_JOURNAL_MODE")
     reconcile_materiality_value: Decimal = Field(Decimal("50"), alias="RECONCILE_MATERIALITY_VALUE", ge=0)
     reconcile_config: str = Field("", alias="RECONCILE_CONFIG")
+    reconcile_currency: str = Field("", alias="RECONCILE_CURRENCY", pattern=r"^([A-Z]{3})?$")
+    """ISO 4217 code of the ERP unit costs (e.g. EUR) shown next to values in reports; empty: not configured."""
 
     _split_lists = field_validator("allowed_data_sources", "allowed_physical_measures", mode="before")(_csv)
 
@@ -99,6 +101,8 @@ class Settings(BaseSettings):
             "journal_mode": self.reconcile_journal_mode,
             "materiality": {"value": str(self.reconcile_materiality_value)},
         }
+        if self.reconcile_currency:
+            base["currency"] = self.reconcile_currency
         if self.reconcile_config.strip():
             base.update(json.loads(self.reconcile_config))
         return base

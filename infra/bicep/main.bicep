@@ -60,6 +60,8 @@ param reconcileMaster string = 'wms'
 param reconcileJournalMode string = 'movement'
 param reconcileMaterialityValue string = '50'
 param reconcileConfig string = ''
+@description('ISO 4217 code of the ERP unit costs (e.g. EUR), shown next to values in reconciliation reports; empty: not configured.')
+param reconcileCurrency string = ''
 
 @description('Journal mapping: JSON of "dataSource/measure" to {journal_type, target_status, journal_name_id}.')
 param journalMapping string = '{"@iv/adjustment": {"journal_type": "adjustment", "target_status": "Posted"}}'
@@ -289,6 +291,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'RECONCILE_JOURNAL_MODE', value: reconcileJournalMode }
         { name: 'RECONCILE_MATERIALITY_VALUE', value: reconcileMaterialityValue }
         { name: 'RECONCILE_CONFIG', value: reconcileConfig }
+        { name: 'RECONCILE_CURRENCY', value: reconcileCurrency }
         { name: 'JOURNAL_MAPPING', value: journalMapping }
         { name: 'DEFAULT_JOURNAL_NAME', value: defaultJournalName }
         { name: 'JOURNAL_MAX_LINES', value: string(journalMaxLines) }

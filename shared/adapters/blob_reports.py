@@ -25,6 +25,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -36,9 +37,17 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobProperties,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+)
 
 from shared.adapters.storage_names import REPORTS_CONTAINER
+from shared.domain.reconciliation.history import OutOfBalanceEntries
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,7 @@ FIRST_COMMIT = "first_commit"
 RUN_TIME = "run_time"
 """Manifest metadata: first commit time (microseconds); Last-Modified has only second resolution."""
 _CHUNK = 4 * 1024 * 1024
+_COMPACT_AFTER = 1_000
 
 
 def _valid_name(name: str) -> bool:
@@ -129,13 +139,18 @@ class BlobReportSink:
     def _upload(
         self, name: str, data: bytes | IO[bytes], content_type: str, metadata: dict[str, str] | None = None
     ) -> None:
-        self._container.upload_blob(
-            f"{self.run_id}/{name}",
-            data,
-            overwrite=True,
-            content_settings=ContentSettings(content_type=content_type),
-            metadata=metadata,
-        )
+        """One report, from memory (small) or streamed from its staged file in ``_CHUNK`` blocks.
+
+        ``upload_blob`` of a file up to the SDK's ``max_single_put_size`` (64 MB) reads the whole
+        file into memory for a single request; a bad day's differences.csv is ~28 MB, so staged
+        files go up block by block (stage, then one commit: the blob still changes atomically).
+        """
+        settings = ContentSettings(content_type=content_type)
+        blob_name = f"{self.run_id}/{name}"
+        if isinstance(data, bytes):
+            self._container.upload_blob(blob_name, data, overwrite=True, content_settings=settings, metadata=metadata)
+            return
+        upload_in_blocks(self._container.get_blob_client(blob_name), data, settings, metadata)
 
     def _ensure_container(self) -> None:
         # Bicep creates it in Azure; Azurite starts empty.
@@ -146,6 +161,25 @@ class BlobReportSink:
         for spool, _ in self._staged.values():
             spool.close()
         self._staged.clear()
+
+
+def upload_in_blocks(
+    blob: BlobClient, data: IO[bytes], settings: ContentSettings | None = None, metadata: dict[str, str] | None = None
+) -> None:
+    """Upload a file holding at most one ``_CHUNK`` (4 MB) in memory: one request when it fits, else
+    staged blocks and one commit (the blob changes atomically either way, and replaces any old one)."""
+    first = data.read(_CHUNK)
+    if len(first) < _CHUNK:
+        blob.upload_blob(first, overwrite=True, content_settings=settings, metadata=metadata)
+        return
+    blocks: list[BlobBlock] = []
+    chunk = first
+    while chunk:
+        block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+        blob.stage_block(block_id, chunk)
+        blocks.append(BlobBlock(block_id=block_id))
+        chunk = data.read(_CHUNK)
+    blob.commit_block_list(blocks, content_settings=settings, metadata=metadata)
 
 
 def _chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
@@ -263,5 +297,15 @@ def load_history(
         except ValueError:
             continue
         if isinstance(doc, dict):
-            history.append(doc)
+            history.append(_compact_streaks(doc))
     return history
+
+
+def _compact_streaks(summary: dict[str, Any]) -> dict[str, Any]:
+    """A bad day's summary lists 300,000 out-of-balance keys; twelve of them as dicts would take more
+    memory than the comparison itself, so each list is kept as its JSON text while the run needs it."""
+    entries = summary.get("out_of_balance")
+    if isinstance(entries, list) and len(entries) > _COMPACT_AFTER:
+        text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+        summary["out_of_balance"] = OutOfBalanceEntries(text, len(entries))
+    return summary

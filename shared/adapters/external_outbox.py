@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.adapters.storage_names import WMS_OUTBOX_CONTAINER
@@ -22,6 +24,16 @@ from shared.domain.reconciliation.naming import run_path
 log = logging.getLogger(__name__)
 
 EXTERNAL_OUTBOX = WMS_OUTBOX_CONTAINER
+LOCK_SECONDS = 60
+"""Lease on a run's approval lock blob: the longest an approval may take to write its pair of files
+(a crashed approval frees the run after this)."""
+LOCK_WAIT_SECONDS = 60.0
+
+
+class ApprovalBusy(RuntimeError):
+    """Another approval of the same run held the lock for longer than ``LOCK_WAIT_SECONDS``."""
+
+
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
@@ -42,6 +54,37 @@ class BlobExternalOutbox:
                 continue
             found |= {str(row.get("LineId")) for row in doc.get("lines", []) if isinstance(row, dict)}
         return found
+
+    @contextlib.contextmanager
+    def approval_lock(self, environment_id: str, run_id: str) -> Iterator[None]:
+        """One approval of a run at a time: a blob lease on ``{environmentId}/{runId}.approval-lock``.
+
+        Reading which lines earlier approvals wrote and writing the new pair must not interleave
+        with another approval of the run, or two approvals sent at once would both see no earlier
+        files and book the lines they share twice. Outside the run's folder, so the API's outbox
+        listing never shows it.
+        """
+        with contextlib.suppress(ResourceExistsError):
+            self._container.create_container()
+        blob = self._container.get_blob_client(f"{run_path(environment_id, run_id)}.approval-lock")
+        with contextlib.suppress(ResourceExistsError):
+            blob.upload_blob(b"", overwrite=False)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                lease = blob.acquire_lease(lease_duration=LOCK_SECONDS)
+                break
+            except HttpResponseError as exc:
+                if getattr(exc, "error_code", None) != "LeaseAlreadyPresent":  # set by the SDK, not declared
+                    raise
+                if time.monotonic() > deadline:
+                    raise ApprovalBusy(f"run {run_id}: another approval of this run is still writing") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(HttpResponseError):
+                lease.release()
 
     def write(self, environment_id: str, run_id: str, approval: str, json_bytes: bytes, csv_bytes: bytes) -> list[str]:
         with contextlib.suppress(ResourceExistsError):

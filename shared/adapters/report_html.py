@@ -96,6 +96,8 @@ def render_report(
     header = report_header(summary, config)
     c, t = summary["counts"], summary["totals"]
     unknown_value = int(t.get("unknown_value", 0))
+    currency = summary.get("currency")
+    unit = f" ({currency})" if currency else ""
     kpis = [
         ("keys compared", c["keys"]),
         ("match", c["match"]),
@@ -104,8 +106,8 @@ def render_report(
         ("only in WMS", c["only_in_wms"]),
         ("material", c["material"]),
         ("unknown value", unknown_value),
-        ("value difference", t["value_difference"]),
-        ("|value difference|", t["abs_value_difference"]),
+        (f"value difference{unit}", t["value_difference"]),
+        (f"|value difference|{unit}", t["abs_value_difference"]),
     ]
     by_wh = summary.get("by_warehouse", {})
     warehouse_pairs = [(wh or "(none)", Decimal(v["value_difference"])) for wh, v in by_wh.items() if v["count"]]
@@ -173,7 +175,11 @@ def render_report(
             warehouse_chart=bar_chart(warehouse_pairs),
             warehouse_rows=warehouse_rows,
             category_rows=category_rows,
-            largest_header=["category", "material", *keys, "ERP", "WMS", "difference", "unit cost", "value", "reasons"],
+            largest_header=[
+                *("category", "material", *keys, "ERP", "WMS", "difference"),
+                *(f"unit cost{unit}", f"value{unit}", "reasons"),
+            ],
+            value_unit=unit,
             largest_rows=largest_rows,
             largest_numeric=list(range(2 + len(keys), 7 + len(keys))),
             largest_ids=list(range(2, 2 + len(keys))),

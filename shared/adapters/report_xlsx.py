@@ -220,9 +220,16 @@ def _column_writers(f: _Formats, kinds: Sequence[str]) -> list[CellWriter]:
 
 
 def _differences_sheet(
-    ws: Worksheet, f: _Formats, technical: Sequence[str], rows: Iterable[Sequence[str]], max_rows: int
+    ws: Worksheet,
+    f: _Formats,
+    technical: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    max_rows: int,
+    total_rows: int | None = None,
 ) -> None:
-    """Rows over threshold first (what needs review), then the others, up to ``max_rows``."""
+    """Rows over threshold first (what needs review), then the others, up to ``max_rows``.
+
+    ``total_rows``: how many rows the run has when ``rows`` holds only the ones kept for the sheet."""
     kinds = [_kind(name) for name in technical]
     widths = [12 if k != "text" else 14 for k in kinds]
     if "reasons" in technical:
@@ -239,7 +246,7 @@ def _differences_sheet(
         if len(kept_list) < max_rows:
             kept_list.append(row)
     kept = (first + rest)[:max_rows]
-    left_out = total - len(kept)
+    left_out = (total if total_rows is None else total_rows) - len(kept)
     for n, row in enumerate(kept, start=1):
         for col, write in writers:
             write(ws, n, col, row[col] if col < len(row) else "")
@@ -279,17 +286,21 @@ def write_workbook(
     technical: Sequence[str],
     rows: Iterable[Sequence[str]],
     journal_lines: Sequence[Mapping[str, Any]],
+    total_rows: int | None = None,
+    max_rows: int | None = None,
 ) -> None:
-    """Write the workbook to ``out``.
+    """Write the workbook to ``out``; ``max_rows``: rows per list sheet (default ``XLSX_MAX_ROWS``).
 
-    ``technical``/``rows``: discrepancies.csv's header and data rows; ``journal_lines``: the first
+    ``technical``/``rows``: discrepancies.csv's header and data rows (or only those the sheet can
+    show, with ``total_rows`` the count of all); ``journal_lines``: the first
     proposed lines (the sheet shows up to ``XLSX_MAX_ROWS``, the count of all comes from the summary).
     """
     wb = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_numbers": False})
     wb.set_properties({"title": f"Reconciliation {header.run_id}", "created": _FIXED_TIME})
     f = _Formats(wb)
     _summary_sheet(wb.add_worksheet("Summary"), f, header, summary, direction)
-    _differences_sheet(wb.add_worksheet("Differences"), f, technical, rows, XLSX_MAX_ROWS)
+    cap = max_rows if max_rows is not None else XLSX_MAX_ROWS
+    _differences_sheet(wb.add_worksheet("Differences"), f, technical, rows, cap, total_rows)
     total = int((summary.get("journal") or {}).get("lines", len(journal_lines)))
-    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines, total, XLSX_MAX_ROWS)
+    _journal_sheet(wb.add_worksheet("Proposed journal"), f, journal_lines, total, cap)
     wb.close()

@@ -123,7 +123,7 @@ class Comparison:
     def warehouses(self) -> list[WarehouseFigures]:
         return [self._figures[w] for w in sorted(self._figures)]
 
-    def differences(self, batch: int = 10_000) -> Iterator[DiffRow]:
+    def differences(self, batch: int = 2_048) -> Iterator[DiffRow]:
         """Stream differing keys sorted by key, so journals and CSVs are stable."""
         n = len(self.level)
         names = [k.value for k in self.level]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -62,6 +63,10 @@ class ExternalOutbox(Protocol):
     """Where lines for the external system go (``shared.adapters.external_outbox``)."""
 
     def written_line_ids(self, environment_id: str, run_id: str) -> set[str]: ...
+
+    def approval_lock(self, environment_id: str, run_id: str) -> AbstractContextManager[None]:
+        """Held while one approval reads the written lines and writes its files."""
+        ...
 
     def write(
         self, environment_id: str, run_id: str, approval: str, json_bytes: bytes, csv_bytes: bytes
@@ -191,19 +196,20 @@ def _to_external(
     result: ApprovalResult, environment_id: str, selected: list[dict[str, Any]], outbox: ExternalOutbox
 ) -> ApprovalResult:
     _check_values(selected)
-    done = outbox.written_line_ids(environment_id, result.run_id)
-    fresh = [line for line in selected if line["line_id"] not in done]
-    result.already_written = [line["line_id"] for line in selected if line["line_id"] in done]
-    if not fresh:
-        return result
-    name = approval_id(line["line_id"] for line in fresh)
-    result.files = outbox.write(
-        environment_id,
-        result.run_id,
-        name,
-        external_json(environment_id, result.run_id, result.target, result.mode, fresh),
-        external_csv(result.mode, fresh),
-    )
+    with outbox.approval_lock(environment_id, result.run_id):  # two approvals at once: each line once
+        done = outbox.written_line_ids(environment_id, result.run_id)
+        fresh = [line for line in selected if line["line_id"] not in done]
+        result.already_written = [line["line_id"] for line in selected if line["line_id"] in done]
+        if not fresh:
+            return result
+        name = approval_id(line["line_id"] for line in fresh)
+        result.files = outbox.write(
+            environment_id,
+            result.run_id,
+            name,
+            external_json(environment_id, result.run_id, result.target, result.mode, fresh),
+            external_csv(result.mode, fresh),
+        )
     result.written = len(fresh)
     return result
 

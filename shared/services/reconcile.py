@@ -10,10 +10,9 @@ make the trigger retry forever).
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
-import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,8 @@ from shared.domain.reconciliation.columns import MappingError
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
 from shared.domain.reconciliation.excel import csv_header, csv_row_maker
 from shared.domain.reconciliation.history import (
+    OutOfBalanceEntries,
+    OutOfBalanceLog,
     streaks_by_scope,
     trend,
     trend_direction,
@@ -42,11 +43,13 @@ from shared.domain.reconciliation.rules import Category, MeasureAssessment, asse
 from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
 from shared.services.finance_reports import (
     DIFFERENCES,
-    JOURNAL_LINES_SHOWN,
     WORKBOOK,
     XLSX_TYPE,
+    FinanceRows,
     build_finance_reports,
+    journal_lines_shown,
 )
+from shared.services.text_spool import TextSpool
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +125,15 @@ class ReconciliationResult:
         JSON text (``JournalText``), and nothing on the run's own path needs the dict.
         """
         for r in self.reports:
-            if r.name == JOURNAL and isinstance(r.data, bytes):
-                parsed: dict[str, Any] = json.loads(r.data)
+            if r.name == JOURNAL:
+                if isinstance(r.data, bytes):
+                    parsed: dict[str, Any] = json.loads(r.data)
+                    return parsed
+                r.data.seek(0)
+                try:
+                    parsed = json.load(r.data)
+                finally:
+                    r.data.seek(0)
                 return parsed
         return None
 
@@ -165,7 +175,13 @@ def _as_of_block(cmp: Comparison, config: ReconcileConfig) -> tuple[dict[str, An
 
 def _json_bytes(doc: Mapping[str, Any]) -> bytes:
     # Compact on purpose: with indent, json falls back to its pure-Python encoder (~1 s per 15k lines).
-    return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    entries = doc.get("out_of_balance")
+    if not isinstance(entries, OutOfBalanceEntries):
+        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    # The streaks are JSON text already: a placeholder no data can spell is replaced by it.
+    marker = f"\x00{uuid.uuid4().hex}\x00"
+    text = json.dumps({**doc, "out_of_balance": marker}, ensure_ascii=False, separators=(",", ":"))
+    return (text.replace(json.dumps(marker), entries.json_text, 1) + "\n").encode("utf-8")
 
 
 def _error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource) -> ReconciliationResult:
@@ -294,14 +310,17 @@ def _build(
     level = cmp.level
     before = streaks_by_scope(history, run_id)
     builder = SummaryBuilder(top_n=config.report_top_n)
-    streaks: dict[tuple[str, str], int] = {}
+    streaks = OutOfBalanceLog(config.audit_after_runs)
     proposer = JournalProposer(run_id, config)
-    journal = JournalText(run_id, config)
+    journal_body = TextSpool()
+    shown = journal_lines_shown(config.workbook_max_rows)
+    journal = JournalText(run_id, config, emit=journal_body.write, keep=shown)
 
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - owned by result
-    text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
-    writer = csv.writer(text, lineterminator="\r\n")
-    writer.writerow(csv_header(level))
+    machine = TextSpool()
+    writer = csv.writer(machine, lineterminator="\r\n")
+    technical = csv_header(level)
+    writer.writerow(technical)
+    finance_rows = FinanceRows(technical, config.workbook_max_rows)
     csv_row = csv_row_maker(level)
     audit_material = config.audit_basis is AuditBasis.MATERIAL
     audit_after = config.audit_after_runs
@@ -343,29 +362,38 @@ def _build(
         counts = a.material if audit_material else a.difference != 0
         runs = before.get(hkey, 0) + 1 if counts else 0
         if counts:
-            streaks[hkey] = runs
+            streaks.add(hkey, runs)
         d = Discrepancy(
             key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after, measures=measures
         )
         if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
             negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
-        writer.writerow(csv_row(d))
+        cost = row.unit_cost
+        texts = (fmt(a.erp_qty), fmt(a.wms_qty), fmt(a.difference), None if cost is None else fmt(cost))
+        machine_row = csv_row(d, texts)
+        writer.writerow(machine_row)
+        finance_rows.add(machine_row)
         builder.add(d)
-        line = proposer.line_for(d)
+        line = proposer.text_for(d, texts)
         if line is not None:
-            journal.add(line)
+            journal.add_text(proposer.journal_id, line)
+        if not builder.total.count & 1023:
+            machine.spill()
+            finance_rows.spill()
+            journal_body.spill()
     for wf in cmp.warehouses:  # complete only after the differences were streamed
         builder.set_warehouse_totals(
             wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity, wf.wms_quantity)
         )
-    text.flush()
-    text.detach()
-    spool.seek(0)
+    # The engine's memory (its hash tables and buffers, most of the run's peak) goes back before
+    # the reports are built, so their own memory does not add to it.
+    cmp.close()
+    spool = machine.finish()
+    finance_rows.finish()
 
     as_of, warnings = _as_of_block(cmp, config)
-    flagged = sorted(
-        ((k, n) for k, n in streaks.items() if n >= config.audit_after_runs), key=lambda kv: (-kv[1], kv[0])
-    )
+    out_of_balance = streaks.entries()
+    flagged = streaks.flagged_sorted()
     target = Side.ERP if config.master is Side.WMS else Side.WMS
     figures = builder.to_json()
     stated = [_aware(t) for t in (cmp.erp_as_of, cmp.wms_as_of) if t is not None]
@@ -377,6 +405,7 @@ def _build(
         "run_time": max(stated).isoformat() if stated else facts.get("run_time"),
         "master": config.master.value,
         "journal_mode": config.journal_mode.value,
+        "currency": config.currency,
         "level": [k.value for k in level],
         "inputs": {
             "erp": {"name": erp.label, "columns": cmp.erp_columns.columns},
@@ -414,7 +443,7 @@ def _build(
             "basis": config.audit_basis.value,
             "flagged": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in flagged],
         },
-        "out_of_balance": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in sorted(streaks.items())],
+        "out_of_balance": out_of_balance,
         "journal": {
             "file": JOURNAL,
             "lines": journal.line_count,
@@ -425,7 +454,13 @@ def _build(
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
     finance = build_finance_reports(
-        spool, summary, builder.largest(), level, trend(history, run_id), config, journal.head(JOURNAL_LINES_SHOWN)
+        finance_rows,
+        summary,
+        builder.largest(),
+        level,
+        trend(history, run_id),
+        config,
+        journal.head(shown),
     )
     return ReconciliationResult(
         run_id=run_id,
@@ -437,7 +472,7 @@ def _build(
             Report(WORKBOOK, XLSX_TYPE, finance.workbook),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
-            Report(JOURNAL, "application/json", (journal.text() + "\n").encode("utf-8")),
+            Report(JOURNAL, "application/json", journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")),
         ],
     )
 

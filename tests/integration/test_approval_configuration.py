@@ -206,3 +206,62 @@ def test_counting_approval_reaches_the_erp_as_a_counting_journal(app_env, enviro
     assert sent["journalType"] == "counting"
     assert sent["lines"][0]["CountedQuantity"] == "100" and "InventoryQuantity" not in sent["lines"][0]
     assert _stored(environment_id) == []  # no delta adjustment line
+
+
+def test_two_approvals_of_one_erp_master_run_at_once_write_each_line_once(app_env, environment_id, monkeypatch):
+    """Two people approve overlapping selections in the same second: W2 must reach the WMS once.
+
+    Each approval pauses after reading which lines earlier approvals wrote until the other one has
+    read too (or 2 s passed): without a lock both read "nothing written yet" and both book W2.
+    """
+    import contextlib
+    import threading
+
+    from shared.adapters.external_outbox import BlobExternalOutbox
+
+    document = json.loads(json.dumps(ERP_MASTER))
+    document["journals"][0]["lines"][0]["item"] = "A0001"
+    document["journals"][0]["lines"].append(
+        {"line_id": "W3", "item": "A0003", "warehouse": "FO1", "quantity_delta": "2", "book_quantity": "4"}
+    )
+    run = "fs-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, document)
+    both_read = threading.Barrier(2, timeout=2)
+    read = BlobExternalOutbox.written_line_ids
+
+    def read_then_wait(self, env, run_id):
+        done = read(self, env, run_id)
+        # broken after 2 s when the other approval waits for the lock: it reads after this one wrote
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return done
+
+    monkeypatch.setattr(BlobExternalOutbox, "written_line_ids", read_then_wait)
+    answers: list = []
+
+    def approve(lines: list[str]) -> None:
+        body = {"organizationId": "usmf", "lineIds": lines}
+        answers.append(approve_reconciliation(_request(environment_id, body, runId=run)))
+
+    threads = [threading.Thread(target=approve, args=(ids,)) for ids in (["W1", "W2"], ["W2", "W3"])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(a.status_code for a in answers) == [200, 200], [a.get_body() for a in answers]
+    route = {"environmentId": environment_id, "runId": run}
+    listed = json.loads(
+        list_reconciliation_outbox(app_request("GET", "http://x/api/x", body=b"", route_params=route)).get_body()
+    )
+    booked = []
+    for f in listed["files"]:
+        if f["name"].endswith(".json"):
+            got = get_reconciliation_outbox_file(
+                app_request("GET", "http://x/api/x", body=b"", route_params={**route, "name": f["name"]})
+            )
+            booked += [row["LineId"] for row in json.loads(got.get_body())["lines"]]
+    assert sorted(booked) == ["W1", "W2", "W3"]  # W2 once
+    assert all(not f["name"].startswith(".") and "lock" not in f["name"] for f in listed["files"])
+    bodies = [json.loads(a.get_body()) for a in answers]
+    assert sorted(b["posted"] for b in bodies) == [1, 2]
+    assert sorted(w for b in bodies for w in b["alreadyWritten"]) == ["W2"]

@@ -11,7 +11,13 @@ from shared.services.reconcile_blobs import valid_run_id
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch):
-    for name in ("RECONCILE_MASTER", "RECONCILE_JOURNAL_MODE", "RECONCILE_MATERIALITY_VALUE", "RECONCILE_CONFIG"):
+    for name in (
+        "RECONCILE_MASTER",
+        "RECONCILE_JOURNAL_MODE",
+        "RECONCILE_MATERIALITY_VALUE",
+        "RECONCILE_CONFIG",
+        "RECONCILE_CURRENCY",
+    ):
         monkeypatch.delenv(name, raising=False)
     reset_settings()
     yield
@@ -36,6 +42,21 @@ def test_settings_and_json_config_combine(monkeypatch: pytest.MonkeyPatch) -> No
     assert str(config.materiality.negative.value) == "12.5"
 
 
+def test_currency_setting_reaches_the_run_config_and_a_run_config_overrides_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ReconcileConfig.model_validate(get_settings().reconcile_defaults()).currency is None
+    monkeypatch.setenv("RECONCILE_CURRENCY", "EUR")
+    reset_settings()
+    defaults = get_settings().reconcile_defaults()
+    assert ReconcileConfig.model_validate(defaults).currency == "EUR"
+    assert ReconcileConfig.model_validate({**defaults, "currency": "USD"}).currency == "USD"
+
+
+@pytest.mark.parametrize("code", ["eur", "EU", "€", "EUR "])
+def test_a_run_config_currency_must_be_an_iso_code(code: str) -> None:
+    with pytest.raises(ValueError, match="currency"):
+        ReconcileConfig.model_validate({"currency": code})
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -44,6 +65,8 @@ def test_settings_and_json_config_combine(monkeypatch: pytest.MonkeyPatch) -> No
         ("RECONCILE_MASTER", "both"),
         ("RECONCILE_MATERIALITY_VALUE", "-1"),
         ("RECONCILE_JOURNAL_MODE", "post"),
+        ("RECONCILE_CURRENCY", "eur"),
+        ("RECONCILE_CURRENCY", "EURO"),
     ],
 )
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:

@@ -14,6 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+MAX_WORKBOOK_ROWS = 10_000
+"""Most rows a run may ask for per workbook list sheet. Each row shown is kept in memory until the
+workbook is written (the journal sheet's lines as dicts), and a workbook cell costs tens of
+microseconds: the whole bad day (300,000 keys) belongs in differences.csv, not in the workbook."""
+
 
 class KeyField(StrEnum):
     """Dimensions that can form the comparison key, in canonical order."""
@@ -232,6 +237,17 @@ class ReconcileConfig(_Strict):
     negative_is_material: bool = Field(
         default=True,
         description="A key with negative stock on either side is material (needs review) whatever its value.",
+    )
+    workbook_max_rows: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WORKBOOK_ROWS,
+        description="Rows per list sheet of report.xlsx (default 1,000); each sheet says where the rest is.",
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the unit costs (e.g. EUR): shown in every report next to values.",
     )
 
     @field_validator("measures")

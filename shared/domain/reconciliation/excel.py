@@ -14,6 +14,7 @@ from decimal import Decimal
 from shared.domain.spreadsheet import neutralise
 
 from .config import KeyField
+from .journal import NumberTexts
 from .model import Discrepancy
 from .rules import CENT, fmt
 
@@ -48,7 +49,7 @@ def csv_header(level: list[KeyField]) -> list[str]:
     ]
 
 
-def csv_row_maker(level: list[KeyField]) -> Callable[[Discrepancy], list[str]]:
+def csv_row_maker(level: list[KeyField]) -> Callable[[Discrepancy, NumberTexts | None], list[str]]:
     """The function that turns a discrepancy into its CSV row at this level.
 
     The level's column layout is worked out here, once: a run writes one row per
@@ -57,8 +58,17 @@ def csv_row_maker(level: list[KeyField]) -> Callable[[Discrepancy], list[str]]:
     level_keys = [k.value for k in level]
     site_added = "site" not in level_keys
 
-    def row(d: Discrepancy) -> list[str]:
+    def row(d: Discrepancy, texts: NumberTexts | None = None) -> list[str]:
+        """``texts``: the numbers already formatted (``fmt``) by the caller, who needs them again."""
         a = d.assessment
+        if texts is None:
+            texts = (
+                fmt(a.erp_qty),
+                fmt(a.wms_qty),
+                fmt(a.difference),
+                None if d.unit_cost is None else fmt(d.unit_cost),
+            )
+        erp_text, wms_text, diff_text, cost_text = texts
         key = d.key
         key_cells = [neutralise(key.get(k, "")) for k in level_keys]
         if site_added:
@@ -69,10 +79,10 @@ def csv_row_maker(level: list[KeyField]) -> Callable[[Discrepancy], list[str]]:
             "yes" if a.material else "no",
             *key_cells,
             neutralise(d.item_class or ""),
-            fmt(a.erp_qty),
-            fmt(a.wms_qty),
-            fmt(a.difference),
-            _num(d.unit_cost),
+            erp_text,
+            wms_text,
+            diff_text,
+            "" if cost_text is None else cost_text,
             _num(a.value),
             "" if pct is None else fmt(pct.quantize(CENT)),
             str(d.consecutive_runs),

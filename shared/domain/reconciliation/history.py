@@ -6,9 +6,11 @@ valid earlier summary: the chain survives even when old summaries are pruned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
+from typing import Any, overload
 
 HistoryKey = tuple[str, str]  # (item, warehouse)
 
@@ -132,3 +134,107 @@ def trend_direction(
         "previous_abs_value_difference": str(prev.get("totals", {}).get("abs_value_difference", "0")),
         "previous_material": prev_material,
     }
+
+
+class OutOfBalanceEntries(Sequence[dict[str, Any]]):
+    """A summary's ``out_of_balance`` list held as its JSON text, one compact string.
+
+    On a bad day 300,000 keys are out of balance: as a list of dicts that is ~100 MB of Python
+    objects, as text ~13 MB. Reading it (history, tests) parses the text; ``json_text`` goes into
+    summary.json as it is.
+    """
+
+    def __init__(self, json_text: str, count: int) -> None:
+        self.json_text = json_text
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _entries(self) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = json.loads(self.json_text)
+        return entries
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        return self._entries()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._entries())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, OutOfBalanceEntries):
+            return self.json_text == other.json_text
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-like: equal to lists, so not hashable
+
+
+class OutOfBalanceLog:
+    """This run's streaks, recorded as its differing keys stream by, kept as JSON text.
+
+    Keys usually arrive sorted by (item, warehouse) (the engine sorts by the level, which starts
+    with item and has warehouse next unless site sits between): then each entry becomes text at
+    once and a repeat of the previous key (several batches of one item and warehouse) is skipped.
+    Keys out of that order (site in the level, ids shown as spelled) switch to a dict that is
+    sorted at the end, which is what summaries always held: entries sorted by (item, warehouse).
+    """
+
+    def __init__(self, audit_after: int) -> None:
+        self._audit_after = audit_after
+        self._chunks: list[str] = []  # joined runs of entries: one string each, not 300,000 small ones
+        self._parts: list[str] = []
+        self._last: HistoryKey | None = None
+        self._unsorted: dict[HistoryKey, int] | None = None
+        self._count = 0
+        self.flagged: list[tuple[HistoryKey, int]] = []
+
+    def add(self, key: HistoryKey, runs: int) -> None:
+        if self._unsorted is not None:
+            self._unsorted[key] = runs
+            return
+        last = self._last
+        if last is not None and key <= last:
+            if key == last:
+                return
+            self._unsorted = {k: n for k, n in self._pairs()}
+            self._unsorted[key] = runs
+            return
+        self._last = key
+        self._count += 1
+        self._parts.append(
+            f'{{"item":{encode_basestring(key[0])},"warehouse":{encode_basestring(key[1])},"runs":{runs}}}'
+        )
+        if len(self._parts) == 4096:
+            self._chunks.append(",".join(self._parts))
+            self._parts = []
+        if runs >= self._audit_after:
+            self.flagged.append((key, runs))
+
+    def _text(self) -> str:
+        return "[" + ",".join([*self._chunks, *([",".join(self._parts)] if self._parts else [])]) + "]"
+
+    def _pairs(self) -> Iterator[tuple[HistoryKey, int]]:
+        for entry in json.loads(self._text()):
+            yield (entry["item"], entry["warehouse"]), entry["runs"]
+
+    def entries(self) -> OutOfBalanceEntries:
+        """Entries sorted by (item, warehouse), as summary.json holds them."""
+        if self._unsorted is not None:
+            pairs = sorted(self._unsorted.items())
+            self._unsorted = None
+            self._chunks, self._parts, self._last, self._count, self.flagged = [], [], None, 0, []
+            for key, runs in pairs:
+                self.add(key, runs)
+        text = self._text()
+        self._chunks, self._parts = [], []
+        return OutOfBalanceEntries(text, self._count)
+
+    def flagged_sorted(self) -> list[tuple[HistoryKey, int]]:
+        """Keys at or past the audit threshold, most runs first (call after ``entries``)."""
+        return sorted(self.flagged, key=lambda kv: (-kv[1], kv[0]))

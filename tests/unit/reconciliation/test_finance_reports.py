@@ -284,3 +284,39 @@ def test_journal_head_is_the_first_lines_of_the_written_journal() -> None:
     assert text.head(3) == every[:3]  # across the first journal's end
     assert text.head(99) == every
     assert text.head(0) == []
+
+
+def test_configured_currency_is_in_the_header_block_workbook_and_next_to_html_values(tmp_path: Path) -> None:
+    config = ReconcileConfig.model_validate({"currency": "EUR"})
+    result = _run(tmp_path, [["A1", "1", "1", "100"]], [["A1", "1", "3"]], config=config)
+    assert result.summary["currency"] == "EUR"
+    block, _ = _finance_csv(result)
+    assert {row[0]: row[1] for row in block if len(row) == 2}["Currency"] == "EUR"
+    facts = {r[0].value: r[1].value for r in _workbook(result)["Summary"].iter_rows() if r[0].value}
+    assert facts["Currency"] == "EUR"
+    html = report_text(result, "report.html")
+    assert "<dd>EUR</dd>" in html and "value difference (EUR)" in html and "|value difference| (EUR)" in html
+
+
+def test_without_a_currency_the_reports_say_it_is_not_configured(result: ReconciliationResult) -> None:
+    assert result.summary["currency"] is None
+    block, _ = _finance_csv(result)
+    assert {row[0]: row[1] for row in block if len(row) == 2}["Currency"].startswith("not configured")
+    assert "value difference (" not in report_text(result, "report.html")
+
+
+def test_workbook_rows_per_sheet_is_a_run_setting_and_the_sheet_says_where_the_rest_is(tmp_path: Path) -> None:
+    config = ReconcileConfig.model_validate({"workbook_max_rows": 3})
+    items = [f"I{i}" for i in range(5)]
+    result = _run(tmp_path, [[i, "1", "1", "100"] for i in items], [[i, "1", "2"] for i in items], config=config)
+    wb = _workbook(result)
+    differences = [r[0].value for r in wb["Differences"].iter_rows(min_row=2)]
+    assert differences[-1] == "3 rows shown; 2 more are left out of this workbook — differences.csv holds every row."
+    journal = [r[0].value for r in wb["Proposed journal"].iter_rows(min_row=2)]
+    assert journal[-1] == "3 rows shown; 2 more are left out of this workbook — proposed_journal.json holds every row."
+
+
+@pytest.mark.parametrize("rows", [0, 10_001])
+def test_workbook_rows_per_sheet_is_bounded(rows: int) -> None:
+    with pytest.raises(ValueError, match="workbook_max_rows"):
+        ReconcileConfig.model_validate({"workbook_max_rows": rows})
