@@ -13,8 +13,7 @@ with wall time and its own peak RSS (``os.wait4``):
   ``manifest.json`` is there;
 * ``local_files``: the same run from the local files (``omnisync reconcile``).
 
-Not included: the Functions host's own ``func.InputStream`` binding, which loads the triggering
-blob into the host before the function runs (the function only reads its name).
+The trigger is bound to a ``BlobClient`` (SDK-type binding), so the host loads no snapshot either.
 The last line is one JSON object with both figures and the ratio.
 """
 

@@ -19,6 +19,7 @@ def blueprints() -> list[func.Blueprint]:
         onhand,
         partition_work,
         reconcile,
+        snapshot_trigger,
     )
     from functions.storage_guard import guard_http_functions
 
@@ -32,6 +33,7 @@ def blueprints() -> list[func.Blueprint]:
         partition_work.bp,
         journals.bp,
         reconcile.bp,
+        snapshot_trigger.bp,
         api_docs.bp,
         level_sync.bp,
     ]

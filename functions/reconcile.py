@@ -1,9 +1,7 @@
-"""Reconciliation triggers: the snapshot blob trigger and the report lookup.
+"""Reconciliation routes: runs, reports, approval and the outbox.
 
-Thin on purpose: the blob trigger passes only the blob's *name* to the service,
-which lists the run's folder and streams both snapshots itself. The host still
-loads the triggering blob for the ``InputStream`` binding (that cannot be turned
-off for a blob trigger), but nothing here reads it.
+The snapshot blob trigger itself is in ``functions/snapshot_trigger.py`` (bound to a
+``BlobClient``, so the host never loads a snapshot).
 """
 
 from __future__ import annotations
@@ -15,8 +13,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from functions.http_responses import error_response, model_response
-from shared.adapters.storage_names import SNAPSHOTS_CONTAINER
-from shared.config import STORAGE_CONNECTION, get_settings
+from shared.config import get_settings
 from shared.domain.api_models import ApprovalResult, OutboxFiles, ReconciliationRun, RunList, RunListQuery
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
@@ -26,23 +23,6 @@ if TYPE_CHECKING:
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
-
-
-@bp.blob_trigger(
-    arg_name="blob",
-    path=f"{SNAPSHOTS_CONTAINER}/{{name}}",
-    connection=STORAGE_CONNECTION,
-    source=func.BlobSource.EVENT_GRID,
-)
-def reconcile_snapshot(blob: func.InputStream) -> None:
-    from shared.adapters.storage_clients import blob_service
-    from shared.services.reconcile_blobs import handle_snapshot_blob
-    from shared.telemetry import stage
-
-    with stage("reconcile", blob=blob.name or "") as span:
-        outcome = handle_snapshot_blob(blob.name or "", blob_service(), get_settings().reconcile_defaults())
-        span.set_attribute("omnisync.outcome", outcome.status)
-    log.info("snapshot %s: %s %s", blob.name, outcome.status, outcome.detail)
 
 
 RUN_ID_RULE = "runId must be 1-64 letters, digits or -_. (alphanumeric first)"

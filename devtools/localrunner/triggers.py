@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from datetime import UTC, datetime
@@ -9,7 +10,7 @@ from datetime import UTC, datetime
 from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.blob import InputStream
 from azure.functions.timer import TimerRequest
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobClient, BlobServiceClient
 
 from devtools.localrunner import ncrontab
 from devtools.localrunner.catalog import BlobFunction, Catalog, TimerFunction
@@ -31,14 +32,26 @@ def run_timer(timer: TimerFunction, past_due: bool = False) -> None:
         log.info("Executed '%s' (timer)", timer.name)
 
 
+def wants_blob_client(function: BlobFunction) -> bool:
+    """Whether the trigger parameter is an SDK type (`azurefunctions.extensions.bindings.blob.BlobClient`):
+    the host then passes a client and never downloads the blob, and so does the runner."""
+    annotation = inspect.signature(function.user_function).parameters[function.arg_name].annotation
+    return isinstance(annotation, type) and issubclass(annotation, BlobClient)
+
+
 def deliver_blob(function: BlobFunction, service: BlobServiceClient, blob_name: str) -> None:
-    """Hand one blob to a blob-triggered function as `func.InputStream`, as the host does."""
+    """Hand one blob to a blob-triggered function as the host does: a `BlobClient` when the function
+    asks for one (SDK-type binding), otherwise the whole blob as `func.InputStream`."""
     client = service.get_blob_client(function.container, blob_name)
-    data = client.download_blob().readall()
-    stream = InputStream(data=data, name=f"{function.container}/{blob_name}", uri=client.url, length=len(data))
+    value: object
+    if wants_blob_client(function):
+        value = client
+    else:
+        data = client.download_blob().readall()
+        value = InputStream(data=data, name=f"{function.container}/{blob_name}", uri=client.url, length=len(data))
     with singleton(f"{function.name}:{blob_name}"):
         log.info("Executing '%s' (blob %s/%s)", function.name, function.container, blob_name)
-        call(function.user_function, function.arg_name, stream)
+        call(function.user_function, function.arg_name, value)
 
 
 class TimerScheduler:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 calls: list[tuple[str, object]] = []
@@ -43,6 +44,13 @@ def tick(timer: func.TimerRequest) -> None:
 )
 def on_drop(blob: func.InputStream) -> None:
     calls.append(("blob", (blob.name, blob.read())))
+
+
+@app.blob_trigger(
+    arg_name="client", path="runner-big/{name}", connection="RUNNER_TEST_STORAGE", source=func.BlobSource.EVENT_GRID
+)
+def on_big_drop(client: blob.BlobClient) -> None:
+    calls.append(("blob-client", (type(client), client.container_name, client.blob_name)))
 
 
 @app.queue_trigger(arg_name="msg", queue_name="%RUNNER_TEST_QUEUE%", connection="RUNNER_TEST_STORAGE")

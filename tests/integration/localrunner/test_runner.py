@@ -86,6 +86,33 @@ def test_blob_created_event_is_delivered_once_per_version(runner, storage_connec
     assert ("blob", (f"runner-drop/{name}", b"changed")) in sample_app.calls
 
 
+def test_a_function_bound_to_a_blob_client_gets_a_client_not_the_blob(runner, storage_connection):
+    from azure.storage.blob import BlobClient
+
+    service = BlobServiceClient.from_connection_string(storage_connection)
+    container = service.get_container_client("runner-big")
+    if not container.exists():
+        container.create_container()
+    name = f"{uuid.uuid4().hex}.csv"
+    container.upload_blob(name, b"x" * 1024)
+    (poller,) = runner.pollers
+    poller.poll_once()
+    (seen,) = [c[1] for c in sample_app.calls if c[0] == "blob-client" and c[1][2] == name]
+    assert issubclass(seen[0], BlobClient) and seen[1:] == ("runner-big", name)
+    assert not [c for c in sample_app.calls if c[0] == "blob" and name in c[1][0]], "nothing else got the blob"
+
+
+def test_the_snapshot_trigger_is_bound_to_a_blob_client_so_no_host_loads_a_snapshot():
+    import function_app
+    from devtools.localrunner.catalog import build_catalog
+    from devtools.localrunner.triggers import wants_blob_client
+
+    blobs = {f.name: f for f in build_catalog(function_app.app).blobs}
+    assert wants_blob_client(blobs["reconcile_snapshot"])
+    samples = {f.name: f for f in build_catalog(sample_app.app).blobs}
+    assert wants_blob_client(samples["on_big_drop"]) and not wants_blob_client(samples["on_drop"])
+
+
 def test_run_timer_command_line_runs_one_timer_and_exits(storage_connection, tmp_path):
     marker = tmp_path / "ran"
     env = {
