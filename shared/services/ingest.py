@@ -67,16 +67,21 @@ def ingest(
                 repair_candidates.append((index, line, fingerprint))
 
         touched: set[str] = {new.partition for new in to_create}
+        named: dict[str, list[str]] = {}
         for index, line, fingerprint in repair_candidates:
             partition = partition_of(line)
             status = store.line_status(partition, line.id)
             if status is None:  # the id was reserved by a request that died before storing the line
                 to_create.append(NewLine(environment_id, partition, line, fingerprint, now))
                 status = "Created"
+            elif status == "Created":  # stored by an earlier attempt, still waiting for its sync
+                named.setdefault(partition, []).append(line.id)
             if status == "Created":
                 touched.add(partition)
             outcomes[index] = LineOutcome(index, line.id, "duplicate", status)
 
+        for new_line in to_create:
+            named.setdefault(new_line.partition, []).append(new_line.line.id)
         store.add_lines(to_create)
         markers = store.mark_pending(touched, now, LEDGER_WORK) if touched else []
 
@@ -84,7 +89,7 @@ def ingest(
         synced: set[str] = set()
         for partition in sorted(instant):
             synced |= sync_partition(store, partition, clock).synced_ids
-        queue_markers(queues, markers)
+        queue_markers(queues, markers, named)
         for index, outcome in outcomes.items():
             if outcome.id in synced and outcome.outcome != "conflict":
                 outcomes[index] = LineOutcome(index, outcome.id, outcome.outcome, "IVPosted", outcome.message)

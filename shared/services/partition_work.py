@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +43,9 @@ def _now() -> datetime:
 
 BATCH_PARTITIONS = 100
 """Most partitions one work message names (a request touching more sends several messages)."""
+MAX_NAMED_LINES = 10_000
+"""Most line ids a batch entry names (a request's lines of one product; INGEST_MAX_LINES caps a request)."""
+MAX_ID_LENGTH = 256
 BATCH_BYTES = 40_000
 """Most JSON bytes of one message's partition list (Azure queue messages hold 64 KiB once base64-encoded)."""
 Action = str | None
@@ -67,13 +70,16 @@ def work_batches(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return batches
 
 
-def queue_markers(queues: WorkSink | None, markers: list[Marker]) -> None:
+def queue_markers(queues: WorkSink | None, markers: list[Marker], lines: Mapping[str, list[str]] | None = None) -> None:
     """`sync` messages for the marked partitions, batched; the markers are written first, so a lost
-    message (or a queue that is down) is only a delay until the sweep."""
+    message (or a queue that is down) is only a delay until the sweep. `lines`: the ids of the
+    request's `Created` lines per partition, so a visit can tell it has nothing to do without a query."""
     if queues is None or not markers:
         return
+    lines = lines or {}
+    bodies = [m.as_message() | ({"lines": lines[m.partition]} if lines.get(m.partition) else {}) for m in markers]
     try:
-        queues.put("sync", work_batches([m.as_message() for m in markers]))
+        queues.put("sync", work_batches(bodies))
     except Exception:  # the sweep will find the markers; the request itself succeeded
         log.warning(
             "could not queue sync work for %d partitions; the timer sweep will pick them up",
@@ -86,7 +92,22 @@ def _partition_of(body: dict[str, Any]) -> tuple[str, Marker | None]:
     partition = body.get("partition")
     if not isinstance(partition, str) or partition.count("|") < 2:
         raise ValueError(f"a work message names no ledger partition: {str(body)[:200]}")
+    _named_lines(body)
     return partition, Marker.from_message(body)
+
+
+def _named_lines(body: dict[str, Any]) -> list[str] | None:
+    """The line ids a batch entry names (its request's `Created` lines), or None."""
+    lines = body.get("lines")
+    if lines is None:
+        return None
+    if (
+        not isinstance(lines, list)
+        or not 1 <= len(lines) <= MAX_NAMED_LINES
+        or not all(isinstance(i, str) and 0 < len(i) <= MAX_ID_LENGTH for i in lines)
+    ):
+        raise ValueError(f"a work message names its lines wrongly: {str(lines)[:200]}")
+    return lines
 
 
 def _batch_items(body: dict[str, Any]) -> list[tuple[dict[str, Any], str, Marker | None]]:
@@ -115,7 +136,14 @@ def describe(body: dict[str, Any]) -> str:
 
 
 def _sync_one(
-    store: LedgerPort, partition: str, marker: Marker | None, clock: Clock, redelivered: bool, *, scheduled: bool = True
+    store: LedgerPort,
+    partition: str,
+    marker: Marker | None,
+    clock: Clock,
+    redelivered: bool,
+    *,
+    scheduled: bool = True,
+    item: dict[str, Any] | None = None,
 ) -> tuple[SyncReport, Action]:
     """Sync one partition and say what is left: a first delivery that found nothing to apply is a
     duplicate (requests touching a popular product each name it): the visit that applied its lines
@@ -126,6 +154,14 @@ def _sync_one(
     a batch does not: its partitions share one aggregate message, and a partition named by two
     batches in one window costs its second aggregate visit a read, less than a schedule's insert
     and delete on every visit."""
+    lines = _named_lines(item) if item is not None else None
+    if lines is not None and not redelivered and store.all_synced(partition, lines):
+        # The request's lines were synced by an earlier message's visit, which queued their
+        # aggregation. No query: a visit's one read scans the whole table on Azurite, and after a
+        # burst most batch entries of a popular product are such duplicates. The marker stays: it
+        # may also stand for lines of a request whose message was lost; that visit's aggregation or
+        # the sweep clears it.
+        return SyncReport(partitions=1), None
     report = sync_partition(store, partition, clock)
     if not report.finished:
         return report, "retry"
@@ -168,14 +204,14 @@ def on_sync_message(
 
 def _visit_all(
     items: list[tuple[dict[str, Any], str, Marker | None]],
-    visit: Callable[[str, Marker | None], tuple[Any, Action]],
+    visit: Callable[[str, Marker | None, dict[str, Any]], tuple[Any, Action]],
     work: str,
 ) -> list[tuple[dict[str, Any], Marker | None, Any, Action]]:
     """Visit a batch's partitions side by side; one that fails is split off ("alone") so the rest go on."""
 
     def one(item: dict[str, Any], partition: str, marker: Marker | None) -> tuple[Any, ...]:
         try:
-            return (item, marker, *visit(partition, marker))
+            return (item, marker, *visit(partition, marker, item))
         except Exception:
             log.warning("%s of %s failed in a batch; it is queued again on its own", work, partition, exc_info=True)
             return item, marker, None, "alone"
@@ -212,7 +248,9 @@ def _on_sync_batch(
 ) -> SyncReport:
     results = _visit_all(
         _batch_items(body),
-        lambda partition, marker: _sync_one(store, partition, marker, clock, redelivered, scheduled=False),
+        lambda partition, marker, item: _sync_one(
+            store, partition, marker, clock, redelivered, scheduled=False, item=item
+        ),
         "sync",
     )
     _finish_batch(store, queues, "sync", results, next_work=("aggregate", aggregate_delay_s))
@@ -281,7 +319,7 @@ def _on_aggregate_batch(
     store.mark_pending([partition for _, partition, _ in items], clock(), SEND_WORK)
     results = _visit_all(
         items,
-        lambda partition, marker: _aggregate_one(store, partition, marker, mapping, clock, batch=True),
+        lambda partition, marker, item: _aggregate_one(store, partition, marker, mapping, clock, batch=True),
         "aggregate",
     )
     total = AggregateReport()

@@ -56,9 +56,13 @@ def _deliver_all(
 
 
 def _everything_once(environment_id: str, lines) -> None:
+    """The messages alone put every line in the cache once and aggregated it; markers a message left
+    (a duplicate keeps its marker, see `_sync_one`) are cleared by the sweep, as the minute timer does."""
     store = LedgerStore()
     assert _nonzero(cache_totals(store, environment_id)) == _nonzero(expected_totals(lines))
     assert set(statuses(store, environment_id).values()) == {"Aggregated"}
+    swept = sweep_ledger(store, MAPPING, Sends(), budget_s=60)
+    assert swept.lines == 0 and swept.aggregated == 0, "the sweep found work the messages had left undone"
     assert store.pending_markers(LEDGER_WORK, environment_id=environment_id) == []
 
 
@@ -240,6 +244,53 @@ def test_an_operator_lists_and_replays_poison_messages_and_the_replayed_work_is_
     assert list(poison.peek_messages()) == []
     _deliver_all(LedgerStore(), queues, _take("sync"))
     _everything_once(environment_id, lines)
+
+
+class Steps:
+    """Records every storage step a store takes (the fault hook, never failing)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, step: str) -> None:
+        self.names.append(step)
+
+
+def test_a_batch_entry_whose_lines_an_earlier_visit_synced_costs_point_reads_not_a_query(app_env, environment_id):
+    first, second = make_lines("dd1", 10, products=1), make_lines("dd2", 10, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, first, queues=queues)
+    ingest(LedgerStore(), environment_id, second, queues=queues)
+    older, newer = _take("sync")
+    assert [p["lines"] for p in older["partitions"]] == [[line.id for line in first]], "the message names its lines"
+    on_sync_message(LedgerStore(), queues, newer)  # a full visit: syncs both requests' lines
+    steps = Steps()
+    report = on_sync_message(LedgerStore(fault=steps), queues, older)
+    assert report.lines == 0
+    assert "read_open" not in steps.names and steps.names.count("read_open_stage") >= 1, steps.names
+    assert steps.names.count("read_open_stage") <= len(first)
+    _deliver_all(LedgerStore(), queues, [])
+    _everything_once(environment_id, first + second)
+
+
+def test_a_redelivered_batch_never_skips_the_full_visit(app_env, environment_id):
+    lines = make_lines("rd", 8, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (body,) = _take("sync")
+    on_sync_message(LedgerStore(), queues, body)
+    steps = Steps()
+    on_sync_message(LedgerStore(fault=steps), queues, body, redelivered=True)
+    assert "read_open" in steps.names, "after a crash the visit reads the partition, whatever the lines say"
+
+
+def test_a_batch_entry_naming_its_lines_wrongly_is_refused(app_env, environment_id):
+    import pytest
+
+    partition = ledger_partition(environment_id, "usmf", "P0")
+    for lines in ([], "x", [7], ["x" * 300]):
+        with pytest.raises(ValueError):
+            on_sync_message(LedgerStore(), WorkQueues(), {"partitions": [{"partition": partition, "lines": lines}]})
 
 
 class FailsOn(LedgerStore):
