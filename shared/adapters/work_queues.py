@@ -1,4 +1,4 @@
-"""Work messages on Azure Storage queues: one per touched ledger partition (or environment for sends).
+"""Work messages on Azure Storage queues: batches of touched ledger partitions (or an environment for sends).
 
 Messages are JSON, base64-encoded as the Functions host's queue trigger expects by default. The
 queue is only the fast path: every message stands for a marker in the pending index, which the
