@@ -164,7 +164,6 @@ def wait_until_synced(expected: set[str], timeout_s: float) -> dict[str, float]:
             # figures are the lines' IVPostedAt). It must find nothing left to sync.
             swept = sweep_ledger(store, get_settings().mapping(), lambda environment_id: None, budget_s=300)
             assert swept.lines == 0, f"the sweep synced {swept.lines} lines the messages had left"
-            continue
         time.sleep(2)  # each look is 16 shard queries: polling faster measured the poll, not the sync
     times = line_times()
     missing = [i for i in expected if times.get(i) is None]

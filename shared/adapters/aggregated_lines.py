@@ -86,6 +86,27 @@ def aggregated_line(partition: str, entity: Any) -> AggregatedLine:
     )
 
 
+def new_aggregated_columns(partition: str, group: AggregateGroup, at: datetime) -> dict[str, Any]:
+    """The columns of a freshly aggregated line (the one place that shapes them; the test fake uses it too)."""
+    _, org, product = partition.split("|", 2)
+    return {
+        "AggregatedId": group.aggregated_id,
+        "OrganizationId": org,
+        "ProductId": product,
+        "ErpKey": group.key.as_json(),
+        "Quantity": canonical(group.quantity),
+        "Status": group.status,
+        "JournalType": group.key.journal_type,
+        "JournalNameId": group.key.journal_name_id,
+        "TargetStatus": group.key.target_status,
+        "LineCount": len(group.lines),
+        "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
+        "CreatedAt": at,
+        "Attempts": 0,
+        "Offset": "open",
+    }
+
+
 class AggregatedLines(LedgerTables):
     """Implements `AggregatedRepository` (shared/services/ports.py) and the reads/updates of sending."""
 
@@ -165,7 +186,6 @@ class AggregatedLines(LedgerTables):
         key in one aggregated line; `finish_aggregated` then writes the status into the line records.
         """
         ops: list[Any] = []
-        _, org, product = partition.split("|", 2)
         for group in groups:
             ops.append(
                 (
@@ -173,20 +193,7 @@ class AggregatedLines(LedgerTables):
                     {
                         "PartitionKey": partition,
                         "RowKey": AGG_PREFIX + group.aggregated_id,
-                        "AggregatedId": group.aggregated_id,
-                        "OrganizationId": org,
-                        "ProductId": product,
-                        "ErpKey": group.key.as_json(),
-                        "Quantity": canonical(group.quantity),
-                        "Status": group.status,
-                        "JournalType": group.key.journal_type,
-                        "JournalNameId": group.key.journal_name_id,
-                        "TargetStatus": group.key.target_status,
-                        "LineCount": len(group.lines),
-                        "DetailedLineIds": json.dumps([line.row_key[2:] for line in group.lines])[:30000],
-                        "CreatedAt": at,
-                        "Attempts": 0,
-                        "Offset": "open",
+                        **new_aggregated_columns(partition, group, at),
                     },
                 )
             )

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.adapters.aggregated_lines import aggregated_line as _aggregated
-from shared.adapters.aggregated_lines import update_columns
+from shared.adapters.aggregated_lines import new_aggregated_columns, update_columns
 from shared.adapters.ledger_base import ConcurrencyConflict
 from shared.adapters.ledger_keys import AGGREGATED, CACHE, LEDGER_WORK, LINE, OPEN
 from shared.adapters.partition_ledger import OPEN_FIELDS, line_entity, stored_line
@@ -34,7 +34,6 @@ from shared.domain.ledger_records import (
     ProductRow,
     StoredLine,
 )
-from shared.domain.quantities import canonical
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Entity = dict[str, Any]
@@ -229,21 +228,9 @@ class InMemoryLedger:
             for line in group.lines:
                 if stored.get(OPEN + line.row_key[len(LINE) :], {}).get("_etag") != line.etag:
                     raise ConcurrencyConflict(line.row_key)
-        _, org, product = partition.split("|", 2)
         for group in groups:
-            stored[AGGREGATED + group.aggregated_id] = {
-                "AggregatedId": group.aggregated_id,
-                "OrganizationId": org,
-                "ProductId": product,
-                "ErpKey": group.key.as_json(),
-                "Quantity": canonical(group.quantity),
-                "Status": group.status,
-                "JournalType": group.key.journal_type,
-                "JournalNameId": group.key.journal_name_id,
-                "TargetStatus": group.key.target_status,
-                "CreatedAt": at,
-                "Attempts": 0,
-                "_etag": self._etag(),
+            stored[AGGREGATED + group.aggregated_id] = new_aggregated_columns(partition, group, at) | {
+                "_etag": self._etag()
             }
             for line in group.lines:
                 key = OPEN + line.row_key[len(LINE) :]
