@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.adapters.ledger_keys import LEDGER_WORK, ledger_partition
@@ -435,3 +436,14 @@ def test_an_aggregation_whose_message_was_lost_is_scheduled_again_after_the_swee
     sweep_ledger(store, MAPPING, Sends(), budget_s=60)
     assert store.schedule_once(name, datetime.now(UTC)), "the stale schedule is gone"
     assert not store.schedule_once(fresh, datetime.now(UTC)), "a waiting one is left to its message"
+
+
+def test_markers_cleared_together_keep_the_one_that_new_work_touched_meanwhile(app_env, environment_id):
+    store = LedgerStore()
+    partitions = [ledger_partition(environment_id, "usmf", f"M{i}") for i in range(3)]
+    markers = store.mark_pending(partitions, datetime.now(UTC), LEDGER_WORK, shard=5)
+    store.mark_pending(partitions[1:2], datetime.now(UTC), LEDGER_WORK, shard=5)  # new work: its ETag changed
+    store.clear_pending_many(markers)
+    left = [m.partition for m in store.pending_markers(LEDGER_WORK, environment_id=environment_id)]
+    assert left == partitions[1:2], "the one-transaction clear was refused, then each unchanged marker went alone"
+    store.clear_pending_many([])  # nothing to clear is no call
