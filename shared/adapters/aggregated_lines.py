@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from azure.core import MatchConditions
@@ -31,7 +32,7 @@ from shared.adapters.table_batches import etag as _etag
 from shared.adapters.table_batches import resilient
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.identifiers import environment_range
-from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, PostedLines
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate
 from shared.domain.quantities import canonical
 
 AGG_PREFIX = AGGREGATED
@@ -129,28 +130,24 @@ class AggregatedLines(LedgerTables):
         self._step("read_offsets")
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
-    def posted_lines(self, partition: str, limit: int) -> PostedLines:
-        """Open lines past `Created` (at most `limit`), from the open range only, and whether any line
-        is still `Created`: read in the same query, so a visit that keeps the partition's marker for
-        those lines costs no second read."""
+    def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
+        """Open lines past `Created`, from the open range only.
+
+        Returns the `IVPosted` lines (row key `L|id`, ETag of the open entry) and the lines already
+        in an aggregated line whose record still has to say so (line id, aggregated id).
+        """
         lo, hi = prefix_range(OPEN)
         self._step("read_posted")
         pager = self.ledger.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-            parameters={"pk": partition, "lo": lo, "hi": hi},
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage ne @stage",
+            parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
             results_per_page=limit,
             select=["RowKey", "Stage", "AggregatedLineId", *OPEN_FIELDS],
         )
         posted: list[DetailedLine] = []
         aggregated: list[tuple[str, str]] = []
-        created = False
-        for e in pager:
-            if len(posted) + len(aggregated) >= limit:
-                break
+        for e in islice(pager, limit):
             line_id = e["RowKey"][len(OPEN) :]
-            if e["Stage"] == "Created":
-                created = True
-                continue
             if e["Stage"] == "Aggregated":
                 aggregated.append((line_id, e["AggregatedLineId"]))
                 continue
@@ -167,7 +164,7 @@ class AggregatedLines(LedgerTables):
                     e.get("CostPrice"),
                 )
             )
-        return PostedLines(posted, aggregated, created)
+        return posted, aggregated
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
         """Lines no journal takes (no mapping for their source + measure) leave the open range."""

@@ -24,7 +24,7 @@ from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, 
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
-from shared.domain.cache import CacheChange, CacheRow, PendingLine, row_key_of
+from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
 from shared.domain.ledger_records import NewLine, OpenEntries, ProductRow, StoredLine
 from shared.domain.quantities import canonical
@@ -150,30 +150,18 @@ class PartitionLedger(LedgerTables):
                 posted += 1
         return OpenEntries(rows, created, posted)
 
-    def named_entries(self, partition: str, line_ids: list[str]) -> OpenEntries:
-        """These lines' open entries, and the cache rows their `Created` ones move: point reads only.
-
-        A visit that knows its request's lines reads what is new and nothing else: no range query,
-        which on Azurite scans the whole table (history included) and on Azure is still a query
-        where a point read is the cheapest call there is. A cache row not found is created by the
-        commit; one that appeared meanwhile makes that commit conflict, and the visit re-reads."""
-        created: list[PendingLine] = []
-        posted = 0
-        self._step("read_named")
-        for line_id in dict.fromkeys(line_ids):
+    def all_synced(self, partition: str, line_ids: list[str]) -> bool:
+        """Whether none of these lines is still `Created`: point reads of their open entries (served
+        from the key index, also on Azurite, where any query scans the whole table)."""
+        for line_id in line_ids:
+            self._step("read_open_stage")
             try:
-                entry = self.ledger.get_entity(partition, OPEN + line_id, select=["RowKey", "Stage", *OPEN_FIELDS])
+                entry = self.ledger.get_entity(partition, OPEN + line_id, select=["Stage"])
             except ResourceNotFoundError:
-                continue  # aggregated and closed: long past `Created` (or never stored: nothing to do)
+                continue  # aggregated and closed: long past `Created`
             if entry.get("Stage") == "Created":
-                created.append(_pending_line(entry))
-            else:
-                posted += 1
-        rows: dict[str, CacheRow] = {}
-        for key in sorted({row_key_of(line) for line in created}):
-            with contextlib.suppress(ResourceNotFoundError):
-                rows[key] = _cache_row(self.ledger.get_entity(partition, key))
-        return OpenEntries(rows, created, posted)
+                return False
+        return True
 
     # ---- cache -----------------------------------------------------------------------------------
     def cache_rows(self, partition: str) -> dict[str, CacheRow]:

@@ -39,11 +39,6 @@ class PendingLine:
     """When the line was ingested (for the sync-lag metric); None for lines stored without it."""
 
 
-def row_key_of(line: PendingLine) -> str:
-    """The cache row a line moves (so a visit can read just that row, by key)."""
-    return cache_row_key(dimension_key(dict(line.dimensions)))
-
-
 @dataclass(frozen=True)
 class CacheRow:
     row_key: str

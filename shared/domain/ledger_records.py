@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from shared.domain.adjustments import AdjustmentLine
-from shared.domain.aggregation import DetailedLine
 from shared.domain.cache import CacheRow, PendingLine, Quantities
 from shared.domain.journals import JournalType, TargetStatus
 
@@ -32,17 +31,6 @@ class OpenEntries:
     rows: dict[str, CacheRow]
     created: list[PendingLine]
     posted: int
-
-
-class PostedLines(NamedTuple):
-    """A page of a partition's open lines past `Created`, as aggregation reads them."""
-
-    lines: list[DetailedLine]
-    """`IVPosted` lines to aggregate."""
-    members: list[tuple[str, str]]
-    """Lines already in an aggregated line whose record has to say so: (line id, aggregated id)."""
-    created: bool
-    """Whether the partition still has `Created` lines (its marker must then stay)."""
 
 
 @dataclass(frozen=True)

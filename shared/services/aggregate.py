@@ -31,8 +31,6 @@ class AggregateReport:
     aggregated: int = 0
     to_send: int = 0
     """Aggregated lines created with status `Created`: a journal must be sent."""
-    created_left: bool = False
-    """The partition still had `Created` lines at the last read: its marker must stay for them."""
 
 
 def aggregate_partition(
@@ -52,7 +50,7 @@ def aggregate_partition(
         report.partitions += 1
         conflicts = 0
         while True:
-            lines, members, report.created_left = store.posted_lines(partition, limit=PAGE)
+            lines, members = store.posted_lines(partition, limit=PAGE)
             if not lines and not members:
                 return True
             groups, unmapped = plan_aggregation(lines, mapping)

@@ -22,9 +22,6 @@ from shared.telemetry import lag_seconds, record_lines_synced, stage
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
-POINT_READS_MAX = 16
-"""A visit naming more lines than this reads the open range instead: one query costs less than that
-many point reads (a request's lines of one product are usually one or two)."""
 RELOAD = 100_000
 """Lines re-read after a conflict: all of them (a partition's backlog is what a visit applies)."""
 
@@ -44,24 +41,13 @@ def _now() -> datetime:
 
 
 def sync_partition(
-    store: LedgerPort,
-    partition: str,
-    clock: Clock = _now,
-    report: SyncReport | None = None,
-    *,
-    lines: list[str] | None = None,
+    store: LedgerPort, partition: str, clock: Clock = _now, report: SyncReport | None = None
 ) -> SyncReport:
-    """Apply the partition's `Created` lines; `finished` is False if contention left some to a retry.
-
-    `lines`: apply only these (a work message names its request's lines): point reads of their open
-    entries and cache rows instead of the partition's open range. Lines of other requests are left
-    to their own messages; the partition's marker stays until aggregation finds none `Created`.
-    After a conflict the visit re-reads the whole open range, like a visit of the partition."""
+    """Apply the partition's `Created` lines; `finished` is False if contention left some to a retry."""
     with stage("partition_sync", partition=partition) as span:
         report = report or SyncReport()
         report.partitions += 1
-        named = lines is not None and len(lines) <= POINT_READS_MAX
-        entries = store.named_entries(partition, lines) if named and lines else store.open_entries(partition)
+        entries = store.open_entries(partition)
         report.posted_open += entries.posted
         if not entries.created:
             return report

@@ -24,14 +24,13 @@ from shared.adapters.ledger_keys import AGGREGATED, CACHE, LEDGER_WORK, LINE, OP
 from shared.adapters.partition_ledger import OPEN_FIELDS, line_entity, stored_line
 from shared.adapters.pending_index import Marker
 from shared.domain.aggregation import AggregateGroup, DetailedLine
-from shared.domain.cache import CacheChange, CacheRow, PendingLine, row_key_of
+from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.ledger_records import (
     AggregatedLine,
     AggregatedUpdate,
     IdRecord,
     NewLine,
     OpenEntries,
-    PostedLines,
     ProductRow,
     StoredLine,
 )
@@ -116,15 +115,6 @@ class InMemoryLedger:
         posted = sum(1 for k, e in self.partitions[partition].items() if k.startswith(OPEN) and e["Stage"] != "Created")
         return OpenEntries(rows, created, posted)
 
-    def named_entries(self, partition: str, line_ids: list[str]) -> OpenEntries:
-        self.steps.append("read_named")
-        named = {OPEN + line_id for line_id in line_ids}
-        created = [line for line in self.created_lines(partition, 100_000, record=False) if line.row_key in named]
-        posted = sum(1 for k in named if k in self.partitions[partition]) - len(created)
-        keys = {row_key_of(line) for line in created}
-        rows = {k: r for k, r in self.cache_rows(partition, record=False).items() if k in keys}
-        return OpenEntries(rows, created, posted)
-
     def created_lines(self, partition: str, limit: int, record: bool = True) -> list[PendingLine]:
         if record:
             self.steps.append("read_lines")
@@ -194,15 +184,11 @@ class InMemoryLedger:
         return None if found is None else dict(found)
 
     # ---- AggregatedRepository ----------------------------------------------------------------
-    def posted_lines(self, partition: str, limit: int) -> PostedLines:
+    def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
         posted: list[DetailedLine] = []
         aggregated: list[tuple[str, str]] = []
-        created = False
         for key, e in sorted(self.partitions[partition].items()):
-            if not key.startswith(OPEN):
-                continue
-            if e["Stage"] == "Created":
-                created = True
+            if not key.startswith(OPEN) or e["Stage"] == "Created":
                 continue
             line_id = key[len(OPEN) :]
             if e["Stage"] == "Aggregated":
@@ -221,7 +207,7 @@ class InMemoryLedger:
                     e.get("CostPrice"),
                 )
             )
-        return PostedLines(posted[:limit], aggregated, created)
+        return posted[:limit], aggregated
 
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
         stored = self.partitions[partition]
