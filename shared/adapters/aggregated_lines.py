@@ -32,7 +32,7 @@ from shared.adapters.table_batches import etag as _etag
 from shared.adapters.table_batches import resilient
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.identifiers import environment_range
-from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate
+from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, OffsetCandidate
 from shared.domain.quantities import canonical
 
 AGG_PREFIX = AGGREGATED
@@ -120,7 +120,7 @@ class AggregatedLines(LedgerTables):
         )
         return next(iter(pager), None) is not None
 
-    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[OffsetCandidate]:
         """Aggregated lines whose offset is still open and whose status may have reached its trigger."""
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "open": "open"}
         query = (
@@ -128,7 +128,19 @@ class AggregatedLines(LedgerTables):
             " and " + _any_status(statuses, params)
         )
         self._step("read_offsets")
-        return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
+        return [
+            OffsetCandidate(
+                e["RowKey"],
+                _etag(e),
+                json.loads(e["ErpKey"]),
+                e["Status"],
+                e["Quantity"],
+                e.get("Offset"),
+                e.get("OnHand"),
+                json.loads(e["ErpOnHand"]) if e.get("ErpOnHand") else None,
+            )
+            for e in self.ledger.query_entities(query, parameters=params)
+        ]
 
     def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
         """Open lines past `Created`, from the open range only.

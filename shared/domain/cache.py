@@ -106,6 +106,12 @@ class ChangePlan:
         return len(self.rows) + sum(change.operations for change in self.changes)
 
 
+def marker_subject(change: CacheChange) -> str:
+    """The id of what a change's marker records (a line's id, for a line's change): services report
+    ids, and only the domain and the adapters know that marker keys carry a prefix."""
+    return change.marker_key.split("|", 1)[1]
+
+
 def line_change(line: PendingLine, posted_at: datetime) -> CacheChange:
     """A `Created` line as a change: its quantity; the marker is its open entry (`D|id`, guarded by
     its ETag) moving to `IVPosted`, and the line record (`L|id`) takes the same status alongside."""

@@ -113,3 +113,20 @@ class AggregatedUpdate:
     next_attempt_at: datetime | None = None
     waiting_for_person: bool | None = None
     late_answers: str | None = None
+
+
+@dataclass(frozen=True)
+class OffsetCandidate:
+    """An aggregated line whose offset or ERP on-hand change may be due: what offsets read of it.
+
+    `marker_key` is opaque to services: the change that applies the offset writes it back as its
+    marker, guarded by `etag`, so a repeated answer or a concurrent run finds the offset done."""
+
+    marker_key: str
+    etag: str
+    erp_key: dict[str, Any]
+    status: str
+    quantity: str
+    offset: str | None
+    on_hand: str | None
+    erp_on_hand: dict[str, dict[str, str]] | None

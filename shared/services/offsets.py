@@ -23,7 +23,7 @@ from typing import Any
 from shared.adapters.ledger_keys import OFFSET_WORK, TRANSACTION, ledger_partition, split_partition
 from shared.domain.cache import CacheChange, Edit
 from shared.domain.inventory_config import TRIGGERS, InventoryConfig
-from shared.domain.ledger_records import IdRecord
+from shared.domain.ledger_records import IdRecord, OffsetCandidate
 from shared.domain.offsets import JOURNAL_STAGE, TRIGGER_STATUSES, ErpTransaction, offset_edit, reached
 from shared.services.cache_changes import TooMuchContention, apply_changes
 from shared.services.outcomes import LineOutcome
@@ -42,29 +42,29 @@ def _now() -> datetime:
 
 
 # ---- journal lines omnisync sent ------------------------------------------------------------------
-def journal_offset_change(entity: dict[str, Any], config: InventoryConfig, at: datetime) -> CacheChange | None:
+def journal_offset_change(line: OffsetCandidate, config: InventoryConfig, at: datetime) -> CacheChange | None:
     """What an aggregated line's status now asks of the cache, or None while nothing is due.
 
     The offset is due once the status reaches the rule's trigger; the ERP's own on-hand change from
     posting the line (if its result reported one) is applied in the same transaction, so the two
     are never seen apart.
     """
-    key = json.loads(entity["ErpKey"])
+    key = line.erp_key
     marker: dict[str, Any] = {}
     edits = []
-    if entity.get("Offset") == "open":
+    if line.offset == "open":
         rule = config.offset_rule("adjustmentJournal", key["dataSource"], key["measure"])
         if rule is None:
             marker |= {"Offset": "none", "OffsetAt": at}
-        elif reached(rule, JOURNAL_STAGE[entity["Status"]]):
-            edits.append(offset_edit(key["dimensions"], rule, Decimal(entity["Quantity"])))
+        elif reached(rule, JOURNAL_STAGE[line.status]):
+            edits.append(offset_edit(key["dimensions"], rule, Decimal(line.quantity)))
             marker |= {
                 "Offset": "done",
                 "OffsetAt": at,
                 "OffsetTarget": f"{rule.offsetDataSource}/{rule.offsetPhysicalMeasure}",
             }
-    if entity.get("OnHand") == "open":
-        erp = json.loads(entity["ErpOnHand"])
+    if line.on_hand == "open":
+        erp = line.erp_on_hand or {}
         edits += [
             Edit(key["dimensions"], ds, measure, Decimal(q))
             for ds, measures in sorted(erp.items())
@@ -73,7 +73,7 @@ def journal_offset_change(entity: dict[str, Any], config: InventoryConfig, at: d
         marker |= {"OnHand": "done", "OnHandAt": at}
     if not marker:
         return None
-    return CacheChange(entity["RowKey"], marker, entity["_etag"], tuple(edits))
+    return CacheChange(line.marker_key, marker, line.etag, tuple(edits))
 
 
 def offset_partition(store: OffsetPort, partition: str, config: InventoryConfig, clock: Clock = _now) -> int:

@@ -21,6 +21,7 @@ from shared.domain.ledger_records import (
     AggregatedUpdate,
     IdRecord,
     NewLine,
+    OffsetCandidate,
     OpenEntries,
     ProductRow,
     StoredLine,
@@ -130,7 +131,7 @@ class JournalLog(Protocol):
 class OffsetCandidates(Protocol):
     """Aggregated lines whose offset or ERP on-hand change is still open (stored columns, with `_etag`)."""
 
-    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]: ...
+    def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[OffsetCandidate]: ...
 
 
 class OffsetPort(IdRepository, PartitionRepository, OffsetCandidates, PendingWork, Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.adapters.ledger_keys import LEDGER_WORK
-from shared.domain.cache import CacheChange, PendingLine, line_change
+from shared.domain.cache import CacheChange, PendingLine, line_change, marker_subject
 from shared.services.cache_changes import TooMuchContention, apply_changes
 from shared.services.ports import LedgerPort
 from shared.telemetry import lag_seconds, record_lines_synced, stage
@@ -67,7 +67,7 @@ def sync_partition(
             return report
         report.lines += len(applied)
         report.posted_open += len(applied)
-        report.synced_ids.update(change.marker_key[2:] for change in applied)
+        report.synced_ids.update(marker_subject(change) for change in applied)
         span.set_attribute("omnisync.lines", len(applied))
         now = clock()
         lags = [lag_seconds(created_at.get(change.marker_key), now) for change in applied]

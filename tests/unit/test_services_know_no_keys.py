@@ -27,10 +27,8 @@ ALLOWED_FROM_LEDGER_KEYS = {
 LEFT = {
     "level_sync.py: property RowKey": "level batches are level_tables.py entities (level sync, not the ledger ports)",
     "level_sync.py: prefix slice [2:]": "the same level batches' row keys",
-    "offsets.py: property RowKey": "offset candidates are still entity dicts (offset_candidates); not converted yet",
     "offsets.py: ledger_keys TRANSACTION": "ERP transaction markers are CacheChange marker keys (domain/cache.py)",
     "onhand_events.py: ledger_keys EVENT": "on-hand event markers are CacheChange marker keys (domain/cache.py)",
-    "sync.py: prefix slice [2:]": "line ids from marker keys; sync.py is being changed on another branch",
 }
 
 
