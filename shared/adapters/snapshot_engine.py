@@ -94,6 +94,24 @@ class WarehouseFigures:
     wms_quantity: Decimal
 
 
+@dataclass(frozen=True)
+class RowLayout:
+    """Where things are in a differing key's engine row (``Comparison.raw_batches``).
+
+    ``row[1 : keys + 1]``: the level's key fields; ``row[keys + 2 : keys + 10]``: ERP present,
+    WMS present, ERP sum, WMS sum, unit cost (text), min site, max site, item class;
+    ``row[keys + 13]``, ``row[keys + 14]``: the item-level fallback cost and class;
+    ``row[spelled_item]``: the item as spelled (or None); from ``first_measure``: ERP and WMS sum
+    of each other measure; from ``texts``: canonical text (``rules.fmt``) of the ERP sum, the WMS
+    sum, the difference and the unit cost, then the line id hash input's sha256.
+    """
+
+    keys: int
+    spelled_item: int | None
+    first_measure: int
+    texts: int
+
+
 @dataclass
 class Comparison:
     """Result of one engine query: matching keys arrive pre-counted per warehouse, then the
@@ -167,6 +185,38 @@ class Comparison:
                     else {},
                 )
             rows = self._cursor.fetchmany(batch)
+
+    def raw_batches(self, batch: int = 8_192) -> Iterator[list[tuple[Any, ...]]]:
+        """The differing keys as the engine's own rows, a batch at a time, for a consumer that
+        builds no ``DiffRow`` per key (``reconcile_stream.stream_fast``). Column positions:
+        ``row_layout()``. The consumer keeps ``figures`` up to date itself (``differences`` does
+        that for its rows): each differing key adds to its warehouse's keys and quantities."""
+        rows = self._pending
+        self._pending = []
+        while rows:
+            yield rows
+            rows = self._cursor.fetchmany(batch)
+
+    def row_layout(self) -> RowLayout:
+        n = len(self.level)
+        spelled = n + 20 if self.item_spelled else None
+        first_measure = n + 20 + (1 if self.item_spelled else 0)
+        return RowLayout(
+            keys=n,
+            spelled_item=spelled,
+            first_measure=first_measure,
+            texts=first_measure + 2 * len(self.measure_names),
+        )
+
+    @property
+    def figures(self) -> dict[str, WarehouseFigures]:
+        """Per warehouse: keys, matches and book quantities so far (mutable: see ``raw_batches``)."""
+        return self._figures
+
+    @property
+    def warehouse_sites(self) -> dict[str, str]:
+        """The one site of each warehouse whose matching keys all name the same site."""
+        return self._wh_site
 
     def close(self) -> None:
         self._con.close()
@@ -576,6 +626,11 @@ def _query(
         fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')}, fb.fb_cls"
     else:
         fallback, fb_join, fb_cols = "", "", "NULL, NULL"
+    cost_sum = "coalesce(r.cost, fb.fb_cost)" if (f.cost and fallback) else ("r.cost" if f.cost else "NULL")
+    texts = (
+        f"{_fmt('coalesce(r.eq, 0)')}, {_fmt('coalesce(r.wq, 0)')}, {_fmt('coalesce(r.wq, 0) - coalesce(r.eq, 0)')}, "
+        f"{_fmt(cost_sum)}, {_line_hash(level, spelled)}"
+    )
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
     measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
@@ -599,10 +654,44 @@ def _query(
                CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
                max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
                CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg{", r.d_item" if spelled else ""}
-{measure_out}
+{measure_out},
+               {texts}
         FROM r {fb_join}
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
+
+
+def _fmt(number: str) -> str:
+    """``rules.fmt`` of a DECIMAL(*, 6) in SQL: its text always has six places, so stripping the
+    trailing zeros and then a bare point gives the canonical text (``100.000000`` -> ``100``,
+    ``-0.500000`` -> ``-0.5``, ``0.000000`` -> ``0``)."""
+    return f"rtrim(rtrim(CAST({number} AS VARCHAR), '0'), '.')"
+
+
+LINE_PREFIX = "line_prefix"
+"""Query parameter: the run's part of every proposed line id (``journal._line_id_prefix``)."""
+
+
+def _line_hash(level: list[KeyField], spelled: bool) -> str:
+    """``journal._line_id`` of a differing key in SQL: sha256 of the prefix, the six named key
+    fields (empty when not in the level) and the serial when the key has one; its first 24 hex
+    digits are the proposed line's id. UTF-8 both ways, so the same bytes are hashed."""
+    names = {k.value for k in level}
+
+    def value(name: str) -> str:
+        if name == "item":
+            return "coalesce(r.d_item, r.k_item)" if spelled else "r.k_item"
+        return f"coalesce(r.k_{name}, '')" if name in names else "''"
+
+    fields = " || chr(31) || ".join(
+        f"'{name}=' || {value(name)}" for name in ("item", "site", "warehouse", "batch", "status", "location")
+    )
+    serial = (
+        " || CASE WHEN coalesce(r.k_serial, '') <> '' THEN chr(31) || 'serial=' || r.k_serial ELSE '' END"
+        if "serial" in names
+        else ""
+    )
+    return f"substr(sha256(${LINE_PREFIX} || {fields}{serial}), 1, 24)"
 
 
 def _text(column: str) -> str:
@@ -663,9 +752,17 @@ def _why(item: str | None, qty: str | None) -> str:
 
 
 def compare(
-    erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings | None = None
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    settings: EngineSettings | None = None,
+    line_id_prefix: str = "",
 ) -> Comparison:
-    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input."""
+    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input.
+
+    ``line_id_prefix``: the run's part of proposed line ids (``journal._line_id_prefix``), passed
+    to DuckDB as a query parameter; each differing row then carries its line id's hash.
+    """
     settings = settings or EngineSettings()
     # One spill directory per run: concurrent trigger invocations must not share spill files.
     temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
@@ -708,7 +805,7 @@ def compare(
             )
         try:
             _load_config_tables(con, config)
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
+            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures), {LINE_PREFIX: line_id_prefix})
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
