@@ -186,7 +186,7 @@ class Comparison:
                 )
             rows = self._cursor.fetchmany(batch)
 
-    def raw_batches(self, batch: int = 8_192) -> Iterator[list[tuple[Any, ...]]]:
+    def raw_batches(self, batch: int = 2_048) -> Iterator[list[tuple[Any, ...]]]:
         """The differing keys as the engine's own rows, a batch at a time, for a consumer that
         builds no ``DiffRow`` per key (``reconcile_stream.stream_fast``). Column positions:
         ``row_layout()``. The consumer keeps ``figures`` up to date itself (``differences`` does
@@ -651,12 +651,12 @@ def _query(
           FROM k GROUP BY ALL){fallback}
         SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
                {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
-               CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
-               max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
-               CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg{", r.d_item" if spelled else ""}
+               t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
 {measure_out},
                {texts}
         FROM r {fb_join}
+        CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
+                           CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
 

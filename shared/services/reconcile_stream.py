@@ -194,7 +194,7 @@ class _Cells(dict[str, tuple[str, str, str, str]]):
     """
 
     def __missing__(self, text: str) -> tuple[str, str, str, str]:
-        if len(self) >= 65_536:
+        if len(self) >= 4_096:
             self.clear()
         got = self[text] = _cells_of(text)
         return got
@@ -230,7 +230,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     figures, wh_site = cmp.figures, cmp.warehouse_sites
     pos = {name: i + 1 for i, name in enumerate(names)}
     wh_pos, site_pos, serial_pos = pos.get("warehouse"), pos.get("site"), pos.get("serial")
-    json_positions = [pos.get(name) for name in ("warehouse", "batch", "status", "location")]
+    json_at = tuple(pos.get(name) for name in ("warehouse", "batch", "status", "location"))
 
     before_get = sinks.before.get
     streaks_add = sinks.streaks.add
@@ -277,6 +277,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     match, differs = Category.MATCH, Category.QUANTITY_DIFFERS
     only_erp, only_wms = Category.ONLY_IN_ERP, Category.ONLY_IN_WMS
     cells = _Cells()
+    suffixes: dict[tuple[Any, ...], tuple[str, str, list[str], str]] = {}
     cost_cache: dict[str, Decimal] = {}
     last_item, item_cells = None, ("", "", "", "")
 
@@ -302,7 +303,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             if cost_text is not None:
                 cost = cost_cache.get(cost_text)
                 if cost is None:
-                    if len(cost_cache) >= 65_536:
+                    if len(cost_cache) >= 4_096:
                         cost_cache.clear()
                     cost = cost_cache[cost_text] = _clean_cost(cost_text)
             if cls is None:
@@ -392,33 +393,31 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             # excel.csv_row_maker (machine row) and finance_csv.row_converter (finance row) as CSV text
             if item != last_item:
                 last_item, item_cells = item, _cells_of(item)
-            site_cells = cells[site or ""] if site_added else None
-            rest = [cells[value] for value in r[2 : n + 1]]
-            key_machine, key_finance = item_cells[0], item_cells[1]
-            if site_cells is not None:
-                key_machine += "," + site_cells[0]
-                key_finance += "," + site_cells[1]
-            for c in rest:
-                key_machine += "," + c[0]
-                key_finance += "," + c[1]
-            class_cells = cells[cls or ""]
+            rest = r[2 : n + 1]
+            suffix = suffixes.get((site, rest, cls))
+            if suffix is None:
+                if len(suffixes) >= 4_096:
+                    suffixes.clear()
+                suffix = suffixes[(site, rest, cls)] = _suffix(cells, site, site_added, site_pos, rest, cls, json_at)
+            machine_suffix, finance_suffix, plain_suffix, journal_key = suffix
             material_t = "yes" if material else "no"
-            reasons_plain = neutralise("; ".join(reason_tuple))
+            # every reason is ASCII words, fmt() numbers and measure names ([a-z0-9_]): never a
+            # formula, never a character CSV quotes or JSON escapes
+            reasons_text = "; ".join(reason_tuple)
             tail = (
                 f",{erp_t},{wms_t},{diff_t},{cost_t or ''},{value_t or ''},{pct_t},{runs},"
-                f"{'yes' if audit else 'no'},{_csv_cell(reasons_plain)}\r\n"
+                f"{'yes' if audit else 'no'},{reasons_text}\r\n"
             )
-            machine_write(f"{category_text[category]},{material_t},{key_machine},{class_cells[0]}{tail}")
-            finance_write(f"{labels[category]},{material_t},{key_finance},{class_cells[1]}{tail}")
+            machine_write(f"{category_text[category]},{material_t},{item_cells[0]}{machine_suffix}{tail}")
+            finance_write(f"{labels[category]},{material_t},{item_cells[1]}{finance_suffix}{tail}")
             kept = kept_over if material else kept_other
             if len(kept) < kept_max:
-                key_plain = [item_cells[3], *([site_cells[3]] if site_cells is not None else []), *(c[3] for c in rest)]
                 kept.append(
                     [
                         category,
                         material_t,
-                        *key_plain,
-                        class_cells[3],
+                        item_cells[3],
+                        *plain_suffix,
                         erp_t,
                         wms_t,
                         diff_t,
@@ -427,7 +426,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                         pct_t,
                         str(runs),
                         "yes" if audit else "no",
-                        reasons_plain,
+                        reasons_text,
                     ]
                 )
 
@@ -473,23 +472,18 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                     master_t, book_t, moves_in = erp_t, wms_t, diff < 0
                     delta_t = _negated(diff_t)
                     value_json = "null" if value_t is None else f'"{_negated(value_t)}"'
-                if site_pos is not None:
-                    site_json = cells[r[site_pos]][2]
-                else:
-                    site_json = "null" if site is None else cells[site][2]
-                wh_j, batch_j, status_j, location_j = ("null" if i is None else cells[r[i]][2] for i in json_positions)
                 counted_json = '"' + master_t + '"' if counting else "null"
+                reasons_json = '"' + '","'.join(reason_tuple) + '"' if reason_tuple else ""
+                serial_json = "null" if serial_pos is None else cells[r[serial_pos]][2]
                 cost_json = "null" if cost_t is None else '"' + cost_t + '"'
                 journal_write(
                     f'{{"line_id":"{line_hash}","run_id":{run_json},"journal_id":{journal_json},'
                     f'"line_number":{lines_in_journal},"target":{target_json},"mode":{mode_json},'
-                    f'"item":{item_cells[2]},"site":{site_json},"warehouse":{wh_j},"batch":{batch_j},'
-                    f'"status":{status_j},"location":{location_j},"quantity_delta":"{delta_t}",'
+                    f'"item":{item_cells[2]},{journal_key},"quantity_delta":"{delta_t}",'
                     f'"counted_quantity":{counted_json},"book_quantity":"{book_t}","unit_cost":{cost_json},'
                     f'"value":{value_json},"category":{category_json[category]},'
-                    f'"reasons":[{",".join(map(s, reason_tuple))}],"movement":"{"receipt" if moves_in else "issue"}",'
-                    f'"review":{"true" if material else "false"},'
-                    f'"serial":{"null" if serial_pos is None else cells[r[serial_pos]][2]}}}',
+                    f'"reasons":[{reasons_json}],"movement":"{"receipt" if moves_in else "issue"}",'
+                    f'"review":{"true" if material else "false"},"serial":{serial_json}}}',
                 )
         finance.rows += len(batch)
         sinks.machine.write("".join(machine_lines))
@@ -498,6 +492,38 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
         sinks.machine.spill()
         finance.spill()
         sinks.journal_body.spill()
+
+
+def _suffix(
+    cells: _Cells,
+    site: str | None,
+    site_added: bool,
+    site_pos: int | None,
+    rest: tuple[str, ...],
+    item_class: str | None,
+    json_at: tuple[int | None, ...],
+) -> tuple[str, str, list[str], str]:
+    """What follows the item in a row, for one (site, other key fields, class): the machine and the
+    finance CSV cells, the plain cells (workbook rows) and the journal line's key fields as JSON.
+    ``rest``: the row's key fields after the item (positions 2 ...; ``json_at`` and ``site_pos``
+    count from 1, as in the engine row)."""
+    machine, finance, plain = "", "", []
+    if site_added:
+        c = cells[site or ""]
+        machine, finance = machine + "," + c[0], finance + "," + c[1]
+        plain.append(c[3])
+    for value in rest:
+        c = cells[value]
+        machine, finance = machine + "," + c[0], finance + "," + c[1]
+        plain.append(c[3])
+    c = cells[item_class or ""]
+    machine, finance = machine + "," + c[0], finance + "," + c[1]
+    plain.append(c[3])
+    site_value = rest[site_pos - 2] if site_pos is not None else site
+    site_json = "null" if site_value is None else cells[site_value][2]
+    wh, batch, status, location = ("null" if i is None else cells[rest[i - 2]][2] for i in json_at)
+    journal = f'"site":{site_json},"warehouse":{wh},"batch":{batch},"status":{status},"location":{location}'
+    return machine, finance, plain, journal
 
 
 def _key(names: list[str], row: tuple[Any, ...], item: str) -> dict[str, str]:
