@@ -185,3 +185,38 @@ def test_the_scenarios_reach_the_rules_the_fast_path_restates(tmp_path: Path) ->
         "MIX",
     ):
         assert needle in text, needle
+
+
+def test_the_fast_path_builds_no_object_per_key_and_formats_no_quantity_in_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What made a bad day slow was per-key Python: the batched path must not fall back to it.
+
+    Counted, not timed: a Discrepancy only for keys entering the summary's largest list (about
+    top_n × ln(keys / top_n) of them), no ``assess`` call, and ``fmt`` only for values and percents
+    (quantities, differences and costs arrive as text from DuckDB).
+    """
+    import shared.services.reconcile_stream as stream
+
+    counts = {"discrepancy": 0, "assess": 0, "fmt": 0}
+
+    def counting(name: str, real: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(stream, "Discrepancy", counting("discrepancy", stream.Discrepancy))
+    monkeypatch.setattr(stream, "assess", counting("assess", stream.assess))
+    monkeypatch.setattr(stream, "fmt", counting("fmt", stream.fmt))
+    name = "wms master, movement, overrides, odd ids, case-insensitive"
+    raw, shape = SCENARIOS[name]
+    erp, wms = _snapshots(tmp_path, len(name), **shape)
+    result = reconcile(SnapshotSource(erp), SnapshotSource(wms), ReconcileConfig.model_validate(raw), [], run_id="r")
+    differing = result.summary["counts"]["differences"]
+    result.close()
+    assert differing > 1_000
+    assert counts["assess"] == 0
+    assert counts["discrepancy"] < differing / 10
+    assert counts["fmt"] <= 3 * differing  # value, percent, and |value| in a value reason
