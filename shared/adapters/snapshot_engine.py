@@ -103,7 +103,7 @@ class RowLayout:
     ``row[keys + 13]``, ``row[keys + 14]``: the item-level fallback cost and class;
     ``row[spelled_item]``: the item as spelled (or None); from ``first_measure``: ERP and WMS sum
     of each other measure; from ``texts``: canonical text (``rules.fmt``) of the ERP sum, the WMS
-    sum, the difference and the unit cost, then the line id hash input's sha256.
+    sum, the difference and the unit cost (NULL when unknown).
     """
 
     keys: int
@@ -629,7 +629,7 @@ def _query(
     cost_sum = "coalesce(r.cost, fb.fb_cost)" if (f.cost and fallback) else ("r.cost" if f.cost else "NULL")
     texts = (
         f"{_fmt('coalesce(r.eq, 0)')}, {_fmt('coalesce(r.wq, 0)')}, {_fmt('coalesce(r.wq, 0) - coalesce(r.eq, 0)')}, "
-        f"{_fmt(cost_sum)}, {_line_hash(level, spelled)}"
+        f"{_fmt(cost_sum)}"
     )
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
@@ -666,32 +666,6 @@ def _fmt(number: str) -> str:
     trailing zeros and then a bare point gives the canonical text (``100.000000`` -> ``100``,
     ``-0.500000`` -> ``-0.5``, ``0.000000`` -> ``0``)."""
     return f"rtrim(rtrim(CAST({number} AS VARCHAR), '0'), '.')"
-
-
-LINE_PREFIX = "line_prefix"
-"""Query parameter: the run's part of every proposed line id (``journal._line_id_prefix``)."""
-
-
-def _line_hash(level: list[KeyField], spelled: bool) -> str:
-    """``journal._line_id`` of a differing key in SQL: sha256 of the prefix, the six named key
-    fields (empty when not in the level) and the serial when the key has one; its first 24 hex
-    digits are the proposed line's id. UTF-8 both ways, so the same bytes are hashed."""
-    names = {k.value for k in level}
-
-    def value(name: str) -> str:
-        if name == "item":
-            return "coalesce(r.d_item, r.k_item)" if spelled else "r.k_item"
-        return f"coalesce(r.k_{name}, '')" if name in names else "''"
-
-    fields = " || chr(31) || ".join(
-        f"'{name}=' || {value(name)}" for name in ("item", "site", "warehouse", "batch", "status", "location")
-    )
-    serial = (
-        " || CASE WHEN coalesce(r.k_serial, '') <> '' THEN chr(31) || 'serial=' || r.k_serial ELSE '' END"
-        if "serial" in names
-        else ""
-    )
-    return f"substr(sha256(${LINE_PREFIX} || {fields}{serial}), 1, 24)"
 
 
 def _text(column: str) -> str:
@@ -756,13 +730,8 @@ def compare(
     wms: SnapshotSource,
     config: ReconcileConfig,
     settings: EngineSettings | None = None,
-    line_id_prefix: str = "",
 ) -> Comparison:
-    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input.
-
-    ``line_id_prefix``: the run's part of proposed line ids (``journal._line_id_prefix``), passed
-    to DuckDB as a query parameter; each differing row then carries its line id's hash.
-    """
+    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input."""
     settings = settings or EngineSettings()
     # One spill directory per run: concurrent trigger invocations must not share spill files.
     temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
@@ -805,7 +774,7 @@ def compare(
             )
         try:
             _load_config_tables(con, config)
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures), {LINE_PREFIX: line_id_prefix})
+            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc

@@ -35,7 +35,6 @@ from shared.domain.reconciliation.history import (
     trend,
     trend_direction,
 )
-from shared.domain.reconciliation.journal import line_id_prefix
 from shared.domain.reconciliation.summary import WarehouseTotals
 from shared.services.finance_reports import (
     DIFFERENCES,
@@ -258,7 +257,7 @@ def reconcile(
     path the batched default is tested against; the reports are the same bytes.
     """
     try:
-        cmp = compare(erp, wms, config, engine, line_id_prefix(run_id, config))
+        cmp = compare(erp, wms, config, engine)
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
     try:

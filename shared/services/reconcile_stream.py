@@ -28,7 +28,13 @@ from shared.adapters.snapshot_engine import Comparison, WarehouseFigures
 from shared.domain.reconciliation.config import AuditBasis, JournalMode, ReconcileConfig, Side, Thresholds
 from shared.domain.reconciliation.excel import csv_row_maker
 from shared.domain.reconciliation.history import HistoryKey, OutOfBalanceLog
-from shared.domain.reconciliation.journal import JournalProposer, JournalText
+from shared.domain.reconciliation.journal import (
+    JournalProposer,
+    JournalText,
+    line_id_of,
+    line_id_prefix,
+    line_id_tail,
+)
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import CATEGORY_LABELS, id_cell
 from shared.domain.reconciliation.rules import (
@@ -213,8 +219,9 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     """``stream_reference`` with the per-key work inlined: the same bytes in every report.
 
     The engine hands over, per differing key, the canonical text of both quantities, the
-    difference and the unit cost and the line id's hash (``RowLayout.texts``); each report line
-    is then put together as text once. Each step names the domain function it stands for; a
+    difference and the unit cost (``RowLayout.texts``; DuckDB makes them at no measurable cost,
+    while its ``sha256`` of 300,000 line ids cost more than ``hashlib`` here, so ids are hashed in
+    Python); each report line is then put together as text once. Each step names the domain function it stands for; a
     change to a rule there must be made here too (the parity test fails until it is).
     """
     config = sinks.config
@@ -268,6 +275,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     counting = config.journal_mode is JournalMode.COUNTING
     s = encode_basestring
     run_json, target_json, mode_json = s(run_id), s(sinks.proposer.target), s(sinks.proposer.mode)
+    id_prefix = line_id_prefix(run_id, config)
     journals, lines_in_journal, journal_id, journal_json = 0, 0, "", ""
 
     site_added = site_pos is None
@@ -277,7 +285,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     match, differs = Category.MATCH, Category.QUANTITY_DIFFERS
     only_erp, only_wms = Category.ONLY_IN_ERP, Category.ONLY_IN_WMS
     cells = _Cells()
-    suffixes: dict[tuple[Any, ...], tuple[str, str, list[str], str]] = {}
+    suffixes: dict[tuple[Any, ...], tuple[str, str, list[str], str, str]] = {}
     cost_cache: dict[str, Decimal] = {}
     last_item, item_cells = None, ("", "", "", "")
 
@@ -295,7 +303,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             if spelled is not None and r[spelled] is not None:
                 item = r[spelled]
             en, wn, eq_text, wq_text, cost_text, smin, _smax, cls = r[n + 2 : n + 10]
-            erp_t, wms_t, diff_t, cost_t, line_hash = r[t0 : t0 + 5]
+            erp_t, wms_t, diff_t, cost_t = r[t0 : t0 + 4]
             # snapshot_engine.Comparison.differences: the row's numbers and fallbacks
             if cost_text is None:
                 cost_text = r[n + 13]
@@ -398,8 +406,10 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             if suffix is None:
                 if len(suffixes) >= 4_096:
                     suffixes.clear()
-                suffix = suffixes[(site, rest, cls)] = _suffix(cells, site, site_added, site_pos, rest, cls, json_at)
-            machine_suffix, finance_suffix, plain_suffix, journal_key = suffix
+                suffix = suffixes[(site, rest, cls)] = _suffix(
+                    cells, site, site_added, site_pos, rest, cls, json_at, names
+                )
+            machine_suffix, finance_suffix, plain_suffix, journal_key, id_tail = suffix
             material_t = "yes" if material else "no"
             # every reason is ASCII words, fmt() numbers and measure names ([a-z0-9_]): never a
             # formula, never a character CSV quotes or JSON escapes
@@ -476,8 +486,9 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 reasons_json = '"' + '","'.join(reason_tuple) + '"' if reason_tuple else ""
                 serial_json = "null" if serial_pos is None else cells[r[serial_pos]][2]
                 cost_json = "null" if cost_t is None else '"' + cost_t + '"'
+                line_id = line_id_of(id_prefix, item, id_tail)
                 journal_write(
-                    f'{{"line_id":"{line_hash}","run_id":{run_json},"journal_id":{journal_json},'
+                    f'{{"line_id":"{line_id}","run_id":{run_json},"journal_id":{journal_json},'
                     f'"line_number":{lines_in_journal},"target":{target_json},"mode":{mode_json},'
                     f'"item":{item_cells[2]},{journal_key},"quantity_delta":"{delta_t}",'
                     f'"counted_quantity":{counted_json},"book_quantity":"{book_t}","unit_cost":{cost_json},'
@@ -502,11 +513,12 @@ def _suffix(
     rest: tuple[str, ...],
     item_class: str | None,
     json_at: tuple[int | None, ...],
-) -> tuple[str, str, list[str], str]:
+    names: list[str],
+) -> tuple[str, str, list[str], str, str]:
     """What follows the item in a row, for one (site, other key fields, class): the machine and the
     finance CSV cells, the plain cells (workbook rows) and the journal line's key fields as JSON.
     ``rest``: the row's key fields after the item (positions 2 ...; ``json_at`` and ``site_pos``
-    count from 1, as in the engine row)."""
+    count from 1, as in the engine row); last, the line id's hashed text after the item."""
     machine, finance, plain = "", "", []
     if site_added:
         c = cells[site or ""]
@@ -523,7 +535,7 @@ def _suffix(
     site_json = "null" if site_value is None else cells[site_value][2]
     wh, batch, status, location = ("null" if i is None else cells[rest[i - 2]][2] for i in json_at)
     journal = f'"site":{site_json},"warehouse":{wh},"batch":{batch},"status":{status},"location":{location}'
-    return machine, finance, plain, journal
+    return machine, finance, plain, journal, line_id_tail(dict(zip(names[1:], rest, strict=True)))
 
 
 def _key(names: list[str], row: tuple[Any, ...], item: str) -> dict[str, str]:

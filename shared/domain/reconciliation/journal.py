@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
@@ -38,19 +38,31 @@ def _line_id_prefix(run_id: str, target: Side) -> str:
 
 
 def line_id_prefix(run_id: str, config: ReconcileConfig) -> str:
-    """The run's part of every proposed line id, for an engine that hashes the ids itself."""
+    """The run's part of every proposed line id, for a caller that hashes ids itself (``line_id_of``)."""
     return _line_id_prefix(run_id, Side.ERP if config.master is Side.WMS else Side.WMS)
 
 
-def _line_id(prefix: str, key: dict[str, str]) -> str:
+def line_id_tail(key: Mapping[str, str]) -> str:
+    """The part of a line id's hashed text after the item: the other named key fields, then the
+    serial when the key has one. The same for every item of one (site, warehouse, ...) combination,
+    so a batched caller makes it once per combination."""
     g = key.get  # spelled out for _KEY_NAMES: one f-string is ~3x cheaper than a join over a comprehension
     text = (
-        f"{prefix}item={g('item', '')}\x1fsite={g('site', '')}\x1fwarehouse={g('warehouse', '')}"
+        f"\x1fsite={g('site', '')}\x1fwarehouse={g('warehouse', '')}"
         f"\x1fbatch={g('batch', '')}\x1fstatus={g('status', '')}\x1flocation={g('location', '')}"
     )
     if key.get("serial"):
         text += f"\x1fserial={key['serial']}"
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return text
+
+
+def line_id_of(prefix: str, item: str, tail: str) -> str:
+    """The line id from its parts: ``line_id_prefix``, the item, ``line_id_tail``."""
+    return hashlib.sha256(f"{prefix}item={item}{tail}".encode()).hexdigest()[:24]
+
+
+def _line_id(prefix: str, key: dict[str, str]) -> str:
+    return line_id_of(prefix, key.get("item", ""), line_id_tail(key))
 
 
 def _json_text(text: str | None) -> str:
