@@ -36,6 +36,8 @@ from shared.domain.reconciliation.columns import (
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig, Side
 
 QTY_TYPE = "DECIMAL(18,6)"  # per row; sums widen to DECIMAL(38,6) in DuckDB
+QTY_SCALE = 6
+"""Places of every quantity and cost the engine hands over as text (``123.000000``)."""
 DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_ERRORS = 5
 
@@ -102,14 +104,12 @@ class RowLayout:
     WMS present, ERP sum, WMS sum, unit cost (text), min site, max site, item class;
     ``row[keys + 13]``, ``row[keys + 14]``: the item-level fallback cost and class;
     ``row[spelled_item]``: the item as spelled (or None); from ``first_measure``: ERP and WMS sum
-    of each other measure; from ``texts``: canonical text (``rules.fmt``) of the ERP sum, the WMS
-    sum, the difference and the unit cost (NULL when unknown).
+    of each other measure. Sums and costs are DECIMAL text with exactly ``QTY_SCALE`` places.
     """
 
     keys: int
     spelled_item: int | None
     first_measure: int
-    texts: int
 
 
 @dataclass
@@ -205,7 +205,6 @@ class Comparison:
             keys=n,
             spelled_item=spelled,
             first_measure=first_measure,
-            texts=first_measure + 2 * len(self.measure_names),
         )
 
     @property
@@ -626,11 +625,6 @@ def _query(
         fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')}, fb.fb_cls"
     else:
         fallback, fb_join, fb_cols = "", "", "NULL, NULL"
-    cost_sum = "coalesce(r.cost, fb.fb_cost)" if (f.cost and fallback) else ("r.cost" if f.cost else "NULL")
-    texts = (
-        f"{_fmt('coalesce(r.eq, 0)')}, {_fmt('coalesce(r.wq, 0)')}, {_fmt('coalesce(r.wq, 0) - coalesce(r.eq, 0)')}, "
-        f"{_fmt(cost_sum)}"
-    )
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
     measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
@@ -652,20 +646,12 @@ def _query(
         SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
                {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
                t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
-{measure_out},
-               {texts}
+{measure_out}
         FROM r {fb_join}
         CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
                            CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
-
-
-def _fmt(number: str) -> str:
-    """``rules.fmt`` of a DECIMAL(*, 6) in SQL: its text always has six places, so stripping the
-    trailing zeros and then a bare point gives the canonical text (``100.000000`` -> ``100``,
-    ``-0.500000`` -> ``-0.5``, ``0.000000`` -> ``0``)."""
-    return f"rtrim(rtrim(CAST({number} AS VARCHAR), '0'), '.')"
 
 
 def _text(column: str) -> str:

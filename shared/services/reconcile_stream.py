@@ -24,7 +24,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
 
-from shared.adapters.snapshot_engine import Comparison, WarehouseFigures
+from shared.adapters.snapshot_engine import QTY_SCALE, Comparison, WarehouseFigures
 from shared.domain.reconciliation.config import AuditBasis, JournalMode, ReconcileConfig, Side, Thresholds
 from shared.domain.reconciliation.excel import csv_row_maker
 from shared.domain.reconciliation.history import HistoryKey, OutOfBalanceLog
@@ -185,6 +185,8 @@ def _clean_cost(text: str) -> Decimal:
     return d.normalize() if d == d.to_integral_value() else d
 
 
+assert QTY_SCALE > 0, "stream_fast strips the engine's number texts at their decimal point"
+
 _NEEDS_QUOTES = re.compile(r'[",\r\n]').search
 
 
@@ -218,11 +220,11 @@ def _negated(text: str) -> str:
 def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     """``stream_reference`` with the per-key work inlined: the same bytes in every report.
 
-    The engine hands over, per differing key, the canonical text of both quantities, the
-    difference and the unit cost (``RowLayout.texts``; DuckDB makes them at no measurable cost,
-    while its ``sha256`` of 300,000 line ids cost more than ``hashlib`` here, so ids are hashed in
-    Python); each report line is then put together as text once. Each step names the domain function it stands for; a
-    change to a rule there must be made here too (the parity test fails until it is).
+    Quantities and costs arrive as DECIMAL text with six places, so their canonical text is a
+    strip of that text, not a Decimal formatted (extra text columns or ``sha256`` in DuckDB cost
+    more there than this does here); each report line is then put together as text once. Each
+    step names the domain function it stands for; a change to a rule there must be made here too
+    (the parity test fails until it is).
     """
     config = sinks.config
     layout = cmp.row_layout()
@@ -233,7 +235,6 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     spelled = layout.spelled_item
     measure_names = cmp.measure_names
     first_measure = layout.first_measure
-    t0 = layout.texts
     figures, wh_site = cmp.figures, cmp.warehouse_sites
     pos = {name: i + 1 for i, name in enumerate(names)}
     wh_pos, site_pos, serial_pos = pos.get("warehouse"), pos.get("site"), pos.get("serial")
@@ -303,7 +304,6 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             if spelled is not None and r[spelled] is not None:
                 item = r[spelled]
             en, wn, eq_text, wq_text, cost_text, smin, _smax, cls = r[n + 2 : n + 10]
-            erp_t, wms_t, diff_t, cost_t = r[t0 : t0 + 4]
             # snapshot_engine.Comparison.differences: the row's numbers and fallbacks
             if cost_text is None:
                 cost_text = r[n + 13]
@@ -318,6 +318,11 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 cls = r[n + 14]
             e = Decimal(eq_text) if en else ZERO
             w = Decimal(wq_text) if wn else ZERO
+            # rules.fmt of the engine's DECIMAL text (always QTY_SCALE places, never "-0"): the
+            # trailing zeros and a bare point go, as fmt(Decimal(text)) would drop them
+            erp_t = eq_text.rstrip("0").rstrip(".") if en else "0"
+            wms_t = wq_text.rstrip("0").rstrip(".") if wn else "0"
+            cost_t = None if cost_text is None else cost_text.rstrip("0").rstrip(".")
             wh = r[wh_pos] if wh_pos is not None else ""
             site = smin if smin is not None else wh_site.get(wh)
             fig = figures.get(wh)
@@ -329,6 +334,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
 
             # rules.assess (classify, difference, value, percent, materiality)
             diff = w - e
+            diff_t = fmt(diff)
             if e == w:
                 category = match
             elif not en:

@@ -187,14 +187,14 @@ def test_the_scenarios_reach_the_rules_the_fast_path_restates(tmp_path: Path) ->
         assert needle in text, needle
 
 
-def test_the_fast_path_builds_no_object_per_key_and_formats_no_quantity_in_python(
+def test_the_fast_path_builds_no_object_per_key_and_formats_no_quantity_as_a_decimal(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What made a bad day slow was per-key Python: the batched path must not fall back to it.
 
     Counted, not timed: a Discrepancy only for keys entering the summary's largest list (about
-    top_n × ln(keys / top_n) of them), no ``assess`` call, and ``fmt`` only for values and percents
-    (quantities, differences and costs arrive as text from DuckDB).
+    top_n × ln(keys / top_n) of them), no ``assess`` call, and ``fmt`` only for the difference,
+    value and percent (and |value| in a value reason): quantities and costs are stripped texts.
     """
     import shared.services.reconcile_stream as stream
 
@@ -219,4 +219,4 @@ def test_the_fast_path_builds_no_object_per_key_and_formats_no_quantity_in_pytho
     assert differing > 1_000
     assert counts["assess"] == 0
     assert counts["discrepancy"] < differing / 10
-    assert counts["fmt"] <= 3 * differing  # value, percent, and |value| in a value reason
+    assert counts["fmt"] <= 4 * differing
