@@ -287,7 +287,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     only_erp, only_wms = Category.ONLY_IN_ERP, Category.ONLY_IN_WMS
     cells = _Cells()
     suffixes: dict[tuple[Any, ...], tuple[str, str, list[str], str, str]] = {}
-    cost_cache: dict[str, Decimal] = {}
+    last_cost_text, last_cost = "", Decimal(0)
     last_item, item_cells = None, ("", "", "", "")
 
     for batch in cmp.raw_batches():
@@ -307,13 +307,13 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             # snapshot_engine.Comparison.differences: the row's numbers and fallbacks
             if cost_text is None:
                 cost_text = r[n + 13]
-            cost: Decimal | None = None
-            if cost_text is not None:
-                cost = cost_cache.get(cost_text)
-                if cost is None:
-                    if len(cost_cache) >= 4_096:
-                        cost_cache.clear()
-                    cost = cost_cache[cost_text] = _clean_cost(cost_text)
+            if cost_text is None:
+                cost = None
+            elif cost_text != last_cost_text:  # an item's keys are adjacent and share its cost
+                last_cost_text, last_cost = cost_text, _clean_cost(cost_text)
+                cost = last_cost
+            else:
+                cost = last_cost
             if cls is None:
                 cls = r[n + 14]
             e = Decimal(eq_text) if en else ZERO
@@ -347,7 +347,8 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             value_t = None if value is None else fmt(value)
             master_qty = w if master_wms else e
             pct = abs(diff) * HUNDRED / abs(master_qty) if master_qty != 0 else None
-            pct_t = "" if pct is None else fmt(pct.quantize(CENT))
+            # fmt of a percent quantized to 2 places: str never writes it with an exponent, it is >= 0
+            pct_t = "" if pct is None else str(pct.quantize(CENT)).rstrip("0").rstrip(".")
             reasons: list[str] = []
             if diff != 0:
                 pos_limits, neg_limits = default_limits if default_limits is not None else limits_of(item, cls)
@@ -364,8 +365,8 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                     if value is None:
                         if unknown_material:
                             reasons.append("value unknown (no unit cost)")
-                    elif abs(value) > v:
-                        reasons.append(f"value {fmt(abs(value))} > {v_t}")
+                    elif abs(value) > v and value_t is not None:
+                        reasons.append(f"value {value_t.lstrip('-')} > {v_t}")  # fmt(abs(value))
                 if negative_material and (e < 0 or w < 0):
                     reasons.append("negative stock")
             material = bool(reasons)
