@@ -463,7 +463,8 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             rank = abs_value if abs_value is not None else ZERO
             builder._seq += 1
             seq = -builder._seq
-            if len(top) < top_n or (rank, seq) > top[0][:2]:
+            smallest = top[0] if len(top) >= top_n else None  # (rank, seq) > smallest's, spelled out
+            if smallest is None or rank > smallest[0] or (rank == smallest[0] and seq > smallest[1]):
                 a = Assessment(category, e, w, diff, value, pct, material, reason_tuple)
                 d = Discrepancy(_key(names, r, item), site, cls, cost, a, runs, audit=audit, measures=measures)
                 if len(top) < top_n:
