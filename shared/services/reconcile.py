@@ -43,7 +43,7 @@ from shared.services.finance_reports import (
     build_finance_reports,
     journal_lines_shown,
 )
-from shared.services.reconcile_stream import new_sinks, stream_fast, stream_reference
+from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
 
@@ -262,8 +262,11 @@ def reconcile(
         return _error_result(run_id, [str(exc)], erp, wms)
     try:
         return _build(cmp, erp, wms, config, history, run_id, facts or {}, reference)
+    except SumsNotExact:
+        log.info("reconciliation %s: sums too large for the batched path; running the reference path", run_id)
     finally:
         cmp.close()
+    return reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts, reference=True)
 
 
 def _build(
@@ -279,7 +282,11 @@ def _build(
     level = cmp.level
     shown = journal_lines_shown(config.workbook_max_rows)
     sinks = new_sinks(config, streaks_by_scope(history, run_id), csv_header(level), run_id, shown)
-    (stream_reference if reference else stream_fast)(cmp, sinks)
+    try:
+        (stream_reference if reference else stream_fast)(cmp, sinks)
+    except BaseException:
+        sinks.close()
+        raise
     builder, streaks, journal = sinks.builder, sinks.streaks, sinks.journal
     finance_rows, negative, measure_stats = sinks.finance_rows, sinks.negative, sinks.measure_stats
     for wf in cmp.warehouses:  # complete only after the differences were streamed

@@ -48,7 +48,7 @@ from shared.domain.reconciliation.rules import (
     assess_measure,
     fmt,
 )
-from shared.domain.reconciliation.summary import SummaryBuilder
+from shared.domain.reconciliation.summary import SummaryBuilder, _Bucket
 from shared.domain.spreadsheet import neutralise
 from shared.services.finance_reports import FinanceRows
 from shared.services.text_spool import TextSpool
@@ -99,6 +99,12 @@ class RunSinks:
     journal_body: TextSpool
     negative: list[dict[str, Any]] = field(default_factory=list)
     measure_stats: dict[str, MeasureStats] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release the spooled files of a run that is abandoned half way."""
+        self.machine.file.close()
+        self.finance_rows.close()
+        self.journal_body.file.close()
 
 
 def stream_reference(cmp: Comparison, sinks: RunSinks) -> None:
@@ -243,8 +249,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     before_get = sinks.before.get
     streaks_add = sinks.streaks.add
     builder = sinks.builder
-    total = builder.total
-    by_category, by_warehouse = builder.by_category, builder.by_warehouse
+    pairs: dict[tuple[Category, str], _Bucket] = {}
     top, top_n = builder._top, builder.top_n
     finance = sinks.finance_rows
     kept_over, kept_other, kept_max = finance.over, finance.other, finance._max
@@ -281,7 +286,6 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
 
     site_added = site_pos is None
     labels = {c: CATEGORY_LABELS.get(c, c.value) for c in Category}
-    category_text = {c: c.value for c in Category}
     category_json = {c: s(c) for c in Category}
     match, differs = Category.MATCH, Category.QUANTITY_DIFFERS
     only_erp, only_wms = Category.ONLY_IN_ERP, Category.ONLY_IN_WMS
@@ -425,7 +429,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 f",{erp_t},{wms_t},{diff_t},{cost_t or ''},{value_t or ''},{pct_t},{runs},"
                 f"{'yes' if audit else 'no'},{reasons_text}\r\n"
             )
-            machine_write(f"{category_text[category]},{material_t},{item_cells[0]}{machine_suffix}{tail}")
+            machine_write(f"{category.value},{material_t},{item_cells[0]}{machine_suffix}{tail}")
             finance_write(f"{labels[category]},{material_t},{item_cells[1]}{finance_suffix}{tail}")
             kept = kept_over if material else kept_other
             if len(kept) < kept_max:
@@ -450,16 +454,19 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             # summary.SummaryBuilder.add
             abs_diff = abs(diff)
             abs_value = None if value is None else abs(value)
-            for bucket in (total, by_category[category_text[category]], by_warehouse[wh]):
-                bucket.count += 1
-                bucket.material += material
-                bucket.quantity_difference += diff
-                bucket.abs_quantity_difference += abs_diff
-                if value is None or abs_value is None:
-                    bucket.unknown_value += diff != 0
-                else:
-                    bucket.value_difference += value
-                    bucket.abs_value_difference += abs_value
+            bucket = pairs.get((category, wh))
+            if bucket is None:
+                bucket = pairs[(category, wh)] = _Bucket()
+            # one bucket per (category, warehouse), merged into the summary's three at the end (_merge)
+            bucket.count += 1
+            bucket.material += material
+            bucket.quantity_difference += diff
+            bucket.abs_quantity_difference += abs_diff
+            if value is None or abs_value is None:
+                bucket.unknown_value += diff != 0
+            else:
+                bucket.value_difference += value
+                bucket.abs_value_difference += abs_value
             rank = abs_value if abs_value is not None else ZERO
             builder._seq += 1
             seq = -builder._seq
@@ -511,6 +518,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
         sinks.machine.spill()
         finance.spill()
         sinks.journal_body.spill()
+    _merge(pairs, builder)
 
 
 def _suffix(
@@ -544,6 +552,39 @@ def _suffix(
     wh, batch, status, location = ("null" if i is None else cells[rest[i - 2]][2] for i in json_at)
     journal = f'"site":{site_json},"warehouse":{wh},"batch":{batch},"status":{status},"location":{location}'
     return machine, finance, plain, journal, line_id_tail(dict(zip(names[1:], rest, strict=True)))
+
+
+class SumsNotExact(ArithmeticError):
+    """The run's sums are too large for the batched path to prove them exact (see ``_merge``)."""
+
+
+QUANTITY_SUMS_BELOW = Decimal(10) ** 21
+VALUE_SUMS_BELOW = Decimal(10) ** 15
+
+
+def _merge(pairs: Mapping[tuple[Category, str], _Bucket], builder: SummaryBuilder) -> None:
+    """The summary's buckets (total, per category, per warehouse) from the per-(category, warehouse) ones.
+
+    The reference adds each key to all three buckets in key order; here each key is added once and
+    the sums are combined afterwards, in another order. Decimal addition is exact while a result
+    has at most 28 significant digits, whatever the order: differences carry 6 places and values
+    at most 12 (6 of the difference, at most 6 of the unit cost), so while the absolute sums stay
+    below ``QUANTITY_SUMS_BELOW`` and ``VALUE_SUMS_BELOW`` (a digit of margin) every partial sum in
+    either order is exact and both paths write the same figures. Beyond that (values of a
+    quadrillion) ``SumsNotExact`` asks the caller to run the reference instead.
+    """
+    total = builder.total
+    for (category, warehouse), b in pairs.items():
+        for target in (total, builder.by_category[category.value], builder.by_warehouse[warehouse]):
+            target.count += b.count
+            target.material += b.material
+            target.quantity_difference += b.quantity_difference
+            target.abs_quantity_difference += b.abs_quantity_difference
+            target.value_difference += b.value_difference
+            target.abs_value_difference += b.abs_value_difference
+            target.unknown_value += b.unknown_value
+    if total.abs_quantity_difference >= QUANTITY_SUMS_BELOW or total.abs_value_difference >= VALUE_SUMS_BELOW:
+        raise SumsNotExact("sums beyond what the batched path proves exact")
 
 
 def _key(names: list[str], row: tuple[Any, ...], item: str) -> dict[str, str]:
@@ -583,4 +624,12 @@ def new_sinks(
     )
 
 
-__all__ = ["MeasureStats", "RunSinks", "StreamFunction", "new_sinks", "stream_fast", "stream_reference"]
+__all__ = [
+    "MeasureStats",
+    "RunSinks",
+    "StreamFunction",
+    "SumsNotExact",
+    "new_sinks",
+    "stream_fast",
+    "stream_reference",
+]

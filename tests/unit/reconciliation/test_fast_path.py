@@ -220,3 +220,28 @@ def test_the_fast_path_builds_no_object_per_key_and_formats_no_quantity_as_a_dec
     assert counts["assess"] == 0
     assert counts["discrepancy"] < differing / 10
     assert counts["fmt"] <= 4 * differing
+
+
+def test_sums_too_large_to_prove_exact_are_made_by_the_reference_path(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batched path adds each key once per (category, warehouse) and combines the sums later:
+    exact, so the same as the reference's, while they stay below 10^15 (values) and 10^21
+    (quantities). Values of 10^20 and more go through the reference path, still the same bytes."""
+    rows_e, rows_w = [], []
+    for i in range(40):
+        rows_e.append(
+            [f"BIG{i:02d}", "1", str(11 + i % 3), "", f"{123456789012 - i}.123456", f"{987654321098 + i}.654321"]
+        )
+        rows_w.append([f"BIG{i:02d}", str(11 + i % 3), "", f"{i * 7}.000001"])
+    erp = write_csv(
+        tmp_path / "e.csv",
+        ["ItemNumber", "InventorySiteId", "InventoryWarehouseId", "ItemBatchNumber", "OnHandQuantity", "UnitCost"],
+        rows_e,
+    )
+    wms = write_csv(tmp_path / "w.csv", ["item_id", "warehouse", "lot", "on_hand"], rows_w)
+    caplog.set_level("INFO", logger="shared.services.reconcile")
+    files, summary = _both(erp, wms, ReconcileConfig(), [], "big")
+    assert "running the reference path" in caplog.text
+    assert len(summary["totals"]["abs_value_difference"].split(".")[0]) > 20
+    assert files["summary.json"]
