@@ -350,7 +350,9 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             value = None if cost is None else diff * cost
             value_t = None if value is None else fmt(value)
             master_qty = w if master_wms else e
-            pct = abs(diff) * HUNDRED / abs(master_qty) if master_qty != 0 else None
+            abs_diff = abs(diff)
+            abs_value = None if value is None else abs(value)
+            pct = abs_diff * HUNDRED / abs(master_qty) if master_qty != 0 else None
             # fmt of a percent quantized to 2 places: str never writes it with an exponent, it is >= 0
             pct_t = "" if pct is None else str(pct.quantize(CENT)).rstrip("0").rstrip(".")
             reasons: list[str] = []
@@ -358,7 +360,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 pos_limits, neg_limits = default_limits if default_limits is not None else limits_of(item, cls)
                 q, q_t, p, p_t, v, v_t = pos_limits if diff > 0 else neg_limits
                 # rules._exceeded, with the texts formatted once
-                if q is not None and abs(diff) > q:
+                if q is not None and abs_diff > q:
                     reasons.append(f"quantity {diff_t.lstrip('-')} > {q_t}")
                 if p is not None:
                     if master_qty == 0:
@@ -369,7 +371,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                     if value is None:
                         if unknown_material:
                             reasons.append("value unknown (no unit cost)")
-                    elif abs(value) > v and value_t is not None:
+                    elif abs_value is not None and abs_value > v and value_t is not None:
                         reasons.append(f"value {value_t.lstrip('-')} > {v_t}")  # fmt(abs(value))
                 if negative_material and (e < 0 or w < 0):
                     reasons.append("negative stock")
@@ -452,8 +454,6 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 )
 
             # summary.SummaryBuilder.add
-            abs_diff = abs(diff)
-            abs_value = None if value is None else abs(value)
             bucket = pairs.get((category, wh))
             if bucket is None:
                 bucket = pairs[(category, wh)] = _Bucket()
