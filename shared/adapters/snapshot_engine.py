@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import logging
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,8 @@ from shared.domain.reconciliation.columns import (
     resolve_measure,
 )
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig, Side
+
+log = logging.getLogger(__name__)
 
 QTY_TYPE = "DECIMAL(18,6)"  # per row; sums widen to DECIMAL(38,6) in DuckDB
 QTY_SCALE = 6
@@ -279,6 +282,7 @@ _REASONS = (
     (re.compile(r"unterminated quote", re.I), "a quoted value is not closed"),
     (re.compile(r"Maximum line size", re.I), "the row is too long"),
     (re.compile(r"[Ii]nvalid unicode|UTF-?8", re.I), "not UTF-8 text"),
+    (re.compile(r"Out of Memory Error", re.I), "the comparison ran out of memory (the files are not at fault)"),
 )
 
 
@@ -717,8 +721,23 @@ def compare(
     config: ReconcileConfig,
     settings: EngineSettings | None = None,
 ) -> Comparison:
-    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input."""
+    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input.
+
+    DuckDB runs out of memory now and then at its limit with two threads on very large snapshots
+    (seen at 10M + 10M rows, on main as on this code: its CSV readers and hash tables do not always
+    spill in time); the comparison is then tried once more with one thread, which needs less.
+    """
     settings = settings or EngineSettings()
+    try:
+        return _compare(erp, wms, config, settings)
+    except SnapshotError as exc:
+        if settings.threads <= 1 or not isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+            raise
+    log.warning("comparison ran out of memory with %d threads; trying once more with 1", settings.threads)
+    return _compare(erp, wms, config, replace(settings, threads=1))
+
+
+def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings) -> Comparison:
     # One spill directory per run: concurrent trigger invocations must not share spill files.
     temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
     con = duckdb.connect(
