@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import codecs
 import csv
+import logging
 import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +36,11 @@ from shared.domain.reconciliation.columns import (
 )
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig, Side
 
+log = logging.getLogger(__name__)
+
 QTY_TYPE = "DECIMAL(18,6)"  # per row; sums widen to DECIMAL(38,6) in DuckDB
+QTY_SCALE = 6
+"""Places of every quantity and cost the engine hands over as text (``123.000000``)."""
 DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_ERRORS = 5
 
@@ -92,6 +97,22 @@ class WarehouseFigures:
     matches: int
     erp_quantity: Decimal
     wms_quantity: Decimal
+
+
+@dataclass(frozen=True)
+class RowLayout:
+    """Where things are in a differing key's engine row (``Comparison.raw_batches``).
+
+    ``row[1 : keys + 1]``: the level's key fields; ``row[keys + 2 : keys + 10]``: ERP present,
+    WMS present, ERP sum, WMS sum, unit cost (text), min site, max site, item class;
+    ``row[keys + 13]``, ``row[keys + 14]``: the item-level fallback cost and class;
+    ``row[spelled_item]``: the item as spelled (or None); from ``first_measure``: ERP and WMS sum
+    of each other measure. Sums and costs are DECIMAL text with exactly ``QTY_SCALE`` places.
+    """
+
+    keys: int
+    spelled_item: int | None
+    first_measure: int
 
 
 @dataclass
@@ -168,6 +189,37 @@ class Comparison:
                 )
             rows = self._cursor.fetchmany(batch)
 
+    def raw_batches(self, batch: int = 2_048) -> Iterator[list[tuple[Any, ...]]]:
+        """The differing keys as the engine's own rows, a batch at a time, for a consumer that
+        builds no ``DiffRow`` per key (``reconcile_stream.stream_fast``). Column positions:
+        ``row_layout()``. The consumer keeps ``figures`` up to date itself (``differences`` does
+        that for its rows): each differing key adds to its warehouse's keys and quantities."""
+        rows = self._pending
+        self._pending = []
+        while rows:
+            yield rows
+            rows = self._cursor.fetchmany(batch)
+
+    def row_layout(self) -> RowLayout:
+        n = len(self.level)
+        spelled = n + 20 if self.item_spelled else None
+        first_measure = n + 20 + (1 if self.item_spelled else 0)
+        return RowLayout(
+            keys=n,
+            spelled_item=spelled,
+            first_measure=first_measure,
+        )
+
+    @property
+    def figures(self) -> dict[str, WarehouseFigures]:
+        """Per warehouse: keys, matches and book quantities so far (mutable: see ``raw_batches``)."""
+        return self._figures
+
+    @property
+    def warehouse_sites(self) -> dict[str, str]:
+        """The one site of each warehouse whose matching keys all name the same site."""
+        return self._wh_site
+
     def close(self) -> None:
         self._con.close()
         shutil.rmtree(self._temp_dir, ignore_errors=True)
@@ -230,6 +282,7 @@ _REASONS = (
     (re.compile(r"unterminated quote", re.I), "a quoted value is not closed"),
     (re.compile(r"Maximum line size", re.I), "the row is too long"),
     (re.compile(r"[Ii]nvalid unicode|UTF-?8", re.I), "not UTF-8 text"),
+    (re.compile(r"Out of Memory Error", re.I), "the comparison ran out of memory (the files are not at fault)"),
 )
 
 
@@ -596,11 +649,11 @@ def _query(
           FROM k GROUP BY ALL){fallback}
         SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
                {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
-               CAST(sum(r.bad) OVER () AS BIGINT) AS tot_bad, max(r.e_asof) OVER () AS tot_e,
-               max(r.w_asof) OVER () AS tot_w, CAST(sum(r.eneg) OVER () AS BIGINT) AS tot_eneg,
-               CAST(sum(r.wneg) OVER () AS BIGINT) AS tot_wneg{", r.d_item" if spelled else ""}
+               t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
 {measure_out}
         FROM r {fb_join}
+        CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
+                           CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
 
@@ -663,10 +716,28 @@ def _why(item: str | None, qty: str | None) -> str:
 
 
 def compare(
-    erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings | None = None
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    settings: EngineSettings | None = None,
 ) -> Comparison:
-    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input."""
+    """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input.
+
+    DuckDB runs out of memory now and then at its limit with two threads on very large snapshots
+    (seen at 10M + 10M rows, on main as on this code: its CSV readers and hash tables do not always
+    spill in time); the comparison is then tried once more with one thread, which needs less.
+    """
     settings = settings or EngineSettings()
+    try:
+        return _compare(erp, wms, config, settings)
+    except SnapshotError as exc:
+        if settings.threads <= 1 or not isinstance(exc.__cause__, duckdb.OutOfMemoryException):
+            raise
+    log.warning("comparison ran out of memory with %d threads; trying once more with 1", settings.threads)
+    return _compare(erp, wms, config, replace(settings, threads=1))
+
+
+def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings) -> Comparison:
     # One spill directory per run: concurrent trigger invocations must not share spill files.
     temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
     con = duckdb.connect(

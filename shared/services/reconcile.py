@@ -9,7 +9,6 @@ make the trigger retry forever).
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import uuid
@@ -28,28 +27,23 @@ from shared.adapters.snapshot_engine import (
     compare,
 )
 from shared.domain.reconciliation.columns import MappingError
-from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig, Side
-from shared.domain.reconciliation.excel import csv_header, csv_row_maker
+from shared.domain.reconciliation.config import ReconcileConfig, Side
+from shared.domain.reconciliation.excel import csv_header
 from shared.domain.reconciliation.history import (
     OutOfBalanceEntries,
-    OutOfBalanceLog,
     streaks_by_scope,
     trend,
     trend_direction,
 )
-from shared.domain.reconciliation.journal import JournalProposer, JournalText
-from shared.domain.reconciliation.model import Discrepancy
-from shared.domain.reconciliation.rules import Category, MeasureAssessment, assess, assess_measure, fmt
-from shared.domain.reconciliation.summary import SummaryBuilder, WarehouseTotals
+from shared.domain.reconciliation.summary import WarehouseTotals
 from shared.services.finance_reports import (
     DIFFERENCES,
     WORKBOOK,
     XLSX_TYPE,
-    FinanceRows,
     build_finance_reports,
     journal_lines_shown,
 )
-from shared.services.text_spool import TextSpool
+from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
 
@@ -252,50 +246,27 @@ def reconcile(
     run_id: str,
     engine: EngineSettings | None = None,
     facts: Mapping[str, Any] | None = None,
+    reference: bool = False,
 ) -> ReconciliationResult:
     """Compare two snapshots and build every report in memory/spooled files.
 
     ``history``: earlier summary.json documents, oldest first (the current run id
     and error runs are ignored). Never raises for bad input: it returns a result
-    with status "error" and an error report instead.
+    with status "error" and an error report instead. ``reference``: take the differing keys
+    through the domain rules one object at a time (``reconcile_stream.stream_reference``), the
+    path the batched default is tested against; the reports are the same bytes.
     """
     try:
         cmp = compare(erp, wms, config, engine)
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
     try:
-        return _build(cmp, erp, wms, config, history, run_id, facts or {})
+        return _build(cmp, erp, wms, config, history, run_id, facts or {}, reference)
+    except SumsNotExact:
+        log.info("reconciliation %s: sums too large for the batched path; running the reference path", run_id)
     finally:
         cmp.close()
-
-
-@dataclass(slots=True)
-class _MeasureStats:
-    """Per other measure: how many keys differ, how many materially, and by how much."""
-
-    differences: int = 0
-    material: int = 0
-    quantity_difference: Decimal = Decimal(0)
-    abs_quantity_difference: Decimal = Decimal(0)
-
-    def add(self, m: MeasureAssessment) -> None:
-        if m.difference != 0:
-            self.differences += 1
-            self.material += m.material
-            self.quantity_difference += m.difference
-            self.abs_quantity_difference += abs(m.difference)
-
-    def to_json(self, name: str, config: ReconcileConfig) -> dict[str, Any]:
-        spec = config.measures[name]
-        thresholds = spec.materiality.model_dump(mode="json") if spec.materiality is not None else None
-        return {
-            "differences": self.differences,
-            "material": self.material,
-            "quantity_difference": fmt(self.quantity_difference),
-            "abs_quantity_difference": fmt(self.abs_quantity_difference),
-            "thresholds": thresholds,
-            "proposed": False,
-        }
+    return reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts, reference=True)
 
 
 def _build(
@@ -306,81 +277,18 @@ def _build(
     history: Sequence[Mapping[str, Any]],
     run_id: str,
     facts: Mapping[str, Any],
+    reference: bool = False,
 ) -> ReconciliationResult:
     level = cmp.level
-    before = streaks_by_scope(history, run_id)
-    builder = SummaryBuilder(top_n=config.report_top_n)
-    streaks = OutOfBalanceLog(config.audit_after_runs)
-    proposer = JournalProposer(run_id, config)
-    journal_body = TextSpool()
     shown = journal_lines_shown(config.workbook_max_rows)
-    journal = JournalText(run_id, config, emit=journal_body.write, keep=shown)
-
-    machine = TextSpool()
-    writer = csv.writer(machine, lineterminator="\r\n")
-    technical = csv_header(level)
-    writer.writerow(technical)
-    finance_rows = FinanceRows(technical, config.workbook_max_rows)
-    csv_row = csv_row_maker(level)
-    audit_material = config.audit_basis is AuditBasis.MATERIAL
-    audit_after = config.audit_after_runs
-    negative: list[dict[str, Any]] = []
-    measure_stats = {name: _MeasureStats() for name in config.measures}
-    for row in cmp.differences():
-        key = row.key
-        a = assess(
-            erp_qty=row.erp_qty,
-            wms_qty=row.wms_qty,
-            unit_cost=row.unit_cost,
-            item=key["item"],
-            item_class=row.item_class,
-            config=config,
-        )
-        measures = None
-        if row.measures:
-            measures = {
-                name: assess_measure(
-                    name=name,
-                    erp_qty=eq,
-                    wms_qty=wq,
-                    unit_cost=row.unit_cost,
-                    item=key["item"],
-                    item_class=row.item_class,
-                    config=config,
-                )
-                for name, (eq, wq) in row.measures.items()
-            }
-            if a.category is Category.MATCH:
-                a.category = Category.MEASURE_DIFFERS
-            flagged_measures = [r for ma in measures.values() for r in ma.reasons]
-            if flagged_measures:
-                a.material = True
-                a.reasons = (*a.reasons, *flagged_measures)
-            for name, ma in measures.items():
-                measure_stats[name].add(ma)
-        hkey = (key["item"], key.get("warehouse", ""))
-        counts = a.material if audit_material else a.difference != 0
-        runs = before.get(hkey, 0) + 1 if counts else 0
-        if counts:
-            streaks.add(hkey, runs)
-        d = Discrepancy(
-            key, row.site, row.item_class, row.unit_cost, a, runs, audit=runs >= audit_after, measures=measures
-        )
-        if (a.erp_qty < 0 or a.wms_qty < 0) and len(negative) < config.report_top_n:
-            negative.append({**key, "erp_quantity": fmt(a.erp_qty), "wms_quantity": fmt(a.wms_qty)})
-        cost = row.unit_cost
-        texts = (fmt(a.erp_qty), fmt(a.wms_qty), fmt(a.difference), None if cost is None else fmt(cost))
-        machine_row = csv_row(d, texts)
-        writer.writerow(machine_row)
-        finance_rows.add(machine_row)
-        builder.add(d)
-        line = proposer.text_for(d, texts)
-        if line is not None:
-            journal.add_text(proposer.journal_id, line)
-        if not builder.total.count & 1023:
-            machine.spill()
-            finance_rows.spill()
-            journal_body.spill()
+    sinks = new_sinks(config, streaks_by_scope(history, run_id), csv_header(level), run_id, shown)
+    try:
+        (stream_reference if reference else stream_fast)(cmp, sinks)
+    except BaseException:
+        sinks.close()
+        raise
+    builder, streaks, journal = sinks.builder, sinks.streaks, sinks.journal
+    finance_rows, negative, measure_stats = sinks.finance_rows, sinks.negative, sinks.measure_stats
     for wf in cmp.warehouses:  # complete only after the differences were streamed
         builder.set_warehouse_totals(
             wf.warehouse, WarehouseTotals(wf.keys, wf.matches, wf.erp_quantity, wf.wms_quantity)
@@ -388,7 +296,7 @@ def _build(
     # The engine's memory (its hash tables and buffers, most of the run's peak) goes back before
     # the reports are built, so their own memory does not add to it.
     cmp.close()
-    spool = machine.finish()
+    spool = sinks.machine.finish()
     finance_rows.finish()
 
     as_of, warnings = _as_of_block(cmp, config)
@@ -453,6 +361,7 @@ def _build(
         },
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
+    journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
     finance = build_finance_reports(
         finance_rows,
         summary,
@@ -472,7 +381,7 @@ def _build(
             Report(WORKBOOK, XLSX_TYPE, finance.workbook),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
-            Report(JOURNAL, "application/json", journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")),
+            Report(JOURNAL, "application/json", journal_file),
         ],
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
@@ -37,19 +37,43 @@ def _line_id_prefix(run_id: str, target: Side) -> str:
     return f"{run_id}\x1f{target.value}\x1f"
 
 
-def _line_id(prefix: str, key: dict[str, str]) -> str:
+def line_id_prefix(run_id: str, config: ReconcileConfig) -> str:
+    """The run's part of every proposed line id, for a caller that hashes ids itself (``line_id_of``)."""
+    return _line_id_prefix(run_id, Side.ERP if config.master is Side.WMS else Side.WMS)
+
+
+def line_id_tail(key: Mapping[str, str]) -> str:
+    """The part of a line id's hashed text after the item: the other named key fields, then the
+    serial when the key has one. The same for every item of one (site, warehouse, ...) combination,
+    so a batched caller makes it once per combination."""
     g = key.get  # spelled out for _KEY_NAMES: one f-string is ~3x cheaper than a join over a comprehension
     text = (
-        f"{prefix}item={g('item', '')}\x1fsite={g('site', '')}\x1fwarehouse={g('warehouse', '')}"
+        f"\x1fsite={g('site', '')}\x1fwarehouse={g('warehouse', '')}"
         f"\x1fbatch={g('batch', '')}\x1fstatus={g('status', '')}\x1flocation={g('location', '')}"
     )
     if key.get("serial"):
         text += f"\x1fserial={key['serial']}"
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    return text
+
+
+def line_id_of(prefix: str, item: str, tail: str) -> str:
+    """The line id from its parts: ``line_id_prefix``, the item, ``line_id_tail``."""
+    return hashlib.sha256(f"{prefix}item={item}{tail}".encode()).hexdigest()[:24]
+
+
+def _line_id(prefix: str, key: dict[str, str]) -> str:
+    return line_id_of(prefix, key.get("item", ""), line_id_tail(key))
 
 
 def _json_text(text: str | None) -> str:
     return "null" if text is None else encode_basestring(text)
+
+
+def _negated(text: str) -> str:
+    """``fmt(-d)`` from ``fmt(d)``: Decimal negation is exact, and ``fmt`` never writes "-0"."""
+    if text == "0":
+        return text
+    return text[1:] if text.startswith("-") else "-" + text
 
 
 def _json_decimal(d: Decimal | None) -> str:
@@ -229,7 +253,28 @@ class JournalProposer:
         ``texts``: ``fmt`` of the ERP and WMS quantities, the difference and the unit cost (or None).
         """
         a = disc.assessment
-        if a.difference == 0 or (self.material_only and not a.material):
+        cost = disc.unit_cost
+        value = None if cost is None else fmt(a.value if a.value is not None else a.difference * cost)
+        return self.text_of(disc.key, disc.site, a.category, a.reasons, a.material, a.difference, texts, value)
+
+    def text_of(
+        self,
+        key: dict[str, str],
+        site: str | None,
+        category: str,
+        reasons: tuple[str, ...],
+        material: bool,
+        difference: Decimal,
+        texts: NumberTexts,
+        value_text: str | None,
+    ) -> str | None:
+        """``text_for`` from the parts of a discrepancy, without the discrepancy.
+
+        The batched run (``reconcile_stream.stream_fast``) builds no ``Discrepancy`` per key.
+        ``value_text``: ``fmt(difference * unit_cost)`` (None: unknown cost); the line's value is
+        that of its delta, so for a WMS target (delta = -difference) only its sign flips.
+        """
+        if difference == 0 or (self.material_only and not material):
             return None
         if self._journals == 0 or self._lines == self.max_lines:
             self._journals += 1
@@ -238,15 +283,15 @@ class JournalProposer:
         self._lines += 1
         erp_text, wms_text, diff_text, cost_text = texts
         if self.target is Side.ERP:
-            master, book, delta, delta_text = wms_text, erp_text, a.difference, diff_text
+            master, book, delta, delta_text = wms_text, erp_text, difference, diff_text
+            value = "null" if value_text is None else f'"{value_text}"'
         else:
-            master, book, delta = erp_text, wms_text, -a.difference
+            master, book, delta = erp_text, wms_text, -difference
             delta_text = diff_text[1:] if diff_text.startswith("-") else "-" + diff_text
-        key, cost = disc.key, disc.unit_cost
+            value = "null" if value_text is None else f'"{_negated(value_text)}"'
         s, t = encode_basestring, _json_text
-        value = "null" if cost is None else f'"{fmt(delta * cost)}"'
         counted = f'"{master}"' if self.mode is JournalMode.COUNTING else "null"
-        site = key.get("site", disc.site)
+        site = key.get("site", site)
         return (
             f'{{"line_id":"{_line_id(self._id_prefix, key)}","run_id":{self._run_id_json},'
             f'"journal_id":{s(self._journal_id)},"line_number":{self._lines},"target":{self._target_json},'
@@ -254,8 +299,8 @@ class JournalProposer:
             f'"batch":{t(key.get("batch"))},"status":{t(key.get("status"))},"location":{t(key.get("location"))},'
             f'"quantity_delta":"{delta_text}","counted_quantity":{counted},"book_quantity":"{book}",'
             f'"unit_cost":{"null" if cost_text is None else f"{chr(34)}{cost_text}{chr(34)}"},"value":{value},'
-            f'"category":{s(a.category)},"reasons":[{",".join(map(s, a.reasons))}],'
-            f'"movement":"{"receipt" if delta > 0 else "issue"}","review":{"true" if a.material else "false"},'
+            f'"category":{s(category)},"reasons":[{",".join(map(s, reasons))}],'
+            f'"movement":"{"receipt" if delta > 0 else "issue"}","review":{"true" if material else "false"},'
             f'"serial":{t(key.get("serial"))}}}'
         )
 
@@ -336,6 +381,17 @@ class JournalText:
         if self._keep < 0 or len(self._first) < self._keep:
             self._first.append(text)
         self.line_count += 1
+
+    def add_texts(self, journal_id: str, texts: list[str]) -> None:
+        """``add_text`` for each of ``texts`` (all of one journal), written as one piece."""
+        if not texts:
+            return
+        self.add_text(journal_id, texts[0])
+        if len(texts) > 1:
+            self._emit("," + ",".join(texts[1:]))
+            room = len(texts) - 1 if self._keep < 0 else max(0, self._keep - len(self._first))
+            self._first.extend(texts[1 : 1 + room])
+            self.line_count += len(texts) - 1
 
     def head_text(self) -> str:
         """Everything before the first journal (it names the line count, so it is known only at the end)."""
