@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from shared.adapters.ledger_keys import LEDGER_WORK, SEND_WORK
 from shared.adapters.ledger_tables import ConcurrencyConflict
 from shared.domain.aggregation import JournalMapping, plan_aggregation
-from shared.services.ports import LedgerPort
+from shared.services.ports import AggregatePort
 from shared.telemetry import stage
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class AggregateReport:
 
 
 def aggregate_partition(
-    store: LedgerPort,
+    store: AggregatePort,
     partition: str,
     mapping: JournalMapping,
     clock: Callable[[], datetime],
@@ -79,7 +79,7 @@ def aggregate_partition(
 
 
 def aggregate_pending(
-    store: LedgerPort,
+    store: AggregatePort,
     mapping: JournalMapping,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     environment_id: str | None = None,

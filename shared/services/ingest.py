@@ -20,7 +20,7 @@ from shared.domain.adjustments import AdjustmentLine
 from shared.domain.ledger_records import IdRecord, NewLine
 from shared.services.outcomes import LineOutcome, split_repeats
 from shared.services.partition_work import queue_markers
-from shared.services.ports import LedgerPort, WorkSink
+from shared.services.ports import IngestPort, WorkSink
 from shared.services.sync import sync_partition
 from shared.telemetry import stage
 
@@ -32,7 +32,7 @@ def line_entity(environment_id: str, line: AdjustmentLine, fingerprint: str, now
 
 
 def ingest(
-    store: LedgerPort,  # uses ids, partitions and pending work; LedgerPort only because sync_partition asks for it
+    store: IngestPort,
     environment_id: str,
     lines: list[AdjustmentLine],
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),

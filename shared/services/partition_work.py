@@ -26,7 +26,7 @@ from shared.adapters.pending_index import Marker
 from shared.adapters.table_batches import in_parallel
 from shared.domain.aggregation import JournalMapping
 from shared.services.aggregate import AggregateReport, aggregate_partition
-from shared.services.ports import LedgerPort, WorkSink
+from shared.services.ports import WorkPort, WorkSink
 from shared.services.sync import SyncReport, sync_partition
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def describe(body: dict[str, Any]) -> str:
 
 
 def _sync_one(
-    store: LedgerPort,
+    store: WorkPort,
     partition: str,
     marker: Marker | None,
     clock: Clock,
@@ -179,7 +179,7 @@ def _sync_one(
 
 
 def on_sync_message(
-    store: LedgerPort,
+    store: WorkPort,
     queues: WorkSink,
     body: dict[str, Any],
     clock: Clock = _now,
@@ -220,7 +220,7 @@ def _visit_all(
 
 
 def _finish_batch(
-    store: LedgerPort,
+    store: WorkPort,
     queues: WorkSink,
     work: str,
     results: list[tuple[dict[str, Any], Marker | None, Any, Action]],
@@ -244,7 +244,7 @@ def _finish_batch(
 
 
 def _on_sync_batch(
-    store: LedgerPort, queues: WorkSink, body: dict[str, Any], clock: Clock, redelivered: bool, aggregate_delay_s: int
+    store: WorkPort, queues: WorkSink, body: dict[str, Any], clock: Clock, redelivered: bool, aggregate_delay_s: int
 ) -> SyncReport:
     results = _visit_all(
         _batch_items(body),
@@ -266,7 +266,7 @@ def _on_sync_batch(
 
 
 def _aggregate_one(
-    store: LedgerPort,
+    store: WorkPort,
     partition: str,
     marker: Marker | None,
     mapping: JournalMapping,
@@ -286,7 +286,7 @@ def _aggregate_one(
 
 
 def on_aggregate_message(
-    store: LedgerPort,
+    store: WorkPort,
     queues: WorkSink,
     body: dict[str, Any],
     mapping: JournalMapping,
@@ -307,7 +307,7 @@ def on_aggregate_message(
 
 
 def _on_aggregate_batch(
-    store: LedgerPort,
+    store: WorkPort,
     queues: WorkSink,
     body: dict[str, Any],
     mapping: JournalMapping,
@@ -348,7 +348,7 @@ class SweepReport:
 
 
 def sweep_ledger(
-    store: LedgerPort,
+    store: WorkPort,
     mapping: JournalMapping,
     schedule_send: Callable[[str], None],
     *,

@@ -154,8 +154,24 @@ class SnapshotPort(IdRepository, PartitionRepository, PendingWork, Protocol):
     """What a level snapshot needs: its events recorded once, and level work marked."""
 
 
+class SyncPort(PartitionRepository, PendingWork, Protocol):
+    """What syncing marked partitions needs: their lines and cache rows, and their markers."""
+
+
+class IngestPort(IdRepository, PartitionRepository, PendingWork, Protocol):
+    """What ingest needs: each id once, the lines stored with their open entries, markers for the work."""
+
+
+class AggregatePort(AggregatedRepository, PendingWork, Protocol):
+    """What aggregation needs: the posted lines and their aggregated lines, and send markers."""
+
+
+class WorkPort(PartitionRepository, AggregatedRepository, PendingWork, Protocol):
+    """What queue-driven work and the sweep need: sync, aggregation and the markers, no ids."""
+
+
 class LedgerPort(IdRepository, PartitionRepository, AggregatedRepository, PendingWork, Protocol):
-    """Everything a partition visit touches (one Table Storage adapter implements it)."""
+    """Everything of the ledger (one Table Storage adapter implements it): approval ingests and syncs."""
 
 
 class WorkSink(Protocol):

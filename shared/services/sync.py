@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from shared.adapters.ledger_keys import LEDGER_WORK
 from shared.domain.cache import CacheChange, PendingLine, line_change, marker_subject
 from shared.services.cache_changes import TooMuchContention, apply_changes
-from shared.services.ports import LedgerPort
+from shared.services.ports import PartitionRepository, SyncPort
 from shared.telemetry import lag_seconds, record_lines_synced, stage
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _now() -> datetime:
 
 
 def sync_partition(
-    store: LedgerPort, partition: str, clock: Clock = _now, report: SyncReport | None = None
+    store: PartitionRepository, partition: str, clock: Clock = _now, report: SyncReport | None = None
 ) -> SyncReport:
     """Apply the partition's `Created` lines; `finished` is False if contention left some to a retry."""
     with stage("partition_sync", partition=partition) as span:
@@ -75,7 +75,7 @@ def sync_partition(
         return report
 
 
-def sync_pending(store: LedgerPort, clock: Clock = _now, environment_id: str | None = None) -> SyncReport:
+def sync_pending(store: SyncPort, clock: Clock = _now, environment_id: str | None = None) -> SyncReport:
     """Sync every marked partition (of one environment) now, for tests and tools; a marker stays
     while the partition still needs aggregation."""
     report = SyncReport()
