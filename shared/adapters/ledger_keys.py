@@ -65,6 +65,21 @@ def line_key(line_id: str) -> str:
     return LINE + line_id
 
 
+def event_key(event_id: str) -> str:
+    """The marker of an on-hand event applied once (an opaque key to services)."""
+    return EVENT + event_id
+
+
+def transaction_key(transaction_id: str) -> str:
+    """The record of an ERP transaction, which is also the marker of its changes (opaque to services)."""
+    return TRANSACTION + transaction_id
+
+
+def transaction_of(key: str) -> str:
+    """The ERP transaction id a `transaction_key` names."""
+    return key[len(TRANSACTION) :]
+
+
 def pending_shard(kind: str, shard: int) -> str:
     return f"{kind}|{shard:02d}"
 

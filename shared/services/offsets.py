@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.ledger_keys import OFFSET_WORK, TRANSACTION, ledger_partition, split_partition
+from shared.adapters.ledger_keys import OFFSET_WORK, ledger_partition, split_partition, transaction_key, transaction_of
 from shared.domain.cache import CacheChange, Edit
 from shared.domain.inventory_config import TRIGGERS, InventoryConfig
 from shared.domain.ledger_records import IdRecord, OffsetCandidate
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Configs = Callable[[str], InventoryConfig]
 """The configuration of an environment (stored or default), by environment id."""
-TX_PREFIX = TRANSACTION
 ID_NAMESPACE = "tx|"
 
 
@@ -142,7 +141,7 @@ def _transaction_change(
     }
     if offset_now:
         marker["OffsetAppliedAt"] = at
-    change = CacheChange(TX_PREFIX + first.id, marker, current["_etag"] if current else None, tuple(edits))
+    change = CacheChange(transaction_key(first.id), marker, current["_etag"] if current else None, tuple(edits))
     return change, set(new_stages), offset_done or offset_now
 
 
@@ -197,16 +196,14 @@ def post_transactions(
             changes = []
             for tx_id, items in by_id.items():
                 change, stages, offset[tx_id] = _transaction_change(
-                    [t for _, t in items], store.get_entity(partition, TX_PREFIX + tx_id), clock()
+                    [t for _, t in items], store.get_entity(partition, transaction_key(tx_id)), clock()
                 )
                 if change is not None:
                     stages_of[id(change)] = stages
                     changes.append(change)
             return changes
 
-        applied = {
-            c.marker_key[len(TX_PREFIX) :]: stages_of[id(c)] for c in apply_changes(store, partition, load, clock)
-        }
+        applied = {transaction_of(c.marker_key): stages_of[id(c)] for c in apply_changes(store, partition, load, clock)}
         for tx_id, items in by_id.items():
             for index, tx in items:
                 fresh = tx.stage in applied.get(tx_id, set())
@@ -219,7 +216,7 @@ def post_transactions(
 def transaction_view(store: OffsetPort, environment_id: str, transaction_id: str) -> dict[str, Any] | None:
     """What omnisync recorded of an ERP transaction: statuses applied, and whether it was offset."""
     record = store.find_id(environment_id, ID_NAMESPACE + transaction_id)
-    entity = store.get_entity(record.ledger_partition, TX_PREFIX + transaction_id) if record else None
+    entity = store.get_entity(record.ledger_partition, transaction_key(transaction_id)) if record else None
     if record is None or entity is None:
         return None
     _, org, product = split_partition(record.ledger_partition)

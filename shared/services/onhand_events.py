@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from shared.adapters.ledger_keys import EVENT, ledger_partition
+from shared.adapters.ledger_keys import event_key, ledger_partition
 from shared.adapters.table_batches import in_parallel
 from shared.domain.cache import CacheChange
 from shared.domain.ledger_records import IdRecord
@@ -22,7 +22,6 @@ from shared.services.cache_changes import apply_changes
 from shared.services.outcomes import LineOutcome, split_repeats
 from shared.services.ports import ChangePort
 
-EVENT_PREFIX = EVENT
 ID_NAMESPACE = "ev|"
 """Event ids share the id table with adjustment lines; `|` never occurs in an id, so they cannot collide."""
 
@@ -40,7 +39,7 @@ def _change(event: OnHandEvent, at: datetime) -> CacheChange:
         "Payload": json.dumps(event.content(), sort_keys=True),
         "AppliedAt": at,
     }
-    return CacheChange(EVENT_PREFIX + event.id, marker, None, event_edits(event))
+    return CacheChange(event_key(event.id), marker, None, event_edits(event))
 
 
 def post_events(
@@ -71,7 +70,7 @@ def post_events(
             # Only an event that may have been applied before (a retry, or after a lost race) costs a read.
             pending = []
             for _, event, was_known in items:
-                if (was_known or not first_load[0]) and store.get_entity(partition, EVENT_PREFIX + event.id):
+                if (was_known or not first_load[0]) and store.get_entity(partition, event_key(event.id)):
                     continue
                 pending.append(_change(event, clock()))
             first_load[0] = False
@@ -79,7 +78,7 @@ def post_events(
 
         applied = {c.marker_key for c in apply_changes(store, partition, load, clock)}
         return [
-            LineOutcome(index, event.id, "created" if (EVENT_PREFIX + event.id) in applied else "duplicate", "applied")
+            LineOutcome(index, event.id, "created" if event_key(event.id) in applied else "duplicate", "applied")
             for index, event, _ in items
         ]
 

@@ -23,12 +23,13 @@ ALLOWED_FROM_LEDGER_KEYS = {
     "ledger_partition": "the name of a product's partition: an opaque id services pass between ports and messages",
     "split_partition": "reads a partition name back into environment, organization and product",
     "aggregate_schedule": "the name of a product's aggregation schedule, not a key",
+    "event_key": "an on-hand event's marker key, made by the key module and passed on opaque",
+    "transaction_key": "an ERP transaction's record key, made by the key module and passed on opaque",
+    "transaction_of": "reads a transaction id back from its record key (the key module's own inverse)",
 }
 LEFT = {
     "level_sync.py: property RowKey": "level batches are level_tables.py entities (level sync, not the ledger ports)",
     "level_sync.py: prefix slice [2:]": "the same level batches' row keys",
-    "offsets.py: ledger_keys TRANSACTION": "ERP transaction markers are CacheChange marker keys (domain/cache.py)",
-    "onhand_events.py: ledger_keys EVENT": "on-hand event markers are CacheChange marker keys (domain/cache.py)",
 }
 
 
