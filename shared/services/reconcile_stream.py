@@ -458,15 +458,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             if bucket is None:
                 bucket = pairs[(category, wh)] = _Bucket()
             # one bucket per (category, warehouse), merged into the summary's three at the end (_merge)
-            bucket.count += 1
-            bucket.material += material
-            bucket.quantity_difference += diff
-            bucket.abs_quantity_difference += abs_diff
-            if value is None or abs_value is None:
-                bucket.unknown_value += diff != 0
-            else:
-                bucket.value_difference += value
-                bucket.abs_value_difference += abs_value
+            bucket.add(material, diff, abs_diff, value, abs_value)
             rank = abs_value if abs_value is not None else ZERO
             builder._seq += 1
             seq = -builder._seq

@@ -206,16 +206,20 @@ class JournalProposer:
         self._target_json = encode_basestring(self.target)
         self._mode_json = encode_basestring(self.mode)
 
-    def line_for(self, disc: Discrepancy) -> ProposedLine | None:
-        """The next line for a difference; None when there is nothing to post."""
-        a = disc.assessment
-        if a.difference == 0 or (self.material_only and not a.material):
-            return None
+    def _next_line(self) -> None:
+        """Number the next line, starting a new journal once the current one holds `max_lines`."""
         if self._journals == 0 or self._lines == self.max_lines:
             self._journals += 1
             self._lines = 0
             self._journal_id = f"{self.run_id}-{self._journals:03d}"
         self._lines += 1
+
+    def line_for(self, disc: Discrepancy) -> ProposedLine | None:
+        """The next line for a difference; None when there is nothing to post."""
+        a = disc.assessment
+        if a.difference == 0 or (self.material_only and not a.material):
+            return None
+        self._next_line()
         if self.target is Side.ERP:
             master_qty, book, delta = a.wms_qty, a.erp_qty, a.difference
         else:
@@ -276,11 +280,7 @@ class JournalProposer:
         """
         if difference == 0 or (self.material_only and not material):
             return None
-        if self._journals == 0 or self._lines == self.max_lines:
-            self._journals += 1
-            self._lines = 0
-            self._journal_id = f"{self.run_id}-{self._journals:03d}"
-        self._lines += 1
+        self._next_line()
         erp_text, wms_text, diff_text, cost_text = texts
         if self.target is Side.ERP:
             master, book, delta, delta_text = wms_text, erp_text, difference, diff_text

@@ -68,11 +68,16 @@ def test_timer_runs_on_demand_through_the_admin_endpoint(runner):
     assert missing.status_code == 404
 
 
-def test_blob_created_event_is_delivered_once_per_version(runner, storage_connection):
-    service = BlobServiceClient.from_connection_string(storage_connection)
-    container = service.get_container_client("runner-drop")
+def _container(storage_connection: str, name: str):
+    """The test container `name`, created on first use (the runner's Azurite is shared by the module)."""
+    container = BlobServiceClient.from_connection_string(storage_connection).get_container_client(name)
     if not container.exists():
         container.create_container()
+    return container
+
+
+def test_blob_created_event_is_delivered_once_per_version(runner, storage_connection):
+    container = _container(storage_connection, "runner-drop")
     name = f"{uuid.uuid4().hex}.csv"
     container.upload_blob(name, b"a;b\n1;2\n")
     (poller,) = runner.pollers
@@ -89,10 +94,7 @@ def test_blob_created_event_is_delivered_once_per_version(runner, storage_connec
 def test_a_function_bound_to_a_blob_client_gets_a_client_not_the_blob(runner, storage_connection):
     from azure.storage.blob import BlobClient
 
-    service = BlobServiceClient.from_connection_string(storage_connection)
-    container = service.get_container_client("runner-big")
-    if not container.exists():
-        container.create_container()
+    container = _container(storage_connection, "runner-big")
     name = f"{uuid.uuid4().hex}.csv"
     container.upload_blob(name, b"x" * 1024)
     (poller,) = runner.pollers
@@ -182,10 +184,7 @@ def test_an_oversized_body_is_refused_with_413_before_the_function_runs(runner, 
 
 def test_a_restarted_runner_replays_no_blob_and_fires_a_new_version_once(runner, storage_connection):
     """Blob receipts live in storage: a result file or snapshot is not applied again after a restart."""
-    service = BlobServiceClient.from_connection_string(storage_connection)
-    container = service.get_container_client("runner-drop")
-    if not container.exists():
-        container.create_container()
+    container = _container(storage_connection, "runner-drop")
     name = f"{uuid.uuid4().hex}.csv"
     container.upload_blob(name, b"v1")
     (poller,) = runner.pollers
