@@ -33,8 +33,13 @@ def bench_storage() -> Iterator[str]:
             azurite.stop()
 
 
-def batched_upserts(table: object, entities: list[dict], threads: int = 1, merge: bool = False) -> float:
-    """The raw baseline: upserts grouped per partition in transactions of 100, on `threads`; seconds taken."""
+def batched_upserts(
+    table: object, entities: list[dict], threads: int = 1, merge: bool = False, *, ours: bool = False
+) -> float:
+    """The raw baseline: upserts grouped per partition in transactions of 100, on `threads`; seconds taken.
+
+    `ours`: through omnisync's transaction writer (shared/adapters/table_transactions.py) instead of the
+    SDK's `submit_transaction`, so a ratio can be read with the same client on both sides."""
     import time
     from collections import defaultdict
     from concurrent.futures import ThreadPoolExecutor
@@ -46,12 +51,13 @@ def batched_upserts(table: object, entities: list[dict], threads: int = 1, merge
     for entity in entities:
         by_partition[entity["PartitionKey"]].append(entity)
     chunks = [group[i : i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
+    from shared.adapters.table_transactions import submit_transaction
+
+    def submit(chunk: list[dict]) -> object:
+        ops = [("upsert", e, {"mode": mode}) for e in chunk]
+        return submit_transaction(table, ops) if ours else table.submit_transaction(ops)  # type: ignore[arg-type,attr-defined]
+
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(
-            pool.map(
-                lambda c: table.submit_transaction([("upsert", e, {"mode": mode}) for e in c]),  # type: ignore[attr-defined]
-                chunks,
-            )
-        )
+        list(pool.map(submit, chunks))
     return time.perf_counter() - start

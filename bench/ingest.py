@@ -39,10 +39,11 @@ def make_body(lines: int, products: int) -> list[dict]:
     ]
 
 
-def raw_upserts(entities: list[dict], threads: int = 1) -> float:
+def raw_upserts(entities: list[dict], threads: int = 1, *, ours: bool = False) -> float:
     from shared.adapters.storage_clients import table_service
 
-    return batched_upserts(table_service().create_table(f"raw{uuid.uuid4().hex[:10]}"), entities, threads)
+    table = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
+    return batched_upserts(table, entities, threads, ours=ours)
 
 
 def main() -> None:
@@ -106,6 +107,9 @@ def main() -> None:
             for line, e in zip(lines, entities, strict=True)
         ]
         raw_same_s = raw_upserts(entities + id_records, threads=WRITERS)
+        # The same through omnisync's own transaction writer: the ratios with one client on both sides.
+        raw_ours_s = raw_upserts(entities, ours=True)
+        raw_same_ours_s = raw_upserts(entities + id_records, threads=WRITERS, ours=True)
     figures = {
         "lines": args.lines,
         "products": args.products,
@@ -115,6 +119,8 @@ def main() -> None:
         "ingest_ratio": round(raw_s / ingest_s, 3),
         "ingest_ratio_same_entities": round(raw_same_s / ingest_s, 3),
         "sync_ratio": round(raw_s / sync_s, 3),
+        "ingest_ratio_same_entities_same_client": round(raw_same_ours_s / ingest_s, 3),
+        "sync_ratio_same_client": round(raw_ours_s / sync_s, 3),
     }
     print(
         f"ingest {ingest_s:.2f}s, sync {sync_s:.2f}s, raw batched upserts {raw_s:.2f}s, "

@@ -30,6 +30,7 @@ from shared.adapters.partition_ledger import OPEN_FIELDS
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
 from shared.adapters.table_batches import resilient
+from shared.adapters.table_transactions import submit_transaction
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.identifiers import environment_range
 from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, OffsetCandidate
@@ -273,7 +274,7 @@ class AggregatedLines(LedgerTables):
         for group in by_partition.values():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
-                resilient(self.ledger.submit_transaction, [("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
+                resilient(submit_transaction, self.ledger, [("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""

@@ -21,6 +21,7 @@ from azure.data.tables import TableEntity, TableTransactionError
 from shared.adapters.storage_clients import table_name, table_service
 from shared.adapters.storage_names import LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 from shared.adapters.table_batches import resilient
+from shared.adapters.table_transactions import submit_transaction
 
 LEDGER, LINE_IDS, PENDING = LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 Fault = Callable[[str], None]
@@ -52,7 +53,7 @@ class LedgerTables:
     def _commit(self, ops: list[Any], step: str) -> list[Any]:
         try:
             self._step(step)
-            return resilient(self.ledger.submit_transaction, ops)
+            return resilient(submit_transaction, self.ledger, ops)
         except TableTransactionError as exc:
             code = getattr(exc, "error_code", None)  # set by the SDK's error decoder, not declared on the class
             if exc.status_code in (409, 412) or code in CONFLICT_CODES:

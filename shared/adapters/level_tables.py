@@ -42,6 +42,7 @@ from shared.adapters.storage_clients import table_name, table_service
 from shared.adapters.storage_names import LEVELS_TABLE
 from shared.adapters.table_batches import BATCH, resilient
 from shared.adapters.table_batches import etag as _etag
+from shared.adapters.table_transactions import submit_transaction
 from shared.domain.cache import CacheRow
 from shared.domain.level_deltas import DeltaLine, Levels
 
@@ -172,7 +173,7 @@ class LevelStore(PendingIndex):
     def _commit(self, ops: list[Any], step: str) -> list[Any]:
         try:
             self._step(step)
-            return resilient(self.levels.submit_transaction, ops)
+            return resilient(submit_transaction, self.levels, ops)
         except TableTransactionError as exc:
             code = getattr(exc, "error_code", None)  # set by the SDK's error decoder, not declared on the class
             if exc.status_code in (409, 412) or code in CONFLICT_CODES:

@@ -15,6 +15,7 @@ from shared.adapters.ledger_base import LedgerTables
 from shared.adapters.ledger_keys import id_partition
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import in_parallel, resilient
+from shared.adapters.table_transactions import submit_transaction
 from shared.domain.identifiers import environment_range
 from shared.domain.ledger_records import IdRecord
 
@@ -44,7 +45,7 @@ class IdTable(LedgerTables):
             ]
             try:
                 self._step("reserve_ids")
-                resilient(self.line_ids.submit_transaction, ops)
+                resilient(submit_transaction, self.line_ids, ops)
                 return {}
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":

@@ -24,6 +24,7 @@ from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, 
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
+from shared.adapters.table_transactions import submit_transaction
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
 from shared.domain.identifiers import environment_range
 from shared.domain.ledger_records import NewLine, OpenEntries, ProductRow, StoredLine
@@ -98,14 +99,16 @@ class PartitionLedger(LedgerTables):
             try:
                 self._step("create_lines")
                 resilient(
-                    self.ledger.submit_transaction, [("create", e) for line in chunk for e in (line, _open_entry(line))]
+                    submit_transaction,
+                    self.ledger,
+                    [("create", e) for line in chunk for e in (line, _open_entry(line))],
                 )
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
                 for line in chunk:  # a retried request: each line and its entry still only together
                     with contextlib.suppress(TableTransactionError):
-                        resilient(self.ledger.submit_transaction, [("create", line), ("create", _open_entry(line))])
+                        resilient(submit_transaction, self.ledger, [("create", line), ("create", _open_entry(line))])
 
         list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group, BATCH // 2)]))
 

@@ -23,6 +23,7 @@ from shared.adapters.ledger_keys import LEDGER_WORK, PENDING_SHARDS, any_shard, 
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
 from shared.adapters.table_batches import in_parallel, resilient
+from shared.adapters.table_transactions import submit_transaction
 from shared.domain.identifiers import environment_range
 
 LEASES = "lease"
@@ -66,7 +67,7 @@ class PendingIndex:
         for chunk in _chunks(entities):
             self._step("touch_pending")
             results = resilient(
-                self.pending.submit_transaction, [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk]
+                submit_transaction, self.pending, [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk]
             )
             markers += [Marker(kind, shard, e["RowKey"], r["etag"], at) for e, r in zip(chunk, results, strict=True)]
         return markers
@@ -137,7 +138,7 @@ class PendingIndex:
                 ]
                 try:
                     self._step("clear_pending")
-                    resilient(self.pending.submit_transaction, ops)
+                    resilient(submit_transaction, self.pending, ops)
                 except TableTransactionError:
                     for marker in chunk:
                         self.clear_pending(marker)
