@@ -27,9 +27,9 @@ from shared.adapters.ledger_base import (
 )
 from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
 from shared.adapters.partition_ledger import OPEN_FIELDS
+from shared.adapters.table_batches import BATCH, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
-from shared.adapters.table_batches import resilient
 from shared.adapters.table_transactions import submit_transaction
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.identifiers import environment_range
@@ -37,6 +37,7 @@ from shared.domain.ledger_records import AggregatedLine, AggregatedUpdate, Offse
 from shared.domain.quantities import canonical
 
 AGG_PREFIX = AGGREGATED
+MERGE = {"mode": UpdateMode.MERGE}
 UPDATE_COLUMNS = {
     "status": "Status",
     "status_at": "StatusAt",
@@ -192,12 +193,17 @@ class AggregatedLines(LedgerTables):
         for chunk in _chunks(ops):
             self._commit(chunk, "close_open")
 
-    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
-        """Aggregated lines and their members' open entries moved to `Aggregated`, in one transaction.
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
+        """Aggregated lines and what becomes of their members, in one transaction; True if finished.
 
-        One operation per member (its open entry, guarded by its ETag) keeps up to ~97 lines of a
-        key in one aggregated line; `finish_aggregated` then writes the status into the line records.
+        A visit that fits one transaction (up to 49 lines: a create per group and two operations a
+        line) finishes its members there: each line record says `Aggregated` and its open entry goes,
+        the delete guarded by the entry's ETag, so a concurrent visit makes the whole of it fail. A
+        bigger visit moves the open entries to `Aggregated` (one operation a member, up to ~97 lines
+        of a key in one aggregated line) and `finish_aggregated` writes the records afterwards.
         """
+        members = sum(len(group.lines) for group in groups)
+        finish = len(groups) + 2 * members <= BATCH
         ops: list[Any] = []
         for group in groups:
             ops.append(
@@ -211,19 +217,16 @@ class AggregatedLines(LedgerTables):
                 )
             )
             for line in group.lines:
-                ops.append(
-                    (
-                        "update",
-                        {
-                            "PartitionKey": partition,
-                            "RowKey": OPEN + line.row_key[len(LINE) :],
-                            "Stage": "Aggregated",
-                            "AggregatedLineId": group.aggregated_id,
-                        },
-                        {"mode": UpdateMode.MERGE, "etag": line.etag, "match_condition": MatchConditions.IfNotModified},
-                    )
-                )
+                guard = {"etag": line.etag, "match_condition": MatchConditions.IfNotModified}
+                entry = {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]}
+                if finish:
+                    ops.append(("update", _aggregated_record(partition, line.line_id, group.aggregated_id, at), MERGE))
+                    ops.append(("delete", entry, guard))
+                else:
+                    entry |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id}
+                    ops.append(("update", entry, {"mode": UpdateMode.MERGE, **guard}))
         self._commit(ops, "commit_aggregation")
+        return finish
 
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
         """Line records say `Aggregated` and their open entries go, two operations a line.
@@ -233,19 +236,7 @@ class AggregatedLines(LedgerTables):
         """
         ops: list[Any] = []
         for line_id, aggregated_id in members:
-            ops.append(
-                (
-                    "update",
-                    {
-                        "PartitionKey": partition,
-                        "RowKey": LINE + line_id,
-                        "Status": "Aggregated",
-                        "AggregatedLineId": aggregated_id,
-                        "AggregatedAt": at,
-                    },
-                    {"mode": UpdateMode.MERGE},
-                )
-            )
+            ops.append(("update", _aggregated_record(partition, line_id, aggregated_id, at), MERGE))
             ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
         for chunk in _chunks(ops):
             try:
@@ -327,3 +318,14 @@ class AggregatedLines(LedgerTables):
                 for u in updates
             ]
         )
+
+
+def _aggregated_record(partition: str, line_id: str, aggregated_id: str, at: datetime) -> dict[str, Any]:
+    """A line record's status once it is in an aggregated line (merged into the record)."""
+    return {
+        "PartitionKey": partition,
+        "RowKey": LINE + line_id,
+        "Status": "Aggregated",
+        "AggregatedLineId": aggregated_id,
+        "AggregatedAt": at,
+    }

@@ -61,10 +61,11 @@ def aggregate_partition(
                     # Before the aggregated lines exist: a crash after the commit still leaves them to a send.
                     store.mark_pending([partition], clock(), SEND_WORK)
                     send_marked = True
-                if groups:
-                    store.commit_aggregation(partition, groups, clock())
-                members += [(line.line_id, group.aggregated_id) for group in groups for line in group.lines]
-                store.finish_aggregated(partition, members, clock())
+                finished = bool(groups) and store.commit_aggregation(partition, groups, clock())
+                if not finished:
+                    members += [(line.line_id, group.aggregated_id) for group in groups for line in group.lines]
+                if members:
+                    store.finish_aggregated(partition, members, clock())
             except ConcurrencyConflict:
                 conflicts += 1
                 if conflicts > MAX_CONFLICTS:

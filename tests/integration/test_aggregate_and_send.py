@@ -5,6 +5,8 @@ import uuid
 from collections import defaultdict
 from decimal import Decimal
 
+import pytest
+
 from shared.adapters.erp_odata import ODataErpConnector
 from shared.adapters.journal_records import JournalRecords
 from shared.adapters.ledger_tables import LedgerStore
@@ -60,8 +62,15 @@ def _detailed_totals(lines) -> dict[tuple[str, str], Decimal]:
     return dict(totals)
 
 
-def test_aggregation_conserves_quantities_when_it_crashes_at_every_step(app_env):
-    lines = _lines("g", 260)
+@pytest.mark.parametrize(
+    "count",
+    [
+        pytest.param(260, id="two-steps"),  # 130 lines a product: entries staged, then records finished
+        pytest.param(12, id="one-transaction"),  # 6 a product: records finished in the aggregation's commit
+    ],
+)
+def test_aggregation_conserves_quantities_when_it_crashes_at_every_step(app_env, count):
+    lines = _lines("g", count)
     step = 1
     while True:
         env = f"agg-{uuid.uuid4().hex[:8]}"
@@ -79,6 +88,24 @@ def test_aggregation_conserves_quantities_when_it_crashes_at_every_step(app_env)
             break
         step += 1
     assert step > 4
+
+
+def test_a_small_visit_finishes_its_lines_in_the_aggregations_own_transaction(app_env, environment_id):
+    """Up to 49 lines a visit: aggregated lines created, line records `Aggregated` and open entries
+    gone in one transaction, instead of a second transaction per visit for the records."""
+    lines = _lines("s", 12, items=("A0001",))
+    ingest(LedgerStore(), environment_id, lines)
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    steps: list[str] = []
+    aggregate_pending(LedgerStore(fault=steps.append), MAPPING, environment_id=environment_id)
+    assert steps.count("commit_aggregation") == 1
+    assert "finish_aggregated" not in steps
+    store = LedgerStore()
+    assert _aggregated_totals(store, environment_id) == _detailed_totals(lines)
+    partition = store.find_id(environment_id, "s-0").ledger_partition
+    assert not store.has_open_lines(partition)
+    statuses = {store.line_status(partition, line.id) for line in lines}
+    assert statuses == {"Aggregated"}
 
 
 def test_external_references_and_dimensions_do_not_split_aggregated_lines(app_env, environment_id):
