@@ -24,10 +24,29 @@ POOL_SIZE = 64
 with the default pool of 10 every extra thread opened (and threw away) a connection per call."""
 
 
+def _environment_session(session: Any) -> None:
+    """Read once what requests would otherwise look up in the environment on every call.
+
+    With `trust_env` on, requests walks every environment variable twice per call looking for
+    proxies (and stats `~/.netrc`): about a fifth of the CPU of a point read (2.3 ms). A CA bundle
+    named by `REQUESTS_CA_BUNDLE`/`CURL_CA_BUNDLE` is set on the session once instead (what requests
+    does per call); proxy variables keep requests' own handling (with their `no_proxy` rules)."""
+    import os
+    import urllib.request
+
+    if urllib.request.getproxies_environment():
+        return
+    session.trust_env = False
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+
+
 def _transport() -> RequestsTransport:
     import requests
 
     session = requests.Session()
+    _environment_session(session)
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
