@@ -166,6 +166,18 @@ class PartitionLedger(LedgerTables):
                 return False
         return True
 
+    def all_closed(self, partition: str, line_ids: list[str]) -> bool:
+        """Whether every one of these lines has left the open range (aggregated and finished, or
+        closed unmapped): point reads of their open entries, as `all_synced`."""
+        for line_id in line_ids:
+            self._step("read_open_stage")
+            try:
+                self.ledger.get_entity(partition, OPEN + line_id, select=["RowKey"])
+            except ResourceNotFoundError:
+                continue
+            return False
+        return True
+
     # ---- cache -----------------------------------------------------------------------------------
     def cache_rows(self, partition: str) -> dict[str, CacheRow]:
         self._step("read_cache")

@@ -274,6 +274,42 @@ def test_a_batch_entry_whose_lines_an_earlier_visit_synced_costs_point_reads_not
     _everything_once(environment_id, first + second)
 
 
+def test_an_aggregate_entry_whose_lines_an_earlier_visit_aggregated_costs_point_reads_not_a_query(
+    app_env, environment_id
+):
+    first, second = make_lines("ag1", 6, products=1), make_lines("ag2", 6, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, first, queues=queues)
+    (older_sync,) = _take("sync")
+    on_sync_message(LedgerStore(), queues, older_sync)  # posts the first request's lines
+    ingest(LedgerStore(), environment_id, second, queues=queues)
+    (newer_sync,) = _take("sync")
+    on_sync_message(LedgerStore(), queues, newer_sync)  # posts the second's
+    older, newer = _take("aggregate")
+    assert [p["lines"] for p in older["partitions"]] == [[line.id for line in first]]
+    on_aggregate_message(LedgerStore(), queues, newer, MAPPING, Sends())  # aggregates both requests' lines
+    steps = Steps()
+    report = on_aggregate_message(LedgerStore(fault=steps), queues, older, MAPPING, Sends())
+    assert report.lines == 0
+    assert "read_posted" not in steps.names, steps.names
+    assert 1 <= steps.names.count("read_open_stage") <= len(first)
+    _everything_once(environment_id, first + second)
+
+
+def test_an_aggregate_entry_with_a_line_still_open_makes_the_full_visit(app_env, environment_id):
+    lines = make_lines("ag3", 4, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (sync_body,) = _take("sync")
+    on_sync_message(LedgerStore(), queues, sync_body)
+    (aggregate_body,) = _take("aggregate")
+    steps = Steps()
+    report = on_aggregate_message(LedgerStore(fault=steps), queues, aggregate_body, MAPPING, Sends())
+    assert "read_posted" in steps.names
+    assert report.lines == len(lines)
+    _everything_once(environment_id, lines)
+
+
 def test_a_redelivered_batch_never_skips_the_full_visit(app_env, environment_id):
     lines = make_lines("rd", 8, products=1)
     queues = WorkQueues()

@@ -215,6 +215,9 @@ class InMemoryLedger:
             stored[LINE + line_id] |= {"Status": "Aggregated", "AggregatedLineId": aggregated_id, "AggregatedAt": at}
             stored.pop(OPEN + line_id, None)
 
+    def all_closed(self, partition: str, line_ids: list[str]) -> bool:
+        return not any(OPEN + line_id in self.partitions[partition] for line_id in line_ids)
+
     def has_open_lines(self, partition: str) -> bool:
         return any(key.startswith(OPEN) for key in self.partitions[partition])
 
