@@ -21,7 +21,9 @@ def bench_storage() -> Iterator[str]:
     azurite = None
     connection = os.environ.get("OMNISYNC_TEST_STORAGE")
     if not connection:
-        azurite = Azurite(Path(tempfile.mkdtemp(prefix="bench-azurite-"))).start()
+        # In memory: Azurite's disk persistence rewrites its whole table store every 5 s (devtools/azurite.py),
+        # which measured the emulator's autosave, growing with every row stored, not the code under test.
+        azurite = Azurite(Path(tempfile.mkdtemp(prefix="bench-azurite-")), in_memory=True).start()
         connection = azurite.connection_string
     os.environ["OMNISYNC_STORAGE"] = connection
     os.environ["OMNISYNC_STORAGE_NAME_PREFIX"] = "b" + uuid.uuid4().hex[:8]

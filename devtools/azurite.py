@@ -44,11 +44,18 @@ def connection_string(blob: int, queue: int, table: int, host: str = "127.0.0.1"
 
 @dataclass
 class Azurite:
-    """One Azurite process with its own data folder; `ports` default to free ones."""
+    """One Azurite process with its own data folder; `ports` default to free ones.
+
+    `in_memory`: keep the data in memory only (`--inMemoryPersistence`), for benchmarks. With its
+    disk persistence Azurite rewrites its whole table database as one JSON file every 5 seconds
+    (LokiJS autosave): 137 MB in a default-size `bench/scale.py` run, so the emulator's CPU went on
+    serialising every row it held, touched or not, and throughput fell with everything stored
+    before. Tests keep the disk: they restart Azurite on the same data (`restart`)."""
 
     location: Path
     ports: tuple[int, int, int] = field(default_factory=lambda: (free_port(), free_port(), free_port()))
     process: subprocess.Popen[bytes] | None = None
+    in_memory: bool = False
 
     @property
     def connection_string(self) -> str:
@@ -66,8 +73,7 @@ class Azurite:
                 "--silent",
                 "--skipApiVersionCheck",
                 "--loose",
-                "--location",
-                str(self.location),
+                *(["--inMemoryPersistence"] if self.in_memory else ["--location", str(self.location)]),
                 "--blobHost",
                 "127.0.0.1",
                 "--blobPort",
