@@ -11,7 +11,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.adapters.ledger_tables import _ensure_tables
-from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_clients import table_client, table_name, table_service
 from shared.adapters.storage_names import CONFIG_TABLE
 
 CONFIG = CONFIG_TABLE
@@ -21,7 +21,7 @@ ROW = "inventory"
 class ConfigStore:
     def __init__(self) -> None:
         service = table_service()
-        self.table = service.get_table_client(table_name(CONFIG))
+        self.table = table_client(table_name(CONFIG))
         _ensure_tables(service, (self.table.table_name,))
 
     def get(self, environment_id: str) -> dict[str, Any] | None:

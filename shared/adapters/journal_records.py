@@ -9,7 +9,7 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_clients import table_client, table_name, table_service
 from shared.adapters.storage_names import JOURNALS_TABLE
 
 JOURNALS = JOURNALS_TABLE
@@ -19,7 +19,7 @@ INFLIGHT = "inflight"
 class JournalRecords:
     def __init__(self) -> None:
         service = table_service()
-        self.table = service.get_table_client(table_name(JOURNALS))
+        self.table = table_client(table_name(JOURNALS))
         from shared.adapters.ledger_tables import _ensure_tables
 
         _ensure_tables(service, (self.table.table_name,))

@@ -18,7 +18,7 @@ from typing import Any, cast
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableEntity, TableTransactionError
 
-from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_clients import table_client, table_name, table_service
 from shared.adapters.storage_names import LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 from shared.adapters.table_batches import resilient
 from shared.adapters.table_transactions import submit_transaction
@@ -42,9 +42,9 @@ class LedgerTables:
     def __init__(self, fault: Fault | None = None) -> None:
         service = table_service()
         self._fault = fault or (lambda step: None)
-        self.ledger = service.get_table_client(table_name(LEDGER))
-        self.line_ids = service.get_table_client(table_name(LINE_IDS))
-        self.pending = service.get_table_client(table_name(PENDING))
+        self.ledger = table_client(table_name(LEDGER))
+        self.line_ids = table_client(table_name(LINE_IDS))
+        self.pending = table_client(table_name(PENDING))
         _ensure_tables(service, tuple(c.table_name for c in (self.ledger, self.line_ids, self.pending)))
 
     def _step(self, name: str) -> None:

@@ -38,7 +38,7 @@ from shared.adapters.ledger_tables import (
 from shared.adapters.ledger_tables import decode_token as _decode_token
 from shared.adapters.ledger_tables import encode_token as _encode_token
 from shared.adapters.pending_index import PendingIndex
-from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_clients import table_client, table_name, table_service
 from shared.adapters.storage_names import LEVELS_TABLE
 from shared.adapters.table_batches import BATCH, resilient
 from shared.adapters.table_batches import etag as _etag
@@ -82,9 +82,9 @@ class LevelStore(PendingIndex):
     def __init__(self, fault: Fault | None = None) -> None:
         service = table_service()
         self._fault = fault or (lambda step: None)
-        self.levels = service.get_table_client(table_name(LEVELS))
-        self.ledger = service.get_table_client(table_name(LEDGER))
-        self.pending = service.get_table_client(table_name(PENDING))
+        self.levels = table_client(table_name(LEVELS))
+        self.ledger = table_client(table_name(LEDGER))
+        self.pending = table_client(table_name(PENDING))
         _ensure_tables(service, tuple(c.table_name for c in (self.levels, self.ledger, self.pending)))
 
     def _step(self, name: str) -> None:

@@ -112,11 +112,45 @@ def queue_service(connection: StorageConnection | None = None) -> QueueServiceCl
         )
 
 
+_children: dict[tuple[str, int, str], Any] = {}
+
+
+def _child(kind: str, service: Any, name: str, make: Any) -> Any:
+    """One client per table or queue and process, made once.
+
+    Why: the SDKs' `get_table_client`/`get_queue_client` build a new pipeline from the service's own
+    policy objects and re-link their `next` pointers into it. A request in flight on another thread
+    that passes through one of those shared policies while a new pipeline is being linked reaches a
+    runner with no `next` yet (`AttributeError: '_SansIOHTTPPolicyRunner' object has no attribute
+    'next'`, seen with 4 stores posting at once in bench/scale.py). Made once, nothing is re-linked
+    while requests are in flight."""
+    key = (kind, id(service), name)
+    with _lock:
+        client = _children.get(key)
+        if client is None:
+            client = _children[key] = make(name)
+    return client
+
+
+def table_client(name: str) -> Any:
+    """The process's client of the physical table `name` (see `_child`)."""
+    service = table_service()
+    return _child("table", service, name, service.get_table_client)
+
+
+def queue_client(name: str) -> Any:
+    """The process's client of the queue `name` (see `_child`)."""
+    service = queue_service()
+    return _child("queue", service, name, service.get_queue_client)
+
+
 def reset_clients() -> None:
     """Drop cached clients (tests point the app at another Azurite between sessions)."""
     table_service.cache_clear()
     blob_service.cache_clear()
     queue_service.cache_clear()
+    with _lock:
+        _children.clear()
 
 
 def table_name(base: str) -> str:

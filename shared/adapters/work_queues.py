@@ -18,7 +18,7 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient
 
-from shared.adapters.storage_clients import queue_service
+from shared.adapters.storage_clients import queue_client, queue_service
 from shared.adapters.table_batches import in_parallel, resilient
 from shared.config import get_settings
 
@@ -61,7 +61,7 @@ class WorkQueues:
 
     def client(self, work: str) -> QueueClient:
         name = get_settings().queue_name(work)
-        client = self._service.get_queue_client(name)
+        client = queue_client(name)
         key = (self._service.url, name)
         if key not in _created:  # Bicep creates queues in Azure; Azurite starts empty
             with contextlib.suppress(ResourceExistsError):
@@ -83,7 +83,7 @@ class WorkQueues:
 
     def poison(self, work: str, limit: int = 32) -> list[PoisonMessage]:
         """Messages the host gave up on (after `maxDequeueCount` failures), oldest first, not removed."""
-        client = self._service.get_queue_client(get_settings().queue_name(work) + POISON_SUFFIX)
+        client = queue_client(get_settings().queue_name(work) + POISON_SUFFIX)
         with contextlib.suppress(Exception):
             return [
                 PoisonMessage(
@@ -95,7 +95,7 @@ class WorkQueues:
 
     def replay_poison(self, work: str, limit: int = 1000) -> int:
         """Move poison messages back to their work queue (after the cause was fixed)."""
-        poison = self._service.get_queue_client(get_settings().queue_name(work) + POISON_SUFFIX)
+        poison = queue_client(get_settings().queue_name(work) + POISON_SUFFIX)
         target = self.client(work)
         moved = 0
         for message in _drain(poison, limit):
