@@ -165,8 +165,14 @@ def wait_until_synced(expected: set[str], timeout_s: float) -> dict[str, float]:
         if all(q.get_queue_properties().approximate_message_count == 0 for q in queues):
             # Every message is done; markers that duplicates left are the minute timer's (untimed: the
             # figures are the lines' IVPostedAt). It must find nothing left to sync.
+            swept_at = time.perf_counter()
             swept = sweep_ledger(store, get_settings().mapping(), lambda environment_id: None, budget_s=300)
             assert swept.lines == 0, f"the sweep synced {swept.lines} lines the messages had left"
+            print(
+                f"  markers left to the sweep: {swept.partitions} visited in {time.perf_counter() - swept_at:.0f}s "
+                f"({swept.aggregated} lines aggregated by it)",
+                flush=True,
+            )
         time.sleep(2)  # each look is 16 shard queries: polling faster measured the poll, not the sync
     times = line_times()
     missing = [i for i in expected if times.get(i) is None]
