@@ -300,7 +300,7 @@ def main() -> None:
         fresh_storage("raw")
         raw_s = raw_same_shape(requests, threads=max(worker_counts))
         print(f"raw same-shape upserts on {max(worker_counts)} threads: {raw_s:.1f}s", flush=True)
-        fresh_storage("rawours")
+        fresh_storage("rawo")
         raw_ours_s = raw_same_shape(requests, threads=max(worker_counts), ours=True)
         print(f"the same through omnisync's transaction writer: {raw_ours_s:.1f}s", flush=True)
 
