@@ -310,6 +310,23 @@ def test_an_aggregate_entry_with_a_line_still_open_makes_the_full_visit(app_env,
     _everything_once(environment_id, lines)
 
 
+def test_the_sweep_of_a_marker_with_nothing_open_costs_one_query(app_env, environment_id):
+    lines = make_lines("sw", 4, products=1)
+    queues = WorkQueues()
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (sync_body,) = _take("sync")
+    on_sync_message(LedgerStore(), queues, sync_body)
+    for body in _take("aggregate"):
+        on_aggregate_message(LedgerStore(), queues, body, MAPPING, Sends())
+    partition = ledger_partition(environment_id, "usmf", "P0")
+    LedgerStore().mark_pending([partition], datetime.now(UTC), LEDGER_WORK)  # one a duplicate would leave
+    steps = Steps()
+    swept = sweep_ledger(LedgerStore(fault=steps), MAPPING, Sends(), budget_s=60)
+    assert swept.partitions == 1 and swept.lines == 0
+    assert steps.names.count("read_open") == 1 and "read_posted" not in steps.names, steps.names
+    assert LedgerStore().pending_markers(LEDGER_WORK, environment_id=environment_id) == []
+
+
 def test_a_redelivered_batch_never_skips_the_full_visit(app_env, environment_id):
     lines = make_lines("rd", 8, products=1)
     queues = WorkQueues()
