@@ -93,6 +93,8 @@ class QueuePoller:
         self._workers = workers or settings.batch_size
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._clients: dict[str, QueueClient] = {}
+        self._clients_lock = threading.Lock()
         self.poisoned = 0
 
     def start(self) -> None:
@@ -107,9 +109,19 @@ class QueuePoller:
             thread.join(timeout=wait_s)
 
     def queue(self, function: QueueFunction) -> QueueClient:
-        client = self._service.get_queue_client(resolve(function.queue_name))
-        with contextlib.suppress(ResourceExistsError):
-            client.create_queue()
+        return self._client(resolve(function.queue_name))
+
+    def _client(self, name: str) -> QueueClient:
+        """One client per queue, made (and its queue created) once: `get_queue_client` re-links the
+        service's shared policies into a new pipeline, which breaks a call in flight on another
+        thread (see shared/adapters/storage_clients.py), and every poll paid a create call."""
+        with self._clients_lock:
+            client = self._clients.get(name)
+            if client is None:
+                client = self._service.get_queue_client(name)
+                with contextlib.suppress(ResourceExistsError):
+                    client.create_queue()
+                self._clients[name] = client
         return client
 
     def drain_once(self, function: QueueFunction, pool: ThreadPoolExecutor | None = None) -> int:
@@ -154,9 +166,7 @@ class QueuePoller:
 
     def _failed(self, function: QueueFunction, client: QueueClient, message: Any) -> None:
         if message.dequeue_count >= self.settings.max_dequeue_count:
-            poison = self._service.get_queue_client(client.queue_name + POISON_SUFFIX)
-            with contextlib.suppress(ResourceExistsError):
-                poison.create_queue()
+            poison = self._client(client.queue_name + POISON_SUFFIX)
             poison.send_message(message.content)
             client.delete_message(message)
             self.poisoned += 1

@@ -224,7 +224,7 @@ class AggregatedLines(LedgerTables):
                     ops.append(("delete", entry, guard))
                 else:
                     entry |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id}
-                    ops.append(("update", entry, {"mode": UpdateMode.MERGE, **guard}))
+                    ops.append(("update", entry, MERGE | guard))
         self._commit(ops, "commit_aggregation")
         return finish
 
@@ -265,7 +265,7 @@ class AggregatedLines(LedgerTables):
         for group in by_partition.values():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
-                resilient(submit_transaction, self.ledger, [("update", u, {"mode": UpdateMode.MERGE}) for u in chunk])
+                resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""

@@ -156,27 +156,22 @@ class PartitionLedger(LedgerTables):
     def all_synced(self, partition: str, line_ids: list[str]) -> bool:
         """Whether none of these lines is still `Created`: point reads of their open entries (served
         from the key index, also on Azurite, where any query scans the whole table)."""
-        for line_id in line_ids:
-            self._step("read_open_stage")
-            try:
-                entry = self.ledger.get_entity(partition, OPEN + line_id, select=["Stage"])
-            except ResourceNotFoundError:
-                continue  # aggregated and closed: long past `Created`
-            if entry.get("Stage") == "Created":
-                return False
-        return True
+        return all(entry.get("Stage") != "Created" for entry in self._open_entries_named(partition, line_ids))
 
     def all_closed(self, partition: str, line_ids: list[str]) -> bool:
         """Whether every one of these lines has left the open range (aggregated and finished, or
-        closed unmapped): point reads of their open entries, as `all_synced`."""
+        closed unmapped), by the same point reads."""
+        return next(self._open_entries_named(partition, line_ids), None) is None
+
+    def _open_entries_named(self, partition: str, line_ids: list[str]) -> Iterator[dict[str, Any]]:
+        """The open entries (their stage) of those lines that still have one, read one at a time
+        and only as far as the caller looks."""
         for line_id in line_ids:
             self._step("read_open_stage")
             try:
-                self.ledger.get_entity(partition, OPEN + line_id, select=["RowKey"])
+                yield dict(self.ledger.get_entity(partition, OPEN + line_id, select=["Stage"]))
             except ResourceNotFoundError:
-                continue
-            return False
-        return True
+                continue  # aggregated and closed: long past `Created`
 
     # ---- cache -----------------------------------------------------------------------------------
     def cache_rows(self, partition: str) -> dict[str, CacheRow]:

@@ -12,9 +12,9 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.pipeline.transport import RequestsTransport
-from azure.data.tables import TableServiceClient
+from azure.data.tables import TableClient, TableServiceClient
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient
 
 from shared.config import StorageConnection, get_settings
 
@@ -132,13 +132,13 @@ def _child(kind: str, service: Any, name: str, make: Any) -> Any:
     return client
 
 
-def table_client(name: str) -> Any:
+def table_client(name: str) -> TableClient:
     """The process's client of the physical table `name` (see `_child`)."""
     service = table_service()
     return _child("table", service, name, service.get_table_client)
 
 
-def queue_client(name: str) -> Any:
+def queue_client(name: str) -> QueueClient:
     """The process's client of the queue `name` (see `_child`)."""
     service = queue_service()
     return _child("queue", service, name, service.get_queue_client)

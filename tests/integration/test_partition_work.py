@@ -274,17 +274,20 @@ def test_a_batch_entry_whose_lines_an_earlier_visit_synced_costs_point_reads_not
     _everything_once(environment_id, first + second)
 
 
+def _request_synced(environment_id: str, lines, queues: WorkQueues) -> None:
+    """One request ingested and its `sync` message delivered (its `aggregate` message left queued)."""
+    ingest(LedgerStore(), environment_id, lines, queues=queues)
+    (body,) = _take("sync")
+    on_sync_message(LedgerStore(), queues, body)
+
+
 def test_an_aggregate_entry_whose_lines_an_earlier_visit_aggregated_costs_point_reads_not_a_query(
     app_env, environment_id
 ):
     first, second = make_lines("ag1", 6, products=1), make_lines("ag2", 6, products=1)
     queues = WorkQueues()
-    ingest(LedgerStore(), environment_id, first, queues=queues)
-    (older_sync,) = _take("sync")
-    on_sync_message(LedgerStore(), queues, older_sync)  # posts the first request's lines
-    ingest(LedgerStore(), environment_id, second, queues=queues)
-    (newer_sync,) = _take("sync")
-    on_sync_message(LedgerStore(), queues, newer_sync)  # posts the second's
+    _request_synced(environment_id, first, queues)  # posts the first request's lines
+    _request_synced(environment_id, second, queues)  # posts the second's
     older, newer = _take("aggregate")
     assert [p["lines"] for p in older["partitions"]] == [[line.id for line in first]]
     on_aggregate_message(LedgerStore(), queues, newer, MAPPING, Sends())  # aggregates both requests' lines
@@ -299,9 +302,7 @@ def test_an_aggregate_entry_whose_lines_an_earlier_visit_aggregated_costs_point_
 def test_an_aggregate_entry_with_a_line_still_open_makes_the_full_visit(app_env, environment_id):
     lines = make_lines("ag3", 4, products=1)
     queues = WorkQueues()
-    ingest(LedgerStore(), environment_id, lines, queues=queues)
-    (sync_body,) = _take("sync")
-    on_sync_message(LedgerStore(), queues, sync_body)
+    _request_synced(environment_id, lines, queues)
     (aggregate_body,) = _take("aggregate")
     steps = Steps()
     report = on_aggregate_message(LedgerStore(fault=steps), queues, aggregate_body, MAPPING, Sends())
@@ -313,9 +314,7 @@ def test_an_aggregate_entry_with_a_line_still_open_makes_the_full_visit(app_env,
 def test_the_sweep_of_a_marker_with_nothing_open_costs_one_query(app_env, environment_id):
     lines = make_lines("sw", 4, products=1)
     queues = WorkQueues()
-    ingest(LedgerStore(), environment_id, lines, queues=queues)
-    (sync_body,) = _take("sync")
-    on_sync_message(LedgerStore(), queues, sync_body)
+    _request_synced(environment_id, lines, queues)
     for body in _take("aggregate"):
         on_aggregate_message(LedgerStore(), queues, body, MAPPING, Sends())
     partition = ledger_partition(environment_id, "usmf", "P0")

@@ -221,6 +221,21 @@ def _queue_poller(storage_connection, max_dequeue_count=2):
     return poller, function, poller.queue(function)
 
 
+def test_the_poller_makes_each_queue_client_once(runner, storage_connection, monkeypatch):
+    """Polls and poison moves reuse one client per queue: a new one re-links the service's shared
+    policies while other threads' calls are in flight (shared/adapters/storage_clients.py)."""
+    runner.stop()
+    monkeypatch.setenv("RUNNER_TEST_QUEUE", f"once-{uuid.uuid4().hex[:12]}")
+    poller, function, queue = _queue_poller(storage_connection)
+    made = []
+    original = poller._service.get_queue_client
+    monkeypatch.setattr(poller._service, "get_queue_client", lambda name: made.append(name) or original(name))
+    for _ in range(3):
+        poller.drain_once(function)
+    assert poller.queue(function) is queue
+    assert made == [], "no client made after the first"
+
+
 def test_queue_messages_reach_their_function_decoded_as_the_host_does(runner):
     import base64
     import time
