@@ -51,12 +51,15 @@ class LedgerTables:
         self._fault(name)
 
     def _commit(self, ops: list[Any], step: str) -> list[Any]:
+        """One partition transaction; a lost race is a `ConcurrencyConflict`, whichever way it shows:
+        a changed ETag (412), an entity created first (409), or one another visit deleted first
+        (404: an open entry whose guarded update or delete comes after the visit that closed it)."""
         try:
             self._step(step)
             return resilient(submit_transaction, self.ledger, ops)
         except TableTransactionError as exc:
             code = getattr(exc, "error_code", None)  # set by the SDK's error decoder, not declared on the class
-            if exc.status_code in (409, 412) or code in CONFLICT_CODES:
+            if exc.status_code in (404, 409, 412) or code in CONFLICT_CODES:
                 raise ConcurrencyConflict(str(code)) from None
             raise
 

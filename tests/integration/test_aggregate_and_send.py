@@ -3,15 +3,16 @@
 import contextlib
 import uuid
 from collections import defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from shared.adapters.erp_odata import ODataErpConnector
 from shared.adapters.journal_records import JournalRecords
-from shared.adapters.ledger_tables import LedgerStore
+from shared.adapters.ledger_tables import ConcurrencyConflict, LedgerStore
 from shared.domain.adjustments import parse_lines
-from shared.domain.aggregation import JournalMapping
+from shared.domain.aggregation import JournalMapping, plan_aggregation
 from shared.services.aggregate import aggregate_pending
 from shared.services.ingest import ingest
 from shared.services.send_journals import send_pending
@@ -106,6 +107,24 @@ def test_a_small_visit_finishes_its_lines_in_the_aggregations_own_transaction(ap
     assert not store.has_open_lines(partition)
     statuses = {store.line_status(partition, line.id) for line in lines}
     assert statuses == {"Aggregated"}
+
+
+def test_a_visit_that_lost_the_race_for_its_lines_gets_a_conflict_and_commits_nothing(app_env, environment_id):
+    """Two visits of one product read its posted lines at different moments; the later one took all
+    of them (and deleted their open entries) before the earlier one commits a different member set (one line):
+    its guarded delete finds no entry (404, not 412). That is the same race as a changed ETag: a
+    conflict the visit re-reads after, not an error that sends its message to the poison queue."""
+    lines = _lines("race", 6, items=("A0001",))
+    ingest(LedgerStore(), environment_id, lines)
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    store = LedgerStore()
+    partition = store.find_id(environment_id, "race-0").ledger_partition
+    stale = store.posted_lines(partition, limit=200)[0][:1]
+    groups, _ = plan_aggregation(stale, MAPPING)
+    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)  # the other visit takes all six
+    with pytest.raises(ConcurrencyConflict):
+        store.commit_aggregation(partition, groups, datetime.now(UTC))
+    assert _aggregated_totals(store, environment_id) == _detailed_totals(lines), "nothing of it was committed"
 
 
 def test_external_references_and_dimensions_do_not_split_aggregated_lines(app_env, environment_id):
