@@ -378,27 +378,34 @@ def sweep_ledger(
     for name in store.stale_schedules(clock() - timedelta(seconds=STALE_SCHEDULE_S), prefix="aggregate|"):
         store.unschedule(name)  # its message was lost: the next sync schedules the aggregation again
     markers = store.pending_markers(LEDGER_WORK, touched_before=clock() - timedelta(seconds=min_age_s))
+    # A product marked in several shards (a popular one: each request marks its own shard) is
+    # visited once for all of them: one visit sees every line their requests wrote, since each line
+    # is stored before its marker, and two visits side by side would only collide.
+    by_partition: dict[str, list[Marker]] = {}
+    for marker in markers:  # oldest first, and so are the groups
+        by_partition.setdefault(marker.partition, []).append(marker)
     report = SweepReport()
 
-    def visit(marker: Marker) -> tuple[int, int, bool] | None:
+    def visit(partition: str, group: list[Marker]) -> tuple[int, int, bool] | None:
         if monotonic() > deadline:
             return None
-        synced = sync_partition(store, marker.partition, clock)
+        synced = sync_partition(store, partition, clock)
         aggregated = AggregateReport()
         # The sync visit's one query also counted the posted lines: with none open there is nothing to
         # aggregate, and most markers the messages leave (duplicates keep theirs) are such.
         finished = synced.finished and (
-            not synced.posted_open or aggregate_partition(store, marker.partition, mapping, clock, aggregated)
+            not synced.posted_open or aggregate_partition(store, partition, mapping, clock, aggregated)
         )
         if aggregated.to_send:
-            schedule_send(split_partition(marker.partition)[0])
+            schedule_send(split_partition(partition)[0])
         if finished:
-            store.clear_pending(marker)
+            store.clear_pending_many(group)
         return synced.lines, aggregated.lines, finished
 
-    for result in in_parallel(visit, [(m,) for m in markers]):
+    groups = list(by_partition.items())
+    for (_, group), result in zip(groups, in_parallel(visit, groups), strict=True):
         if result is None:
-            report.left += 1
+            report.left += len(group)
             continue
         report.partitions += 1
         report.lines += result[0]

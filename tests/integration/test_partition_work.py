@@ -326,6 +326,20 @@ def test_the_sweep_of_a_marker_with_nothing_open_costs_one_query(app_env, enviro
     assert LedgerStore().pending_markers(LEDGER_WORK, environment_id=environment_id) == []
 
 
+def test_the_sweep_visits_a_product_marked_in_several_shards_once_and_clears_every_marker(app_env, environment_id):
+    lines = make_lines("shards", 6, products=1)
+    ingest(LedgerStore(), environment_id, lines)  # no queue: the messages are lost, the marker waits
+    (first,) = LedgerStore().pending_markers(LEDGER_WORK, environment_id=environment_id)
+    for shard in [s for s in range(4) if s != first.shard][:2]:  # two later requests' markers
+        LedgerStore().mark_pending([first.partition], datetime.now(UTC), LEDGER_WORK, shard=shard)
+    steps = Steps()
+    swept = sweep_ledger(LedgerStore(fault=steps), MAPPING, Sends(), budget_s=60)
+    assert swept.partitions == 1 and swept.lines == len(lines)
+    assert steps.names.count("read_open") == 1, steps.names
+    assert LedgerStore().pending_markers(LEDGER_WORK, environment_id=environment_id) == []
+    _everything_once(environment_id, lines)
+
+
 def test_a_redelivered_batch_never_skips_the_full_visit(app_env, environment_id):
     lines = make_lines("rd", 8, products=1)
     queues = WorkQueues()
