@@ -115,6 +115,11 @@ class RowLayout:
     first_measure: int
 
 
+class EngineOutOfMemory(RuntimeError):
+    """DuckDB ran out of memory while the differing keys streamed (after `compare` returned): the
+    run is tried again from the start with one thread (`reconcile`), as a comparison is."""
+
+
 @dataclass
 class Comparison:
     """Result of one engine query: matching keys arrive pre-counted per warehouse, then the
@@ -187,7 +192,13 @@ class Comparison:
                     if measure_names
                     else {},
                 )
-            rows = self._cursor.fetchmany(batch)
+            rows = self._fetch(batch)
+
+    def _fetch(self, batch: int) -> list[tuple[Any, ...]]:
+        try:
+            return self._cursor.fetchmany(batch)
+        except duckdb.OutOfMemoryException as exc:
+            raise EngineOutOfMemory(str(exc)) from exc
 
     def raw_batches(self, batch: int = 2_048) -> Iterator[list[tuple[Any, ...]]]:
         """The differing keys as the engine's own rows, a batch at a time, for a consumer that
@@ -198,7 +209,7 @@ class Comparison:
         self._pending = []
         while rows:
             yield rows
-            rows = self._cursor.fetchmany(batch)
+            rows = self._fetch(batch)
 
     def row_layout(self) -> RowLayout:
         n = len(self.level)

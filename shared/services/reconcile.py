@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any, Protocol
@@ -21,6 +21,7 @@ from typing import IO, Any, Protocol
 from shared.adapters.report_html import render_error
 from shared.adapters.snapshot_engine import (
     Comparison,
+    EngineOutOfMemory,
     EngineSettings,
     SnapshotError,
     SnapshotSource,
@@ -260,13 +261,25 @@ def reconcile(
         cmp = compare(erp, wms, config, engine)
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
+    settings = engine or EngineSettings()
     try:
         return _build(cmp, erp, wms, config, history, run_id, facts or {}, reference)
     except SumsNotExact:
         log.info("reconciliation %s: sums too large for the batched path; running the reference path", run_id)
+        reference = True
+    except EngineOutOfMemory:
+        if settings.threads <= 1:
+            raise  # not the files' fault: the trigger's own retries take it from here
+        # As for the comparison itself (`compare`): with one thread DuckDB needs less memory.
+        log.warning(
+            "reconciliation %s ran out of memory while streaming with %d threads; once more with 1",
+            run_id,
+            settings.threads,
+        )
+        settings = replace(settings, threads=1)
     finally:
         cmp.close()
-    return reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts, reference=True)
+    return reconcile(erp, wms, config, history, run_id=run_id, engine=settings, facts=facts, reference=reference)
 
 
 def _build(

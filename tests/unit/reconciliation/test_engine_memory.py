@@ -78,3 +78,60 @@ def test_out_of_memory_is_not_reported_as_an_unreadable_file() -> None:
     assert readable_error(duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate"), ()) == (
         "the snapshots: the comparison ran out of memory (the files are not at fault)"
     )
+
+
+class _RunsOutOfMemory:
+    """A cursor that has given its first rows and runs out of memory on the next fetch."""
+
+    def fetchmany(self, size: int) -> list[Any]:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 30.5 MiB")
+
+
+def _streams_out_of_memory_with(monkeypatch: pytest.MonkeyPatch, failing_threads: set[int]) -> list[int]:
+    """Comparisons made with these thread counts run out of memory while their keys stream."""
+    real = engine._compare
+    threads: list[int] = []
+
+    def compare(*args: Any) -> engine.Comparison:
+        cmp = real(*args)
+        threads.append(args[3].threads)
+        if args[3].threads in failing_threads:
+            cmp._cursor = _RunsOutOfMemory()  # type: ignore[assignment]
+        return cmp
+
+    monkeypatch.setattr(engine, "_compare", compare)
+    return threads
+
+
+def test_running_out_of_memory_while_keys_stream_runs_again_with_one_thread_and_the_same_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services.reconcile import reconcile
+
+    erp, wms = _files(tmp_path)
+    expected = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1")
+    threads = _streams_out_of_memory_with(monkeypatch, {2})
+    result = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1")
+    assert threads == [2, 1]
+    assert result.ok
+    assert _report(result, "discrepancies.csv") == _report(expected, "discrepancies.csv")
+
+
+def test_running_out_of_memory_while_keys_stream_with_one_thread_is_raised_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.services.reconcile import reconcile
+
+    erp, wms = _files(tmp_path)
+    threads = _streams_out_of_memory_with(monkeypatch, {1})
+    with pytest.raises(engine.EngineOutOfMemory, match="Out of Memory"):
+        reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", engine=EngineSettings(threads=1))
+    assert threads == [1]
+
+
+def _report(result: Any, name: str) -> bytes:
+    (report,) = [r for r in result.reports if r.name == name]
+    if isinstance(report.data, bytes):
+        return report.data
+    report.data.seek(0)
+    return report.data.read()
