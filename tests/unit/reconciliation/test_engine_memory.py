@@ -15,7 +15,7 @@ import shared.adapters.snapshot_engine as engine
 from shared.adapters.snapshot_engine import EngineSettings, SnapshotError, SnapshotSource, readable_error
 from shared.domain.reconciliation.config import ReconcileConfig
 
-from .conftest import ERP_HEADER, ERP_ROWS, WMS_HEADER, WMS_ROWS, write_csv
+from .conftest import ERP_HEADER, ERP_ROWS, WMS_HEADER, WMS_ROWS, report_text, write_csv
 
 
 def _files(tmp_path: Path) -> tuple[SnapshotSource, SnapshotSource]:
@@ -114,7 +114,7 @@ def test_running_out_of_memory_while_keys_stream_runs_again_with_one_thread_and_
     result = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1")
     assert threads == [2, 1]
     assert result.ok
-    assert _report(result, "discrepancies.csv") == _report(expected, "discrepancies.csv")
+    assert report_text(result, "discrepancies.csv") == report_text(expected, "discrepancies.csv")
 
 
 def test_running_out_of_memory_while_keys_stream_with_one_thread_is_raised_not_hidden(
@@ -127,11 +127,3 @@ def test_running_out_of_memory_while_keys_stream_with_one_thread_is_raised_not_h
     with pytest.raises(engine.EngineOutOfMemory, match="Out of Memory"):
         reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", engine=EngineSettings(threads=1))
     assert threads == [1]
-
-
-def _report(result: Any, name: str) -> bytes:
-    (report,) = [r for r in result.reports if r.name == name]
-    if isinstance(report.data, bytes):
-        return report.data
-    report.data.seek(0)
-    return report.data.read()
