@@ -134,18 +134,39 @@ def consumers(workers: int, names: tuple[str, ...] = ("ledger_sync", "ledger_agg
 
 
 def line_times() -> dict[str, float]:
-    """`IVPostedAt` of every line in the environment, as epoch seconds (None while not posted)."""
+    """`IVPostedAt` of every line in the environment, as epoch seconds (None while not posted), from
+    the ledger and from the finished lines (aggregation moves lines there while the run goes on)."""
     from shared.adapters.ledger_tables import LedgerStore
 
     store = LedgerStore()
-    found = {}
+    found: dict[str, float | None] = {}
     lo, hi = f"{ENV}|", f"{ENV}}}"
     query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b"
-    for e in store.ledger.query_entities(
-        query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
-    ):
-        found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
+    for table in (store.ledger, store.finished):
+        for e in table.query_entities(
+            query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
+        ):
+            if e.get("IVPostedAt") or e["LineId"] not in found:
+                found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
     return found
+
+
+def aggregated_per_line() -> float:
+    """Aggregated lines made per detailed line aggregated so far in this run's tables (each aggregated
+    line counts its members), so the history holds as many aggregated lines as this traffic makes."""
+    from shared.adapters.ledger_tables import LedgerStore
+
+    store = LedgerStore()
+    lo, hi = f"{ENV}|", f"{ENV}}}"
+    entities = list(
+        store.ledger.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b",
+            parameters={"lo": lo, "hi": hi, "a": "A|", "b": "A}"},
+            select=["LineCount"],
+        )
+    )
+    members = sum(int(e.get("LineCount") or 0) for e in entities)
+    return len(entities) / members if members else 0.0
 
 
 def wait_until_synced(expected: set[str], timeout_s: float) -> dict[str, float]:
@@ -238,8 +259,10 @@ def raw_same_shape(requests: list[list[dict]], threads: int, *, ours: bool = Fal
     return batched_upserts(table, [e for group in by_partition.values() for e in group], threads, merge=True, ours=ours)
 
 
-def write_history(requests: list[list[dict]], history: int) -> None:
-    """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed)."""
+def write_history(requests: list[list[dict]], history: int, aggregated_share: float) -> None:
+    """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed):
+    their records where the product keeps finished lines (`finishedlines`), and the aggregated lines
+    they went into (posted in the ERP, offsets done), in the ledger, `aggregated_share` per line."""
     from shared.adapters.ledger_keys import ledger_partition
     from shared.adapters.ledger_tables import LedgerStore
 
@@ -263,7 +286,28 @@ def write_history(requests: list[list[dict]], history: int) -> None:
         }
         for n in range(history)
     ]
-    batched_upserts(store.ledger, lines, threads=8)
+    batched_upserts(store.finished, lines, threads=8)
+    aggregated = [
+        {
+            "PartitionKey": ledger_partition(ENV, "usmf", products[n % len(products)]),
+            "RowKey": f"A|hist-{n}",
+            "AggregatedId": f"hist-{n}",
+            "OrganizationId": "usmf",
+            "ProductId": products[n % len(products)],
+            "ErpKey": '{"dimensions": {"locationId": "W0001"}}',
+            "Quantity": "-4",
+            "Status": "FnOPosted",
+            "JournalType": "adjustment",
+            "TargetStatus": "Posted",
+            "LineCount": 4,
+            "CreatedAt": old,
+            "Attempts": 1,
+            "Offset": "done",
+            "OnHand": "done",
+        }
+        for n in range(round(history * aggregated_share))
+    ]
+    batched_upserts(store.ledger, aggregated, threads=8)
 
 
 def main() -> None:
@@ -297,6 +341,8 @@ def main() -> None:
                 flush=True,
             )
         best = max(runs, key=lambda w: runs[w]["lines"] / runs[w]["sync_s"])
+        share = aggregated_per_line()  # in the last run's tables
+        print(f"aggregated lines per detailed line: {share:.3f}", flush=True)
         fresh_storage("raw")
         raw_s = raw_same_shape(requests, threads=max(worker_counts))
         print(f"raw same-shape upserts on {max(worker_counts)} threads: {raw_s:.1f}s", flush=True)
@@ -315,8 +361,12 @@ def main() -> None:
 
         fresh_storage("hist")
         start = time.perf_counter()
-        write_history(requests, args.history)
-        print(f"history: {args.history} finished lines written in {time.perf_counter() - start:.0f}s", flush=True)
+        write_history(requests, args.history, share)
+        print(
+            f"history: {args.history} finished lines and {round(args.history * share)} aggregated lines written"
+            f" in {time.perf_counter() - start:.0f}s",
+            flush=True,
+        )
         historic = sync_run(
             make_requests(args.lines, args.catalogue, args.request_lines, seed=1, tag="h"),
             args.clients,
@@ -339,6 +389,7 @@ def main() -> None:
             "last_line_lag_s": round(lag["last_line_lag_s"], 1),
             "p95_line_lag_s": round(lag["p95_line_lag_s"], 1),
             "history_lines": args.history,
+            "history_aggregated_lines": round(args.history * share),
             "history_ratio": round(runs[top]["sync_s"] / historic["sync_s"], 3),
         }
     )

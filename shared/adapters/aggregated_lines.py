@@ -17,8 +17,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
+from shared.adapters.finished_lines import FinishedLines
 from shared.adapters.ledger_base import (
-    LedgerTables,
     _any_status,
     _decimal,
     _first_page,
@@ -26,9 +26,9 @@ from shared.adapters.ledger_base import (
 )
 from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
 from shared.adapters.partition_ledger import OPEN_FIELDS
-from shared.adapters.table_batches import BATCH, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
+from shared.adapters.table_batches import resilient
 from shared.adapters.table_transactions import submit_transaction
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.identifiers import environment_range
@@ -108,7 +108,7 @@ def new_aggregated_columns(partition: str, group: AggregateGroup, at: datetime) 
     }
 
 
-class AggregatedLines(LedgerTables):
+class AggregatedLines(FinishedLines):
     """Implements `AggregatedRepository` (shared/services/ports.py) and the reads/updates of sending."""
 
     def has_open_lines(self, partition: str) -> bool:
@@ -180,29 +180,18 @@ class AggregatedLines(LedgerTables):
         return posted, aggregated
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
-        """Lines no journal takes (no mapping for their source + measure) leave the open range."""
-        ops = [
-            (
-                "delete",
-                {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]},
-                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified},
-            )
-            for line in lines
-        ]
-        for chunk in _chunks(ops):
-            self._commit(chunk, "close_open")
+        """Lines no journal takes (no mapping for their source + measure) are finished as they are
+        (`IVPosted`): each open entry goes, guarded by its ETag, and its record moves to `finishedlines`."""
+        self.finish_lines(partition, [(line.row_key[len(LINE) :], {}, line.etag) for line in lines])
 
-    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
-        """Aggregated lines and what becomes of their members, in one transaction; True if finished.
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
+        """Aggregated lines and their members' stage `Aggregated`, in one transaction.
 
-        A visit that fits one transaction (up to 49 lines: a create per group and two operations a
-        line) finishes its members there: each line record says `Aggregated` and its open entry goes,
-        the delete guarded by the entry's ETag, so a concurrent visit makes the whole of it fail. A
-        bigger visit moves the open entries to `Aggregated` (one operation a member, up to ~97 lines
-        of a key in one aggregated line) and `finish_aggregated` writes the records afterwards.
+        Each open entry's update is guarded by its ETag, so a concurrent visit makes the whole of it
+        fail. The members' records are finished afterwards (`finish_aggregated`): their copies in
+        `finishedlines` are written only once this transaction has made them true. Up to ~97 lines of
+        a key fit one aggregated line in one transaction.
         """
-        members = sum(len(group.lines) for group in groups)
-        finish = len(groups) + 2 * members <= BATCH
         ops: list[Any] = []
         for group in groups:
             ops.append(
@@ -217,28 +206,29 @@ class AggregatedLines(LedgerTables):
             )
             for line in group.lines:
                 guard = {"etag": line.etag, "match_condition": MatchConditions.IfNotModified}
-                entry = {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]}
-                if finish:
-                    ops.append(("update", _aggregated_record(partition, line.line_id, group.aggregated_id, at), MERGE))
-                    ops.append(("delete", entry, guard))
-                else:
-                    entry |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id}
-                    ops.append(("update", entry, MERGE | guard))
+                entry = {
+                    "PartitionKey": partition,
+                    "RowKey": OPEN + line.row_key[len(LINE) :],
+                    "Stage": "Aggregated",
+                    "AggregatedLineId": group.aggregated_id,
+                }
+                ops.append(("update", entry, MERGE | guard))
         self._commit(ops, "commit_aggregation")
-        return finish
 
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
-        """Line records say `Aggregated` and their open entries go, two operations a line.
+        """Members' records move to `finishedlines` saying `Aggregated` (and in which aggregated line),
+        and leave the ledger with their open entries.
 
         Repeatable: a crash in between leaves entries in stage `Aggregated`, which the next visit
         finishes; a concurrent finisher makes a chunk fail, and the caller re-reads.
         """
-        ops: list[Any] = []
-        for line_id, aggregated_id in members:
-            ops.append(("update", _aggregated_record(partition, line_id, aggregated_id, at), MERGE))
-            ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
-        for chunk in _chunks(ops):
-            self._commit(chunk, "finish_aggregated")  # a concurrent finisher: a conflict, the caller re-reads
+        self.finish_lines(
+            partition,
+            [
+                (line_id, {"Status": "Aggregated", "AggregatedLineId": aggregated_id, "AggregatedAt": at}, None)
+                for line_id, aggregated_id in members
+            ],
+        )
 
     def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
@@ -312,14 +302,3 @@ class AggregatedLines(LedgerTables):
                 for u in updates
             ]
         )
-
-
-def _aggregated_record(partition: str, line_id: str, aggregated_id: str, at: datetime) -> dict[str, Any]:
-    """A line record's status once it is in an aggregated line (merged into the record)."""
-    return {
-        "PartitionKey": partition,
-        "RowKey": LINE + line_id,
-        "Status": "Aggregated",
-        "AggregatedLineId": aggregated_id,
-        "AggregatedAt": at,
-    }
