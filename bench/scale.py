@@ -261,8 +261,8 @@ def raw_same_shape(requests: list[list[dict]], threads: int, *, ours: bool = Fal
 
 def write_history(requests: list[list[dict]], history: int, aggregated_share: float) -> None:
     """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed):
-    their records where the product keeps finished lines (`finishedlines`), and the aggregated lines
-    they went into (posted in the ERP, offsets done), in the ledger, `aggregated_share` per line."""
+    their records, and the aggregated lines they went into (posted in the ERP, offsets done),
+    `aggregated_share` per line, where the product keeps finished records: table `finishedlines`."""
     from shared.adapters.ledger_keys import ledger_partition
     from shared.adapters.ledger_tables import LedgerStore
 
@@ -307,7 +307,7 @@ def write_history(requests: list[list[dict]], history: int, aggregated_share: fl
         }
         for n in range(round(history * aggregated_share))
     ]
-    batched_upserts(store.ledger, aggregated, threads=8)
+    batched_upserts(store.finished, aggregated, threads=8)
 
 
 def main() -> None:

@@ -15,14 +15,13 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.finished_lines import FinishedLines
+from shared.adapters.finished_lines import FinishedLines, two_table_page
 from shared.adapters.ledger_base import (
+    ConcurrencyConflict,
     _any_status,
     _decimal,
-    _first_page,
-    decode_token,
 )
 from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
 from shared.adapters.partition_ledger import OPEN_FIELDS
@@ -236,29 +235,83 @@ class AggregatedLines(FinishedLines):
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
     def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(self.ledger.get_entity(partition, AGG_PREFIX + aggregated_id))
-        except ResourceNotFoundError:
-            return None
+        """An aggregated line from the ledger, or from `finishedlines` once finished (copied before it
+        leaves the ledger, so always found)."""
+        for table in (self.ledger, self.finished):
+            try:
+                return dict(table.get_entity(partition, AGG_PREFIX + aggregated_id))
+            except ResourceNotFoundError:
+                continue
+        return None
+
+    def finish_posted(self, partition: str) -> int:
+        """Aggregated lines the ERP has posted, whose offset and on-hand change are applied, move to
+        `finishedlines`: nothing changes them any more but a late answer, recorded where they are.
+        Each is copied, then deleted from the ledger guarded by the ETag it was copied with, so an
+        answer recorded in between keeps it in the ledger until a later visit copies it again."""
+        self._step("read_finished_aggregated")
+        posted = [
+            e
+            for e in self.ledger.query_entities(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @posted",
+                parameters={"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "posted": "FnOPosted"},
+            )
+            if e.get("Offset") != "open" and e.get("OnHand") != "open"
+        ]
+        for chunk in _chunks(posted):
+            self._step("copy_finished_aggregated")
+            resilient(submit_transaction, self.finished, [("upsert", dict(e)) for e in chunk])
+            ops = [
+                (
+                    "delete",
+                    {"PartitionKey": partition, "RowKey": e["RowKey"]},
+                    {"etag": _etag(e), "match_condition": MatchConditions.IfNotModified},
+                )
+                for e in chunk
+            ]
+            try:
+                self._commit(ops, "finish_aggregated_lines")
+            except ConcurrencyConflict:
+                return 0  # an answer was recorded meanwhile: the next visit of the partition moves them
+        return len(posted)
 
     def update_aggregated(self, updates: list[dict[str, Any]]) -> None:
-        """Merge status changes into aggregated lines, one transaction per partition and chunk."""
+        """Merge status changes into aggregated lines, one transaction per partition and chunk.
+
+        A chunk naming a line that has left the ledger (finished, see `finish_posted`) is applied
+        line by line, each where it is: only a late answer is ever recorded on a finished line."""
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for update in updates:
             by_partition[update["PartitionKey"]].append(update)
         for group in by_partition.values():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
-                resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
+                try:
+                    resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
+                except TableTransactionError as exc:
+                    if exc.status_code != 404:
+                        raise
+                    for update in chunk:
+                        self._update_where_it_is(update)
+
+    def _update_where_it_is(self, update: dict[str, Any]) -> None:
+        try:
+            self.ledger.update_entity(update, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            self.finished.update_entity(update, mode=UpdateMode.MERGE)  # copied before it left the ledger
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""
         lo, hi = environment_range(environment_id)
-        entities = self.ledger.query_entities(
-            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
-            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
-        )
-        return next((dict(e) for e in entities), None)
+        for table in (self.ledger, self.finished):
+            entities = table.query_entities(
+                "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
+                parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
+            )
+            found = next((dict(e) for e in entities), None)
+            if found is not None:
+                return found
+        return None
 
     def query_aggregated(
         self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
@@ -270,8 +323,9 @@ class AggregatedLines(FinishedLines):
             if filters.get(name) is not None:
                 clauses.append(f"{column} eq @{name}")
                 params[name] = filters[name]
-        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
+        # An aggregated line being moved is taken from the ledger: a late answer may be newer there.
+        query = " and ".join(clauses)
+        return two_table_page((self.ledger, self.finished), query, params, page_size, token, environment_id)
 
     # ---- sending: domain shapes (SendingRepository) --------------------------------------------
     def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]:

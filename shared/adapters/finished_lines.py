@@ -28,7 +28,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableEntity
+from azure.data.tables import TableClient, TableEntity
 
 from shared.adapters.ledger_base import LedgerTables, decode_token, encode_token
 from shared.adapters.ledger_keys import LINE, OPEN
@@ -96,29 +96,41 @@ class FinishedLines(LedgerTables):
     def line_pages(
         self, query: str, params: dict[str, Any], page_size: int, token: str | None, environment_id: str
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of line records matching `query` from the ledger and `finishedlines` together, in key
-        order, and the token of the next page (the key it starts at, bound to the environment).
+        """One page of line records matching `query` from the ledger and `finishedlines` together.
 
         A line being moved can be in both tables for a moment: it is listed once, as its finished copy
         (written only after the line was aggregated or closed, so never ahead of the truth).
         """
-        if token:
-            start = decode_token(token, environment_id)
-            query += " and ( PartitionKey gt @startpk or ( PartitionKey eq @startpk and RowKey ge @startrk ) )"
-            params = params | {"startpk": start.get("PartitionKey", ""), "startrk": start.get("RowKey", "")}
-        streams = [
-            _tagged(table.query_entities(query, parameters=params, results_per_page=page_size + 1), order)
-            for order, table in enumerate((self.finished, self.ledger))
-        ]
-        merged = _unique(heapq.merge(*streams))
-        page = list(islice(merged, page_size + 1))
-        following = page[page_size] if len(page) > page_size else None
-        next_token = (
-            encode_token({"PartitionKey": following["PartitionKey"], "RowKey": following["RowKey"]}, environment_id)
-            if following is not None
-            else None
-        )
-        return page[:page_size], next_token
+        return two_table_page((self.finished, self.ledger), query, params, page_size, token, environment_id)
+
+
+def two_table_page(
+    tables: tuple[TableClient, TableClient],
+    query: str,
+    params: dict[str, Any],
+    page_size: int,
+    token: str | None,
+    environment_id: str,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the entities matching `query` in two tables with the same keys, merged in key order,
+    and the token of the next page (the key it starts at, bound to the environment). An entity in
+    both tables is taken from the first of `tables`."""
+    if token:
+        start = decode_token(token, environment_id)
+        query += " and ( PartitionKey gt @startpk or ( PartitionKey eq @startpk and RowKey ge @startrk ) )"
+        params = params | {"startpk": start.get("PartitionKey", ""), "startrk": start.get("RowKey", "")}
+    streams = [
+        _tagged(table.query_entities(query, parameters=params, results_per_page=page_size + 1), order)
+        for order, table in enumerate(tables)
+    ]
+    page = list(islice(_unique(heapq.merge(*streams)), page_size + 1))
+    following = page[page_size] if len(page) > page_size else None
+    next_token = (
+        encode_token({"PartitionKey": following["PartitionKey"], "RowKey": following["RowKey"]}, environment_id)
+        if following is not None
+        else None
+    )
+    return page[:page_size], next_token
 
 
 def _finished_copy(record: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +155,7 @@ def _tagged(entities: Iterable[TableEntity], order: int) -> Iterator[tuple[str, 
 
 
 def _unique(merged: Iterable[tuple[str, str, int, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
-    """The first of each key (the finished copy sorts first: its tag is 0)."""
+    """The first of each key (the entity of the first table sorts first: its tag is 0)."""
     last: tuple[str, str] | None = None
     for partition, row_key, _, entity in merged:
         if (partition, row_key) != last:

@@ -12,7 +12,7 @@ from __future__ import annotations
 LEDGER_TABLE = "ledger"
 """Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product."""
 FINISHED_LINES_TABLE = "finishedlines"
-"""Line records once finished (aggregated, or closed unmapped): moved out of the ledger, never changed again."""
+"""Finished records out of the ledger: lines aggregated (or closed unmapped), aggregated lines posted and offset."""
 LINE_IDS_TABLE = "lineids"
 """Line ids reserved by ingest (exactly-once per id)."""
 PENDING_TABLE = "pending"
