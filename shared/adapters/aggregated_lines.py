@@ -15,19 +15,20 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.data.tables import UpdateMode
 
-from shared.adapters.finished_lines import FinishedLines, two_table_page
 from shared.adapters.ledger_base import (
-    ConcurrencyConflict,
+    LedgerTables,
     _any_status,
     _decimal,
+    _first_page,
+    decode_token,
 )
 from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
 from shared.adapters.partition_ledger import OPEN_FIELDS
+from shared.adapters.table_batches import BATCH, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
-from shared.adapters.table_batches import resilient
 from shared.adapters.table_transactions import submit_transaction
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.identifiers import environment_range
@@ -107,7 +108,7 @@ def new_aggregated_columns(partition: str, group: AggregateGroup, at: datetime) 
     }
 
 
-class AggregatedLines(FinishedLines):
+class AggregatedLines(LedgerTables):
     """Implements `AggregatedRepository` (shared/services/ports.py) and the reads/updates of sending."""
 
     def has_open_lines(self, partition: str) -> bool:
@@ -179,18 +180,29 @@ class AggregatedLines(FinishedLines):
         return posted, aggregated
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
-        """Lines no journal takes (no mapping for their source + measure) are finished as they are
-        (`IVPosted`): each open entry goes, guarded by its ETag, and its record moves to `finishedlines`."""
-        self.finish_lines(partition, [(line.row_key[len(LINE) :], {}, line.etag) for line in lines])
+        """Lines no journal takes (no mapping for their source + measure) leave the open range."""
+        ops = [
+            (
+                "delete",
+                {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]},
+                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified},
+            )
+            for line in lines
+        ]
+        for chunk in _chunks(ops):
+            self._commit(chunk, "close_open")
 
-    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
-        """Aggregated lines and their members' stage `Aggregated`, in one transaction.
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
+        """Aggregated lines and what becomes of their members, in one transaction; True if finished.
 
-        Each open entry's update is guarded by its ETag, so a concurrent visit makes the whole of it
-        fail. The members' records are finished afterwards (`finish_aggregated`): their copies in
-        `finishedlines` are written only once this transaction has made them true. Up to ~97 lines of
-        a key fit one aggregated line in one transaction.
+        A visit that fits one transaction (up to 49 lines: a create per group and two operations a
+        line) finishes its members there: each line record says `Aggregated` and its open entry goes,
+        the delete guarded by the entry's ETag, so a concurrent visit makes the whole of it fail. A
+        bigger visit moves the open entries to `Aggregated` (one operation a member, up to ~97 lines
+        of a key in one aggregated line) and `finish_aggregated` writes the records afterwards.
         """
+        members = sum(len(group.lines) for group in groups)
+        finish = len(groups) + 2 * members <= BATCH
         ops: list[Any] = []
         for group in groups:
             ops.append(
@@ -205,29 +217,28 @@ class AggregatedLines(FinishedLines):
             )
             for line in group.lines:
                 guard = {"etag": line.etag, "match_condition": MatchConditions.IfNotModified}
-                entry = {
-                    "PartitionKey": partition,
-                    "RowKey": OPEN + line.row_key[len(LINE) :],
-                    "Stage": "Aggregated",
-                    "AggregatedLineId": group.aggregated_id,
-                }
-                ops.append(("update", entry, MERGE | guard))
+                entry = {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]}
+                if finish:
+                    ops.append(("update", _aggregated_record(partition, line.line_id, group.aggregated_id, at), MERGE))
+                    ops.append(("delete", entry, guard))
+                else:
+                    entry |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id}
+                    ops.append(("update", entry, MERGE | guard))
         self._commit(ops, "commit_aggregation")
+        return finish
 
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
-        """Members' records move to `finishedlines` saying `Aggregated` (and in which aggregated line),
-        and leave the ledger with their open entries.
+        """Line records say `Aggregated` and their open entries go, two operations a line.
 
         Repeatable: a crash in between leaves entries in stage `Aggregated`, which the next visit
         finishes; a concurrent finisher makes a chunk fail, and the caller re-reads.
         """
-        self.finish_lines(
-            partition,
-            [
-                (line_id, {"Status": "Aggregated", "AggregatedLineId": aggregated_id, "AggregatedAt": at}, None)
-                for line_id, aggregated_id in members
-            ],
-        )
+        ops: list[Any] = []
+        for line_id, aggregated_id in members:
+            ops.append(("update", _aggregated_record(partition, line_id, aggregated_id, at), MERGE))
+            ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
+        for chunk in _chunks(ops):
+            self._commit(chunk, "finish_aggregated")  # a concurrent finisher: a conflict, the caller re-reads
 
     def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
@@ -235,83 +246,29 @@ class AggregatedLines(FinishedLines):
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
     def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
-        """An aggregated line from the ledger, or from `finishedlines` once finished (copied before it
-        leaves the ledger, so always found)."""
-        for table in (self.ledger, self.finished):
-            try:
-                return dict(table.get_entity(partition, AGG_PREFIX + aggregated_id))
-            except ResourceNotFoundError:
-                continue
-        return None
-
-    def finish_posted(self, partition: str) -> int:
-        """Aggregated lines the ERP has posted, whose offset and on-hand change are applied, move to
-        `finishedlines`: nothing changes them any more but a late answer, recorded where they are.
-        Each is copied, then deleted from the ledger guarded by the ETag it was copied with, so an
-        answer recorded in between keeps it in the ledger until a later visit copies it again."""
-        self._step("read_finished_aggregated")
-        posted = [
-            e
-            for e in self.ledger.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @posted",
-                parameters={"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "posted": "FnOPosted"},
-            )
-            if e.get("Offset") != "open" and e.get("OnHand") != "open"
-        ]
-        for chunk in _chunks(posted):
-            self._step("copy_finished_aggregated")
-            resilient(submit_transaction, self.finished, [("upsert", dict(e)) for e in chunk])
-            ops = [
-                (
-                    "delete",
-                    {"PartitionKey": partition, "RowKey": e["RowKey"]},
-                    {"etag": _etag(e), "match_condition": MatchConditions.IfNotModified},
-                )
-                for e in chunk
-            ]
-            try:
-                self._commit(ops, "finish_aggregated_lines")
-            except ConcurrencyConflict:
-                return 0  # an answer was recorded meanwhile: the next visit of the partition moves them
-        return len(posted)
+        try:
+            return dict(self.ledger.get_entity(partition, AGG_PREFIX + aggregated_id))
+        except ResourceNotFoundError:
+            return None
 
     def update_aggregated(self, updates: list[dict[str, Any]]) -> None:
-        """Merge status changes into aggregated lines, one transaction per partition and chunk.
-
-        A chunk naming a line that has left the ledger (finished, see `finish_posted`) is applied
-        line by line, each where it is: only a late answer is ever recorded on a finished line."""
+        """Merge status changes into aggregated lines, one transaction per partition and chunk."""
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for update in updates:
             by_partition[update["PartitionKey"]].append(update)
         for group in by_partition.values():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
-                try:
-                    resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
-                except TableTransactionError as exc:
-                    if exc.status_code != 404:
-                        raise
-                    for update in chunk:
-                        self._update_where_it_is(update)
-
-    def _update_where_it_is(self, update: dict[str, Any]) -> None:
-        try:
-            self.ledger.update_entity(update, mode=UpdateMode.MERGE)
-        except ResourceNotFoundError:
-            self.finished.update_entity(update, mode=UpdateMode.MERGE)  # copied before it left the ledger
+                resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""
         lo, hi = environment_range(environment_id)
-        for table in (self.ledger, self.finished):
-            entities = table.query_entities(
-                "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
-                parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
-            )
-            found = next((dict(e) for e in entities), None)
-            if found is not None:
-                return found
-        return None
+        entities = self.ledger.query_entities(
+            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
+            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
+        )
+        return next((dict(e) for e in entities), None)
 
     def query_aggregated(
         self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
@@ -323,9 +280,8 @@ class AggregatedLines(FinishedLines):
             if filters.get(name) is not None:
                 clauses.append(f"{column} eq @{name}")
                 params[name] = filters[name]
-        # An aggregated line being moved is taken from the ledger: a late answer may be newer there.
-        query = " and ".join(clauses)
-        return two_table_page((self.ledger, self.finished), query, params, page_size, token, environment_id)
+        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
+        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
 
     # ---- sending: domain shapes (SendingRepository) --------------------------------------------
     def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]:
@@ -356,3 +312,14 @@ class AggregatedLines(FinishedLines):
                 for u in updates
             ]
         )
+
+
+def _aggregated_record(partition: str, line_id: str, aggregated_id: str, at: datetime) -> dict[str, Any]:
+    """A line record's status once it is in an aggregated line (merged into the record)."""
+    return {
+        "PartitionKey": partition,
+        "RowKey": LINE + line_id,
+        "Status": "Aggregated",
+        "AggregatedLineId": aggregated_id,
+        "AggregatedAt": at,
+    }

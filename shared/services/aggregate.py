@@ -3,8 +3,7 @@
 Each transaction creates the aggregated lines and moves their members' open entries to
 `Aggregated`, in one partition, so the sum of detailed lines always equals the sum of aggregated
 lines (conservation), whatever crashes: either the whole transaction happened or none. The line
-records then move, with their status, to the finished lines and leave the ledger with their open
-entries (repeatable, finished by any later visit).
+records then take the status and the open entries go (repeatable, finished by any later visit).
 """
 
 from __future__ import annotations
@@ -62,8 +61,8 @@ def aggregate_partition(
                     # Before the aggregated lines exist: a crash after the commit still leaves them to a send.
                     store.mark_pending([partition], clock(), SEND_WORK)
                     send_marked = True
-                if groups:
-                    store.commit_aggregation(partition, groups, clock())
+                finished = bool(groups) and store.commit_aggregation(partition, groups, clock())
+                if not finished:
                     members += [(line.line_id, group.aggregated_id) for group in groups for line in group.lines]
                 if members:
                     store.finish_aggregated(partition, members, clock())

@@ -78,8 +78,9 @@ class AggregatedRepository(Protocol):
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None: ...
     def has_open_lines(self, partition: str) -> bool: ...
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None: ...
-    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
-        """The aggregated lines and their members' stage, together; `finish_aggregated` finishes the members."""
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
+        """True if the members' line records were finished in the same transaction (no
+        `finish_aggregated` needed for them): a visit small enough for one transaction."""
         ...
 
 
@@ -135,9 +136,6 @@ class OffsetCandidates(Protocol):
     """Aggregated lines whose offset or ERP on-hand change is still open (stored columns, with `_etag`)."""
 
     def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[OffsetCandidate]: ...
-    def finish_posted(self, partition: str) -> int:
-        """Aggregated lines posted, with nothing left to apply, leave the open ledger; how many did."""
-        ...
 
 
 class OffsetPort(IdRepository, PartitionRepository, OffsetCandidates, PendingWork, Protocol):

@@ -91,6 +91,24 @@ def test_aggregation_conserves_quantities_when_it_crashes_at_every_step(app_env,
     assert step > 4
 
 
+def test_a_small_visit_finishes_its_lines_in_the_aggregations_own_transaction(app_env, environment_id):
+    """Up to 49 lines a visit: aggregated lines created, line records `Aggregated` and open entries
+    gone in one transaction, instead of a second transaction per visit for the records."""
+    lines = _lines("s", 12, items=("A0001",))
+    ingest(LedgerStore(), environment_id, lines)
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    steps: list[str] = []
+    aggregate_pending(LedgerStore(fault=steps.append), MAPPING, environment_id=environment_id)
+    assert steps.count("commit_aggregation") == 1
+    assert "finish_aggregated" not in steps
+    store = LedgerStore()
+    assert _aggregated_totals(store, environment_id) == _detailed_totals(lines)
+    partition = store.find_id(environment_id, "s-0").ledger_partition
+    assert not store.has_open_lines(partition)
+    statuses = {store.line_status(partition, line.id) for line in lines}
+    assert statuses == {"Aggregated"}
+
+
 def test_a_visit_that_lost_the_race_for_its_lines_gets_a_conflict_and_commits_nothing(app_env, environment_id):
     """Two visits of one product read its posted lines at different moments; the later one took all
     of them (and deleted their open entries) before the earlier one commits a different member set (one line):

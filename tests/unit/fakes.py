@@ -225,7 +225,9 @@ class InMemoryLedger:
         for line in lines:
             self.partitions[partition].pop(OPEN + line.row_key[len(LINE) :], None)
 
-    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> None:
+    def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
+        """Two steps always (the adapter finishes small visits in one transaction): services must
+        handle both answers, and the integration tests run the one-transaction path."""
         stored = self.partitions[partition]
         for group in groups:
             for line in group.lines:
@@ -238,6 +240,7 @@ class InMemoryLedger:
             for line in group.lines:
                 key = OPEN + line.row_key[len(LINE) :]
                 stored[key] |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id, "_etag": self._etag()}
+        return False
 
     # ---- SendingRepository -------------------------------------------------------------------
     def add_aggregated(self, line: AggregatedLine) -> None:
