@@ -82,6 +82,9 @@ def _make_under_a_terminal(tmp_path: Path, recipe: str) -> tuple[int, str]:
     (tmp_path / "Makefile").write_text(f"run:\n\t{recipe}\n")
     pid, master = pty.fork()
     if pid == 0:  # the child: a session leader whose controlling terminal is the pty
+        # As in a terminal: a test run started in the background (`nohup make test &`) inherits SIGINT
+        # ignored, and make would then ignore the Ctrl+C this test presses.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.chdir(tmp_path)
         os.environ["PYTHONPATH"] = str(ROOT)
         os.execvp("make", ["make", "--no-print-directory", "run"])
