@@ -284,6 +284,12 @@ def write_history(requests: list[list[dict]], history: int, aggregated_share: fl
         for n in range(history)
     ]
     batched_upserts(store.ledger, lines, threads=8)
+    count = round(history * aggregated_share)
+
+    def members(n: int) -> int:
+        """The history lines aggregated line `n` took: all of them shared out over the aggregated lines."""
+        return (n + 1) * history // count - n * history // count
+
     aggregated = [
         {
             "PartitionKey": ledger_partition(ENV, "usmf", products[n % len(products)]),
@@ -292,17 +298,17 @@ def write_history(requests: list[list[dict]], history: int, aggregated_share: fl
             "OrganizationId": "usmf",
             "ProductId": products[n % len(products)],
             "ErpKey": '{"dimensions": {"locationId": "W0001"}}',
-            "Quantity": "-4",
+            "Quantity": str(-members(n)),
             "Status": "FnOPosted",
             "JournalType": "adjustment",
             "TargetStatus": "Posted",
-            "LineCount": 4,
+            "LineCount": members(n),
             "CreatedAt": old,
             "Attempts": 1,
             "Offset": "done",
             "OnHand": "done",
         }
-        for n in range(round(history * aggregated_share))
+        for n in range(count)
     ]
     batched_upserts(store.ledger, aggregated, threads=8)
 
