@@ -7,8 +7,11 @@ In one run, on one Azurite (its own, on free ports, or OMNISYNC_TEST_STORAGE):
 
 1. For each worker count: stores post requests of ~50 lines (products drawn from a Zipf
    distribution over the catalogue) through `post_adjustments` from `--clients` threads, with
-   the consumers stopped; then the app's `sync` and `aggregate` queue functions run through the
-   local runner's queue poller with that many workers until every line is `IVPosted`.
+   the consumers stopped; then the app's `sync` queue function runs through the local runner's
+   queue poller with that many workers until every line is `IVPosted` (alone, like the baseline,
+   which writes only what sync writes; `--with-aggregation` runs the `aggregate` function beside
+   it, as deployed, where both share the one Azurite process). The last count's aggregation is
+   then drained, untimed.
 2. Baseline, same run and storage: the entities sync writes (each touched cache row, each line's
    record and open entry) as batched upserts grouped per partition, on as many threads, through
    the SDK's `submit_transaction` (`sync_ratio`); and again through omnisync's own transaction
@@ -198,15 +201,54 @@ def wait_until_synced(expected: set[str], timeout_s: float) -> dict[str, float]:
     return times
 
 
-def sync_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: float) -> dict[str, float]:
+def wait_until_posted(expected: set[str], timeout_s: float) -> dict[str, float]:
+    """With only the sync consumers running: until the sync queue is empty (in flight and delayed
+    messages count too) and every line is `IVPosted`; the lines are read only then."""
+    from shared.adapters.work_queues import WorkQueues
+
+    queue = WorkQueues().client("sync")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError("lines not synced after the timeout")
+        time.sleep(2)
+        if queue.get_queue_properties().approximate_message_count == 0:
+            times = line_times()
+            if all(times.get(i) is not None for i in expected):
+                return times
+
+
+def sync_run(
+    requests: list[list[dict]],
+    clients: int,
+    workers: int,
+    timeout_s: float,
+    *,
+    with_aggregation: bool = False,
+    drain: bool = False,
+) -> dict[str, float]:
+    """Ingest with the consumers stopped, then time the sync from the queue. By default only the sync
+    consumers run, like the raw baseline, which writes only what sync writes (aggregation shares the
+    one Azurite process otherwise); `with_aggregation` runs the aggregate consumers alongside, as
+    deployed. `drain` then lets aggregation finish (untimed), for the aggregated lines per line."""
     ingest_s, accepted = post_all(requests, clients)
-    poller = consumers(workers)
+    poller = consumers(workers, ("ledger_sync", "ledger_aggregate") if with_aggregation else ("ledger_sync",))
     start = time.time()
     poller.start()
     try:
-        times = wait_until_synced(set(accepted), timeout_s)
+        if with_aggregation:
+            times = wait_until_synced(set(accepted), timeout_s)
+        else:
+            times = wait_until_posted(set(accepted), timeout_s)
     finally:
         poller.stop()
+    if drain and not with_aggregation:
+        poller = consumers(workers)
+        poller.start()
+        try:
+            wait_until_synced(set(accepted), timeout_s)
+        finally:
+            poller.stop()
     ours = [t for i, t in times.items() if i in accepted]
     lines = len(accepted)
     return {"ingest_s": ingest_s, "sync_s": max(ours) - start, "lines": lines}
@@ -322,13 +364,23 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--history", type=int, default=200_000)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument(
+        "--with-aggregation",
+        action="store_true",
+        help="time sync with the aggregate consumers running alongside (as deployed) instead of alone",
+    )
     args = parser.parse_args()
     worker_counts = [int(w) for w in args.workers.split(",")]
     os.environ["ALLOWED_DATA_SOURCES"] = "pos"
     os.environ["ALLOWED_PHYSICAL_MEASURES"] = "sold"
     os.environ["JOURNAL_MAPPING"] = MAPPING
     os.environ["SEND_DELAY_SECONDS"] = "600"
-    figures: dict[str, object] = {"lines": args.lines, "catalogue": args.catalogue, "clients": args.clients}
+    figures: dict[str, object] = {
+        "lines": args.lines,
+        "catalogue": args.catalogue,
+        "clients": args.clients,
+        "sync_timed": "with aggregation" if args.with_aggregation else "alone",
+    }
     with bench_storage():
         import logging
 
@@ -338,7 +390,14 @@ def main() -> None:
         runs = {}
         for workers in worker_counts:
             fresh_storage(f"w{workers}")
-            runs[workers] = sync_run(requests, args.clients, workers, args.timeout)
+            runs[workers] = sync_run(
+                requests,
+                args.clients,
+                workers,
+                args.timeout,
+                with_aggregation=args.with_aggregation,
+                drain=workers == worker_counts[-1],
+            )
             print(
                 f"{workers} worker(s): ingest {runs[workers]['ingest_s']:.1f}s, sync {runs[workers]['sync_s']:.1f}s",
                 flush=True,
@@ -375,6 +434,7 @@ def main() -> None:
             args.clients,
             max(worker_counts),
             args.timeout,
+            with_aggregation=args.with_aggregation,
         )
         print(f"after history, {max(worker_counts)} worker(s): sync {historic['sync_s']:.1f}s", flush=True)
 
