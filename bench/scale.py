@@ -137,17 +137,20 @@ def consumers(workers: int, names: tuple[str, ...] = ("ledger_sync", "ledger_agg
 
 
 def line_times() -> dict[str, float]:
-    """`IVPostedAt` of every line in the environment, as epoch seconds (None while not posted)."""
+    """`IVPostedAt` of every line in the environment, as epoch seconds (None while not posted), from
+    the ledger and from the finished lines (aggregation moves lines there while the run goes on)."""
     from shared.adapters.ledger_tables import LedgerStore
 
     store = LedgerStore()
-    found = {}
+    found: dict[str, float | None] = {}
     lo, hi = f"{ENV}|", f"{ENV}}}"
     query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b"
-    for e in store.ledger.query_entities(
-        query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
-    ):
-        found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
+    for table in (store.ledger, store.finished):
+        for e in table.query_entities(
+            query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
+        ):
+            if e.get("IVPostedAt") or e["LineId"] not in found:
+                found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
     return found
 
 
@@ -300,8 +303,8 @@ def raw_same_shape(requests: list[list[dict]], threads: int, *, ours: bool = Fal
 
 def write_history(requests: list[list[dict]], history: int, aggregated_share: float) -> None:
     """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed):
-    their records and the aggregated lines they went into (posted in the ERP, offsets done),
-    `aggregated_share` per line (as many as the fresh run made), all in the ledger where they live."""
+    their records, and the aggregated lines they went into (posted in the ERP, offsets done),
+    `aggregated_share` per line, where the product keeps finished records: table `finishedlines`."""
     from shared.adapters.ledger_keys import ledger_partition
     from shared.adapters.ledger_tables import LedgerStore
 
@@ -325,7 +328,7 @@ def write_history(requests: list[list[dict]], history: int, aggregated_share: fl
         }
         for n in range(history)
     ]
-    batched_upserts(store.ledger, lines, threads=8)
+    batched_upserts(store.finished, lines, threads=8)
     count = round(history * aggregated_share)
 
     def members(n: int) -> int:
@@ -352,7 +355,7 @@ def write_history(requests: list[list[dict]], history: int, aggregated_share: fl
         }
         for n in range(count)
     ]
-    batched_upserts(store.ledger, aggregated, threads=8)
+    batched_upserts(store.finished, aggregated, threads=8)
 
 
 def main() -> None:

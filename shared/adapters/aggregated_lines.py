@@ -15,18 +15,17 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
+from shared.adapters.finished_lines import FinishedLines, two_table_page
 from shared.adapters.ledger_base import (
-    LedgerTables,
+    ConcurrencyConflict,
     _any_status,
     _decimal,
-    _first_page,
-    decode_token,
 )
 from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
 from shared.adapters.partition_ledger import OPEN_FIELDS
-from shared.adapters.table_batches import BATCH, resilient
+from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
 from shared.adapters.table_transactions import submit_transaction
@@ -108,7 +107,7 @@ def new_aggregated_columns(partition: str, group: AggregateGroup, at: datetime) 
     }
 
 
-class AggregatedLines(LedgerTables):
+class AggregatedLines(FinishedLines):
     """Implements `AggregatedRepository` (shared/services/ports.py) and the reads/updates of sending."""
 
     def has_open_lines(self, partition: str) -> bool:
@@ -180,17 +179,9 @@ class AggregatedLines(LedgerTables):
         return posted, aggregated
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
-        """Lines no journal takes (no mapping for their source + measure) leave the open range."""
-        ops = [
-            (
-                "delete",
-                {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]},
-                {"etag": line.etag, "match_condition": MatchConditions.IfNotModified},
-            )
-            for line in lines
-        ]
-        for chunk in _chunks(ops):
-            self._commit(chunk, "close_open")
+        """Lines no journal takes (no mapping for their source + measure) are finished as they are
+        (`IVPosted`): each open entry goes, guarded by its ETag, and its record moves to `finishedlines`."""
+        self.finish_lines(partition, [(line.row_key[len(LINE) :], {}, line.etag) for line in lines])
 
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
         """Aggregated lines and what becomes of their members, in one transaction; True if finished.
@@ -246,29 +237,92 @@ class AggregatedLines(LedgerTables):
         return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
 
     def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(self.ledger.get_entity(partition, AGG_PREFIX + aggregated_id))
-        except ResourceNotFoundError:
-            return None
+        """An aggregated line from the ledger, or from `finishedlines` once finished (copied before it
+        leaves the ledger, so always found)."""
+        for table in (self.ledger, self.finished):
+            try:
+                return dict(table.get_entity(partition, AGG_PREFIX + aggregated_id))
+            except ResourceNotFoundError:
+                continue
+        return None
+
+    def finish_posted(self, partition: str) -> int:
+        """Aggregated lines the ERP has posted, whose offset and on-hand change are applied, leave the
+        ledger for `finishedlines` together with the line records they were made of: nothing changes
+        them any more but a late answer, recorded where they are.
+
+        Done here, off the lines' hot path: the visits that sync and aggregate a store's lines keep
+        their one transaction, and the ledger keeps only the work in flight (lines until their journal
+        is posted), not the history. Each aggregated line and its members are copied first (upserts:
+        repeatable), then deleted in one transaction, the aggregated line's delete guarded by the ETag
+        it was copied with: an answer recorded in between fails the transaction, the line and its
+        members stay, and a later visit copies them again."""
+        self._step("read_finished_aggregated")
+        posted = [
+            e
+            for e in self.ledger.query_entities(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @posted",
+                parameters={"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "posted": "FnOPosted"},
+            )
+            if e.get("Offset") != "open" and e.get("OnHand") != "open"
+        ]
+        moved = 0
+        for aggregated in posted:
+            members = _member_ids(aggregated)
+            records = [r for r in in_parallel(self._ledger_line, [(partition, m) for m in members]) if r is not None]
+            self._step("copy_finished_aggregated")
+            for chunk in _chunks([dict(aggregated), *records]):
+                resilient(submit_transaction, self.finished, [("upsert", copy) for copy in chunk])
+            guard = {"etag": _etag(aggregated), "match_condition": MatchConditions.IfNotModified}
+            ops: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": r["RowKey"]}) for r in records]
+            ops.append(("delete", {"PartitionKey": partition, "RowKey": aggregated["RowKey"]}, guard))
+            try:
+                # One transaction (an aggregated line takes at most 99 members); were it ever more, the
+                # aggregated line goes last, so a member left behind is still found by the next visit.
+                for chunk in _chunks(ops):
+                    self._commit(chunk, "finish_aggregated_lines")
+            except ConcurrencyConflict:
+                continue  # an answer was recorded meanwhile: a later visit of the partition moves it
+            moved += 1
+        return moved
 
     def update_aggregated(self, updates: list[dict[str, Any]]) -> None:
-        """Merge status changes into aggregated lines, one transaction per partition and chunk."""
+        """Merge status changes into aggregated lines, one transaction per partition and chunk.
+
+        A chunk naming a line that has left the ledger (finished, see `finish_posted`) is applied
+        line by line, each where it is: only a late answer is ever recorded on a finished line."""
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for update in updates:
             by_partition[update["PartitionKey"]].append(update)
         for group in by_partition.values():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
-                resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
+                try:
+                    resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
+                except TableTransactionError as exc:
+                    if exc.status_code != 404:
+                        raise
+                    for update in chunk:
+                        self._update_where_it_is(update)
+
+    def _update_where_it_is(self, update: dict[str, Any]) -> None:
+        try:
+            self.ledger.update_entity(update, mode=UpdateMode.MERGE)
+        except ResourceNotFoundError:
+            self.finished.update_entity(update, mode=UpdateMode.MERGE)  # copied before it left the ledger
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""
         lo, hi = environment_range(environment_id)
-        entities = self.ledger.query_entities(
-            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
-            parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
-        )
-        return next((dict(e) for e in entities), None)
+        for table in (self.ledger, self.finished):
+            entities = table.query_entities(
+                "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
+                parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
+            )
+            found = next((dict(e) for e in entities), None)
+            if found is not None:
+                return found
+        return None
 
     def query_aggregated(
         self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
@@ -280,8 +334,9 @@ class AggregatedLines(LedgerTables):
             if filters.get(name) is not None:
                 clauses.append(f"{column} eq @{name}")
                 params[name] = filters[name]
-        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
+        # An aggregated line being moved is taken from the ledger: a late answer may be newer there.
+        query = " and ".join(clauses)
+        return two_table_page((self.ledger, self.finished), query, params, page_size, token, environment_id)
 
     # ---- sending: domain shapes (SendingRepository) --------------------------------------------
     def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]:
@@ -312,6 +367,15 @@ class AggregatedLines(LedgerTables):
                 for u in updates
             ]
         )
+
+
+def _member_ids(aggregated: dict[str, Any]) -> list[str]:
+    """The line ids an aggregated line was made of (none if the list was cut short: the lines stay)."""
+    try:
+        ids = json.loads(aggregated.get("DetailedLineIds") or "[]")
+    except ValueError:
+        return []
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 
 
 def _aggregated_record(partition: str, line_id: str, aggregated_id: str, at: datetime) -> dict[str, Any]:

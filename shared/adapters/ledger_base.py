@@ -19,7 +19,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableEntity, TableTransactionError
 
 from shared.adapters.storage_clients import table_client, table_name, table_service
-from shared.adapters.storage_names import LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
+from shared.adapters.storage_names import FINISHED_LINES_TABLE, LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
 from shared.adapters.table_batches import resilient
 from shared.adapters.table_transactions import submit_transaction
 
@@ -45,7 +45,8 @@ class LedgerTables:
         self.ledger = table_client(table_name(LEDGER))
         self.line_ids = table_client(table_name(LINE_IDS))
         self.pending = table_client(table_name(PENDING))
-        _ensure_tables(service, tuple(c.table_name for c in (self.ledger, self.line_ids, self.pending)))
+        self.finished = table_client(table_name(FINISHED_LINES_TABLE))
+        _ensure_tables(service, tuple(c.table_name for c in (self.ledger, self.line_ids, self.pending, self.finished)))
 
     def _step(self, name: str) -> None:
         self._fault(name)

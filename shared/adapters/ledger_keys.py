@@ -4,16 +4,17 @@ Ledger table, PartitionKey `env|org|product` (everything that must change togeth
 
 | RowKey      | what                                                                 |
 |-------------|----------------------------------------------------------------------|
-| `A|id`      | aggregated line (journal line)                                        |
+| `A|id`      | aggregated line (journal line) until posted and offset; then in table `finishedlines` |
 | `C|hash`    | cache row: quantities of one dimension combination                    |
 | `D|lineid`  | open-line entry: a line not yet `IVPosted`, or posted and not yet aggregated |
 | `E|id`      | on-hand event marker                                                  |
-| `L|lineid`  | detailed line (the full record, kept for ever)                        |
+| `L|lineid`  | detailed line (the full record) until finished; then in table `finishedlines` |
 | `T|id`      | ERP transaction record                                                |
 
 `C|` and `D|` sort next to each other, so one range query (`C|` ≤ RowKey < `D}`) returns a
 partition's cache rows and its open lines, and nothing of its history: a visit costs what is
-new, not what is old (the *log tail* pattern of the Table design guide).
+new, not what is old (the *log tail* pattern of the Table design guide). Finished line records
+and aggregated lines leave the ledger altogether, so the table holds what is open and cache rows.
 
 Pending table: PartitionKey `kind|shard`, RowKey = ledger partition. A request writes all its
 markers into one shard (one transaction), and shards spread the index over many partitions, so

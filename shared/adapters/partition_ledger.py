@@ -19,7 +19,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.ledger_base import LedgerTables, _decimal, _first_page, decode_token
+from shared.adapters.finished_lines import FinishedLines
+from shared.adapters.ledger_base import _decimal
 from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, prefix_range, split_partition
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
@@ -82,7 +83,7 @@ def stored_line(entity: dict[str, Any]) -> StoredLine:
     )
 
 
-class PartitionLedger(LedgerTables):
+class PartitionLedger(FinishedLines):
     """Implements `PartitionRepository` (shared/services/ports.py)."""
 
     def add_lines(self, lines: list[NewLine]) -> None:
@@ -111,12 +112,6 @@ class PartitionLedger(LedgerTables):
                         resilient(submit_transaction, self.ledger, [("create", line), ("create", _open_entry(line))])
 
         list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group, BATCH // 2)]))
-
-    def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
-        try:
-            return dict(self.ledger.get_entity(partition, LINE_PREFIX + line_id))
-        except ResourceNotFoundError:
-            return None
 
     def line_status(self, partition: str, line_id: str) -> str | None:
         """A stored line's status, None if the line is not stored."""
@@ -222,6 +217,7 @@ class PartitionLedger(LedgerTables):
     def query_lines(
         self, environment_id: str, filters: dict[str, Any], page_size: int, token: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of the environment's line records, open (ledger) and finished (`finishedlines`) alike."""
         lo, hi = environment_range(environment_id)
         clauses = ["PartitionKey ge @envlo", "PartitionKey lt @envhi", "RowKey ge @lo", "RowKey lt @hi"]
         params: dict[str, Any] = {"envlo": lo, "envhi": hi, "lo": LINE_PREFIX, "hi": "L}"}
@@ -241,8 +237,7 @@ class PartitionLedger(LedgerTables):
         if filters.get("createdTo") is not None:
             clauses.append("CreatedAt lt @createdTo")
             params["createdTo"] = filters["createdTo"]
-        pager = self.ledger.query_entities(" and ".join(clauses), parameters=params, results_per_page=page_size)
-        return _first_page(pager, decode_token(token, environment_id) if token else None, environment_id)
+        return self.line_pages(" and ".join(clauses), params, page_size, token, environment_id)
 
     def stored_line(self, partition: str, line_id: str) -> StoredLine | None:
         line = self.get_line(partition, line_id)

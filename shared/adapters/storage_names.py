@@ -11,6 +11,8 @@ from __future__ import annotations
 # Tables
 LEDGER_TABLE = "ledger"
 """Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product."""
+FINISHED_LINES_TABLE = "finishedlines"
+"""Finished records out of the ledger: lines aggregated (or closed unmapped), aggregated lines posted and offset."""
 LINE_IDS_TABLE = "lineids"
 """Line ids reserved by ingest (exactly-once per id)."""
 PENDING_TABLE = "pending"
@@ -40,6 +42,7 @@ LEVEL_SNAPSHOTS_CONTAINER = "level-snapshots"
 
 TABLES: tuple[str, ...] = (
     LEDGER_TABLE,
+    FINISHED_LINES_TABLE,
     LINE_IDS_TABLE,
     PENDING_TABLE,
     JOURNALS_TABLE,

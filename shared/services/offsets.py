@@ -4,7 +4,8 @@ Journal lines: an aggregated line is created with `Offset = open`. When the ERP'
 a status that reaches its rule's trigger, the offset and `Offset = done` commit in one partition
 transaction (guarded by the line's ETag), so a repeated answer or a concurrent run finds it done.
 A `pending` marker (kind `offset`) written before the status change lets the next timer run finish
-what a crash interrupted.
+what a crash interrupted. Once posted with its offset and on-hand change applied, the line leaves
+the ledger for the finished records (the ledger keeps what is open: `finish_posted`).
 
 ERP transactions: a record `T|id` in the product's partition remembers which statuses were
 applied and whether the offset was; the record and the cache rows commit together.
@@ -82,7 +83,9 @@ def offset_partition(store: OffsetPort, partition: str, config: InventoryConfig,
         ]
         return [c for c in changes if c is not None]
 
-    return sum(1 for c in apply_changes(store, partition, load, clock) if c.edits)
+    applied = sum(1 for c in apply_changes(store, partition, load, clock) if c.edits)
+    store.finish_posted(partition)  # posted and offset: nothing left to do in the ledger
+    return applied
 
 
 def offset_pending(store: OffsetPort, configs: Configs, clock: Clock = _now) -> int:

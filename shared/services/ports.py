@@ -136,6 +136,9 @@ class OffsetCandidates(Protocol):
     """Aggregated lines whose offset or ERP on-hand change is still open (stored columns, with `_etag`)."""
 
     def offset_candidates(self, partition: str, statuses: tuple[str, ...]) -> list[OffsetCandidate]: ...
+    def finish_posted(self, partition: str) -> int:
+        """Aggregated lines posted, with nothing left to apply, leave the open ledger; how many did."""
+        ...
 
 
 class OffsetPort(IdRepository, PartitionRepository, OffsetCandidates, PendingWork, Protocol):

@@ -466,6 +466,10 @@ def stored_state(env: str, *, with_config: bool) -> dict[str, Any]:
             (e["PartitionKey"], e["RowKey"])
             for e in store.line_ids.query_entities("PartitionKey ge @lo and PartitionKey lt @hi", **in_range)
         ],
+        "finishedlines": [
+            (e["PartitionKey"], e["RowKey"])
+            for e in store.finished.query_entities("PartitionKey ge @lo and PartitionKey lt @hi", **in_range)
+        ],
     }
     if with_config:
         state["configuration"] = json.loads(get_configuration(request(env, b"", "GET")).get_body())

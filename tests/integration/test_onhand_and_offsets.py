@@ -501,3 +501,74 @@ def test_erp_quantities_in_a_result_file_are_checked_before_anything_changes(env
     offset_pending(store, config_of)
     assert onhand(env)["fno"]["availphysical"] == Decimal("-5.999999")
     assert onhand(env)["pos"]["adjustment"] == 0
+
+
+def _ledger_aggregated_keys(store: LedgerStore, env: str) -> list[str]:
+    """Aggregated lines the ledger table itself still holds for the environment."""
+    return [
+        e["RowKey"]
+        for e in store.ledger.query_entities(
+            "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b",
+            parameters={"lo": env + "|", "hi": env + "}", "a": "A|", "b": "A}"},
+        )
+    ]
+
+
+def test_a_posted_and_offset_journal_line_leaves_the_ledger_and_is_still_found_everywhere(env):
+    configure(env, offsets=[JOURNAL_AT_POST])
+    pos_sale(env, "pos-1", "-4", {"siteId": "1"}, measure="adjustment")
+    entity = _sent_line(env)
+    _answer(env, entity, "created")
+    offset_pending(LedgerStore(), config_of)
+    store = LedgerStore()
+    assert _ledger_aggregated_keys(store, env) == [entity["RowKey"]], "created, not posted: it stays open"
+
+    _answer(env, entity, "posted")
+    offset_pending(LedgerStore(), config_of)
+
+    assert _ledger_aggregated_keys(store, env) == []
+    in_ledger = store.ledger.query_entities(
+        "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+        parameters={"pk": entity["PartitionKey"], "lo": "L|", "hi": "L}"},
+    )
+    assert [e["RowKey"] for e in in_ledger] == [], "its member line left with it"
+    member = store.get_line(entity["PartitionKey"], "pos-1")
+    assert member is not None and member["Status"] == "Aggregated", "and is read from finishedlines"
+    assert member["AggregatedLineId"] == entity["AggregatedId"]
+    moved = store.get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
+    assert moved["Status"] == "FnOPosted" and moved["Offset"] == "done"
+    assert store.find_aggregated(env, entity["AggregatedId"])["RowKey"] == entity["RowKey"]
+    listed, token = store.query_aggregated(env, {"journalId": "OS-test"}, 10, None)
+    assert [e["RowKey"] for e in listed] == [entity["RowKey"]] and token is None
+    assert onhand(env)["pos"]["adjustment"] == 0
+
+    _answer(env, entity, "create_error")  # a stale answer after the move: recorded where the line now is
+    again = store.get_aggregated(entity["PartitionKey"], entity["AggregatedId"])
+    assert again["Status"] == "FnOPosted"
+    assert "create_error" in again["LateAnswers"]
+    assert onhand(env)["pos"]["adjustment"] == 0
+
+
+def test_an_answer_recorded_while_the_line_is_moved_keeps_it_in_the_ledger_until_the_next_visit(env):
+    configure(env, offsets=[])
+    pos_sale(env, "pos-1", "-3", {"siteId": "1"}, measure="adjustment")
+    entity = _sent_line(env)
+    _answer(env, entity, "posted")
+    partition = entity["PartitionKey"]
+
+    def late_answer_before_the_delete(step: str) -> None:
+        if step == "finish_aggregated_lines":
+            LedgerStore().update_aggregated(
+                [{"PartitionKey": partition, "RowKey": entity["RowKey"], "LateAnswers": '["late"]'}]
+            )
+
+    offset_pending(LedgerStore(fault=late_answer_before_the_delete), config_of)
+    store = LedgerStore()
+    assert _ledger_aggregated_keys(store, env) == [entity["RowKey"]], "the guarded delete lost the race"
+    assert store.get_aggregated(partition, entity["AggregatedId"])["LateAnswers"] == '["late"]'
+    listed, _ = store.query_aggregated(env, {}, 10, None)
+    assert [e.get("LateAnswers") for e in listed] == ['["late"]'], "listed once, with the answer"
+
+    assert store.finish_posted(partition) == 1
+    assert _ledger_aggregated_keys(store, env) == []
+    assert store.get_aggregated(partition, entity["AggregatedId"])["LateAnswers"] == '["late"]'
