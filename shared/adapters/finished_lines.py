@@ -1,22 +1,24 @@
-"""Finished lines leave the ledger for their own table (`finishedlines`), so the ledger keeps only what is open.
+"""Finished records leave the ledger for their own table (`finishedlines`), so the ledger keeps the work in flight.
 
-A line is finished when it is in an aggregated line, or closed because no journal takes its source
-and measure. From then on its record never changes again; it is read (one line, or pages of the
-environment's lines) but no visit needs it. Kept in the ledger, the finished records are the bulk
-of every busy partition and of the table, for ever: on Azure Table Storage a visit's range queries
-skip them by key, but the emulator, Azurite, evaluates every query against every entity of the table,
-so there each visit paid for the whole history (`bench/scale.py`, `history_ratio`). Moved out, they
-also get a table of their own that an operator can export or expire without touching open work.
+A line's record is finished when its aggregated line is posted in the ERP with its offset and on-hand
+change applied (the offset visit moves the two together: `AggregatedLines.finish_posted`), or when
+the line is closed because no journal takes its source and measure (`finish_lines`, here). From then
+on nothing changes it but a late ERP answer; it is read (one line, or pages of the environment's
+lines) but no visit needs it. Kept in the ledger, finished records are the bulk of every busy
+partition and of the table, for ever: on Azure Table Storage a visit's range queries skip them by
+key, but the emulator, Azurite, evaluates every query against every entity of the table, so there
+each visit paid for the whole history (`bench/scale.py`, `history_ratio`). Moved out, they also get
+a table of their own that an operator can export or expire without touching open work. The move is
+off the path a store's line takes into the cache: sync and aggregation keep their one transaction.
 
-The move keeps a line readable at every moment, whatever crashes:
+The move keeps a record readable at every moment, whatever crashes:
 
-1. the line's record is copied, with its final status, into `finishedlines` (an upsert: repeatable);
-2. one ledger transaction deletes the record and its open entry together.
+1. the record is copied into `finishedlines` (an upsert: repeatable);
+2. one ledger transaction deletes it (with its open entry, or with its aggregated line).
 
-The copy is made only after the aggregation's own transaction committed (the open entry says
-`Aggregated`), so it never claims what did not happen. A reader looks in the ledger first and in
-`finishedlines` second: a record deleted from the ledger was copied before, so it is always found.
-A crash between 1 and 2 leaves the open entry, and the next visit moves the line again.
+A reader looks in the ledger first and in `finishedlines` second: a record deleted from the ledger
+was copied before, so it is always found. A crash between 1 and 2 leaves it in the ledger, and the
+next visit moves it again.
 """
 
 from __future__ import annotations

@@ -8,13 +8,14 @@ Ledger table, PartitionKey `env|org|product` (everything that must change togeth
 | `C|hash`    | cache row: quantities of one dimension combination                    |
 | `D|lineid`  | open-line entry: a line not yet `IVPosted`, or posted and not yet aggregated |
 | `E|id`      | on-hand event marker                                                  |
-| `L|lineid`  | detailed line (the full record) until finished; then in table `finishedlines` |
+| `L|lineid`  | detailed line (the full record); leaves with its aggregated line (see above) |
 | `T|id`      | ERP transaction record                                                |
 
 `C|` and `D|` sort next to each other, so one range query (`C|` ≤ RowKey < `D}`) returns a
 partition's cache rows and its open lines, and nothing of its history: a visit costs what is
-new, not what is old (the *log tail* pattern of the Table design guide). Finished line records
-and aggregated lines leave the ledger altogether, so the table holds what is open and cache rows.
+new, not what is old (the *log tail* pattern of the Table design guide). Aggregated lines posted
+in the ERP and offset leave the ledger with their member lines, so the table holds the work in
+flight and the cache rows, not the history.
 
 Pending table: PartitionKey `kind|shard`, RowKey = ledger partition. A request writes all its
 markers into one shard (one transaction), and shards spread the index over many partitions, so
