@@ -19,7 +19,9 @@ In one run, on one Azurite (its own, on free ports, or OMNISYNC_TEST_STORAGE):
    both sides, so it shows the design's cost without the client's).
 3. Lag: the best worker count again, consumers running while the stores post; lag is from the
    POST that carried a line being accepted to the line's `IVPostedAt`.
-4. History: 200,000 finished lines written (untimed) into the same partitions, then step 1 again.
+4. History: 200,000 finished lines of the same products and the aggregated lines they went into
+   (posted and offset), written (untimed) where the product keeps finished records (`finishedlines`),
+   then step 1 again.
 
 Last line: one JSON object.
 """
