@@ -168,3 +168,59 @@ def test_lines_posted_while_an_aggregation_waits_join_it_instead_of_queueing_ano
     first = FakeSyncStore(conflicts=0)
     on_sync_message(first, first, body, aggregate_delay_s=30)  # type: ignore[arg-type]
     assert first.queued == [("aggregate", body, 30)] and first.cleared == []
+
+
+class NamedLinesStore(FakeSyncStore):
+    """A batch entry's visit: the duplicate check reads the named lines' stage (`all_synced`)."""
+
+    def __init__(self) -> None:
+        super().__init__(conflicts=0)
+        self.reads = 0
+        self.on_first_read = lambda: None
+
+    def all_synced(self, partition, line_ids):
+        return all("D|" + line_id in self.markers for line_id in line_ids)
+
+    def open_entries(self, partition):
+        self.reads += 1
+        if self.reads == 1:
+            self.on_first_read()
+        return super().open_entries(partition)
+
+    def clear_pending_many(self, markers):
+        self.cleared += [m.partition for m in markers]
+
+
+def test_two_entries_naming_one_product_in_one_process_pay_one_visit_read_not_two():
+    """The second visit waits for the one in flight, then finds its line synced by point reads:
+    before, both read the partition's open range (a query: on Azurite a scan of the whole table)."""
+    import threading
+
+    from shared.services.partition_guard import visits_in_flight
+    from shared.services.partition_work import on_sync_message
+
+    store = NamedLinesStore()
+    entry = {"kind": "ledger", "partition": "env|org|p", "shard": 0, "etag": "marker-etag", "lines": ["1"]}
+    second_read = threading.Event()
+    second = threading.Thread(target=lambda: on_sync_message(store, store, {"partitions": [entry]}))  # type: ignore[arg-type]
+
+    def start_the_second_visit_mid_read() -> None:
+        second.start()
+        second_read.wait(timeout=0.5)  # unguarded, the second visit reads the open range right away
+
+    original = store.open_entries
+
+    def open_entries(partition):
+        if store.reads >= 1:
+            second_read.set()
+        return original(partition)
+
+    store.on_first_read = start_the_second_visit_mid_read
+    store.open_entries = open_entries  # type: ignore[method-assign]
+    first = on_sync_message(store, store, {"partitions": [entry]})  # type: ignore[arg-type]
+    second.join(timeout=10)
+
+    assert first.lines == 1 and store.commits == 1, "the line was applied once"
+    assert store.reads == 1, "the second visit found the line synced without reading the open range"
+    assert not second_read.is_set()
+    assert visits_in_flight() == 0, "no partition is left held"
