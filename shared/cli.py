@@ -32,6 +32,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from shared.adapters.local_reports import LocalDirSink
     from shared.adapters.snapshot_engine import EngineSettings
     from shared.domain.reconciliation.config import ReconcileConfig, parse_config
+    from shared.domain.reconciliation.summary_text import parse_summary
     from shared.services.reconcile import SnapshotSource, run_reconciliation
 
     try:
@@ -42,7 +43,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     history: list[dict[str, Any]] = []
     for h in args.history or []:
         try:
-            history.append(json.loads(Path(h).read_text(encoding="utf-8")))
+            history.append(parse_summary(Path(h).read_text(encoding="utf-8")))
         except (OSError, ValueError) as exc:
             print(f"omnisync: ignoring unreadable history file {h}: {exc}", file=sys.stderr)
     erp, wms = Path(args.erp_file), Path(args.wms_file)

@@ -47,7 +47,7 @@ from azure.storage.blob import (
 )
 
 from shared.adapters.storage_names import REPORTS_CONTAINER
-from shared.domain.reconciliation.history import OutOfBalanceEntries
+from shared.domain.reconciliation.summary_text import parse_summary
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ FIRST_COMMIT = "first_commit"
 RUN_TIME = "run_time"
 """Manifest metadata: first commit time (microseconds); Last-Modified has only second resolution."""
 _CHUNK = 4 * 1024 * 1024
-_COMPACT_AFTER = 1_000
 
 
 def _valid_name(name: str) -> bool:
@@ -292,20 +291,10 @@ def load_history(
         raw = read_report(client, folder, "summary.json")
         if raw is None:
             continue
-        try:
-            doc = json.loads(raw)
-        except ValueError:
+        try:  # streaks kept as text: a bad day's 300,000 entries as dicts would outweigh the comparison
+            doc = parse_summary(raw.decode("utf-8"))
+        except ValueError:  # not JSON, not UTF-8: no history
             continue
         if isinstance(doc, dict):
-            history.append(_compact_streaks(doc))
+            history.append(doc)
     return history
-
-
-def _compact_streaks(summary: dict[str, Any]) -> dict[str, Any]:
-    """A bad day's summary lists 300,000 out-of-balance keys; twelve of them as dicts would take more
-    memory than the comparison itself, so each list is kept as its JSON text while the run needs it."""
-    entries = summary.get("out_of_balance")
-    if isinstance(entries, list) and len(entries) > _COMPACT_AFTER:
-        text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-        summary["out_of_balance"] = OutOfBalanceEntries(text, len(entries))
-    return summary

@@ -7,12 +7,21 @@ valid earlier summary: the chain survives even when old summaries are pruned.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 HistoryKey = tuple[str, str]  # (item, warehouse)
+_DECODE = json.JSONDecoder().raw_decode
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class StreakLookup(Protocol):
+    """Streaks before this run by (item, warehouse): a dict, or ``SortedStreaks``."""
+
+    def get(self, key: HistoryKey, default: int, /) -> int: ...
 
 
 def latest_previous(history: Sequence[Mapping[str, Any]], run_id: str) -> Mapping[str, Any] | None:
@@ -76,32 +85,79 @@ def _ok_earlier(history: Sequence[Mapping[str, Any]], run_id: str) -> list[Mappi
     return [s for s in reversed(history) if s.get("run_id") != run_id and s.get("status", "ok") == "ok"]
 
 
-def streaks_by_scope(history: Sequence[Mapping[str, Any]], run_id: str) -> dict[HistoryKey, int]:
+def streaks_by_scope(history: Sequence[Mapping[str, Any]], run_id: str) -> StreakLookup:
     """Streaks before this run, each warehouse taken from the newest earlier run that covered it.
 
     A run filtered to other warehouses (another team's, another scope) says nothing about this
     warehouse's balance, so it must neither extend nor break its streak. A run covers the
     warehouses listed in its ``by_warehouse``; older summaries without it cover everything.
+
+    When one earlier run decides every warehouse (daily runs over the same scope: the usual case)
+    and its streaks are held as text, they are looked up in order as this run's keys stream by
+    (``SortedStreaks``) instead of as a dict: after a bad day, 300,000 keys.
     """
-    out: dict[HistoryKey, int] = {}
+    sources: list[tuple[Sequence[Mapping[str, Any]], frozenset[str] | None, frozenset[str]]] = []
     decided: set[str] = set()
-    covers_all = False
     for summary in _ok_earlier(history, run_id):
-        if covers_all:
-            break
         by_wh = summary.get("by_warehouse")
         covered = set(by_wh) if isinstance(by_wh, Mapping) else None
-        fresh = None if covered is None else covered - decided
-        for entry in summary.get("out_of_balance", []):
+        fresh = None if covered is None else frozenset(covered - decided)
+        if fresh is None or fresh:
+            sources.append((summary.get("out_of_balance", []), fresh, frozenset(decided)))
+        if covered is None:
+            break
+        decided |= covered
+    if len(sources) == 1 and isinstance(sources[0][0], OutOfBalanceEntries) and sources[0][0].in_order:
+        return SortedStreaks(sources[0][0], sources[0][1])
+    out: dict[HistoryKey, int] = {}
+    for entries, fresh, earlier in sources:
+        for entry in entries:
             wh = str(entry.get("warehouse", ""))
-            if wh in decided or (fresh is not None and wh not in fresh):
+            if wh in earlier or (fresh is not None and wh not in fresh):
                 continue
             out[(str(entry["item"]), wh)] = int(entry.get("runs", 1))
-        if covered is None:
-            covers_all = True
-        else:
-            decided |= covered
     return out
+
+
+class SortedStreaks:
+    """One earlier run's streaks, read from its JSON text while this run's keys come in order.
+
+    Summaries hold their entries sorted by (item, warehouse) (``OutOfBalanceLog``; the reader
+    checks, ``in_order``), and a run's differing keys usually stream in that order too: then each
+    lookup moves a cursor forward over the text and no entry outlives its key. A key out of order
+    (site in the level, ids shown as spelled) turns the lookup into the dict it stands for, once.
+    """
+
+    def __init__(self, entries: OutOfBalanceEntries, warehouses: frozenset[str] | None) -> None:
+        self._entries = entries
+        self._warehouses = warehouses
+        self._pairs = self._in_scope()
+        self._head = next(self._pairs, None)
+        self._last: HistoryKey | None = None
+        self._map: dict[HistoryKey, int] | None = None
+
+    def _in_scope(self) -> Iterator[tuple[HistoryKey, int]]:
+        allowed = self._warehouses
+        return (pair for pair in self._entries.pairs() if allowed is None or pair[0][1] in allowed)
+
+    def get(self, key: HistoryKey, default: int, /) -> int:
+        if self._map is not None:
+            return self._map.get(key, default)
+        if self._last is not None and key < self._last:
+            return self._as_dict().get(key, default)
+        self._last = key
+        head = self._head
+        while head is not None and head[0] < key:
+            following = next(self._pairs, None)
+            if following is not None and following[0] <= head[0]:
+                return self._as_dict().get(key, default)  # entries not sorted, or repeated
+            head = self._head = following
+        return head[1] if head is not None and head[0] == key else default
+
+    def _as_dict(self) -> dict[HistoryKey, int]:
+        self._map = dict(self._in_scope())
+        self._head = None
+        return self._map
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -144,9 +200,12 @@ class OutOfBalanceEntries(Sequence[dict[str, Any]]):
     summary.json as it is.
     """
 
-    def __init__(self, json_text: str, count: int) -> None:
+    def __init__(self, json_text: str, count: int, *, in_order: bool = False) -> None:
+        """`in_order`: the entries are known to be sorted by (item, warehouse) with no key twice,
+        so they can be looked up in order (``SortedStreaks``)."""
         self.json_text = json_text
         self._count = count
+        self.in_order = in_order
 
     def __len__(self) -> int:
         return self._count
@@ -154,6 +213,26 @@ class OutOfBalanceEntries(Sequence[dict[str, Any]]):
     def _entries(self) -> list[dict[str, Any]]:
         entries: list[dict[str, Any]] = json.loads(self.json_text)
         return entries
+
+    def pairs(self) -> Iterator[tuple[HistoryKey, int]]:
+        """((item, warehouse), runs) of each entry, decoded one at a time: never the whole list."""
+        text = self.json_text
+        i = _skip(text, 0)
+        if text[i : i + 1] != "[":
+            raise ValueError("out_of_balance is not a JSON list")
+        i = _skip(text, i + 1)
+        if text[i : i + 1] == "]":
+            return
+        while True:
+            entry, i = _DECODE(text, i)
+            yield (str(entry["item"]), str(entry.get("warehouse", ""))), int(entry.get("runs", 1))
+            i = _skip(text, i)
+            if text[i : i + 1] == ",":
+                i = _skip(text, i + 1)
+            elif text[i : i + 1] == "]":
+                return
+            else:
+                raise ValueError(f"out_of_balance: unexpected text at {i}")
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -233,8 +312,14 @@ class OutOfBalanceLog:
                 self.add(key, runs)
         text = self._text()
         self._chunks, self._parts = [], []
-        return OutOfBalanceEntries(text, self._count)
+        return OutOfBalanceEntries(text, self._count, in_order=True)
 
     def flagged_sorted(self) -> list[tuple[HistoryKey, int]]:
         """Keys at or past the audit threshold, most runs first (call after ``entries``)."""
         return sorted(self.flagged, key=lambda kv: (-kv[1], kv[0]))
+
+
+def _skip(text: str, at: int) -> int:
+    """The index of the first non-whitespace character from `at` (JSON's own whitespace)."""
+    found = _WHITESPACE.match(text, at)
+    return found.end() if found else at
