@@ -26,7 +26,6 @@ from shared.adapters.pending_index import Marker
 from shared.adapters.table_batches import in_parallel
 from shared.domain.aggregation import JournalMapping
 from shared.services.aggregate import AggregateReport, aggregate_partition
-from shared.services.partition_guard import one_visit_at_a_time
 from shared.services.ports import WorkPort, WorkSink
 from shared.services.sync import SyncReport, sync_partition
 
@@ -155,19 +154,6 @@ def _sync_one(
     a batch does not: its partitions share one aggregate message, and a partition named by two
     batches in one window costs its second aggregate visit a read, less than a schedule's insert
     and delete on every visit."""
-    with one_visit_at_a_time("sync", partition):  # a second visit here waits, then finds its lines done
-        return _sync_visit(store, partition, marker, clock, redelivered, scheduled, item)
-
-
-def _sync_visit(
-    store: WorkPort,
-    partition: str,
-    marker: Marker | None,
-    clock: Clock,
-    redelivered: bool,
-    scheduled: bool,
-    item: dict[str, Any] | None,
-) -> tuple[SyncReport, Action]:
     lines = _named_lines(item) if item is not None else None
     if lines is not None and not redelivered and store.all_synced(partition, lines):
         # The request's lines were synced by an earlier message's visit, which queued their
@@ -302,19 +288,6 @@ def _aggregate_one(
     for a sync duplicate: a sync visit commits 48 lines a transaction, so the visit that took these
     lines may have run before the rest of that sync was posted; the marker keeps those lines with a
     later visit (the visit of a newer entry, or the minute sweep)."""
-    with one_visit_at_a_time("aggregate", partition):
-        return _aggregate_visit(store, partition, marker, mapping, clock, batch, item)
-
-
-def _aggregate_visit(
-    store: WorkPort,
-    partition: str,
-    marker: Marker | None,
-    mapping: JournalMapping,
-    clock: Clock,
-    batch: bool,
-    item: dict[str, Any] | None,
-) -> tuple[AggregateReport, Action]:
     report = AggregateReport()
     lines = _named_lines(item) if item is not None else None
     if batch and lines is not None and len(lines) <= CLOSED_CHECK_LINES and store.all_closed(partition, lines):

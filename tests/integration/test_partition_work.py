@@ -108,14 +108,7 @@ def test_messages_delivered_out_of_order_leave_no_line_behind_and_no_marker(app_
     _everything_once(environment_id, first + second)
 
 
-def test_two_consumers_on_one_partition_at_once_count_every_line_once(app_env, environment_id, monkeypatch):
-    """Three instances: no in-process guard between them (within one process a second visit waits
-    for the first, `shared/services/partition_guard.py`), so the ETag guards alone keep it right."""
-    import contextlib
-
-    import shared.services.partition_work as partition_work
-
-    monkeypatch.setattr(partition_work, "one_visit_at_a_time", lambda kind, partition: contextlib.nullcontext())
+def test_two_consumers_on_one_partition_at_once_count_every_line_once(app_env, environment_id):
     lines = make_lines("par", 120, products=1)
     queues = WorkQueues()
     ingest(LedgerStore(), environment_id, lines, queues=queues)
