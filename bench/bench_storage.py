@@ -53,11 +53,19 @@ def batched_upserts(
     for entity in entities:
         by_partition[entity["PartitionKey"]].append(entity)
     chunks = [group[i : i + 100] for group in by_partition.values() for i in range(0, len(group), 100)]
+    from azure.core.exceptions import ServiceResponseError
+
     from shared.adapters.table_transactions import submit_transaction
 
     def submit(chunk: list[dict]) -> object:
         ops = [("upsert", e, {"mode": mode}) for e in chunk]
-        return submit_transaction(table, ops) if ours else table.submit_transaction(ops)  # type: ignore[arg-type,attr-defined]
+        for attempt in range(3):  # upserts repeat safely: an emulator dropping a connection is no result
+            try:
+                return submit_transaction(table, ops) if ours else table.submit_transaction(ops)  # type: ignore[arg-type,attr-defined]
+            except ServiceResponseError:
+                if attempt == 2:
+                    raise
+        return None
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=threads) as pool:
