@@ -19,7 +19,7 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 
 class StreakLookup(Protocol):
-    """Streaks before this run by (item, warehouse): a dict, or ``SortedStreaks``."""
+    """Streaks before this run by (item, warehouse): ``JoinedStreaks``, or a dict."""
 
     def get(self, key: HistoryKey, default: int, /) -> int: ...
 
@@ -85,79 +85,69 @@ def _ok_earlier(history: Sequence[Mapping[str, Any]], run_id: str) -> list[Mappi
     return [s for s in reversed(history) if s.get("run_id") != run_id and s.get("status", "ok") == "ok"]
 
 
-def streaks_by_scope(history: Sequence[Mapping[str, Any]], run_id: str) -> StreakLookup:
+def streaks_by_scope(history: Sequence[Mapping[str, Any]], run_id: str) -> JoinedStreaks:
     """Streaks before this run, each warehouse taken from the newest earlier run that covered it.
 
     A run filtered to other warehouses (another team's, another scope) says nothing about this
     warehouse's balance, so it must neither extend nor break its streak. A run covers the
     warehouses listed in its ``by_warehouse``; older summaries without it cover everything.
-
-    When one earlier run decides every warehouse (daily runs over the same scope: the usual case)
-    and its streaks are held as text, they are looked up in order as this run's keys stream by
-    (``SortedStreaks``) instead of as a dict: after a bad day, 300,000 keys.
+    Entries are read one at a time (a summary read for history holds them as text).
     """
-    sources: list[tuple[Sequence[Mapping[str, Any]], frozenset[str] | None, frozenset[str]]] = []
+    out: dict[str, int] = {}
     decided: set[str] = set()
     for summary in _ok_earlier(history, run_id):
         by_wh = summary.get("by_warehouse")
         covered = set(by_wh) if isinstance(by_wh, Mapping) else None
-        fresh = None if covered is None else frozenset(covered - decided)
+        fresh = None if covered is None else covered - decided
         if fresh is None or fresh:
-            sources.append((summary.get("out_of_balance", []), fresh, frozenset(decided)))
+            entries = summary.get("out_of_balance", [])
+            pairs = entries.pairs() if isinstance(entries, OutOfBalanceEntries) else _pairs_of(entries)
+            for key, runs in pairs:
+                wh = key[1]
+                if wh in decided or (fresh is not None and wh not in fresh):
+                    continue
+                out[_joined(key)] = runs
         if covered is None:
             break
         decided |= covered
-    if len(sources) == 1 and isinstance(sources[0][0], OutOfBalanceEntries) and sources[0][0].in_order:
-        return SortedStreaks(sources[0][0], sources[0][1])
-    out: dict[HistoryKey, int] = {}
-    for entries, fresh, earlier in sources:
-        for entry in entries:
-            wh = str(entry.get("warehouse", ""))
-            if wh in earlier or (fresh is not None and wh not in fresh):
-                continue
-            out[(str(entry["item"]), wh)] = int(entry.get("runs", 1))
-    return out
+    return JoinedStreaks(out)
 
 
-class SortedStreaks:
-    """One earlier run's streaks, read from its JSON text while this run's keys come in order.
+class JoinedStreaks:
+    """Streaks by (item, warehouse), each key stored as one string.
 
-    Summaries hold their entries sorted by (item, warehouse) (``OutOfBalanceLog``; the reader
-    checks, ``in_order``), and a run's differing keys usually stream in that order too: then each
-    lookup moves a cursor forward over the text and no entry outlives its key. A key out of order
-    (site in the level, ids shown as spelled) turns the lookup into the dict it stands for, once.
-    """
+    After a bad day the previous run has 300,000 keys out of balance, and this run holds them while
+    it streams: as tuples of two strings they took ~60 MB more than as one string each."""
 
-    def __init__(self, entries: OutOfBalanceEntries, warehouses: frozenset[str] | None) -> None:
-        self._entries = entries
-        self._warehouses = warehouses
-        self._pairs = self._in_scope()
-        self._head = next(self._pairs, None)
-        self._last: HistoryKey | None = None
-        self._map: dict[HistoryKey, int] | None = None
+    __slots__ = ("_runs",)
 
-    def _in_scope(self) -> Iterator[tuple[HistoryKey, int]]:
-        allowed = self._warehouses
-        return (pair for pair in self._entries.pairs() if allowed is None or pair[0][1] in allowed)
+    def __init__(self, runs: dict[str, int]) -> None:
+        self._runs = runs
 
     def get(self, key: HistoryKey, default: int, /) -> int:
-        if self._map is not None:
-            return self._map.get(key, default)
-        if self._last is not None and key < self._last:
-            return self._as_dict().get(key, default)
-        self._last = key
-        head = self._head
-        while head is not None and head[0] < key:
-            following = next(self._pairs, None)
-            if following is not None and following[0] <= head[0]:
-                return self._as_dict().get(key, default)  # entries not sorted, or repeated
-            head = self._head = following
-        return head[1] if head is not None and head[0] == key else default
+        return self._runs.get(_joined(key), default)
 
-    def _as_dict(self) -> dict[HistoryKey, int]:
-        self._map = dict(self._in_scope())
-        self._head = None
-        return self._map
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JoinedStreaks):
+            return self._runs == other._runs
+        if isinstance(other, Mapping):
+            return len(other) == len(self._runs) and all(self.get(k, -1) == n for k, n in other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to dicts, so not hashable
+
+
+def _joined(key: HistoryKey) -> str:
+    """One string per key, unambiguous whatever the ids hold (the item's length first)."""
+    return f"{len(key[0])}:{key[0]}{key[1]}"
+
+
+def _pairs_of(entries: Iterable[Mapping[str, Any]]) -> Iterator[tuple[HistoryKey, int]]:
+    for entry in entries:
+        yield (str(entry["item"]), str(entry.get("warehouse", ""))), int(entry.get("runs", 1))
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -200,12 +190,9 @@ class OutOfBalanceEntries(Sequence[dict[str, Any]]):
     summary.json as it is.
     """
 
-    def __init__(self, json_text: str, count: int, *, in_order: bool = False) -> None:
-        """`in_order`: the entries are known to be sorted by (item, warehouse) with no key twice,
-        so they can be looked up in order (``SortedStreaks``)."""
+    def __init__(self, json_text: str, count: int) -> None:
         self.json_text = json_text
         self._count = count
-        self.in_order = in_order
 
     def __len__(self) -> int:
         return self._count
@@ -312,7 +299,7 @@ class OutOfBalanceLog:
                 self.add(key, runs)
         text = self._text()
         self._chunks, self._parts = [], []
-        return OutOfBalanceEntries(text, self._count, in_order=True)
+        return OutOfBalanceEntries(text, self._count)
 
     def flagged_sorted(self) -> list[tuple[HistoryKey, int]]:
         """Keys at or past the audit threshold, most runs first (call after ``entries``)."""

@@ -4,8 +4,8 @@ A bad day's summary lists 300,000 out-of-balance keys (13 MB of text). Parsed wh
 300,000 dicts, ~100 MB of Python objects, at the start of the next run: the second bad day in a
 row peaked at 444 MB at 1M + 1M rows against 349 MB for the first. Here the summary's members are
 decoded one by one with JSON's own scanner, and the ``out_of_balance`` list is only walked (each
-entry decoded and dropped, to find where the list ends and validate it) and kept as its text,
-which ``SortedStreaks`` reads in order while the run streams.
+entry decoded, checked and dropped, to find where the list ends) and kept as its text, from which
+``streaks_by_scope`` reads the entries one at a time.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def parse_summary(text: str) -> Any:
             raise ValueError(f"summary: ':' expected at {i}")
         i = _skip(text, i + 1)
         if key == STREAKS and text[i : i + 1] == "[":
-            end, count, in_order = _list_end(text, i)
-            doc[key] = OutOfBalanceEntries(text[i:end], count, in_order=in_order)
+            end, count = _list_end(text, i)
+            doc[key] = OutOfBalanceEntries(text[i:end], count)
             i = end
         else:
             doc[key], i = _DECODE(text, i)
@@ -56,26 +56,22 @@ def parse_summary(text: str) -> Any:
             raise ValueError(f"summary: ',' or '}}' expected at {i}")
 
 
-def _list_end(text: str, start: int) -> tuple[int, int, bool]:
-    """Where the streak list at `start` ends, how many entries it holds, and whether they are sorted
-    by (item, warehouse) with no key twice."""
+def _list_end(text: str, start: int) -> tuple[int, int]:
+    """Where the streak list at `start` ends, and how many entries it holds (each checked)."""
     i = _skip(text, start + 1)
     if text[i : i + 1] == "]":
-        return i + 1, 0, True
-    count, in_order, last = 0, True, None
+        return i + 1, 0
+    count = 0
     while True:
         entry, i = _DECODE(text, i)
         if not isinstance(entry, dict) or "item" not in entry or not isinstance(entry.get("runs", 1), int):
             raise ValueError(f"summary: {STREAKS} entry {count} is not an item's streak")
-        key = (str(entry["item"]), str(entry.get("warehouse", "")))
-        in_order = in_order and (last is None or key > last)
-        last = key
         count += 1
         i = _skip(text, i)
         if text[i : i + 1] == ",":
             i = _skip(text, i + 1)
         elif text[i : i + 1] == "]":
-            return i + 1, count, in_order
+            return i + 1, count
         else:
             raise ValueError(f"summary: ',' or ']' expected at {i}")
 

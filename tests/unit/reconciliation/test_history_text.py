@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from shared.domain.reconciliation.history import OutOfBalanceEntries, SortedStreaks, streaks_by_scope
+from shared.domain.reconciliation.history import OutOfBalanceEntries, streaks_by_scope
 from shared.domain.reconciliation.summary_text import parse_summary
 
 ENTRIES = [
@@ -73,62 +73,53 @@ def _streaks(n: int, rng: random.Random) -> list[dict]:
 
 
 def _as_text(entries: list[dict]) -> OutOfBalanceEntries:
-    """As a summary read for history holds them (the reader checks their order)."""
+    """As a summary read for history holds them."""
     return parse_summary(json.dumps({"out_of_balance": entries}))["out_of_balance"]
 
 
-def test_streaks_looked_up_in_order_answer_as_the_dict_in_any_order_of_keys_or_entries() -> None:
-    rng = random.Random(7)
-    entries = _streaks(2_000, rng)
+def test_streaks_read_from_text_answer_as_the_entries_say_and_ids_never_run_together() -> None:
+    entries = [*_streaks(2_000, random.Random(7)), {"item": "ab", "warehouse": "c", "runs": 4}]
+    entries.append({"item": "a", "warehouse": "bc", "runs": 5})  # joined naively, the same key as ab + c
     expected = {(e["item"], e["warehouse"]): e["runs"] for e in entries}
-    asked = sorted({*expected, *((f"I{rng.randrange(6_000):06d}", str(rng.randrange(5))) for _ in range(3_000))})
-
-    in_order = SortedStreaks(_as_text(entries), None)
-    assert [in_order.get(k, 0) for k in asked] == [expected.get(k, 0) for k in asked]
-    assert in_order._map is None, "keys in order: no dict was built"
-
-    shuffled_keys = asked[:]
-    rng.shuffle(shuffled_keys)
-    any_order = SortedStreaks(_as_text(entries), None)
-    assert [any_order.get(k, 0) for k in shuffled_keys] == [expected.get(k, 0) for k in shuffled_keys]
-
-    unsorted_entries = entries[:]
-    rng.shuffle(unsorted_entries)
-    assert not _as_text(unsorted_entries).in_order and _as_text(entries).in_order
-    from_unsorted = streaks_by_scope(
-        [{"run_id": "a", "status": "ok", "out_of_balance": _as_text(unsorted_entries)}], "b"
-    )
-    assert isinstance(from_unsorted, dict), "entries out of order are looked up as a dict"
-    assert [from_unsorted.get(k, 0) for k in asked] == [expected.get(k, 0) for k in asked]
+    for held in (_as_text(entries), entries):
+        before = streaks_by_scope([{"run_id": "a", "status": "ok", "out_of_balance": held}], "b")
+        assert before == expected
+        assert [before.get(k, 0) for k in expected] == list(expected.values())
+        assert before.get(("abc", ""), 0) == 0 and before.get(("I", "0"), 0) == 0
 
 
 def test_a_run_scoped_to_some_warehouses_decides_only_their_streaks() -> None:
     entries = _streaks(500, random.Random(3))
     newest = {"run_id": "b", "status": "ok", "by_warehouse": {"1": {}, "2": {}}, "out_of_balance": _as_text(entries)}
-    older = {"run_id": "a", "status": "ok", "out_of_balance": entries}  # covers everything
-    as_lists = [{**older}, {**newest, "out_of_balance": entries}]
-    lookup = streaks_by_scope([older, newest], "c")
-    reference = streaks_by_scope(as_lists, "c")
-    assert isinstance(reference, dict)
-    keys = sorted({(e["item"], e["warehouse"]) for e in entries} | {("I999999", "3")})
-    assert [lookup.get(k, 0) for k in keys] == [reference.get(k, 0) for k in keys]
-    only = streaks_by_scope([newest], "c")
-    assert isinstance(only, SortedStreaks)
-    in_scope = {(e["item"], e["warehouse"]): e["runs"] for e in entries if e["warehouse"] in {"1", "2"}}
-    assert [only.get(k, 0) for k in keys] == [in_scope.get(k, 0) for k in keys]
+    older = {"run_id": "a", "status": "ok", "out_of_balance": [{"item": "Z", "warehouse": "3", "runs": 6}, *entries]}
+    before = streaks_by_scope([older, newest], "c")
+    from_newest = {(e["item"], e["warehouse"]): e["runs"] for e in entries if e["warehouse"] in {"1", "2"}}
+    from_older = {
+        (e["item"], e["warehouse"]): e["runs"] for e in older["out_of_balance"] if e["warehouse"] not in {"1", "2"}
+    }
+    assert before == from_newest | from_older
 
 
 def test_a_bad_days_summary_read_as_history_holds_its_text_not_an_object_per_key() -> None:
-    """300,000 streaks parsed whole were ~100 MB of dicts at the next run's start (444 MB peak at
-    1M + 1M rows on the second bad day in a row, against 349 MB on the first)."""
+    """300,000 streaks parsed whole were ~100 MB of dicts at the next run's start, and their keys
+    another ~60 MB as tuples: at 1M + 1M rows the second bad day in a row peaked at 444 MB."""
     entries = _streaks(60_000, random.Random(1))
     text = json.dumps(_summary(entries), ensure_ascii=False, separators=(",", ":"))
     keys = [(e["item"], e["warehouse"]) for e in entries]
-    tracemalloc.start()
-    try:
-        before = streaks_by_scope([parse_summary(text)], "next")
-        assert sum(before.get(k, 0) for k in keys) == sum(e["runs"] for e in entries)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 3 * len(text), f"peak {peak} bytes for a {len(text)}-byte summary"
+
+    def peak_of(read) -> int:
+        tracemalloc.start()
+        try:
+            before = read()
+            assert sum(before.get(k, 0) for k in keys) == sum(e["runs"] for e in entries)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    def as_before() -> dict:  # what history reading did: the whole summary, then a dict of tuples
+        doc = json.loads(text)
+        return {(str(e["item"]), str(e.get("warehouse", ""))): int(e.get("runs", 1)) for e in doc["out_of_balance"]}
+
+    now = peak_of(lambda: streaks_by_scope([parse_summary(text)], "next"))
+    then = peak_of(as_before)
+    assert now < then / 2, f"{now} bytes now against {then} the way it was read before"
