@@ -17,7 +17,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.finished_lines import FinishedLines, two_table_page
+from shared.adapters.finished_lines import FinishedLines, two_table_page, whole_groups
 from shared.adapters.ledger_base import (
     ConcurrencyConflict,
     _any_status,
@@ -253,10 +253,10 @@ class AggregatedLines(FinishedLines):
 
         Done here, off the lines' hot path: the visits that sync and aggregate a store's lines keep
         their one transaction, and the ledger keeps only the work in flight (lines until their journal
-        is posted), not the history. Each aggregated line and its members are copied first (upserts:
-        repeatable), then deleted in one transaction, the aggregated line's delete guarded by the ETag
-        it was copied with: an answer recorded in between fails the transaction, the line and its
-        members stay, and a later visit copies them again."""
+        is posted), not the history. All of them are copied first (upserts: repeatable), then deleted
+        in transactions that never split an aggregated line from its members, its own delete guarded
+        by the ETag it was copied with: an answer recorded in between fails that transaction, those
+        lines stay, and a later visit copies them again."""
         self._step("read_finished_aggregated")
         posted = [
             e
@@ -266,24 +266,27 @@ class AggregatedLines(FinishedLines):
             )
             if e.get("Offset") != "open" and e.get("OnHand") != "open"
         ]
-        moved = 0
-        for aggregated in posted:
-            members = _member_ids(aggregated)
-            records = [r for r in in_parallel(self._ledger_line, [(partition, m) for m in members]) if r is not None]
-            self._step("copy_finished_aggregated")
-            for chunk in _chunks([dict(aggregated), *records]):
-                resilient(submit_transaction, self.finished, [("upsert", copy) for copy in chunk])
+        wanted = [(partition, line_id) for aggregated in posted for line_id in _member_ids(aggregated)]
+        records = {r["RowKey"]: r for r in in_parallel(self._ledger_line, wanted) if r is not None}
+        self._step("copy_finished_aggregated")
+        for chunk in _chunks([*(dict(a) for a in posted), *records.values()]):
+            resilient(submit_transaction, self.finished, [("upsert", copy) for copy in chunk])
+        groups: list[list[Any]] = []
+        for aggregated in posted:  # an aggregated line's members, then itself (guarded), never split
+            group: list[Any] = [
+                ("delete", {"PartitionKey": partition, "RowKey": LINE + line_id})
+                for line_id in _member_ids(aggregated)
+                if LINE + line_id in records
+            ]
             guard = {"etag": _etag(aggregated), "match_condition": MatchConditions.IfNotModified}
-            ops: list[Any] = [("delete", {"PartitionKey": partition, "RowKey": r["RowKey"]}) for r in records]
-            ops.append(("delete", {"PartitionKey": partition, "RowKey": aggregated["RowKey"]}, guard))
+            groups.append([*group, ("delete", {"PartitionKey": partition, "RowKey": aggregated["RowKey"]}, guard)])
+        moved = 0
+        for chunk in whole_groups(groups):  # up to 100 operations (an aggregated line takes at most 99 members)
             try:
-                # One transaction (an aggregated line takes at most 99 members); were it ever more, the
-                # aggregated line goes last, so a member left behind is still found by the next visit.
-                for chunk in _chunks(ops):
-                    self._commit(chunk, "finish_aggregated_lines")
+                self._commit(chunk, "finish_aggregated_lines")
             except ConcurrencyConflict:
-                continue  # an answer was recorded meanwhile: a later visit of the partition moves it
-            moved += 1
+                continue  # an answer was recorded meanwhile: a later visit of the partition moves these
+            moved += sum(1 for op in chunk if op[1]["RowKey"].startswith(AGG_PREFIX))
         return moved
 
     def update_aggregated(self, updates: list[dict[str, Any]]) -> None:

@@ -76,7 +76,7 @@ class FinishedLines(LedgerTables):
             if record is not None:
                 group.append(("delete", {"PartitionKey": partition, "RowKey": LINE + line_id}))
             groups.append(group)
-        for chunk in _whole_groups(groups):
+        for chunk in whole_groups(groups):
             self._commit(chunk, "finish_lines")
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
@@ -139,8 +139,9 @@ def _finished_copy(record: dict[str, Any], final: dict[str, Any]) -> dict[str, A
     return {name: value for name, value in record.items() if value is not None} | final
 
 
-def _whole_groups(groups: list[list[Any]]) -> Iterator[list[Any]]:
-    """Transactions of up to 100 operations that never split a line's record from its open entry."""
+def whole_groups(groups: list[list[Any]]) -> Iterator[list[Any]]:
+    """Transactions of up to 100 operations that never split a group (a line's record and its open
+    entry; an aggregated line and its members)."""
     chunk: list[Any] = []
     for group in groups:
         if len(chunk) + len(group) > BATCH:

@@ -27,7 +27,7 @@ from typing import Any
 from shared.adapters.snapshot_engine import QTY_SCALE, Comparison, WarehouseFigures
 from shared.domain.reconciliation.config import AuditBasis, JournalMode, ReconcileConfig, Side, Thresholds
 from shared.domain.reconciliation.excel import csv_row_maker
-from shared.domain.reconciliation.history import OutOfBalanceLog, StreakLookup
+from shared.domain.reconciliation.history import JoinedStreaks, OutOfBalanceLog
 from shared.domain.reconciliation.journal import (
     JournalProposer,
     JournalText,
@@ -88,7 +88,7 @@ class RunSinks:
     """Everything a run's differing keys flow into; both streams fill these the same way."""
 
     config: ReconcileConfig
-    before: StreakLookup
+    before: JoinedStreaks
     machine: TextSpool
     writer: Any  # csv.writer over ``machine`` (the _csv module exports no writer type)
     finance_rows: FinanceRows
@@ -591,7 +591,7 @@ StreamFunction = Callable[[Comparison, RunSinks], None]
 
 def new_sinks(
     config: ReconcileConfig,
-    before: StreakLookup,
+    before: JoinedStreaks,
     technical: list[str],
     run_id: str,
     journal_shown: int,

@@ -7,21 +7,14 @@ valid earlier summary: the chain survives even when old summaries are pruned.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
-from typing import Any, Protocol, overload
+from typing import Any, overload
+
+from shared.domain.reconciliation.json_text import list_items, skip_whitespace
 
 HistoryKey = tuple[str, str]  # (item, warehouse)
-_DECODE = json.JSONDecoder().raw_decode
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
-
-
-class StreakLookup(Protocol):
-    """Streaks before this run by (item, warehouse): ``JoinedStreaks``, or a dict."""
-
-    def get(self, key: HistoryKey, default: int, /) -> int: ...
 
 
 def latest_previous(history: Sequence[Mapping[str, Any]], run_id: str) -> Mapping[str, Any] | None:
@@ -204,22 +197,8 @@ class OutOfBalanceEntries(Sequence[dict[str, Any]]):
     def pairs(self) -> Iterator[tuple[HistoryKey, int]]:
         """((item, warehouse), runs) of each entry, decoded one at a time: never the whole list."""
         text = self.json_text
-        i = _skip(text, 0)
-        if text[i : i + 1] != "[":
-            raise ValueError("out_of_balance is not a JSON list")
-        i = _skip(text, i + 1)
-        if text[i : i + 1] == "]":
-            return
-        while True:
-            entry, i = _DECODE(text, i)
+        for entry in list_items(text, skip_whitespace(text, 0)):
             yield (str(entry["item"]), str(entry.get("warehouse", ""))), int(entry.get("runs", 1))
-            i = _skip(text, i)
-            if text[i : i + 1] == ",":
-                i = _skip(text, i + 1)
-            elif text[i : i + 1] == "]":
-                return
-            else:
-                raise ValueError(f"out_of_balance: unexpected text at {i}")
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -304,9 +283,3 @@ class OutOfBalanceLog:
     def flagged_sorted(self) -> list[tuple[HistoryKey, int]]:
         """Keys at or past the audit threshold, most runs first (call after ``entries``)."""
         return sorted(self.flagged, key=lambda kv: (-kv[1], kv[0]))
-
-
-def _skip(text: str, at: int) -> int:
-    """The index of the first non-whitespace character from `at` (JSON's own whitespace)."""
-    found = _WHITESPACE.match(text, at)
-    return found.end() if found else at

@@ -11,13 +11,11 @@ entry decoded, checked and dropped, to find where the list ends) and kept as its
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from shared.domain.reconciliation.history import OutOfBalanceEntries
+from shared.domain.reconciliation.json_text import decode, list_items, skip_whitespace
 
-_DECODE = json.JSONDecoder().raw_decode
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
 STREAKS = "out_of_balance"
 
 
@@ -26,30 +24,30 @@ def parse_summary(text: str) -> Any:
 
     Anything that is not a JSON object is returned as decoded (the caller ignores it); invalid JSON
     raises ``ValueError`` as ``json.loads`` does."""
-    i = _skip(text, 0)
+    i = skip_whitespace(text, 0)
     if text[i : i + 1] != "{":
         return json.loads(text)
     doc: dict[str, Any] = {}
-    i = _skip(text, i + 1)
+    i = skip_whitespace(text, i + 1)
     if text[i : i + 1] == "}":
         return _end(doc, text, i + 1)
     while True:
-        key, i = _DECODE(text, i)
+        key, i = decode(text, i)
         if not isinstance(key, str):
             raise ValueError(f"summary: a member name expected at {i}")
-        i = _skip(text, i)
+        i = skip_whitespace(text, i)
         if text[i : i + 1] != ":":
             raise ValueError(f"summary: ':' expected at {i}")
-        i = _skip(text, i + 1)
+        i = skip_whitespace(text, i + 1)
         if key == STREAKS and text[i : i + 1] == "[":
             end, count = _list_end(text, i)
             doc[key] = OutOfBalanceEntries(text[i:end], count)
             i = end
         else:
-            doc[key], i = _DECODE(text, i)
-        i = _skip(text, i)
+            doc[key], i = decode(text, i)
+        i = skip_whitespace(text, i)
         if text[i : i + 1] == ",":
-            i = _skip(text, i + 1)
+            i = skip_whitespace(text, i + 1)
         elif text[i : i + 1] == "}":
             return _end(doc, text, i + 1)
         else:
@@ -58,30 +56,19 @@ def parse_summary(text: str) -> Any:
 
 def _list_end(text: str, start: int) -> tuple[int, int]:
     """Where the streak list at `start` ends, and how many entries it holds (each checked)."""
-    i = _skip(text, start + 1)
-    if text[i : i + 1] == "]":
-        return i + 1, 0
+    entries = list_items(text, start)
     count = 0
     while True:
-        entry, i = _DECODE(text, i)
+        try:
+            entry = next(entries)
+        except StopIteration as done:
+            return done.value, count
         if not isinstance(entry, dict) or "item" not in entry or not isinstance(entry.get("runs", 1), int):
             raise ValueError(f"summary: {STREAKS} entry {count} is not an item's streak")
         count += 1
-        i = _skip(text, i)
-        if text[i : i + 1] == ",":
-            i = _skip(text, i + 1)
-        elif text[i : i + 1] == "]":
-            return i + 1, count
-        else:
-            raise ValueError(f"summary: ',' or ']' expected at {i}")
 
 
 def _end(doc: dict[str, Any], text: str, at: int) -> dict[str, Any]:
-    if _skip(text, at) != len(text):
+    if skip_whitespace(text, at) != len(text):
         raise ValueError(f"summary: extra data at {at}")
     return doc
-
-
-def _skip(text: str, at: int) -> int:
-    found = _WHITESPACE.match(text, at)
-    return found.end() if found else at
