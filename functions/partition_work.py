@@ -79,19 +79,11 @@ def ledger_sync(msg: func.QueueMessage) -> None:
 def ledger_aggregate(msg: func.QueueMessage) -> None:
     from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.work_queues import WorkQueues
-    from shared.services.partition_work import YieldToSync, on_aggregate_message
+    from shared.services.partition_work import on_aggregate_message
 
     def work(body: dict[str, Any]) -> None:
-        settings, store, queues = get_settings(), LedgerStore(), WorkQueues()
-        policy = YieldToSync(
-            lambda: queues.backlog("sync"),
-            settings.aggregate_yield_backlog,
-            settings.aggregate_yield_s,
-            settings.aggregate_yield_max,
-        )
-        on_aggregate_message(
-            store, queues, body, settings.mapping(), _schedule_send(store, queues), yield_to_sync=policy
-        )
+        store, queues = LedgerStore(), WorkQueues()
+        on_aggregate_message(store, queues, body, get_settings().mapping(), _schedule_send(store, queues))
 
     _run("aggregate", msg, work)
 

@@ -40,10 +40,6 @@ param sweepBudgetSeconds int = 420
 param sweepMinAgeSeconds int = 60
 @description('Seconds an aggregate message waits, so one aggregated line collects the lines of that window.')
 param aggregateDelaySeconds int = 30
-@description('Aggregation yields to sync: while more than this many sync messages wait (0: never), an aggregate message is put back for aggregateYieldSeconds, at most aggregateYieldMax times.')
-param aggregateYieldBacklog int = 8
-param aggregateYieldSeconds int = 20
-param aggregateYieldMax int = 6
 @description('Seconds a send message waits so that one journal collects the lines aggregated meanwhile.')
 param sendDelaySeconds int = 30
 
@@ -284,9 +280,6 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'SWEEP_BUDGET_SECONDS', value: string(sweepBudgetSeconds) }
         { name: 'SWEEP_MIN_AGE_SECONDS', value: string(sweepMinAgeSeconds) }
         { name: 'AGGREGATE_DELAY_SECONDS', value: string(aggregateDelaySeconds) }
-        { name: 'AGGREGATE_YIELD_BACKLOG', value: string(aggregateYieldBacklog) }
-        { name: 'AGGREGATE_YIELD_SECONDS', value: string(aggregateYieldSeconds) }
-        { name: 'AGGREGATE_YIELD_MAX', value: string(aggregateYieldMax) }
         { name: 'SEND_DELAY_SECONDS', value: string(sendDelaySeconds) }
         { name: 'SEND_JOURNALS_SCHEDULE', value: sendJournalsSchedule }
         { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }

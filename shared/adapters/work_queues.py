@@ -11,8 +11,6 @@ import base64
 import contextlib
 import json
 import logging
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,11 +50,6 @@ class PoisonMessage:
 
 
 _created: set[tuple[str, str]] = set()
-_backlogs: dict[str, tuple[float, int]] = {}
-_backlogs_lock = threading.Lock()
-BACKLOG_TTL_S = 2.0
-"""A queue's backlog is read at most once per this many seconds per process: a worker takes up to
-`batchSize` messages at once, and each would otherwise ask the same question."""
 
 
 class WorkQueues:
@@ -87,19 +80,6 @@ class WorkQueues:
 
         list(in_parallel(send, items))
         return len(items)
-
-    def backlog(self, work: str) -> int:
-        """Messages waiting in a work queue (Azure's approximate count: visible, delayed and in flight)."""
-        name = get_settings().queue_name(work)
-        now = time.monotonic()
-        with _backlogs_lock:
-            seen = _backlogs.get(name)
-        if seen is not None and now - seen[0] < BACKLOG_TTL_S:
-            return seen[1]
-        count = resilient(self.client(work).get_queue_properties).approximate_message_count or 0
-        with _backlogs_lock:
-            _backlogs[name] = (now, count)
-        return count
 
     def poison(self, work: str, limit: int = 32) -> list[PoisonMessage]:
         """Messages the host gave up on (after `maxDequeueCount` failures), oldest first, not removed."""

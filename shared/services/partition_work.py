@@ -301,51 +301,6 @@ def _aggregate_one(
     return report, "clear" if marker is not None else None  # refused (kept) if new lines arrived since
 
 
-@dataclass(frozen=True)
-class YieldToSync:
-    """Aggregation waits while sync has a backlog.
-
-    Both stages visit the same ledger partitions on the same storage account, and sync is what a
-    store waits for (its lines in the cache), while an aggregated line only has to be ready for the
-    next journal. So while more than ``limit`` sync messages wait, an aggregate message is put back
-    for ``delay_s`` instead of being worked, at most ``max_deferrals`` times (then it runs whatever
-    the backlog: a store that never stops posting still gets its journals). ``limit`` 0: never.
-    """
-
-    sync_backlog: Callable[[], int]
-    limit: int
-    delay_s: int
-    max_deferrals: int
-
-
-def deferred_for_sync(queues: WorkSink, body: dict[str, Any], policy: YieldToSync | None) -> bool:
-    """Put ``body`` back for later if sync has a backlog (``YieldToSync``); True when it was."""
-    if policy is None or policy.limit <= 0:
-        return False
-    deferred = body.get("deferred", 0)
-    if not isinstance(deferred, int) or isinstance(deferred, bool) or not 0 <= deferred <= MAX_DEFERRALS:
-        raise ValueError(f"a work message's deferral count is not a small whole number: {str(deferred)[:50]}")
-    if deferred >= policy.max_deferrals:
-        return False
-    waiting = policy.sync_backlog()
-    if waiting <= policy.limit:
-        return False
-    queues.put("aggregate", [{**body, "deferred": deferred + 1}], delay_s=policy.delay_s)
-    log.info(
-        "aggregation of %s waits %d s for sync (%d sync messages waiting; deferral %d of %d)",
-        describe(body),
-        policy.delay_s,
-        waiting,
-        deferred + 1,
-        policy.max_deferrals,
-    )
-    return True
-
-
-MAX_DEFERRALS = 100
-"""The most a message may say it was deferred (the setting's upper bound)."""
-
-
 def on_aggregate_message(
     store: WorkPort,
     queues: WorkSink,
@@ -353,15 +308,7 @@ def on_aggregate_message(
     mapping: JournalMapping,
     schedule_send: Callable[[str], None],
     clock: Clock = _now,
-    yield_to_sync: YieldToSync | None = None,
 ) -> AggregateReport:
-    """Aggregate the partitions a message names (or put it back while sync is behind: ``YieldToSync``)."""
-    if is_batch(body):
-        _batch_items(body)  # a message that is not ours is refused now, not after its deferrals
-    else:
-        _partition_of(body)
-    if deferred_for_sync(queues, body, yield_to_sync):
-        return AggregateReport()
     if is_batch(body):
         return _on_aggregate_batch(store, queues, body, mapping, schedule_send, clock)
     partition, marker = _partition_of(body)
