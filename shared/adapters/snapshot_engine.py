@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from shared.adapters.report_sql import ReportSpec, report_columns
 from shared.domain.reconciliation.columns import (
     MappingError,
     ResolvedColumns,
@@ -143,6 +144,9 @@ class Comparison:
     """Other measures: name -> (ERP column, WMS column)."""
     item_spelled: bool = False
     """Rows carry the item id as spelled in the files after the totals (ids compared in capitals)."""
+    report_at: int | None = None
+    """Where the report columns (``report_sql.OUT_NAMES``) start in a row; None: not computed, or
+    the run holds ids or magnitudes they do not restate exactly (the Python path takes it)."""
     """Keys with negative stock in the ERP and in the WMS (all keys, matching ones too)."""
 
     @property
@@ -586,6 +590,7 @@ def _query(
     level: list[KeyField],
     config: ReconcileConfig | None = None,
     measures: tuple[tuple[str, str, str], ...] = (),
+    report: ReportSpec | None = None,
 ) -> str:
     """One statement over both files.
 
@@ -597,6 +602,8 @@ def _query(
     3. Item-level cost/class fallback for keys the ERP lacks, by a semi-join scan of
        the ERP file restricted to the few items that need it.
     Result order: match rows (m = true) first, then differing keys by key.
+    4. With ``report``: the report columns of ``report_sql`` after the engine's own (the rules,
+       the report lines and the summary's sums, computed here on both cores).
     """
     f = _Features(
         cost="unit_cost" in erp_cols.columns,
@@ -643,7 +650,7 @@ def _query(
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
     measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
-    return f"""
+    ctes = f"""
         WITH k AS (
           SELECT {", ".join(keys)}, {", ".join(aggs)}
           FROM ({_side_select(Side.ERP, erp_cols, level, f, config, tuple((m[0], m[1]) for m in measures))}
@@ -657,15 +664,80 @@ def _query(
             max(e_asof) AS e_asof, max(w_asof) AS w_asof,
             sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad,
             count(*) FILTER (WHERE eq < 0) AS eneg, count(*) FILTER (WHERE wq < 0) AS wneg
-          FROM k GROUP BY ALL){fallback}
-        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
-               {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
-               t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
-{measure_out}
+          FROM k GROUP BY ALL){fallback}"""
+    columns = [
+        "r.m",
+        *("r." + c for c in keys),
+        "r.nkeys",
+        "r.en",
+        "r.wn",
+        _text("r.eq"),
+        _text("r.wq"),
+        _text("r.cost"),
+        "r.smin",
+        "r.smax",
+        "r.cls",
+        "r.e_asof",
+        "r.w_asof",
+        "CAST(r.bad AS BIGINT)",
+        *fb_cols.split(", "),
+        *("t.tot_bad", "t.tot_e", "t.tot_w", "t.tot_eneg", "t.tot_wneg"),
+        *(["r.d_item"] if spelled else []),
+        *measure_out.lstrip(", ").split(", ")[: 2 * len(measures)],
+    ]
+    totals = """CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
+                           CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t"""
+    if report is not None:
+        fb_raw = ("fb.fb_cost" if fallback and f.cost else "NULL", "fb.fb_cls" if fallback and f.cls else "NULL")
+        return _report_query(report, level, spelled, ctes, columns, f"{fb_join} {{ws}} {totals}", fb_raw)
+    return f"""{ctes}
+        SELECT {", ".join(columns)}
         FROM r {fb_join}
-        CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
-                           CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t
+        {totals}
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
+    """
+
+
+def _report_query(
+    report: ReportSpec,
+    level: list[KeyField],
+    spelled: bool,
+    ctes: str,
+    columns: list[str],
+    joins: str,
+    fb_raw: tuple[str, str],
+) -> str:
+    """The engine's statement with ``report_sql``'s columns after its own (``_query``, step 4)."""
+    names = [k.value for k in level]
+    has_wh = "warehouse" in names
+    aliased = ", ".join(f"{c} AS c_{i}" for i, c in enumerate(columns))
+    count = len(columns)
+    key_aliases = [f"c_{i + 1}" for i in range(len(names))]
+    order = ", ".join(key_aliases)
+    cols = report_columns(
+        report, names, spelled=spelled, fb_cost=fb_raw[0], fb_cls=fb_raw[1], order=order, matched="c_0"
+    )
+    ws = (
+        "ws AS (SELECT k_warehouse AS ws_wh, smin AS ws_site FROM r WHERE m AND smin = smax)"
+        if has_wh
+        else "ws AS (SELECT smin AS ws_site FROM r WHERE m AND smin = smax)"
+    )
+    ws_join = "LEFT JOIN ws ON ws.ws_wh = r.k_warehouse" if has_wh else "LEFT JOIN ws ON TRUE"
+    own = ", ".join(f"c_{i}" for i in range(count))
+    # the rows are sorted with their numbers only; each text is computed once, above the sort
+    above = f"""(SELECT * FROM (SELECT *, FALSE AS grp FROM calc2 CROSS JOIN u UNION ALL BY NAME SELECT * FROM g)
+              ORDER BY c_0 DESC, grp, {order})"""
+    for layer in cols.above:
+        above = f"(SELECT *, {layer} FROM {above})"
+    return f"""{ctes},
+        {ws},
+        base AS (SELECT {aliased}, {cols.base} FROM r {joins.format(ws=ws_join)}),
+        calc AS (SELECT *, {cols.calc} FROM base),
+        calc2 AS NOT MATERIALIZED (SELECT * FROM calc),
+        u AS ({cols.unsafe}),
+        g AS ({cols.groups})
+        SELECT {own}, {cols.out}
+        FROM {above}
     """
 
 
@@ -731,8 +803,12 @@ def compare(
     wms: SnapshotSource,
     config: ReconcileConfig,
     settings: EngineSettings | None = None,
+    report: ReportSpec | None = None,
 ) -> Comparison:
     """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input.
+
+    ``report``: also compute the report columns (``report_sql``); ``Comparison.report_at`` then
+    says where they start, or is None when a row holds what SQL does not restate exactly.
 
     DuckDB runs out of memory now and then at its limit with two threads on very large snapshots
     (seen at 10M + 10M rows, on main as on this code: its CSV readers and hash tables do not always
@@ -740,15 +816,21 @@ def compare(
     """
     settings = settings or EngineSettings()
     try:
-        return _compare(erp, wms, config, settings)
+        return _compare(erp, wms, config, settings, report)
     except SnapshotError as exc:
         if settings.threads <= 1 or not isinstance(exc.__cause__, duckdb.OutOfMemoryException):
             raise
     log.warning("comparison ran out of memory with %d threads; trying once more with 1", settings.threads)
-    return _compare(erp, wms, config, replace(settings, threads=1))
+    return _compare(erp, wms, config, replace(settings, threads=1), report)
 
 
-def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings) -> Comparison:
+def _compare(
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    settings: EngineSettings,
+    report: ReportSpec | None = None,
+) -> Comparison:
     # One spill directory per run: concurrent trigger invocations must not share spill files.
     temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
     con = duckdb.connect(
@@ -790,7 +872,12 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
             )
         try:
             _load_config_tables(con, config)
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
+            if measures:
+                report = None  # other measures stay with Python (report_sql.sql_report_possible)
+            if report is not None:
+                # the report's texts are computed over the sorted rows: their order must hold
+                con.execute("SET preserve_insertion_order = true")
+            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures, report))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
@@ -808,6 +895,8 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
                     )
             raise SnapshotError(f"{tot_bad} bad row(s): " + " | ".join(errors))
         negative = (int(tot_eneg or 0), int(tot_wneg or 0))
+        own = n + 20 + (1 if _shows_item_spelling(config) else 0) + 2 * len(measures)
+        report_at = own if report is not None and not first[0][own] else None
         figures: dict[str, WarehouseFigures] = {}
         wh_site: dict[str, str] = {}
         wh_pos = level.index(KeyField.WAREHOUSE) + 1 if KeyField.WAREHOUSE in level else None
@@ -837,6 +926,7 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
             item_spelled=_shows_item_spelling(config),
             measure_names=tuple(name for name, _, _ in measures),
             measure_columns={name: (e, w) for name, e, w in measures},
+            report_at=report_at,
         )
     except BaseException:
         con.close()

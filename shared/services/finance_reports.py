@@ -51,6 +51,11 @@ class FinanceReports:
     workbook: IO[bytes]
 
 
+def kept_rows_max(max_rows: int | None) -> int:
+    """How many rows over threshold (and how many others) the workbook keeps (``FinanceRows``)."""
+    return max_rows if max_rows is not None else report_xlsx.XLSX_MAX_ROWS
+
+
 class FinanceRows:
     """differences.csv body and the workbook's Differences rows, fed one machine row at a time.
 
@@ -67,7 +72,7 @@ class FinanceRows:
         self._writer = csv.writer(self._spool, lineterminator="\r\n")
         self._convert = row_converter(technical)
         self._material = self.technical.index("material") if "material" in self.technical else None
-        self.max_rows = max_rows if max_rows is not None else report_xlsx.XLSX_MAX_ROWS
+        self.max_rows = kept_rows_max(max_rows)
         self._max = self.max_rows
         self.over: list[Sequence[str]] = []
         self.other: list[Sequence[str]] = []

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import IO, Any, Protocol
 
 from shared.adapters.report_html import render_error
+from shared.adapters.report_sql import ReportSpec, sql_report_possible
 from shared.adapters.snapshot_engine import (
     Comparison,
     EngineOutOfMemory,
@@ -43,7 +44,9 @@ from shared.services.finance_reports import (
     XLSX_TYPE,
     build_finance_reports,
     journal_lines_shown,
+    kept_rows_max,
 )
+from shared.services.reconcile_sql_stream import stream_sql
 from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
@@ -258,7 +261,12 @@ def reconcile(
     path the batched default is tested against; the reports are the same bytes.
     """
     try:
-        cmp = compare(erp, wms, config, engine)
+        report = (
+            ReportSpec(config, run_id, kept_rows_max(config.workbook_max_rows))
+            if not reference and sql_report_possible(config)
+            else None
+        )
+        cmp = compare(erp, wms, config, engine, report)
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
     settings = engine or EngineSettings()
@@ -296,7 +304,9 @@ def _build(
     shown = journal_lines_shown(config.workbook_max_rows)
     sinks = new_sinks(config, streaks_by_scope(history, run_id), csv_header(level), run_id, shown)
     try:
-        (stream_reference if reference else stream_fast)(cmp, sinks)
+        stream = stream_reference if reference else stream_sql if cmp.report_at is not None else stream_fast
+        log.info("reconciliation %s: %s", run_id, stream.__name__)
+        stream(cmp, sinks)
     except BaseException:
         sinks.close()
         raise
