@@ -144,6 +144,7 @@ class Comparison:
     """Other measures: name -> (ERP column, WMS column)."""
     item_spelled: bool = False
     """Rows carry the item id as spelled in the files after the totals (ids compared in capitals)."""
+    _chunks: Iterator[str] | None = field(default=None, repr=False)
     report_at: int | None = None
     """Where the report columns (``report_sql.OUT_NAMES``) start in a row; None: not computed, or
     the run holds ids or magnitudes they do not restate exactly (the Python path takes it)."""
@@ -200,7 +201,14 @@ class Comparison:
 
     def _fetch(self, batch: int) -> list[tuple[Any, ...]]:
         try:
-            return self._cursor.fetchmany(batch)
+            rows = self._cursor.fetchmany(batch)
+            while not rows and self._chunks is not None:
+                following = next(self._chunks, None)
+                if following is None:
+                    break
+                self._cursor = self._con.execute(following)
+                rows = self._cursor.fetchmany(batch)
+            return rows
         except duckdb.OutOfMemoryException as exc:
             raise EngineOutOfMemory(str(exc)) from exc
 
@@ -724,21 +732,27 @@ def _report_query(
     )
     ws_join = "LEFT JOIN ws ON ws.ws_wh = r.k_warehouse" if has_wh else "LEFT JOIN ws ON TRUE"
     own = ", ".join(f"c_{i}" for i in range(count))
-    # the rows are sorted with their numbers only; each text is computed once, above the sort
-    above = f"""(SELECT * FROM (SELECT *, FALSE AS grp FROM calc2 CROSS JOIN u UNION ALL BY NAME SELECT * FROM g)
-              ORDER BY c_0 DESC, grp, {order})"""
+    # The rows are numbered in key order once, with their numbers only, into a temp table; the
+    # texts are then computed and sorted a range of numbers at a time (``REPORT_CHUNK``), so no
+    # sort carries the texts of a whole bad day (they do not fit the engine's memory limit).
+    inner = "(SELECT * FROM rep WHERE seq > {lo} AND seq <= {hi})"
     for layer in cols.above:
-        above = f"(SELECT *, {layer} FROM {above})"
-    return f"""{ctes},
+        inner = f"(SELECT *, {layer} FROM {inner})"
+    create = f"""CREATE TEMP TABLE rep AS {ctes},
         {ws},
         base AS (SELECT {aliased}, {cols.base} FROM r {joins.format(ws=ws_join)}),
         calc AS (SELECT *, {cols.calc} FROM base),
         calc2 AS NOT MATERIALIZED (SELECT * FROM calc),
         u AS ({cols.unsafe}),
         g AS ({cols.groups})
-        SELECT {own}, {cols.out}
-        FROM {above}
+        SELECT *, row_number() OVER (ORDER BY c_0 DESC, grp, {order}) AS seq
+        FROM (SELECT *, FALSE AS grp FROM calc2 CROSS JOIN u UNION ALL BY NAME SELECT * FROM g)
     """
+    chunk = f"SELECT {own}, {cols.out} FROM {inner} ORDER BY seq"
+    return create + "\x00" + chunk
+
+
+REPORT_CHUNK = 40_000
 
 
 def _text(column: str) -> str:
@@ -874,10 +888,18 @@ def _compare(
             _load_config_tables(con, config)
             if measures:
                 report = None  # other measures stay with Python (report_sql.sql_report_possible)
+            statement = _query(erp_cols, wms_cols, level, config, measures, report)
+            chunks = None
             if report is not None:
-                # the report's texts are computed over the sorted rows: their order must hold
-                con.execute("SET preserve_insertion_order = true")
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures, report))
+                create, chunk = statement.split("\x00")
+                con.execute(create)
+                total = con.execute("SELECT count(*) FROM rep").fetchone()[0]
+                chunks = iter(
+                    [chunk.replace("{lo}", str(lo)).replace("{hi}", str(lo + REPORT_CHUNK)) for lo in range(0, total, REPORT_CHUNK)]
+                )
+                cursor = con.execute(next(chunks))
+            else:
+                cursor = con.execute(statement)
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
@@ -927,6 +949,7 @@ def _compare(
             measure_names=tuple(name for name, _, _ in measures),
             measure_columns={name: (e, w) for name, e, w in measures},
             report_at=report_at,
+            _chunks=chunks,
         )
     except BaseException:
         con.close()
