@@ -13,12 +13,12 @@ In one run, on one Azurite (its own, on free ports, or OMNISYNC_TEST_STORAGE):
    it, as deployed, where both share the one Azurite process). The last count's aggregation is
    then drained, untimed.
 2. Baseline, same run and storage: the entities sync writes (each touched cache row, each line's
-   record and open entry) as batched upserts grouped per partition, on as many threads, through
+   open record) as batched upserts grouped per partition, on as many threads, through
    the SDK's `submit_transaction` (`sync_ratio`); and again through omnisync's own transaction
    writer, about 3x cheaper in CPU (`sync_ratio_same_client`: the ratio with the same client on
    both sides, so it shows the design's cost without the client's); and the SDK's upserts once more
    into the ledger as ingest leaves it (`sync_ratio_over_ingest`: on Azurite a write costs more in a
-   bigger table, and sync writes into one that already holds every line and open entry).
+   bigger table, and sync writes into one that already holds every line).
 3. Lag: the best worker count again, consumers running while the stores post; lag is from the
    POST that carried a line being accepted to the line's `IVPostedAt`.
 4. History: 200,000 finished lines of the same products and the aggregated lines they went into
@@ -149,10 +149,10 @@ def line_times() -> dict[str, float]:
     found: dict[str, float | None] = {}
     lo, hi = f"{ENV}|", f"{ENV}}}"
     query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b"
-    for table in (store.ledger, store.finished):
-        for e in table.query_entities(
-            query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
-        ):
+    sources = ((store.ledger, "D"), (store.ledger, "L"), (store.finished, "L"))  # open, aggregated, finished
+    for table, prefix in sources:
+        params = {"lo": lo, "hi": hi, "a": prefix + "|", "b": prefix + "}"}
+        for e in table.query_entities(query, parameters=params, select=["LineId", "IVPostedAt"]):
             if e.get("IVPostedAt") or e["LineId"] not in found:
                 found[e["LineId"]] = e["IVPostedAt"].timestamp() if e.get("IVPostedAt") else None
     return found
@@ -278,7 +278,7 @@ def lag_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: f
 
 
 def sync_entities(requests: list[list[dict]]) -> list[dict]:
-    """What sync writes, grouped per partition: each touched cache row, each line's record and open entry."""
+    """What sync writes, grouped per partition: each touched cache row, each line's open record."""
     from shared.adapters.ledger_keys import ledger_partition
     from shared.domain.adjustments import dimension_key
     from shared.domain.cache import cache_row_key
@@ -290,8 +290,13 @@ def sync_entities(requests: list[list[dict]]) -> list[dict]:
         for line in body:
             partition = ledger_partition(ENV, line["organizationId"], line["productId"])
             by_partition[partition] += [
-                {"PartitionKey": partition, "RowKey": "L|" + line["id"], "Status": "IVPosted", "IVPostedAt": now},
-                {"PartitionKey": partition, "RowKey": "D|" + line["id"], "Stage": "IVPosted", "IVPostedAt": now},
+                {
+                    "PartitionKey": partition,
+                    "RowKey": "D|" + line["id"],
+                    "Stage": "IVPosted",
+                    "Status": "IVPosted",
+                    "IVPostedAt": now,
+                },
             ]
             rows[partition].add(cache_row_key(dimension_key(line["dimensions"])))
     for partition, keys in rows.items():
@@ -322,7 +327,7 @@ def raw_over_ingest(requests: list[list[dict]], clients: int, threads: int) -> f
 
 
 def write_history(requests: list[list[dict]], history: int, aggregated_share: float) -> None:
-    """Finished lines (`Aggregated`, no open entry) in the same partitions, written directly (untimed):
+    """Finished lines (`Aggregated`) in the same partitions, written directly (untimed):
     their records, and the aggregated lines they went into (posted in the ERP, offsets done),
     `aggregated_share` per line, where the product keeps finished records: table `finishedlines`."""
     from shared.adapters.ledger_keys import ledger_partition

@@ -1,8 +1,9 @@
-"""A ledger partition's aggregated lines (`A|id`, journal lines) and the open entries aggregation finishes.
+"""A ledger partition's aggregated lines (`A|id`, journal lines) and the open lines aggregation takes.
 
-Aggregation reads the open range (`D|`), writes aggregated lines together with their members'
-stage in one partition transaction, then finishes the members' line records; sending and the
-ERP's answers read and update the aggregated lines. Row keys are made here (ledger_keys.py).
+Aggregation reads the open range (`D|`), writes aggregated lines and moves their members' records
+from `D|` to `L|` in one partition transaction (a bigger visit marks the members first and moves
+them after); sending and the ERP's answers read and update the aggregated lines. Row keys are made
+here (ledger_keys.py).
 """
 
 from __future__ import annotations
@@ -17,14 +18,13 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.finished_lines import FinishedLines, two_table_page, whole_groups
+from shared.adapters.finished_lines import FinishedLines, merged_page, whole_groups
 from shared.adapters.ledger_base import (
     ConcurrencyConflict,
     _any_status,
     _decimal,
 )
 from shared.adapters.ledger_keys import AGGREGATED, LINE, OPEN, prefix_range
-from shared.adapters.partition_ledger import OPEN_FIELDS
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
@@ -145,8 +145,9 @@ class AggregatedLines(FinishedLines):
     def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
         """Open lines past `Created`, from the open range only.
 
-        Returns the `IVPosted` lines (row key `L|id`, ETag of the open entry) and the lines already
-        in an aggregated line whose record still has to say so (line id, aggregated id).
+        Returns the `IVPosted` lines (row key `L|id`, ETag of the open record, the record itself to
+        move) and the lines already in an aggregated line whose record still has to move (line id,
+        aggregated id).
         """
         lo, hi = prefix_range(OPEN)
         self._step("read_posted")
@@ -154,7 +155,6 @@ class AggregatedLines(FinishedLines):
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage ne @stage",
             parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
             results_per_page=limit,
-            select=["RowKey", "Stage", "AggregatedLineId", *OPEN_FIELDS],
         )
         posted: list[DetailedLine] = []
         aggregated: list[tuple[str, str]] = []
@@ -174,26 +174,27 @@ class AggregatedLines(FinishedLines):
                     e.get("JournalNameId"),
                     e.get("TransDate"),
                     e.get("CostPrice"),
+                    dict(e),
                 )
             )
         return posted, aggregated
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
         """Lines no journal takes (no mapping for their source + measure) are finished as they are
-        (`IVPosted`): each open entry goes, guarded by its ETag, and its record moves to `finishedlines`."""
-        self.finish_lines(partition, [(line.row_key[len(LINE) :], {}, line.etag) for line in lines])
+        (`IVPosted`): each open record moves to `finishedlines`, its delete guarded by its ETag."""
+        self.finish_lines(partition, [(line.line_id, {}, line.etag) for line in lines])
 
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
         """Aggregated lines and what becomes of their members, in one transaction; True if finished.
 
         A visit that fits one transaction (up to 49 lines: a create per group and two operations a
-        line) finishes its members there: each line record says `Aggregated` and its open entry goes,
-        the delete guarded by the entry's ETag, so a concurrent visit makes the whole of it fail. A
-        bigger visit moves the open entries to `Aggregated` (one operation a member, up to ~97 lines
-        of a key in one aggregated line) and `finish_aggregated` writes the records afterwards.
+        line) moves its members there: each open record goes, the delete guarded by its ETag, so a
+        concurrent visit makes the whole of it fail, and comes back under `L|` saying `Aggregated`. A
+        bigger visit marks the open records `Aggregated` (one operation a member, up to ~97 lines of
+        a key in one aggregated line) and `finish_aggregated` moves them afterwards.
         """
         members = sum(len(group.lines) for group in groups)
-        finish = len(groups) + 2 * members <= BATCH
+        finish = len(groups) + 2 * members <= BATCH and all(line.stored is not None for g in groups for line in g.lines)
         ops: list[Any] = []
         for group in groups:
             ops.append(
@@ -208,10 +209,10 @@ class AggregatedLines(FinishedLines):
             )
             for line in group.lines:
                 guard = {"etag": line.etag, "match_condition": MatchConditions.IfNotModified}
-                entry = {"PartitionKey": partition, "RowKey": OPEN + line.row_key[len(LINE) :]}
-                if finish:
-                    ops.append(("update", _aggregated_record(partition, line.line_id, group.aggregated_id, at), MERGE))
+                entry = {"PartitionKey": partition, "RowKey": OPEN + line.line_id}
+                if finish and line.stored is not None:
                     ops.append(("delete", entry, guard))
+                    ops.append(("upsert", _aggregated_record(line.stored, line.line_id, group.aggregated_id, at)))
                 else:
                     entry |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id}
                     ops.append(("update", entry, MERGE | guard))
@@ -219,17 +220,34 @@ class AggregatedLines(FinishedLines):
         return finish
 
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
-        """Line records say `Aggregated` and their open entries go, two operations a line.
+        """Records marked `Aggregated` move from `D|` to `L|`, two operations a line (a read first).
 
-        Repeatable: a crash in between leaves entries in stage `Aggregated`, which the next visit
-        finishes; a concurrent finisher makes a chunk fail, and the caller re-reads.
+        Repeatable: a crash in between leaves records in stage `Aggregated` under `D|`, which the next
+        visit moves; a concurrent mover makes a chunk fail (each delete is guarded by the ETag read
+        here), and the caller re-reads.
         """
-        ops: list[Any] = []
-        for line_id, aggregated_id in members:
-            ops.append(("update", _aggregated_record(partition, line_id, aggregated_id, at), MERGE))
-            ops.append(("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}))
-        for chunk in _chunks(ops):
-            self._commit(chunk, "finish_aggregated")  # a concurrent finisher: a conflict, the caller re-reads
+        self._step("read_aggregated_members")
+        records = in_parallel(self._open_record, [(partition, line_id) for line_id, _ in members])
+        groups: list[list[Any]] = []
+        for (line_id, aggregated_id), (record, etag) in zip(members, records, strict=True):
+            if record is None:
+                continue  # moved by a concurrent visit
+            guard = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+            groups.append(
+                [
+                    ("delete", {"PartitionKey": partition, "RowKey": OPEN + line_id}, guard),
+                    ("upsert", _aggregated_record(record, line_id, aggregated_id, at)),
+                ]
+            )
+        for chunk in whole_groups(groups):
+            self._commit(chunk, "finish_aggregated")  # a concurrent mover: a conflict, the caller re-reads
+
+    def _open_record(self, partition: str, line_id: str) -> tuple[dict[str, Any] | None, str]:
+        try:
+            entity = self.ledger.get_entity(partition, OPEN + line_id)
+        except ResourceNotFoundError:
+            return None, ""
+        return dict(entity), _etag(entity)
 
     def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
@@ -339,7 +357,8 @@ class AggregatedLines(FinishedLines):
                 params[name] = filters[name]
         # An aggregated line being moved is taken from the ledger: a late answer may be newer there.
         query = " and ".join(clauses)
-        return two_table_page((self.ledger, self.finished), query, params, page_size, token, environment_id)
+        sources = [(self.ledger, AGG_PREFIX), (self.finished, AGG_PREFIX)]
+        return merged_page(sources, query, params, page_size, token, environment_id)
 
     # ---- sending: domain shapes (SendingRepository) --------------------------------------------
     def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]:
@@ -381,12 +400,16 @@ def _member_ids(aggregated: dict[str, Any]) -> list[str]:
     return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 
 
-def _aggregated_record(partition: str, line_id: str, aggregated_id: str, at: datetime) -> dict[str, Any]:
-    """A line record's status once it is in an aggregated line (merged into the record)."""
-    return {
-        "PartitionKey": partition,
+def _aggregated_record(record: dict[str, Any], line_id: str, aggregated_id: str, at: datetime) -> dict[str, Any]:
+    """A line's record as it moves from the open range to `L|id`, saying `Aggregated`."""
+    kept = {name: value for name, value in record.items() if value is not None and name not in _OPEN_ONLY}
+    return kept | {
         "RowKey": LINE + line_id,
         "Status": "Aggregated",
         "AggregatedLineId": aggregated_id,
         "AggregatedAt": at,
     }
+
+
+_OPEN_ONLY = frozenset({"Stage"})
+"""Columns of an open record that its aggregated copy does not keep."""

@@ -54,7 +54,7 @@ class LedgerTables:
     def _commit(self, ops: list[Any], step: str) -> list[Any]:
         """One partition transaction; a lost race is a `ConcurrencyConflict`, whichever way it shows:
         a changed ETag (412), an entity created first (409), or one another visit deleted first
-        (404: an open entry whose guarded update or delete comes after the visit that closed it)."""
+        (404: an open record whose guarded update or delete comes after the visit that closed it)."""
         try:
             self._step(step)
             return resilient(submit_transaction, self.ledger, ops)

@@ -6,14 +6,16 @@ Ledger table, PartitionKey `env|org|product` (everything that must change togeth
 |-------------|----------------------------------------------------------------------|
 | `A|id`      | aggregated line (journal line) until posted and offset; then in table `finishedlines` |
 | `C|hash`    | cache row: quantities of one dimension combination                    |
-| `D|lineid`  | open-line entry: a line not yet `IVPosted`, or posted and not yet aggregated |
+| `D|lineid`  | open line: the full record of a line not yet `IVPosted`, or posted and not yet aggregated |
 | `E|id`      | on-hand event marker                                                  |
-| `L|lineid`  | detailed line (the full record); leaves with its aggregated line (see above) |
+| `L|lineid`  | a line in an aggregated line: its record, moved from `D|`; leaves with its aggregated line |
 | `T|id`      | ERP transaction record                                                |
 
 `C|` and `D|` sort next to each other, so one range query (`C|` ≤ RowKey < `D}`) returns a
 partition's cache rows and its open lines, and nothing of its history: a visit costs what is
-new, not what is old (the *log tail* pattern of the Table design guide). Aggregated lines posted
+new, not what is old (the *log tail* pattern of the Table design guide). An open line is one
+entity (its record under `D|`), so ingest and sync write one entity a line; aggregation moves the
+record to `L|` in the transaction that writes its aggregated line. Aggregated lines posted
 in the ERP and offset leave the ledger with their member lines, so the table holds the work in
 flight and the cache rows, not the history.
 
@@ -64,7 +66,13 @@ def hot_range() -> tuple[str, str]:
 
 
 def line_key(line_id: str) -> str:
+    """Where a line's record is once aggregated (until it leaves for `finishedlines`)."""
     return LINE + line_id
+
+
+def open_key(line_id: str) -> str:
+    """Where a line's record is while it is open (`Created`, or `IVPosted` and not yet aggregated)."""
+    return OPEN + line_id
 
 
 def event_key(event_id: str) -> str:

@@ -1,12 +1,13 @@
 """The inventory ledger in Table Storage: one facade over its focused repositories.
 
-Layout (key prefixes in ledger_keys.py): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
-lines (`L|id`), open entries (`D|id`), cache rows (`C|hash`) and aggregated lines (`A|id`), so a sync is one entity
-group transaction. Table `lineids` makes line ids unique per environment across products; table `pending` lists
-partitions with work. Each concern is its own repository behind a `typing.Protocol` port (shared/services/ports.py):
+Layout (key prefixes in ledger_keys.py): table `ledger`, PartitionKey `env|org|product`, holding the product's open
+lines (`D|id`), aggregated lines' members (`L|id`), cache rows (`C|hash`) and aggregated lines (`A|id`), so a sync is
+one entity group transaction. Table `lineids` makes line ids unique per environment across products; table
+`pending` lists partitions with work. Each concern is its own repository behind a `typing.Protocol` port
+(shared/services/ports.py):
 
 - `IdTable` (line_ids.py): ids, the idempotency authority;
-- `PartitionLedger` (partition_ledger.py): a partition's lines, open entries and cache rows;
+- `PartitionLedger` (partition_ledger.py): a partition's lines and cache rows;
 - `AggregatedLines` (aggregated_lines.py): aggregated lines, aggregation's commits, sending's reads and updates;
 - `PendingIndex` (pending_index.py): pending-work markers, leases and schedules.
 
@@ -43,7 +44,6 @@ from shared.adapters.partition_ledger import (
     OPEN_FIELDS,
     PartitionLedger,
     _cache_row,
-    _open_entry,
     _pending_line,
     _row_ops,
     line_entity,
@@ -85,7 +85,6 @@ __all__ = [
     "_decimal",
     "_ensure_tables",
     "_first_page",
-    "_open_entry",
     "_pending_line",
     "_row_ops",
     "decode_token",

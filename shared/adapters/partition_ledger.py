@@ -1,7 +1,7 @@
-"""A ledger partition's detailed lines, their open entries and its cache rows (table `ledger`).
+"""A ledger partition's detailed lines and its cache rows (table `ledger`).
 
-One partition per product (`env|org|product`): a line, its open entry and the cache rows it moves
-change together in one entity group transaction. Services pass domain objects (`NewLine`,
+One partition per product (`env|org|product`): an open line's record (`D|id`) and the cache rows it
+moves change together in one entity group transaction. Services pass domain objects (`NewLine`,
 `CacheRow`, `CacheChange`); the entity shapes and row keys are made here (keys: ledger_keys.py).
 """
 
@@ -21,7 +21,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.finished_lines import FinishedLines
 from shared.adapters.ledger_base import _decimal
-from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, prefix_range, split_partition
+from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, open_key, prefix_range, split_partition
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
@@ -42,15 +42,19 @@ OPEN_FIELDS = (
     "CostPrice",
     "CreatedAt",
 )
-"""What sync and aggregation read of a line: copied into its open entry so they never read `L|` rows."""
+"""What sync and aggregation read of an open line (a query selects only these and the cache rows' columns)."""
+CACHE_FIELDS = ("DimKey", "Dimensions", "Quantities")
 
 
 def line_entity(new: NewLine) -> dict[str, Any]:
-    """The stored record of a new line (`L|id`): its content as posted, and its status `Created`."""
+    """The stored record of a new line, open (`D|id`): its content as posted, and its status `Created`.
+
+    One entity per line while it is open: its record is what sync and aggregation read and guard
+    (`Stage`, by its ETag), so ingest and sync write one entity a line, not a record and an entry."""
     line = new.line
     return {
         "PartitionKey": new.partition,
-        "RowKey": line_key(line.id),
+        "RowKey": open_key(line.id),
         "LineId": line.id,
         "EnvironmentId": new.environment_id,
         "OrganizationId": line.organizationId,
@@ -68,6 +72,7 @@ def line_entity(new: NewLine) -> dict[str, Any]:
         "Payload": json.dumps(line.content(), sort_keys=True),
         "InstantSync": line.createWithIVSync,
         "Status": "Created",
+        "Stage": "Created",
         "CreatedAt": new.created_at,
     }
 
@@ -87,11 +92,12 @@ class PartitionLedger(FinishedLines):
     """Implements `PartitionRepository` (shared/services/ports.py)."""
 
     def add_lines(self, lines: list[NewLine]) -> None:
-        """Store new lines, each with its open entry; lines that already exist are left as they are."""
+        """Store new lines (open records); lines that already exist are left as they are."""
         self.create_lines([line_entity(new) for new in lines])
 
     def create_lines(self, entities: list[dict[str, Any]]) -> None:
-        """Create each line with its open entry, together; lines that already exist are left as they are."""
+        """Create each line's open record; lines that already exist are left as they are (the caller
+        creates only lines it found nowhere: `line_status` looks in every place a record can be)."""
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for entity in entities:
             by_partition[entity["PartitionKey"]].append(entity)
@@ -102,16 +108,16 @@ class PartitionLedger(FinishedLines):
                 resilient(
                     submit_transaction,
                     self.ledger,
-                    [("create", e) for line in chunk for e in (line, _open_entry(line))],
+                    [("create", line) for line in chunk],
                 )
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
-                for line in chunk:  # a retried request: each line and its entry still only together
+                for line in chunk:  # a retried request: each line on its own
                     with contextlib.suppress(TableTransactionError):
-                        resilient(submit_transaction, self.ledger, [("create", line), ("create", _open_entry(line))])
+                        resilient(submit_transaction, self.ledger, [("create", line)])
 
-        list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group, BATCH // 2)]))
+        list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group, BATCH)]))
 
     def line_status(self, partition: str, line_id: str) -> str | None:
         """A stored line's status, None if the line is not stored."""
@@ -131,14 +137,17 @@ class PartitionLedger(FinishedLines):
         return [_pending_line(e) for e in islice(pager, limit)]
 
     def open_entries(self, partition: str) -> OpenEntries:
-        """Cache rows and open lines in one query (`C|` and `D|` are neighbours in key order)."""
+        """Cache rows and open lines in one query (`C|` and `D|` are neighbours in key order), only
+        the columns a visit uses (an open line's record also holds its content as posted)."""
         self._step("read_open")
         lo, hi = hot_range()
         rows: dict[str, CacheRow] = {}
         created: list[PendingLine] = []
         posted = 0
         for e in self.ledger.query_entities(
-            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", parameters={"pk": partition, "lo": lo, "hi": hi}
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": partition, "lo": lo, "hi": hi},
+            select=["RowKey", "Stage", *CACHE_FIELDS, *OPEN_FIELDS],
         ):
             if e["RowKey"].startswith(CACHE):
                 rows[e["RowKey"]] = _cache_row(e)
@@ -149,7 +158,7 @@ class PartitionLedger(FinishedLines):
         return OpenEntries(rows, created, posted)
 
     def all_synced(self, partition: str, line_ids: list[str]) -> bool:
-        """Whether none of these lines is still `Created`: point reads of their open entries (served
+        """Whether none of these lines is still `Created`: point reads of their open records (served
         from the key index, also on Azurite, where any query scans the whole table)."""
         return all(entry.get("Stage") != "Created" for entry in self._open_entries_named(partition, line_ids))
 
@@ -159,7 +168,7 @@ class PartitionLedger(FinishedLines):
         return next(self._open_entries_named(partition, line_ids), None) is None
 
     def _open_entries_named(self, partition: str, line_ids: list[str]) -> Iterator[dict[str, Any]]:
-        """The open entries (their stage) of those lines that still have one, read one at a time
+        """The open records (their stage) of those lines that still have one, read one at a time
         and only as far as the caller looks."""
         for line_id in line_ids:
             self._step("read_open_stage")
@@ -198,10 +207,6 @@ class PartitionLedger(FinishedLines):
                         },
                     )
                 )
-            ops += [
-                ("update", {"PartitionKey": partition, "RowKey": key, **values}, {"mode": UpdateMode.MERGE})
-                for key, values in change.companions
-            ]
         results = self._commit(ops, "commit_changes")
         self._step("after_commit_changes")
         return {row.row_key: result["etag"] for row, result in zip(rows, results, strict=False)}
@@ -295,16 +300,6 @@ def _row_ops(partition: str, rows: list[CacheRow], at: datetime) -> list[Any]:
                 )
             )
     return ops
-
-
-def _open_entry(line: dict[str, Any]) -> dict[str, Any]:
-    """The open entry of a new line: what sync and aggregation need, under `D|id`."""
-    return {
-        "PartitionKey": line["PartitionKey"],
-        "RowKey": OPEN + line["RowKey"][len(LINE) :],
-        "Stage": "Created",
-        **{name: line.get(name) for name in OPEN_FIELDS},
-    }
 
 
 def _pending_line(entity: Any) -> PendingLine:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # Tables
 LEDGER_TABLE = "ledger"
-"""Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product."""
+"""Lines, aggregated lines and cache rows, one partition per environment/organization/product."""
 FINISHED_LINES_TABLE = "finishedlines"
 """Finished records out of the ledger: lines aggregated (or closed unmapped), aggregated lines posted and offset."""
 LINE_IDS_TABLE = "lineids"

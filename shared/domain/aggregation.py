@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,6 +83,8 @@ class DetailedLine:
     journal_name_id: str | None
     trans_date: str | None
     cost_price: str | None
+    stored: Any = field(default=None, compare=False, repr=False)
+    """What the repository read of the line (opaque here): it moves the record without reading it again."""
 
     @property
     def line_id(self) -> str:

@@ -88,12 +88,10 @@ class CacheChange:
     marker: Mapping[str, object]
     marker_etag: str | None
     edits: tuple[Edit, ...]
-    companions: tuple[tuple[str, Mapping[str, object]], ...] = ()
-    """Other entities of the partition merged in the same transaction (row key, properties)."""
 
     @property
     def operations(self) -> int:
-        return 1 + len(self.companions)
+        return 1
 
 
 @dataclass
@@ -113,15 +111,13 @@ def marker_subject(change: CacheChange) -> str:
 
 
 def line_change(line: PendingLine, posted_at: datetime) -> CacheChange:
-    """A `Created` line as a change: its quantity; the marker is its open entry (`D|id`, guarded by
-    its ETag) moving to `IVPosted`, and the line record (`L|id`) takes the same status alongside."""
-    line_id = line.row_key.split("|", 1)[1]
+    """A `Created` line as a change: its quantity; the marker is the line's open record (`D|id`,
+    guarded by its ETag) moving to `IVPosted`."""
     return CacheChange(
         line.row_key,
-        {"Stage": "IVPosted", "IVPostedAt": posted_at},
+        {"Stage": "IVPosted", "Status": "IVPosted", "IVPostedAt": posted_at},
         line.etag,
         (Edit(line.dimensions, line.data_source, line.measure, line.quantity),),
-        (("L|" + line_id, {"Status": "IVPosted", "IVPostedAt": posted_at}),),
     )
 
 

@@ -1,9 +1,10 @@
 """`IVPosted` lines with the same ERP key become one aggregated line.
 
-Each transaction creates the aggregated lines and moves their members' open entries to
-`Aggregated`, in one partition, so the sum of detailed lines always equals the sum of aggregated
-lines (conservation), whatever crashes: either the whole transaction happened or none. The line
-records then take the status and the open entries go (repeatable, finished by any later visit).
+Each transaction creates the aggregated lines and moves their members' open records out of the
+open range (or, for a visit too big for one transaction, marks them `Aggregated`), in one
+partition, so the sum of detailed lines always equals the sum of aggregated lines (conservation),
+whatever crashes: either the whole transaction happened or none. Marked records move afterwards
+(repeatable, finished by any later visit).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Store bulk adjustment lines once, with their source reference and status.
 
-Order of writes: id records (the environment-wide idempotency authority), then the lines (each with
-its open entry), then the pending-work markers, then `sync` messages naming every touched partition. A
+Order of writes: id records (the environment-wide idempotency authority), then the lines (one open
+record each), then the pending-work markers, then `sync` messages naming every touched partition. A
 crash after the id records leaves ids without lines; the client's retry of the same request sees
 `duplicate`, finds the line missing and writes it (repair), and re-marks the partition — so a
 retried request always ends with every line stored and queued once. A lost message only delays a

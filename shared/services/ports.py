@@ -37,10 +37,10 @@ class IdRepository(Protocol):
 
 
 class PartitionRepository(Protocol):
-    """A ledger partition's lines, open entries and cache rows."""
+    """A ledger partition's lines and cache rows."""
 
     def add_lines(self, lines: list[NewLine]) -> None:
-        """Store new lines as `Created`, each with its open entry; lines already stored are left as they are."""
+        """Store new lines as `Created`; lines already stored (anywhere) are left as they are."""
 
     def line_status(self, partition: str, line_id: str) -> str | None:
         """A stored line's status; None if it is not stored."""
@@ -166,7 +166,7 @@ class SyncPort(PartitionRepository, PendingWork, Protocol):
 
 
 class IngestPort(IdRepository, PartitionRepository, PendingWork, Protocol):
-    """What ingest needs: each id once, the lines stored with their open entries, markers for the work."""
+    """What ingest needs: each id once, the lines stored, markers for the work."""
 
 
 class AggregatePort(AggregatedRepository, PendingWork, Protocol):

@@ -1,10 +1,10 @@
 """Move `Created` lines into the on-hand cache exactly once.
 
-Each line is a cache change whose marker is its open entry (`D|id`): the cache rows (guarded by
-their ETags), the entry's move to `IVPosted` (guarded by its own) and the line record's status
-commit in one partition transaction (`apply_changes`), so a crash leaves either all of it or
-none, and a concurrent run that lost the race re-reads and finds those lines already posted.
-A visit reads the partition's cache rows and open lines in one query, never its history.
+Each line is a cache change whose marker is its open record (`D|id`): the cache rows (guarded by
+their ETags) and the record's move to `IVPosted` (guarded by its own) commit in one partition
+transaction (`apply_changes`), so a crash leaves either all of it or none, and a concurrent run
+that lost the race re-reads and finds those lines already posted. A visit reads the partition's
+cache rows and open lines in one query, never its history.
 """
 
 from __future__ import annotations

@@ -53,13 +53,14 @@ def _lines(prefix: str, count: int, *, source: str = "pos", measure: str = "sold
 
 
 def _ledger_line_keys(store: LedgerStore, environment_id: str) -> list[str]:
-    """Every line record the ledger table itself still holds for the environment, read from storage."""
+    """Every line record the ledger table itself still holds for the environment (open under `D|`,
+    aggregated under `L|`), read from storage."""
+    query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @rlo and RowKey lt @rhi"
+    bounds = {"lo": environment_id + "|", "hi": environment_id + "}"}
     return [
         e["RowKey"]
-        for e in store.ledger.query_entities(
-            "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @rlo and RowKey lt @rhi",
-            parameters={"lo": environment_id + "|", "hi": environment_id + "}", "rlo": "L|", "rhi": "L}"},
-        )
+        for prefix in ("D", "L")
+        for e in store.ledger.query_entities(query, parameters=bounds | {"rlo": prefix + "|", "rhi": prefix + "}"})
     ]
 
 
@@ -160,12 +161,19 @@ def test_a_crash_between_the_copy_and_the_ledger_delete_loses_nothing_and_lists_
     assert {item["status"] for item in _all_pages(store, environment_id, 4)} == {"Aggregated"}
 
 
-def test_the_lines_list_pages_through_open_and_finished_lines_in_order_without_gaps_or_repeats(app_env, environment_id):
+def test_the_lines_list_pages_through_open_aggregated_and_finished_lines_in_order_without_gaps_or_repeats(
+    app_env, environment_id
+):
+    """Three places a record can be: open (`D|`), aggregated (`L|`) in the ledger, `finishedlines`."""
     finished = _lines("a", 7, products=3)
     ingest(LedgerStore(), environment_id, finished)
     sync_pending(LedgerStore(), environment_id=environment_id)
     aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
     _post_and_finish(LedgerStore(), environment_id)
+    aggregated = _lines("c", 4, products=3)
+    ingest(LedgerStore(), environment_id, aggregated)
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
     still_open = _lines("b", 5, products=3)
     ingest(LedgerStore(), environment_id, still_open)
     store = LedgerStore()
@@ -173,11 +181,36 @@ def test_the_lines_list_pages_through_open_and_finished_lines_in_order_without_g
     for size in (1, 2, 3, 5, 100):
         listed = _all_pages(store, environment_id, size)
         ids = [item["id"] for item in listed]
-        assert sorted(ids) == sorted(line.id for line in finished + still_open), f"page size {size}"
+        assert sorted(ids) == sorted(line.id for line in finished + aggregated + still_open), f"page size {size}"
         assert len(set(ids)) == len(ids)
+        keys = [(item["productId"], item["id"]) for item in listed]
+        assert keys == sorted(keys), f"page size {size}: in (product, id) order across the three places"
     by_status = {status: _all_pages(store, environment_id, 2, status=status) for status in ("Created", "Aggregated")}
     assert sorted(i["id"] for i in by_status["Created"]) == sorted(line.id for line in still_open)
-    assert sorted(i["id"] for i in by_status["Aggregated"]) == sorted(line.id for line in finished)
+    assert sorted(i["id"] for i in by_status["Aggregated"]) == sorted(line.id for line in finished + aggregated)
+
+
+def test_an_open_line_is_one_entity_of_the_ledger_from_ingest_to_aggregation(app_env, environment_id):
+    """Ingest and sync write one entity a line (the per-partition ceiling is counted in entities), and
+    aggregation moves the record out of the open range in the transaction that aggregates it."""
+    lines = _lines("one", 6, products=1)
+    ingest(LedgerStore(), environment_id, lines)
+    store = LedgerStore()
+    partition = store.find_id(environment_id, lines[0].id).ledger_partition
+
+    def keys() -> list[str]:
+        return [e["RowKey"] for e in store.ledger.query_entities("PartitionKey eq @pk", parameters={"pk": partition})]
+
+    assert sorted(keys()) == sorted("D|" + line.id for line in lines), "one open record a line, nothing else"
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    after_sync = keys()
+    assert sorted(k for k in after_sync if not k.startswith("C|")) == sorted("D|" + line.id for line in lines)
+    assert {get_line(store, environment_id, line.id)["status"] for line in lines} == {"IVPosted"}
+    aggregate_pending(store, MAPPING, environment_id=environment_id)
+    moved = [k for k in keys() if k[:2] in ("D|", "L|")]
+    assert sorted(moved) == sorted("L|" + line.id for line in lines), "aggregated: out of the open range"
+    assert {get_line(store, environment_id, line.id)["status"] for line in lines} == {"Aggregated"}
+    assert not store.has_open_lines(partition)
 
 
 def test_finished_lines_of_one_environment_are_not_listed_in_another(app_env, environment_id):

@@ -21,7 +21,7 @@ from shared.adapters.aggregated_lines import aggregated_line as _aggregated
 from shared.adapters.aggregated_lines import new_aggregated_columns, update_columns
 from shared.adapters.ledger_base import ConcurrencyConflict
 from shared.adapters.ledger_keys import AGGREGATED, CACHE, LEDGER_WORK, LINE, OPEN
-from shared.adapters.partition_ledger import OPEN_FIELDS, line_entity, stored_line
+from shared.adapters.partition_ledger import line_entity, stored_line
 from shared.adapters.pending_index import Marker
 from shared.domain.aggregation import AggregateGroup, DetailedLine
 from shared.domain.cache import CacheChange, CacheRow, PendingLine
@@ -74,24 +74,21 @@ class InMemoryLedger:
         for new in lines:
             entity = line_entity(new)
             rows = self.partitions[new.partition]
-            if entity["RowKey"] in rows:
+            if self.get_line(new.partition, new.line.id) is not None:
                 continue
-            open_key = OPEN + new.line.id
             rows[entity["RowKey"]] = {**entity, "_etag": self._etag()}
-            rows[open_key] = {"RowKey": open_key, "Stage": "Created", "_etag": self._etag()} | {
-                name: entity.get(name) for name in OPEN_FIELDS
-            }
 
     def line_status(self, partition: str, line_id: str) -> str | None:
         line = self.get_line(partition, line_id)
         return None if line is None else str(line["Status"])
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
-        found = self.partitions[partition].get(LINE + line_id)
+        rows = self.partitions[partition]
+        found = rows.get(OPEN + line_id) or rows.get(LINE + line_id)
         return None if found is None else dict(found)
 
     def stored_line(self, partition: str, line_id: str) -> StoredLine | None:
-        found = self.partitions[partition].get(LINE + line_id)
+        found = self.get_line(partition, line_id)
         return None if found is None else stored_line(found)
 
     def stored_lines(
@@ -102,8 +99,8 @@ class InMemoryLedger:
             stored_line(e)
             for partition, rows in sorted(self.partitions.items())
             if partition.startswith(environment_id + "|")
-            for key, e in sorted(rows.items())
-            if key.startswith(LINE)
+            for key, e in sorted(rows.items(), key=lambda item: item[0][2:])
+            if key.startswith((LINE, OPEN))
             and all(filters.get(f) in (None, e[c]) for f, c in (("status", "Status"), ("productId", "ProductId")))
         ]
         return found, None
@@ -152,8 +149,6 @@ class InMemoryLedger:
             current = stored.get(key)
             if (etag is None and current is not None) or (etag is not None and (current or {}).get("_etag") != etag):
                 raise ConcurrencyConflict(key)
-        if any(key not in stored for c in changes for key, _ in c.companions):
-            raise KeyError("a companion entity is missing")
         etags: dict[str, str] = {}
         for row in rows:
             etags[row.row_key] = self._etag()
@@ -168,8 +163,6 @@ class InMemoryLedger:
         for change in changes:
             base = stored.get(change.marker_key, {"RowKey": change.marker_key})
             stored[change.marker_key] = base | dict(change.marker) | {"_etag": self._etag()}
-            for key, values in change.companions:
-                stored[key] = stored[key] | dict(values) | {"_etag": self._etag()}
         return etags
 
     def product_rows(self, environment_id: str, partitions: list[str] | None) -> Iterator[ProductRow]:
@@ -205,6 +198,7 @@ class InMemoryLedger:
                     e.get("JournalNameId"),
                     e.get("TransDate"),
                     e.get("CostPrice"),
+                    dict(e),
                 )
             )
         return posted[:limit], aggregated
@@ -212,8 +206,15 @@ class InMemoryLedger:
     def finish_aggregated(self, partition: str, members: list[tuple[str, str]], at: datetime) -> None:
         stored = self.partitions[partition]
         for line_id, aggregated_id in members:
-            stored[LINE + line_id] |= {"Status": "Aggregated", "AggregatedLineId": aggregated_id, "AggregatedAt": at}
-            stored.pop(OPEN + line_id, None)
+            record = stored.pop(OPEN + line_id, None)
+            if record is not None:
+                stored[LINE + line_id] = {k: v for k, v in record.items() if k != "Stage"} | {
+                    "RowKey": LINE + line_id,
+                    "Status": "Aggregated",
+                    "AggregatedLineId": aggregated_id,
+                    "AggregatedAt": at,
+                    "_etag": self._etag(),
+                }
 
     def all_closed(self, partition: str, line_ids: list[str]) -> bool:
         return not any(OPEN + line_id in self.partitions[partition] for line_id in line_ids)
@@ -223,7 +224,7 @@ class InMemoryLedger:
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
         for line in lines:
-            self.partitions[partition].pop(OPEN + line.row_key[len(LINE) :], None)
+            self.partitions[partition].pop(OPEN + line.line_id, None)
 
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
         """Two steps always (the adapter finishes small visits in one transaction): services must
@@ -231,14 +232,14 @@ class InMemoryLedger:
         stored = self.partitions[partition]
         for group in groups:
             for line in group.lines:
-                if stored.get(OPEN + line.row_key[len(LINE) :], {}).get("_etag") != line.etag:
+                if stored.get(OPEN + line.line_id, {}).get("_etag") != line.etag:
                     raise ConcurrencyConflict(line.row_key)
         for group in groups:
             stored[AGGREGATED + group.aggregated_id] = new_aggregated_columns(partition, group, at) | {
                 "_etag": self._etag()
             }
             for line in group.lines:
-                key = OPEN + line.row_key[len(LINE) :]
+                key = OPEN + line.line_id
                 stored[key] |= {"Stage": "Aggregated", "AggregatedLineId": group.aggregated_id, "_etag": self._etag()}
         return False
 
@@ -348,7 +349,10 @@ class InMemoryLedger:
         return {partition for (k, _, partition) in self.markers if k == kind}
 
     def lines(self) -> dict[str, Entity]:
-        return {e["LineId"]: e for rows in self.partitions.values() for k, e in rows.items() if k.startswith(LINE)}
+        """Every line record, open (`D|`) or aggregated (`L|`)."""
+        return {
+            e["LineId"]: e for rows in self.partitions.values() for k, e in rows.items() if k.startswith((LINE, OPEN))
+        }
 
 
 def _columns(line: AggregatedLine) -> Entity:

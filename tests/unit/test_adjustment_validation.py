@@ -111,9 +111,10 @@ def test_sync_plan_sums_per_dimension_combination_and_keeps_within_100_operation
     )
     plan = plan_changes([line_change(line, datetime.now(UTC)) for line in lines], {existing.row_key: existing})
     assert plan.operations <= 100
-    # each line is two operations (its open entry and its record), plus the 3 cache rows they touch
-    assert len(plan.changes) == (100 - 3) // 2
-    assert {key for change in plan.changes for key, _ in change.companions} == {f"L|{i}" for i in range(48)}
+    # each line is one operation (its open record), plus the 3 cache rows they touch
+    assert len(plan.changes) == 100 - 3
+    assert [change.marker_key for change in plan.changes] == [f"D|{i}" for i in range(97)]
+    assert all(change.marker["Status"] == change.marker["Stage"] == "IVPosted" for change in plan.changes)
     by_dims = {row.dim_key: row for row in plan.rows}
     count0 = sum(1 for change in plan.changes if dimension_key(dict(change.edits[0].dimensions)) == "siteId=0")
     assert Decimal(by_dims["siteId=0"].quantities["@iv"]["adjustment"]) == 10 + Decimal("1.5") * count0
