@@ -16,12 +16,21 @@ from itertools import islice
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.adapters.finished_lines import FinishedLines
 from shared.adapters.ledger_base import _decimal
-from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, open_key, prefix_range, split_partition
+from shared.adapters.ledger_keys import (
+    CACHE,
+    LINE,
+    OPEN,
+    hot_range,
+    line_key,
+    open_key,
+    prefix_range,
+    split_partition,
+)
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
 from shared.adapters.table_batches import chunks as _chunks
 from shared.adapters.table_batches import etag as _etag
@@ -135,6 +144,29 @@ class PartitionLedger(FinishedLines):
             select=["RowKey", *OPEN_FIELDS],
         )
         return [_pending_line(e) for e in islice(pager, limit)]
+
+    def moved_on(self, partition: str, line_ids: list[str]) -> set[str]:
+        """The ids whose record is aggregated (`L|` in the ledger) or finished (`finishedlines`): point
+        reads, served from the key index (also on Azurite), side by side."""
+
+        def exists(table: TableClient, line_id: str) -> str | None:
+            self._step("read_moved")
+            try:
+                table.get_entity(partition, line_key(line_id), select=["RowKey"])
+            except ResourceNotFoundError:
+                return None
+            return line_id
+
+        found = in_parallel(exists, [(table, i) for i in line_ids for table in (self.ledger, self.finished)])
+        return {line_id for line_id in found if line_id is not None}
+
+    def discard_open(self, partition: str, lines: list[PendingLine]) -> None:
+        for line in lines:
+            self._step("discard_open")
+            with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+                self.ledger.delete_entity(
+                    partition, line.row_key, etag=line.etag, match_condition=MatchConditions.IfNotModified
+                )
 
     def open_entries(self, partition: str) -> OpenEntries:
         """Cache rows and open lines in one query (`C|` and `D|` are neighbours in key order), only

@@ -38,6 +38,11 @@ class PendingLine:
     created_at: datetime | None = None
     """When the line was ingested (for the sync-lag metric); None for lines stored without it."""
 
+    @property
+    def line_id(self) -> str:
+        """The line's own id (the row key less its kind prefix)."""
+        return self.row_key.split("|", 1)[1]
+
 
 @dataclass(frozen=True)
 class CacheRow:

@@ -56,6 +56,7 @@ def sync_partition(
 
         def load() -> list[CacheChange]:
             lines = unread.pop() if unread else store.created_lines(partition, limit=RELOAD)  # fresh after a conflict
+            lines = _without_late_copies(store, partition, lines)
             created_at.update((line.row_key, line.created_at) for line in lines)
             return [line_change(line, clock()) for line in lines]
 
@@ -73,6 +74,25 @@ def sync_partition(
         lags = [lag_seconds(created_at.get(change.marker_key), now) for change in applied]
         record_lines_synced(len(applied), [lag for lag in lags if lag is not None])
         return report
+
+
+def _without_late_copies(store: PartitionRepository, partition: str, lines: list[PendingLine]) -> list[PendingLine]:
+    """The lines less late copies of lines that have moved on, which are deleted unapplied.
+
+    An open line is one entity, which the aggregation moves out of the open range; its key is then
+    free. An ingest write that storage applied but whose answer was lost (the SDK retries it after a
+    backoff), or a request still running while its client's retry stored the line, could create the
+    record again after that move. Such a copy carries a line that is already in the cache: it is
+    found here, before anything is applied, by point reads of the places a record moves to."""
+    if not lines:
+        return lines
+    moved = store.moved_on(partition, [line.line_id for line in lines])
+    if not moved:
+        return lines
+    late = [line for line in lines if line.line_id in moved]
+    log.warning("sync of %s: %d late copies of lines already synced were discarded", partition, len(late))
+    store.discard_open(partition, late)
+    return [line for line in lines if line.line_id not in moved]
 
 
 def sync_pending(store: SyncPort, clock: Clock = _now, environment_id: str | None = None) -> SyncReport:

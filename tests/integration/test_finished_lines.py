@@ -7,11 +7,13 @@ aggregated line and its member lines move together. Lines no journal takes move 
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from shared.adapters.ledger_tables import LedgerStore
 from shared.domain.adjustments import parse_lines
 from shared.domain.aggregation import JournalMapping
+from shared.domain.ledger_records import NewLine
 from shared.services.aggregate import aggregate_pending
 from shared.services.ingest import ingest
 from shared.services.queries import LineFilters, get_line, list_lines
@@ -224,3 +226,39 @@ def test_finished_lines_of_one_environment_are_not_listed_in_another(app_env, en
     other = environment_id + "x"
     assert _all_pages(store, other, 10) == []
     assert get_line(store, other, lines[0].id) is None
+
+
+def _onhand(store: LedgerStore, partition: str) -> Decimal:
+    rows = store.cache_rows(partition).values()
+    return sum((Decimal(row.quantities.get("pos", {}).get("sold", "0")) for row in rows), Decimal(0))
+
+
+def test_a_late_write_of_a_line_that_moved_on_never_reaches_the_cache_twice(app_env, environment_id):
+    """An ingest write storage applied but whose answer was lost is retried after a backoff; by then
+    the line may be finished (in `finishedlines`) or aggregated (under `L|`, out of the open range).
+    The retry creates the open record again, and the next sync discards it unapplied."""
+    finished = _lines("gone", 2, products=1)
+    ingest(LedgerStore(), environment_id, finished)
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
+    _post_and_finish(LedgerStore(), environment_id)
+    aggregated = _lines("late", 2, products=1)
+    ingest(LedgerStore(), environment_id, aggregated)
+    sync_pending(LedgerStore(), environment_id=environment_id)
+    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
+    store = LedgerStore()
+    partition = store.find_id(environment_id, aggregated[0].id).ledger_partition
+    before = _onhand(store, partition)
+    assert before == sum(line.quantity for line in finished + aggregated)
+    retried = [finished[0], aggregated[1]]
+
+    now = datetime.now(UTC)
+    store.add_lines([NewLine(environment_id, partition, line, line.fingerprint(), now) for line in retried])
+    store.mark_pending([partition], now)  # as the retried request goes on to do
+    assert store.has_open_lines(partition), "the retried write stored open records again"
+    report = sync_pending(LedgerStore(), environment_id=environment_id)
+
+    assert report.lines == 0
+    assert _onhand(store, partition) == before, "each line once in the cache"
+    assert not store.has_open_lines(partition), "the late copies are gone"
+    assert {get_line(store, environment_id, line.id)["status"] for line in retried} == {"Aggregated"}

@@ -50,6 +50,8 @@ class InMemoryLedger:
         self.schedules: dict[str, datetime] = {}
         self.leases: dict[str, tuple[str, datetime]] = {}
         self.steps: list[str] = []
+        self.finished: dict[tuple[str, str], Entity] = {}
+        """Records of lines closed out of the ledger, by (partition, line id): the `finishedlines` table."""
         self._etags = itertools.count(1)
 
     def _etag(self) -> str:
@@ -84,7 +86,7 @@ class InMemoryLedger:
 
     def get_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         rows = self.partitions[partition]
-        found = rows.get(OPEN + line_id) or rows.get(LINE + line_id)
+        found = rows.get(OPEN + line_id) or rows.get(LINE + line_id) or self.finished.get((partition, line_id))
         return None if found is None else dict(found)
 
     def stored_line(self, partition: str, line_id: str) -> StoredLine | None:
@@ -128,6 +130,17 @@ class InMemoryLedger:
             for key, e in sorted(self.partitions[partition].items())
             if key.startswith(OPEN) and e["Stage"] == "Created"
         ][:limit]
+
+    def moved_on(self, partition: str, line_ids: list[str]) -> set[str]:
+        self.steps.append("read_moved")
+        rows = self.partitions[partition]
+        return {i for i in line_ids if LINE + i in rows or (partition, i) in self.finished}
+
+    def discard_open(self, partition: str, lines: list[PendingLine]) -> None:
+        rows = self.partitions[partition]
+        for line in lines:
+            if rows.get(line.row_key, {}).get("_etag") == line.etag:
+                del rows[line.row_key]
 
     def cache_rows(self, partition: str, record: bool = True) -> dict[str, CacheRow]:
         if record:
@@ -224,7 +237,9 @@ class InMemoryLedger:
 
     def close_open(self, partition: str, lines: list[DetailedLine]) -> None:
         for line in lines:
-            self.partitions[partition].pop(OPEN + line.line_id, None)
+            record = self.partitions[partition].pop(OPEN + line.line_id, None)
+            if record is not None:
+                self.finished[(partition, line.line_id)] = record
 
     def commit_aggregation(self, partition: str, groups: list[AggregateGroup], at: datetime) -> bool:
         """Two steps always (the adapter finishes small visits in one transaction): services must
