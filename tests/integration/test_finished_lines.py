@@ -163,19 +163,26 @@ def test_a_crash_between_the_copy_and_the_ledger_delete_loses_nothing_and_lists_
     assert {item["status"] for item in _all_pages(store, environment_id, 4)} == {"Aggregated"}
 
 
+def _finished_then_aggregated(environment_id: str, first: tuple[str, int], then: tuple[str, int], products: int):
+    """Lines in two of the places a record can be: `first` synced, aggregated, posted and moved to
+    `finishedlines`; `then` synced and aggregated (under `L|` in the ledger)."""
+    groups = []
+    for prefix, count in (first, then):
+        lines = _lines(prefix, count, products=products)
+        ingest(LedgerStore(), environment_id, lines)
+        sync_pending(LedgerStore(), environment_id=environment_id)
+        aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
+        if not groups:
+            _post_and_finish(LedgerStore(), environment_id)
+        groups.append(lines)
+    return groups
+
+
 def test_the_lines_list_pages_through_open_aggregated_and_finished_lines_in_order_without_gaps_or_repeats(
     app_env, environment_id
 ):
     """Three places a record can be: open (`D|`), aggregated (`L|`) in the ledger, `finishedlines`."""
-    finished = _lines("a", 7, products=3)
-    ingest(LedgerStore(), environment_id, finished)
-    sync_pending(LedgerStore(), environment_id=environment_id)
-    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
-    _post_and_finish(LedgerStore(), environment_id)
-    aggregated = _lines("c", 4, products=3)
-    ingest(LedgerStore(), environment_id, aggregated)
-    sync_pending(LedgerStore(), environment_id=environment_id)
-    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
+    finished, aggregated = _finished_then_aggregated(environment_id, ("a", 7), ("c", 4), products=3)
     still_open = _lines("b", 5, products=3)
     ingest(LedgerStore(), environment_id, still_open)
     store = LedgerStore()
@@ -237,15 +244,7 @@ def test_a_late_write_of_a_line_that_moved_on_never_reaches_the_cache_twice(app_
     """An ingest write storage applied but whose answer was lost is retried after a backoff; by then
     the line may be finished (in `finishedlines`) or aggregated (under `L|`, out of the open range).
     The retry creates the open record again, and the next sync discards it unapplied."""
-    finished = _lines("gone", 2, products=1)
-    ingest(LedgerStore(), environment_id, finished)
-    sync_pending(LedgerStore(), environment_id=environment_id)
-    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
-    _post_and_finish(LedgerStore(), environment_id)
-    aggregated = _lines("late", 2, products=1)
-    ingest(LedgerStore(), environment_id, aggregated)
-    sync_pending(LedgerStore(), environment_id=environment_id)
-    aggregate_pending(LedgerStore(), MAPPING, environment_id=environment_id)
+    finished, aggregated = _finished_then_aggregated(environment_id, ("gone", 2), ("late", 2), products=1)
     store = LedgerStore()
     partition = store.find_id(environment_id, aggregated[0].id).ledger_partition
     before = _onhand(store, partition)
