@@ -96,6 +96,9 @@ class FakeSyncStore(FakeLedger):
     def created_lines(self, partition, limit):
         return self._line()
 
+    def moved_on(self, partition, line_ids):
+        return set()  # the one line has not moved on
+
     def schedule_once(self, name, at):
         if name in getattr(self, "schedules", set()):
             return False
