@@ -17,7 +17,7 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.adapters.finished_lines import FinishedLines
 from shared.adapters.ledger_base import _decimal
@@ -147,19 +147,22 @@ class PartitionLedger(FinishedLines):
 
     def moved_on(self, partition: str, line_ids: list[str]) -> set[str]:
         """The ids whose record is aggregated (`L|` in the ledger) or finished (`finishedlines`): point
-        reads, served from the key index (also on Azurite), side by side (one step for the crash tests:
-        reads change nothing, so a crash between two of them is a crash before the first)."""
+        reads, served from the key index (also on Azurite), the lines side by side. Per line the
+        ledger is read first: a record is copied to `finishedlines` before it leaves the ledger, so a
+        record not in the ledger at the first read is in `finishedlines` at the second. One step for
+        the crash tests: reads change nothing, so a crash between two is a crash before the first."""
         self._step("read_moved")
 
-        def exists(table: TableClient, line_id: str) -> str | None:
-            try:
-                table.get_entity(partition, line_key(line_id), select=["RowKey"])
-            except ResourceNotFoundError:
-                return None
-            return line_id
+        def moved(line_id: str) -> str | None:
+            for table in (self.ledger, self.finished):
+                try:
+                    table.get_entity(partition, line_key(line_id), select=["RowKey"])
+                except ResourceNotFoundError:
+                    continue
+                return line_id
+            return None
 
-        found = in_parallel(exists, [(table, i) for i in line_ids for table in (self.ledger, self.finished)])
-        return {line_id for line_id in found if line_id is not None}
+        return {line_id for line_id in in_parallel(moved, [(i,) for i in line_ids]) if line_id is not None}
 
     def discard_open(self, partition: str, lines: list[PendingLine]) -> None:
         for line in lines:
