@@ -42,6 +42,7 @@ import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -270,11 +271,28 @@ def lag_run(requests: list[list[dict]], clients: int, workers: int, timeout_s: f
     finally:
         poller.stop()
     lags = sorted(times[i] - accepted[i] for i in accepted)
+    assert_cache_holds(requests)
     return {
         "last_line_lag_s": max(times[i] for i in accepted) - max(accepted.values()),
         "p95_line_lag_s": lags[int(0.95 * (len(lags) - 1))],
         "max_line_lag_s": lags[-1],
     }
+
+
+def assert_cache_holds(requests: list[list[dict]]) -> None:
+    """The cache holds each line once: per product, its rows sum to its lines (a figure of a run that
+    counted a line twice would mean nothing)."""
+    from shared.adapters.ledger_tables import LedgerStore
+
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    for body in requests:
+        for line in body:
+            expected[line["productId"]] += Decimal(line["quantity"])
+    cached: dict[str, Decimal] = defaultdict(Decimal)
+    for row in LedgerStore().product_rows(ENV, None):
+        cached[row.product_id] += Decimal(row.quantities.get("pos", {}).get("sold", "0"))
+    wrong = {p: (cached[p], q) for p, q in expected.items() if cached[p] != q}
+    assert not wrong, f"cache differs from the lines for {len(wrong)} products, e.g. {list(wrong.items())[:3]}"
 
 
 def sync_entities(requests: list[list[dict]]) -> list[dict]:
