@@ -257,6 +257,7 @@ def sync_run(
             wait_until_synced(set(accepted), timeout_s)
         finally:
             poller.stop()
+    assert_cache_holds(requests)
     ours = [t for i, t in times.items() if i in accepted]
     lines = len(accepted)
     return {"ingest_s": ingest_s, "sync_s": max(ours) - start, "lines": lines}
