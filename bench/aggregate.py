@@ -69,9 +69,10 @@ def main() -> None:
         by_partition: dict[str, list[dict]] = {}
         for entity in entities:  # the open entries as sync leaves them: stage IVPosted
             by_partition.setdefault(entity["PartitionKey"], []).append(_open_entry(entity) | {"Stage": "IVPosted"})
-        for group in by_partition.values():
+        for partition, group in by_partition.items():
             for i in range(0, len(group), 100):
-                store.ledger.submit_transaction([("upsert", e, {"mode": UpdateMode.MERGE}) for e in group[i : i + 100]])
+                ops = [("upsert", e, {"mode": UpdateMode.MERGE}) for e in group[i : i + 100]]
+                store.ledger_of(partition).submit_transaction(ops)
         store.mark_pending(by_partition, now, LEDGER_WORK)
         print(f"setup (synced lines written directly) {time.perf_counter() - setup:.1f}s", flush=True)
 
@@ -92,7 +93,7 @@ def main() -> None:
         start = time.perf_counter()
         for partition in partitions:
             entities = list(
-                store.ledger.query_entities(
+                store.ledger_of(partition).query_entities(
                     "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                     parameters={"pk": partition, "lo": "L|", "hi": "L}"},
                 )

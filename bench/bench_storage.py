@@ -41,7 +41,9 @@ def batched_upserts(
     """The raw baseline: upserts grouped per partition in transactions of 100, on `threads`; seconds taken.
 
     `ours`: through omnisync's transaction writer (shared/adapters/table_transactions.py) instead of the
-    SDK's `submit_transaction`, so a ratio can be read with the same client on both sides."""
+    SDK's `submit_transaction`, so a ratio can be read with the same client on both sides. `table` is
+    one table client, or a function from a partition to the client of the table that holds it (the
+    ledger's shards), so a baseline writes into the same layout as the code it is compared with."""
     import time
     from collections import defaultdict
     from concurrent.futures import ThreadPoolExecutor
@@ -59,9 +61,10 @@ def batched_upserts(
 
     def submit(chunk: list[dict]) -> object:
         ops = [("upsert", e, {"mode": mode}) for e in chunk]
+        target = table(chunk[0]["PartitionKey"]) if callable(table) else table
         for attempt in range(3):  # upserts repeat safely: an emulator dropping a connection is no result
             try:
-                return submit_transaction(table, ops) if ours else table.submit_transaction(ops)  # type: ignore[arg-type,attr-defined]
+                return submit_transaction(target, ops) if ours else target.submit_transaction(ops)  # type: ignore[arg-type,attr-defined]
             except ServiceResponseError:
                 if attempt == 2:
                     raise

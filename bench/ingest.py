@@ -40,10 +40,14 @@ def make_body(lines: int, products: int) -> list[dict]:
 
 
 def raw_upserts(entities: list[dict], threads: int = 1, *, ours: bool = False) -> float:
+    """Plain batched upserts into fresh tables laid out as the ledger's shards (same number of tables,
+    each partition where `ledger_shard` puts it)."""
+    from shared.adapters.ledger_keys import LEDGER_SHARDS, ledger_shard
     from shared.adapters.storage_clients import table_service
 
-    table = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
-    return batched_upserts(table, entities, threads, ours=ours)
+    run = uuid.uuid4().hex[:10]
+    tables = [table_service().create_table(f"raw{run}s{shard}") for shard in range(LEDGER_SHARDS)]
+    return batched_upserts(lambda partition: tables[ledger_shard(partition)], entities, threads, ours=ours)
 
 
 def main() -> None:

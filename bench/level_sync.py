@@ -84,7 +84,7 @@ def main() -> None:
         visit_s = send_s = 0.0
         lines = files = 0
         for round_number in range(args.rounds):
-            batched_upserts(ledger.ledger, cache_rows(args.products, args.warehouses, round_number), threads=8)
+            batched_upserts(ledger.ledger_of, cache_rows(args.products, args.warehouses, round_number), threads=8)
             start = time.perf_counter()
             for start_at in range(0, len(partitions), 100):  # as the sweep does: 100 products, then their markers
                 lines += visit_many(store, lambda env: cfg, partitions[start_at : start_at + 100]).lines

@@ -150,7 +150,7 @@ def line_times() -> dict[str, float]:
     found: dict[str, float | None] = {}
     lo, hi = f"{ENV}|", f"{ENV}}}"
     query = "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b"
-    for table in (store.ledger, store.finished):
+    for table in (*store.ledgers, store.finished):
         for e in table.query_entities(
             query, parameters={"lo": lo, "hi": hi, "a": "L|", "b": "L}"}, select=["LineId", "IVPostedAt"]
         ):
@@ -166,13 +166,15 @@ def aggregated_per_line() -> float:
 
     store = LedgerStore()
     lo, hi = f"{ENV}|", f"{ENV}}}"
-    entities = list(
-        store.ledger.query_entities(
+    entities = [
+        e
+        for table in store.ledgers
+        for e in table.query_entities(
             "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b",
             parameters={"lo": lo, "hi": hi, "a": "A|", "b": "A}"},
             select=["LineCount"],
         )
-    )
+    ]
     members = sum(int(e.get("LineCount") or 0) for e in entities)
     return len(entities) / members if members else 0.0
 
@@ -322,11 +324,16 @@ def sync_entities(requests: list[list[dict]]) -> list[dict]:
 
 
 def raw_same_shape(requests: list[list[dict]], threads: int, *, ours: bool = False) -> float:
-    """What sync writes, as plain batched upserts per partition into an empty table of their own."""
+    """What sync writes, as plain batched upserts per partition into empty tables of their own, as many
+    as the ledger's shards and each partition in the shard the ledger would put it in."""
+    from shared.adapters.ledger_keys import LEDGER_SHARDS, ledger_shard
     from shared.adapters.storage_clients import table_service
 
-    table = table_service().create_table(f"raw{uuid.uuid4().hex[:10]}")
-    return batched_upserts(table, sync_entities(requests), threads, merge=True, ours=ours)
+    run = uuid.uuid4().hex[:10]
+    tables = [table_service().create_table(f"raw{run}s{shard}") for shard in range(LEDGER_SHARDS)]
+    return batched_upserts(
+        lambda partition: tables[ledger_shard(partition)], sync_entities(requests), threads, merge=True, ours=ours
+    )
 
 
 def raw_over_ingest(requests: list[list[dict]], clients: int, threads: int) -> float:
@@ -337,7 +344,7 @@ def raw_over_ingest(requests: list[list[dict]], clients: int, threads: int) -> f
     from shared.adapters.ledger_tables import LedgerStore
 
     post_all(requests, clients)
-    return batched_upserts(LedgerStore().ledger, sync_entities(requests), threads, merge=True)
+    return batched_upserts(LedgerStore().ledger_of, sync_entities(requests), threads, merge=True)
 
 
 def write_history(requests: list[list[dict]], history: int, aggregated_share: float) -> None:

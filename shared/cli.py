@@ -100,6 +100,17 @@ def _poison(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ledger_reshard(args: argparse.Namespace) -> int:
+    """Move a ledger written before the shards into them (run with the app stopped)."""
+    from shared.adapters.ledger_reshard import reshard_ledger
+
+    result = reshard_ledger()
+    print(f"{result.partitions_moved} partition(s), {result.entities_moved} entities moved into the ledger's shards")
+    for partition in result.refused:
+        print(f"omnisync: left in the old table, its shard already holds other entities: {partition}", file=sys.stderr)
+    return 1 if result.refused else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omnisync")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     poison.add_argument("queue", choices=QUEUES, help="work queue (without prefix)")
     poison.add_argument("--limit", type=int, default=32, help="at most this many messages (list: up to 32)")
     poison.set_defaults(func=_poison)
+    reshard = sub.add_parser(
+        "ledger-reshard",
+        help="move a ledger written before the shards (table `ledger`) into ledger00..07; stop the app first "
+        "(storage from OMNISYNC_STORAGE)",
+    )
+    reshard.set_defaults(func=_ledger_reshard)
     return parser
 
 

@@ -101,7 +101,7 @@ param entraEnvironmentRoles string = ''
 param telemetryExporter string = 'auto'
 
 @description('Tables the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param tableNames array = ['ledger', 'finishedlines', 'lineids', 'pending', 'journals', 'config', 'levels']
+param tableNames array = ['ledger00', 'ledger01', 'ledger02', 'ledger03', 'ledger04', 'ledger05', 'ledger06', 'ledger07', 'finishedlines', 'lineids', 'pending', 'journals', 'config', 'levels']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
 param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'wms-outbox', 'level-outbox', 'level-snapshots']

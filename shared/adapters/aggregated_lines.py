@@ -17,7 +17,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.finished_lines import FinishedLines, two_table_page, whole_groups
+from shared.adapters.finished_lines import FinishedLines, merged_page, whole_groups
 from shared.adapters.ledger_base import (
     ConcurrencyConflict,
     _any_status,
@@ -112,7 +112,7 @@ class AggregatedLines(FinishedLines):
 
     def has_open_lines(self, partition: str) -> bool:
         lo, hi = prefix_range(OPEN)
-        pager = self.ledger.query_entities(
+        pager = self.ledger_of(partition).query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             parameters={"pk": partition, "lo": lo, "hi": hi},
             results_per_page=1,
@@ -139,7 +139,7 @@ class AggregatedLines(FinishedLines):
                 e.get("OnHand"),
                 json.loads(e["ErpOnHand"]) if e.get("ErpOnHand") else None,
             )
-            for e in self.ledger.query_entities(query, parameters=params)
+            for e in self.ledger_of(partition).query_entities(query, parameters=params)
         ]
 
     def posted_lines(self, partition: str, limit: int) -> tuple[list[DetailedLine], list[tuple[str, str]]]:
@@ -150,7 +150,7 @@ class AggregatedLines(FinishedLines):
         """
         lo, hi = prefix_range(OPEN)
         self._step("read_posted")
-        pager = self.ledger.query_entities(
+        pager = self.ledger_of(partition).query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage ne @stage",
             parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
             results_per_page=limit,
@@ -234,12 +234,13 @@ class AggregatedLines(FinishedLines):
     def aggregated_lines(self, partition: str, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"pk": partition, "lo": AGG_PREFIX, "hi": "A}"}
         query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and " + _any_status(statuses, params)
-        return [dict(e) | {"_etag": _etag(e)} for e in self.ledger.query_entities(query, parameters=params)]
+        entities = self.ledger_of(partition).query_entities(query, parameters=params)
+        return [dict(e) | {"_etag": _etag(e)} for e in entities]
 
     def get_aggregated(self, partition: str, aggregated_id: str) -> dict[str, Any] | None:
         """An aggregated line from the ledger, or from `finishedlines` once finished (copied before it
         leaves the ledger, so always found)."""
-        for table in (self.ledger, self.finished):
+        for table in (self.ledger_of(partition), self.finished):
             try:
                 return dict(table.get_entity(partition, AGG_PREFIX + aggregated_id))
             except ResourceNotFoundError:
@@ -260,7 +261,7 @@ class AggregatedLines(FinishedLines):
         self._step("read_finished_aggregated")
         posted = [
             e
-            for e in self.ledger.query_entities(
+            for e in self.ledger_of(partition).query_entities(
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Status eq @posted",
                 parameters={"pk": partition, "lo": AGG_PREFIX, "hi": "A}", "posted": "FnOPosted"},
             )
@@ -297,11 +298,11 @@ class AggregatedLines(FinishedLines):
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for update in updates:
             by_partition[update["PartitionKey"]].append(update)
-        for group in by_partition.values():
+        for partition, group in by_partition.items():
             for chunk in _chunks(group):
                 self._step("update_aggregated")
                 try:
-                    resilient(submit_transaction, self.ledger, [("update", u, MERGE) for u in chunk])
+                    resilient(submit_transaction, self.ledger_of(partition), [("update", u, MERGE) for u in chunk])
                 except TableTransactionError as exc:
                     if exc.status_code != 404:
                         raise
@@ -310,14 +311,15 @@ class AggregatedLines(FinishedLines):
 
     def _update_where_it_is(self, update: dict[str, Any]) -> None:
         try:
-            self.ledger.update_entity(update, mode=UpdateMode.MERGE)
+            self.ledger_of(update["PartitionKey"]).update_entity(update, mode=UpdateMode.MERGE)
         except ResourceNotFoundError:
             self.finished.update_entity(update, mode=UpdateMode.MERGE)  # copied before it left the ledger
 
     def find_aggregated(self, environment_id: str, aggregated_id: str) -> dict[str, Any] | None:
-        """An aggregated line by id, anywhere in the environment (pages may be empty until it is found)."""
+        """An aggregated line by id, anywhere in the environment (pages may be empty until it is found):
+        a query a ledger table, then `finishedlines`."""
         lo, hi = environment_range(environment_id)
-        for table in (self.ledger, self.finished):
+        for table in (*self.ledgers, self.finished):
             entities = table.query_entities(
                 "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey eq @rk",
                 parameters={"envlo": lo, "envhi": hi, "rk": AGG_PREFIX + aggregated_id},
@@ -339,7 +341,7 @@ class AggregatedLines(FinishedLines):
                 params[name] = filters[name]
         # An aggregated line being moved is taken from the ledger: a late answer may be newer there.
         query = " and ".join(clauses)
-        return two_table_page((self.ledger, self.finished), query, params, page_size, token, environment_id)
+        return merged_page((*self.ledgers, self.finished), query, params, page_size, token, environment_id)
 
     # ---- sending: domain shapes (SendingRepository) --------------------------------------------
     def waiting_lines(self, partition: str, statuses: tuple[str, ...]) -> list[AggregatedLine]:

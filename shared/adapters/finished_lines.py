@@ -24,8 +24,8 @@ next visit moves it again.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, islice
 from typing import Any
 
 from azure.core import MatchConditions
@@ -91,40 +91,41 @@ class FinishedLines(LedgerTables):
 
     def _ledger_line(self, partition: str, line_id: str) -> dict[str, Any] | None:
         try:
-            return dict(self.ledger.get_entity(partition, LINE + line_id))
+            return dict(self.ledger_of(partition).get_entity(partition, LINE + line_id))
         except ResourceNotFoundError:
             return None
 
     def line_pages(
         self, query: str, params: dict[str, Any], page_size: int, token: str | None, environment_id: str
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """One page of line records matching `query` from the ledger and `finishedlines` together.
+        """One page of line records matching `query` from the ledger tables and `finishedlines` together.
 
-        A line being moved can be in both tables for a moment: it is listed once, as its finished copy
+        A line being moved can be in both places for a moment: it is listed once, as its finished copy
         (written only after the line was aggregated or closed, so never ahead of the truth).
         """
-        return two_table_page((self.finished, self.ledger), query, params, page_size, token, environment_id)
+        return merged_page((self.finished, *self.ledgers), query, params, page_size, token, environment_id)
 
 
-def two_table_page(
-    tables: tuple[TableClient, TableClient],
+def merged_page(
+    tables: Sequence[TableClient],
     query: str,
     params: dict[str, Any],
     page_size: int,
     token: str | None,
     environment_id: str,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of the entities matching `query` in two tables with the same keys, merged in key order,
-    and the token of the next page (the key it starts at, bound to the environment). An entity in
-    both tables is taken from the first of `tables`."""
+    """One page of the entities matching `query` in tables with the same keys (the ledger's shards and
+    `finishedlines`), merged in key order, and the token of the next page (the key it starts at, bound
+    to the environment). An entity in several tables is taken from the first of `tables` that has it.
+
+    Each table is asked for one page at most `page_size + 1` long, all at once (a page costs a query a
+    table, and takes about as long as one)."""
     if token:
         start = decode_token(token, environment_id)
         query += " and ( PartitionKey gt @startpk or ( PartitionKey eq @startpk and RowKey ge @startrk ) )"
         params = params | {"startpk": start.get("PartitionKey", ""), "startrk": start.get("RowKey", "")}
-    streams = [
-        _tagged(table.query_entities(query, parameters=params, results_per_page=page_size + 1), order)
-        for order, table in enumerate(tables)
-    ]
+    firsts = in_parallel(_first_and_rest, [(table, query, params, page_size + 1) for table in tables])
+    streams = [_tagged(chain(first, rest), order) for order, (first, rest) in enumerate(firsts)]
     page = list(islice(_unique(heapq.merge(*streams)), page_size + 1))
     following = page[page_size] if len(page) > page_size else None
     next_token = (
@@ -133,6 +134,20 @@ def two_table_page(
         else None
     )
     return page[:page_size], next_token
+
+
+def _first_and_rest(
+    table: TableClient, query: str, params: dict[str, Any], size: int
+) -> tuple[list[TableEntity], Iterator[TableEntity]]:
+    """A query's first page, fetched now, and the rest, fetched as they are read."""
+    pages: Any = table.query_entities(query, parameters=params, results_per_page=size).by_page()
+    first = list(next(pages, []))
+    return first, chain.from_iterable(pages)
+
+
+def in_key_order(streams: Iterable[Iterable[TableEntity]]) -> Iterator[TableEntity]:
+    """Entities of several tables (each in key order, as Table Storage returns them) in one key order."""
+    return heapq.merge(*streams, key=lambda e: (e["PartitionKey"], e["RowKey"]))
 
 
 def _finished_copy(record: dict[str, Any], final: dict[str, Any]) -> dict[str, Any]:

@@ -16,14 +16,15 @@ from decimal import Decimal
 from typing import Any, cast
 
 from azure.core.exceptions import ResourceExistsError
-from azure.data.tables import TableEntity, TableTransactionError
+from azure.data.tables import TableClient, TableEntity, TableTransactionError
 
+from shared.adapters.ledger_keys import ledger_shard
 from shared.adapters.storage_clients import table_client, table_name, table_service
-from shared.adapters.storage_names import FINISHED_LINES_TABLE, LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
+from shared.adapters.storage_names import FINISHED_LINES_TABLE, LEDGER_TABLES, LINE_IDS_TABLE, PENDING_TABLE
 from shared.adapters.table_batches import resilient
 from shared.adapters.table_transactions import submit_transaction
 
-LEDGER, LINE_IDS, PENDING = LEDGER_TABLE, LINE_IDS_TABLE, PENDING_TABLE
+LINE_IDS, PENDING = LINE_IDS_TABLE, PENDING_TABLE
 Fault = Callable[[str], None]
 CONFLICT_CODES = ("UpdateConditionNotSatisfied", "EntityAlreadyExists")
 
@@ -42,11 +43,17 @@ class LedgerTables:
     def __init__(self, fault: Fault | None = None) -> None:
         service = table_service()
         self._fault = fault or (lambda step: None)
-        self.ledger = table_client(table_name(LEDGER))
+        self.ledgers = ledger_clients()
         self.line_ids = table_client(table_name(LINE_IDS))
         self.pending = table_client(table_name(PENDING))
         self.finished = table_client(table_name(FINISHED_LINES_TABLE))
-        _ensure_tables(service, tuple(c.table_name for c in (self.ledger, self.line_ids, self.pending, self.finished)))
+        _ensure_tables(
+            service, tuple(c.table_name for c in (*self.ledgers, self.line_ids, self.pending, self.finished))
+        )
+
+    def ledger_of(self, partition: str) -> TableClient:
+        """The ledger table that holds `partition` (every entity of a partition is in one table)."""
+        return self.ledgers[ledger_shard(partition)]
 
     def _step(self, name: str) -> None:
         self._fault(name)
@@ -57,12 +64,17 @@ class LedgerTables:
         (404: an open entry whose guarded update or delete comes after the visit that closed it)."""
         try:
             self._step(step)
-            return resilient(submit_transaction, self.ledger, ops)
+            return resilient(submit_transaction, self.ledger_of(ops[0][1]["PartitionKey"]), ops)
         except TableTransactionError as exc:
             code = getattr(exc, "error_code", None)  # set by the SDK's error decoder, not declared on the class
             if exc.status_code in (404, 409, 412) or code in CONFLICT_CODES:
                 raise ConcurrencyConflict(str(code)) from None
             raise
+
+
+def ledger_clients() -> tuple[TableClient, ...]:
+    """The process's clients of every ledger table, in shard order (`ledger_keys.ledger_shard`)."""
+    return tuple(table_client(table_name(name)) for name in LEDGER_TABLES)
 
 
 def _first_page(

@@ -1,6 +1,7 @@
 """The one place that knows how the ledger and the pending-work index are keyed.
 
-Ledger table, PartitionKey `env|org|product` (everything that must change together):
+Ledger tables (`ledger00` … `ledger07`: a partition lives in the one `ledger_shard` names), PartitionKey
+`env|org|product` (everything that must change together):
 
 | RowKey      | what                                                                 |
 |-------------|----------------------------------------------------------------------|
@@ -29,6 +30,8 @@ import random
 
 AGGREGATED, CACHE, OPEN, EVENT, LINE, TRANSACTION = "A|", "C|", "D|", "E|", "L|", "T|"
 PENDING_SHARDS = 16
+LEDGER_SHARDS = 8
+"""Tables the ledger's partitions are spread over (see `ledger_shard`); changing it moves partitions."""
 
 LEDGER_WORK = "ledger"
 """A partition has open lines (to sync, then to aggregate)."""
@@ -41,6 +44,17 @@ ID_BUCKETS = 16
 
 def ledger_partition(environment_id: str, organization_id: str, product_id: str) -> str:
     return f"{environment_id}|{organization_id}|{product_id}"
+
+
+def ledger_shard(partition: str) -> int:
+    """Which ledger table holds a partition: a stable hash (the same in every process and release).
+
+    A partition's entities stay together, so its one-transaction commits are untouched; what the
+    shards change is how many entities share a table. On Azure Table Storage that changes no
+    visit's cost (a partition's key range is read from the index); on Azurite, which evaluates
+    every query against every entity of the table, it divides each visit's scan by the shard count.
+    """
+    return int(hashlib.sha256(partition.encode()).hexdigest()[:4], 16) % LEDGER_SHARDS
 
 
 def split_partition(partition: str) -> tuple[str, str, str]:

@@ -1,6 +1,7 @@
 """The inventory ledger in Table Storage: one facade over its focused repositories.
 
-Layout (key prefixes in ledger_keys.py): table `ledger`, PartitionKey `env|org|product`, holding the product's detailed
+Layout (key prefixes in ledger_keys.py): tables `ledger00` … `ledger07` (a partition in the one
+`ledger_keys.ledger_shard` names), PartitionKey `env|org|product`, holding the product's detailed
 lines (`L|id`), open entries (`D|id`), cache rows (`C|hash`) and aggregated lines (`A|id`), so a sync is one entity
 group transaction. Table `lineids` makes line ids unique per environment across products; table `pending` lists
 partitions with work. Each concern is its own repository behind a `typing.Protocol` port (shared/services/ports.py):
@@ -21,7 +22,6 @@ from azure.data.tables import TableClient
 from shared.adapters.aggregated_lines import AGG_PREFIX, AggregatedLines
 from shared.adapters.ledger_base import (
     CONFLICT_CODES,
-    LEDGER,
     LINE_IDS,
     PENDING,
     ConcurrencyConflict,
@@ -34,6 +34,7 @@ from shared.adapters.ledger_base import (
     _first_page,
     decode_token,
     encode_token,
+    ledger_clients,
 )
 from shared.adapters.ledger_keys import OFFSET_WORK, SEND_WORK, id_partition, ledger_partition
 from shared.adapters.line_ids import IdTable
@@ -60,7 +61,6 @@ __all__ = [
     "AGG_PREFIX",
     "CACHE_PREFIX",
     "CONFLICT_CODES",
-    "LEDGER",
     "LINE_IDS",
     "LINE_PREFIX",
     "OFFSET_WORK",
@@ -91,6 +91,7 @@ __all__ = [
     "decode_token",
     "encode_token",
     "id_partition",
+    "ledger_clients",
     "ledger_partition",
     "line_entity",
 ]

@@ -26,14 +26,14 @@ from typing import Any, cast
 from azure.core import MatchConditions
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.ledger_keys import CACHE
+from shared.adapters.ledger_keys import CACHE, ledger_shard
 from shared.adapters.ledger_tables import (
     CONFLICT_CODES,
-    LEDGER,
     PENDING,
     ConcurrencyConflict,
     _cache_row,
     _ensure_tables,
+    ledger_clients,
 )
 from shared.adapters.ledger_tables import decode_token as _decode_token
 from shared.adapters.ledger_tables import encode_token as _encode_token
@@ -83,9 +83,9 @@ class LevelStore(PendingIndex):
         service = table_service()
         self._fault = fault or (lambda step: None)
         self.levels = table_client(table_name(LEVELS))
-        self.ledger = table_client(table_name(LEDGER))
+        self.ledgers = ledger_clients()
         self.pending = table_client(table_name(PENDING))
-        _ensure_tables(service, tuple(c.table_name for c in (self.levels, self.ledger, self.pending)))
+        _ensure_tables(service, tuple(c.table_name for c in (self.levels, *self.ledgers, self.pending)))
 
     def _step(self, name: str) -> None:
         self._fault(name)
@@ -95,7 +95,7 @@ class LevelStore(PendingIndex):
         """A product's cache rows and when each last changed (the ERP timestamp of its levels)."""
         self._step("read_cache")
         rows, stamps = [], {}
-        for e in self.ledger.query_entities(
+        for e in self.ledgers[ledger_shard(ledger_partition)].query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             parameters={"pk": ledger_partition, "lo": CACHE, "hi": CACHE[:-1] + "}"},
         ):

@@ -19,7 +19,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.adapters.finished_lines import FinishedLines
+from shared.adapters.finished_lines import FinishedLines, in_key_order
 from shared.adapters.ledger_base import _decimal
 from shared.adapters.ledger_keys import CACHE, LINE, OPEN, hot_range, line_key, prefix_range, split_partition
 from shared.adapters.table_batches import BATCH, in_parallel, resilient
@@ -97,11 +97,12 @@ class PartitionLedger(FinishedLines):
             by_partition[entity["PartitionKey"]].append(entity)
 
         def create(chunk: list[dict[str, Any]]) -> None:
+            table = self.ledger_of(chunk[0]["PartitionKey"])
             try:
                 self._step("create_lines")
                 resilient(
                     submit_transaction,
-                    self.ledger,
+                    table,
                     [("create", e) for line in chunk for e in (line, _open_entry(line))],
                 )
             except TableTransactionError as exc:
@@ -109,7 +110,7 @@ class PartitionLedger(FinishedLines):
                     raise
                 for line in chunk:  # a retried request: each line and its entry still only together
                     with contextlib.suppress(TableTransactionError):
-                        resilient(submit_transaction, self.ledger, [("create", line), ("create", _open_entry(line))])
+                        resilient(submit_transaction, table, [("create", line), ("create", _open_entry(line))])
 
         list(in_parallel(create, [(chunk,) for group in by_partition.values() for chunk in _chunks(group, BATCH // 2)]))
 
@@ -122,7 +123,7 @@ class PartitionLedger(FinishedLines):
         """`Created` lines, from the open range only: finished lines are never read."""
         self._step("read_lines")
         lo, hi = prefix_range(OPEN)
-        pager = self.ledger.query_entities(
+        pager = self.ledger_of(partition).query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and Stage eq @stage",
             parameters={"pk": partition, "lo": lo, "hi": hi, "stage": "Created"},
             results_per_page=limit,
@@ -137,7 +138,7 @@ class PartitionLedger(FinishedLines):
         rows: dict[str, CacheRow] = {}
         created: list[PendingLine] = []
         posted = 0
-        for e in self.ledger.query_entities(
+        for e in self.ledger_of(partition).query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi", parameters={"pk": partition, "lo": lo, "hi": hi}
         ):
             if e["RowKey"].startswith(CACHE):
@@ -164,14 +165,14 @@ class PartitionLedger(FinishedLines):
         for line_id in line_ids:
             self._step("read_open_stage")
             try:
-                yield dict(self.ledger.get_entity(partition, OPEN + line_id, select=["Stage"]))
+                yield dict(self.ledger_of(partition).get_entity(partition, OPEN + line_id, select=["Stage"]))
             except ResourceNotFoundError:
                 continue  # aggregated and closed: long past `Created`
 
     # ---- cache -----------------------------------------------------------------------------------
     def cache_rows(self, partition: str) -> dict[str, CacheRow]:
         self._step("read_cache")
-        entities = self.ledger.query_entities(
+        entities = self.ledger_of(partition).query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
             parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"},
         )
@@ -209,7 +210,7 @@ class PartitionLedger(FinishedLines):
     def get_entity(self, partition: str, row_key: str) -> dict[str, Any] | None:
         """Any ledger entity by key, with its ETag under `_etag` (markers of applied-once changes)."""
         try:
-            entity = self.ledger.get_entity(partition, row_key)
+            entity = self.ledger_of(partition).get_entity(partition, row_key)
         except ResourceNotFoundError:
             return None
         return dict(entity) | {"_etag": _etag(entity)}
@@ -261,15 +262,18 @@ class PartitionLedger(FinishedLines):
     def cache_rows_of_environment(self, environment_id: str, partitions: list[str] | None) -> Iterator[dict[str, Any]]:
         if partitions is not None:
             for partition in partitions:
-                yield from self.ledger.query_entities(
+                yield from self.ledger_of(partition).query_entities(
                     "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                     parameters={"pk": partition, "lo": CACHE_PREFIX, "hi": "C}"},
                 )
             return
         lo, hi = environment_range(environment_id)
-        yield from self.ledger.query_entities(
-            "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey ge @lo and RowKey lt @hi",
-            parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"},
+        yield from in_key_order(
+            table.query_entities(
+                "PartitionKey ge @envlo and PartitionKey lt @envhi and RowKey ge @lo and RowKey lt @hi",
+                parameters={"envlo": lo, "envhi": hi, "lo": CACHE_PREFIX, "hi": "C}"},
+            )
+            for table in self.ledgers
         )
 
 

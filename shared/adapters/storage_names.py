@@ -9,8 +9,9 @@ The key layout inside the ledger table (partition and row key prefixes) is in le
 from __future__ import annotations
 
 # Tables
-LEDGER_TABLE = "ledger"
-"""Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product."""
+LEDGER_TABLES = ("ledger00", "ledger01", "ledger02", "ledger03", "ledger04", "ledger05", "ledger06", "ledger07")
+"""Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product;
+each partition in the table `ledger_keys.ledger_shard` names (as many tables as `LEDGER_SHARDS`)."""
 FINISHED_LINES_TABLE = "finishedlines"
 """Finished records out of the ledger: lines aggregated (or closed unmapped), aggregated lines posted and offset."""
 LINE_IDS_TABLE = "lineids"
@@ -41,7 +42,7 @@ LEVEL_SNAPSHOTS_CONTAINER = "level-snapshots"
 """ERP level snapshot files (`{environmentId}/….csv`, blob trigger), applied once per version."""
 
 TABLES: tuple[str, ...] = (
-    LEDGER_TABLE,
+    *LEDGER_TABLES,
     FINISHED_LINES_TABLE,
     LINE_IDS_TABLE,
     PENDING_TABLE,

@@ -53,10 +53,11 @@ def _lines(prefix: str, count: int, *, source: str = "pos", measure: str = "sold
 
 
 def _ledger_line_keys(store: LedgerStore, environment_id: str) -> list[str]:
-    """Every line record the ledger table itself still holds for the environment, read from storage."""
+    """Every line record the ledger tables themselves still hold for the environment, read from storage."""
     return [
         e["RowKey"]
-        for e in store.ledger.query_entities(
+        for table in store.ledgers
+        for e in table.query_entities(
             "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @rlo and RowKey lt @rhi",
             parameters={"lo": environment_id + "|", "hi": environment_id + "}", "rlo": "L|", "rhi": "L}"},
         )

@@ -460,7 +460,8 @@ def stored_state(env: str, *, with_config: bool) -> dict[str, Any]:
         "cache": list(store.cache_rows_of_environment(env, None)),
         "ledger": [
             (e["PartitionKey"], e["RowKey"])
-            for e in store.ledger.query_entities("PartitionKey ge @lo and PartitionKey lt @hi", **in_range)
+            for table in store.ledgers
+            for e in table.query_entities("PartitionKey ge @lo and PartitionKey lt @hi", **in_range)
         ],
         "lineids": [
             (e["PartitionKey"], e["RowKey"])

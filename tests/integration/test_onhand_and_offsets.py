@@ -504,10 +504,11 @@ def test_erp_quantities_in_a_result_file_are_checked_before_anything_changes(env
 
 
 def _ledger_aggregated_keys(store: LedgerStore, env: str) -> list[str]:
-    """Aggregated lines the ledger table itself still holds for the environment."""
+    """Aggregated lines the ledger tables themselves still hold for the environment."""
     return [
         e["RowKey"]
-        for e in store.ledger.query_entities(
+        for table in store.ledgers
+        for e in table.query_entities(
             "PartitionKey ge @lo and PartitionKey lt @hi and RowKey ge @a and RowKey lt @b",
             parameters={"lo": env + "|", "hi": env + "}", "a": "A|", "b": "A}"},
         )
@@ -527,7 +528,7 @@ def test_a_posted_and_offset_journal_line_leaves_the_ledger_and_is_still_found_e
     offset_pending(LedgerStore(), config_of)
 
     assert _ledger_aggregated_keys(store, env) == []
-    in_ledger = store.ledger.query_entities(
+    in_ledger = store.ledger_of(entity["PartitionKey"]).query_entities(
         "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
         parameters={"pk": entity["PartitionKey"], "lo": "L|", "hi": "L}"},
     )

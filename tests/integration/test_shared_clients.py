@@ -18,9 +18,9 @@ from shared.adapters.work_queues import WorkQueues
 
 def test_every_store_of_a_process_uses_the_same_table_clients(app_env):
     first, second = LedgerStore(), LedgerStore()
-    assert first.ledger is second.ledger
+    assert all(a is b for a, b in zip(first.ledgers, second.ledgers, strict=True))
     assert first.pending is second.pending is LevelStore().pending
-    assert first.ledger is LevelStore().ledger
+    assert all(a is b for a, b in zip(first.ledgers, LevelStore().ledgers, strict=True))
     assert JournalRecords().table is JournalRecords().table
 
 
@@ -30,11 +30,11 @@ def test_every_work_queue_handle_uses_the_same_queue_client(app_env):
 
 def test_stores_made_while_other_threads_read_never_break_a_request(app_env):
     store = LedgerStore()
-    store.ledger.upsert_entity({"PartitionKey": "p", "RowKey": "r"})
+    store.ledger_of("p").upsert_entity({"PartitionKey": "p", "RowKey": "r"})
 
     def read_with_a_new_store(_: int) -> str:
         fresh = LedgerStore()  # what each HTTP request and queue message does
-        return str(fresh.ledger.get_entity("p", "r")["RowKey"])
+        return str(fresh.ledger_of("p").get_entity("p", "r")["RowKey"])
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(read_with_a_new_store, range(400))) == {"r"}

@@ -26,7 +26,7 @@ def _aggregated_line(env: str) -> dict:
     )
     partition = f"{env}|usmf|A0001"
     store = LedgerStore()
-    store.ledger.create_entity(
+    store.ledger_of(partition).create_entity(
         {
             "PartitionKey": partition,
             "RowKey": "A|" + group.aggregated_id,
