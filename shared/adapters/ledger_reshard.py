@@ -44,10 +44,10 @@ def reshard_ledger() -> Reshard:
     shards = LedgerTables().ledgers  # made if missing
     result = Reshard()
     try:
-        partitions = list(_partitions(old))
+        next(iter(old.list_entities(results_per_page=1, select=["PartitionKey"])), None)
     except ResourceNotFoundError:
         return result  # never had the old table: nothing to move
-    for partition, entities in partitions:
+    for partition, entities in _partitions(old):  # streamed: a retailer's cache rows run to millions
         shard = shards[ledger_shard(partition)]
         there = {e["RowKey"]: _values(e) for e in _partition(shard, partition)}
         ours = {e["RowKey"]: _values(e) for e in entities}
@@ -69,7 +69,8 @@ def reshard_ledger() -> Reshard:
 
 
 def _partitions(table: TableClient) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """Every partition of the table with its entities (a table query returns them in key order)."""
+    """Every partition of the table with its entities, one partition in memory at a time (a table
+    query returns them in key order; deleting a partition already read does not move the next page)."""
     for partition, entities in groupby((dict(e) for e in table.list_entities()), key=lambda e: e["PartitionKey"]):
         yield partition, list(entities)
 

@@ -25,8 +25,8 @@ def _in_shards(store: LedgerStore, partition: str) -> dict[str, str]:
 
 
 def test_every_partition_moves_into_its_shard_and_leaves_the_old_table(app_env, capsys):
-    partitions = {f"env|usmf|P{n}": 3 for n in range(20)} | {"env|usmf|BIG": 250}
-    old = _old_ledger(partitions)
+    partitions = {f"env|usmf|P{n}": 3 for n in range(20)} | {"env|usmf|BIG": 250, "env|usmf|HUGE": 900}
+    old = _old_ledger(partitions)  # 1,210 entities: more than one page of a listing (1,000)
 
     assert main(["ledger-reshard"]) == 0
 
@@ -34,7 +34,7 @@ def test_every_partition_moves_into_its_shard_and_leaves_the_old_table(app_env, 
     for partition, n in partitions.items():
         assert _in_shards(store, partition) == {f"L|{i:04d}": str(i) for i in range(n)}
     assert list(old.list_entities()) == []
-    assert "21 partition(s), 310 entities moved" in capsys.readouterr().out
+    assert "22 partition(s), 1210 entities moved" in capsys.readouterr().out
     assert len({store.ledger_of(p).table_name for p in partitions}) > 1, "spread over several shards"
 
 
