@@ -504,7 +504,7 @@ def main() -> None:
     figures.update(
         {
             "workers": best,
-            "lag_workers": max(worker_counts),
+            "lag_workers": lag_workers,
             "ingest_lines_per_s": round(args.lines / runs[top]["ingest_s"]),
             "sync_lines_per_s": round(args.lines / runs[top]["sync_s"]),
             "sync_lines_per_s_by_workers": {w: round(args.lines / r["sync_s"]) for w, r in runs.items()},

@@ -24,11 +24,9 @@ from azure.data.tables import TableClient
 from shared.adapters.ledger_base import LedgerTables
 from shared.adapters.ledger_keys import ledger_shard
 from shared.adapters.storage_clients import table_client, table_name
+from shared.adapters.storage_names import UNSHARDED_LEDGER_TABLE
 from shared.adapters.table_batches import chunks, resilient
 from shared.adapters.table_transactions import submit_transaction
-
-UNSHARDED_LEDGER = "ledger"
-"""The ledger's one table before it was sharded (a name of the past, not one the app uses)."""
 
 
 @dataclass
@@ -40,7 +38,7 @@ class Reshard:
 
 
 def reshard_ledger() -> Reshard:
-    old = table_client(table_name(UNSHARDED_LEDGER))
+    old = table_client(table_name(UNSHARDED_LEDGER_TABLE))
     shards = LedgerTables().ledgers  # made if missing
     result = Reshard()
     try:

@@ -12,6 +12,8 @@ from __future__ import annotations
 LEDGER_TABLES = ("ledger00", "ledger01", "ledger02", "ledger03", "ledger04", "ledger05", "ledger06", "ledger07")
 """Lines, open entries, aggregated lines and cache rows, one partition per environment/organization/product;
 each partition in the table `ledger_keys.ledger_shard` names (as many tables as `LEDGER_SHARDS`)."""
+UNSHARDED_LEDGER_TABLE = "ledger"
+"""The ledger's one table before the shards: read only by `omnisync ledger-reshard`, never created."""
 FINISHED_LINES_TABLE = "finishedlines"
 """Finished records out of the ledger: lines aggregated (or closed unmapped), aggregated lines posted and offset."""
 LINE_IDS_TABLE = "lineids"

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from shared.adapters.ledger_reshard import UNSHARDED_LEDGER
 from shared.adapters.ledger_tables import LedgerStore
 from shared.adapters.storage_clients import table_name, table_service
+from shared.adapters.storage_names import UNSHARDED_LEDGER_TABLE
 from shared.adapters.table_transactions import submit_transaction
 from shared.cli import main
 
 
 def _old_ledger(partitions: dict[str, int]):
     """The one-table ledger of an earlier release, `n` line records in each partition."""
-    old = table_service().create_table(table_name(UNSHARDED_LEDGER))
+    old = table_service().create_table(table_name(UNSHARDED_LEDGER_TABLE))
     for partition, n in partitions.items():
         entities = [{"PartitionKey": partition, "RowKey": f"L|{i:04d}", "Quantity": str(i)} for i in range(n)]
         for start in range(0, n, 100):
