@@ -27,6 +27,7 @@ from typing import Any
 
 import duckdb
 
+from shared.adapters.report_sql import ReportQueries, ReportSpec, report_queries
 from shared.domain.reconciliation.columns import (
     MappingError,
     ResolvedColumns,
@@ -99,6 +100,63 @@ class WarehouseFigures:
     wms_quantity: Decimal
 
 
+REPORT_CHUNK = 40_000
+"""Rows whose report texts one statement computes and sorts (``report_sql.report_queries``)."""
+KEPT_TABLE = "kept"
+
+
+@dataclass
+class _KeptResult:
+    """The engine's result kept in a table in its order, read back a range of rows at a time.
+
+    Kept so that DuckDB can compute the report texts of a bad day's 300,000 differing keys on both
+    cores (``report_sql``) without sorting them: the rows were sorted once, on insert, with no texts
+    attached. ``preserve_insertion_order`` makes the insert keep the sorted order in the row ids."""
+
+    con: duckdb.DuckDBPyConnection
+    queries: ReportQueries
+    rows: int
+    report_at: int | None
+    groups: list[tuple[Any, ...]]
+    """``ReportQueries.groups``' rows."""
+    _next: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        statement: str,
+        report: ReportSpec,
+        level: list[KeyField],
+        config: ReconcileConfig,
+    ) -> _KeptResult:
+        own = len(level) + 20 + (1 if _shows_item_spelling(config) else 0)
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(f"CREATE TEMP TABLE {KEPT_TABLE} AS {statement}")
+        rows = con.execute(f"SELECT count(*) FROM {KEPT_TABLE}").fetchone()
+        names = [k.value for k in level]
+        queries = report_queries(report, names, spelled=_shows_item_spelling(config), own=own, table=KEPT_TABLE)
+        unsafe = con.execute(queries.unsafe).fetchone()
+        if unsafe is not None and unsafe[0]:  # the Python path writes this run's texts: plain rows
+            plain = f"SELECT * FROM {KEPT_TABLE} WHERE rowid >= {{lo}} AND rowid < {{hi}} ORDER BY rowid"
+            queries = replace(queries, chunk=plain)
+        if unsafe is not None and unsafe[0]:
+            return cls(con, queries, int(rows[0]) if rows else 0, None, [])
+        # now: one connection runs one statement at a time, and the chunks' results come next
+        return cls(con, queries, int(rows[0]) if rows else 0, own, con.execute(queries.groups).fetchall())
+
+    def first_cursor(self) -> duckdb.DuckDBPyConnection:
+        cursor = self.next_cursor()
+        return cursor if cursor is not None else self.con.execute(f"SELECT * FROM {KEPT_TABLE}")
+
+    def next_cursor(self) -> duckdb.DuckDBPyConnection | None:
+        lo = self._next
+        if lo >= self.rows:
+            return None
+        self._next = lo + REPORT_CHUNK
+        return self.con.execute(self.queries.chunk.replace("{lo}", str(lo)).replace("{hi}", str(self._next)))
+
+
 @dataclass(frozen=True)
 class RowLayout:
     """Where things are in a differing key's engine row (``Comparison.raw_batches``).
@@ -143,6 +201,9 @@ class Comparison:
     """Other measures: name -> (ERP column, WMS column)."""
     item_spelled: bool = False
     """Rows carry the item id as spelled in the files after the totals (ids compared in capitals)."""
+    report_at: int | None = None
+    """Where the report columns (``report_sql.OUT_NAMES``) start in a row; None: none computed."""
+    _kept: _KeptResult | None = field(default=None, repr=False)
     """Keys with negative stock in the ERP and in the WMS (all keys, matching ones too)."""
 
     @property
@@ -196,9 +257,22 @@ class Comparison:
 
     def _fetch(self, batch: int) -> list[tuple[Any, ...]]:
         try:
-            return self._cursor.fetchmany(batch)
+            rows = self._cursor.fetchmany(batch)
+            while not rows and self._kept is not None:
+                following = self._kept.next_cursor()
+                if following is None:
+                    break
+                self._cursor = following
+                rows = self._cursor.fetchmany(batch)
+            return rows
         except duckdb.OutOfMemoryException as exc:
             raise EngineOutOfMemory(str(exc)) from exc
+
+    def report_groups(self) -> list[tuple[Any, ...]]:
+        """Per (category, warehouse) of the differing keys, ``report_sql.GROUP_SUMS`` (with report columns)."""
+        if self._kept is None:
+            raise ValueError("the comparison has no report columns")
+        return self._kept.groups
 
     def raw_batches(self, batch: int = 2_048) -> Iterator[list[tuple[Any, ...]]]:
         """The differing keys as the engine's own rows, a batch at a time, for a consumer that
@@ -637,12 +711,20 @@ def _query(
         need AS (SELECT DISTINCT k_item FROM r WHERE NOT m AND ({need_cond})),
         fb AS (SELECT k_item, {fb_cost} AS fb_cost, {fb_cls} AS fb_cls
                FROM ({erp_item}) e SEMI JOIN need USING (k_item) GROUP BY ALL)"""
-        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')}, fb.fb_cls"
+        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", (_text("fb.fb_cost"), "fb.fb_cls")
     else:
-        fallback, fb_join, fb_cols = "", "", "NULL, NULL"
+        fallback, fb_join, fb_cols = "", "", ("NULL", "NULL")
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
-    measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
+    columns = [
+        "r.m",
+        *("r." + c for c in keys),
+        *("r.nkeys", "r.en", "r.wn", _text("r.eq"), _text("r.wq"), _text("r.cost")),
+        *("r.smin", "r.smax", "r.cls", "r.e_asof", "r.w_asof", "CAST(r.bad AS BIGINT)", *fb_cols),
+        *("t.tot_bad", "t.tot_e", "t.tot_w", "t.tot_eneg", "t.tot_wneg"),
+        *(["r.d_item"] if spelled else []),
+        *(c for i in range(len(measures)) for c in (_text(f"r.eq_{i}"), _text(f"r.wq_{i}"))),
+    ]
     return f"""
         WITH k AS (
           SELECT {", ".join(keys)}, {", ".join(aggs)}
@@ -658,15 +740,18 @@ def _query(
             sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad,
             count(*) FILTER (WHERE eq < 0) AS eneg, count(*) FILTER (WHERE wq < 0) AS wneg
           FROM k GROUP BY ALL){fallback}
-        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
-               {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
-               t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
-{measure_out}
+        SELECT {_aliased(columns)}
         FROM r {fb_join}
         CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
                            CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t
         ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
+
+
+def _aliased(columns: list[str]) -> str:
+    """The final select's columns named ``c_0`` ... by position, so a run that keeps the result in a
+    table (``report_sql``) can name them; the Python consumers read rows by position."""
+    return ", ".join(f"{c} AS c_{i}" for i, c in enumerate(columns))
 
 
 def _text(column: str) -> str:
@@ -731,8 +816,13 @@ def compare(
     wms: SnapshotSource,
     config: ReconcileConfig,
     settings: EngineSettings | None = None,
+    report: ReportSpec | None = None,
 ) -> Comparison:
     """Aggregate both snapshots to the comparison level; raise SnapshotError for bad input.
+
+    ``report``: keep the result in a table and compute each differing key's report texts there
+    (``report_sql``); ``Comparison.report_at`` then says where they start in a row, or is None when
+    the run holds ids or magnitudes the SQL does not restate exactly (or other measures).
 
     DuckDB runs out of memory now and then at its limit with two threads on very large snapshots
     (seen at 10M + 10M rows, on main as on this code: its CSV readers and hash tables do not always
@@ -740,15 +830,21 @@ def compare(
     """
     settings = settings or EngineSettings()
     try:
-        return _compare(erp, wms, config, settings)
+        return _compare(erp, wms, config, settings, report)
     except SnapshotError as exc:
         if settings.threads <= 1 or not isinstance(exc.__cause__, duckdb.OutOfMemoryException):
             raise
     log.warning("comparison ran out of memory with %d threads; trying once more with 1", settings.threads)
-    return _compare(erp, wms, config, replace(settings, threads=1))
+    return _compare(erp, wms, config, replace(settings, threads=1), report)
 
 
-def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, settings: EngineSettings) -> Comparison:
+def _compare(
+    erp: SnapshotSource,
+    wms: SnapshotSource,
+    config: ReconcileConfig,
+    settings: EngineSettings,
+    report: ReportSpec | None = None,
+) -> Comparison:
     # One spill directory per run: concurrent trigger invocations must not share spill files.
     temp_dir = tempfile.mkdtemp(prefix="omnisync-duckdb-", dir=settings.temp_directory)
     con = duckdb.connect(
@@ -790,7 +886,13 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
             )
         try:
             _load_config_tables(con, config)
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
+            statement = _query(erp_cols, wms_cols, level, config, measures)
+            if report is not None and not measures:
+                kept = _KeptResult.of(con, statement, report, level, config)
+                cursor, report_at = kept.first_cursor(), kept.report_at
+            else:
+                kept, report_at = None, None
+                cursor = con.execute(statement)
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
@@ -837,6 +939,8 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
             item_spelled=_shows_item_spelling(config),
             measure_names=tuple(name for name, _, _ in measures),
             measure_columns={name: (e, w) for name, e, w in measures},
+            report_at=report_at,
+            _kept=kept,
         )
     except BaseException:
         con.close()

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import IO, Any, Protocol
 
 from shared.adapters.report_html import render_error
+from shared.adapters.report_sql import ReportSpec, sql_report_possible
 from shared.adapters.snapshot_engine import (
     Comparison,
     EngineOutOfMemory,
@@ -44,6 +45,7 @@ from shared.services.finance_reports import (
     build_finance_reports,
     journal_lines_shown,
 )
+from shared.services.reconcile_sql_stream import stream_sql
 from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
@@ -248,6 +250,7 @@ def reconcile(
     engine: EngineSettings | None = None,
     facts: Mapping[str, Any] | None = None,
     reference: bool = False,
+    texts_in_sql: bool = True,
 ) -> ReconciliationResult:
     """Compare two snapshots and build every report in memory/spooled files.
 
@@ -255,10 +258,13 @@ def reconcile(
     and error runs are ignored). Never raises for bad input: it returns a result
     with status "error" and an error report instead. ``reference``: take the differing keys
     through the domain rules one object at a time (``reconcile_stream.stream_reference``), the
-    path the batched default is tested against; the reports are the same bytes.
+    path the batched default is tested against; the reports are the same bytes. ``texts_in_sql``:
+    let DuckDB compute each differing key's report texts where it restates every rule the run uses
+    (``report_sql``, ``reconcile_sql_stream``); else Python does (``reconcile_stream.stream_fast``).
     """
+    report = ReportSpec(config, run_id) if texts_in_sql and not reference and sql_report_possible(config) else None
     try:
-        cmp = compare(erp, wms, config, engine)
+        cmp = compare(erp, wms, config, engine, report)
     except (SnapshotError, MappingError) as exc:
         return _error_result(run_id, [str(exc)], erp, wms)
     settings = engine or EngineSettings()
@@ -279,7 +285,17 @@ def reconcile(
         settings = replace(settings, threads=1)
     finally:
         cmp.close()
-    return reconcile(erp, wms, config, history, run_id=run_id, engine=settings, facts=facts, reference=reference)
+    return reconcile(
+        erp,
+        wms,
+        config,
+        history,
+        run_id=run_id,
+        engine=settings,
+        facts=facts,
+        reference=reference,
+        texts_in_sql=texts_in_sql,
+    )
 
 
 def _build(
@@ -296,7 +312,8 @@ def _build(
     shown = journal_lines_shown(config.workbook_max_rows)
     sinks = new_sinks(config, streaks_by_scope(history, run_id), csv_header(level), run_id, shown)
     try:
-        (stream_reference if reference else stream_fast)(cmp, sinks)
+        stream = stream_reference if reference else stream_sql if cmp.report_at is not None else stream_fast
+        stream(cmp, sinks)
     except BaseException:
         sinks.close()
         raise
