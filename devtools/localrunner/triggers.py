@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.blob import InputStream
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobClient, BlobServiceClient
+from azurefunctions.extensions.base import Datum
+from azurefunctions.extensions.bindings.blob.blobClientConverter import BlobClientConverter
 
 from devtools.localrunner import ncrontab
 from devtools.localrunner.catalog import BlobFunction, Catalog, TimerFunction
@@ -39,13 +43,39 @@ def wants_blob_client(function: BlobFunction) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BlobClient)
 
 
+@dataclass(frozen=True)
+class ModelBindingData:
+    """What the host sends the Python worker for an SDK-type binding (the worker's protobuf message of
+    this name): no blob content, only where the blob is and the *name* of the connection setting."""
+
+    content: str
+    version: str = "1.0"
+    source: str = "AzureStorageBlobs"
+    content_type: str = "application/json"
+
+
+def sdk_blob_client(function: BlobFunction, blob_name: str) -> object:
+    """The client the Python worker hands an SDK-type blob trigger, made the way the worker makes it.
+
+    The host does not build the client: it sends the binding's connection name, container and blob,
+    and the extension (`azurefunctions-extensions-bindings-blob`, in the worker) builds the client from
+    the app settings, knowing fewer forms of them than the host (`NAME`, `NAME__serviceUri`,
+    `NAME__blobServiceUri`; `__accountName` only for `AzureWebJobsStorage`). Going through it here
+    means a setting it cannot read fails locally too, not only in Azure."""
+    content = {"Connection": function.connection, "ContainerName": function.container, "BlobName": blob_name}
+    annotation = inspect.signature(function.user_function).parameters[function.arg_name].annotation
+    datum = Datum(value=ModelBindingData(json.dumps(content)), type="model_binding_data")
+    return BlobClientConverter.decode(datum, trigger_metadata=None, pytype=annotation)
+
+
 def deliver_blob(function: BlobFunction, service: BlobServiceClient, blob_name: str) -> None:
     """Hand one blob to a blob-triggered function as the host does: a `BlobClient` when the function
-    asks for one (SDK-type binding), otherwise the whole blob as `func.InputStream`."""
+    asks for one (SDK-type binding, made by the extension: `sdk_blob_client`), otherwise the whole
+    blob as `func.InputStream`."""
     client = service.get_blob_client(function.container, blob_name)
     value: object
     if wants_blob_client(function):
-        value = client
+        value = sdk_blob_client(function, blob_name)
     else:
         data = client.download_blob().readall()
         value = InputStream(data=data, name=f"{function.container}/{blob_name}", uri=client.url, length=len(data))

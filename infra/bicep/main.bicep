@@ -273,6 +273,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'OMNISYNC_STORAGE__credential', value: 'managedidentity' }
         { name: 'OMNISYNC_STORAGE__clientId', value: identity.properties.clientId }
         { name: 'OMNISYNC_STORAGE__queueServiceUri', value: storage.properties.primaryEndpoints.queue }
+        // The snapshot trigger's BlobClient is built in the worker by azurefunctions-extensions-bindings-blob,
+        // which reads NAME__blobServiceUri (not __accountName) for an identity-based connection.
+        { name: 'OMNISYNC_STORAGE__blobServiceUri', value: storage.properties.primaryEndpoints.blob }
         { name: 'OMNISYNC_ENVIRONMENT_NAME', value: environmentName }
         { name: 'OMNISYNC_STORAGE_NAME_PREFIX', value: '' }
         { name: 'SYNC_SCHEDULE', value: syncSchedule }

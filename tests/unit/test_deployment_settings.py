@@ -5,6 +5,7 @@ The Bicep is parsed with tree-sitter-bicep (a real grammar), not with regexes.
 """
 
 import json
+import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -230,3 +231,39 @@ def test_azd_deploys_the_tagged_app_runs_the_subscription_hook_and_outputs_the_a
     assert used <= outputs | {"AZURE_RESOURCE_GROUP"}
     parameters = json.loads((ROOT / "infra" / "bicep" / "main.parameters.json").read_text())["parameters"]
     assert set(parameters) <= set(bicep_param_defaults())
+
+
+DEPLOYED_STORAGE = {
+    "accountName": "omnisyncst",
+    "credential": "managedidentity",
+    "clientId": "00000000-0000-0000-0000-0000000000c1",
+    "blobServiceUri": "https://omnisyncst.blob.core.windows.net/",
+    "queueServiceUri": "https://omnisyncst.queue.core.windows.net/",
+    "tableServiceUri": "https://omnisyncst.table.core.windows.net/",
+}
+"""What each identity-based storage setting of main.bicep holds once deployed (values of the resources)."""
+
+
+def test_the_blob_extension_makes_each_trigger_client_from_the_deployed_settings(monkeypatch) -> None:
+    """In Azure the host hands an SDK-type blob trigger only the connection *name*; the Python
+    extension then builds the client from the app settings and reads fewer forms than the host
+    (`NAME__accountName` alone fails unless NAME is AzureWebJobsStorage). The deployed settings,
+    exactly as main.bicep lists them, must give each trigger a client for its blob, by identity."""
+    from azure.identity import ManagedIdentityCredential
+
+    import function_app
+    from devtools.localrunner.triggers import sdk_blob_client, wants_blob_client
+
+    triggers = [b for b in build_catalog(function_app.app).blobs if wants_blob_client(b)]
+    assert triggers
+    deployed = bicep_app_settings()
+    for trigger in triggers:
+        monkeypatch.delenv(trigger.connection, raising=False)
+        for name in [n for n in os.environ if n.startswith(f"{trigger.connection}__")]:
+            monkeypatch.delenv(name)
+        for name in deployed:
+            if name.startswith(f"{trigger.connection}__"):
+                monkeypatch.setenv(name, DEPLOYED_STORAGE[name.split("__", 1)[1]])
+        client = sdk_blob_client(trigger, "contoso/run-1/erp.csv")
+        assert client.url == f"https://omnisyncst.blob.core.windows.net/{trigger.container}/contoso/run-1/erp.csv"
+        assert isinstance(client.credential, ManagedIdentityCredential)
