@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from hashlib import sha256
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
 
@@ -32,6 +31,7 @@ from shared.domain.reconciliation.history import JoinedStreaks, OutOfBalanceLog
 from shared.domain.reconciliation.journal import (
     JournalProposer,
     JournalText,
+    line_id_of,
     line_id_prefix,
     line_id_tail,
 )
@@ -246,7 +246,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     wh_pos, site_pos, serial_pos = pos.get("warehouse"), pos.get("site"), pos.get("serial")
     json_at = tuple(pos.get(name) for name in ("warehouse", "batch", "status", "location"))
 
-    runs_before = sinks.before.by_joined_key()  # history.joined_key, spelled out in the loop
+    before_get = sinks.before.get
     streaks_add = sinks.streaks.add
     builder = sinks.builder
     pairs: dict[tuple[Category, str], _Bucket] = {}
@@ -286,7 +286,6 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
 
     site_added = site_pos is None
     labels = {c: CATEGORY_LABELS.get(c, c.value) for c in Category}
-    category_text = {c: c.value for c in Category}
     category_json = {c: s(c) for c in Category}
     match, differs = Category.MATCH, Category.QUANTITY_DIFFERS
     only_erp, only_wms = Category.ONLY_IN_ERP, Category.ONLY_IN_WMS
@@ -339,9 +338,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
 
             # rules.assess (classify, difference, value, percent, materiality)
             diff = w - e
-            # fmt(diff): both sides carry QTY_SCALE places (or are 0), so str() never writes an
-            # exponent and a zero difference is never "-0"
-            diff_t = str(diff).rstrip("0").rstrip(".")
+            diff_t = fmt(diff)
             if e == w:
                 category = match
             elif not en:
@@ -407,7 +404,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             # history: the streak of (item, warehouse)
             hkey = (item, wh)
             counts = material if audit_material else diff != 0
-            runs = (runs_before.get(f"{len(item)}:{item}{wh}", 0) if runs_before else 0) + 1 if counts else 0
+            runs = before_get(hkey, 0) + 1 if counts else 0
             if counts:
                 streaks_add(hkey, runs)
             audit = runs >= audit_after
@@ -434,7 +431,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 f",{erp_t},{wms_t},{diff_t},{cost_t or ''},{value_t or ''},{pct_t},{runs},"
                 f"{'yes' if audit else 'no'},{reasons_text}\r\n"
             )
-            machine_write(f"{category_text[category]},{material_t},{item_cells[0]}{machine_suffix}{tail}")
+            machine_write(f"{category.value},{material_t},{item_cells[0]}{machine_suffix}{tail}")
             finance_write(f"{labels[category]},{material_t},{item_cells[1]}{finance_suffix}{tail}")
             kept = kept_over if material else kept_other
             if len(kept) < kept_max:
@@ -496,7 +493,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 reasons_json = '"' + '","'.join(reason_tuple) + '"' if reason_tuple else ""
                 serial_json = "null" if serial_pos is None else cells[r[serial_pos]][2]
                 cost_json = "null" if cost_t is None else '"' + cost_t + '"'
-                line_id = sha256(f"{id_prefix}item={item}{id_tail}".encode()).hexdigest()[:24]  # line_id_of
+                line_id = line_id_of(id_prefix, item, id_tail)
                 journal_write(
                     f'{{"line_id":"{line_id}","run_id":{run_json},"journal_id":{journal_json},'
                     f'"line_number":{lines_in_journal},"target":{target_json},"mode":{mode_json},'

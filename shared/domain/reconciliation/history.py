@@ -123,11 +123,6 @@ class JoinedStreaks:
     def __len__(self) -> int:
         return len(self._runs)
 
-    def by_joined_key(self) -> dict[str, int]:
-        """The streaks keyed by ``f"{len(item)}:{item}{warehouse}"`` (``_joined``), for a caller
-        that looks up 300,000 keys in a loop and builds that string itself."""
-        return self._runs
-
     def __eq__(self, other: object) -> bool:
         if isinstance(other, JoinedStreaks):
             return self._runs == other._runs
