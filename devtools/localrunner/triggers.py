@@ -36,10 +36,14 @@ def run_timer(timer: TimerFunction, past_due: bool = False) -> None:
         log.info("Executed '%s' (timer)", timer.name)
 
 
+def _annotation(function: BlobFunction) -> object:
+    return inspect.signature(function.user_function).parameters[function.arg_name].annotation
+
+
 def wants_blob_client(function: BlobFunction) -> bool:
     """Whether the trigger parameter is an SDK type (`azurefunctions.extensions.bindings.blob.BlobClient`):
     the host then passes a client and never downloads the blob, and so does the runner."""
-    annotation = inspect.signature(function.user_function).parameters[function.arg_name].annotation
+    annotation = _annotation(function)
     return isinstance(annotation, type) and issubclass(annotation, BlobClient)
 
 
@@ -63,20 +67,19 @@ def sdk_blob_client(function: BlobFunction, blob_name: str) -> object:
     `NAME__blobServiceUri`; `__accountName` only for `AzureWebJobsStorage`). Going through it here
     means a setting it cannot read fails locally too, not only in Azure."""
     content = {"Connection": function.connection, "ContainerName": function.container, "BlobName": blob_name}
-    annotation = inspect.signature(function.user_function).parameters[function.arg_name].annotation
     datum = Datum(value=ModelBindingData(json.dumps(content)), type="model_binding_data")
-    return BlobClientConverter.decode(datum, trigger_metadata=None, pytype=annotation)
+    return BlobClientConverter.decode(datum, trigger_metadata=None, pytype=_annotation(function))
 
 
 def deliver_blob(function: BlobFunction, service: BlobServiceClient, blob_name: str) -> None:
     """Hand one blob to a blob-triggered function as the host does: a `BlobClient` when the function
     asks for one (SDK-type binding, made by the extension: `sdk_blob_client`), otherwise the whole
     blob as `func.InputStream`."""
-    client = service.get_blob_client(function.container, blob_name)
     value: object
     if wants_blob_client(function):
         value = sdk_blob_client(function, blob_name)
     else:
+        client = service.get_blob_client(function.container, blob_name)
         data = client.download_blob().readall()
         value = InputStream(data=data, name=f"{function.container}/{blob_name}", uri=client.url, length=len(data))
     with singleton(f"{function.name}:{blob_name}"):

@@ -10,6 +10,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import tree_sitter
 import tree_sitter_bicep
 
@@ -244,6 +245,16 @@ DEPLOYED_STORAGE = {
 """What each identity-based storage setting of main.bicep holds once deployed (values of the resources)."""
 
 
+def _deployed_storage_env(monkeypatch, connection: str, names: set[str]) -> None:
+    """The environment of a deployed app for `connection`: only the given `NAME__…` settings."""
+    monkeypatch.delenv(connection, raising=False)
+    for name in [n for n in os.environ if n.startswith(f"{connection}__")]:
+        monkeypatch.delenv(name)
+    for name in names:
+        if name.startswith(f"{connection}__"):
+            monkeypatch.setenv(name, DEPLOYED_STORAGE[name.split("__", 1)[1]])
+
+
 def test_the_blob_extension_makes_each_trigger_client_from_the_deployed_settings(monkeypatch) -> None:
     """In Azure the host hands an SDK-type blob trigger only the connection *name*; the Python
     extension then builds the client from the app settings and reads fewer forms than the host
@@ -258,12 +269,20 @@ def test_the_blob_extension_makes_each_trigger_client_from_the_deployed_settings
     assert triggers
     deployed = bicep_app_settings()
     for trigger in triggers:
-        monkeypatch.delenv(trigger.connection, raising=False)
-        for name in [n for n in os.environ if n.startswith(f"{trigger.connection}__")]:
-            monkeypatch.delenv(name)
-        for name in deployed:
-            if name.startswith(f"{trigger.connection}__"):
-                monkeypatch.setenv(name, DEPLOYED_STORAGE[name.split("__", 1)[1]])
+        _deployed_storage_env(monkeypatch, trigger.connection, deployed)
         client = sdk_blob_client(trigger, "contoso/run-1/erp.csv")
         assert client.url == f"https://omnisyncst.blob.core.windows.net/{trigger.container}/contoso/run-1/erp.csv"
         assert isinstance(client.credential, ManagedIdentityCredential)
+
+
+def test_without_a_blob_service_uri_the_extension_names_the_setting_it_cannot_find(monkeypatch) -> None:
+    """The settings the Bicep deployed before (`__accountName` without `__blobServiceUri`): the
+    trigger gets no client, and the error names the connection setting to fix."""
+    import function_app
+    from devtools.localrunner.triggers import sdk_blob_client, wants_blob_client
+
+    trigger = next(b for b in build_catalog(function_app.app).blobs if wants_blob_client(b))
+    deployed = bicep_app_settings() - {f"{trigger.connection}__blobServiceUri"}
+    _deployed_storage_env(monkeypatch, trigger.connection, deployed)
+    with pytest.raises(ValueError, match=f"connection name {trigger.connection} does not exist"):
+        sdk_blob_client(trigger, "contoso/run-1/erp.csv")
