@@ -157,42 +157,48 @@ def get_reconciliation_outbox_file(req: func.HttpRequest) -> func.HttpResponse:
 def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     """Move the non-master side by approved lines; body `{organizationId, lineIds?, dataSource?, ...}`."""
     from functions.http_input import BadRequest, read_json
-    from shared.adapters.blob_reports import read_report
+    from shared.adapters.blob_reports import open_report
     from shared.adapters.external_outbox import ApprovalBusy, BlobExternalOutbox
     from shared.adapters.ledger_tables import LedgerStore
+    from shared.adapters.proposed_journal_file import ProposedJournalFile, UnreadableJournal
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
-    from shared.domain.reconciliation.journal import UnknownLineError
+    from shared.domain.reconciliation.journal import TooManyToApprove, UnknownJournalError, UnknownLineError
     from shared.domain.reconciliation.naming import run_path
     from shared.services.approve import ApprovalRefused, NothingToApprove, approve
     from shared.services.reconcile import JOURNAL
 
     try:
         env, run_id = _env_and_run(req)
-        request = _approval_request(read_json(req, 1024 * 1024))
+        request = _approval_request(read_json(req, 1024 * 1024), get_settings().max_lines_per_request)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     from functions.environment_config import config_of
 
     service = blob_service()
     container = service.get_container_client(REPORTS_CONTAINER)
-    proposed = read_report(container, run_path(env, run_id), JOURNAL)  # only this environment's run
+    proposed = open_report(container, run_path(env, run_id), JOURNAL)  # only this environment's run
     if proposed is None:
         return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
     config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
     try:
-        result = approve(
-            LedgerStore(),
-            env,
-            proposed,
-            request,
-            allowed_sources=config.data_source_names(),
-            allowed_measures=config.measure_names(),
-            erp_connector=_erp_connector,
-            external_outbox=BlobExternalOutbox(service),
-        )
-    except NothingToApprove as exc:
+        with proposed:
+            result = approve(
+                LedgerStore(),
+                env,
+                ProposedJournalFile(proposed),
+                request,
+                allowed_sources=config.data_source_names(),
+                allowed_measures=config.measure_names(),
+                erp_connector=_erp_connector,
+                external_outbox=BlobExternalOutbox(service),
+            )
+    except (NothingToApprove, UnreadableJournal) as exc:
         return error_response(404, "NotFound", f"run {run_id}: {exc}")
+    except TooManyToApprove as exc:
+        return error_response(413, "TooManyLines", str(exc))
+    except UnknownJournalError as exc:
+        return error_response(400, "UnknownJournalIds", str(exc.args[0]))
     except UnknownLineError as exc:
         return error_response(400, "UnknownLineIds", str(exc.args[0]))
     except ApprovalRefused as exc:
@@ -208,14 +214,14 @@ def _erp_connector() -> ErpConnector:
     return connector_from_settings(get_settings())
 
 
-def _approval_request(body: object) -> ApprovalRequest:
+def _approval_request(body: object, max_lines: int) -> ApprovalRequest:
     from functions.http_input import BadRequest
     from shared.domain.identifiers import KEY_TEXT
     from shared.services.approve import ApprovalRequest
 
     if not isinstance(body, dict):
         raise BadRequest(400, "InvalidBody", "the body must be a JSON object")
-    unknown = set(body) - {"organizationId", "lineIds", "dataSource", "physicalMeasure", "journalNameId"}
+    unknown = set(body) - {"organizationId", "lineIds", "journalIds", "dataSource", "physicalMeasure", "journalNameId"}
     if unknown:
         raise BadRequest(400, "InvalidBody", f"unknown fields: {sorted(unknown)}")
     texts = {k: body.get(k) for k in ("organizationId", "dataSource", "physicalMeasure", "journalNameId")}
@@ -224,15 +230,38 @@ def _approval_request(body: object) -> ApprovalRequest:
             raise BadRequest(400, "InvalidBody", f"{name} has characters that are not allowed")
     if not texts["organizationId"]:
         raise BadRequest(400, "InvalidBody", "organizationId is required (the ERP company, e.g. usmf)")
-    line_ids = body.get("lineIds")
-    if line_ids is not None and (
-        not isinstance(line_ids, list) or not all(isinstance(i, str) for i in line_ids) or len(line_ids) > 100_000
-    ):
-        raise BadRequest(400, "InvalidBody", "lineIds must be a list of proposed line ids")
+    line_ids = _id_list(body, "lineIds", "proposed line ids")
+    journal_ids = _id_list(body, "journalIds", "journal ids of the proposal (e.g. the run id + -001)")
+    if line_ids is not None and journal_ids is not None:
+        raise BadRequest(400, "InvalidBody", "give lineIds or journalIds, not both")
+    if line_ids is not None and len(set(line_ids)) > max_lines:
+        raise BadRequest(
+            413,
+            "TooManyLines",
+            f"lineIds names {len(set(line_ids)):,} lines; one approval moves at most {max_lines:,} "
+            "(INGEST_MAX_LINES): approve a part at a time",
+        )
     return ApprovalRequest(
         organization_id=texts["organizationId"],
         data_source=texts["dataSource"] or "@iv",
         physical_measure=texts["physicalMeasure"] or "adjustment",
         journal_name_id=texts["journalNameId"],
         line_ids=None if line_ids is None else tuple(line_ids),
+        journal_ids=None if journal_ids is None else tuple(journal_ids),
+        max_lines=max_lines,
     )
+
+
+def _id_list(body: dict[str, object], name: str, what: str) -> list[str] | None:
+    """A list of ids from the body (at most 100,000; each id's characters as every key's)."""
+    from functions.http_input import BadRequest
+    from shared.domain.identifiers import KEY_TEXT
+
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > 100_000:
+        raise BadRequest(400, "InvalidBody", f"{name} must be a list of {what}")
+    if not all(isinstance(i, str) and KEY_TEXT.fullmatch(i) for i in value):
+        raise BadRequest(400, "InvalidBody", f"{name} must be a list of {what}, each of allowed characters")
+    return value

@@ -224,6 +224,31 @@ def _order(blob: BlobProperties) -> tuple[datetime, str, str]:
     return _run_time(blob), (blob.metadata or {}).get(FIRST_COMMIT, ""), blob.name
 
 
+def open_report(container: ContainerClient, run_id: str, name: str) -> IO[bytes] | None:
+    """``read_report`` for files too big to hold: streamed to a temp file (memory up to ``_OPEN_SPOOL``),
+    hashed on the way, checked against the manifest, returned at offset 0; the caller closes it."""
+    meta = read_manifest(container, run_id).get("files", {}).get(name)
+    if not meta:
+        return None
+    out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_OPEN_SPOOL)  # noqa: SIM115 - the caller's
+    digest = hashlib.sha256()
+    try:
+        for chunk in container.download_blob(f"{run_id}/{name}").chunks():
+            digest.update(chunk)
+            out.write(chunk)
+    except ResourceNotFoundError:
+        out.close()
+        return None
+    if digest.hexdigest() != meta.get("sha256"):
+        out.close()
+        return None
+    out.seek(0)
+    return out
+
+
+_OPEN_SPOOL = 8 * 1024 * 1024
+
+
 def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | None:
     """A report file, only if the manifest lists it and its content matches the listed sha256."""
     meta = read_manifest(container, run_id).get("files", {}).get(name)

@@ -19,8 +19,7 @@ Nothing posts without this call. Where the lines go depends on the run's master 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +28,7 @@ from typing import Any, Protocol
 from shared.domain.adjustments import LineProblem, parse_lines
 from shared.domain.identifiers import VALUE_TEXT, VALUE_TEXT_RULE
 from shared.domain.journals import ErpConnector, Journal, JournalLine, JournalOutcome
-from shared.domain.reconciliation.journal import select_lines
+from shared.domain.reconciliation.journal import select_proposed
 from shared.domain.reconciliation.outbox_files import approval_id, external_csv, external_json
 from shared.services.ingest import ingest
 from shared.services.outcomes import LineOutcome
@@ -47,6 +46,9 @@ class ApprovalRequest:
     physical_measure: str = "adjustment"
     journal_name_id: str | None = None
     line_ids: tuple[str, ...] | None = None
+    journal_ids: tuple[str, ...] | None = None
+    max_lines: int = 10_000
+    """Most lines one approval moves (``INGEST_MAX_LINES``: what one bulk request may carry)."""
 
 
 class NothingToApprove(LookupError):
@@ -57,6 +59,14 @@ class ApprovalRefused(ValueError):
     def __init__(self, problems: list[LineProblem]) -> None:
         super().__init__(f"{len(problems)} proposed line(s) cannot become adjustment lines")
         self.problems = problems
+
+
+class ProposedJournal(Protocol):
+    """A run's proposed journal, read journal by journal (``shared.adapters.proposed_journal_file``)."""
+
+    def header(self) -> dict[str, Any]: ...
+
+    def journals(self) -> Iterator[dict[str, Any]]: ...
 
 
 class ExternalOutbox(Protocol):
@@ -114,7 +124,7 @@ class ApprovalResult:
         return out
 
 
-def adjustment_from_proposal(line: dict[str, Any], request: ApprovalRequest) -> dict[str, Any]:
+def adjustment_from_proposal(line: dict[str, Any], request: ApprovalRequest, run_id: str = "") -> dict[str, Any]:
     dims = {
         "siteId": line.get("site"),
         "locationId": line.get("warehouse"),
@@ -133,24 +143,15 @@ def adjustment_from_proposal(line: dict[str, Any], request: ApprovalRequest) -> 
         "quantity": line["quantity_delta"],
         "costPrice": line.get("unit_cost"),
         "externalReferenceCategory": EXTERNAL_CATEGORY,
-        "externalReferenceId": line["run_id"],
+        "externalReferenceId": line.get("run_id") or run_id,
         "fnoJournalNameId": request.journal_name_id,
     }
-
-
-def _document(proposed_journal: bytes | None) -> dict[str, Any]:
-    if proposed_journal is None:
-        raise NothingToApprove("the run has no proposed journal")
-    document = json.loads(proposed_journal)
-    if not isinstance(document, dict):
-        raise NothingToApprove("the run's proposed journal is not readable")
-    return document
 
 
 def approve(
     store: LedgerPort,
     environment_id: str,
-    proposed_journal: bytes | None,
+    proposed: ProposedJournal | None,
     request: ApprovalRequest,
     *,
     allowed_sources: Iterable[str],
@@ -160,11 +161,15 @@ def approve(
 ) -> ApprovalResult:
     """Move the non-master side by the selected (or all) proposed lines; refuse the whole approval
     if any line is unusable."""
-    document = _document(proposed_journal)
-    run_id = str(document.get("run_id", ""))
-    target = str(document.get("target", "erp"))
-    mode = str(document.get("mode", "movement"))
-    selected = select_lines(document, request.line_ids)
+    if proposed is None:
+        raise NothingToApprove("the run has no proposed journal")
+    header = proposed.header()
+    run_id = str(header.get("run_id") or "")
+    target = str(header.get("target") or "erp")
+    mode = str(header.get("mode") or "movement")
+    selected = select_proposed(
+        proposed.journals(), line_ids=request.line_ids, journal_ids=request.journal_ids, max_lines=request.max_lines
+    )
     result = ApprovalResult(run_id, target, mode)
     if not selected:
         return result
@@ -184,7 +189,7 @@ def approve(
             if callable(close):
                 close()
         return result
-    raw = [adjustment_from_proposal(line, request) for line in selected]
+    raw = [adjustment_from_proposal(line, request, run_id) for line in selected]
     lines, problems = parse_lines(raw, allowed_sources=tuple(allowed_sources), allowed_measures=tuple(allowed_measures))
     if problems:
         raise ApprovalRefused(problems)

@@ -265,3 +265,94 @@ def test_two_approvals_of_one_erp_master_run_at_once_write_each_line_once(app_en
     bodies = [json.loads(a.get_body()) for a in answers]
     assert sorted(b["posted"] for b in bodies) == [1, 2]
     assert sorted(w for b in bodies for w in b["alreadyWritten"]) == ["W2"]
+
+
+def _big_proposal(run: str, journals: int, lines_each: int) -> dict:
+    """A proposal in the writer's own layout: header fields first, journals of numbered lines."""
+    return {
+        "schema": "omnisync.reconciliation.proposed_journal/1",
+        "status": "proposed",
+        "master": "wms",
+        "target": "erp",
+        "mode": "movement",
+        "line_count": journals * lines_each,
+        "journals": [
+            {
+                "journal_id": f"BIG-{j:03d}",
+                "lines": [
+                    {
+                        "line_id": f"J{j}L{n}",
+                        "run_id": run,
+                        "journal_id": f"BIG-{j:03d}",
+                        "line_number": n,
+                        "item": f"P{j:03d}{n:03d}",
+                        "site": "1",
+                        "warehouse": "13",
+                        "quantity_delta": "1",
+                        "unit_cost": "2.50",
+                    }
+                    for n in range(1, lines_each + 1)
+                ],
+            }
+            for j in range(1, journals + 1)
+        ],
+    }
+
+
+@pytest.fixture
+def approval_limit_5(app_env, monkeypatch):
+    """One approval moves at most INGEST_MAX_LINES lines (what one bulk request may carry); 5 here."""
+    from shared.config import reset_settings
+
+    monkeypatch.setenv("INGEST_MAX_LINES", "5")
+    reset_settings()
+
+
+def test_approving_more_lines_than_one_approval_moves_is_refused_whole_and_names_the_journals(
+    approval_limit_5, environment_id
+):
+    """A bad day proposes 300,000 lines: 'approve all' must not try to post them in one call (hours of
+    ingest inside one HTTP request, the whole journal parsed in memory). Refused, nothing stored."""
+    run = "big-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, _big_proposal(run, journals=3, lines_each=3))
+    response = approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=run))
+    assert response.status_code == 413, response.get_body()
+    error = json.loads(response.get_body())["error"]
+    assert error["code"] == "TooManyLines"
+    assert "9 proposed lines" in error["message"] and "at most 5" in error["message"]
+    assert "journalIds" in error["message"] and "BIG-001" in error["message"] and "BIG-003" in error["message"]
+    assert _stored(environment_id) == []
+
+
+def test_approval_by_journal_ids_posts_exactly_those_journals(approval_limit_5, environment_id):
+    run = "big-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, _big_proposal(run, journals=3, lines_each=3))
+    body = {"organizationId": "usmf", "journalIds": ["BIG-002"]}
+    response = approve_reconciliation(_request(environment_id, body, runId=run))
+    assert response.status_code == 200, response.get_body()
+    assert json.loads(response.get_body())["posted"] == 3
+    assert sorted(i["id"] for i in _stored(environment_id)) == ["recon-J2L1", "recon-J2L2", "recon-J2L3"]
+    # two journals are 6 lines, over the limit of 5: refused whole, the first journal's lines stay unposted
+    body = {"organizationId": "usmf", "journalIds": ["BIG-001", "BIG-003"]}
+    response = approve_reconciliation(_request(environment_id, body, runId=run))
+    assert response.status_code == 413, response.get_body()
+    assert len(_stored(environment_id)) == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"journalIds": ["NOPE-001"]}, 400, "UnknownJournalIds"),
+        ({"journalIds": "BIG-001"}, 400, "InvalidBody"),
+        ({"journalIds": ["BIG-001"], "lineIds": ["J1L1"]}, 400, "InvalidBody"),
+        ({"journalIds": ["BIG 001;"]}, 400, "InvalidBody"),
+        ({"lineIds": [f"J1L{n}" for n in range(1, 7)]}, 413, "TooManyLines"),
+    ],
+)
+def test_bad_journal_selections_are_refused_and_store_nothing(approval_limit_5, environment_id, body, status, code):
+    run = "big-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, _big_proposal(run, journals=2, lines_each=3))
+    response = approve_reconciliation(_request(environment_id, {"organizationId": "usmf", **body}, runId=run))
+    assert response.status_code == status, response.get_body()
+    assert json.loads(response.get_body())["error"]["code"] == code
+    assert _stored(environment_id) == []

@@ -421,19 +421,78 @@ class UnknownLineError(KeyError):
     """Approval named line ids that the proposed journal does not contain."""
 
 
-def select_lines(document: dict[str, Any], line_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Lines to post for an approval: all lines, or exactly the selected ids.
+class UnknownJournalError(KeyError):
+    """Approval named journal ids that the proposed journal does not contain."""
 
-    Unknown ids fail the whole approval (a typo must not silently post less).
-    Posting must be idempotent per ``line_id`` (use it as the ingest line id, with
-    ``run_id`` as the external reference), so approving twice posts once.
+
+class TooManyToApprove(ValueError):
+    """The selection holds more lines than one approval moves; says how to approve it in parts."""
+
+    def __init__(self, selected: int, limit: int, journals: list[tuple[str, int]]) -> None:
+        self.selected, self.limit, self.journals = selected, limit, journals
+        named = [j for j, _ in journals if j]
+        if named:
+            biggest = max(n for _, n in journals)
+            span = named[0] if len(named) == 1 else f"{named[0]} … {named[-1]}"
+            how = (
+                f"approve it a part at a time with journalIds ({len(journals):,} journal(s) of up to "
+                f"{biggest:,} lines: {span}) or lineIds"
+            )
+        else:
+            how = "approve it a part at a time with lineIds"
+        super().__init__(
+            f"this approval selects {selected:,} proposed lines; one approval moves at most {limit:,} "
+            f"(INGEST_MAX_LINES, what one bulk request may carry): {how}"
+        )
+
+
+def select_proposed(
+    journals: Iterable[Mapping[str, Any]],
+    *,
+    line_ids: Iterable[str] | None = None,
+    journal_ids: Iterable[str] | None = None,
+    max_lines: int,
+) -> list[dict[str, Any]]:
+    """Lines to post for an approval: all lines, the lines of the named journals, or exactly the named lines.
+
+    ``journals`` is consumed once, journal by journal (a stream from the file: a bad day proposes
+    hundreds of thousands of lines), and at most ``max_lines`` are kept; a bigger selection is
+    refused whole (``TooManyToApprove``) rather than posted in part. Unknown ids fail the whole
+    approval (a typo must not silently post less). Posting must be idempotent per ``line_id`` (it
+    is the ingest line id, with ``run_id`` as the external reference), so approving twice posts once.
     """
-    lines = [ln for j in document.get("journals", []) for ln in j["lines"]]
-    if line_ids is None:
-        return lines
-    wanted = list(dict.fromkeys(line_ids))
-    by_id = {ln["line_id"]: ln for ln in lines}
-    unknown = [i for i in wanted if i not in by_id]
-    if unknown:
-        raise UnknownLineError(f"unknown line id(s): {unknown}")
-    return [by_id[i] for i in wanted]
+    wanted_lines = None if line_ids is None else list(dict.fromkeys(line_ids))
+    wanted_set = None if wanted_lines is None else set(wanted_lines)
+    wanted_journals = None if journal_ids is None else set(journal_ids)
+    kept: list[dict[str, Any]] = []
+    selected = 0
+    seen: set[str] = set()
+    chosen: list[tuple[str, int]] = []  # (journal id, lines selected in it), for the refusal's advice
+    for journal in journals:
+        journal_id = str(journal.get("journal_id") or "")
+        seen.add(journal_id)
+        if wanted_journals is not None and journal_id not in wanted_journals:
+            continue
+        before = selected
+        for line in journal.get("lines") or []:
+            if wanted_set is not None and line.get("line_id") not in wanted_set:
+                continue
+            selected += 1
+            if selected <= max_lines:
+                kept.append(line)
+        if selected > before:
+            chosen.append((journal_id, selected - before))
+    if wanted_journals is not None:
+        unknown_journals = sorted(wanted_journals - seen)
+        if unknown_journals:
+            raise UnknownJournalError(f"unknown journal id(s): {unknown_journals}")
+    if wanted_lines is not None:
+        by_id = {line["line_id"]: line for line in kept}
+        unknown = [i for i in wanted_lines if i not in by_id]
+        if unknown and selected <= max_lines:
+            raise UnknownLineError(f"unknown line id(s): {unknown}")
+    if selected > max_lines:
+        raise TooManyToApprove(selected, max_lines, chosen)
+    if wanted_lines is not None:
+        return [by_id[i] for i in wanted_lines]
+    return kept
