@@ -157,6 +157,12 @@ OPERATIONS: dict[str, Operation] = {
         {200: ("what was posted or written", m.ApprovalResult)},
         body=m.ApprovalIn,
     ),
+    "list_proposed_lines": Operation(
+        "A page of the run's proposed lines, in journal order",
+        RECON,
+        {200: ("a page of lines", m.ProposedPage)},
+        query=m.ProposedPageQuery,
+    ),
     "list_reconciliations": Operation(
         "The environment's reconciliation runs, newest run time first",
         RECON,

@@ -14,7 +14,15 @@ import azure.functions as func
 
 from functions.http_responses import error_response, model_response
 from shared.config import get_settings
-from shared.domain.api_models import ApprovalResult, OutboxFiles, ReconciliationRun, RunList, RunListQuery
+from shared.domain.api_models import (
+    ApprovalResult,
+    OutboxFiles,
+    ProposedPage,
+    ProposedPageQuery,
+    ReconciliationRun,
+    RunList,
+    RunListQuery,
+)
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
 if TYPE_CHECKING:
@@ -108,6 +116,40 @@ def get_reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     }
     return func.HttpResponse(found.data, status_code=200, headers={"Content-Type": found.content_type, **headers})
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/proposed", methods=["GET"])
+def list_proposed_lines(req: func.HttpRequest) -> func.HttpResponse:
+    """The run's proposed lines a page at a time (`?pageSize=1..1000&continuationToken=...`), for choosing
+    what to approve without downloading a journal of hundreds of thousands of lines."""
+    from pydantic import ValidationError
+
+    from functions.http_input import BadRequest, query_filters
+    from functions.http_responses import validation_error
+    from shared.adapters.proposed_journal_file import UnreadableJournal
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.reconcile_reports import InvalidPageToken, proposed_page
+
+    try:
+        environment_id, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    try:
+        query = ProposedPageQuery.model_validate(query_filters(req))
+    except ValidationError as exc:
+        return validation_error(exc, "invalid query parameters")
+    try:
+        page = proposed_page(blob_service(), environment_id, run_id, query.pageSize, query.continuationToken or None)
+    except InvalidPageToken as exc:
+        return error_response(400, "InvalidContinuationToken", str(exc))
+    except UnreadableJournal as exc:
+        page, reason = None, str(exc)
+    else:
+        reason = "the run has no proposed journal"
+    if page is None:
+        return error_response(404, "NotFound", f"run {run_id} in {environment_id}: {reason}")
+    limit = get_settings().max_lines_per_request
+    return model_response(ProposedPage, {"environmentId": environment_id, "maxLinesPerApproval": limit, **page})
 
 
 @bp.route(route="environment/{environmentId}/reconciliation/{runId}/outbox", methods=["GET"])

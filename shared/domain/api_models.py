@@ -333,12 +333,17 @@ class ReconciliationRun(_Answer):
 
 
 class ApprovalIn(BaseModel):
-    """Which proposed lines of a run to post as adjustments (all when `lineIds` is left out)."""
+    """Which proposed lines of a run to move: all (neither `lineIds` nor `journalIds`), the named lines, or every
+    line of the named journals. One approval moves at most `INGEST_MAX_LINES` lines (default 10,000); a bigger
+    selection is refused whole with `413 TooManyLines`, naming the journals to approve a part at a time."""
 
     model_config = ConfigDict(extra="forbid")
 
     organizationId: str = Field(description="the ERP company, e.g. usmf")
-    lineIds: list[str] | None = None
+    lineIds: list[str] | None = Field(None, description="`line_id` values of proposed_journal.json")
+    journalIds: list[str] | None = Field(
+        None, description="`journal_id` values of proposed_journal.json (`{runId}-001` …); not with `lineIds`"
+    )
     dataSource: str | None = Field(None, description="default `@iv`")
     physicalMeasure: str | None = Field(None, description="default `adjustment`")
     journalNameId: str | None = None
@@ -394,6 +399,53 @@ class RunListQuery(BaseModel):
 
     pageSize: int = Field(50, ge=1, le=100)
     continuationToken: str | None = Field(None, max_length=2000)
+
+
+class ProposedLine(BaseModel):
+    """One line of proposed_journal.json, under the file's own names (older runs may lack some fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    line_id: str
+    run_id: str | None = None
+    journal_id: str | None = None
+    line_number: int | None = None
+    target: str | None = Field(None, description="`erp` or `wms`: the side the line moves")
+    mode: str | None = Field(None, description="`movement` or `counting`")
+    item: str
+    site: str | None = None
+    warehouse: str | None = None
+    batch: str | None = None
+    status: str | None = None
+    location: str | None = None
+    serial: str | None = None
+    quantity_delta: str | None = Field(None, description="the move on the target side (WMS − ERP when it is the ERP)")
+    counted_quantity: str | None = Field(None, description="counting mode: the quantity the target is set to")
+    book_quantity: str | None = None
+    unit_cost: str | None = None
+    value: str | None = None
+    category: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    movement: str | None = Field(None, description="`receipt` or `issue` on the target side")
+    review: bool | None = Field(None, description="material: over a threshold, needs a person's review")
+
+
+class ProposedPage(_Answer):
+    """A page of a run's proposed lines in journal order; a bad day has hundreds of thousands."""
+
+    environmentId: str
+    runId: str
+    lineCount: int | None = Field(description="lines in the whole proposal")
+    maxLinesPerApproval: int = Field(description="most lines one approval moves (`INGEST_MAX_LINES`)")
+    items: list[ProposedLine]
+    continuationToken: str | None
+
+
+class ProposedPageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pageSize: int = Field(100, ge=1, le=1000)
+    continuationToken: str | None = Field(None, max_length=200)
 
 
 class OutboxFile(_Answer):

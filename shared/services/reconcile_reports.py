@@ -17,7 +17,8 @@ from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.adapters.blob_reports import list_runs, read_manifest, read_report
+from shared.adapters.blob_reports import list_runs, open_report, read_manifest, read_report
+from shared.adapters.proposed_journal_file import ProposedJournalFile
 from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.domain.reconciliation.naming import run_path
 from shared.services.reconcile import SUMMARY
@@ -140,3 +141,60 @@ def list_reconciliations(
     ]
     more = len(runs) > page_size
     return {"items": items, "continuationToken": _token((page[-1][0], page[-1][1])) if more and page else None}
+
+
+def proposed_page(
+    service: BlobServiceClient, environment_id: str, run_id: str, page_size: int, continuation_token: str | None
+) -> dict[str, Any] | None:
+    """A page of the run's proposed lines in journal order, or None when the run has no proposed journal.
+
+    The token is the offset of the page's first line: the file of a committed run never changes, so
+    an offset names the same line on every call. The file is walked journal by journal (never parsed
+    whole), and the walk stops once the page and one line past it are read.
+    """
+    offset = _offset(continuation_token) if continuation_token else 0
+    container = service.get_container_client(REPORTS_CONTAINER)
+    file = open_report(container, run_path(environment_id, run_id), "proposed_journal.json")
+    if file is None:
+        return None
+    with file:
+        reader = ProposedJournalFile(file)
+        header = reader.header()
+        items: list[dict[str, Any]] = []
+        seen, more = 0, False
+        for journal in reader.journals():
+            lines = journal.get("lines") or []
+            if seen + len(lines) <= offset:
+                seen += len(lines)
+                continue
+            for line in lines:
+                if seen >= offset:
+                    if len(items) == page_size:
+                        more = True
+                        break
+                    items.append(line)
+                seen += 1
+            if more:
+                break
+    count = header.get("line_count")
+    return {
+        "runId": run_id,
+        "lineCount": count if isinstance(count, int) else None,
+        "items": items,
+        "continuationToken": _offset_token(offset + len(items)) if more else None,
+    }
+
+
+def _offset_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _offset(token: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidPageToken("continuationToken is not one this API issued") from exc
+    offset = value.get("offset") if isinstance(value, dict) else None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 100_000_000:
+        raise InvalidPageToken("continuationToken is not one this API issued")
+    return offset

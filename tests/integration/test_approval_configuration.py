@@ -356,3 +356,57 @@ def test_bad_journal_selections_are_refused_and_store_nothing(approval_limit_5, 
     assert response.status_code == status, response.get_body()
     assert json.loads(response.get_body())["error"]["code"] == code
     assert _stored(environment_id) == []
+
+
+def _page(env: str, run: str, **query) -> func.HttpResponse:
+    from functions.reconcile import list_proposed_lines
+
+    return list_proposed_lines(
+        app_request(
+            "GET", "http://localhost/api/x", body=b"", params=query, route_params={"environmentId": env, "runId": run}
+        )
+    )
+
+
+def test_proposed_lines_come_a_page_at_a_time_in_journal_order(approval_limit_5, environment_id):
+    """The console lists what to approve from these pages instead of downloading the whole journal."""
+    run = "big-" + uuid.uuid4().hex[:8]
+    document = _big_proposal(run, journals=3, lines_each=3)
+    _commit(environment_id, run, document)
+    expected = [line["line_id"] for j in document["journals"] for line in j["lines"]]
+    got, token, pages = [], None, 0
+    while True:
+        response = _page(environment_id, run, pageSize="4", **({"continuationToken": token} if token else {}))
+        assert response.status_code == 200, response.get_body()
+        page = json.loads(response.get_body())
+        assert page["lineCount"] == 9 and page["maxLinesPerApproval"] == 5
+        got += [line["line_id"] for line in page["items"]]
+        pages += 1
+        token = page["continuationToken"]
+        if token is None:
+            break
+    assert got == expected and pages == 3
+    assert [page["items"][0]["journal_id"]] == ["BIG-003"]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({"continuationToken": "not-a-token"}, "InvalidContinuationToken"),
+        ({"continuationToken": "eyJvZmZzZXQiOiAtMX0="}, "InvalidContinuationToken"),  # {"offset": -1}
+        ({"pageSize": "0"}, "InvalidQuery"),
+        ({"pageSize": "1001"}, "InvalidQuery"),
+        ({"colour": "red"}, "InvalidQuery"),
+    ],
+)
+def test_a_bad_page_request_is_refused(app_env, environment_id, run_id, query, code):
+    response = _page(environment_id, run_id, **query)
+    assert response.status_code == 400, response.get_body()
+    assert json.loads(response.get_body())["error"]["code"] == code
+
+
+def test_another_environment_gets_no_page_of_the_run(app_env, environment_id, run_id):
+    assert _page(environment_id, run_id).status_code == 200
+    response = _page("other-" + uuid.uuid4().hex[:8], run_id)
+    assert response.status_code == 404
+    assert _page(environment_id, "no-such-run").status_code == 404
