@@ -219,6 +219,82 @@ def test_the_run_list_opens_the_run_with_its_report_embedded_and_lines_are_ticke
     expect(page.locator("#lines-result tbody tr").first).to_contain_text(f"recon-{line['line_id']}")
 
 
+def _commit_big_run(storage_connection: str, environment: str, run: str, journals: int, lines_each: int) -> None:
+    """A committed run whose proposal is bigger than a page: a summary and a proposed journal, as a run writes."""
+    from shared.adapters.blob_reports import BlobReportSink
+
+    lines = journals * lines_each
+    proposal = {
+        "schema": "omnisync.reconciliation.proposed_journal/1",
+        "run_id": run,
+        "status": "proposed",
+        "master": "wms",
+        "target": "erp",
+        "mode": "movement",
+        "line_count": lines,
+        "journals": [
+            {
+                "journal_id": f"{run}-{j:03d}",
+                "lines": [
+                    {
+                        "line_id": f"{run}-{j}-{n}",
+                        "run_id": run,
+                        "journal_id": f"{run}-{j:03d}",
+                        "line_number": n,
+                        "item": f"P{j:02d}{n:03d}",
+                        "site": "1",
+                        "warehouse": "13",
+                        "quantity_delta": "1",
+                        "unit_cost": "2",
+                        "value": "2",
+                        "reasons": [],
+                        "category": "quantity_differs",
+                    }
+                    for n in range(1, lines_each + 1)
+                ],
+            }
+            for j in range(1, journals + 1)
+        ],
+    }
+    summary = {"run_id": run, "status": "ok", "counts": {"differences": lines, "material": 0}}
+    sink = BlobReportSink(BlobServiceClient.from_connection_string(storage_connection), f"{environment}/{run}")
+    sink.write("summary.json", json.dumps(summary).encode(), "application/json")
+    sink.write("proposed_journal.json", json.dumps(proposal).encode(), "application/json")
+    sink.commit()
+
+
+def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approved(
+    console, storage_connection, monkeypatch, shots
+):
+    """A bad day proposes far more lines than a page: the console pages through them (never the whole
+    journal in the browser) and approves one whole journal by its id."""
+    from playwright.sync_api import expect
+
+    page, environment = console
+    run = "big-" + uuid.uuid4().hex[:8]
+    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
+    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=90)
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 1–100 of 270")
+    expect(page.locator("#proposed-lines tbody tr")).to_have_count(100)
+    expect(page.locator("#approval-limit")).to_contain_text("at most 10,000 lines")
+    expect(page.locator("#lines-previous")).to_be_disabled()
+    page.locator("#lines-next").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 101–200 of 270")
+    expect(page.locator("#proposed-lines tbody tr").first).to_contain_text(f"{run}-002")
+    page.locator("#lines-next").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 201–270 of 270")
+    expect(page.locator("#lines-next")).to_be_disabled()
+    page.locator("#lines-previous").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 101–200 of 270")
+    page.locator("input[name=journalIds]").fill(f"{run}-002")
+    page.locator("#approve-selected").click()
+    expect(page.locator("#approval-result")).to_contain_text("90 line(s) posted as adjustments")
+    shots(page, "approve-journal")
+
+
 def test_configuration_saves_the_sample_and_lists_every_problem_of_a_bad_one(console, shots):
     from playwright.sync_api import expect
 

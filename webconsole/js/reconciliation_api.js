@@ -12,7 +12,9 @@
 //        proposed_journal.json: {"journals": [{"journal_id", "lines": [{"line_id", "item", "site", "warehouse",
 //          "batch", "quantity_delta", "movement", "review", "book_quantity", "unit_cost", "value", "category",
 //          "reasons": [...]}]}]}
-//   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds?, dataSource?, …}
+//   GET  environment/{env}/reconciliation/{runId}/proposed[?pageSize=&continuationToken=]
+//        → {runId, lineCount, maxLinesPerApproval, items: [line as in proposed_journal.json], continuationToken}
+//   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds? | journalIds?, …}
 //        → {runId, target, mode, posted, lines?, journal?, files?, alreadyWritten?}
 // GET …/{runId} `summary` fields used: status, master, journal_mode, counts {match, quantity_differs,
 // only_in_erp, only_in_wms, differences, material}, totals {value_difference, abs_value_difference}, errors.
@@ -44,12 +46,15 @@ export async function fetchReport(runId, name) {
   }
 }
 
-/** The proposed lines of a run (flattened over its journals), or null when the file route is not there. */
-export async function proposedLines(runId) {
-  const response = await fetchReport(runId, "proposed_journal.json");
-  if (!response) return null;
-  const document = await response.json();
-  return (document.journals || []).flatMap((journal) => journal.lines || []);
+/** One page of a run's proposed lines ({items, lineCount, maxLinesPerApproval, continuationToken}), or null
+ *  when the run has none or the route is not there. Never the whole journal: a bad day has 100,000s. */
+export async function proposedPage(runId, continuationToken, pageSize = 100) {
+  try {
+    return await api("GET", envPath("reconciliation", runId, "proposed"), { query: { pageSize, continuationToken } });
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
 }
 
 export function approve(runId, body) {

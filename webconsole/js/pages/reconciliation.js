@@ -112,47 +112,81 @@ async function renderReport(node, run) {
 async function renderApproval(node, run) {
   const result = h("div", { id: "approval-result" });
   const organization = h("input", { name: "organizationId", value: "usmf", size: 10, required: true });
-  let lines = null;
-  try {
-    lines = await runs.proposedLines(run.runId);
-  } catch {
-    lines = null;
-  }
+  const journals = h("input", { name: "journalIds", placeholder: "journal id, journal id, …", class: "grow", size: 40 });
   const typed = h("input", { name: "lineIds", placeholder: "line id, line id, …", class: "grow", size: 50 });
-  let selection;
-  if (lines) {
-    selection = table([
-      { label: "", value: (l) => h("input", { type: "checkbox", name: "approve", value: l.line_id, "aria-label": `approve ${l.item}` }) },
-      { label: "Item", value: (l) => l.item },
-      { label: "Site / warehouse", value: (l) => [l.site, l.warehouse].filter(Boolean).join(" / ") || "—" },
-      { label: "Batch", value: (l) => l.batch || "—" },
-      { label: "Proposed change", value: (l) => formatQuantity(l.quantity_delta ?? l.counted_quantity), num: true },
-      { label: "Value", value: (l) => formatQuantity(l.value), num: true },
-      { label: "Why", value: (l) => (l.reasons || []).join("; ") || l.category, wrap: true },
-    ], lines, empty("Nothing to approve", "No difference in this run is material."));
-  } else {
-    selection = info("The proposed lines cannot be listed from this deployment yet. Paste the line_id values of proposed_journal.json to approve them, or leave the field empty to approve every line.");
-  }
-  const button = h("button", { type: "button", class: "primary", id: "approve-selected" }, "Approve selected lines");
-  button.addEventListener("click", () => busy(button, async () => {
-    clear(result);
-    const ids = lines
-      ? [...node.querySelectorAll("input[name=approve]:checked")].map((i) => i.value)
-      : typed.value.split(/[\s,]+/).filter(Boolean);
-    if (lines && ids.length === 0) {
-      clear(result, errorBox({ message: "Select at least one line." }, "Nothing selected"));
+  const listing = h("div", { id: "proposed-lines" });
+  const limitNote = h("p", { class: "muted", id: "approval-limit" });
+  const pages = [null]; // the token of each page reached so far (the first page has none)
+  const offsets = [0]; // the number of each page's first line, counted from 0
+  let shown = null; // the page on screen, or null when the lines cannot be listed
+
+  async function showPage(index) {
+    let page;
+    try {
+      page = await runs.proposedPage(run.runId, pages[index]);
+    } catch (error) {
+      clear(listing, errorBox(error, "Could not list the proposed lines"));
       return;
     }
-    if (!lines && ids.length === 0 && !window.confirm("Approve every proposed line of this run?")) return;
+    shown = page;
+    if (!page) {
+      clear(listing, info("The proposed lines cannot be listed from this deployment. Paste line ids or journal ids of proposed_journal.json below, or leave both empty to approve every line."));
+      return;
+    }
+    if (page.continuationToken) pages[index + 1] = page.continuationToken;
+    const start = offsets[index];
+    offsets[index + 1] = start + page.items.length;
+    const total = page.lineCount ?? "?";
+    clear(limitNote, `One approval moves at most ${page.maxLinesPerApproval.toLocaleString()} lines. Lines are proposed in journals (`,
+      h("code", {}, `${run.runId}-001`), ", …): tick lines on this page, or name whole journals.");
+    const previous = h("button", { type: "button", id: "lines-previous", disabled: index === 0 }, "← Previous");
+    const next = h("button", { type: "button", id: "lines-next", disabled: !page.continuationToken }, "Next →");
+    previous.addEventListener("click", () => busy(previous, () => showPage(index - 1)));
+    next.addEventListener("click", () => busy(next, () => showPage(index + 1)));
+    clear(listing,
+      table([
+        { label: "", value: (l) => h("input", { type: "checkbox", name: "approve", value: l.line_id, "aria-label": `approve ${l.item}` }) },
+        { label: "Journal", value: (l) => l.journal_id || "—" },
+        { label: "Item", value: (l) => l.item },
+        { label: "Site / warehouse", value: (l) => [l.site, l.warehouse].filter(Boolean).join(" / ") || "—" },
+        { label: "Batch", value: (l) => l.batch || "—" },
+        { label: "Proposed change", value: (l) => formatQuantity(l.quantity_delta ?? l.counted_quantity), num: true },
+        { label: "Value", value: (l) => formatQuantity(l.value), num: true },
+        { label: "Why", value: (l) => (l.reasons || []).join("; ") || l.category, wrap: true },
+      ], page.items, empty("Nothing to approve", "No difference in this run is proposed.")),
+      page.items.length
+        ? h("div", { class: "toolbar", id: "lines-pager" }, previous,
+          h("span", { class: "muted", id: "lines-range" }, `Lines ${(start + 1).toLocaleString()}–${(start + page.items.length).toLocaleString()} of ${total.toLocaleString()}`),
+          next)
+        : null);
+  }
+
+  const button = h("button", { type: "button", class: "primary", id: "approve-selected" }, "Approve");
+  button.addEventListener("click", () => busy(button, async () => {
+    clear(result);
+    const split = (text) => text.split(/[\s,]+/).filter(Boolean);
+    const journalIds = split(journals.value);
+    const ticked = [...node.querySelectorAll("input[name=approve]:checked")].map((i) => i.value);
+    const lineIds = shown ? ticked : split(typed.value);
+    if (journalIds.length && lineIds.length) {
+      clear(result, errorBox({ message: "Approve ticked lines or whole journals, not both at once." }, "Two selections"));
+      return;
+    }
+    if (shown && !journalIds.length && !lineIds.length) {
+      clear(result, errorBox({ message: "Tick lines on the page or name whole journals." }, "Nothing selected"));
+      return;
+    }
+    if (!shown && !journalIds.length && !lineIds.length && !window.confirm("Approve every proposed line of this run?")) return;
+    const selection = journalIds.length ? { journalIds } : lineIds.length ? { lineIds } : {};
     try {
-      const answer = await runs.approve(run.runId, { organizationId: organization.value.trim(), ...(ids.length ? { lineIds: ids } : {}) });
+      const answer = await runs.approve(run.runId, { organizationId: organization.value.trim(), ...selection });
       clear(result,
         success(`${answer.posted} line(s) posted as adjustments.`),
         table([
           { label: "Adjustment line", value: (l) => l.id },
           { label: "Outcome", value: (l) => badge(l.outcome) },
           { label: "Status", value: (l) => badge(l.status) },
-        ], answer.lines),
+        ], answer.lines || []),
         h("p", {}, h("a", { href: `#/adjustments/detailed/${encodeURIComponent(run.runId)}`, id: "approved-lines-link" }, "See them among the adjustments →")));
     } catch (error) {
       clear(result, errorBox(error, "Not approved"));
@@ -161,7 +195,12 @@ async function renderApproval(node, run) {
   clear(node,
     h("h2", {}, "Approve proposed lines"),
     h("p", { class: "muted" }, "Each approved line becomes an adjustment line (id recon-<line id>, reference = this run), validated and synced like any other. Approving twice posts once."),
-    selection,
-    h("div", { class: "actions" }, h("label", {}, "Organization", organization), lines ? null : h("label", { class: "grow" }, "Line ids", typed), button),
+    limitNote,
+    listing,
+    h("div", { class: "actions" }, h("label", {}, "Organization", organization),
+      h("label", { class: "grow" }, "Whole journals", journals),
+      h("label", { class: "grow", id: "typed-line-ids" }, "Line ids", typed), button),
     result);
+  await showPage(0);
+  if (shown) node.querySelector("#typed-line-ids")?.remove(); // lines are ticked on the page instead
 }
