@@ -170,6 +170,7 @@ def render_report(
             h=header,
             level=keys,
             warnings=summary.get("warnings", []),
+            first_journal=str(shown[0].get("journal_id") or "") if shown else "",
             kpis=kpis,
             unknown_value=unknown_value,
             warehouse_chart=bar_chart(warehouse_pairs),

@@ -160,22 +160,7 @@ def proposed_page(
     with file:
         reader = ProposedJournalFile(file)
         header = reader.header()
-        items: list[dict[str, Any]] = []
-        seen, more = 0, False
-        for journal in reader.journals():
-            lines = journal.get("lines") or []
-            if seen + len(lines) <= offset:
-                seen += len(lines)
-                continue
-            for line in lines:
-                if seen >= offset:
-                    if len(items) == page_size:
-                        more = True
-                        break
-                    items.append(line)
-                seen += 1
-            if more:
-                break
+        items, more = lines_at(reader, offset, page_size)
     count = header.get("line_count")
     return {
         "runId": run_id,
@@ -183,6 +168,25 @@ def proposed_page(
         "items": items,
         "continuationToken": _offset_token(offset + len(items)) if more else None,
     }
+
+
+def lines_at(reader: ProposedJournalFile, offset: int, count: int) -> tuple[list[dict[str, Any]], bool]:
+    """``count`` lines from line ``offset`` on (journal order), and whether more follow; whole journals
+    before the offset are skipped by their length, and the walk stops one line past the page."""
+    items: list[dict[str, Any]] = []
+    seen = 0
+    for journal in reader.journals():
+        lines = journal.get("lines") or []
+        if seen + len(lines) <= offset:
+            seen += len(lines)
+            continue
+        for line in lines:
+            if seen >= offset:
+                if len(items) == count:
+                    return items, True
+                items.append(line)
+            seen += 1
+    return items, False
 
 
 def _offset_token(offset: int) -> str:

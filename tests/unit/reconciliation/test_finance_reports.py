@@ -235,6 +235,9 @@ def test_html_lists_proposed_line_ids_and_the_approve_call(result: Reconciliatio
     ids = [ln["line_id"] for j in journal["journals"] for ln in j["lines"]]
     assert ids and all(f'<td class="id">{i}</td>' in html for i in ids)
     assert "/reconciliation/fin-1/approve" in html and "lineIds" in html
+    # a bad day's proposal is too big for one approval: the page says how to approve it a journal at a time
+    first = journal["journals"][0]["journal_id"]
+    assert f'"journalIds": ["{first}"]' in html.replace("&#34;", '"') and "INGEST_MAX_LINES" in html
 
 
 def test_html_trend_direction_rising_is_a_red_flag(tmp_path: Path) -> None:
