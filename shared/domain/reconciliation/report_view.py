@@ -210,6 +210,7 @@ class ReportHeader:
     overrides: str
     unknown_cost_rule: str
     currency: str
+    warnings: tuple[str, ...] = ()
 
     def rows(self) -> list[tuple[str, str]]:
         """Label/value rows, in the order the CSV header block and the workbook show them."""
@@ -218,9 +219,9 @@ class ReportHeader:
             ("Run date/time", self.run_time),
             ("ERP as of", self.erp_as_of),
             ("WMS as of", self.wms_as_of),
-            ("Sign rule", self.sign_rule),
-            ("Master side", self.master),
         ]
+        rows += [("Warning", text) for text in self.warnings]  # next to the as-of times they mostly concern
+        rows += [("Sign rule", self.sign_rule), ("Master side", self.master)]
         rows += [(f"Threshold, {direction}", rule) for direction, rule in self.thresholds]
         rows += [
             ("Threshold overrides", self.overrides),
@@ -254,6 +255,7 @@ def report_header(summary: Mapping[str, Any], config: ReconcileConfig) -> Report
             else "a difference without unit cost is not material"
         ),
         currency=str(summary.get("currency") or "not configured (values are in the ERP unit-cost currency)"),
+        warnings=tuple(str(w) for w in summary.get("warnings") or ()),
     )
 
 

@@ -323,3 +323,24 @@ def test_workbook_rows_per_sheet_is_a_run_setting_and_the_sheet_says_where_the_r
 def test_workbook_rows_per_sheet_is_bounded(rows: int) -> None:
     with pytest.raises(ValueError, match="workbook_max_rows"):
         ReconcileConfig.model_validate({"workbook_max_rows": rows})
+
+
+def test_a_run_warning_heads_the_csv_and_the_workbook_not_only_the_web_page(tmp_path: Path) -> None:
+    """Finance reads the CSV and the workbook: snapshots taken hours apart must be said there too."""
+    erp = write_csv(tmp_path / "erp.csv", ERP_HEADER, [["A1", "11", "5", "2"]])
+    wms = write_csv(tmp_path / "wms.csv", WMS_HEADER, [["A1", "11", "7"]])
+    result = reconcile(
+        SnapshotSource(erp, as_of=datetime(2026, 11, 23, 6, 0, tzinfo=UTC)),
+        SnapshotSource(wms, as_of=datetime(2026, 11, 23, 9, 0, tzinfo=UTC)),
+        ReconcileConfig(),
+        [],
+        run_id="fin-1",
+    )
+    (warning,) = result.summary["warnings"]
+    assert "3:00:00 apart" in warning
+    head = list(csv.reader(report_text(result, "differences.csv").lstrip("\ufeff").splitlines()))[:12]
+    assert ["Warning", warning] in head
+    summary_sheet = _workbook(result)["Summary"]
+    assert ("Warning", warning) in {(r[0].value, r[1].value) for r in summary_sheet.iter_rows() if len(r) > 1}
+    quiet = _run(tmp_path, [["A1", "11", "5", "2"]], [["A1", "11", "7"]])
+    assert "Warning" not in {r[0] for r in csv.reader(report_text(quiet, "differences.csv").splitlines()) if r}
