@@ -36,7 +36,7 @@ from shared.domain.reconciliation.history import (
     trend,
     trend_direction,
 )
-from shared.domain.reconciliation.summary import WarehouseTotals
+from shared.domain.reconciliation.summary import WarehouseTotals, differing_share_warning
 from shared.services.finance_reports import (
     DIFFERENCES,
     WORKBOOK,
@@ -317,6 +317,9 @@ def _build(
     flagged = streaks.flagged_sorted()
     target = Side.ERP if config.master is Side.WMS else Side.WMS
     figures = builder.to_json()
+    wide = differing_share_warning(figures["counts"], config.warn_differing_percent)
+    if wide is not None:
+        warnings.append(wide)
     stated = [_aware(t) for t in (cmp.erp_as_of, cmp.wms_as_of) if t is not None]
     summary: dict[str, Any] = {
         "schema": SUMMARY_SCHEMA,

@@ -212,6 +212,13 @@ class ReconcileConfig(_Strict):
         description="A difference whose value cannot be computed is material: it cannot be shown not to be.",
     )
     as_of_tolerance: timedelta = timedelta(minutes=30)
+    warn_differing_percent: Decimal | None = Field(
+        default=Decimal(10),
+        gt=0,
+        le=100,
+        description="A run of at least 1,000 keys where more than this percent of them differ carries a warning "
+        "in every report (usually a wrong or partial export, not stock); null: never.",
+    )
     audit_after_runs: int = Field(default=3, ge=1)
     audit_basis: AuditBasis = AuditBasis.MATERIAL
     journal_max_lines: int = Field(default=1000, ge=1, le=1000)

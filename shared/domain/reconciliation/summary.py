@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -133,3 +134,28 @@ class SummaryBuilder:
             "by_warehouse": warehouses,
             "by_category": cats,
         }
+
+
+WIDE_DIFFERENCE_MIN_KEYS = 1000
+"""Below this many compared keys (a store's shelf, a demo) a few differences are already a large share."""
+
+
+def differing_share_warning(counts: Mapping[str, int], limit: Decimal | None) -> str | None:
+    """The warning of a run where more than ``limit`` percent of the compared keys differ, else None.
+
+    Stock rarely moves on a third of all keys between two snapshots; a share that large is nearly
+    always the files: a partial or wrong export, another unit, a warehouse mapping that does not
+    match. The proposal then balances the files' mistake, so the run says so before anyone approves.
+    """
+    keys, differing = counts.get("keys", 0), counts.get("differences", 0)
+    if limit is None or keys < WIDE_DIFFERENCE_MIN_KEYS:
+        return None
+    share = Decimal(differing) * 100 / Decimal(keys)
+    if share <= limit:
+        return None
+    shown = share.quantize(Decimal("0.1")).normalize()
+    return (
+        f"{shown:f} % of the compared keys differ ({differing:,} of {keys:,}), more than the {limit.normalize():f} % "
+        "set in warn_differing_percent: this usually means a wrong or partial export, another unit or a warehouse "
+        "mapping that does not match, not stock. Check the snapshots before approving the proposed journal."
+    )

@@ -332,7 +332,7 @@ def test_a_run_warning_heads_the_csv_and_the_workbook_not_only_the_web_page(tmp_
     result = reconcile(
         SnapshotSource(erp, as_of=datetime(2026, 11, 23, 6, 0, tzinfo=UTC)),
         SnapshotSource(wms, as_of=datetime(2026, 11, 23, 9, 0, tzinfo=UTC)),
-        ReconcileConfig(),
+        ReconcileConfig(warn_differing_percent=None),  # its one key differs: only the as-of warning here
         [],
         run_id="fin-1",
     )
@@ -342,5 +342,35 @@ def test_a_run_warning_heads_the_csv_and_the_workbook_not_only_the_web_page(tmp_
     assert ["Warning", warning] in head
     summary_sheet = _workbook(result)["Summary"]
     assert ("Warning", warning) in {(r[0].value, r[1].value) for r in summary_sheet.iter_rows() if len(r) > 1}
-    quiet = _run(tmp_path, [["A1", "11", "5", "2"]], [["A1", "11", "7"]])
+    quiet = _run(
+        tmp_path, [["A1", "11", "5", "2"]], [["A1", "11", "7"]], config=ReconcileConfig(warn_differing_percent=None)
+    )
     assert "Warning" not in {r[0] for r in csv.reader(report_text(quiet, "differences.csv").splitlines()) if r}
+
+
+def test_a_run_where_many_keys_differ_warns_that_the_export_may_be_wrong(tmp_path: Path) -> None:
+    """30 % of keys differing is rarely stock: a partial export, units or a warehouse mapping that does not
+    match. The run says so in every report before anyone approves its journal; 10 % by default."""
+    erp = [[f"A{i}", "11", "5", "2"] for i in range(1000)]
+    wms = [[f"A{i}", "11", "6" if i % 10 < 3 else "5"] for i in range(1000)]
+    result = _run(tmp_path, erp, wms)
+    (warning,) = result.summary["warnings"]
+    assert warning.startswith("30 % of the compared keys differ (300 of 1,000)") and "10 %" in warning
+    assert ["Warning", warning] in list(
+        csv.reader(report_text(result, "differences.csv").lstrip("\ufeff").splitlines())
+    )
+    assert "300 of 1,000" in report_text(result, "report.html")
+    assert _run(tmp_path, erp, wms, config=ReconcileConfig(warn_differing_percent=30)).summary["warnings"] == []
+    assert _run(tmp_path, erp, wms, config=ReconcileConfig(warn_differing_percent=None)).summary["warnings"] == []
+    few = [[f"A{i}", "11", "6" if i % 10 < 1 else "5"] for i in range(1000)]
+    assert _run(tmp_path, erp, few).summary["warnings"] == []  # 10 % is not more than 10 %
+    small = _run(tmp_path, erp[:999], wms[:999])  # 299 of 999 differ, but below 1,000 keys a share says little
+    assert small.summary["warnings"] == []
+
+
+@pytest.mark.parametrize("bad", [0, -1, 101, "ten"])
+def test_the_differing_share_warning_takes_a_percent(bad: object) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="warn_differing_percent"):
+        ReconcileConfig.model_validate({"warn_differing_percent": bad})
