@@ -30,8 +30,9 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -60,6 +61,21 @@ FIRST_COMMIT = "first_commit"
 RUN_TIME = "run_time"
 """Manifest metadata: first commit time (microseconds); Last-Modified has only second resolution."""
 _CHUNK = 4 * 1024 * 1024
+LISTING_PREFIX = "list_"
+"""Manifest metadata ``list_{field}``: what a run list shows of the run, so listing reads no summary.json."""
+_LISTING_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$").fullmatch
+_METADATA_UNSAFE = re.compile(r"[^A-Za-z0-9._:+-]")
+
+
+def _metadata_text(value: str) -> str:
+    """Blob metadata values travel as HTTP header values: ASCII, no control characters; ours are figures."""
+    return _METADATA_UNSAFE.sub("", value)[:200]
+
+
+def listing_of_blob(metadata: Mapping[str, str] | None) -> dict[str, str] | None:
+    """The ``list_`` metadata of a manifest, or None for a run committed before it was written."""
+    found = {k[len(LISTING_PREFIX) :]: v for k, v in (metadata or {}).items() if k.startswith(LISTING_PREFIX)}
+    return found or None
 
 
 def _valid_name(name: str) -> bool:
@@ -101,7 +117,8 @@ class BlobReportSink:
             self._staged[name][0].close()
         self._staged[name] = (spool, {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size})
 
-    def commit(self) -> None:
+    def commit(self, listing: Mapping[str, str] | None = None) -> None:
+        """``listing``: figures a run list shows, stored as the manifest's metadata (``listing_of_blob``)."""
         try:
             self._ensure_container()
             previous, metadata = _manifest_with_metadata(self._container, self.run_id)
@@ -123,6 +140,7 @@ class BlobReportSink:
                 RUN_TIME: run_time,
                 FIRST_COMMIT: first_commit,
                 **({CONTENT_HASH: self.content_hash} if self.content_hash else {}),
+                **{LISTING_PREFIX + k: _metadata_text(v) for k, v in (listing or {}).items() if _LISTING_KEY(k)},
             }
             self._upload(MANIFEST, body, "application/json", meta)
             for name in sorted(old - set(self._staged)):
@@ -277,7 +295,13 @@ def list_runs(service: BlobServiceClient, environment_id: str, container: str = 
     """Every committed run of the environment, newest run time first (then run id, for a stable order)."""
     client = service.get_container_client(container)
     runs = [
-        RunEntry(b.name.split("/")[1], _run_time(b), (b.metadata or {}).get(CONTENT_HASH), _order(b)[1])
+        RunEntry(
+            b.name.split("/")[1],
+            _run_time(b),
+            (b.metadata or {}).get(CONTENT_HASH),
+            _order(b)[1],
+            listing_of_blob(b.metadata),
+        )
         for b in _manifests(client, environment_id)
     ]
     runs.sort(key=lambda r: (r.run_time, r.first_commit, r.run_id), reverse=True)
@@ -290,6 +314,7 @@ class RunEntry:
     run_time: datetime
     content_hash: str | None = None
     first_commit: str = ""
+    listing: dict[str, str] | None = None
 
 
 def load_history(

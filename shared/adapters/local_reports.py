@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -46,7 +47,8 @@ class LocalDirSink:
             os.fsync(out.fileno())
         self._files[name] = {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size}
 
-    def commit(self) -> None:
+    def commit(self, listing: Mapping[str, str] | None = None) -> None:
+        """``listing`` is for stores that list runs (blob metadata); a folder of files has no list to feed."""
         old = self._previous_names()
         manifest = self._staging / MANIFEST
         manifest.write_text(json.dumps({"files": self._files}, indent=2, sort_keys=True) + "\n")

@@ -319,6 +319,11 @@ class RunSummary(_SummaryPart):
 
     status: str
     errors: list[str] | None = None
+    out_of_balance_count: int | None = Field(
+        None,
+        description="items + warehouses out of balance; their streak list (`out_of_balance`) is only in "
+        "`report/summary.json`, where the next run reads it (300,000 entries, 15 MB on a bad day)",
+    )
     totals: TotalFigures | None = None
     by_warehouse: dict[str, WarehouseFigures] | None = None
     by_category: dict[str, DifferenceFigures] | None = None

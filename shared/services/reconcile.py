@@ -86,9 +86,26 @@ class ReportSink(Protocol):
 
     def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None: ...
 
-    def commit(self) -> None: ...
+    def commit(self, listing: Mapping[str, str] | None = None) -> None:
+        """``listing``: the few figures a list of runs shows (``listing_of``), kept beside the manifest."""
+        ...
 
     def abort(self) -> None: ...
+
+
+LISTING_FIELDS = ("status", "differences", "material", "trend")
+
+
+def listing_of(summary: Mapping[str, Any]) -> dict[str, str]:
+    """What a list of runs shows of one run, as text; "" where the run has none (an error run's counts).
+
+    A bad day's summary.json is 13.6 MB (its streak list); a run list reading every summary of a page
+    downloaded hundreds of MB to show four figures a run.
+    """
+    counts = summary.get("counts") or {}
+    trend = summary.get("trend") if isinstance(summary.get("trend"), dict) else {}
+    values = (summary.get("status"), counts.get("differences"), counts.get("material"), (trend or {}).get("direction"))
+    return {name: "" if v is None else str(v) for name, v in zip(LISTING_FIELDS, values, strict=True)}
 
 
 @dataclass
@@ -407,7 +424,7 @@ def publish(result: ReconciliationResult, sink: ReportSink) -> None:
     try:
         for r in result.reports:
             sink.write(r.name, r.data, r.content_type)
-        sink.commit()
+        sink.commit(listing_of(result.summary))
     except BaseException:
         sink.abort()
         raise

@@ -200,3 +200,66 @@ def test_the_run_list_is_newest_first_paged_and_per_environment(service, environ
     for params in ({"pageSize": "0"}, {"pageSize": "101"}, {"pageSize": "x"}, {"continuationToken": "!!"}, {"a": "1"}):
         assert _get(route, params).status_code == 400, params
     assert _get({"environmentId": "bad_env"}).status_code == 400
+
+
+def test_the_run_list_reads_the_figures_from_the_manifest_not_every_summary(service, environment_id, monkeypatch):
+    """A bad day's summary.json is 13.6 MB (its streak list): a page of 50 such runs downloaded 680 MB to
+    show four figures each. The figures now travel with the manifest; the list reads no summary."""
+    import shared.services.reconcile_reports as reports
+
+    runs = [f"m{n}-" + uuid.uuid4().hex[:6] for n in range(2)]
+    for n, run in enumerate(runs):
+        assert _drop(service, environment_id, run, _day(n)).status == "ok"
+    expected = json.loads(_get({"environmentId": environment_id}).get_body())["items"]
+    summaries = [json.loads(_report(service, environment_id, r, "summary.json")) for r in reversed(runs)]
+    assert [(i["differences"], i["material"]) for i in expected] == [
+        (s["counts"]["differences"], s["counts"]["material"]) for s in summaries
+    ]
+    assert [i["trend"] for i in expected] == [s["trend"]["direction"] for s in summaries]
+
+    read: list[str] = []
+    original = reports.read_report
+    monkeypatch.setattr(reports, "read_report", lambda c, folder, name: read.append(name) or original(c, folder, name))
+    again = json.loads(_get({"environmentId": environment_id}).get_body())["items"]
+    assert again == expected and read == []
+
+
+def test_a_run_committed_before_the_list_figures_is_listed_from_its_summary(service, environment_id):
+    from shared.adapters.blob_reports import BlobReportSink
+
+    run = "old-" + uuid.uuid4().hex[:6]
+    summary = {
+        "run_id": run,
+        "status": "ok",
+        "counts": {"differences": 7, "material": 2},
+        "trend": {"direction": "flat"},
+    }
+    sink = BlobReportSink(service, f"{environment_id}/{run}")
+    sink.write("summary.json", json.dumps(summary).encode(), "application/json")
+    sink.commit()  # as a release before the list figures did: no listing metadata
+    (item,) = json.loads(_get({"environmentId": environment_id}).get_body())["items"]
+    assert (item["runId"], item["status"], item["differences"], item["material"], item["trend"]) == (
+        run,
+        "ok",
+        7,
+        2,
+        "flat",
+    )
+
+
+def test_a_run_answers_its_summary_without_the_streak_list_that_only_the_next_run_needs(service, environment_id):
+    """`out_of_balance` lists every item + warehouse out of balance with its streak: on a bad day 300,000
+    entries, 15 of the 15.4 MB of summary.json. The run view needs none of it; the file keeps it."""
+    from functions.reconcile import get_reconciliation
+
+    run = "sum-" + uuid.uuid4().hex[:6]
+    assert _drop(service, environment_id, run, _day(1, h1_wms=3)).status == "ok"
+    stored = json.loads(_report(service, environment_id, run, "summary.json"))
+    assert stored["out_of_balance"]  # the file keeps the list for the next run's history
+    route = {"environmentId": environment_id, "runId": run}
+    answer = json.loads(
+        get_reconciliation(app_request("GET", "http://x/api/x", body=b"", route_params=route)).get_body()
+    )
+    assert "out_of_balance" not in answer["summary"]
+    assert answer["summary"]["out_of_balance_count"] == len(stored["out_of_balance"])
+    assert answer["summary"]["counts"]["differences"] == stored["counts"]["differences"]
