@@ -32,6 +32,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from shared.adapters.local_reports import LocalDirSink
     from shared.adapters.snapshot_engine import EngineSettings
     from shared.domain.reconciliation.config import ReconcileConfig, parse_config
+    from shared.domain.reconciliation.history import without_unused_streaks
     from shared.domain.reconciliation.summary_text import parse_summary
     from shared.services.reconcile import SnapshotSource, run_reconciliation
 
@@ -54,6 +55,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         except OSError as exc:
             run_id = "run-unreadable"
             print(f"omnisync: {exc}", file=sys.stderr)
+    history = without_unused_streaks(history, run_id)
     result = run_reconciliation(
         SnapshotSource(erp, name=erp.name),
         SnapshotSource(wms, name=wms.name),

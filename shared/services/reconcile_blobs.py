@@ -31,6 +31,7 @@ from shared.adapters.snapshot_engine import EngineSettings
 from shared.adapters.storage_names import REPORTS_CONTAINER, SNAPSHOTS_CONTAINER
 from shared.domain.identifiers import ENVIRONMENT_ID
 from shared.domain.reconciliation.config import ReconcileConfig, Side
+from shared.domain.reconciliation.history import without_unused_streaks
 from shared.domain.reconciliation.naming import EDGE_MAX_RUN_ID, is_valid_run_id, parse_snapshot_name, run_path
 from shared.services.reconcile import (
     FINAL_STATUSES,
@@ -204,6 +205,7 @@ def _run(
     # day must not count a newer day as its history); load_history already orders them.
     history = [h for h in history if (t := _stated_time(h)) is None or t <= run_time]
     history.sort(key=lambda h: _stated_time(h) or _EPOCH)  # stable: ties keep their arrival order
+    history = without_unused_streaks(history, run_id)  # before the engine starts: the texts go back now
     settings = engine or EngineSettings(temp_directory=str(tmp))
     result = run_reconciliation(
         sources[Side.ERP], sources[Side.WMS], config, history, sink, run_id=run_id, engine=settings, facts=facts

@@ -8,7 +8,7 @@ import tracemalloc
 
 import pytest
 
-from shared.domain.reconciliation.history import OutOfBalanceEntries, streaks_by_scope
+from shared.domain.reconciliation.history import OutOfBalanceEntries, streaks_by_scope, without_unused_streaks
 from shared.domain.reconciliation.summary_text import parse_summary
 
 ENTRIES = [
@@ -123,3 +123,76 @@ def test_a_bad_days_summary_read_as_history_holds_its_text_not_an_object_per_key
     now = peak_of(lambda: streaks_by_scope([parse_summary(text)], "next"))
     then = peak_of(as_before)
     assert now < then / 2, f"{now} bytes now against {then} the way it was read before"
+
+
+def _scoped_history(rng: random.Random, runs: int) -> list[dict]:
+    """Runs oldest first, each covering all warehouses or some, ok or not, with its own streaks."""
+    history = []
+    for n in range(runs):
+        entries = _streaks(200, rng)
+        summary: dict = {"run_id": f"r{n}", "status": rng.choice(["ok", "ok", "ok", "error"])}
+        if rng.random() < 0.7:  # scoped to some warehouses; else an older summary without coverage
+            summary["by_warehouse"] = {w: {} for w in rng.sample([str(w) for w in range(6)], rng.randint(1, 6))}
+        summary["out_of_balance"] = _as_text(entries)
+        history.append(summary)
+    return history
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_dropping_unread_streak_lists_changes_no_streak(seed: int) -> None:
+    """Twelve bad days of history held twelve 15 MB streak lists while the run streamed (510 MB at
+    1M + 1M rows): only the newest run covering each warehouse is read, so the others are dropped."""
+    rng = random.Random(seed)
+    history = _scoped_history(rng, rng.randint(1, 12))
+    current = rng.choice(["r0", "r5", "new"])
+    pruned = without_unused_streaks(history, current)
+    assert streaks_by_scope(pruned, current) == streaks_by_scope(history, current)
+    assert [s["run_id"] for s in pruned] == [s["run_id"] for s in history]
+
+
+def test_after_a_run_that_covered_every_warehouse_older_streak_lists_are_dropped() -> None:
+    lists = [_as_text(_streaks(50, random.Random(n))) for n in range(4)]
+    everything = {str(w): {} for w in range(6)}
+    history = [
+        {"run_id": f"d{n}", "status": "ok", "by_warehouse": everything, "out_of_balance": lists[n]} for n in range(4)
+    ]
+    pruned = without_unused_streaks(history, "d9")
+    assert [len(s["out_of_balance"]) for s in pruned] == [0, 0, 0, 50]
+    assert pruned[3]["out_of_balance"] is lists[3]  # the newest is kept as it was, not copied
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_written_streak_list_is_measured_the_same_as_entry_by_entry(seed: int) -> None:
+    """Our own compact lists are matched in one regex pass (twelve bad days of history each cost ~1 s
+    decoded entry by entry); the result must be the walk's, for any ids a snapshot may carry."""
+    from shared.domain.reconciliation import summary_text
+
+    rng = random.Random(seed)
+    alphabet = ['"', "\\", "{", "}", "[", "]", ",", ":", "Ä", "\u2028", "\t", "a", "0", '{"item":']
+    entries = [
+        {
+            "item": "".join(rng.choices(alphabet, k=rng.randint(0, 6))),
+            "warehouse": rng.choice(["", "1", '"x"']),
+            "runs": n,
+        }
+        for n in range(rng.randint(0, 30))
+    ]
+    text = json.dumps({"out_of_balance": entries}, ensure_ascii=rng.random() < 0.5, separators=(",", ":"))
+    start = text.index("[")
+    assert summary_text._WRITTEN_LIST.match(text, start) is not None  # the fast path is the one taken
+    expected = (len(text) - 1, len(entries))
+    assert summary_text._list_end(text, start) == summary_text._walked_list_end(text, start) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        '{"out_of_balance":[{"item":"a\\x","warehouse":"1","runs":2}]}',
+        '{"out_of_balance":[{"item":"a","warehouse":"1","runs":02}]}',
+        '{"out_of_balance":[{"item":"a","warehouse":"1","runs":"2"}]}',
+        '{"out_of_balance":[{"item":"a","warehouse":"1","runs":2},]}',
+    ],
+)
+def test_a_streak_list_not_as_written_is_still_refused_when_it_is_not_valid(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_summary(bad)
