@@ -219,7 +219,9 @@ def test_the_run_list_opens_the_run_with_its_report_embedded_and_lines_are_ticke
     expect(page.locator("#lines-result tbody tr").first).to_contain_text(f"recon-{line['line_id']}")
 
 
-def _commit_big_run(storage_connection: str, environment: str, run: str, journals: int, lines_each: int) -> None:
+def _commit_big_run(
+    storage_connection: str, environment: str, run: str, journals: int, lines_each: int, warnings: list[str]
+) -> None:
     """A committed run whose proposal is bigger than a page: a summary and a proposed journal, as a run writes."""
     from shared.adapters.blob_reports import BlobReportSink
 
@@ -256,7 +258,7 @@ def _commit_big_run(storage_connection: str, environment: str, run: str, journal
             for j in range(1, journals + 1)
         ],
     }
-    summary = {"run_id": run, "status": "ok", "counts": {"differences": lines, "material": 0}}
+    summary = {"run_id": run, "status": "ok", "counts": {"differences": lines, "material": 0}, "warnings": warnings}
     sink = BlobReportSink(BlobServiceClient.from_connection_string(storage_connection), f"{environment}/{run}")
     sink.write("summary.json", json.dumps(summary).encode(), "application/json")
     sink.write("proposed_journal.json", json.dumps(proposal).encode(), "application/json")
@@ -273,7 +275,8 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     page, environment = console
     run = "big-" + uuid.uuid4().hex[:8]
     monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
-    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=90)
+    warned = "30 % of the compared keys differ (300 of 1,000): check the snapshots before approving."
+    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=90, warnings=[warned])
     _navigate(page, "Reconciliation", "#/reconciliation")
     page.locator("input[name=runId]").fill(run)
     page.get_by_role("button", name="Open run").click()
@@ -289,9 +292,23 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     expect(page.locator("#lines-next")).to_be_disabled()
     page.locator("#lines-previous").click()
     expect(page.locator("#lines-range")).to_have_text("Lines 101–200 of 270")
+    expect(page.locator("#run-warnings")).to_contain_text(warned)  # above the counts, before any approval
     page.locator("input[name=journalIds]").fill(f"{run}-002")
+    asked: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, accept=False))
+    page.locator("#approve-selected").click()
+    expect(page.locator("#approve-selected")).to_be_enabled()
+    assert len(asked) == 1 and warned in asked[0]
+    expect(page.locator("#approval-result")).to_be_empty()  # declined: nothing posted
+    page.once("dialog", lambda d: answer(d, accept=True))
     page.locator("#approve-selected").click()
     expect(page.locator("#approval-result")).to_contain_text("90 line(s) posted as adjustments")
+    assert len(asked) == 2
     shots(page, "approve-journal")
 
 

@@ -113,6 +113,10 @@ export function success(text) {
   return h("div", { class: "alert success", role: "status" }, text);
 }
 
+export function warning(title, items) {
+  return h("div", { class: "alert warning", role: "alert" }, h("strong", {}, title), h("ul", {}, items.map((text) => h("li", {}, text))));
+}
+
 export function info(...children) {
   return h("div", { class: "alert info" }, ...children);
 }

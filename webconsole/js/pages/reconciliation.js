@@ -2,7 +2,7 @@
 // downloads, and approval of selected proposed lines (they become adjustment lines).
 import { ApiError } from "../api.js";
 import * as runs from "../reconciliation_api.js";
-import { badge, busy, clear, downloadBlob, empty, errorBox, formatQuantity, formatTime, h, info, success, table } from "../ui.js";
+import { badge, busy, clear, downloadBlob, empty, errorBox, formatQuantity, formatTime, h, info, success, table, warning } from "../ui.js";
 
 export async function render(root, args) {
   const listNode = h("div", { id: "run-list" });
@@ -63,6 +63,7 @@ async function showRun(node, runId) {
   clear(node,
     h("h2", {}, "Run ", h("code", {}, run.runId), " ", badge(run.status || "unknown")),
     (s.errors || []).length ? errorBox({ message: s.errors.join("; "), code: "RunError" }, "The run failed") : null,
+    (s.warnings || []).length ? h("div", { id: "run-warnings" }, warning("Check before approving", s.warnings)) : null,
     h("div", { class: "cards" },
       card("Matching keys", counts.match), card("Quantity differs", counts.quantity_differs),
       card("Only in ERP", counts.only_in_erp), card("Only in WMS", counts.only_in_wms),
@@ -71,7 +72,7 @@ async function showRun(node, runId) {
     approval);
   renderDownloads(downloads, run);
   renderReport(reportFrame, run);
-  renderApproval(approval, run);
+  renderApproval(approval, run, s.warnings || []);
 }
 
 function renderDownloads(node, run) {
@@ -109,7 +110,7 @@ async function renderReport(node, run) {
   }
 }
 
-async function renderApproval(node, run) {
+async function renderApproval(node, run, warnings) {
   const result = h("div", { id: "approval-result" });
   const organization = h("input", { name: "organizationId", value: "usmf", size: 10, required: true });
   const journals = h("input", { name: "journalIds", placeholder: "journal id, journal id, …", class: "grow", size: 40 });
@@ -177,6 +178,7 @@ async function renderApproval(node, run) {
       return;
     }
     if (!shown && !journalIds.length && !lineIds.length && !window.confirm("Approve every proposed line of this run?")) return;
+    if (warnings.length && !window.confirm(`This run has ${warnings.length} warning(s):\n\n${warnings.join("\n\n")}\n\nApprove anyway?`)) return;
     const selection = journalIds.length ? { journalIds } : lineIds.length ? { lineIds } : {};
     try {
       const answer = await runs.approve(run.runId, { organizationId: organization.value.trim(), ...selection });
