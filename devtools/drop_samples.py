@@ -97,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl -H 'x-functions-key: <key>' {api}                      # the environment's runs\n"
         f"  curl -H 'x-functions-key: <key>' {api}/{run}                # summary and report list\n"
         f"  curl -H 'x-functions-key: <key>' -o {run}-report.html {api}/{run}/report/report.html\n"
-        f"  curl -H 'x-functions-key: <key>' -o {run}-differences.csv {api}/{run}/report/discrepancies.csv"
+        f"  curl -H 'x-functions-key: <key>' -o {run}-differences.csv {api}/{run}/report/differences.csv"
+        "     # for Excel\n"
+        f"  curl -H 'x-functions-key: <key>' -o {run}-report.xlsx {api}/{run}/report/report.xlsx\n"
+        f"  curl -H 'x-functions-key: <key>' '{api}/{run}/proposed?pageSize=100'          # lines to approve"
     )
     return 0
 

@@ -209,6 +209,12 @@ def test_drop_samples_then_lookup_then_approve_one_line(running_app, storage_con
     report = _wait(lambda: (r := httpx.get(lookup, headers=running_app.headers)).status_code == 200 and r.json())
     assert report["status"] == "ok" and report["runId"] == run
     assert f"reports/{env}/{run}/report.html" in {f["path"] for f in report["reports"]}
+    # every command drop-samples printed answers (the report files it names are the run's own)
+    urls = re.findall(r"(http://127\.0\.0\.1:7071/api/\S+?)'?(?:\s|$)", printed)
+    assert len(urls) >= 6, printed
+    for url in urls:
+        path = url.split("/api/", 1)[1]
+        assert httpx.get(f"{running_app.base_url}/{path}", headers=running_app.headers).status_code == 200, url
     listed = _ok(httpx.get(_url(running_app, env, "reconciliation"), headers=running_app.headers))
     assert [i["runId"] for i in listed["items"]] == [run]
     journal = _ok(httpx.get(f"{lookup}/report/proposed_journal.json", headers=running_app.headers))
