@@ -14,6 +14,10 @@ Nothing posts without this call. Where the lines go depends on the run's master 
   quantities in counting mode — are written as JSON + CSV files into the external system's outbox
   container, where its import picks them up; lines already written by an earlier approval of the
   run are left out, so each is booked once.
+
+One call moves at most ``ApprovalRequest.max_lines`` lines (``INGEST_MAX_LINES``): a bad day proposes
+300,000, far more than one HTTP call can post, so a bigger selection is refused whole and the run is
+approved a few journals at a time (``journal_ids``). The journal is read a journal at a time, never whole.
 """
 
 from __future__ import annotations
