@@ -44,7 +44,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     history: list[dict[str, Any]] = []
     for h in args.history or []:
         try:
-            history.append(parse_summary(Path(h).read_text(encoding="utf-8")))
+            history.append(parse_summary(Path(h).read_text(encoding="utf-8"), for_history=True))
         except (OSError, ValueError) as exc:
             print(f"omnisync: ignoring unreadable history file {h}: {exc}", file=sys.stderr)
     erp, wms = Path(args.erp_file), Path(args.wms_file)

@@ -342,7 +342,7 @@ def load_history(
         if raw is None:
             continue
         try:  # streaks kept as text: a bad day's 300,000 entries as dicts would outweigh the comparison
-            doc = parse_summary(raw.decode("utf-8"))
+            doc = parse_summary(raw.decode("utf-8"), for_history=True)
         except ValueError:  # not JSON, not UTF-8: no history
             continue
         if isinstance(doc, dict):

@@ -21,6 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from shared.domain.reconciliation.charts import bar_chart
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig
+from shared.domain.reconciliation.history import first_entries
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import (
     CATEGORY_LABELS,
@@ -163,6 +164,7 @@ def render_report(
     example_ids = [str(ln["line_id"]) for ln in shown[:2]]
     approve_body = json.dumps({"organizationId": "usmf", "lineIds": example_ids})
     audit = summary.get("audit", {})
+    flagged = audit.get("flagged") or []  # the third bad day in a row flags every differing key
     return (
         _environment()
         .get_template("report.html.j2")
@@ -185,7 +187,8 @@ def render_report(
             largest_numeric=list(range(2 + len(keys), 7 + len(keys))),
             largest_ids=list(range(2, 2 + len(keys))),
             audit_after=audit.get("after_runs"),
-            flagged_rows=[[f["item"], f["warehouse"], f["runs"]] for f in audit.get("flagged", [])],
+            flagged_rows=[[f["item"], f["warehouse"], f["runs"]] for f in first_entries(flagged, config.report_top_n)],
+            flagged_total=len(flagged),
             trend_chart=bar_chart(series),
             trend_rows=trend_rows,
             trend_message=TREND_MESSAGES[direction],

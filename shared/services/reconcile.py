@@ -187,13 +187,23 @@ def _as_of_block(cmp: Comparison, config: ReconcileConfig) -> tuple[dict[str, An
 
 def _json_bytes(doc: Mapping[str, Any]) -> bytes:
     # Compact on purpose: with indent, json falls back to its pure-Python encoder (~1 s per 15k lines).
-    entries = doc.get("out_of_balance")
-    if not isinstance(entries, OutOfBalanceEntries):
-        return (json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-    # The streaks are JSON text already: a placeholder no data can spell is replaced by it.
-    marker = f"\x00{uuid.uuid4().hex}\x00"
-    text = json.dumps({**doc, "out_of_balance": marker}, ensure_ascii=False, separators=(",", ":"))
-    return (text.replace(json.dumps(marker), entries.json_text, 1) + "\n").encode("utf-8")
+    # The streaks and the audit flags are JSON text already (OutOfBalanceEntries): each is written
+    # as a placeholder no data can spell, then replaced by its text.
+    texts: dict[str, str] = {}
+
+    def held(value: Any) -> Any:
+        if isinstance(value, OutOfBalanceEntries):
+            marker = f"\x00{uuid.uuid4().hex}\x00"
+            texts[json.dumps(marker)] = value.json_text
+            return marker
+        if isinstance(value, Mapping):
+            return {k: held(v) for k, v in value.items()}
+        return value
+
+    text = json.dumps(held(doc), ensure_ascii=False, separators=(",", ":"))
+    for marker, json_text in texts.items():
+        text = text.replace(marker, json_text, 1)
+    return (text + "\n").encode("utf-8")
 
 
 def _error_result(run_id: str, errors: list[str], erp: SnapshotSource, wms: SnapshotSource) -> ReconciliationResult:
@@ -331,7 +341,7 @@ def _build(
 
     as_of, warnings = _as_of_block(cmp, config)
     out_of_balance = streaks.entries()
-    flagged = streaks.flagged_sorted()
+    flagged = streaks.flagged_entries()
     target = Side.ERP if config.master is Side.WMS else Side.WMS
     figures = builder.to_json()
     wide = differing_share_warning(figures["counts"], config.warn_differing_percent)
@@ -382,7 +392,7 @@ def _build(
         "audit": {
             "after_runs": config.audit_after_runs,
             "basis": config.audit_basis.value,
-            "flagged": [{"item": i, "warehouse": w, "runs": n} for (i, w), n in flagged],
+            "flagged": flagged,
         },
         "out_of_balance": out_of_balance,
         "journal": {

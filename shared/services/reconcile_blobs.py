@@ -33,6 +33,7 @@ from shared.domain.identifiers import ENVIRONMENT_ID
 from shared.domain.reconciliation.config import ReconcileConfig, Side
 from shared.domain.reconciliation.history import without_unused_streaks
 from shared.domain.reconciliation.naming import EDGE_MAX_RUN_ID, is_valid_run_id, parse_snapshot_name, run_path
+from shared.domain.reconciliation.summary_text import parse_summary
 from shared.services.reconcile import (
     FINAL_STATUSES,
     SUMMARY,
@@ -132,8 +133,8 @@ def _finished_status(service: BlobServiceClient, container: str, folder: str) ->
     raw = read_report(client, folder, SUMMARY)
     if raw is None:
         return None
-    try:
-        status = json.loads(raw).get("status")
+    try:  # its streak and flag lists stay text: a third bad day's summary is 27 MB, ~600,000 entries
+        status = parse_summary(raw.decode("utf-8"), for_history=True).get("status")
     except (ValueError, AttributeError):
         return None
     return status if status in FINAL_STATUSES else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -21,7 +21,9 @@ from azure.storage.blob import BlobServiceClient
 from shared.adapters.blob_reports import list_runs, open_report, read_manifest, read_report
 from shared.adapters.proposed_journal_file import ProposedJournalFile
 from shared.adapters.storage_names import REPORTS_CONTAINER
+from shared.domain.reconciliation.history import first_entries
 from shared.domain.reconciliation.naming import run_path
+from shared.domain.reconciliation.summary_text import parse_summary
 from shared.services.reconcile import SUMMARY
 
 REPORT_FILES: dict[str, tuple[str, str]] = {
@@ -35,6 +37,10 @@ REPORT_FILES: dict[str, tuple[str, str]] = {
 """The fixed allow-list of report files the API hands out, with content type and disposition.
 
 Only names listed here *and* in the run's manifest are served (report.xlsx when the run has one)."""
+
+
+FLAGGED_IN_ANSWER = 100
+"""Audit flags a run's answer lists (the longest runs first); summary.json has them all."""
 
 
 class InvalidPageToken(ValueError):
@@ -59,11 +65,18 @@ def run_report(service: BlobServiceClient, environment_id: str, run_id: str) -> 
     raw = read_report(container, folder, SUMMARY)
     if raw is None:
         return None
-    summary = json.loads(raw)
-    if isinstance(summary, dict) and isinstance(summary.get("out_of_balance"), list):
+    summary = parse_summary(raw.decode("utf-8"))  # its two long lists stay text (json.loads: 200 MB of dicts)
+    if isinstance(summary, dict):
         # every item + warehouse out of balance with its streak, for the next run's history: 15 MB on a
         # bad day and nothing a reader of the run needs; report/summary.json keeps it
-        summary["out_of_balance_count"] = len(summary.pop("out_of_balance"))
+        if isinstance(summary.get("out_of_balance"), Sequence):
+            summary["out_of_balance_count"] = len(summary.pop("out_of_balance"))
+        audit = summary.get("audit")
+        if isinstance(audit, dict) and isinstance(audit.get("flagged"), Sequence):
+            # from the third bad day in a row every differing key is flagged: the longest runs, and how many
+            flagged = audit["flagged"]
+            audit["flagged_count"] = len(flagged)
+            audit["flagged"] = first_entries(flagged, FLAGGED_IN_ANSWER)
     files = [
         {
             "name": name,

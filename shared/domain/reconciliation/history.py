@@ -6,6 +6,7 @@ valid earlier summary: the chain survives even when old summaries are pruned.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -133,6 +134,13 @@ def without_unused_streaks(history: Sequence[Mapping[str, Any]], run_id: str) ->
     ]
 
 
+def first_entries(entries: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The first ``n`` entries of a streak or flag list, decoding no more than those when it is text."""
+    if isinstance(entries, OutOfBalanceEntries):
+        return list(itertools.islice(entries.decoded(), n))
+    return list(entries[:n])
+
+
 class JoinedStreaks:
     """Streaks by (item, warehouse), each key stored as one string.
 
@@ -221,6 +229,11 @@ class OutOfBalanceEntries(Sequence[dict[str, Any]]):
         entries: list[dict[str, Any]] = json.loads(self.json_text)
         return entries
 
+    def decoded(self) -> Iterator[dict[str, Any]]:
+        """Each entry as ``json.loads`` gives it, decoded one at a time."""
+        text = self.json_text
+        yield from list_items(text, skip_whitespace(text, 0))
+
     def pairs(self) -> Iterator[tuple[HistoryKey, int]]:
         """((item, warehouse), runs) of each entry, decoded one at a time: never the whole list."""
         text = self.json_text
@@ -264,7 +277,11 @@ class OutOfBalanceLog:
         self._last: HistoryKey | None = None
         self._unsorted: dict[HistoryKey, int] | None = None
         self._count = 0
-        self.flagged: list[tuple[HistoryKey, int]] = []
+        # keys at or past the audit threshold, as entry text per streak length, in key order: from the
+        # third bad day in a row that is every differing key, and as tuples (then dicts in the summary)
+        # 300,000 of them took the run to 530 MB
+        self._flagged: dict[int, tuple[list[str], list[str]]] = {}  # runs -> (joined chunks, entries)
+        self._flagged_count = 0
 
     def add(self, key: HistoryKey, runs: int) -> None:
         if self._unsorted is not None:
@@ -279,14 +296,18 @@ class OutOfBalanceLog:
             return
         self._last = key
         self._count += 1
-        self._parts.append(
-            f'{{"item":{encode_basestring(key[0])},"warehouse":{encode_basestring(key[1])},"runs":{runs}}}'
-        )
+        entry = f'{{"item":{encode_basestring(key[0])},"warehouse":{encode_basestring(key[1])},"runs":{runs}}}'
+        self._parts.append(entry)
         if len(self._parts) == 4096:
             self._chunks.append(",".join(self._parts))
             self._parts = []
         if runs >= self._audit_after:
-            self.flagged.append((key, runs))
+            chunks, parts = self._flagged.setdefault(runs, ([], []))
+            parts.append(entry)
+            self._flagged_count += 1
+            if len(parts) == 4096:  # a few joined strings, not 300,000 small ones
+                chunks.append(",".join(parts))
+                parts.clear()
 
     def _text(self) -> str:
         return "[" + ",".join([*self._chunks, *([",".join(self._parts)] if self._parts else [])]) + "]"
@@ -300,13 +321,20 @@ class OutOfBalanceLog:
         if self._unsorted is not None:
             pairs = sorted(self._unsorted.items())
             self._unsorted = None
-            self._chunks, self._parts, self._last, self._count, self.flagged = [], [], None, 0, []
+            self._chunks, self._parts, self._last, self._count = [], [], None, 0
+            self._flagged, self._flagged_count = {}, 0
             for key, runs in pairs:
                 self.add(key, runs)
         text = self._text()
         self._chunks, self._parts = [], []
         return OutOfBalanceEntries(text, self._count)
 
-    def flagged_sorted(self) -> list[tuple[HistoryKey, int]]:
-        """Keys at or past the audit threshold, most runs first (call after ``entries``)."""
-        return sorted(self.flagged, key=lambda kv: (-kv[1], kv[0]))
+    def flagged_entries(self) -> OutOfBalanceEntries:
+        """Keys at or past the audit threshold, most runs first, then by key (call after ``entries``).
+
+        Each streak length's entries arrived in key order, so the lengths in descending order give
+        exactly ``sorted(key=(-runs, key))``, as text."""
+        chunks = [
+            ",".join([*self._flagged[runs][0], *self._flagged[runs][1]]) for runs in sorted(self._flagged, reverse=True)
+        ]
+        return OutOfBalanceEntries("[" + ",".join(chunks) + "]", self._flagged_count)

@@ -98,7 +98,9 @@ def test_out_of_balance_log_gives_the_sorted_entries_in_key_order_and_out_of_it(
         assert list(entries) == _old_entries(pairs)
         assert len(entries) == len(_old_entries(pairs))
         assert json.loads(entries.json_text) == _old_entries(pairs)
-        assert log.flagged_sorted() == [(("Ä", "1"), 5), (("A", "2"), 3)]
+        flagged = log.flagged_entries()
+        assert list(flagged) == [{"item": "Ä", "warehouse": "1", "runs": 5}, {"item": "A", "warehouse": "2", "runs": 3}]
+        assert len(flagged) == 2
 
 
 def test_out_of_balance_log_joins_thousands_of_entries_into_a_few_strings() -> None:
@@ -143,3 +145,31 @@ def test_a_streamed_run_writes_the_summary_streaks_and_journal_a_second_run_read
     assert journal == first.journal and journal["line_count"] == 100
     second = run(erp, wms, history=[summary], run_id="day2")
     assert {e["runs"] for e in second.summary["out_of_balance"]} == {2}
+
+
+def test_the_third_bad_day_in_a_row_lists_its_audit_flags_as_text_and_the_page_shows_a_few(tmp_path: Path) -> None:
+    """From the third bad day in a row every differing key is flagged for audit: 296,150 at 1M + 1M rows.
+    The flags were a tuple, then a dict per key (the run peaked at 530 MB, the fourth day at 607 MB
+    reading them back as history) and every one a row of report.html (23 MB)."""
+    from shared.domain.reconciliation.summary_text import parse_summary
+
+    erp, wms = _bad_day(tmp_path)
+    history: list[dict] = []
+    for day in (1, 2, 3):
+        result = run(erp, wms, history=history, run_id=f"day{day}", config=ReconcileConfig(report_top_n=7))
+        history.append(parse_summary(report_text(result, "summary.json")))
+    summary = json.loads(report_text(result, "summary.json"))
+    flagged = summary["audit"]["flagged"]
+    assert len(flagged) == 100 and {f["runs"] for f in flagged} == {3}
+    assert flagged == sorted(flagged, key=lambda f: (-f["runs"], f["item"], f["warehouse"]))
+    assert isinstance(result.summary["audit"]["flagged"], OutOfBalanceEntries)  # text while the run goes on
+    assert isinstance(history[-1]["audit"]["flagged"], OutOfBalanceEntries)  # and when read back
+    as_history = parse_summary(report_text(result, "summary.json"), for_history=True)
+    assert len(as_history["audit"]["flagged"]) == 0 and len(as_history["out_of_balance"]) == 100  # never read there
+    html = report_text(result, "report.html")
+    first_seven = [f["item"] for f in flagged[:7]]
+    assert all(f'<td class="id">{item}</td>' in html for item in first_seven)
+    assert (
+        f'<td class="id">{flagged[7]["item"]}</td>' not in html.split("consecutive runs", 1)[1].split("</table>", 1)[0]
+    )
+    assert "7 of 100 items flagged" in html
