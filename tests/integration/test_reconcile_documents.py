@@ -252,9 +252,11 @@ def test_a_run_answers_its_summary_without_the_streak_list_that_only_the_next_ru
     entries, 15 of the 15.4 MB of summary.json. The run view needs none of it; the file keeps it."""
     from functions.reconcile import get_reconciliation
 
-    run = "sum-" + uuid.uuid4().hex[:6]
-    assert _drop(service, environment_id, run, _day(1, h1_wms=3)).status == "ok"
+    for day in (1, 2, 3):  # the third day in a row flags H1 for audit
+        run = f"sum{day}-" + uuid.uuid4().hex[:6]
+        assert _drop(service, environment_id, run, _day(day, h1_wms=3)).status == "ok"
     stored = json.loads(_report(service, environment_id, run, "summary.json"))
+    assert stored["audit"]["flagged"] == [{"item": "H1", "warehouse": "13", "runs": 3}]
     assert stored["out_of_balance"]  # the file keeps the list for the next run's history
     route = {"environmentId": environment_id, "runId": run}
     answer = json.loads(
@@ -263,3 +265,5 @@ def test_a_run_answers_its_summary_without_the_streak_list_that_only_the_next_ru
     assert "out_of_balance" not in answer["summary"]
     assert answer["summary"]["out_of_balance_count"] == len(stored["out_of_balance"])
     assert answer["summary"]["counts"]["differences"] == stored["counts"]["differences"]
+    assert answer["summary"]["audit"]["flagged_count"] == len(stored["audit"]["flagged"])
+    assert answer["summary"]["audit"]["flagged"] == stored["audit"]["flagged"][:100]
