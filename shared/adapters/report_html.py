@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from shared.domain.reconciliation.charts import bar_chart
+from shared.domain.reconciliation.charts import CHART_MAX_BARS, bar_chart, largest_bars
 from shared.domain.reconciliation.config import KeyField, ReconcileConfig
 from shared.domain.reconciliation.history import first_entries
 from shared.domain.reconciliation.model import Discrepancy
@@ -111,7 +111,9 @@ def render_report(
         (f"|value difference|{unit}", t["abs_value_difference"]),
     ]
     by_wh = summary.get("by_warehouse", {})
-    warehouse_pairs = [(wh or "(none)", Decimal(v["value_difference"])) for wh, v in by_wh.items() if v["count"]]
+    warehouse_pairs, warehouses_folded = largest_bars(
+        [(wh or "(none)", Decimal(v["value_difference"])) for wh, v in by_wh.items() if v["count"]], CHART_MAX_BARS
+    )
     warehouse_rows = [
         [
             wh or "(none)",
@@ -176,6 +178,8 @@ def render_report(
             kpis=kpis,
             unknown_value=unknown_value,
             warehouse_chart=bar_chart(warehouse_pairs),
+            warehouses_folded=warehouses_folded,
+            folded_total=fmt(warehouses_folded.total),
             warehouse_rows=warehouse_rows,
             category_rows=category_rows,
             largest_header=[

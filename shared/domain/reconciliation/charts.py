@@ -58,6 +58,28 @@ class BarChart:
     row_h: int = ROW_H
 
 
+CHART_MAX_BARS = 25
+"""Bars a chart draws: 1,000 stores made a chart 24,000 px tall, where nothing can be compared."""
+
+
+@dataclass(frozen=True)
+class Folded:
+    """What a chart left out: how many bars and their values' sum (said under the chart, not drawn:
+    as a bar of its own the sum of hundreds dwarfed the bars it was meant to explain)."""
+
+    count: int
+    total: Decimal
+
+
+def largest_bars(pairs: Sequence[tuple[str, Decimal]], most: int) -> tuple[list[tuple[str, Decimal]], Folded]:
+    """``pairs`` as they are when they fit; else the ``most`` largest by absolute value, largest first."""
+    if len(pairs) <= most:
+        return list(pairs), Folded(0, Decimal(0))
+    ranked = sorted(pairs, key=lambda p: (-abs(p[1]), p[0]))
+    rest = ranked[most:]
+    return ranked[:most], Folded(len(rest), sum((v for _, v in rest), Decimal(0)))
+
+
 def bar_chart(pairs: Sequence[tuple[str, Decimal]], min_width: int = 640) -> BarChart:
     """Horizontal bars around a zero line; negative values extend left.
 

@@ -374,3 +374,26 @@ def test_the_differing_share_warning_takes_a_percent(bad: object) -> None:
 
     with pytest.raises(ValidationError, match="warn_differing_percent"):
         ReconcileConfig.model_validate({"warn_differing_percent": bad})
+
+
+def test_a_thousand_stores_chart_their_largest_differences_not_a_bar_each(tmp_path: Path) -> None:
+    """A retailer with 1,000 stores had a 1,000-bar chart, 24,000 px tall: the page charts the warehouses
+    with the largest |value difference| and one bar for the rest; the table still lists every one."""
+    import re as regex
+
+    stores = 60
+    erp = [[f"P{s:03d}", f"S{s:03d}", "10", "1"] for s in range(stores)]
+    wms = [[f"P{s:03d}", f"S{s:03d}", str(10 + s)] for s in range(stores)]  # store s differs by s (value s)
+    html = report_text(_run(tmp_path, erp, wms), "report.html")
+    chart = html.split('aria-label="value difference by warehouse"', 1)[1].split("</svg>", 1)[0]
+    bars = regex.findall(r"<rect[^>]*><title>([^<]*)</title>", chart)
+    assert len(bars) == 25
+    assert bars[0].startswith("S059") and bars[23].startswith("S036")  # the largest first
+    assert bars[24].startswith("S035")
+    note = html.split('id="warehouses-folded">', 1)[1].split("</p>", 1)[0]
+    assert "other 34 differ by 595" in " ".join(note.split())  # S001 … S034 (1 + … + 34); S000 has none
+    table = html.split("Value difference by warehouse", 1)[1]
+    assert all(f"S{s:03d}" in table for s in range(stores))
+    small = report_text(_run(tmp_path, erp[:5], wms[:5]), "report.html")
+    small_chart = small.split('aria-label="value difference by warehouse"', 1)[1].split("</svg>", 1)[0]
+    assert len(regex.findall(r"<rect[^>]*><title>", small_chart)) == 4 and "other warehouses" not in small_chart
