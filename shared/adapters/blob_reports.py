@@ -269,14 +269,11 @@ _OPEN_SPOOL = 8 * 1024 * 1024
 
 def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | None:
     """A report file, only if the manifest lists it and its content matches the listed sha256."""
-    meta = read_manifest(container, run_id).get("files", {}).get(name)
-    if not meta:
+    file = open_report(container, run_id, name)
+    if file is None:
         return None
-    try:
-        data = container.download_blob(f"{run_id}/{name}").readall()
-    except ResourceNotFoundError:
-        return None
-    return data if hashlib.sha256(data).hexdigest() == meta.get("sha256") else None
+    with file:
+        return file.read()
 
 
 def _manifests(client: ContainerClient, environment_id: str) -> list[BlobProperties]:

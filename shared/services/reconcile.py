@@ -103,8 +103,9 @@ def listing_of(summary: Mapping[str, Any]) -> dict[str, str]:
     downloaded hundreds of MB to show four figures a run.
     """
     counts = summary.get("counts") or {}
-    trend = summary.get("trend") if isinstance(summary.get("trend"), dict) else {}
-    values = (summary.get("status"), counts.get("differences"), counts.get("material"), (trend or {}).get("direction"))
+    trend = summary.get("trend")
+    trend = trend if isinstance(trend, dict) else {}
+    values = (summary.get("status"), counts.get("differences"), counts.get("material"), trend.get("direction"))
     return {name: "" if v is None else str(v) for name, v in zip(LISTING_FIELDS, values, strict=True)}
 
 

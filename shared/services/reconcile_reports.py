@@ -24,7 +24,7 @@ from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.domain.reconciliation.history import first_entries
 from shared.domain.reconciliation.naming import run_path
 from shared.domain.reconciliation.summary_text import parse_summary
-from shared.services.reconcile import SUMMARY
+from shared.services.reconcile import SUMMARY, listing_of
 
 REPORT_FILES: dict[str, tuple[str, str]] = {
     "summary.json": ("application/json; charset=utf-8", "inline"),
@@ -120,34 +120,35 @@ def _listed(listing: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _status(raw: bytes | None) -> dict[str, Any]:
-    """The few summary figures a run list shows: status, differences, material count, trend."""
+    """The list figures of a run committed before they went with its manifest: from its summary."""
     try:
-        summary = json.loads(raw) if raw else {}
+        summary = parse_summary(raw.decode("utf-8")) if raw else {}  # long lists stay text
     except ValueError:
         summary = {}
-    if not isinstance(summary, dict):
-        summary = {}
-    counts = summary.get("counts") or {}
-    return {
-        "status": summary.get("status"),
-        "differences": counts.get("differences"),
-        "material": counts.get("material"),
-        "trend": (summary.get("trend") or {}).get("direction"),
-    }
+    return _listed(listing_of(summary if isinstance(summary, dict) else {}))
 
 
 def _token(offset_key: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(offset_key)).encode()).decode()
+    return _encoded(list(offset_key))
 
 
 def _untoken(token: str) -> tuple[str, str]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidPageToken("continuationToken is not one this API issued") from exc
+    value = _decoded(token)
     if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
         raise InvalidPageToken("continuationToken is not one this API issued")
     return value[0], value[1]
+
+
+def _encoded(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def _decoded(token: str) -> Any:
+    """What ``_encoded`` made of a token's value; ``InvalidPageToken`` for anything else."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise InvalidPageToken("continuationToken is not one this API issued") from exc
 
 
 def list_reconciliations(
@@ -230,14 +231,11 @@ def lines_at(reader: ProposedJournalFile, offset: int, count: int) -> tuple[list
 
 
 def _offset_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+    return _encoded({"offset": offset})
 
 
 def _offset(token: str) -> int:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error, UnicodeError) as exc:
-        raise InvalidPageToken("continuationToken is not one this API issued") from exc
+    value = _decoded(token)
     offset = value.get("offset") if isinstance(value, dict) else None
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 100_000_000:
         raise InvalidPageToken("continuationToken is not one this API issued")

@@ -88,23 +88,32 @@ def streaks_by_scope(history: Sequence[Mapping[str, Any]], run_id: str) -> Joine
     Entries are read one at a time (a summary read for history holds them as text).
     """
     out: dict[str, int] = {}
+    for summary, fresh, decided in _deciding(history, run_id):
+        entries = summary.get("out_of_balance", [])
+        pairs = entries.pairs() if isinstance(entries, OutOfBalanceEntries) else _pairs_of(entries)
+        for key, runs in pairs:
+            wh = key[1]
+            if wh in decided or (fresh is not None and wh not in fresh):
+                continue
+            out[_joined(key)] = runs
+    return JoinedStreaks(out)
+
+
+def _deciding(
+    history: Sequence[Mapping[str, Any]], run_id: str
+) -> Iterator[tuple[Mapping[str, Any], set[str] | None, set[str]]]:
+    """The summaries whose streaks count, newest first: each with the warehouses it decides (None: every
+    warehouse not decided yet) and those decided before it (the live set: read it before the next step)."""
     decided: set[str] = set()
     for summary in _ok_earlier(history, run_id):
         by_wh = summary.get("by_warehouse")
         covered = set(by_wh) if isinstance(by_wh, Mapping) else None
         fresh = None if covered is None else covered - decided
         if fresh is None or fresh:
-            entries = summary.get("out_of_balance", [])
-            pairs = entries.pairs() if isinstance(entries, OutOfBalanceEntries) else _pairs_of(entries)
-            for key, runs in pairs:
-                wh = key[1]
-                if wh in decided or (fresh is not None and wh not in fresh):
-                    continue
-                out[_joined(key)] = runs
+            yield summary, fresh, decided
         if covered is None:
-            break
+            return
         decided |= covered
-    return JoinedStreaks(out)
 
 
 def without_unused_streaks(history: Sequence[Mapping[str, Any]], run_id: str) -> list[dict[str, Any]]:
@@ -113,19 +122,10 @@ def without_unused_streaks(history: Sequence[Mapping[str, Any]], run_id: str) ->
     Only the newest run covering a warehouse gives its streaks, so after a run that covered every
     warehouse the older summaries' lists are never read: twelve bad days of history held twelve
     lists of 300,000 entries (~15 MB of text each) while the run streamed, and the run peaked at
-    510 MB instead of 361 MB. Same walk and same rule as ``streaks_by_scope``, so the streaks it
-    gives are the same; the rest of each summary (totals for the trend, coverage) stays.
+    510 MB instead of 361 MB. The same walk as ``streaks_by_scope`` (``_deciding``) picks what stays;
+    the rest of each summary (totals for the trend, coverage) stays too.
     """
-    needed: set[int] = set()
-    decided: set[str] = set()
-    for summary in _ok_earlier(history, run_id):
-        by_wh = summary.get("by_warehouse")
-        covered = set(by_wh) if isinstance(by_wh, Mapping) else None
-        if covered is None or covered - decided:
-            needed.add(id(summary))
-        if covered is None:
-            break
-        decided |= covered
+    needed = {id(summary) for summary, _, _ in _deciding(history, run_id)}
     return [
         dict(s)
         if id(s) in needed or not s.get("out_of_balance")
@@ -236,8 +236,7 @@ class OutOfBalanceEntries(Sequence[dict[str, Any]]):
 
     def pairs(self) -> Iterator[tuple[HistoryKey, int]]:
         """((item, warehouse), runs) of each entry, decoded one at a time: never the whole list."""
-        text = self.json_text
-        for entry in list_items(text, skip_whitespace(text, 0)):
+        for entry in self.decoded():
             yield (str(entry["item"]), str(entry.get("warehouse", ""))), int(entry.get("runs", 1))
 
     @overload
