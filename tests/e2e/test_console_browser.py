@@ -565,3 +565,25 @@ def test_level_sync_last_sent_pages_with_next_and_previous(console, queued_app):
     pager.get_by_role("button", name="← Previous").click()
     expect(pager).to_contain_text("Page 1 · 25 products")
     expect(page.locator("#levels-sent")).to_contain_text("A0101")
+
+
+def test_lines_ticked_on_several_pages_are_approved_together(console, storage_connection, monkeypatch):
+    """Paging redraws the table: a line ticked on page 1 must still be approved after ticking one on page 2."""
+    from playwright.sync_api import expect
+
+    page, environment = console
+    run = "pages-" + uuid.uuid4().hex[:8]
+    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
+    _commit_big_run(storage_connection, environment, run, journals=2, lines_each=90, warnings=[])
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    page.locator(f"input[name=approve][value='{run}-1-2']").check()
+    page.locator("#lines-next").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 101–180 of 180")
+    page.locator(f"input[name=approve][value='{run}-2-50']").check()
+    page.locator("#lines-previous").click()
+    expect(page.locator(f"input[name=approve][value='{run}-1-2']")).to_be_checked()  # still ticked when back
+    page.locator("#approve-selected").click()
+    expect(page.locator("#approval-result")).to_contain_text("2 line(s) posted as adjustments")
+    expect(page.locator("#approval-result")).to_contain_text(f"recon-{run}-2-50")

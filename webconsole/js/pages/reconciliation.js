@@ -120,6 +120,7 @@ async function renderApproval(node, run, warnings) {
   const pages = [null]; // the token of each page reached so far (the first page has none)
   const offsets = [0]; // the number of each page's first line, counted from 0
   let shown = null; // the page on screen, or null when the lines cannot be listed
+  const ticked = new Set(); // line ids ticked on any page: paging redraws the table, the choice stays
 
   async function showPage(index) {
     let page;
@@ -139,14 +140,17 @@ async function renderApproval(node, run, warnings) {
     offsets[index + 1] = start + page.items.length;
     const total = page.lineCount ?? "?";
     clear(limitNote, `One approval moves at most ${page.maxLinesPerApproval.toLocaleString()} lines. Lines are proposed in journals (`,
-      h("code", {}, `${run.runId}-001`), ", …): tick lines on this page, or name whole journals.");
+      h("code", {}, `${run.runId}-001`), ", …): tick lines on any page, or name whole journals.");
     const previous = h("button", { type: "button", id: "lines-previous", disabled: index === 0 }, "← Previous");
     const next = h("button", { type: "button", id: "lines-next", disabled: !page.continuationToken }, "Next →");
     previous.addEventListener("click", () => busy(previous, () => showPage(index - 1)));
     next.addEventListener("click", () => busy(next, () => showPage(index + 1)));
     clear(listing,
       table([
-        { label: "", value: (l) => h("input", { type: "checkbox", name: "approve", value: l.line_id, "aria-label": `approve ${l.item}` }) },
+        { label: "", value: (l) => h("input", {
+          type: "checkbox", name: "approve", value: l.line_id, checked: ticked.has(l.line_id), "aria-label": `approve ${l.item}`,
+          onchange: (event) => (event.target.checked ? ticked.add(l.line_id) : ticked.delete(l.line_id)),
+        }) },
         { label: "Journal", value: (l) => l.journal_id || "—" },
         { label: "Item", value: (l) => l.item },
         { label: "Site / warehouse", value: (l) => [l.site, l.warehouse].filter(Boolean).join(" / ") || "—" },
@@ -167,8 +171,7 @@ async function renderApproval(node, run, warnings) {
     clear(result);
     const split = (text) => text.split(/[\s,]+/).filter(Boolean);
     const journalIds = split(journals.value);
-    const ticked = [...node.querySelectorAll("input[name=approve]:checked")].map((i) => i.value);
-    const lineIds = shown ? ticked : split(typed.value);
+    const lineIds = shown ? [...ticked] : split(typed.value);
     if (journalIds.length && lineIds.length) {
       clear(result, errorBox({ message: "Approve ticked lines or whole journals, not both at once." }, "Two selections"));
       return;
