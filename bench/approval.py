@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 PER_JOURNAL = 1000
 METHODS = ["json_loads", "stream_journal", "stream_all_refused", "page_first", "page_last"]
 
@@ -62,7 +60,6 @@ def generate(path: Path, lines: int) -> None:
 
 
 def task(method: str, path: Path, lines: int) -> None:
-    sys.path.insert(0, str(REPO))
     from shared.adapters.proposed_journal_file import ProposedJournalFile
     from shared.domain.reconciliation.journal import TooManyToApprove, select_proposed
 
@@ -95,19 +92,9 @@ def task(method: str, path: Path, lines: int) -> None:
 
 
 def measure(method: str, path: Path, lines: int) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--task", method, "--file", str(path), "--lines", str(lines)]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        return {"error": err.strip()[-400:]}
-    return {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-    }
+    from bench.child_process import measured
+
+    return measured([sys.executable, __file__, "--task", method, "--file", str(path), "--lines", str(lines)])
 
 
 def main() -> None:

@@ -172,7 +172,15 @@ OPERATIONS: dict[str, Operation] = {
     "get_reconciliation_report": Operation(
         "One report file of a run (summary.json, report.html, differences.csv, report.xlsx, …)",
         RECON,
-        {200: ("the file, with its content type", None)},
+        {
+            200: ("the file, with its content type", None),
+            413: ("bigger than `REPORT_INLINE_MAX_BYTES`: use its read link (…/link)", m.ErrorBody),
+        },
+    ),
+    "get_reconciliation_report_link": Operation(
+        "A short-lived read link to one report file in storage (for files too big to answer inline)",
+        RECON,
+        {200: ("the link and what to check the download against", m.ReportLink)},
     ),
     "list_reconciliation_outbox": Operation(
         "Files an ERP-master approval wrote for the external system", RECON, {200: ("the files", m.OutboxFiles)}

@@ -20,6 +20,7 @@ from shared.domain.api_models import (
     ProposedPage,
     ProposedPageQuery,
     ReconciliationRun,
+    ReportLink,
     RunList,
     RunListQuery,
 )
@@ -48,6 +49,18 @@ def _env_and_run(req: func.HttpRequest) -> tuple[str, str]:
     if not valid_run_id(run_id):
         raise BadRequest(400, "InvalidRunId", RUN_ID_RULE)
     return environment_id, run_id
+
+
+def _report_params(req: func.HttpRequest) -> tuple[str, str, str]:
+    """Environment, run and an allow-listed report name (404 for any other name: nothing else is served)."""
+    from functions.http_input import BadRequest
+    from shared.services.reconcile_reports import REPORT_FILES
+
+    environment_id, run_id = _env_and_run(req)
+    name = req.route_params.get("name", "")
+    if name not in REPORT_FILES:
+        raise BadRequest(404, "NotFound", f"report name must be one of {sorted(REPORT_FILES)}")
+    return environment_id, run_id, name
 
 
 @bp.route(route="environment/{environmentId}/reconciliation", methods=["GET"])
@@ -97,16 +110,17 @@ def get_reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
     """One report file of the run through the API, so a finance user never needs a blob URL."""
     from functions.http_input import BadRequest
     from shared.adapters.storage_clients import blob_service
-    from shared.services.reconcile_reports import REPORT_FILES, report_file
+    from shared.services.reconcile_reports import TooBigToAnswer, report_file
 
     try:
-        environment_id, run_id = _env_and_run(req)
+        environment_id, run_id, name = _report_params(req)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message)
-    name = req.route_params.get("name", "")
-    if name not in REPORT_FILES:
-        return error_response(404, "NotFound", f"report name must be one of {sorted(REPORT_FILES)}")
-    found = report_file(blob_service(), environment_id, run_id, name)
+    try:
+        found = report_file(blob_service(), environment_id, run_id, name, get_settings().report_inline_max_bytes)
+    except TooBigToAnswer as exc:
+        link = f"environment/{environment_id}/reconciliation/{run_id}/report/{name}/link"
+        return error_response(413, "UseDownloadLink", f"{exc}; GET {link} for a read link to it")
     if found is None:
         return error_response(404, "NotFound", f"run {run_id} in {environment_id} has no {name}")
     headers = {
@@ -116,6 +130,29 @@ def get_reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
     }
     return func.HttpResponse(found.data, status_code=200, headers={"Content-Type": found.content_type, **headers})
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/report/{name}/link", methods=["GET"])
+def get_reconciliation_report_link(req: func.HttpRequest) -> func.HttpResponse:
+    """A read link to one report file straight from storage, valid `REPORT_LINK_MINUTES`: how files bigger
+    than `REPORT_INLINE_MAX_BYTES` are downloaded, without the app holding them."""
+    from datetime import UTC, datetime, timedelta
+
+    from functions.http_input import BadRequest
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.reconcile_reports import report_link
+
+    try:
+        environment_id, run_id, name = _report_params(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    lifetime = timedelta(minutes=get_settings().report_link_minutes)
+    link = report_link(blob_service(), environment_id, run_id, name, lifetime, datetime.now(UTC))
+    if link is None:
+        return error_response(404, "NotFound", f"run {run_id} in {environment_id} has no {name}")
+    # the link is a credential: no cache or proxy keeps it
+    body = {"environmentId": environment_id, "runId": run_id, **link}
+    return model_response(ReportLink, body, headers={"Cache-Control": "no-store"})
 
 
 @bp.route(route="environment/{environmentId}/reconciliation/{runId}/proposed", methods=["GET"])

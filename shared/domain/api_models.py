@@ -279,6 +279,19 @@ class ReportFile(_Answer):
     url: str | None = Field(None, description="the API path that downloads the file (…/report/{name})")
 
 
+class ReportLink(_Answer):
+    """A read link to one report file in storage (a SAS for that blob only, read only, short-lived)."""
+
+    environmentId: str
+    runId: str
+    name: str
+    url: str = Field(description="GET it (no API key) before `expiresOn`; it downloads the file under its name")
+    expiresOn: str = Field(description="when the link stops working, ISO 8601")
+    contentType: str
+    bytes: int | None
+    sha256: str | None = Field(description="check the download against it (the manifest's sha256)")
+
+
 class _SummaryPart(BaseModel):
     """A part of summary.json: the figures are typed (numbers in the answer), other keys pass through as written,
     so the reconciliation can add to its versioned file without breaking this route."""

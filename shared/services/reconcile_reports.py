@@ -13,13 +13,14 @@ import binascii
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.blob_reports import list_runs, open_report, read_manifest, read_report
 from shared.adapters.proposed_journal_file import ProposedJournalFile
+from shared.adapters.report_links import read_link
 from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.domain.reconciliation.history import first_entries
 from shared.domain.reconciliation.naming import run_path
@@ -93,16 +94,68 @@ def run_report(service: BlobServiceClient, environment_id: str, run_id: str) -> 
     return {"runId": run_id, "status": summary.get("status"), "summary": summary, "reports": files}
 
 
-def report_file(service: BlobServiceClient, environment_id: str, run_id: str, name: str) -> ReportFile | None:
-    """One allow-listed report file of a committed run (checked against the manifest's sha256)."""
-    allowed = REPORT_FILES.get(name)
-    if allowed is None:
+class TooBigToAnswer(Exception):
+    """The file is bigger than the API answers inline; its read link is the way to it."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the file is {size:,} bytes, more than the {limit:,} this API answers inline")
+        self.size = size
+        self.limit = limit
+
+
+def _listed_file(service: BlobServiceClient, environment_id: str, run_id: str, name: str) -> dict[str, Any] | None:
+    """What the committed manifest says of one allow-listed file, or None (not allowed, not committed)."""
+    if name not in REPORT_FILES:
         return None
+    container = service.get_container_client(REPORTS_CONTAINER)
+    meta = read_manifest(container, run_path(environment_id, run_id)).get("files", {}).get(name)
+    return meta if isinstance(meta, dict) else None
+
+
+def report_file(
+    service: BlobServiceClient, environment_id: str, run_id: str, name: str, max_bytes: int
+) -> ReportFile | None:
+    """One allow-listed report file of a committed run (checked against the manifest's sha256).
+
+    Raises ``TooBigToAnswer`` rather than holding more than ``max_bytes`` in the worker."""
+    meta = _listed_file(service, environment_id, run_id, name)
+    if meta is None:
+        return None
+    size = meta.get("bytes")
+    if isinstance(size, int) and size > max_bytes:
+        raise TooBigToAnswer(size, max_bytes)
     container = service.get_container_client(REPORTS_CONTAINER)
     data = read_report(container, run_path(environment_id, run_id), name)
     if data is None:
         return None
-    return ReportFile(name, data, *allowed)
+    return ReportFile(name, data, *REPORT_FILES[name])
+
+
+def report_link(
+    service: BlobServiceClient, environment_id: str, run_id: str, name: str, lifetime: timedelta, now: datetime
+) -> dict[str, Any] | None:
+    """A short-lived read link to one committed report file, with what the client checks it against."""
+    meta = _listed_file(service, environment_id, run_id, name)
+    if meta is None:
+        return None
+    content_type = REPORT_FILES[name][0]
+    link = read_link(
+        service,
+        REPORTS_CONTAINER,
+        f"{run_path(environment_id, run_id)}/{name}",
+        file_name=f"{run_id}-{name}",
+        content_type=content_type,
+        lifetime=lifetime,
+        now=now,
+    )
+    return {
+        "name": name,
+        "url": link.url,
+        "expiresOn": link.expires_on.isoformat(),
+        "contentType": content_type,
+        "bytes": meta.get("bytes"),
+        "sha256": meta.get("sha256"),
+    }
 
 
 def _listed(listing: Mapping[str, str]) -> dict[str, Any]:

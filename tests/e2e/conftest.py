@@ -102,7 +102,8 @@ def queued_app(storage_connection: str, tmp_path_factory: pytest.TempPathFactory
         storage_connection,
         tmp_path_factory.mktemp("queued") / "runner.log",
         [],
-        {"OMNISYNC_STORAGE_NAME_PREFIX": "e2eq", "WORK_QUEUE_PREFIX": "e2eq-work"},
+        # report files over 256 KiB (32 MiB by default) come through read links, so a test can show one
+        {"OMNISYNC_STORAGE_NAME_PREFIX": "e2eq", "WORK_QUEUE_PREFIX": "e2eq-work", "REPORT_INLINE_MAX_BYTES": "262144"},
     )
     yield app
     process.terminate()

@@ -319,6 +319,32 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     shots(page, "approve-journal")  # the warning, the counts, then (scrolled) the pager and the journal field
 
 
+def test_a_file_too_big_to_answer_inline_downloads_from_storage_through_its_link(console, storage_connection):
+    """A bad day's files are tens of MB: the API refuses them inline (413 UseDownloadLink) and the console
+    follows the file's read link instead, so the browser gets the file and the app never holds it."""
+    from shared.adapters.blob_reports import BlobReportSink
+
+    page, environment = console
+    run = "wide-" + uuid.uuid4().hex[:8]
+    rows = "".join(f"P{n:06d};13;{n % 9 - 4};Pièce {n}\n" for n in range(12_000))
+    big = ("\ufeffItem;Warehouse;Difference;Name\n" + rows).encode()
+    assert len(big) > 262_144  # the queued app answers files up to 256 KiB inline
+    summary = {"run_id": run, "status": "ok", "counts": {"keys": 12_000, "differences": 12_000, "material": 0}}
+    sink = BlobReportSink(BlobServiceClient.from_connection_string(storage_connection), f"{environment}/{run}")
+    sink.write("summary.json", json.dumps(summary).encode(), "application/json")
+    sink.write("discrepancies.csv", big, "text/csv")
+    sink.commit()
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    with page.expect_download() as download:
+        page.locator("button[data-report='discrepancies.csv']").click()
+    assert download.value.suggested_filename == f"{run}-discrepancies.csv"
+    assert "sig=" in download.value.url and "/api/" not in download.value.url  # from storage, not the app
+    assert Path(download.value.path()).read_bytes() == big
+    assert page.locator("#run-view .alert.error").count() == 0
+
+
 def test_configuration_saves_the_sample_and_lists_every_problem_of_a_bad_one(console, shots):
     from playwright.sync_api import expect
 

@@ -98,6 +98,11 @@ def test_dropped_snapshots_produce_reports_and_the_lookup_returns_them(running_a
     assert workbook.headers["content-type"].startswith("application/vnd.openxmlformats")
     for name in ("manifest.json", "..%2Fsecret", "report.xlsm"):
         assert httpx.get(f"{lookup}/{run}/report/{name}", headers=running_app.headers).status_code == 404
+    link = httpx.get(f"{lookup}/{run}/report/report.xlsx/link", headers=running_app.headers, timeout=10)
+    assert link.status_code == 200, link.text
+    assert httpx.get(link.json()["url"], timeout=10).content == workbook.content  # from storage, no API key
+    assert httpx.get(f"{lookup}/{run}/report/report.xlsx/link").status_code == 401  # the link route is keyed
+    assert httpx.get(f"{other}/{run}/report/report.xlsx/link", headers=running_app.headers).status_code == 404
 
 
 def test_approval_posts_material_lines_once_through_ingest(running_app, storage_connection):

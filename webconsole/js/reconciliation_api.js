@@ -12,6 +12,9 @@
 //        proposed_journal.json: {"journals": [{"journal_id", "lines": [{"line_id", "item", "site", "warehouse",
 //          "batch", "quantity_delta", "movement", "review", "book_quantity", "unit_cost", "value", "category",
 //          "reasons": [...]}]}]}
+//        A file bigger than REPORT_INLINE_MAX_BYTES answers 413 {error: {code: "UseDownloadLink"}} instead.
+//   GET  environment/{env}/reconciliation/{runId}/report/{name}/link
+//        → {name, url, expiresOn, contentType, bytes, sha256}: a read link straight to storage, minutes long.
 //   GET  environment/{env}/reconciliation/{runId}/proposed[?pageSize=&continuationToken=]
 //        → {runId, lineCount, maxLinesPerApproval, items: [line as in proposed_journal.json], continuationToken}
 //   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds? | journalIds?, …}
@@ -44,6 +47,11 @@ export async function fetchReport(runId, name) {
     if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
     throw error;
   }
+}
+
+/** A short-lived read link to one report file in storage ({url, expiresOn, bytes, sha256, …}). */
+export function reportLink(runId, name) {
+  return api("GET", envPath("reconciliation", runId, "report", name, "link"));
 }
 
 /** One page of a run's proposed lines ({items, lineCount, maxLinesPerApproval, continuationToken}), or null

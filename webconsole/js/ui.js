@@ -159,6 +159,14 @@ export function downloadBlob(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
+/** Open a download link of another origin (a storage read link): its own Content-Disposition names the file. */
+export function followLink(url) {
+  const link = h("a", { href: url, rel: "noopener noreferrer" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+}
+
 /** Load a sample body shipped with the console (samples/*.json), as text for the editor. */
 export async function sampleText(name) {
   const response = await fetch(`samples/${name}`, { cache: "no-store" });

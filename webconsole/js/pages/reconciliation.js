@@ -2,7 +2,7 @@
 // downloads, and approval of selected proposed lines (they become adjustment lines).
 import { ApiError } from "../api.js";
 import * as runs from "../reconciliation_api.js";
-import { badge, busy, clear, downloadBlob, empty, errorBox, formatQuantity, formatTime, h, info, success, table, warning } from "../ui.js";
+import { badge, busy, clear, downloadBlob, empty, errorBox, followLink, formatQuantity, formatTime, h, info, success, table, warning } from "../ui.js";
 
 export async function render(root, args) {
   const listNode = h("div", { id: "run-list" });
@@ -82,9 +82,7 @@ function renderDownloads(node, run) {
     const button = h("button", { type: "button", dataset: { report: name } }, label);
     button.addEventListener("click", () => busy(button, async () => {
       try {
-        const response = await runs.fetchReport(run.runId, name);
-        if (!response) throw new ApiError(404, "NotFound", `${name} cannot be downloaded from this deployment yet`);
-        downloadBlob(await response.blob(), `${run.runId}-${name}`);
+        await downloadReport(run.runId, name);
       } catch (error) {
         node.append(errorBox(error, "Download failed"));
       }
@@ -92,6 +90,21 @@ function renderDownloads(node, run) {
     node.append(button);
   }
   if (!node.children.length) node.append(h("span", { class: "muted" }, "This run lists no downloadable reports."));
+}
+
+/** Through the API while the file is small enough to be answered inline; a bad day's files (tens of MB)
+ *  are answered 413 UseDownloadLink and come straight from storage through a short-lived read link. */
+async function downloadReport(runId, name) {
+  let response;
+  try {
+    response = await runs.fetchReport(runId, name);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === "UseDownloadLink")) throw error;
+    followLink((await runs.reportLink(runId, name)).url);
+    return;
+  }
+  if (!response) throw new ApiError(404, "NotFound", `${name} cannot be downloaded from this deployment yet`);
+  downloadBlob(await response.blob(), `${runId}-${name}`);
 }
 
 async function renderReport(node, run) {
