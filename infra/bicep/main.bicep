@@ -46,6 +46,17 @@ param sendDelaySeconds int = 30
 @description('Ingest limits.')
 param ingestMaxBodyBytes int = 8388608
 param ingestMaxLines int = 10000
+
+@description('Biggest report file the API answers inline; bigger ones are downloaded through a short-lived read link (user delegation SAS).')
+@minValue(1024)
+@maxValue(104857600)
+param reportInlineMaxBytes int = 33554432
+
+@description('Minutes a report read link stays valid.')
+@minValue(1)
+@maxValue(60)
+param reportLinkMinutes int = 15
+
 @description('Most on-hand events or ERP transactions per bulk request.')
 param onhandMaxEvents int = 512
 
@@ -288,6 +299,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'INGEST_MAX_BODY_BYTES', value: string(ingestMaxBodyBytes) }
         { name: 'INGEST_MAX_LINES', value: string(ingestMaxLines) }
         { name: 'ONHAND_MAX_EVENTS', value: string(onhandMaxEvents) }
+        { name: 'REPORT_INLINE_MAX_BYTES', value: string(reportInlineMaxBytes) }
+        { name: 'REPORT_LINK_MINUTES', value: string(reportLinkMinutes) }
         { name: 'ALLOWED_DATA_SOURCES', value: allowedDataSources }
         { name: 'ALLOWED_PHYSICAL_MEASURES', value: allowedPhysicalMeasures }
         { name: 'RECONCILE_MASTER', value: reconcileMaster }

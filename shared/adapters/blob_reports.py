@@ -48,6 +48,8 @@ from azure.storage.blob import (
 )
 
 from shared.adapters.storage_names import REPORTS_CONTAINER
+from shared.domain.reconciliation.history import OutOfBalanceEntries
+from shared.domain.reconciliation.naming import HISTORY_FILE, SUMMARY_FILE, is_valid_run_id
 from shared.domain.reconciliation.summary_text import parse_summary
 
 log = logging.getLogger(__name__)
@@ -328,6 +330,10 @@ def load_history(
     without one fall back to their first commit time. Only runs with a manifest count (a
     half-written set is no history); the current run is excluded so re-firing a run does not
     extend its own streak.
+
+    Each run is read from its brief (``history.json``: the summary without its streak list and audit
+    flags) when it has one, else from its whole summary (runs written before briefs). A brief's streak
+    list is read later, only if it counts (``load_streaks``).
     """
     client = service.get_container_client(container)
     manifests = [b for b in _manifests(client, environment_id) if b.name.split("/")[1] != exclude_run_id]
@@ -335,13 +341,30 @@ def load_history(
     history: list[dict[str, Any]] = []
     for blob in manifests[-limit:] if limit > 0 else []:
         folder = blob.name.rsplit("/", 1)[0]
-        raw = read_report(client, folder, "summary.json")
-        if raw is None:
-            continue
-        try:  # streaks kept as text: a bad day's 300,000 entries as dicts would outweigh the comparison
-            doc = parse_summary(raw.decode("utf-8"), for_history=True)
-        except ValueError:  # not JSON, not UTF-8: no history
-            continue
-        if isinstance(doc, dict):
+        doc = _summary_for_history(client, folder, HISTORY_FILE) or _summary_for_history(client, folder, SUMMARY_FILE)
+        if doc is not None:
             history.append(doc)
     return history
+
+
+def load_streaks(
+    service: BlobServiceClient, environment_id: str, run_id: str, container: str = REPORTS_CONTAINER
+) -> OutOfBalanceEntries | None:
+    """The streak list of one committed run (from its whole summary), or None when it cannot be read."""
+    if not is_valid_run_id(run_id):  # read from a committed brief, but still a blob path: checked
+        return None
+    client = service.get_container_client(container)
+    doc = _summary_for_history(client, f"{environment_id}/{run_id}", SUMMARY_FILE)
+    entries = doc.get("out_of_balance") if doc is not None else None
+    return entries if isinstance(entries, OutOfBalanceEntries) else None
+
+
+def _summary_for_history(client: ContainerClient, folder: str, name: str) -> dict[str, Any] | None:
+    raw = read_report(client, folder, name)
+    if raw is None:
+        return None
+    try:  # streaks kept as text: a bad day's 300,000 entries as dicts would outweigh the comparison
+        doc = parse_summary(raw.decode("utf-8"), for_history=True)
+    except ValueError:  # not JSON, not UTF-8: no history
+        return None
+    return doc if isinstance(doc, dict) else None

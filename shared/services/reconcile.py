@@ -36,6 +36,7 @@ from shared.domain.reconciliation.history import (
     trend,
     trend_direction,
 )
+from shared.domain.reconciliation.naming import HISTORY_FILE, SUMMARY_FILE
 from shared.domain.reconciliation.summary import WarehouseTotals, differing_share_warning
 from shared.services.finance_reports import (
     DIFFERENCES,
@@ -50,9 +51,11 @@ log = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA = "omnisync.reconciliation.summary/1"
 DISCREPANCIES = "discrepancies.csv"
-SUMMARY = "summary.json"
+SUMMARY = SUMMARY_FILE
 REPORT = "report.html"
 JOURNAL = "proposed_journal.json"
+HISTORY = HISTORY_FILE
+"""The summary without its two long lists, for later runs' history (``brief_of``); not a report file."""
 FINAL_STATUSES = ("ok", "duplicate")
 """Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
@@ -60,6 +63,7 @@ __all__ = [
     "DIFFERENCES",
     "DISCREPANCIES",
     "FINAL_STATUSES",
+    "HISTORY",
     "JOURNAL",
     "REPORT",
     "SUMMARY",
@@ -424,10 +428,27 @@ def _build(
             Report(DIFFERENCES, "text/csv; charset=utf-8", finance.differences_csv),
             Report(WORKBOOK, XLSX_TYPE, finance.workbook),
             Report(SUMMARY, "application/json", _json_bytes(summary)),
+            Report(HISTORY, "application/json", _json_bytes(brief_of(summary))),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
             Report(JOURNAL, "application/json", journal_file),
         ],
     )
+
+
+def brief_of(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What the next runs read of this one for their history, without the streak list and audit flags.
+
+    A bad day's summary is ~15 MB, nearly all of it those two lists, and a run reads the last twelve:
+    ~180 MB downloaded and walked per run, though only the newest run covering a warehouse gives its
+    streaks (``history.without_unused_streaks``). The next runs read this brief of each and the full
+    summary only of the runs whose streaks count; ``out_of_balance_count`` says a list is there."""
+    brief = {key: value for key, value in summary.items() if key != "out_of_balance"}
+    brief["out_of_balance_count"] = len(summary.get("out_of_balance") or ())
+    audit = summary.get("audit")
+    if isinstance(audit, Mapping):
+        brief["audit"] = {key: value for key, value in audit.items() if key != "flagged"}
+        brief["audit"]["flagged_count"] = len(audit.get("flagged") or ())
+    return brief
 
 
 def publish(result: ReconciliationResult, sink: ReportSink) -> None:

@@ -26,7 +26,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
 from pydantic import ValidationError
 
-from shared.adapters.blob_reports import BlobReportSink, list_runs, load_history, read_report
+from shared.adapters.blob_reports import BlobReportSink, list_runs, load_history, load_streaks, read_report
 from shared.adapters.snapshot_engine import EngineSettings
 from shared.adapters.storage_names import REPORTS_CONTAINER, SNAPSHOTS_CONTAINER
 from shared.domain.identifiers import ENVIRONMENT_ID
@@ -206,7 +206,10 @@ def _run(
     # day must not count a newer day as its history); load_history already orders them.
     history = [h for h in history if (t := _stated_time(h)) is None or t <= run_time]
     history.sort(key=lambda h: _stated_time(h) or _EPOCH)  # stable: ties keep their arrival order
-    history = without_unused_streaks(history, run_id)  # before the engine starts: the texts go back now
+    # before the engine starts: only the streak lists that count are downloaded (or kept)
+    history = without_unused_streaks(
+        history, run_id, lambda s: load_streaks(service, env, str(s.get("run_id", "")), containers.reports)
+    )
     settings = engine or EngineSettings(temp_directory=str(tmp))
     result = run_reconciliation(
         sources[Side.ERP], sources[Side.WMS], config, history, sink, run_id=run_id, engine=settings, facts=facts

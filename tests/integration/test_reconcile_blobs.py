@@ -49,6 +49,7 @@ REPORT_SET = {
     "differences.csv",
     "report.xlsx",
     "summary.json",
+    "history.json",
     "report.html",
     "proposed_journal.json",
     "manifest.json",
@@ -233,6 +234,35 @@ def test_history_counts_consecutive_out_of_balance_runs(service: BlobServiceClie
     last = json.loads(reports(service, runs[-1])["summary.json"])
     flagged = {(f["item"], f["warehouse"]): f["runs"] for f in last["audit"]["flagged"]}
     assert flagged[(item, "13")] == 3
+
+
+def test_history_reads_older_runs_from_their_briefs_and_only_the_deciding_runs_streaks(
+    service: BlobServiceClient,
+) -> None:
+    """A run reads the last twelve runs for its history; on bad days each summary is ~15 MB, nearly all
+    of it the streak list, and only the newest run's list counts. The older runs are read from their brief
+    (history.json): with their summaries unreadable they still appear in the trend, and the streak still
+    comes from the newest run."""
+    item = "B" + uuid.uuid4().hex[:8]
+    erp = f"ItemNumber,InventoryWarehouseId,OnHandQuantity,UnitCost\n{item},13,10,500\n".encode()
+    wms = f"item_id;warehouse;on_hand\n{item};13;9\n".encode()
+    runs = [f"brief-{uuid.uuid4().hex[:8]}-{n}" for n in range(4)]
+    container = service.get_container_client(REPORTS)
+    for n, run in enumerate(runs):
+        if n == 3:  # the first two runs' summaries no longer match their manifest: unreadable
+            for old in runs[:2]:
+                container.upload_blob(f"{ENV}/{old}/summary.json", b"{}", overwrite=True)
+        upload(service, f"{run}/erp.csv", erp + f"OTHER,13,{n},1\n".encode())
+        fire(service, upload(service, f"{run}/wms.csv", wms))
+    files = reports(service, runs[-1])
+    brief = json.loads(reports(service, runs[2])["history.json"])
+    assert "out_of_balance" not in brief and brief["out_of_balance_count"] == 1
+    assert "flagged" not in brief["audit"] and brief["audit"]["flagged_count"] == 1
+    last = json.loads(files["summary.json"])
+    streaks = {(e["item"], e["warehouse"]): e["runs"] for e in last["out_of_balance"]}
+    assert streaks[(item, "13")] == 4, "the newest run's streak list was read from its summary"
+    page = files["report.html"].decode()
+    assert all(run in page for run in runs[:3]), "every earlier run is in the trend, read from its brief"
 
 
 class _Exploding(io.RawIOBase):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
 from typing import Any, overload
@@ -116,22 +116,32 @@ def _deciding(
         decided |= covered
 
 
-def without_unused_streaks(history: Sequence[Mapping[str, Any]], run_id: str) -> list[dict[str, Any]]:
-    """``history`` with the streak list dropped from every summary ``streaks_by_scope`` would not read.
+def without_unused_streaks(
+    history: Sequence[Mapping[str, Any]],
+    run_id: str,
+    load: Callable[[Mapping[str, Any]], Sequence[Mapping[str, Any]] | None] | None = None,
+) -> list[dict[str, Any]]:
+    """``history`` with the streak list dropped from every summary ``streaks_by_scope`` would not read,
+    and ``load``-ed into every brief (a summary read without it, ``out_of_balance_count`` > 0) it would.
 
     Only the newest run covering a warehouse gives its streaks, so after a run that covered every
     warehouse the older summaries' lists are never read: twelve bad days of history held twelve
     lists of 300,000 entries (~15 MB of text each) while the run streamed, and the run peaked at
-    510 MB instead of 361 MB. The same walk as ``streaks_by_scope`` (``_deciding``) picks what stays;
-    the rest of each summary (totals for the trend, coverage) stays too.
+    510 MB instead of 361 MB; read from briefs, they are not even downloaded. The same walk as
+    ``streaks_by_scope`` (``_deciding``) picks what stays; the rest of each summary (totals for the
+    trend, coverage) stays too. A list ``load`` cannot read counts as empty.
     """
     needed = {id(summary) for summary, _, _ in _deciding(history, run_id)}
-    return [
-        dict(s)
-        if id(s) in needed or not s.get("out_of_balance")
-        else {**s, "out_of_balance": OutOfBalanceEntries("[]", 0)}
-        for s in history
-    ]
+    out: list[dict[str, Any]] = []
+    for s in history:
+        if id(s) not in needed:
+            dropped = bool(s.get("out_of_balance"))
+            out.append({**s, "out_of_balance": OutOfBalanceEntries("[]", 0)} if dropped else dict(s))
+        elif "out_of_balance" not in s and s.get("out_of_balance_count") and load is not None:
+            out.append({**s, "out_of_balance": load(s) or OutOfBalanceEntries("[]", 0)})
+        else:
+            out.append(dict(s))
+    return out
 
 
 def first_entries(entries: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:

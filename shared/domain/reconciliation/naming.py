@@ -4,7 +4,7 @@
     snapshots/{environmentId}/{runId}/wms.{csv|txt|tsv|parquet}
     snapshots/{environmentId}/{runId}/config.{json|toml}   (optional, overrides the app-wide config)
     reports/{environmentId}/{runId}/discrepancies.csv | summary.json | report.html | proposed_journal.json
-                                    | manifest.json
+                                    | history.json | manifest.json
 
 A run belongs to one environment, like every ledger row: its reports live under the environment's
 folder, and the API of another environment can neither read nor approve it. The trigger fires for
@@ -26,6 +26,9 @@ EDGE_MAX_RUN_ID = 64
 """Longest run id taken at the edge (trigger, API): ids stay short in journal line ids and URLs."""
 ENVIRONMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 """Same rule as ``shared.domain.identifiers.ENVIRONMENT_ID`` (the ledger's), repeated to keep this module pure."""
+SUMMARY_FILE = "summary.json"
+HISTORY_FILE = "history.json"
+"""A run's summary without its streak list and audit flags: what later runs read for their history."""
 SNAPSHOT_EXTENSIONS = {"csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet"}
 
 

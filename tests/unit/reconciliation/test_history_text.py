@@ -150,6 +150,38 @@ def test_dropping_unread_streak_lists_changes_no_streak(seed: int) -> None:
     assert [s["run_id"] for s in pruned] == [s["run_id"] for s in history]
 
 
+@pytest.mark.parametrize("seed", range(40))
+def test_read_from_briefs_history_loads_only_the_lists_that_count_and_gives_the_same_streaks(seed: int) -> None:
+    """Runs are read for history from their brief (no streak list, ``out_of_balance_count``); the lists of
+    the runs whose streaks count are loaded afterwards, and no other."""
+    from shared.services.reconcile import brief_of
+
+    rng = random.Random(seed)
+    history = _scoped_history(rng, rng.randint(1, 12))
+    current = rng.choice(["r0", "r5", "new"])
+    by_run = {s["run_id"]: s for s in history}
+    loaded: list[str] = []
+
+    def load(brief):
+        loaded.append(brief["run_id"])
+        return by_run[brief["run_id"]]["out_of_balance"]
+
+    briefs = [brief_of(s) for s in history]
+    assert all("out_of_balance" not in b for b in briefs)
+    assert [b["out_of_balance_count"] for b in briefs] == [len(s["out_of_balance"]) for s in history]
+    filled = without_unused_streaks(briefs, current, load)
+    assert streaks_by_scope(filled, current) == streaks_by_scope(history, current)
+    kept = [s["run_id"] for s in without_unused_streaks(history, current) if len(s["out_of_balance"])]
+    assert loaded == kept, "exactly the lists the walk reads, each once"
+
+
+def test_a_brief_whose_list_cannot_be_loaded_counts_as_no_streaks() -> None:
+    everything = {str(w): {} for w in range(6)}
+    brief = {"run_id": "d0", "status": "ok", "by_warehouse": everything, "out_of_balance_count": 3}
+    filled = without_unused_streaks([brief], "d1", lambda _: None)
+    assert len(streaks_by_scope(filled, "d1")) == 0
+
+
 def test_after_a_run_that_covered_every_warehouse_older_streak_lists_are_dropped() -> None:
     lists = [_as_text(_streaks(50, random.Random(n))) for n in range(4)]
     everything = {str(w): {} for w in range(6)}
