@@ -154,9 +154,13 @@ OPERATIONS: dict[str, Operation] = {
     "approve_reconciliation": Operation(
         "Move the non-master side by the approved proposed lines",
         RECON,
-        {200: ("what was posted or written", m.ApprovalResult)},
+        {
+            200: ("what was posted or written", m.ApprovalResult),
+            202: ("`background`: the queued job (or the one already asked for)", m.ApprovalJob),
+        },
         body=m.ApprovalIn,
     ),
+    "get_background_approval": Operation("How far a background approval got", RECON, {200: ("the job", m.ApprovalJob)}),
     "list_proposed_lines": Operation(
         "A page of the run's proposed lines, in journal order",
         RECON,

@@ -117,6 +117,54 @@ def journal_send(msg: func.QueueMessage) -> None:
     _run("send", msg, work)
 
 
+@bp.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE_PREFIX%-approve", connection=STORAGE_CONNECTION)
+def reconciliation_approve(msg: func.QueueMessage) -> None:
+    """One step of a background approval (shared/services/approve_background.py)."""
+    import time
+
+    from functions.environment_config import config_of
+    from functions.reconcile import erp_connector
+    from shared.adapters.approval_jobs import BlobApprovalJobs
+    from shared.adapters.blob_reports import open_report
+    from shared.adapters.external_outbox import BlobExternalOutbox
+    from shared.adapters.ledger_tables import LedgerStore
+    from shared.adapters.proposed_journal_file import ProposedJournalFile
+    from shared.adapters.storage_clients import blob_service
+    from shared.adapters.storage_names import REPORTS_CONTAINER
+    from shared.adapters.work_queues import WorkQueues
+    from shared.domain.identifiers import check_environment_id
+    from shared.domain.reconciliation.naming import is_valid_run_id, run_path
+    from shared.services.approve import Destination
+    from shared.services.approve_background import approval_step
+    from shared.services.reconcile import JOURNAL
+
+    def work(body: dict[str, Any]) -> None:
+        environment_id = check_environment_id(str(body.get("environmentId")))
+        run_id = str(body.get("runId"))
+        if not is_valid_run_id(run_id):
+            raise ValueError("runId is not a run id")
+        service = blob_service()
+        reports = service.get_container_client(REPORTS_CONTAINER)
+
+        def open_journal() -> Any:
+            file = open_report(reports, run_path(environment_id, run_id), JOURNAL)
+            return None if file is None else (file, ProposedJournalFile)
+
+        config = config_of(environment_id)
+        destination = Destination(
+            LedgerStore(),
+            environment_id,
+            config.data_source_names(),
+            config.measure_names(),
+            erp_connector=erp_connector,
+            external_outbox=BlobExternalOutbox(service),
+        )
+        jobs, queues, budget = BlobApprovalJobs(service), WorkQueues(), get_settings().sweep_budget_s
+        approval_step(jobs, queues, destination, open_journal, body, budget_s=budget, clock=time.monotonic)
+
+    _run("approve", msg, work)
+
+
 @bp.timer_trigger(schedule="%SYNC_SCHEDULE%", arg_name="timer", run_on_startup=False, use_monitor=True)
 def sync_to_cache(timer: func.TimerRequest) -> None:
     """Safety sweep: partitions whose message was lost (marker older than SWEEP_MIN_AGE_SECONDS)."""

@@ -15,6 +15,7 @@ import azure.functions as func
 from functions.http_responses import error_response, model_response
 from shared.config import get_settings
 from shared.domain.api_models import (
+    ApprovalJob,
     ApprovalResult,
     OutboxFiles,
     ProposedPage,
@@ -244,34 +245,36 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.domain.reconciliation.journal import TooManyToApprove, UnknownJournalError, UnknownLineError
     from shared.domain.reconciliation.naming import run_path
-    from shared.services.approve import ApprovalRefused, NothingToApprove, approve
+    from shared.services.approve import ApprovalRefused, Destination, NothingToApprove, approve
     from shared.services.reconcile import JOURNAL
 
     try:
         env, run_id = _env_and_run(req)
-        request = _approval_request(read_json(req, 1024 * 1024), get_settings().max_lines_per_request)
+        body = read_json(req, 1024 * 1024)
+        request = _approval_request(body, get_settings().max_lines_per_request)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
     from functions.environment_config import config_of
 
     service = blob_service()
     container = service.get_container_client(REPORTS_CONTAINER)
+    if isinstance(body, dict) and body.get("background") is True:
+        return _queue_approval(env, run_id, request)
     proposed = open_report(container, run_path(env, run_id), JOURNAL)  # only this environment's run
     if proposed is None:
         return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
     config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
     try:
         with proposed:
-            result = approve(
+            destination = Destination(
                 LedgerStore(),
                 env,
-                ProposedJournalFile(proposed),
-                request,
-                allowed_sources=config.data_source_names(),
-                allowed_measures=config.measure_names(),
-                erp_connector=_erp_connector,
+                config.data_source_names(),
+                config.measure_names(),
+                erp_connector=erp_connector,
                 external_outbox=BlobExternalOutbox(service),
             )
+            result = approve(destination, ProposedJournalFile(proposed), request)
     except (NothingToApprove, UnreadableJournal) as exc:
         return error_response(404, "NotFound", f"run {run_id}: {exc}")
     except TooManyToApprove as exc:
@@ -287,7 +290,56 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     return model_response(ApprovalResult, result.as_dict())
 
 
-def _erp_connector() -> ErpConnector:
+def _queue_approval(env: str, run_id: str, request: ApprovalRequest) -> func.HttpResponse:
+    """202 with the job: its lines are moved by the `approve` queue worker, a part at a time."""
+    from shared.adapters.approval_jobs import BlobApprovalJobs
+    from shared.adapters.blob_reports import read_manifest
+    from shared.adapters.storage_clients import blob_service
+    from shared.adapters.storage_names import REPORTS_CONTAINER
+    from shared.adapters.work_queues import WorkQueues
+    from shared.domain.reconciliation.naming import run_path
+    from shared.services.approve_background import queue_approval
+    from shared.services.reconcile import JOURNAL
+
+    if request.line_ids is not None:
+        return error_response(400, "InvalidBody", "background approves all lines or whole journalIds, not lineIds")
+    service = blob_service()
+    manifest = read_manifest(service.get_container_client(REPORTS_CONTAINER), run_path(env, run_id))
+    if JOURNAL not in manifest.get("files", {}):
+        return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
+    job, _ = queue_approval(BlobApprovalJobs(service), WorkQueues(), env, run_id, request)
+    return model_response(ApprovalJob, _job_answer(job), status=202)
+
+
+def _job_answer(job: dict[str, object]) -> dict[str, object]:
+    path = f"environment/{job['environmentId']}/reconciliation/{job['runId']}/approvals/{job['approvalId']}"
+    return {**job, "statusUrl": path}
+
+
+APPROVAL_ID = re.compile(r"bg-[0-9a-f]{24}")
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/approvals/{approvalId}", methods=["GET"])
+def get_background_approval(req: func.HttpRequest) -> func.HttpResponse:
+    """How far a background approval got: state, journals and lines done, posted, repeats, problems."""
+    from functions.http_input import BadRequest
+    from shared.adapters.approval_jobs import BlobApprovalJobs
+    from shared.adapters.storage_clients import blob_service
+
+    try:
+        env, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    approval_id = req.route_params.get("approvalId", "")
+    if not APPROVAL_ID.fullmatch(approval_id):
+        return error_response(400, "InvalidApprovalId", "approvalId is the id a background approval answered")
+    job = BlobApprovalJobs(blob_service()).load(env, run_id, approval_id)
+    if job is None:
+        return error_response(404, "NotFound", f"no background approval {approval_id} of run {run_id} in {env}")
+    return model_response(ApprovalJob, _job_answer(job))
+
+
+def erp_connector() -> ErpConnector:
     from shared.adapters.erp_connectors import connector_from_settings
 
     return connector_from_settings(get_settings())
@@ -300,7 +352,17 @@ def _approval_request(body: object, max_lines: int) -> ApprovalRequest:
 
     if not isinstance(body, dict):
         raise BadRequest(400, "InvalidBody", "the body must be a JSON object")
-    unknown = set(body) - {"organizationId", "lineIds", "journalIds", "dataSource", "physicalMeasure", "journalNameId"}
+    unknown = set(body) - {
+        "organizationId",
+        "lineIds",
+        "journalIds",
+        "dataSource",
+        "physicalMeasure",
+        "journalNameId",
+        "background",
+    }
+    if not isinstance(body.get("background", False), bool):
+        raise BadRequest(400, "InvalidBody", "background must be true or false")
     if unknown:
         raise BadRequest(400, "InvalidBody", f"unknown fields: {sorted(unknown)}")
     texts = {k: body.get(k) for k in ("organizationId", "dataSource", "physicalMeasure", "journalNameId")}

@@ -115,10 +115,10 @@ param telemetryExporter string = 'auto'
 param tableNames array = ['ledger00', 'ledger01', 'ledger02', 'ledger03', 'ledger04', 'ledger05', 'ledger06', 'ledger07', 'finishedlines', 'lineids', 'pending', 'journals', 'config', 'levels']
 
 @description('Blob containers the app uses (kept in sync with shared/adapters/storage_names.py by a test).')
-param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'wms-outbox', 'level-outbox', 'level-snapshots']
+param containerNames array = ['snapshots', 'reports', 'journal-outbox', 'journal-inbox', 'wms-outbox', 'approvals', 'level-outbox', 'level-snapshots']
 
 @description('Work queues the app uses, without prefix (kept in sync with shared/adapters/storage_names.py by a test).')
-param queueNames array = ['sync', 'aggregate', 'send', 'level', 'levelsend']
+param queueNames array = ['sync', 'aggregate', 'send', 'level', 'levelsend', 'approve']
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, appName, environmentName)
 var storageAccountName = toLower(take('st${appName}${suffix}', 24))

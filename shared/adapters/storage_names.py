@@ -38,6 +38,8 @@ INBOX_CONTAINER = "journal-inbox"
 """Journal results dropped by the ERP (blob trigger)."""
 WMS_OUTBOX_CONTAINER = "wms-outbox"
 """Approved reconciliation lines for the external system when the ERP is master: `{env}/{runId}/{approvalId}.*`."""
+APPROVALS_CONTAINER = "approvals"
+"""Background approvals of reconciliation proposals: `{env}/{runId}/{approvalId}.json`, their progress."""
 LEVEL_OUTBOX_CONTAINER = "level-outbox"
 """Delta journal files (JSON and CSV) for level-sync targets with the blob connector."""
 LEVEL_SNAPSHOTS_CONTAINER = "level-snapshots"
@@ -58,8 +60,9 @@ CONTAINERS: tuple[str, ...] = (
     OUTBOX_CONTAINER,
     INBOX_CONTAINER,
     WMS_OUTBOX_CONTAINER,
+    APPROVALS_CONTAINER,
     LEVEL_OUTBOX_CONTAINER,
     LEVEL_SNAPSHOTS_CONTAINER,
 )
-QUEUES: tuple[str, ...] = ("sync", "aggregate", "send", "level", "levelsend")
+QUEUES: tuple[str, ...] = ("sync", "aggregate", "send", "level", "levelsend", "approve")
 """Work queues, named `{WORK_QUEUE_PREFIX}-{name}`; each has a `-poison` twin made by the host."""

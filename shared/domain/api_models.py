@@ -365,6 +365,11 @@ class ApprovalIn(BaseModel):
     dataSource: str | None = Field(None, description="default `@iv`")
     physicalMeasure: str | None = Field(None, description="default `adjustment`")
     journalNameId: str | None = None
+    background: bool = Field(
+        False,
+        description="true: approve all (or `journalIds`) of any size in the background: `202` with the job, moved "
+        "by a queue worker a part of `INGEST_MAX_LINES` at a time; poll `statusUrl`. Not with `lineIds`",
+    )
 
 
 class ApprovalJournalLine(_Answer):
@@ -395,6 +400,48 @@ class ApprovalResult(_Answer):
     journal: ApprovalJournal | None = None
     files: list[str] | None = None
     alreadyWritten: list[str] | None = None
+
+
+class BackgroundRequest(_Answer):
+    organizationId: str
+    dataSource: str
+    physicalMeasure: str
+    journalNameId: str | None
+    journalIds: list[str] | None = Field(description="the journals approved; null: every journal of the proposal")
+    maxLinesPerPart: int = Field(description="most lines moved in one part (`INGEST_MAX_LINES`)")
+
+
+class ApprovalProblem(_Answer):
+    journalId: str
+    index: int | None = Field(description="the line's position in its journal")
+    field: str
+    message: str
+
+
+class ApprovalJob(_Answer):
+    """A background approval (`"background": true`): queued, checked whole, then moved a part at a time.
+
+    `failed` moved nothing when it lists `problems` (every selected line is checked before any moves)."""
+
+    approvalId: str = Field(description="the same run and request always give the same id (asking twice is one job)")
+    environmentId: str
+    runId: str
+    state: Literal["queued", "running", "done", "failed"]
+    request: BackgroundRequest
+    createdOn: str
+    updatedOn: str
+    journalsTotal: int | None = Field(description="journals selected (known after the first step's check)")
+    linesTotal: int | None
+    journalsDone: list[str]
+    linesDone: int
+    posted: int = Field(description="lines moved by this approval")
+    duplicates: int = Field(description="lines an earlier approval had moved (left as they were)")
+    files: list[str] = Field(description="outbox files written (ERP master; the last 100)")
+    target: str | None
+    mode: str | None
+    problems: list[ApprovalProblem]
+    message: str | None
+    statusUrl: str = Field(description="the API path of this answer, to poll")
 
 
 class RunListItem(_Answer):

@@ -152,29 +152,42 @@ def adjustment_from_proposal(line: dict[str, Any], request: ApprovalRequest, run
     }
 
 
-def approve(
-    store: LedgerPort,
-    environment_id: str,
-    proposed: ProposedJournal | None,
-    request: ApprovalRequest,
-    *,
-    allowed_sources: Iterable[str],
-    allowed_measures: Iterable[str],
-    erp_connector: Callable[[], ErpConnector] | None = None,
-    external_outbox: ExternalOutbox | None = None,
-) -> ApprovalResult:
+@dataclass(frozen=True)
+class Destination:
+    """Where an environment's approved lines go, and the configuration they are checked against."""
+
+    store: LedgerPort
+    environment_id: str
+    allowed_sources: tuple[str, ...]
+    allowed_measures: tuple[str, ...]
+    erp_connector: Callable[[], ErpConnector] | None = None
+    external_outbox: ExternalOutbox | None = None
+
+
+def approve(to: Destination, proposed: ProposedJournal | None, request: ApprovalRequest) -> ApprovalResult:
     """Move the non-master side by the selected (or all) proposed lines; refuse the whole approval
     if any line is unusable."""
     if proposed is None:
         raise NothingToApprove("the run has no proposed journal")
-    header = proposed.header()
-    run_id = str(header.get("run_id") or "")
-    target = str(header.get("target") or "erp")
-    mode = str(header.get("mode") or "movement")
+    result = result_for(proposed.header())
     selected = select_proposed(
         proposed.journals(), line_ids=request.line_ids, journal_ids=request.journal_ids, max_lines=request.max_lines
     )
-    result = ApprovalResult(run_id, target, mode)
+    return move_selected(to, result, selected, request)
+
+
+def result_for(header: dict[str, Any]) -> ApprovalResult:
+    """An empty result for the proposal's run, target and mode (its header)."""
+    run_id = str(header.get("run_id") or "")
+    return ApprovalResult(run_id, str(header.get("target") or "erp"), str(header.get("mode") or "movement"))
+
+
+def move_selected(
+    to: Destination, result: ApprovalResult, selected: list[dict[str, Any]], request: ApprovalRequest
+) -> ApprovalResult:
+    """Move the non-master side by ``selected`` lines (into ``result``), or refuse them all."""
+    run_id, target, mode = result.run_id, result.target, result.mode
+    environment_id, erp_connector, external_outbox = to.environment_id, to.erp_connector, to.external_outbox
     if not selected:
         return result
     if target != "erp":
@@ -193,12 +206,36 @@ def approve(
             if callable(close):
                 close()
         return result
+    lines = checked_adjustments(selected, request, run_id, to.allowed_sources, to.allowed_measures)
+    result.lines = ingest(to.store, environment_id, lines)
+    return result
+
+
+def checked_adjustments(
+    selected: list[dict[str, Any]],
+    request: ApprovalRequest,
+    run_id: str,
+    allowed_sources: Iterable[str],
+    allowed_measures: Iterable[str],
+) -> list[Any]:
+    """The adjustment lines ``selected`` proposed lines become, checked as ingest checks them; or refused."""
     raw = [adjustment_from_proposal(line, request, run_id) for line in selected]
     lines, problems = parse_lines(raw, allowed_sources=tuple(allowed_sources), allowed_measures=tuple(allowed_measures))
     if problems:
         raise ApprovalRefused(problems)
-    result.lines = ingest(store, environment_id, lines)
-    return result
+    return lines
+
+
+def check_selected(
+    to: Destination, result: ApprovalResult, selected: list[dict[str, Any]], request: ApprovalRequest
+) -> None:
+    """Raise ``ApprovalRefused`` for any line ``move_selected`` would refuse, moving nothing."""
+    if result.target != "erp" or result.mode == "counting":
+        _check_values(selected)
+        if result.target == "erp":
+            _counting_journal("", result.run_id, selected, request)  # refuses lines without a count
+        return
+    checked_adjustments(selected, request, result.run_id, to.allowed_sources, to.allowed_measures)
 
 
 def _to_external(

@@ -319,6 +319,29 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     shots(page, "approve-journal")  # the warning, the counts, then (scrolled) the pager and the journal field
 
 
+def test_a_whole_proposal_is_approved_in_the_background_and_its_progress_shown(console, storage_connection):
+    """One click approves every line, however many: the app queues the job, the queue worker moves the lines
+    a part at a time, and the console follows the job until it is done."""
+    from playwright.sync_api import expect
+
+    page, environment = console
+    run = "bgc-" + uuid.uuid4().hex[:8]
+    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=90, warnings=[])
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 1–100 of 270")
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.locator("#approve-background").click()
+    progress = page.locator("#background-progress")
+    expect(progress).to_contain_text("done, 270 of 270 lines (3 of 3 journals); 270 posted", timeout=60_000)
+    expect(page.locator("#approval-result")).to_contain_text("270 line(s) moved by the background approval")
+    assert asked == ["Approve every proposed line (270) of this run in the background?"]
+    page.locator("#approved-lines-link").click()
+    expect(page.locator("#lines-result tbody tr").first).to_contain_text(f"recon-{run}-")
+
+
 def test_a_file_too_big_to_answer_inline_downloads_from_storage_through_its_link(console, storage_connection):
     """A bad day's files are tens of MB: the API refuses them inline (413 UseDownloadLink) and the console
     follows the file's read link instead, so the browser gets the file and the app never holds it."""

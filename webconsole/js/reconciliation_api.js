@@ -19,6 +19,10 @@
 //        → {runId, lineCount, maxLinesPerApproval, items: [line as in proposed_journal.json], continuationToken}
 //   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds? | journalIds?, …}
 //        → {runId, target, mode, posted, lines?, journal?, files?, alreadyWritten?}
+//        with "background": true → 202 {approvalId, state, statusUrl, …}: a queue worker moves the lines
+//   GET  environment/{env}/reconciliation/{runId}/approvals/{approvalId}
+//        → {state: queued|running|done|failed, journalsTotal, journalsDone, linesTotal, linesDone, posted,
+//           duplicates, problems, message}
 // GET …/{runId} `summary` fields used: status, master, journal_mode, counts {match, quantity_differs,
 // only_in_erp, only_in_wms, differences, material}, totals {value_difference, abs_value_difference}, errors.
 import { ApiError, api, envPath } from "./api.js";
@@ -63,6 +67,11 @@ export async function proposedPage(runId, continuationToken, pageSize = 100) {
     if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
     throw error;
   }
+}
+
+/** A background approval's job ({approvalId, state, journalsTotal, journalsDone, linesTotal, linesDone, posted, …}). */
+export function approvalStatus(runId, approvalId) {
+  return api("GET", envPath("reconciliation", runId, "approvals", approvalId));
 }
 
 export function approve(runId, body) {

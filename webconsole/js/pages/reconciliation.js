@@ -123,6 +123,28 @@ async function renderReport(node, run) {
   }
 }
 
+/** Show a background approval's progress until it is done or failed (polled every 1.5 s). */
+async function followApproval(runId, job, node) {
+  const progress = h("p", { id: "background-progress", "aria-live": "polite" });
+  clear(node, progress);
+  for (;;) {
+    const lines = job.linesTotal == null ? "checking every line first" :
+      `${job.linesDone.toLocaleString()} of ${job.linesTotal.toLocaleString()} lines (${job.journalsDone.length} of ${job.journalsTotal} journals)`;
+    clear(progress, `Background approval ${job.approvalId}: ${job.state}, ${lines}; ${job.posted.toLocaleString()} posted, ${job.duplicates.toLocaleString()} already there.`);
+    if (job.state === "done") {
+      node.append(success(`${job.posted.toLocaleString()} line(s) moved by the background approval.`),
+        h("p", {}, h("a", { href: `#/adjustments/detailed/${encodeURIComponent(runId)}`, id: "approved-lines-link" }, "See them among the adjustments →")));
+      return;
+    }
+    if (job.state === "failed") {
+      node.append(errorBox({ message: job.message || "the approval failed", details: job.problems.map((p) => ({ field: `${p.journalId}, line ${(p.index ?? 0) + 1}: ${p.field}`, message: p.message })) }, "Not approved"));
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    job = await runs.approvalStatus(runId, job.approvalId);
+  }
+}
+
 async function renderApproval(node, run, warnings) {
   const result = h("div", { id: "approval-result" });
   const organization = h("input", { name: "organizationId", value: "usmf", size: 10, required: true });
@@ -210,6 +232,20 @@ async function renderApproval(node, run, warnings) {
       clear(result, errorBox(error, "Not approved"));
     }
   }));
+  const background = h("button", { type: "button", id: "approve-background" }, "Approve all in the background");
+  background.addEventListener("click", () => busy(background, async () => {
+    clear(result);
+    const journalIds = journals.value.split(/[\s,]+/).filter(Boolean);
+    const what = journalIds.length ? `every line of ${journalIds.length} journal(s)` : `every proposed line (${(shown?.lineCount ?? "?").toLocaleString()})`;
+    if (!window.confirm(`Approve ${what} of this run in the background?`)) return;
+    if (warnings.length && !window.confirm(`This run has ${warnings.length} warning(s):\n\n${warnings.join("\n\n")}\n\nApprove anyway?`)) return;
+    try {
+      const body = { organizationId: organization.value.trim(), background: true, ...(journalIds.length ? { journalIds } : {}) };
+      await followApproval(run.runId, await runs.approve(run.runId, body), result);
+    } catch (error) {
+      clear(result, errorBox(error, "Not approved"));
+    }
+  }));
   clear(node,
     h("h2", {}, "Approve proposed lines"),
     h("p", { class: "muted" }, "Each approved line becomes an adjustment line (id recon-<line id>, reference = this run), validated and synced like any other. Approving twice posts once."),
@@ -217,7 +253,7 @@ async function renderApproval(node, run, warnings) {
     listing,
     h("div", { class: "actions" }, h("label", {}, "Organization", organization),
       h("label", { class: "grow" }, "Whole journals", journals),
-      h("label", { class: "grow", id: "typed-line-ids" }, "Line ids", typed), button),
+      h("label", { class: "grow", id: "typed-line-ids" }, "Line ids", typed), button, background),
     result);
   await showPage(0);
   if (shown) node.querySelector("#typed-line-ids")?.remove(); // lines are ticked on the page instead

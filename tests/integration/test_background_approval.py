@@ -1,0 +1,220 @@
+"""Background approval against Azurite: a proposal of any size approved by one call, moved by the queue
+worker a part at a time, every line once, resumable, and refused whole (nothing moved) when a line is bad."""
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from functions.inventory_config import put_configuration
+from functions.partition_work import reconciliation_approve
+from functions.reconcile import approve_reconciliation, get_background_approval
+from shared.adapters.approval_jobs import BlobApprovalJobs
+from shared.adapters.blob_reports import open_report
+from shared.adapters.external_outbox import BlobExternalOutbox
+from shared.adapters.ledger_tables import LedgerStore
+from shared.adapters.proposed_journal_file import ProposedJournalFile
+from shared.adapters.storage_clients import blob_service
+from shared.adapters.work_queues import WorkQueues, decode
+from shared.services.approve import Destination
+from shared.services.approve_background import APPROVE_WORK, approval_step
+from tests.http_requests import app_request
+from tests.integration.test_approval_configuration import _big_proposal, _commit, _request, _stored
+
+ALLOWED = (("@iv",), ("adjustment",))
+"""Data sources and physical measures of the default configuration that approvals post with."""
+
+
+@pytest.fixture
+def parts_of_5(app_env, monkeypatch):
+    """A part (and a synchronous approval) moves at most 5 lines here (INGEST_MAX_LINES, 10,000 by default)."""
+    from shared.config import reset_settings
+
+    monkeypatch.setenv("INGEST_MAX_LINES", "5")
+    reset_settings()
+
+
+@pytest.fixture
+def big_run(parts_of_5, environment_id) -> str:
+    run = "bg-" + uuid.uuid4().hex[:8]
+    _commit(environment_id, run, _big_proposal(run, journals=4, lines_each=3))  # 12 lines, 4 journals
+    return run
+
+
+def _queued() -> list[dict[str, Any]]:
+    client = WorkQueues().client(APPROVE_WORK)
+    return [decode(m.content) for m in client.peek_messages(max_messages=32)]
+
+
+def _drain() -> list[dict[str, Any]]:
+    client = WorkQueues().client(APPROVE_WORK)
+    bodies = []
+    for message in client.receive_messages(max_messages=32):
+        bodies.append(decode(message.content))
+        client.delete_message(message)
+    return bodies
+
+
+def _step(env: str, run: str, message: dict[str, Any], budget_s: float = 0.0) -> dict[str, Any] | None:
+    """One worker step with the real adapters; budget 0: one part a step, the next one queued."""
+    service = blob_service()
+    reports = service.get_container_client("reports")
+
+    def open_journal():
+        file = open_report(reports, f"{env}/{run}", "proposed_journal.json")
+        return None if file is None else (file, ProposedJournalFile)
+
+    to = Destination(LedgerStore(), env, *ALLOWED, external_outbox=BlobExternalOutbox(service))
+    clock = iter(range(1_000_000)).__next__  # every part "takes" a second
+    jobs, queues = BlobApprovalJobs(service), WorkQueues()
+    return approval_step(jobs, queues, to, open_journal, message, budget_s=budget_s, clock=clock)
+
+
+def _run_queue(env: str, run: str) -> dict[str, Any]:
+    """Deliver queued steps until none is left, as the host would."""
+    job = None
+    for _ in range(50):
+        bodies = _drain()
+        if not bodies:
+            assert job is not None
+            return job
+        for body in bodies:
+            job = _step(env, run, body)
+    raise AssertionError("the approval never finished")
+
+
+def _queue(env: str, run: str, body: dict[str, Any]) -> func.HttpResponse:
+    return approve_reconciliation(_request(env, {"organizationId": "usmf", "background": True, **body}, runId=run))
+
+
+def test_one_call_approves_a_proposal_bigger_than_an_approval_moves_every_line_once(big_run, environment_id):
+    _drain()
+    refused = approve_reconciliation(_request(environment_id, {"organizationId": "usmf"}, runId=big_run))
+    assert refused.status_code == 413  # 12 lines: too many for one synchronous approval of 5
+    response = _queue(environment_id, big_run, {})
+    assert response.status_code == 202, response.get_body()
+    job = json.loads(response.get_body())
+    assert job["state"] == "queued" and job["statusUrl"].endswith(f"/approvals/{job['approvalId']}")
+    assert _queued() == [{"environmentId": environment_id, "runId": big_run, "approvalId": job["approvalId"]}]
+
+    again = json.loads(_queue(environment_id, big_run, {}).get_body())
+    assert again["approvalId"] == job["approvalId"] and len(_queued()) == 1, "asked twice: one job, one message"
+
+    done = _run_queue(environment_id, big_run)
+    assert done["state"] == "done", done
+    assert (done["journalsTotal"], done["linesTotal"], done["linesDone"]) == (4, 12, 12)
+    assert done["posted"] == 12 and done["duplicates"] == 0
+    stored = _stored(environment_id)
+    assert sorted(line["id"] for line in stored) == sorted(f"recon-J{j}L{n}" for j in range(1, 5) for n in range(1, 4))
+
+    status = get_background_approval(
+        app_request(
+            "GET",
+            "http://localhost/api/x",
+            body=b"",
+            route_params={"environmentId": environment_id, "runId": big_run, "approvalId": job["approvalId"]},
+        )
+    )
+    assert status.status_code == 200 and json.loads(status.get_body())["state"] == "done"
+    finished = json.loads(_queue(environment_id, big_run, {}).get_body())
+    assert finished["state"] == "done" and _queued() == [], "a finished approval is not queued again"
+
+
+def test_a_step_that_dies_half_way_is_resumed_and_moves_each_line_once(big_run, environment_id):
+    _drain()
+    job = json.loads(_queue(environment_id, big_run, {"journalIds": ["BIG-002", "BIG-003", "BIG-004"]}).get_body())
+    [message] = _drain()
+    after_first = _step(environment_id, big_run, message)  # the check, then the first part (one journal: 3 + 3 > 5)
+    assert after_first is not None and after_first["journalsDone"] == ["BIG-002"]
+    jobs = BlobApprovalJobs(blob_service())
+    # the worker died after moving the part but before recording it: its record says nothing is done
+    jobs.save(environment_id, big_run, job["approvalId"], {**after_first, "journalsDone": [], "linesDone": 0})
+    done = _run_queue(environment_id, big_run)
+    assert done["state"] == "done" and done["journalsDone"] == ["BIG-002", "BIG-003", "BIG-004"]
+    assert done["duplicates"] == 3, "the part in flight was moved again and ingest kept it once"
+    ids = [line["id"] for line in _stored(environment_id)]
+    assert len(ids) == len(set(ids)) == 9 and not any(i.startswith("recon-J1L") for i in ids)
+
+
+def test_a_bad_line_fails_the_whole_background_approval_and_moves_nothing(big_run, environment_id):
+    _drain()
+    configured = put_configuration(
+        _request(environment_id, {"dataSources": [{"name": "pos", "physicalMeasures": ["sold"]}]})
+    )
+    assert configured.status_code == 200
+    _queue(environment_id, big_run, {})
+    [message] = _drain()
+    service = blob_service()
+    reports = service.get_container_client("reports")
+    failed = approval_step(
+        BlobApprovalJobs(service),
+        WorkQueues(),
+        Destination(LedgerStore(), environment_id, ("pos",), ("sold",)),  # what the environment now allows
+        lambda: (open_report(reports, f"{environment_id}/{big_run}", "proposed_journal.json"), ProposedJournalFile),
+        message,
+        budget_s=0,
+        clock=lambda: 0.0,
+    )
+    assert failed is not None and failed["state"] == "failed"
+    assert {p["field"] for p in failed["problems"]} == {"quantityDataSource", "physicalMeasure"}
+    assert failed["problems"][0]["journalId"] == "BIG-001"
+    assert _stored(environment_id) == [] and _queued() == []
+
+
+def test_unknown_journals_fail_the_job_and_bad_requests_are_refused(big_run, environment_id):
+    _drain()
+    _queue(environment_id, big_run, {"journalIds": ["BIG-001", "NOPE-9"]})
+    [message] = _drain()
+    failed = _step(environment_id, big_run, message)
+    assert failed is not None and failed["state"] == "failed" and "NOPE-9" in failed["message"]
+    assert _stored(environment_id) == []
+    assert _queue(environment_id, big_run, {"lineIds": ["J1L1"]}).status_code == 400
+    bad = _request(environment_id, {"organizationId": "usmf", "background": "yes"}, runId=big_run)
+    assert approve_reconciliation(bad).status_code == 400
+    assert _queue(environment_id, big_run + "x", {}).status_code == 404
+    assert _queue("other-" + environment_id, big_run, {}).status_code == 404, "another environment's run"
+    assert _queued() == []
+
+
+def test_the_status_of_another_environment_or_a_bad_id_is_not_shown(big_run, environment_id):
+    job = json.loads(_queue(environment_id, big_run, {}).get_body())
+    _drain()
+
+    def status(env: str, approval_id: str) -> int:
+        params = {"environmentId": env, "runId": big_run, "approvalId": approval_id}
+        return get_background_approval(
+            app_request("GET", "http://localhost/api/x", body=b"", route_params=params)
+        ).status_code
+
+    assert status(environment_id, job["approvalId"]) == 200
+    assert status("other-" + environment_id, job["approvalId"]) == 404
+    assert status(environment_id, "../" + job["approvalId"]) == 400
+
+
+def test_the_queue_function_runs_a_step(big_run, environment_id):
+    """The thin queue trigger: one message, the real worker, the settings' budget (one step is enough here)."""
+    _drain()
+    _queue(environment_id, big_run, {})
+    [body] = _drain()
+    text = base64.b64encode(json.dumps(body).encode())
+    reconciliation_approve(func.QueueMessage(id="m1", body=text))
+    job = BlobApprovalJobs(blob_service()).load(environment_id, big_run, body["approvalId"])
+    assert job is not None and job["state"] == "done" and job["posted"] == 12
+    assert len(_stored(environment_id)) == 12
+
+
+def test_an_erp_master_run_is_approved_in_the_background_into_the_outbox_once(parts_of_5, environment_id):
+    run = "bgw-" + uuid.uuid4().hex[:8]
+    proposal = _big_proposal(run, journals=3, lines_each=2)
+    proposal.update(master="erp", target="wms")
+    _commit(environment_id, run, proposal)
+    _drain()
+    assert _queue(environment_id, run, {}).status_code == 202
+    done = _run_queue(environment_id, run)
+    assert done["state"] == "done" and done["posted"] == 6 and len(done["files"]) == 4  # 2 parts × json + csv
+    written = BlobExternalOutbox(blob_service()).written_line_ids(environment_id, run)
+    assert written == {f"J{j}L{n}" for j in range(1, 4) for n in range(1, 3)}
+    assert _stored(environment_id) == [], "the ERP side is never touched when the ERP is master"
