@@ -18,6 +18,9 @@ from shared.config import STORAGE_CONNECTION, get_settings
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
+MAX_DELIVERIES = 5
+"""host.json `extensions.queues.maxDequeueCount`: the delivery after which the host gives a message up."""
+
 
 def _body(msg: func.QueueMessage) -> dict[str, Any] | None:
     from shared.adapters.work_queues import decode
@@ -135,7 +138,7 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
     from shared.domain.identifiers import check_environment_id
     from shared.domain.reconciliation.naming import is_valid_run_id, run_path
     from shared.services.approve import Destination
-    from shared.services.approve_background import approval_step
+    from shared.services.approve_background import approval_step, give_up
     from shared.services.reconcile import JOURNAL
 
     def work(body: dict[str, Any]) -> None:
@@ -160,7 +163,12 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
             external_outbox=BlobExternalOutbox(service),
         )
         jobs, queues, budget = BlobApprovalJobs(service), WorkQueues(), get_settings().sweep_budget_s
-        approval_step(jobs, queues, destination, open_journal, body, budget_s=budget, clock=time.monotonic)
+        try:
+            approval_step(jobs, queues, destination, open_journal, body, budget_s=budget, clock=time.monotonic)
+        except Exception as exc:
+            if (msg.dequeue_count or 1) >= MAX_DELIVERIES:  # the host moves it to -poison next
+                give_up(jobs, body, exc)
+            raise
 
     _run("approve", msg, work)
 

@@ -213,6 +213,23 @@ def approval_step(
     return save(state="done")
 
 
+def give_up(jobs: ApprovalJobs, message: dict[str, Any], error: BaseException) -> None:
+    """The host's last delivery of a step failed: say so in the job rather than leave it "running".
+
+    Only the error's kind is recorded (its text may carry an ERP address or a storage detail); the log has
+    the rest. Asking for the approval again queues it anew and moves only what is not moved yet."""
+    env, run_id, approval_id = (str(message.get(k) or "") for k in ("environmentId", "runId", "approvalId"))
+    doc = jobs.load(env, run_id, approval_id)
+    if doc is None or doc.get("state") in FINISHED:
+        return
+    doc.update(
+        state="failed",
+        updatedOn=_now(),
+        message=f"the worker failed on every delivery ({type(error).__name__}; see the logs); ask again to resume",
+    )
+    jobs.save(env, run_id, approval_id, doc)
+
+
 def _repeats(moved: ApprovalResult) -> int:
     """Lines an earlier approval had moved already (left as they were)."""
     return sum(1 for o in moved.lines if o.outcome == "duplicate") + len(moved.already_written)

@@ -218,3 +218,39 @@ def test_an_erp_master_run_is_approved_in_the_background_into_the_outbox_once(pa
     written = BlobExternalOutbox(blob_service()).written_line_ids(environment_id, run)
     assert written == {f"J{j}L{n}" for j in range(1, 4) for n in range(1, 3)}
     assert _stored(environment_id) == [], "the ERP side is never touched when the ERP is master"
+
+
+def test_a_step_that_fails_on_its_last_delivery_marks_the_job_failed_and_asking_again_resumes(big_run, environment_id):
+    """Without this the job would say "running" for ever once the host moved the message to -poison."""
+    from azure.functions.queue import QueueMessage
+
+    from functions.partition_work import MAX_DELIVERIES
+
+    _drain()
+    job = json.loads(_queue(environment_id, big_run, {}).get_body())
+    [body] = _drain()
+    jobs = BlobApprovalJobs(blob_service())
+    broken = {**jobs.load(environment_id, big_run, job["approvalId"]), "request": {}}  # the step cannot read it
+    jobs.save(environment_id, big_run, job["approvalId"], broken)
+    text = base64.b64encode(json.dumps(body).encode())
+    for delivery in range(1, MAX_DELIVERIES + 1):
+        with pytest.raises(KeyError):
+            reconciliation_approve(QueueMessage(id="m1", body=text, dequeue_count=delivery))
+        state = jobs.load(environment_id, big_run, job["approvalId"])["state"]
+        assert state == ("failed" if delivery == MAX_DELIVERIES else "queued"), delivery
+    failed = jobs.load(environment_id, big_run, job["approvalId"])
+    assert "KeyError" in failed["message"] and "ask again" in failed["message"]
+    assert _stored(environment_id) == []
+
+    again = json.loads(_queue(environment_id, big_run, {}).get_body())
+    assert again["state"] == "queued" and len(_queued()) == 1
+    assert _run_queue(environment_id, big_run)["posted"] == 12
+
+
+def test_max_deliveries_is_what_host_json_says():
+    from pathlib import Path
+
+    from functions.partition_work import MAX_DELIVERIES
+
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DELIVERIES
