@@ -147,24 +147,25 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
         if not is_valid_run_id(run_id):
             raise ValueError("runId is not a run id")
         service = blob_service()
-        reports = service.get_container_client(REPORTS_CONTAINER)
-
-        def open_journal() -> Any:
-            file = open_report(reports, run_path(environment_id, run_id), JOURNAL)
-            return None if file is None else (file, ProposedJournalFile)
-
-        config = config_of(environment_id)
-        destination = Destination(
-            LedgerStore(),
-            environment_id,
-            config.data_source_names(),
-            config.measure_names(),
-            erp_connector=erp_connector,
-            external_outbox=BlobExternalOutbox(service),
-        )
-        jobs, queues, budget = BlobApprovalJobs(service), WorkQueues(), get_settings().sweep_budget_s
+        jobs = BlobApprovalJobs(service)
         try:
-            approval_step(jobs, queues, destination, open_journal, body, budget_s=budget, clock=time.monotonic)
+            reports = service.get_container_client(REPORTS_CONTAINER)
+
+            def open_journal() -> Any:
+                file = open_report(reports, run_path(environment_id, run_id), JOURNAL)
+                return None if file is None else (file, ProposedJournalFile)
+
+            config = config_of(environment_id)
+            destination = Destination(
+                LedgerStore(),
+                environment_id,
+                config.data_source_names(),
+                config.measure_names(),
+                erp_connector=erp_connector,
+                external_outbox=BlobExternalOutbox(service),
+            )
+            budget = get_settings().sweep_budget_s
+            approval_step(jobs, WorkQueues(), destination, open_journal, body, budget_s=budget, clock=time.monotonic)
         except Exception as exc:
             if (msg.dequeue_count or 1) >= MAX_DELIVERIES:  # the host moves it to -poison next
                 give_up(jobs, body, exc)

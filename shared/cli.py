@@ -10,7 +10,7 @@ import argparse
 import hashlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +42,23 @@ def _reconcile(args: argparse.Namespace) -> int:
         print(f"omnisync: invalid config {args.config}: {exc}", file=sys.stderr)
         return 2
     history: list[dict[str, Any]] = []
+    files: dict[int, Path] = {}
     for h in args.history or []:
         try:
             history.append(parse_summary(Path(h).read_text(encoding="utf-8"), for_history=True))
+            files[id(history[-1])] = Path(h)
         except (OSError, ValueError) as exc:
             print(f"omnisync: ignoring unreadable history file {h}: {exc}", file=sys.stderr)
+
+    def streaks_of(brief: Mapping[str, Any]) -> Any:
+        """A history.json brief names no streaks: they are in the summary.json beside it."""
+        beside = files[id(brief)].with_name("summary.json")
+        try:
+            return parse_summary(beside.read_text(encoding="utf-8"), for_history=True).get("out_of_balance")
+        except (OSError, ValueError, AttributeError) as exc:
+            print(f"omnisync: {files[id(brief)]} is a brief; no streaks from {beside}: {exc}", file=sys.stderr)
+            return None
+
     erp, wms = Path(args.erp_file), Path(args.wms_file)
     run_id = args.run_id
     if not run_id:
@@ -55,7 +67,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         except OSError as exc:
             run_id = "run-unreadable"
             print(f"omnisync: {exc}", file=sys.stderr)
-    history = without_unused_streaks(history, run_id)
+    history = without_unused_streaks(history, run_id, streaks_of)
     result = run_reconciliation(
         SnapshotSource(erp, name=erp.name),
         SnapshotSource(wms, name=wms.name),

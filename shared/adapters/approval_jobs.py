@@ -11,7 +11,8 @@ import contextlib
 import json
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.adapters.storage_names import APPROVALS_CONTAINER
@@ -45,13 +46,37 @@ class BlobApprovalJobs:
         blob = self._container.get_blob_client(self._name(environment_id, run_id, approval_id))
         blob.upload_blob(json.dumps(doc).encode(), overwrite=True, content_settings=_JSON)
 
-    def load(self, environment_id: str, run_id: str, approval_id: str) -> dict[str, Any] | None:
+    def replace(self, environment_id: str, run_id: str, approval_id: str, doc: dict[str, Any], etag: str) -> bool:
+        """Save only over the version read with ``etag``: of two callers re-queuing a job, one wins."""
+        blob = self._container.get_blob_client(self._name(environment_id, run_id, approval_id))
         try:
-            raw = self._container.download_blob(self._name(environment_id, run_id, approval_id)).readall()
+            blob.upload_blob(
+                json.dumps(doc).encode(),
+                overwrite=True,
+                content_settings=_JSON,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            return False
+        return True
+
+    def delete(self, environment_id: str, run_id: str, approval_id: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._container.delete_blob(self._name(environment_id, run_id, approval_id))
+
+    def load(self, environment_id: str, run_id: str, approval_id: str) -> dict[str, Any] | None:
+        return self.load_versioned(environment_id, run_id, approval_id)[0]
+
+    def load_versioned(self, environment_id: str, run_id: str, approval_id: str) -> tuple[dict[str, Any] | None, str]:
+        """The job and its ETag (for ``replace``); ``(None, "")`` when there is none."""
+        try:
+            downloader = self._container.download_blob(self._name(environment_id, run_id, approval_id))
+            raw = downloader.readall()
         except ResourceNotFoundError:
-            return None
+            return None, ""
         try:
             doc = json.loads(raw)
         except ValueError:
-            return None
-        return doc if isinstance(doc, dict) else None
+            return None, ""
+        return (doc if isinstance(doc, dict) else None), str(downloader.properties.etag or "")

@@ -412,7 +412,7 @@ class BackgroundRequest(_Answer):
 
 
 class ApprovalProblem(_Answer):
-    journalId: str
+    journalId: str = Field(description="the journal of the line (empty when refused while moving)")
     index: int | None = Field(description="the line's position in its journal")
     field: str
     message: str
@@ -436,6 +436,9 @@ class ApprovalJob(_Answer):
     linesDone: int
     posted: int = Field(description="lines moved by this approval")
     duplicates: int = Field(description="lines an earlier approval had moved (left as they were)")
+    conflicts: int = Field(
+        0, description="lines not moved: their ids were stored earlier with other values (another organization …)"
+    )
     files: list[str] = Field(description="outbox files written (ERP master; the last 100)")
     target: str | None
     mode: str | None

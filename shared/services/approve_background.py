@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
+from shared.adapters.proposed_journal_file import UnreadableJournal
 from shared.services.approve import (
     ApprovalRefused,
     ApprovalRequest,
@@ -41,6 +42,9 @@ APPROVE_WORK = "approve"
 MAX_PROBLEMS = 50
 """Problems a failed job lists (the first ones, by journal)."""
 FINISHED = ("done", "failed")
+STALE_AFTER = timedelta(minutes=15)
+"""A queued or running job not updated for this long (the 10-minute function timeout and a margin) lost its
+message: asking again queues it anew, on from where it stopped."""
 
 
 class ApprovalJobs(Protocol):
@@ -51,6 +55,14 @@ class ApprovalJobs(Protocol):
     def save(self, environment_id: str, run_id: str, approval_id: str, doc: dict[str, Any]) -> None: ...
 
     def load(self, environment_id: str, run_id: str, approval_id: str) -> dict[str, Any] | None: ...
+
+    def load_versioned(
+        self, environment_id: str, run_id: str, approval_id: str
+    ) -> tuple[dict[str, Any] | None, str]: ...
+
+    def replace(self, environment_id: str, run_id: str, approval_id: str, doc: dict[str, Any], etag: str) -> bool: ...
+
+    def delete(self, environment_id: str, run_id: str, approval_id: str) -> None: ...
 
 
 class Queue(Protocol):
@@ -76,6 +88,7 @@ def approval_id_of(environment_id: str, run_id: str, request: ApprovalRequest) -
         request.physical_measure,
         request.journal_name_id or "",
         journals,
+        str(request.max_lines),  # the parts: a counting journal's id is its part's digest
     ]
     return "bg-" + hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
@@ -129,6 +142,7 @@ def queue_approval(
         "linesDone": 0,
         "posted": 0,
         "duplicates": 0,
+        "conflicts": 0,
         "files": [],
         "target": None,
         "mode": None,
@@ -137,14 +151,32 @@ def queue_approval(
     }
     message = {"environmentId": environment_id, "runId": run_id, "approvalId": approval_id}
     if jobs.create(environment_id, run_id, approval_id, doc):
-        queue.put(APPROVE_WORK, [message])
+        try:
+            queue.put(APPROVE_WORK, [message])
+        except BaseException:
+            jobs.delete(environment_id, run_id, approval_id)  # not queued: asking again starts afresh
+            raise
         return doc, True
-    existing = jobs.load(environment_id, run_id, approval_id)
-    if existing is None or existing.get("state") != "failed":
-        return existing or doc, False
-    jobs.save(environment_id, run_id, approval_id, doc)
+    existing, etag = jobs.load_versioned(environment_id, run_id, approval_id)
+    if existing is None:
+        return doc, False
+    state = existing.get("state")
+    stale = state in ("queued", "running") and _older_than(existing.get("updatedOn"), STALE_AFTER)
+    if state != "failed" and not stale:
+        return existing, False
+    # failed: from the start (what moved is left as it is); stale: on from where it stopped
+    again = doc if state == "failed" else {**existing, "updatedOn": now}
+    if not jobs.replace(environment_id, run_id, approval_id, again, etag):  # another caller re-queued it
+        return jobs.load(environment_id, run_id, approval_id) or existing, False
     queue.put(APPROVE_WORK, [message])
-    return doc, True
+    return again, True
+
+
+def _older_than(stamp: object, age: timedelta) -> bool:
+    try:
+        return datetime.now(UTC) - datetime.fromisoformat(str(stamp)) > age
+    except (TypeError, ValueError):
+        return True
 
 
 def approval_step(
@@ -171,46 +203,85 @@ def approval_step(
         jobs.save(env, run_id, approval_id, doc)
         return doc
 
+    started = clock()
     opened = open_journal()
     if opened is None:
         return save(state="failed", message="the run has no proposed journal")
     file, reader_of = opened
-    with file:
+    try:
+        with file:
+            return _step(doc, save, to, file, reader_of, request, queue, message, lambda: clock() - started >= budget_s)
+    except ApprovalRefused as refused:  # the environment's configuration changed since the check
+        problems = [{"journalId": "", **p.model_dump()} for p in refused.problems][:MAX_PROBLEMS]
+        text = f"proposed lines were refused after {doc['linesDone']:,} had been moved; fix them and ask again"
+        return save(state="failed", problems=problems, message=text)
+    except UnreadableJournal as exc:
+        return save(state="failed", message=f"the proposed journal cannot be read: {exc}")
+
+
+def _step(
+    doc: dict[str, Any],
+    save: Callable[..., dict[str, Any]],
+    to: Destination,
+    file: IO[bytes],
+    reader_of: Callable[[IO[bytes]], Journals],
+    request: ApprovalRequest,
+    queue: Queue,
+    message: dict[str, Any],
+    spent: Callable[[], bool],
+) -> dict[str, Any]:
+    reader = reader_of(file)
+    result = result_for(reader.header())
+    if doc.get("journalsTotal") is None:  # first step: check everything, move nothing
+        problems, journal_count, line_count, unknown = _check_all(to, reader.journals(), request, result)
+        if unknown:
+            return save(state="failed", message=f"unknown journal id(s): {unknown}")
+        if problems:
+            message_text = "proposed lines cannot become adjustment lines; nothing was moved"
+            return save(state="failed", problems=problems[:MAX_PROBLEMS], message=message_text)
+        save(
+            state="running",
+            journalsTotal=journal_count,
+            linesTotal=line_count,
+            target=result.target,
+            mode=result.mode,
+        )
+        if spent():  # the check of a big proposal took the step's time: the moving is the next step's
+            queue.put(APPROVE_WORK, [message])
+            return doc
+        file.seek(0)
         reader = reader_of(file)
-        result = result_for(reader.header())
-        if doc.get("journalsTotal") is None:  # first step: check everything, move nothing
-            problems, journal_count, line_count, unknown = _check_all(to, reader.journals(), request, result)
-            if unknown:
-                return save(state="failed", message=f"unknown journal id(s): {unknown}")
-            if problems:
-                message_text = "proposed lines cannot become adjustment lines; nothing was moved"
-                return save(state="failed", problems=problems[:MAX_PROBLEMS], message=message_text)
-            save(
-                state="running",
-                journalsTotal=journal_count,
-                linesTotal=line_count,
-                target=result.target,
-                mode=result.mode,
-            )
-            file.seek(0)
-            reader = reader_of(file)
-            reader.header()
-        started = clock()
-        done = set(doc["journalsDone"])
-        for journal_ids, lines in _parts(reader.journals(), request.journal_ids, done, request.max_lines):
-            moved = move_selected(to, ApprovalResult(result.run_id, result.target, result.mode), lines, request)
-            save(
-                state="running",
-                journalsDone=[*doc["journalsDone"], *journal_ids],
-                linesDone=doc["linesDone"] + len(lines),
-                posted=doc["posted"] + moved.posted,
-                duplicates=doc["duplicates"] + _repeats(moved),
-                files=[*doc["files"], *moved.files][-100:],
-            )
-            if clock() - started >= budget_s:  # the rest in the next step, well inside the timeout
-                queue.put(APPROVE_WORK, [message])
-                return doc
-    return save(state="done")
+        reader.header()
+    done = set(doc["journalsDone"])
+    for journal_ids, lines in _parts(reader.journals(), request.journal_ids, done, request.max_lines):
+        moved = move_selected(to, ApprovalResult(result.run_id, result.target, result.mode), lines, request)
+        journal = moved.journal
+        if journal is not None and journal.state.endswith("error"):  # not moved: retried, never marked done
+            raise PartNotMoved(f"the ERP answered {journal.state} for counting journal {journal.journal_id}")
+        save(
+            state="running",
+            journalsDone=[*doc["journalsDone"], *journal_ids],
+            linesDone=doc["linesDone"] + len(lines),
+            posted=doc["posted"] + moved.posted,
+            duplicates=doc["duplicates"] + _repeats(moved),
+            conflicts=doc.get("conflicts", 0) + sum(1 for o in moved.lines if o.outcome == "conflict"),
+            files=[*doc["files"], *moved.files][-100:],
+        )
+        if spent():  # the rest in the next step, well inside the function timeout
+            queue.put(APPROVE_WORK, [message])
+            return doc
+    conflicts = doc.get("conflicts", 0)
+    note = (
+        f"{conflicts:,} line(s) were not moved: their ids were stored earlier with other values (another "
+        "organization, data source or measure)"
+        if conflicts
+        else None
+    )
+    return save(state="done", message=note)
+
+
+class PartNotMoved(RuntimeError):
+    """The ERP refused a part (its answer says so, not an exception): the step fails and is retried."""
 
 
 def give_up(jobs: ApprovalJobs, message: dict[str, Any], error: BaseException) -> None:
@@ -222,10 +293,11 @@ def give_up(jobs: ApprovalJobs, message: dict[str, Any], error: BaseException) -
     doc = jobs.load(env, run_id, approval_id)
     if doc is None or doc.get("state") in FINISHED:
         return
+    why = str(error) if isinstance(error, PartNotMoved) else type(error).__name__
     doc.update(
         state="failed",
         updatedOn=_now(),
-        message=f"the worker failed on every delivery ({type(error).__name__}; see the logs); ask again to resume",
+        message=f"the worker failed on every delivery ({why}; see the logs); ask again to resume",
     )
     jobs.save(env, run_id, approval_id, doc)
 

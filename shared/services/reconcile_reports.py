@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.blob_reports import list_runs, open_report, read_manifest, read_report
@@ -121,11 +122,17 @@ def report_file(
     meta = _listed_file(service, environment_id, run_id, name)
     if meta is None:
         return None
-    size = meta.get("bytes")
-    if isinstance(size, int) and size > max_bytes:
-        raise TooBigToAnswer(size, max_bytes)
     container = service.get_container_client(REPORTS_CONTAINER)
-    data = read_report(container, run_path(environment_id, run_id), name)
+    folder = run_path(environment_id, run_id)
+    size = meta.get("bytes")
+    if not isinstance(size, int):  # a manifest that does not say: the blob does
+        try:
+            size = container.get_blob_client(f"{folder}/{name}").get_blob_properties().size
+        except ResourceNotFoundError:
+            return None
+    if size > max_bytes:
+        raise TooBigToAnswer(size, max_bytes)
+    data = read_report(container, folder, name)
     if data is None:
         return None
     return ReportFile(name, data, *REPORT_FILES[name])

@@ -333,6 +333,12 @@ def test_a_whole_proposal_is_approved_in_the_background_and_its_progress_shown(c
     expect(page.locator("#lines-range")).to_have_text("Lines 1–100 of 270")
     asked: list[str] = []
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    first = page.locator("input[name=approve]").first
+    first.check()
+    page.locator("#approve-background").click()  # ticked lines are Approve's: refused, nothing asked or queued
+    expect(page.locator("#approval-result .alert.error")).to_contain_text("Lines are ticked")
+    assert asked == []
+    first.uncheck()
     page.locator("#approve-background").click()
     progress = page.locator("#background-progress")
     expect(progress).to_contain_text("done, 270 of 270 lines (3 of 3 journals); 270 posted", timeout=60_000)

@@ -127,7 +127,11 @@ def test_a_step_that_dies_half_way_is_resumed_and_moves_each_line_once(big_run, 
     _drain()
     job = json.loads(_queue(environment_id, big_run, {"journalIds": ["BIG-002", "BIG-003", "BIG-004"]}).get_body())
     [message] = _drain()
-    after_first = _step(environment_id, big_run, message)  # the check, then the first part (one journal: 3 + 3 > 5)
+    checked = _step(environment_id, big_run, message)  # the first step checks every line and moves nothing
+    assert checked is not None and checked["state"] == "running" and checked["journalsDone"] == []
+    assert checked["linesTotal"] == 9 and _stored(environment_id) == []
+    [message] = _drain()
+    after_first = _step(environment_id, big_run, message)  # then the first part (one journal: 3 + 3 > 5)
     assert after_first is not None and after_first["journalsDone"] == ["BIG-002"]
     jobs = BlobApprovalJobs(blob_service())
     # the worker died after moving the part but before recording it: its record says nothing is done
@@ -254,3 +258,118 @@ def test_max_deliveries_is_what_host_json_says():
 
     host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
     assert host["extensions"]["queues"]["maxDequeueCount"] == MAX_DELIVERIES
+
+
+class _RefusingQueue:
+    def put(self, work, bodies, delay_s=0):
+        raise ConnectionError("the queue did not answer")
+
+
+def test_a_job_whose_message_could_not_be_queued_is_not_left_queued(big_run, environment_id):
+    from shared.services.approve import ApprovalRequest
+    from shared.services.approve_background import approval_id_of, queue_approval
+
+    _drain()
+    request = ApprovalRequest(organization_id="usmf", max_lines=5)
+    jobs = BlobApprovalJobs(blob_service())
+    with pytest.raises(ConnectionError):
+        queue_approval(jobs, _RefusingQueue(), environment_id, big_run, request)
+    assert jobs.load(environment_id, big_run, approval_id_of(environment_id, big_run, request)) is None
+    response = _queue(environment_id, big_run, {})
+    assert response.status_code == 202 and len(_queued()) == 1, "asking again queues it"
+
+
+def test_a_job_that_lost_its_message_is_queued_again_when_asked_after_a_while(big_run, environment_id):
+    _drain()
+    job = json.loads(_queue(environment_id, big_run, {}).get_body())
+    _drain()  # the message is lost (a host that died with it, a poison queue nobody replayed)
+    assert json.loads(_queue(environment_id, big_run, {}).get_body())["state"] == "queued"
+    assert _queued() == [], "a job queued moments ago is left to its message"
+    jobs = BlobApprovalJobs(blob_service())
+    old = {**jobs.load(environment_id, big_run, job["approvalId"]), "updatedOn": "2026-01-01T00:00:00+00:00"}
+    jobs.save(environment_id, big_run, job["approvalId"], old)
+    assert _queue(environment_id, big_run, {}).status_code == 202
+    assert len(_queued()) == 1, "a stale job is queued again"
+    assert _run_queue(environment_id, big_run)["posted"] == 12
+
+
+def test_of_two_callers_re_queuing_one_job_only_one_wins(big_run, environment_id):
+    job = json.loads(_queue(environment_id, big_run, {}).get_body())
+    jobs = BlobApprovalJobs(blob_service())
+    doc, etag = jobs.load_versioned(environment_id, big_run, job["approvalId"])
+    assert doc is not None and etag
+    assert jobs.replace(environment_id, big_run, job["approvalId"], {**doc, "state": "queued"}, etag)
+    assert not jobs.replace(environment_id, big_run, job["approvalId"], {**doc, "state": "queued"}, etag)
+
+
+class _DownErp:
+    """An ERP connector (our port) whose ERP answers an error state, as the OData connector does."""
+
+    def send(self, journal):
+        from shared.domain.journals import JournalOutcome
+
+        return JournalOutcome(journal.journal_id, "create_error", message="503 from the ERP", retryable=True)
+
+
+def test_a_counting_part_the_erp_refused_is_retried_and_never_marked_done(parts_of_5, environment_id, monkeypatch):
+    from shared.config import reset_settings
+    from shared.services.approve_background import PartNotMoved
+
+    monkeypatch.setenv("ERP_CONNECTOR", "outbox")
+    reset_settings()
+    run = "bgc-" + uuid.uuid4().hex[:8]
+    proposal = _big_proposal(run, journals=2, lines_each=2)
+    proposal["mode"] = "counting"
+    for journal in proposal["journals"]:
+        for line in journal["lines"]:
+            line["counted_quantity"] = "7"
+    _commit(environment_id, run, proposal)
+    _drain()
+    approval_id = json.loads(_queue(environment_id, run, {}).get_body())["approvalId"]
+    service = blob_service()
+    reports = service.get_container_client("reports")
+
+    def step(connector) -> dict | None:
+        [body] = _drain()
+        to = Destination(LedgerStore(), environment_id, *ALLOWED, erp_connector=lambda: connector)
+        opened = (open_report(reports, f"{environment_id}/{run}", "proposed_journal.json"), ProposedJournalFile)
+        return approval_step(
+            BlobApprovalJobs(service), WorkQueues(), to, lambda: opened, body, budget_s=0, clock=lambda: 0.0
+        )
+
+    assert step(_DownErp())["journalsDone"] == []  # the check; the moving is the next step's
+    assert len(_queued()) == 1
+    with pytest.raises(PartNotMoved, match="create_error"):
+        step(_DownErp())
+    job = BlobApprovalJobs(service).load(environment_id, run, approval_id)
+    assert job["journalsDone"] == [] and job["posted"] == 0, "the refused part is not recorded as done"
+
+
+def test_lines_refused_after_the_check_fail_the_job_and_say_how_many_moved_before(big_run, environment_id):
+    _drain()
+    _queue(environment_id, big_run, {})
+    [body] = _drain()
+    assert _step(environment_id, big_run, body)["state"] == "running"  # checked against @iv / adjustment
+    [body] = _drain()
+    service = blob_service()
+    reports = service.get_container_client("reports")
+    opened = (open_report(reports, f"{environment_id}/{big_run}", "proposed_journal.json"), ProposedJournalFile)
+    narrowed = Destination(LedgerStore(), environment_id, ("pos",), ("sold",))  # the configuration changed since
+    failed = approval_step(
+        BlobApprovalJobs(service), WorkQueues(), narrowed, lambda: opened, body, budget_s=0, clock=lambda: 0.0
+    )
+    assert failed["state"] == "failed" and "after 0 had been moved" in failed["message"]
+    assert {p["field"] for p in failed["problems"]} == {"quantityDataSource", "physicalMeasure"}
+    assert _stored(environment_id) == []
+
+
+def test_lines_stored_earlier_under_other_values_are_counted_as_conflicts(big_run, environment_id):
+    first = approve_reconciliation(
+        _request(environment_id, {"organizationId": "other", "journalIds": ["BIG-001"]}, runId=big_run)
+    )
+    assert first.status_code == 200 and json.loads(first.get_body())["posted"] == 3
+    _drain()
+    _queue(environment_id, big_run, {})
+    done = _run_queue(environment_id, big_run)
+    assert done["state"] == "done" and done["conflicts"] == 3 and done["posted"] == 9
+    assert "3 line(s) were not moved" in done["message"]

@@ -128,3 +128,14 @@ def test_link_settings_out_of_bounds_are_refused_by_name(monkeypatch, name, valu
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         Settings()
+
+
+def test_a_manifest_that_does_not_give_the_size_is_checked_against_the_blob(run_id, environment_id):
+    """Older manifests may lack `bytes`: the size comes from the blob, and a big file is still not read whole."""
+    container = blob_service().get_container_client("reports")
+    name = f"{environment_id}/{run_id}/manifest.json"
+    manifest = json.loads(container.download_blob(name).readall())
+    del manifest["files"]["differences.csv"]["bytes"]
+    container.upload_blob(name, json.dumps(manifest).encode(), overwrite=True)
+    response = _get(get_reconciliation_report, environment_id, run_id, "differences.csv")
+    assert response.status_code == 413 and json.loads(response.get_body())["error"]["code"] == "UseDownloadLink"

@@ -79,3 +79,26 @@ def test_cli_invalid_config_exits_2(sample_files: tuple[Path, Path], tmp_path: P
     cfg.write_text('{"master": "sap"}')
     p = _omnisync("reconcile", *map(str, sample_files), "--out", str(tmp_path / "o"), "--config", str(cfg))
     assert p.returncode == 2 and "invalid config" in p.stderr
+
+
+def test_a_history_brief_reads_its_streaks_from_the_summary_beside_it(
+    sample_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Each run writes history.json (its summary without the streak list); given to --history, the streaks
+    come from the summary.json in the same folder, as if the summary had been given."""
+    day1 = tmp_path / "day1"
+    assert _omnisync("reconcile", *map(str, sample_files), "--out", str(day1), "--run-id", "d1").returncode == 0
+    streaks = {}
+    for given in ("summary.json", "history.json"):
+        out = tmp_path / f"day2-{given}"
+        args = ("--out", str(out), "--run-id", "d2", "--history", str(day1 / given))
+        p = _omnisync("reconcile", *map(str, sample_files), *args)
+        assert p.returncode == 0 and "brief" not in p.stderr, p.stderr
+        summary = json.loads((out / "summary.json").read_text())
+        streaks[given] = {(e["item"], e["warehouse"]): e["runs"] for e in summary["out_of_balance"]}
+    assert streaks["history.json"] == streaks["summary.json"] and set(streaks["summary.json"].values()) == {2}
+    (day1 / "summary.json").unlink()
+    lonely = _omnisync(
+        "reconcile", *map(str, sample_files), "--out", str(tmp_path / "x"), "--history", str(day1 / "history.json")
+    )
+    assert lonely.returncode == 0 and "is a brief; no streaks from" in lonely.stderr

@@ -117,8 +117,15 @@ async function renderReport(node, run) {
       return;
     }
     // No scripts in the frame (sandbox without allow-scripts); the report is self-contained HTML and CSS.
+    // (A page over REPORT_INLINE_MAX_BYTES answers 413 UseDownloadLink: the catch below offers its link.)
     clear(node, h("iframe", { class: "report-frame", title: `Report of run ${run.runId}`, sandbox: "", srcdoc: await response.text() }));
   } catch (error) {
+    if (error instanceof ApiError && error.code === "UseDownloadLink") {
+      const open = h("button", { type: "button", id: "report-link" }, "Download the HTML report");
+      open.addEventListener("click", () => busy(open, () => downloadReport(run.runId, "report.html")));
+      clear(node, info("The HTML report is too big to show here. ", open));
+      return;
+    }
     clear(node, errorBox(error, "Could not load the report"));
   }
 }
@@ -141,7 +148,13 @@ async function followApproval(runId, job, node) {
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    job = await runs.approvalStatus(runId, job.approvalId);
+    try {
+      job = await runs.approvalStatus(runId, job.approvalId);
+    } catch (error) {
+      // one poll lost is not the approval failing: it goes on in the background; say so and keep asking
+      clear(progress, `Background approval ${job.approvalId}: the status could not be read (${error.message}); asking again…`);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
   }
 }
 
@@ -236,6 +249,10 @@ async function renderApproval(node, run, warnings) {
   background.addEventListener("click", () => busy(background, async () => {
     clear(result);
     const journalIds = journals.value.split(/[\s,]+/).filter(Boolean);
+    if (ticked.size) {
+      clear(result, errorBox({ message: "The background approval moves whole journals or every line. Approve ticked lines with Approve, or untick them." }, "Lines are ticked"));
+      return;
+    }
     const what = journalIds.length ? `every line of ${journalIds.length} journal(s)` : `every proposed line (${(shown?.lineCount ?? "?").toLocaleString()})`;
     if (!window.confirm(`Approve ${what} of this run in the background?`)) return;
     if (warnings.length && !window.confirm(`This run has ${warnings.length} warning(s):\n\n${warnings.join("\n\n")}\n\nApprove anyway?`)) return;
