@@ -160,6 +160,9 @@ OPERATIONS: dict[str, Operation] = {
         },
         body=m.ApprovalIn,
     ),
+    "list_background_approvals": Operation(
+        "The run's background approvals, newest first", RECON, {200: ("the jobs", m.ApprovalJobs)}
+    ),
     "get_background_approval": Operation("How far a background approval got", RECON, {200: ("the job", m.ApprovalJob)}),
     "list_proposed_lines": Operation(
         "A page of the run's proposed lines, in journal order",

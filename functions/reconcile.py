@@ -16,6 +16,7 @@ from functions.http_responses import error_response, model_response
 from shared.config import get_settings
 from shared.domain.api_models import (
     ApprovalJob,
+    ApprovalJobs,
     ApprovalResult,
     OutboxFiles,
     ProposedPage,
@@ -317,6 +318,22 @@ def _job_answer(job: dict[str, object]) -> dict[str, object]:
 
 
 APPROVAL_ID = re.compile(r"bg-[0-9a-f]{24}")
+
+
+@bp.route(route="environment/{environmentId}/reconciliation/{runId}/approvals", methods=["GET"])
+def list_background_approvals(req: func.HttpRequest) -> func.HttpResponse:
+    """The run's background approvals, newest first: the console shows one still running when reopened."""
+    from functions.http_input import BadRequest
+    from shared.adapters.approval_jobs import BlobApprovalJobs
+    from shared.adapters.storage_clients import blob_service
+
+    try:
+        env, run_id = _env_and_run(req)
+    except BadRequest as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    jobs = BlobApprovalJobs(blob_service()).of_run(env, run_id)
+    body = {"environmentId": env, "runId": run_id, "items": [_job_answer(job) for job in jobs]}
+    return model_response(ApprovalJobs, body)
 
 
 @bp.route(route="environment/{environmentId}/reconciliation/{runId}/approvals/{approvalId}", methods=["GET"])

@@ -19,6 +19,8 @@ from shared.adapters.storage_names import APPROVALS_CONTAINER
 from shared.domain.reconciliation.naming import run_path
 
 _JSON = ContentSettings(content_type="application/json")
+MAX_LISTED = 100
+"""Jobs listed per run at most: each is a distinct request (organization, source, journals…)."""
 
 
 class BlobApprovalJobs:
@@ -67,6 +69,21 @@ class BlobApprovalJobs:
 
     def load(self, environment_id: str, run_id: str, approval_id: str) -> dict[str, Any] | None:
         return self.load_versioned(environment_id, run_id, approval_id)[0]
+
+    def of_run(self, environment_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every background approval of one run (a handful: one per distinct request), newest first."""
+        found: list[dict[str, Any]] = []
+        try:
+            prefix = f"{run_path(environment_id, run_id)}/"
+            names = [b.name for b in self._container.list_blobs(name_starts_with=prefix)]
+        except ResourceNotFoundError:  # no approval was ever queued here
+            return []
+        for name in names[:MAX_LISTED]:
+            approval_id = name.rsplit("/", 1)[-1].removesuffix(".json")
+            doc = self.load(environment_id, run_id, approval_id)
+            if doc is not None:
+                found.append(doc)
+        return sorted(found, key=lambda d: str(d.get("createdOn", "")), reverse=True)
 
     def load_versioned(self, environment_id: str, run_id: str, approval_id: str) -> tuple[dict[str, Any] | None, str]:
         """The job and its ETag (for ``replace``); ``(None, "")`` when there is none."""

@@ -447,6 +447,12 @@ class ApprovalJob(_Answer):
     statusUrl: str = Field(description="the API path of this answer, to poll")
 
 
+class ApprovalJobs(_Answer):
+    environmentId: str
+    runId: str
+    items: list[ApprovalJob] = Field(description="newest first")
+
+
 class RunListItem(_Answer):
     runId: str
     runTime: str = Field(description="the run time (as-of time of the snapshots, else the later upload), ISO 8601")

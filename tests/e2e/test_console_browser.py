@@ -346,6 +346,11 @@ def test_a_whole_proposal_is_approved_in_the_background_and_its_progress_shown(c
     assert asked == ["Approve every proposed line (270) of this run in the background?"]
     page.locator("#approved-lines-link").click()
     expect(page.locator("#lines-result tbody tr").first).to_contain_text(f"recon-{run}-")
+    _navigate(page, "Reconciliation", "#/reconciliation")  # opened again: the approval is named
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    expect(page.locator("#approval-result")).to_contain_text("Last background approval (bg-")
+    expect(page.locator("#approval-result")).to_contain_text("done, 270 line(s) moved")
 
 
 def test_a_file_too_big_to_answer_inline_downloads_from_storage_through_its_link(console, storage_connection):

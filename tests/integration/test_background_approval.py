@@ -373,3 +373,24 @@ def test_lines_stored_earlier_under_other_values_are_counted_as_conflicts(big_ru
     done = _run_queue(environment_id, big_run)
     assert done["state"] == "done" and done["conflicts"] == 3 and done["posted"] == 9
     assert "3 line(s) were not moved" in done["message"]
+
+
+def test_a_runs_background_approvals_are_listed_newest_first_and_only_in_its_environment(big_run, environment_id):
+    from functions.reconcile import list_background_approvals
+
+    def listed(env: str) -> dict:
+        request = app_request(
+            "GET", "http://localhost/api/x", body=b"", route_params={"environmentId": env, "runId": big_run}
+        )
+        response = list_background_approvals(request)
+        assert response.status_code == 200, response.get_body()
+        return json.loads(response.get_body())
+
+    assert listed(environment_id)["items"] == []
+    everything = json.loads(_queue(environment_id, big_run, {}).get_body())
+    one = json.loads(_queue(environment_id, big_run, {"journalIds": ["BIG-002"]}).get_body())
+    items = listed(environment_id)["items"]
+    assert [i["approvalId"] for i in items] == [one["approvalId"], everything["approvalId"]]
+    assert items[0]["request"]["journalIds"] == ["BIG-002"] and items[0]["statusUrl"].endswith(one["approvalId"])
+    assert listed("other-" + environment_id)["items"] == []
+    _drain()

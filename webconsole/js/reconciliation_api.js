@@ -20,6 +20,7 @@
 //   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds? | journalIds?, …}
 //        → {runId, target, mode, posted, lines?, journal?, files?, alreadyWritten?}
 //        with "background": true → 202 {approvalId, state, statusUrl, …}: a queue worker moves the lines
+//   GET  environment/{env}/reconciliation/{runId}/approvals → {items: [job, …]} newest first
 //   GET  environment/{env}/reconciliation/{runId}/approvals/{approvalId}
 //        → {state: queued|running|done|failed, journalsTotal, journalsDone, linesTotal, linesDone, posted,
 //           duplicates, problems, message}
@@ -63,6 +64,16 @@ export function reportLink(runId, name) {
 export async function proposedPage(runId, continuationToken, pageSize = 100) {
   try {
     return await api("GET", envPath("reconciliation", runId, "proposed"), { query: { pageSize, continuationToken } });
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+/** The run's background approvals, newest first ({items: [job, …]}), or null when the route is not there. */
+export async function backgroundApprovals(runId) {
+  try {
+    return await api("GET", envPath("reconciliation", runId, "approvals"));
   } catch (error) {
     if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
     throw error;

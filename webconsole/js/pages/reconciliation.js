@@ -274,4 +274,23 @@ async function renderApproval(node, run, warnings) {
     result);
   await showPage(0);
   if (shown) node.querySelector("#typed-line-ids")?.remove(); // lines are ticked on the page instead
+  await showBackgroundApprovals(run.runId, result);
+}
+
+/** A background approval still going when the run is opened again is followed; the last finished one named. */
+async function showBackgroundApprovals(runId, node) {
+  let jobs;
+  try {
+    jobs = await runs.backgroundApprovals(runId);
+  } catch {
+    return; // the page works without them
+  }
+  const items = jobs?.items || [];
+  const going = items.find((job) => job.state === "queued" || job.state === "running");
+  if (going) {
+    followApproval(runId, going, node); // not awaited: the page stays usable while it runs
+  } else if (items.length) {
+    const last = items[0];
+    node.append(info(`Last background approval (${last.approvalId}): ${last.state}, ${last.posted.toLocaleString()} line(s) moved${last.message ? `; ${last.message}` : ""}.`));
+  }
 }
