@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         f"  curl -H 'x-functions-key: <key>' -o {run}-differences.csv {api}/{run}/report/differences.csv"
         "     # for Excel\n"
         f"  curl -H 'x-functions-key: <key>' -o {run}-report.xlsx {api}/{run}/report/report.xlsx\n"
-        f"  curl -H 'x-functions-key: <key>' '{api}/{run}/proposed?pageSize=100'          # lines to approve"
+        f"  curl -H 'x-functions-key: <key>' '{api}/{run}/proposed?pageSize=100'          # lines to approve\n"
+        f"  curl -H 'x-functions-key: <key>' {api}/{run}/report/proposed_journal.json/link"
+        "   # a read link from storage (files over 32 MiB)"
     )
     return 0
 

@@ -211,7 +211,7 @@ def test_drop_samples_then_lookup_then_approve_one_line(running_app, storage_con
     assert f"reports/{env}/{run}/report.html" in {f["path"] for f in report["reports"]}
     # every command drop-samples printed answers (the report files it names are the run's own)
     urls = re.findall(r"(http://127\.0\.0\.1:7071/api/\S+?)'?(?:\s|$)", printed)
-    assert len(urls) >= 6, printed
+    assert len(urls) >= 7 and any(u.endswith("/link") for u in urls), printed
     for url in urls:
         path = url.split("/api/", 1)[1]
         assert httpx.get(f"{running_app.base_url}/{path}", headers=running_app.headers).status_code == 200, url
