@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
@@ -196,40 +197,52 @@ def approval_step(
     doc = jobs.load(env, run_id, approval_id)
     if doc is None or doc.get("state") in FINISHED:
         return doc
-    request = _request_of(doc)
-
-    def save(**changes: Any) -> dict[str, Any]:
-        doc.update(changes, updatedOn=_now())
-        jobs.save(env, run_id, approval_id, doc)
-        return doc
-
+    job = _Job(jobs, queue, message, doc)
     started = clock()
     opened = open_journal()
     if opened is None:
-        return save(state="failed", message="the run has no proposed journal")
+        return job.save(state="failed", message="the run has no proposed journal")
     file, reader_of = opened
     try:
         with file:
-            return _step(doc, save, to, file, reader_of, request, queue, message, lambda: clock() - started >= budget_s)
+            return _step(job, to, file, reader_of, lambda: clock() - started >= budget_s)
     except ApprovalRefused as refused:  # the environment's configuration changed since the check
         problems = [{"journalId": "", **p.model_dump()} for p in refused.problems][:MAX_PROBLEMS]
         text = f"proposed lines were refused after {doc['linesDone']:,} had been moved; fix them and ask again"
-        return save(state="failed", problems=problems, message=text)
+        return job.save(state="failed", problems=problems, message=text)
     except UnreadableJournal as exc:
-        return save(state="failed", message=f"the proposed journal cannot be read: {exc}")
+        return job.save(state="failed", message=f"the proposed journal cannot be read: {exc}")
+
+
+@dataclass
+class _Job:
+    """A job while a step works on it: its document, saved after every change, and its message."""
+
+    jobs: ApprovalJobs
+    queue: Queue
+    message: dict[str, Any]
+    doc: dict[str, Any]
+
+    def save(self, **changes: Any) -> dict[str, Any]:
+        self.doc.update(changes, updatedOn=_now())
+        ids = (self.message["environmentId"], self.message["runId"], self.message["approvalId"])
+        self.jobs.save(*ids, self.doc)
+        return self.doc
+
+    def later(self) -> dict[str, Any]:
+        """The rest in the next step (a new delivery, a fresh function timeout)."""
+        self.queue.put(APPROVE_WORK, [self.message])
+        return self.doc
 
 
 def _step(
-    doc: dict[str, Any],
-    save: Callable[..., dict[str, Any]],
+    job: _Job,
     to: Destination,
     file: IO[bytes],
     reader_of: Callable[[IO[bytes]], Journals],
-    request: ApprovalRequest,
-    queue: Queue,
-    message: dict[str, Any],
     spent: Callable[[], bool],
 ) -> dict[str, Any]:
+    doc, save, request = job.doc, job.save, _request_of(job.doc)
     reader = reader_of(file)
     result = result_for(reader.header())
     if doc.get("journalsTotal") is None:  # first step: check everything, move nothing
@@ -247,8 +260,7 @@ def _step(
             mode=result.mode,
         )
         if spent():  # the check of a big proposal took the step's time: the moving is the next step's
-            queue.put(APPROVE_WORK, [message])
-            return doc
+            return job.later()
         file.seek(0)
         reader = reader_of(file)
         reader.header()
@@ -268,8 +280,7 @@ def _step(
             files=[*doc["files"], *moved.files][-100:],
         )
         if spent():  # the rest in the next step, well inside the function timeout
-            queue.put(APPROVE_WORK, [message])
-            return doc
+            return job.later()
     conflicts = doc.get("conflicts", 0)
     note = (
         f"{conflicts:,} line(s) were not moved: their ids were stored earlier with other values (another "
