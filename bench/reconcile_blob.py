@@ -15,6 +15,11 @@ with wall time and its own peak RSS (``os.wait4``):
 
 The trigger is bound to a ``BlobClient`` (SDK-type binding), so the host loads no snapshot either.
 The last line is one JSON object with both figures and the ratio.
+
+``--history-days N``: before ``through_blob``, the environment gets N earlier bad days (summaries of
+``--differing`` × ``--rows`` streaks, as ``bench/history_load.py`` writes them), and the run is measured
+twice: with each earlier run's ``history.json`` brief (as runs write now) and without (as runs wrote
+before briefs: every summary downloaded whole). Ratio ``briefs_vs_summaries_wall``.
 """
 
 from __future__ import annotations
@@ -72,6 +77,28 @@ def through_blob(erp: Path, wms: Path, snapshots: str, reports: str) -> None:
         raise SystemExit(f"unexpected outcomes {outcomes}, manifest files {sorted(manifest.get('files', {}))}")
 
 
+def earlier_days(reports: str, days: int, keys: int, briefs: bool) -> None:
+    """N earlier bad days of ``ENV`` in ``reports``, committed as runs commit them (oldest first)."""
+    from azure.core.exceptions import ResourceExistsError
+
+    from bench.history_load import summary_of
+    from shared.adapters.blob_reports import BlobReportSink
+    from shared.adapters.storage_clients import blob_service
+    from shared.services.reconcile import _json_bytes, brief_of
+
+    service = blob_service()
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container(reports)
+    for day in range(days):
+        run = f"day-{day:02d}"
+        summary = summary_of(run, day, keys)
+        sink = BlobReportSink(service, f"{ENV}/{run}", reports)
+        sink.write("summary.json", _json_bytes(summary), "application/json")
+        if briefs:
+            sink.write("history.json", _json_bytes(brief_of(summary)), "application/json")
+        sink.commit()
+
+
 def local_files(erp: Path, wms: Path, out: Path) -> None:
     from shared.cli import main
 
@@ -102,6 +129,7 @@ def main() -> None:
     ap.add_argument("--wms", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--containers", help=argparse.SUPPRESS)
+    ap.add_argument("--history-days", type=int, default=0, help="earlier bad days in the environment (see above)")
     args = ap.parse_args()
     if not 0 <= args.differing <= 1:
         ap.error("--differing must be between 0 and 1")
@@ -131,6 +159,27 @@ def main() -> None:
         files = ["--erp", str(erp), "--wms", str(wms)]
         suffix = uuid.uuid4().hex[:8]
         with bench_storage():
+            if args.history_days:
+                keys = int(args.rows * args.differing)
+                figures = {}
+                for briefs in (False, True):
+                    containers = f"bsnap{suffix}{int(briefs)},brep{suffix}{int(briefs)}"
+                    earlier_days(containers.split(",")[1], args.history_days, keys, briefs)
+                    figures[briefs] = _measure(["--task", "through_blob", *files, "--containers", containers])
+                    print(f"through_blob, briefs={briefs}: {figures[briefs]}", file=sys.stderr)
+                old, new = figures[False], figures[True]
+                wall = round(new["wall_s"] / old["wall_s"], 3) if new.get("wall_s") and old.get("wall_s") else None
+                print(
+                    json.dumps(
+                        {
+                            "history_days": args.history_days,
+                            "summaries_only": old,
+                            "briefs": new,
+                            "briefs_vs_summaries_wall": wall,
+                        }
+                    )
+                )
+                return
             blob = _measure(["--task", "through_blob", *files, "--containers", f"bsnap{suffix},brep{suffix}"])
         print(f"through_blob {blob}", file=sys.stderr)
         local = _measure(["--task", "local_files", *files, "--out", str(work / "out")])
