@@ -129,19 +129,37 @@ def without_unused_streaks(
     lists of 300,000 entries (~15 MB of text each) while the run streamed, and the run peaked at
     510 MB instead of 361 MB; read from briefs, they are not even downloaded. The same walk as
     ``streaks_by_scope`` (``_deciding``) picks what stays; the rest of each summary (totals for the
-    trend, coverage) stays too. A list ``load`` cannot read counts as empty.
+    trend, coverage) stays too. A run whose list ``load`` cannot read is left out of the history, as a
+    run whose summary cannot be read always was: the next older run covering its warehouses decides.
     """
-    needed = {id(summary) for summary, _, _ in _deciding(history, run_id)}
+    history = list(history)
+    loaded: dict[int, Sequence[Mapping[str, Any]]] = {}
+    while True:
+        deciding = [summary for summary, _, _ in _deciding(history, run_id)]
+        brief = next((s for s in deciding if _is_brief(s) and id(s) not in loaded), None)
+        if brief is None or load is None:
+            break
+        entries = load(brief)
+        if entries is None:
+            history = [s for s in history if s is not brief]
+        else:
+            loaded[id(brief)] = entries
+    needed = {id(summary) for summary in deciding}
     out: list[dict[str, Any]] = []
     for s in history:
         if id(s) not in needed:
             dropped = bool(s.get("out_of_balance"))
             out.append({**s, "out_of_balance": OutOfBalanceEntries("[]", 0)} if dropped else dict(s))
-        elif "out_of_balance" not in s and s.get("out_of_balance_count") and load is not None:
-            out.append({**s, "out_of_balance": load(s) or OutOfBalanceEntries("[]", 0)})
+        elif id(s) in loaded:
+            out.append({**s, "out_of_balance": loaded[id(s)]})
         else:
             out.append(dict(s))
     return out
+
+
+def _is_brief(summary: Mapping[str, Any]) -> bool:
+    """A summary read from its brief: it has streaks, but not their list."""
+    return "out_of_balance" not in summary and bool(summary.get("out_of_balance_count"))
 
 
 def first_entries(entries: Sequence[dict[str, Any]], n: int) -> list[dict[str, Any]]:

@@ -172,14 +172,25 @@ def test_read_from_briefs_history_loads_only_the_lists_that_count_and_gives_the_
     filled = without_unused_streaks(briefs, current, load)
     assert streaks_by_scope(filled, current) == streaks_by_scope(history, current)
     kept = [s["run_id"] for s in without_unused_streaks(history, current) if len(s["out_of_balance"])]
-    assert loaded == kept, "exactly the lists the walk reads, each once"
+    assert sorted(loaded) == sorted(kept) and len(set(loaded)) == len(loaded), "the lists the walk reads, once"
 
 
-def test_a_brief_whose_list_cannot_be_loaded_counts_as_no_streaks() -> None:
+def test_a_run_whose_streak_list_cannot_be_loaded_is_left_out_and_the_next_older_one_decides() -> None:
+    """As a run whose summary cannot be read always was: not part of the history at all."""
     everything = {str(w): {} for w in range(6)}
-    brief = {"run_id": "d0", "status": "ok", "by_warehouse": everything, "out_of_balance_count": 3}
-    filled = without_unused_streaks([brief], "d1", lambda _: None)
-    assert len(streaks_by_scope(filled, "d1")) == 0
+    older = {"run_id": "d0", "status": "ok", "by_warehouse": everything, "out_of_balance_count": 50}
+    newer = {"run_id": "d1", "status": "ok", "by_warehouse": everything, "out_of_balance_count": 50}
+    lists = {"d0": _as_text(_streaks(50, random.Random(0)))}
+    asked: list[str] = []
+
+    def load(brief):
+        asked.append(brief["run_id"])
+        return lists.get(brief["run_id"])  # d1's summary is unreadable
+
+    filled = without_unused_streaks([older, newer], "d2", load)
+    assert asked == ["d1", "d0"] and [s["run_id"] for s in filled] == ["d0"]
+    assert streaks_by_scope(filled, "d2") == streaks_by_scope([{**older, "out_of_balance": lists["d0"]}], "d2")
+    assert len(streaks_by_scope(without_unused_streaks([newer], "d2", lambda _: None), "d2")) == 0
 
 
 def test_after_a_run_that_covered_every_warehouse_older_streak_lists_are_dropped() -> None:
