@@ -321,6 +321,7 @@ def test_approving_more_lines_than_one_approval_moves_is_refused_whole_and_names
     assert error["code"] == "TooManyLines"
     assert "9 proposed lines" in error["message"] and "at most 5" in error["message"]
     assert "journalIds" in error["message"] and "BIG-001" in error["message"] and "BIG-003" in error["message"]
+    assert '"background": true' in error["message"], "the refusal names the one call that moves it all"
     assert _stored(environment_id) == []
 
 

@@ -435,8 +435,8 @@ class TooManyToApprove(ValueError):
             biggest = max(n for _, n in journals)
             span = named[0] if len(named) == 1 else f"{named[0]} … {named[-1]}"
             how = (
-                f"approve it a part at a time with journalIds ({len(journals):,} journal(s) of up to "
-                f"{biggest:,} lines: {span}) or lineIds"
+                f'approve all of it in the background ("background": true), or a part at a time with '
+                f"journalIds ({len(journals):,} journal(s) of up to {biggest:,} lines: {span}) or lineIds"
             )
         else:
             how = "approve it a part at a time with lineIds"

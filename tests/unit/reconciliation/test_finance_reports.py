@@ -238,6 +238,7 @@ def test_html_lists_proposed_line_ids_and_the_approve_call(result: Reconciliatio
     # a bad day's proposal is too big for one approval: the page says how to approve it a journal at a time
     first = journal["journals"][0]["journal_id"]
     assert f'"journalIds": ["{first}"]' in html.replace("&#34;", '"') and "INGEST_MAX_LINES" in html
+    assert '"background": true' in html.replace("&#34;", '"'), "a big proposal: one call in the background"
 
 
 def test_html_trend_direction_rising_is_a_red_flag(tmp_path: Path) -> None:

@@ -188,7 +188,8 @@ async function renderApproval(node, run, warnings) {
     offsets[index + 1] = start + page.items.length;
     const total = page.lineCount ?? "?";
     clear(limitNote, `One approval moves at most ${page.maxLinesPerApproval.toLocaleString()} lines. Lines are proposed in journals (`,
-      h("code", {}, `${run.runId}-001`), ", …): tick lines on any page, or name whole journals.");
+      h("code", {}, `${run.runId}-001`), ", …): tick lines on any page, or name whole journals.",
+      (page.lineCount ?? 0) > page.maxLinesPerApproval ? " More than that at once: “Approve all in the background”." : "");
     const previous = h("button", { type: "button", id: "lines-previous", disabled: index === 0 }, "← Previous");
     const next = h("button", { type: "button", id: "lines-next", disabled: !page.continuationToken }, "Next →");
     previous.addEventListener("click", () => busy(previous, () => showPage(index - 1)));
