@@ -56,9 +56,12 @@ class Settings(BaseSettings):
     max_lines_per_request: int = Field(10_000, alias="INGEST_MAX_LINES", gt=0, le=100_000)
     onhand_max_events: int = Field(512, alias="ONHAND_MAX_EVENTS", gt=0, le=10_000)
     report_inline_max_bytes: int = Field(
-        32 * 1024 * 1024, alias="REPORT_INLINE_MAX_BYTES", ge=1024, le=100 * 1024 * 1024
+        32 * 1024 * 1024, alias="REPORT_INLINE_MAX_BYTES", ge=1024, le=1024 * 1024 * 1024
     )
-    """Report files up to this size are answered through the API; bigger ones only through a read link."""
+    """Report files up to this size are answered through the API; bigger ones only through a read link.
+
+    Raise it (up to 1 GiB) where users' browsers cannot reach the storage account (private endpoints only),
+    at the cost of the worker holding each such file while it is answered."""
     report_link_minutes: int = Field(15, alias="REPORT_LINK_MINUTES", ge=1, le=60)
     """How long a report's read link (a SAS for that one blob) stays valid."""
     allowed_data_sources: Annotated[tuple[str, ...], NoDecode] = Field(

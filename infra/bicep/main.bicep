@@ -47,9 +47,9 @@ param sendDelaySeconds int = 30
 param ingestMaxBodyBytes int = 8388608
 param ingestMaxLines int = 10000
 
-@description('Biggest report file the API answers inline; bigger ones are downloaded through a short-lived read link (user delegation SAS).')
+@description('Biggest report file the API answers inline; bigger ones are downloaded through a short-lived read link (user delegation SAS). Raise it when browsers cannot reach the storage account.')
 @minValue(1024)
-@maxValue(104857600)
+@maxValue(1073741824)
 param reportInlineMaxBytes int = 33554432
 
 @description('Minutes a report read link stays valid.')

@@ -117,6 +117,7 @@ def test_a_run_still_being_written_has_no_link(small_inline_limit, environment_i
         ("REPORT_LINK_MINUTES", "0"),
         ("REPORT_LINK_MINUTES", "61"),
         ("REPORT_INLINE_MAX_BYTES", "10"),
+        ("REPORT_INLINE_MAX_BYTES", str(1024**3 + 1)),
         ("REPORT_INLINE_MAX_BYTES", "x"),
     ],
 )
