@@ -8,7 +8,9 @@ committed run on this run's Azurite and prints wall time, CPU time and that proc
 * ``inline`` (the baseline; what ``GET …/report/{name}`` did for any size): ``read_report`` (downloaded,
   sha256-checked) and the ``HttpResponse`` built from it, as the route did;
 * ``link``: ``GET …/report/{name}/link`` through its handler: the manifest read and a SAS signed;
-* ``client_via_link``: what the finance user's side does next: the link streamed to a discarded body.
+* ``client_via_link``: what the finance user's side does next: the link streamed to a discarded body;
+* ``pages``: ``GET …/proposed`` twice in one process (first page, then the next): the first downloads the
+  journal, the second reads the copy the worker kept (``blob_reports.KEEP_MIN_BYTES``).
 
     python bench/report_download.py [--lines 303000]
 
@@ -32,7 +34,7 @@ from bench.approval import generate  # noqa: E402 - the same proposal the approv
 from bench.child_process import measured  # noqa: E402
 
 NAME = "proposed_journal.json"
-METHODS = ["inline", "link", "client_via_link"]
+METHODS = ["inline", "link", "client_via_link", "pages"]
 
 
 def task(method: str, environment: str, run: str, url: str | None) -> None:
@@ -57,6 +59,29 @@ def task(method: str, environment: str, run: str, url: str | None) -> None:
         assert data is not None
         response = func.HttpResponse(data, status_code=200, headers={"Content-Type": "application/json"})
         print(json.dumps({"bytes": len(response.get_body())}))
+        return
+    if method == "pages":
+        import time
+
+        from functions.reconcile import list_proposed_lines
+
+        took = []
+        token = None
+        for _ in range(2):
+            params = {"pageSize": "100", **({"continuationToken": token} if token else {})}
+            request = func.HttpRequest(
+                "GET",
+                "http://localhost/api/x",
+                body=b"",
+                params=params,
+                route_params={"environmentId": environment, "runId": run},
+            )
+            start = time.perf_counter()
+            answer = list_proposed_lines(request)
+            took.append(round(time.perf_counter() - start, 2))
+            assert answer.status_code == 200, answer.get_body()[:300]
+            token = json.loads(answer.get_body())["continuationToken"]
+        print(json.dumps({"first_page_s": took[0], "next_page_s": took[1]}))
         return
     from functions.reconcile import get_reconciliation_report_link
 
@@ -107,6 +132,7 @@ def main() -> None:
         figures["link"] = _measured("link", environment, run)
         url = figures["link"].pop("url", None)
         figures["client_via_link"] = _measured("client_via_link", environment, run, url)
+        figures["pages"] = _measured("pages", environment, run)
         for method in METHODS:
             print(f"{method:16s} {figures[method]}")
         base, link = figures["inline"], figures["link"]

@@ -25,13 +25,16 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -246,24 +249,77 @@ def _order(blob: BlobProperties) -> tuple[datetime, str, str]:
 
 def open_report(container: ContainerClient, run_id: str, name: str) -> IO[bytes] | None:
     """``read_report`` for files too big to hold: streamed to a temp file (memory up to ``_OPEN_SPOOL``),
-    hashed on the way, checked against the manifest, returned at offset 0; the caller closes it."""
+    hashed on the way, checked against the manifest, returned at offset 0; the caller closes it.
+
+    A file of at least ``KEEP_MIN_BYTES`` (a bad day's proposed journal) is kept on local disk after its
+    check, the last one only: the console pages through it and each page, each approval of a journal,
+    downloaded all 132 MB again. It is reused while the manifest lists the same sha256 (a committed
+    file never changes; another content is another key)."""
     meta = read_manifest(container, run_id).get("files", {}).get(name)
     if not meta:
         return None
-    out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_OPEN_SPOOL)  # noqa: SIM115 - the caller's
+    sha = meta.get("sha256")
+    size = meta.get("bytes")
+    keep = isinstance(size, int) and size >= KEEP_MIN_BYTES and isinstance(sha, str)
+    key = (container.url, run_id, name, str(sha))
+    if keep:
+        with _kept_lock:
+            path = _kept.get(key)
+        if path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                return open(path, "rb")
+    out: IO[bytes] = (
+        tempfile.NamedTemporaryFile(prefix="omnisync-report-", delete=False)  # noqa: SIM115 - kept below
+        if keep
+        else tempfile.SpooledTemporaryFile(max_size=_OPEN_SPOOL)  # noqa: SIM115 - the caller's
+    )
     digest = hashlib.sha256()
     try:
         for chunk in container.download_blob(f"{run_id}/{name}").chunks():
             digest.update(chunk)
             out.write(chunk)
     except ResourceNotFoundError:
-        out.close()
+        _discard(out, keep)
         return None
-    if digest.hexdigest() != meta.get("sha256"):
-        out.close()
+    if digest.hexdigest() != sha:
+        _discard(out, keep)
         return None
     out.seek(0)
+    if keep:
+        _keep(key, out.name)
     return out
+
+
+KEEP_MIN_BYTES = 32 * 1024 * 1024
+_kept_lock = threading.Lock()
+_kept: dict[tuple[str, str, str, str], str] = {}
+
+
+@atexit.register
+def _forget_kept() -> None:
+    with _kept_lock:
+        for path in _kept.values():
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        _kept.clear()
+
+
+def _keep(key: tuple[str, str, str, str], path: str) -> None:
+    """Remember ``path`` for ``key``; the file kept before goes (a reader that has it open keeps reading)."""
+    with _kept_lock:
+        for old in _kept.values():
+            if old != path:
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
+        _kept.clear()
+        _kept[key] = path
+
+
+def _discard(out: IO[bytes], kept: bool) -> None:
+    out.close()
+    if kept:
+        with contextlib.suppress(OSError):
+            os.unlink(out.name)
 
 
 _OPEN_SPOOL = 8 * 1024 * 1024
