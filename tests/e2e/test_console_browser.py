@@ -353,6 +353,32 @@ def test_a_whole_proposal_is_approved_in_the_background_and_its_progress_shown(c
     expect(page.locator("#approval-result")).to_contain_text("done, 270 line(s) moved")
 
 
+def test_lines_a_background_approval_could_not_move_are_named_when_it_is_done(console, queued_app, storage_connection):
+    """Lines approved earlier for another organization keep their ids: the background approval moves the rest
+    and the console says how many it left and why, instead of a plain "done"."""
+    import httpx
+    from playwright.sync_api import expect
+
+    page, environment = console
+    run = "bgk-" + uuid.uuid4().hex[:8]
+    _commit_big_run(storage_connection, environment, run, journals=2, lines_each=3, warnings=[])
+    earlier = httpx.post(
+        f"{queued_app.base_url}/environment/{environment}/reconciliation/{run}/approve",
+        headers=queued_app.headers,
+        json={"organizationId": "other", "journalIds": [f"{run}-001"]},
+        timeout=30,
+    )
+    assert earlier.status_code == 200 and earlier.json()["posted"] == 3
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.locator("#approve-background").click()
+    result = page.locator("#approval-result")
+    expect(result).to_contain_text("3 line(s) moved by the background approval", timeout=60_000)
+    expect(result.locator(".alert.warning")).to_contain_text("3 line(s) were not moved")
+
+
 def test_a_file_too_big_to_answer_inline_downloads_from_storage_through_its_link(console, storage_connection):
     """A bad day's files are tens of MB: the API refuses them inline (413 UseDownloadLink) and the console
     follows the file's read link instead, so the browser gets the file and the app never holds it."""

@@ -140,6 +140,7 @@ async function followApproval(runId, job, node) {
     clear(progress, `Background approval ${job.approvalId}: ${job.state}, ${lines}; ${job.posted.toLocaleString()} posted, ${job.duplicates.toLocaleString()} already there.`);
     if (job.state === "done") {
       node.append(success(`${job.posted.toLocaleString()} line(s) moved by the background approval.`),
+        job.message ? warning("Not every line moved", [job.message]) : "",
         h("p", {}, h("a", { href: `#/adjustments/detailed/${encodeURIComponent(runId)}`, id: "approved-lines-link" }, "See them among the adjustments →")));
       return;
     }
@@ -148,6 +149,7 @@ async function followApproval(runId, job, node) {
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1500));
+    if (!node.isConnected) return; // the person left the run: it goes on in the background, unwatched
     try {
       job = await runs.approvalStatus(runId, job.approvalId);
     } catch (error) {
