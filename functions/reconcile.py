@@ -29,6 +29,8 @@ from shared.domain.api_models import (
 from shared.domain.identifiers import InvalidIdentifier, check_environment_id
 
 if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
+
     from shared.domain.journals import ErpConnector
     from shared.services.approve import ApprovalRequest
 
@@ -260,7 +262,7 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     service = blob_service()
     container = service.get_container_client(REPORTS_CONTAINER)
     if isinstance(body, dict) and body.get("background") is True:
-        return _queue_approval(env, run_id, request)
+        return _queue_approval(service, env, run_id, request)
     proposed = open_report(container, run_path(env, run_id), JOURNAL)  # only this environment's run
     if proposed is None:
         return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
@@ -291,11 +293,10 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     return model_response(ApprovalResult, result.as_dict())
 
 
-def _queue_approval(env: str, run_id: str, request: ApprovalRequest) -> func.HttpResponse:
+def _queue_approval(service: BlobServiceClient, env: str, run_id: str, request: ApprovalRequest) -> func.HttpResponse:
     """202 with the job: its lines are moved by the `approve` queue worker, a part at a time."""
     from shared.adapters.approval_jobs import BlobApprovalJobs
     from shared.adapters.blob_reports import read_manifest
-    from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.adapters.work_queues import WorkQueues
     from shared.domain.reconciliation.naming import run_path
@@ -304,7 +305,6 @@ def _queue_approval(env: str, run_id: str, request: ApprovalRequest) -> func.Htt
 
     if request.line_ids is not None:
         return error_response(400, "InvalidBody", "background approves all lines or whole journalIds, not lineIds")
-    service = blob_service()
     manifest = read_manifest(service.get_container_client(REPORTS_CONTAINER), run_path(env, run_id))
     if JOURNAL not in manifest.get("files", {}):
         return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")

@@ -247,7 +247,9 @@ def _order(blob: BlobProperties) -> tuple[datetime, str, str]:
     return _run_time(blob), (blob.metadata or {}).get(FIRST_COMMIT, ""), blob.name
 
 
-def open_report(container: ContainerClient, run_id: str, name: str) -> IO[bytes] | None:
+def open_report(
+    container: ContainerClient, run_id: str, name: str, meta: Mapping[str, Any] | None = None
+) -> IO[bytes] | None:
     """``read_report`` for files too big to hold: streamed to a temp file (memory up to ``_OPEN_SPOOL``),
     hashed on the way, checked against the manifest, returned at offset 0; the caller closes it.
 
@@ -255,7 +257,8 @@ def open_report(container: ContainerClient, run_id: str, name: str) -> IO[bytes]
     check, the last one only: the console pages through it and each page, each approval of a journal,
     downloaded all 132 MB again. It is reused while the manifest lists the same sha256 (a committed
     file never changes; another content is another key)."""
-    meta = read_manifest(container, run_id).get("files", {}).get(name)
+    if meta is None:  # a caller that read the manifest already passes its entry
+        meta = read_manifest(container, run_id).get("files", {}).get(name)
     if not meta:
         return None
     sha = meta.get("sha256")
@@ -325,9 +328,11 @@ def _discard(out: IO[bytes], kept: bool) -> None:
 _OPEN_SPOOL = 8 * 1024 * 1024
 
 
-def read_report(container: ContainerClient, run_id: str, name: str) -> bytes | None:
+def read_report(
+    container: ContainerClient, run_id: str, name: str, meta: Mapping[str, Any] | None = None
+) -> bytes | None:
     """A report file, only if the manifest lists it and its content matches the listed sha256."""
-    file = open_report(container, run_id, name)
+    file = open_report(container, run_id, name, meta)
     if file is None:
         return None
     with file:

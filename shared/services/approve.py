@@ -233,7 +233,7 @@ def check_selected(
     if result.target != "erp" or result.mode == "counting":
         _check_values(selected)
         if result.target == "erp":
-            _counting_journal("", result.run_id, selected, request)  # refuses lines without a count
+            _check_counted(selected)
         return
     checked_adjustments(selected, request, result.run_id, to.allowed_sources, to.allowed_measures)
 
@@ -275,10 +275,7 @@ def _check_values(selected: list[dict[str, Any]]) -> None:
         raise ApprovalRefused(problems)
 
 
-def _counting_journal(
-    environment_id: str, run_id: str, selected: list[dict[str, Any]], request: ApprovalRequest
-) -> Journal:
-    _check_values(selected)
+def _check_counted(selected: list[dict[str, Any]]) -> None:
     missing = [
         LineProblem(index=i, field="counted_quantity", message="a counting line needs the counted quantity")
         for i, line in enumerate(selected)
@@ -286,6 +283,13 @@ def _counting_journal(
     ]
     if missing:
         raise ApprovalRefused(missing)
+
+
+def _counting_journal(
+    environment_id: str, run_id: str, selected: list[dict[str, Any]], request: ApprovalRequest
+) -> Journal:
+    _check_values(selected)
+    _check_counted(selected)
     digest = hashlib.sha256(
         "\n".join([environment_id, run_id, request.organization_id, *sorted(ln["line_id"] for ln in selected)]).encode()
     ).hexdigest()

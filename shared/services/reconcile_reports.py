@@ -132,7 +132,7 @@ def report_file(
             return None
     if size > max_bytes:
         raise TooBigToAnswer(size, max_bytes)
-    data = read_report(container, folder, name)
+    data = read_report(container, folder, name, meta)  # the manifest entry read above, not read again
     if data is None:
         return None
     return ReportFile(name, data, *REPORT_FILES[name])

@@ -394,3 +394,32 @@ def test_a_runs_background_approvals_are_listed_newest_first_and_only_in_its_env
     assert items[0]["request"]["journalIds"] == ["BIG-002"] and items[0]["statusUrl"].endswith(one["approvalId"])
     assert listed("other-" + environment_id)["items"] == []
     _drain()
+
+
+def test_a_counting_line_without_its_count_fails_the_check_and_nothing_reaches_the_erp(parts_of_5, environment_id):
+    run = "bgn-" + uuid.uuid4().hex[:8]
+    proposal = _big_proposal(run, journals=2, lines_each=2)
+    proposal["mode"] = "counting"
+    for journal in proposal["journals"]:
+        for line in journal["lines"]:
+            line["counted_quantity"] = "7"
+    del proposal["journals"][1]["lines"][1]["counted_quantity"]
+    _commit(environment_id, run, proposal)
+    _drain()
+    _queue(environment_id, run, {})
+    [body] = _drain()
+    sent: list = []
+
+    class Recording:
+        def send(self, journal):
+            sent.append(journal)
+            raise AssertionError("nothing may be sent")
+
+    service = blob_service()
+    reports = service.get_container_client("reports")
+    opened = (open_report(reports, f"{environment_id}/{run}", "proposed_journal.json"), ProposedJournalFile)
+    to = Destination(LedgerStore(), environment_id, *ALLOWED, erp_connector=Recording)
+    jobs, queues = BlobApprovalJobs(service), WorkQueues()
+    failed = approval_step(jobs, queues, to, lambda: opened, body, budget_s=9, clock=lambda: 0.0)
+    assert failed["state"] == "failed" and sent == []
+    assert [(p["journalId"], p["field"]) for p in failed["problems"]] == [("BIG-002", "counted_quantity")]
