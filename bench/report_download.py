@@ -9,8 +9,13 @@ committed run on this run's Azurite and prints wall time, CPU time and that proc
   sha256-checked) and the ``HttpResponse`` built from it, as the route did;
 * ``link``: ``GET …/report/{name}/link`` through its handler: the manifest read and a SAS signed;
 * ``client_via_link``: what the finance user's side does next: the link streamed to a discarded body;
-* ``pages``: ``GET …/proposed`` twice in one process (first page, then the next): the first downloads the
-  journal, the second reads the copy the worker kept (``blob_reports.KEEP_MIN_BYTES``).
+* ``pages``: ``GET …/proposed`` three times in one process (the first page, the next, the last) on a run
+  without a journal index (runs before it): the first downloads the journal, the others read the copy the
+  worker kept (``blob_reports.KEEP_MIN_BYTES``) and walk it to the page;
+* ``pages_indexed``: the same three pages of the same file with its ``journal_index.json``: each reads the
+  byte ranges of the journals holding the page;
+* ``journal_walk`` / ``journal_range``: what ``POST …/approve`` with ``journalIds`` reads before it moves
+  anything: the last journal's lines, walked from the whole file against read by range.
 
     python bench/report_download.py [--lines 303000]
 
@@ -34,10 +39,10 @@ from bench.approval import generate  # noqa: E402 - the same proposal the approv
 from bench.child_process import measured  # noqa: E402
 
 NAME = "proposed_journal.json"
-METHODS = ["inline", "link", "client_via_link", "pages"]
+METHODS = ["inline", "link", "client_via_link", "pages", "pages_indexed", "journal_walk", "journal_range"]
 
 
-def task(method: str, environment: str, run: str, url: str | None) -> None:
+def task(method: str, environment: str, run: str, url: str | None, lines: int) -> None:
     if method == "client_via_link":
         import httpx
 
@@ -60,28 +65,11 @@ def task(method: str, environment: str, run: str, url: str | None) -> None:
         response = func.HttpResponse(data, status_code=200, headers={"Content-Type": "application/json"})
         print(json.dumps({"bytes": len(response.get_body())}))
         return
-    if method == "pages":
-        import time
-
-        from functions.reconcile import list_proposed_lines
-
-        took = []
-        token = None
-        for _ in range(2):
-            params = {"pageSize": "100", **({"continuationToken": token} if token else {})}
-            request = func.HttpRequest(
-                "GET",
-                "http://localhost/api/x",
-                body=b"",
-                params=params,
-                route_params={"environmentId": environment, "runId": run},
-            )
-            start = time.perf_counter()
-            answer = list_proposed_lines(request)
-            took.append(round(time.perf_counter() - start, 2))
-            assert answer.status_code == 200, answer.get_body()[:300]
-            token = json.loads(answer.get_body())["continuationToken"]
-        print(json.dumps({"first_page_s": took[0], "next_page_s": took[1]}))
+    if method in ("pages", "pages_indexed"):
+        print(json.dumps(_pages(environment, run)))
+        return
+    if method in ("journal_walk", "journal_range"):
+        print(json.dumps(_last_journal(environment, run, lines)))
         return
     from functions.reconcile import get_reconciliation_report_link
 
@@ -96,8 +84,50 @@ def task(method: str, environment: str, run: str, url: str | None) -> None:
     print(json.dumps({"url": json.loads(answer.get_body())["url"]}))
 
 
-def _measured(method: str, environment: str, run: str, url: str | None = None) -> dict[str, Any]:
+def _pages(environment: str, run: str) -> dict[str, Any]:
+    """The first page, the next and the last through the route, each timed."""
+    import base64
+    import time
+
+    import azure.functions as func
+
+    from functions.reconcile import list_proposed_lines
+
+    took, token, count = [], None, 0
+    for page in ("first", "next", "last"):
+        if page == "last":
+            token = base64.urlsafe_b64encode(json.dumps({"offset": count - 100}).encode()).decode()
+        params = {"pageSize": "100", **({"continuationToken": token} if token else {})}
+        route = {"environmentId": environment, "runId": run}
+        request = func.HttpRequest("GET", "http://localhost/api/x", body=b"", params=params, route_params=route)
+        start = time.perf_counter()
+        answer = list_proposed_lines(request)
+        took.append(round(time.perf_counter() - start, 3))
+        assert answer.status_code == 200, answer.get_body()[:300]
+        body = json.loads(answer.get_body())
+        token, count = body["continuationToken"], body["lineCount"]
+        assert len(body["items"]) == 100
+    return {"first_page_s": took[0], "next_page_s": took[1], "last_page_s": took[2]}
+
+
+def _last_journal(environment: str, run: str, count: int) -> dict[str, Any]:
+    """The last journal's lines selected for an approval, as the approve route reads them."""
+    from shared.adapters.journal_ranges import proposal_reader
+    from shared.adapters.storage_clients import blob_service
+    from shared.adapters.storage_names import REPORTS_CONTAINER
+    from shared.domain.reconciliation.journal import select_proposed
+
+    container = blob_service().get_container_client(REPORTS_CONTAINER)
+    last = f"bench-{(count + 999) // 1000:03d}"
+    with proposal_reader(container, f"{environment}/{run}", [last]) as proposed:
+        assert proposed is not None
+        lines = select_proposed(proposed.journals(), journal_ids=[last], max_lines=10_000)
+    return {"lines": len(lines)}
+
+
+def _measured(method: str, environment: str, run: str, url: str | None = None, lines: int = 0) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--task", method, "--environment", environment, "--run", run]
+    cmd += ["--lines", str(lines)] if lines else []
     return measured(cmd + (["--url", url] if url else []))
 
 
@@ -110,21 +140,28 @@ def main() -> None:
     ap.add_argument("--url", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.task:
-        task(args.task, args.environment, args.run, args.url)
+        task(args.task, args.environment, args.run, args.url, args.lines)
         return
     from bench.bench_storage import bench_storage
 
     with bench_storage(), tempfile.TemporaryDirectory() as tmp:
         from shared.adapters.blob_reports import BlobReportSink
         from shared.adapters.storage_clients import blob_service
+        from shared.services.journal_indexing import index_of
 
         environment, run = "bench", "bad-day-" + uuid.uuid4().hex[:8]
+        indexed = run + "-indexed"
         path = Path(tmp) / NAME
         generate(path, args.lines)
-        with path.open("rb") as file:
-            sink = BlobReportSink(blob_service(), f"{environment}/{run}")
-            sink.write(NAME, file, "application/json")
-            sink.commit()
+        for folder in (run, indexed):
+            with path.open("rb") as file:
+                sink = BlobReportSink(blob_service(), f"{environment}/{folder}")
+                sink.write(NAME, file, "application/json")
+                if folder == indexed:
+                    index = index_of(file)
+                    assert index is not None, "the generated proposal is not in the run's layout"
+                    sink.write("journal_index.json", json.dumps(index).encode(), "application/json")
+                sink.commit()
         size_mb = round(path.stat().st_size / 1e6, 1)
         print(f"{NAME}: {args.lines:,} lines, {size_mb} MB, committed to Azurite")
         figures: dict[str, Any] = {"lines": args.lines, "file_mb": size_mb}
@@ -133,12 +170,19 @@ def main() -> None:
         url = figures["link"].pop("url", None)
         figures["client_via_link"] = _measured("client_via_link", environment, run, url)
         figures["pages"] = _measured("pages", environment, run)
+        figures["pages_indexed"] = _measured("pages_indexed", environment, indexed)
+        figures["journal_walk"] = _measured("journal_walk", environment, run, lines=args.lines)
+        figures["journal_range"] = _measured("journal_range", environment, indexed, lines=args.lines)
         for method in METHODS:
             print(f"{method:16s} {figures[method]}")
         base, link = figures["inline"], figures["link"]
         if "peak_rss_mb" in base and "peak_rss_mb" in link:
             figures["link_rss_ratio"] = round(link["peak_rss_mb"] / base["peak_rss_mb"], 3)
             figures["link_wall_ratio"] = round(link["wall_s"] / base["wall_s"], 3)
+        walk, ranged = figures["journal_walk"], figures["journal_range"]
+        if "wall_s" in walk and "wall_s" in ranged:
+            figures["journal_range_wall_ratio"] = round(ranged["wall_s"] / walk["wall_s"], 3)
+            figures["journal_range_rss_ratio"] = round(ranged["peak_rss_mb"] / walk["peak_rss_mb"], 3)
         print(json.dumps(figures))
 
 

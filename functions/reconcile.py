@@ -240,16 +240,15 @@ def get_reconciliation_outbox_file(req: func.HttpRequest) -> func.HttpResponse:
 def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     """Move the non-master side by approved lines; body `{organizationId, lineIds?, dataSource?, ...}`."""
     from functions.http_input import BadRequest, read_json
-    from shared.adapters.blob_reports import open_report
     from shared.adapters.external_outbox import ApprovalBusy, BlobExternalOutbox
+    from shared.adapters.journal_ranges import proposal_reader
     from shared.adapters.ledger_tables import LedgerStore
-    from shared.adapters.proposed_journal_file import ProposedJournalFile, UnreadableJournal
+    from shared.adapters.proposed_journal_file import UnreadableJournal
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.domain.reconciliation.journal import TooManyToApprove, UnknownJournalError, UnknownLineError
     from shared.domain.reconciliation.naming import run_path
     from shared.services.approve import ApprovalRefused, Destination, NothingToApprove, approve
-    from shared.services.reconcile import JOURNAL
 
     try:
         env, run_id = _env_and_run(req)
@@ -263,21 +262,21 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     container = service.get_container_client(REPORTS_CONTAINER)
     if isinstance(body, dict) and body.get("background") is True:
         return _queue_approval(service, env, run_id, request)
-    proposed = open_report(container, run_path(env, run_id), JOURNAL)  # only this environment's run
-    if proposed is None:
-        return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
     config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
+    destination = Destination(
+        LedgerStore(),
+        env,
+        config.data_source_names(),
+        config.measure_names(),
+        erp_connector=erp_connector,
+        external_outbox=BlobExternalOutbox(service),
+    )
     try:
-        with proposed:
-            destination = Destination(
-                LedgerStore(),
-                env,
-                config.data_source_names(),
-                config.measure_names(),
-                erp_connector=erp_connector,
-                external_outbox=BlobExternalOutbox(service),
-            )
-            result = approve(destination, ProposedJournalFile(proposed), request)
+        # only this environment's run; named journals are read by range when the run has an index
+        with proposal_reader(container, run_path(env, run_id), request.journal_ids) as proposed:
+            if proposed is None:
+                return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
+            result = approve(destination, proposed, request)
     except (NothingToApprove, UnreadableJournal) as exc:
         return error_response(404, "NotFound", f"run {run_id}: {exc}")
     except TooManyToApprove as exc:

@@ -36,6 +36,7 @@ from shared.domain.reconciliation.history import (
     trend,
     trend_direction,
 )
+from shared.domain.reconciliation.journal_index import JOURNAL_INDEX_FILE
 from shared.domain.reconciliation.naming import HISTORY_FILE, SUMMARY_FILE
 from shared.domain.reconciliation.summary import WarehouseTotals, differing_share_warning
 from shared.services.finance_reports import (
@@ -45,6 +46,7 @@ from shared.services.finance_reports import (
     build_finance_reports,
     journal_lines_shown,
 )
+from shared.services.journal_indexing import index_of
 from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ REPORT = "report.html"
 JOURNAL = "proposed_journal.json"
 HISTORY = HISTORY_FILE
 """The summary without its two long lists, for later runs' history (``brief_of``); not a report file."""
+JOURNAL_INDEX = JOURNAL_INDEX_FILE
+"""Where each journal sits in the journal file, for ranged reads (``journal_ranges``); not a report file."""
 FINAL_STATUSES = ("ok", "duplicate")
 """Statuses of a finished run: its report set never changes again (error runs can be re-run)."""
 
@@ -65,6 +69,7 @@ __all__ = [
     "FINAL_STATUSES",
     "HISTORY",
     "JOURNAL",
+    "JOURNAL_INDEX",
     "REPORT",
     "SUMMARY",
     "WORKBOOK",
@@ -410,6 +415,7 @@ def _build(
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
     journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
+    index = index_of(journal_file)
     finance = build_finance_reports(
         finance_rows,
         summary,
@@ -431,6 +437,7 @@ def _build(
             Report(HISTORY, "application/json", _json_bytes(brief_of(summary))),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
             Report(JOURNAL, "application/json", journal_file),
+            *([Report(JOURNAL_INDEX, "application/json", _json_bytes(index))] if index is not None else []),
         ],
     )
 

@@ -20,6 +20,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.blob_reports import list_runs, open_report, read_manifest, read_report
+from shared.adapters.journal_ranges import JOURNAL_FILE, lines_in, load_index
 from shared.adapters.proposed_journal_file import ProposedJournalFile
 from shared.adapters.report_links import read_link
 from shared.adapters.storage_names import REPORTS_CONTAINER
@@ -250,19 +251,28 @@ def proposed_page(
     """A page of the run's proposed lines in journal order, or None when the run has no proposed journal.
 
     The token is the offset of the page's first line: the file of a committed run never changes, so
-    an offset names the same line on every call. The file is walked journal by journal (never parsed
-    whole), and the walk stops once the page and one line past it are read.
+    an offset names the same line on every call. With the run's journal index only the journals
+    holding the page are downloaded (a range each); a run without one is walked journal by journal
+    (never parsed whole), and the walk stops once the page and one line past it are read.
     """
     offset = _offset(continuation_token) if continuation_token else 0
     container = service.get_container_client(REPORTS_CONTAINER)
-    file = open_report(container, run_path(environment_id, run_id), "proposed_journal.json")
-    if file is None:
-        return None
-    with file:
-        reader = ProposedJournalFile(file)
-        header = reader.header()
-        items, more = lines_at(reader, offset, page_size)
-    count = header.get("line_count")
+    folder = run_path(environment_id, run_id)
+    files = read_manifest(container, folder).get("files")
+    files = files if isinstance(files, dict) else {}
+    index = load_index(container, folder, files)
+    if index is not None:
+        blob = container.get_blob_client(f"{folder}/{JOURNAL_FILE}")
+        items, more = lines_in(blob, index, offset, page_size)
+        count: Any = index.line_count
+    else:
+        file = open_report(container, folder, JOURNAL_FILE, files.get(JOURNAL_FILE))
+        if file is None:
+            return None
+        with file:
+            reader = ProposedJournalFile(file)
+            count = reader.header().get("line_count")
+            items, more = lines_at(reader, offset, page_size)
     return {
         "runId": run_id,
         "lineCount": count if isinstance(count, int) else None,

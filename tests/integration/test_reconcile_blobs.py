@@ -52,6 +52,7 @@ REPORT_SET = {
     "history.json",
     "report.html",
     "proposed_journal.json",
+    "journal_index.json",
     "manifest.json",
 }
 

@@ -1,0 +1,197 @@
+"""A page of proposed lines, or the approval of named journals, reads only the journals it needs.
+
+Before the journal index both downloaded and sha256-checked the run's whole proposed journal (132 MB on
+a bad day) and walked it to the page. The proof that they now read ranges: a journal corrupted behind
+the manifest's back breaks only the pages and approvals that touch it, and those fail loudly.
+"""
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from functions.reconcile import approve_reconciliation, list_proposed_lines
+from shared.adapters.blob_reports import BlobReportSink, read_manifest
+from shared.adapters.journal_ranges import load_index, read_span
+from shared.adapters.proposed_journal_file import ProposedJournalFile
+from shared.adapters.snapshot_engine import SnapshotSource
+from shared.adapters.storage_clients import blob_service
+from shared.domain.reconciliation.config import ReconcileConfig
+from shared.services.reconcile import run_reconciliation
+from shared.services.reconcile_reports import lines_at, proposed_page
+from tests.http_requests import app_request
+
+KEYS = 23  # differing keys: journals of 4 lines, the last one short
+PER_JOURNAL = 4
+
+
+def _item(i: int) -> str:
+    """The first journal's items are not ASCII (they sort first): later ranges start after multibyte text."""
+    return f"0Ä{i:02d}" if i < PER_JOURNAL else f"A{i:03d}"
+
+
+@pytest.fixture
+def run(app_env, environment_id, tmp_path: Path) -> str:
+    erp, wms = tmp_path / "erp.csv", tmp_path / "wms.csv"
+    erp.write_text(
+        "ItemNumber,InventorySiteId,InventoryWarehouseId,OnHandQuantity,UnitCost\n"
+        + "".join(f"{_item(i)},1,13,{10 + i},2.5\n" for i in range(KEYS)),
+        encoding="utf-8",
+    )
+    wms.write_text(
+        "item_id;warehouse;on_hand\n" + "".join(f"{_item(i)};13;{11 + 2 * i}\n" for i in range(KEYS)), encoding="utf-8"
+    )
+    run_id = "ranges-" + uuid.uuid4().hex[:8]
+    run_reconciliation(
+        SnapshotSource(erp),
+        SnapshotSource(wms),
+        ReconcileConfig(journal_max_lines=PER_JOURNAL),
+        [],
+        BlobReportSink(blob_service(), f"{environment_id}/{run_id}"),
+        run_id=run_id,
+    )
+    return run_id
+
+
+def _reports():
+    return blob_service().get_container_client("reports")
+
+
+def _whole(environment_id: str, run: str) -> dict:
+    return json.loads(_reports().download_blob(f"{environment_id}/{run}/proposed_journal.json").readall())
+
+
+def _page(environment_id: str, run: str, size: int, token: str | None = None):
+    params = {"pageSize": str(size), **({"continuationToken": token} if token else {})}
+    request = app_request(
+        "GET",
+        "http://localhost/api/x",
+        body=b"",
+        params=params,
+        route_params={"environmentId": environment_id, "runId": run},
+    )
+    return list_proposed_lines(request)
+
+
+def _approve(environment_id: str, run: str, body: dict):
+    request = app_request(
+        "POST",
+        "http://localhost/api/x",
+        body=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+        route_params={"environmentId": environment_id, "runId": run},
+    )
+    return approve_reconciliation(request)
+
+
+def _corrupt(environment_id: str, run: str, journal_number: int) -> None:
+    """Rewrite one journal's bytes (same length) behind the manifest's back."""
+    name = f"{environment_id}/{run}/proposed_journal.json"
+    data = bytearray(_reports().download_blob(name).readall())
+    journal_id = f'"{run}-{journal_number:03d}"'.encode()
+    at = data.index(b'"quantity_delta":"', data.index(journal_id)) + len(b'"quantity_delta":"')
+    data[at] = ord("9") if data[at] != ord("9") else ord("8")
+    _reports().upload_blob(name, bytes(data), overwrite=True)
+
+
+def test_the_index_describes_every_journal_of_the_file(run, environment_id):
+    folder = f"{environment_id}/{run}"
+    files = read_manifest(_reports(), folder)["files"]
+    assert "journal_index.json" in files
+    index = load_index(_reports(), folder, files)
+    whole = _whole(environment_id, run)
+    assert index is not None and index.line_count == KEYS == whole["line_count"]
+    blob = _reports().get_blob_client(f"{folder}/proposed_journal.json")
+    assert [read_span(blob, span) for span in index.spans] == whole["journals"]
+    assert [s.journal_id for s in index.spans] == [f"{run}-{n:03d}" for n in range(1, 7)]
+    assert whole["journals"][0]["lines"][0]["item"] == "0Ä00"
+    assert index.header["run_id"] == run and index.header["line_count"] == KEYS
+
+
+@pytest.mark.parametrize("size", [1, 3, 4, 5, 22, 23, 100])
+def test_ranged_pages_are_the_pages_the_walk_gives(run, environment_id, size):
+    whole = _whole(environment_id, run)
+    reader = ProposedJournalFile.of_bytes(json.dumps(whole).encode())
+    token, offset = None, 0
+    while True:
+        page = proposed_page(blob_service(), environment_id, run, size, token)
+        assert page is not None
+        expected, more = lines_at(reader, offset, size)
+        assert page["items"] == expected and page["lineCount"] == KEYS
+        assert (page["continuationToken"] is not None) == more
+        offset += len(expected)
+        token = page["continuationToken"]
+        if token is None:
+            break
+    assert offset == KEYS
+
+
+def test_a_page_reads_only_its_journals(run, environment_id):
+    _corrupt(environment_id, run, 5)
+    first = _page(environment_id, run, 8)  # journals 1 and 2
+    assert first.status_code == 200, first.get_body()
+    assert [line["line_id"] for line in json.loads(first.get_body())["items"]] == [
+        line["line_id"] for journal in _whole(environment_id, run)["journals"][:2] for line in journal["lines"]
+    ]
+    broken = _page(environment_id, run, 4, _token(16))  # journal 5
+    assert broken.status_code == 404
+    assert "do not match the run's journal index" in json.loads(broken.get_body())["error"]["message"]
+
+
+def _token(offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def test_approving_a_journal_reads_only_that_journal(run, environment_id):
+    _corrupt(environment_id, run, 6)
+    approved = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-002"]})
+    assert approved.status_code == 200, approved.get_body()
+    assert json.loads(approved.get_body())["posted"] == PER_JOURNAL
+
+    refused = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-006"]})
+    assert refused.status_code == 404
+    assert "do not match the run's journal index" in json.loads(refused.get_body())["error"]["message"]
+
+    unknown = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-009"]})
+    assert unknown.status_code == 400 and json.loads(unknown.get_body())["error"]["code"] == "UnknownJournalIds"
+
+
+def test_approving_line_ids_still_checks_the_whole_file(run, environment_id):
+    """Line ids name no journal: the walk reads the whole file, and its sha256 is checked as before."""
+    line_id = _whole(environment_id, run)["journals"][0]["lines"][0]["line_id"]
+    _corrupt(environment_id, run, 6)
+    refused = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": [line_id]})
+    assert refused.status_code == 404
+
+
+def test_a_run_without_an_index_is_walked_as_before(app_env, environment_id):
+    """Runs written before indexes (or by hand) list no journal_index.json: pages and approvals walk the file."""
+    run = "old-" + uuid.uuid4().hex[:8]
+    lines = [
+        {"line_id": f"L{i}", "run_id": run, "item": f"I{i}", "site": "1", "warehouse": "13", "quantity_delta": "1"}
+        for i in range(5)
+    ]
+    document = {"run_id": run, "line_count": 5, "journals": [{"journal_id": f"{run}-001", "lines": lines}]}
+    sink = BlobReportSink(blob_service(), f"{environment_id}/{run}")
+    sink.write("proposed_journal.json", json.dumps(document).encode(), "application/json")
+    sink.commit()
+    page = _page(environment_id, run, 2, _token(2))
+    assert page.status_code == 200
+    assert [line["line_id"] for line in json.loads(page.get_body())["items"]] == ["L2", "L3"]
+    approved = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-001"]})
+    assert approved.status_code == 200 and json.loads(approved.get_body())["posted"] == 5
+
+
+def test_an_index_of_another_file_is_not_used(run, environment_id):
+    """An index whose byte count differs from the listed journal's is ignored: the whole file is read."""
+    folder = f"{environment_id}/{run}"
+    files = read_manifest(_reports(), folder)["files"]
+    wrong = {**files, "proposed_journal.json": {**files["proposed_journal.json"], "bytes": 1}}
+    assert load_index(_reports(), folder, wrong) is None
+    _reports().upload_blob(f"{folder}/journal_index.json", b'{"schema": "tampered"}', overwrite=True)
+    assert load_index(_reports(), folder, files) is None, "an index that fails its sha256 is not read"
+    page = _page(environment_id, run, 3)
+    assert page.status_code == 200 and len(json.loads(page.get_body())["items"]) == 3
