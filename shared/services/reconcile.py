@@ -46,7 +46,7 @@ from shared.services.finance_reports import (
     build_finance_reports,
     journal_lines_shown,
 )
-from shared.services.journal_indexing import index_of
+from shared.services.journal_indexing import index_from_spans
 from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
@@ -415,7 +415,7 @@ def _build(
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
     journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
-    index = index_of(journal_file)
+    index = index_from_spans(journal_file, journal.header(), journal.spans())
     finance = build_finance_reports(
         finance_rows,
         summary,
@@ -437,7 +437,7 @@ def _build(
             Report(HISTORY, "application/json", _json_bytes(brief_of(summary))),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
             Report(JOURNAL, "application/json", journal_file),
-            *([Report(JOURNAL_INDEX, "application/json", _json_bytes(index))] if index is not None else []),
+            Report(JOURNAL_INDEX, "application/json", _json_bytes(index)),
         ],
     )
 

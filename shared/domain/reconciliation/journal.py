@@ -364,6 +364,12 @@ class JournalText:
         self._keep = keep if emit is not None else -1
         self._first: list[str] = []  # the first ``keep`` line texts (all of them without ``emit``)
         self._journal_id: str | None = None
+        self._bytes = 0  # UTF-8 bytes of the body so far
+        self._journals: list[list[Any]] = []  # [journal id, body offset, lines] per journal
+
+    def _out(self, text: str) -> None:
+        self._bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
+        self._emit(text)
 
     def add(self, line: ProposedLine) -> None:
         """Lines arrive in journal order; a new journal id opens the next journal."""
@@ -373,11 +379,14 @@ class JournalText:
         """``add`` for a line already written as text (``JournalProposer.text_for``)."""
         if self._journal_id != journal_id:
             opening = f'{{"journal_id":{encode_basestring(journal_id)},"lines":['
-            self._emit((("]}," + opening) if self.journal_count else opening) + text)
+            separator = "]}," if self.journal_count else ""
+            self._journals.append([journal_id, self._bytes + len(separator), 0])
+            self._out(separator + opening + text)
             self._journal_id = journal_id
             self.journal_count += 1
         else:
-            self._emit("," + text)
+            self._out("," + text)
+        self._journals[-1][2] += 1
         if self._keep < 0 or len(self._first) < self._keep:
             self._first.append(text)
         self.line_count += 1
@@ -388,7 +397,8 @@ class JournalText:
             return
         self.add_text(journal_id, texts[0])
         if len(texts) > 1:
-            self._emit("," + ",".join(texts[1:]))
+            self._out("," + ",".join(texts[1:]))
+            self._journals[-1][2] += len(texts) - 1
             room = len(texts) - 1 if self._keep < 0 else max(0, self._keep - len(self._first))
             self._first.extend(texts[1 : 1 + room])
             self.line_count += len(texts) - 1
@@ -403,6 +413,22 @@ class JournalText:
     def tail_text(self) -> str:
         """Everything after the last line."""
         return ("]}" if self.journal_count else "") + "]}"
+
+    def header(self) -> dict[str, Any]:
+        """The document's fields before ``journals`` (what ``head_text`` writes)."""
+        return _journal_head(self.run_id, self.line_count, self.config)
+
+    def spans(self) -> list[tuple[str, int, int, int]]:
+        """Each journal as (id, byte offset in the document, byte length, lines): where ``head_text() +
+        body + tail_text()`` has it, the comma between two journals in neither."""
+        if not self._journals:
+            return []
+        head = len(self.head_text().encode("utf-8"))
+        ends = [offset - 1 for _, offset, _ in self._journals[1:]] + [self._bytes + 2]  # + the closing "]}"
+        return [
+            (jid, head + offset, end - offset, lines)
+            for (jid, offset, lines), end in zip(self._journals, ends, strict=True)
+        ]
 
     def text(self) -> str:
         """The whole document; only without ``emit`` (else the body went out already)."""

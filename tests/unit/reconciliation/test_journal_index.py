@@ -10,7 +10,7 @@ from shared.domain.reconciliation.config import ReconcileConfig
 from shared.domain.reconciliation.journal import JournalText
 from shared.domain.reconciliation.journal_index import BadIndex, parse_index
 from shared.services import journal_indexing
-from shared.services.journal_indexing import index_of
+from shared.services.journal_indexing import index_from_spans, index_of
 
 
 def _written(journals: list[list[str]]) -> bytes:
@@ -103,3 +103,22 @@ def _with(change) -> dict:
 def test_an_index_a_run_would_not_write_is_refused(doc):
     with pytest.raises(BadIndex):
         parse_index(doc)
+
+
+@pytest.mark.parametrize("journals", [JOURNALS, [], [[_line(9, "Ω")]], [[_line(i)] for i in range(5)]])
+def test_the_writers_spans_give_the_index_the_scan_finds(journals):
+    """The run indexes from ``JournalText.spans`` (cheaper); the scan of the same bytes must agree."""
+    text = JournalText("r", ReconcileConfig())
+    for n, lines in enumerate(journals, start=1):
+        for line in lines:  # one at a time, and the same journal's lines again in one piece below
+            text.add_text(f"r-{n:03d}", line)
+    data = (text.text() + "\n").encode()
+    assert index_from_spans(io.BytesIO(data), text.header(), text.spans()) == index_of(io.BytesIO(data))
+
+    batched = JournalText("r", ReconcileConfig(), emit=lambda piece: pieces.append(piece))
+    pieces: list[str] = []
+    for n, lines in enumerate(journals, start=1):
+        batched.add_texts(f"r-{n:03d}", lines)
+    whole = (batched.head_text() + "".join(pieces) + batched.tail_text() + "\n").encode()
+    assert whole == data
+    assert index_from_spans(io.BytesIO(whole), batched.header(), batched.spans()) == index_of(io.BytesIO(whole))
