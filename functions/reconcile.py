@@ -161,15 +161,15 @@ def get_reconciliation_report_link(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="environment/{environmentId}/reconciliation/{runId}/proposed", methods=["GET"])
 def list_proposed_lines(req: func.HttpRequest) -> func.HttpResponse:
-    """The run's proposed lines a page at a time (`?pageSize=1..1000&continuationToken=...`), for choosing
-    what to approve without downloading a journal of hundreds of thousands of lines."""
+    """The run's proposed lines a page at a time (`?pageSize=1..1000&continuationToken=...`; `journalId=...` starts
+    at a journal), for choosing what to approve without downloading a journal of hundreds of thousands of lines."""
     from pydantic import ValidationError
 
     from functions.http_input import BadRequest, query_filters
     from functions.http_responses import validation_error
     from shared.adapters.proposed_journal_file import UnreadableJournal
     from shared.adapters.storage_clients import blob_service
-    from shared.services.reconcile_reports import InvalidPageToken, proposed_page
+    from shared.services.reconcile_reports import InvalidPageToken, UnknownJournal, proposed_page
 
     try:
         environment_id, run_id = _env_and_run(req)
@@ -179,11 +179,14 @@ def list_proposed_lines(req: func.HttpRequest) -> func.HttpResponse:
         query = ProposedPageQuery.model_validate(query_filters(req))
     except ValidationError as exc:
         return validation_error(exc, "invalid query parameters")
+    token = query.continuationToken or None
+    if token is not None and query.journalId is not None:
+        return error_response(400, "InvalidQuery", "give continuationToken or journalId, not both")
     try:
-        page = proposed_page(blob_service(), environment_id, run_id, query.pageSize, query.continuationToken or None)
+        page = proposed_page(blob_service(), environment_id, run_id, query.pageSize, token, query.journalId)
     except InvalidPageToken as exc:
         return error_response(400, "InvalidContinuationToken", str(exc))
-    except UnreadableJournal as exc:
+    except (UnreadableJournal, UnknownJournal) as exc:
         page, reason = None, str(exc)
     else:
         reason = "the run has no proposed journal"

@@ -504,6 +504,12 @@ class ProposedLine(BaseModel):
     review: bool | None = Field(None, description="material: over a threshold, needs a person's review")
 
 
+class ProposedJournalEntry(_Answer):
+    journalId: str
+    lines: int
+    firstLine: int = Field(description="the number of its first line in the proposal, counted from 0")
+
+
 class ProposedPage(_Answer):
     """A page of a run's proposed lines in journal order; a bad day has hundreds of thousands."""
 
@@ -511,8 +517,14 @@ class ProposedPage(_Answer):
     runId: str
     lineCount: int | None = Field(description="lines in the whole proposal")
     maxLinesPerApproval: int = Field(description="most lines one approval moves (`INGEST_MAX_LINES`)")
+    firstLine: int = Field(description="the number of the page's first line in the proposal, counted from 0")
     items: list[ProposedLine]
     continuationToken: str | None
+    journals: list[ProposedJournalEntry] | None = Field(
+        None,
+        description="every journal of the proposal, to jump to one with `journalId` (the first page of a run "
+        "written with a journal index; null on later pages and for older runs)",
+    )
 
 
 class ProposedPageQuery(BaseModel):
@@ -520,6 +532,12 @@ class ProposedPageQuery(BaseModel):
 
     pageSize: int = Field(100, ge=1, le=1000)
     continuationToken: str | None = Field(None, max_length=200)
+    journalId: str | None = Field(
+        None,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="start at this journal's first line (not with `continuationToken`)",
+    )
 
 
 class OutboxFile(_Answer):

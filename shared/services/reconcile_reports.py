@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -246,14 +246,21 @@ def list_reconciliations(
 
 
 def proposed_page(
-    service: BlobServiceClient, environment_id: str, run_id: str, page_size: int, continuation_token: str | None
+    service: BlobServiceClient,
+    environment_id: str,
+    run_id: str,
+    page_size: int,
+    continuation_token: str | None,
+    journal_id: str | None = None,
 ) -> dict[str, Any] | None:
     """A page of the run's proposed lines in journal order, or None when the run has no proposed journal.
 
     The token is the offset of the page's first line: the file of a committed run never changes, so
-    an offset names the same line on every call. With the run's journal index only the journals
-    holding the page are downloaded (a range each); a run without one is walked journal by journal
-    (never parsed whole), and the walk stops once the page and one line past it are read.
+    an offset names the same line on every call. ``journal_id`` starts the page at that journal's first
+    line (``UnknownJournal`` when the run has none of that id). With the run's journal index only the
+    journals holding the page are downloaded (a range each), and the first page lists every journal; a
+    run without one is walked journal by journal (never parsed whole), and the walk stops once the page
+    and one line past it are read.
     """
     offset = _offset(continuation_token) if continuation_token else 0
     container = service.get_container_client(REPORTS_CONTAINER)
@@ -261,10 +268,15 @@ def proposed_page(
     files = read_manifest(container, folder).get("files")
     files = files if isinstance(files, dict) else {}
     index = load_index(container, folder, files)
+    journals = None
     if index is not None:
+        if journal_id is not None:
+            offset = _first_line_of(journal_id, ((s.journal_id, s.first_line) for s in index.spans))
         blob = container.get_blob_client(f"{folder}/{JOURNAL_FILE}")
         items, more = lines_in(blob, index, offset, page_size)
         count: Any = index.line_count
+        if continuation_token is None:
+            journals = [{"journalId": s.journal_id, "lines": s.lines, "firstLine": s.first_line} for s in index.spans]
     else:
         file = open_report(container, folder, JOURNAL_FILE, files.get(JOURNAL_FILE))
         if file is None:
@@ -272,13 +284,36 @@ def proposed_page(
         with file:
             reader = ProposedJournalFile(file)
             count = reader.header().get("line_count")
+            if journal_id is not None:
+                offset = _first_line_of(journal_id, _first_lines(reader))
             items, more = lines_at(reader, offset, page_size)
     return {
         "runId": run_id,
         "lineCount": count if isinstance(count, int) else None,
+        "firstLine": offset,
         "items": items,
         "continuationToken": _offset_token(offset + len(items)) if more else None,
+        "journals": journals,
     }
+
+
+class UnknownJournal(LookupError):
+    """A page asked to start at a journal the run's proposal does not have."""
+
+
+def _first_line_of(journal_id: str, first_lines: Iterable[tuple[str, int]]) -> int:
+    for jid, first_line in first_lines:
+        if jid == journal_id:
+            return first_line
+    raise UnknownJournal(f"the proposal has no journal {journal_id}")
+
+
+def _first_lines(reader: ProposedJournalFile) -> Iterator[tuple[str, int]]:
+    """(journal id, its first line's number) walking the file: runs written before journal indexes."""
+    seen = 0
+    for journal in reader.journals():
+        yield str(journal.get("journal_id") or ""), seen
+        seen += len(journal.get("lines") or [])
 
 
 def lines_at(reader: ProposedJournalFile, offset: int, count: int) -> tuple[list[dict[str, Any]], bool]:

@@ -8,6 +8,7 @@ go to `CONSOLE_SCREENSHOTS` (a folder; `docs/images` refreshes the README's) or 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import re
@@ -220,10 +221,18 @@ def test_the_run_list_opens_the_run_with_its_report_embedded_and_lines_are_ticke
 
 
 def _commit_big_run(
-    storage_connection: str, environment: str, run: str, journals: int, lines_each: int, warnings: list[str]
+    storage_connection: str,
+    environment: str,
+    run: str,
+    journals: int,
+    lines_each: int,
+    warnings: list[str],
+    indexed: bool = False,
 ) -> None:
-    """A committed run whose proposal is bigger than a page: a summary and a proposed journal, as a run writes."""
+    """A committed run whose proposal is bigger than a page: a summary and a proposed journal, as a run writes
+    (with its journal index when ``indexed``, as runs write since; without, as older runs did)."""
     from shared.adapters.blob_reports import BlobReportSink
+    from shared.services.journal_indexing import index_of
 
     lines = journals * lines_each
     proposal = {
@@ -267,7 +276,12 @@ def _commit_big_run(
     }
     sink = BlobReportSink(BlobServiceClient.from_connection_string(storage_connection), f"{environment}/{run}")
     sink.write("summary.json", json.dumps(summary).encode(), "application/json")
-    sink.write("proposed_journal.json", json.dumps(proposal).encode(), "application/json")
+    written = json.dumps(proposal, separators=(",", ":")).encode()
+    sink.write("proposed_journal.json", written, "application/json")
+    if indexed:
+        index = index_of(io.BytesIO(written))
+        assert index is not None
+        sink.write("journal_index.json", json.dumps(index).encode(), "application/json")
     sink.commit()
 
 
@@ -317,6 +331,32 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     assert len(asked) == 2
     page.locator("#run-warnings").scroll_into_view_if_needed()
     shots(page, "approve-journal")  # the warning, the counts, then (scrolled) the pager and the journal field
+
+
+def test_a_journal_is_reached_from_the_journal_list_and_named_for_approval(console, storage_connection, monkeypatch):
+    """With the run's journal index the console lists every journal: one choice shows its lines (read by range,
+    not paged to) and one click names it for approval."""
+    from playwright.sync_api import expect
+
+    page, environment = console
+    run = "jump-" + uuid.uuid4().hex[:8]
+    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
+    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=90, warnings=[], indexed=True)
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    expect(page.locator("#lines-range")).to_have_text("Lines 1–100 of 270")
+    expect(page.locator("#journal-jump option")).to_have_count(4)  # the prompt and three journals
+    page.locator("#journal-jump").select_option(f"{run}-003")
+    expect(page.locator("#lines-range")).to_have_text("Lines 181–270 of 270")
+    expect(page.locator("#proposed-lines tbody tr")).to_have_count(90)
+    expect(page.locator("#proposed-lines tbody tr").first).to_contain_text(f"{run}-003")
+    expect(page.locator("#lines-next")).to_be_disabled()
+    expect(page.locator("#journal-jump")).to_have_value(f"{run}-003")
+    page.locator("#journal-name").click()
+    expect(page.locator("input[name=journalIds]")).to_have_value(f"{run}-003")
+    page.locator("#approve-selected").click()
+    expect(page.locator("#approval-result")).to_contain_text("90 line(s) posted as adjustments")
 
 
 def test_a_whole_proposal_is_approved_in_the_background_and_its_progress_shown(console, storage_connection):

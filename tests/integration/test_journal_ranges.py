@@ -62,8 +62,9 @@ def _whole(environment_id: str, run: str) -> dict:
     return json.loads(_reports().download_blob(f"{environment_id}/{run}/proposed_journal.json").readall())
 
 
-def _page(environment_id: str, run: str, size: int, token: str | None = None):
+def _page(environment_id: str, run: str, size: int, token: str | None = None, journal: str | None = None):
     params = {"pageSize": str(size), **({"continuationToken": token} if token else {})}
+    params.update({"journalId": journal} if journal else {})
     request = app_request(
         "GET",
         "http://localhost/api/x",
@@ -195,3 +196,44 @@ def test_an_index_of_another_file_is_not_used(run, environment_id):
     assert load_index(_reports(), folder, files) is None, "an index that fails its sha256 is not read"
     page = _page(environment_id, run, 3)
     assert page.status_code == 200 and len(json.loads(page.get_body())["items"]) == 3
+
+
+def test_a_page_can_start_at_a_journal_and_the_first_page_lists_them(run, environment_id):
+    whole = _whole(environment_id, run)
+    first = json.loads(_page(environment_id, run, 3).get_body())
+    assert [(j["journalId"], j["lines"], j["firstLine"]) for j in first["journals"]] == [
+        (j["journal_id"], len(j["lines"]), sum(len(k["lines"]) for k in whole["journals"][:n]))
+        for n, j in enumerate(whole["journals"])
+    ]
+    assert first["firstLine"] == 0
+    jumped = json.loads(_page(environment_id, run, 6, journal=f"{run}-004").get_body())
+    every = [line for journal in whole["journals"] for line in journal["lines"]]
+    assert jumped["firstLine"] == 12 and jumped["items"] == every[12:18]
+    following = json.loads(_page(environment_id, run, 6, jumped["continuationToken"]).get_body())
+    assert following["firstLine"] == 18 and following["items"] == every[18:23] and following["journals"] is None
+    assert following["continuationToken"] is None
+
+
+def test_a_jump_to_a_journal_the_run_lacks_or_with_a_token_is_refused(run, environment_id):
+    missing = _page(environment_id, run, 5, journal=f"{run}-099")
+    assert missing.status_code == 404 and "no journal" in json.loads(missing.get_body())["error"]["message"]
+    both = _page(environment_id, run, 5, _token(4), journal=f"{run}-002")
+    assert both.status_code == 400 and json.loads(both.get_body())["error"]["code"] == "InvalidQuery"
+    bad = _page(environment_id, run, 5, journal="../other-run")
+    assert bad.status_code == 400 and json.loads(bad.get_body())["error"]["code"] == "InvalidQuery"
+
+
+def test_a_jump_in_a_run_without_an_index_walks_to_the_journal(app_env, environment_id):
+    run = "old-" + uuid.uuid4().hex[:8]
+    journals = [
+        {"journal_id": f"{run}-{n:03d}", "lines": [{"line_id": f"L{n}-{i}", "item": f"I{i}"} for i in range(3)]}
+        for n in (1, 2, 3)
+    ]
+    sink = BlobReportSink(blob_service(), f"{environment_id}/{run}")
+    document = {"line_count": 9, "journals": journals}
+    sink.write("proposed_journal.json", json.dumps(document).encode(), "application/json")
+    sink.commit()
+    page = json.loads(_page(environment_id, run, 4, journal=f"{run}-002").get_body())
+    assert page["firstLine"] == 3 and [line["line_id"] for line in page["items"]] == ["L2-0", "L2-1", "L2-2", "L3-0"]
+    assert page["journals"] is None
+    assert _page(environment_id, run, 4, journal=f"{run}-004").status_code == 404

@@ -15,7 +15,7 @@
 //        A file bigger than REPORT_INLINE_MAX_BYTES answers 413 {error: {code: "UseDownloadLink"}} instead.
 //   GET  environment/{env}/reconciliation/{runId}/report/{name}/link
 //        → {name, url, expiresOn, contentType, bytes, sha256}: a read link straight to storage, minutes long.
-//   GET  environment/{env}/reconciliation/{runId}/proposed[?pageSize=&continuationToken=]
+//   GET  environment/{env}/reconciliation/{runId}/proposed[?pageSize=&continuationToken=|&journalId=]
 //        → {runId, lineCount, maxLinesPerApproval, items: [line as in proposed_journal.json], continuationToken}
 //   POST environment/{env}/reconciliation/{runId}/approve  body {organizationId, lineIds? | journalIds?, …}
 //        → {runId, target, mode, posted, lines?, journal?, files?, alreadyWritten?}
@@ -61,9 +61,9 @@ export function reportLink(runId, name) {
 
 /** One page of a run's proposed lines ({items, lineCount, maxLinesPerApproval, continuationToken}), or null
  *  when the run has none or the route is not there. Never the whole journal: a bad day has 100,000s. */
-export async function proposedPage(runId, continuationToken, pageSize = 100) {
+export async function proposedPage(runId, continuationToken, pageSize = 100, journalId = undefined) {
   try {
-    return await api("GET", envPath("reconciliation", runId, "proposed"), { query: { pageSize, continuationToken } });
+    return await api("GET", envPath("reconciliation", runId, "proposed"), { query: { pageSize, continuationToken, journalId } });
   } catch (error) {
     if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
     throw error;

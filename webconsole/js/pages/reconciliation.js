@@ -167,15 +167,40 @@ async function renderApproval(node, run, warnings) {
   const typed = h("input", { name: "lineIds", placeholder: "line id, line id, …", class: "grow", size: 50 });
   const listing = h("div", { id: "proposed-lines" });
   const limitNote = h("p", { class: "muted", id: "approval-limit" });
-  const pages = [null]; // the token of each page reached so far (the first page has none)
-  const offsets = [0]; // the number of each page's first line, counted from 0
+  // How each page reached so far was asked for: the first with nothing (or the journal jumped to), the
+  // others with the token of the page before.
+  const pages = [{}];
   let shown = null; // the page on screen, or null when the lines cannot be listed
+  let journalList = null; // every journal of the proposal (runs written with a journal index)
   const ticked = new Set(); // line ids ticked on any page: paging redraws the table, the choice stays
+
+  function journalJump() {
+    if (!journalList?.length) return null;
+    const select = h("select", { id: "journal-jump", "aria-label": "go to journal" },
+      h("option", { value: "" }, `Go to journal (${journalList.length.toLocaleString()})…`),
+      ...journalList.map((j) => h("option", { value: j.journalId, selected: pages[0].journalId === j.journalId },
+        `${j.journalId} · lines ${(j.firstLine + 1).toLocaleString()}–${(j.firstLine + j.lines).toLocaleString()}`)));
+    select.addEventListener("change", () => {
+      if (!select.value) return;
+      pages.length = 0;
+      pages.push({ journalId: select.value });
+      busy(select, () => showPage(0));
+    });
+    const name = h("button", { type: "button", id: "journal-name", title: "add the chosen journal to Whole journals below" }, "Approve this journal…");
+    name.addEventListener("click", () => {
+      const chosen = select.value || shown?.items?.[0]?.journal_id;
+      if (!chosen) return;
+      const named = journals.value.split(/[\s,]+/).filter(Boolean);
+      if (!named.includes(chosen)) journals.value = [...named, chosen].join(", ");
+      journals.focus();
+    });
+    return h("div", { class: "toolbar", id: "journal-toolbar" }, select, name);
+  }
 
   async function showPage(index) {
     let page;
     try {
-      page = await runs.proposedPage(run.runId, pages[index]);
+      page = await runs.proposedPage(run.runId, pages[index].token, 100, pages[index].journalId);
     } catch (error) {
       clear(listing, errorBox(error, "Could not list the proposed lines"));
       return;
@@ -185,9 +210,9 @@ async function renderApproval(node, run, warnings) {
       clear(listing, info("The proposed lines cannot be listed from this deployment. Paste line ids or journal ids of proposed_journal.json below, or leave both empty to approve every line."));
       return;
     }
-    if (page.continuationToken) pages[index + 1] = page.continuationToken;
-    const start = offsets[index];
-    offsets[index + 1] = start + page.items.length;
+    if (page.continuationToken) pages[index + 1] = { token: page.continuationToken };
+    if (page.journals) journalList = page.journals;
+    const start = page.firstLine ?? 0;
     const total = page.lineCount ?? "?";
     clear(limitNote, `One approval moves at most ${page.maxLinesPerApproval.toLocaleString()} lines. Lines are proposed in journals (`,
       h("code", {}, `${run.runId}-001`), ", …): tick lines on any page, or name whole journals.",
@@ -197,6 +222,7 @@ async function renderApproval(node, run, warnings) {
     previous.addEventListener("click", () => busy(previous, () => showPage(index - 1)));
     next.addEventListener("click", () => busy(next, () => showPage(index + 1)));
     clear(listing,
+      journalJump(),
       table([
         { label: "", value: (l) => h("input", {
           type: "checkbox", name: "approve", value: l.line_id, checked: ticked.has(l.line_id), "aria-label": `approve ${l.item}`,
