@@ -333,7 +333,9 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     shots(page, "approve-journal")  # the warning, the counts, then (scrolled) the pager and the journal field
 
 
-def test_a_journal_is_reached_from_the_journal_list_and_named_for_approval(console, storage_connection, monkeypatch):
+def test_a_journal_is_reached_from_the_journal_list_and_named_for_approval(
+    console, storage_connection, monkeypatch, shots
+):
     """With the run's journal index the console lists every journal: one choice shows its lines (read by range,
     not paged to) and one click names it for approval."""
     from playwright.sync_api import expect
@@ -355,6 +357,8 @@ def test_a_journal_is_reached_from_the_journal_list_and_named_for_approval(conso
     expect(page.locator("#journal-jump")).to_have_value(f"{run}-003")
     page.locator("#journal-name").click()
     expect(page.locator("input[name=journalIds]")).to_have_value(f"{run}-003")
+    page.locator("#journal-toolbar").scroll_into_view_if_needed()
+    shots(page, "journal-jump")
     page.locator("#approve-selected").click()
     expect(page.locator("#approval-result")).to_contain_text("90 line(s) posted as adjustments")
 
