@@ -8,7 +8,7 @@ the partition. A message that is not ours is refused (logged) rather than retrie
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import azure.functions as func
@@ -128,10 +128,9 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
     from functions.environment_config import config_of
     from functions.reconcile import erp_connector
     from shared.adapters.approval_jobs import BlobApprovalJobs
-    from shared.adapters.blob_reports import open_report
     from shared.adapters.external_outbox import BlobExternalOutbox
+    from shared.adapters.journal_ranges import proposal_reader
     from shared.adapters.ledger_tables import LedgerStore
-    from shared.adapters.proposed_journal_file import ProposedJournalFile
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.adapters.work_queues import WorkQueues
@@ -139,7 +138,6 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
     from shared.domain.reconciliation.naming import is_valid_run_id, run_path
     from shared.services.approve import Destination
     from shared.services.approve_background import approval_step, give_up
-    from shared.services.reconcile import JOURNAL
 
     def work(body: dict[str, Any]) -> None:
         environment_id = check_environment_id(str(body.get("environmentId")))
@@ -151,9 +149,8 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
         try:
             reports = service.get_container_client(REPORTS_CONTAINER)
 
-            def open_journal() -> Any:
-                file = open_report(reports, run_path(environment_id, run_id), JOURNAL)
-                return None if file is None else (file, ProposedJournalFile)
+            def open_journal(journal_ids: Sequence[str] | None) -> Any:  # named journals: by byte range
+                return proposal_reader(reports, run_path(environment_id, run_id), journal_ids)
 
             config = config_of(environment_id)
             destination = Destination(

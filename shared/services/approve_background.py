@@ -22,10 +22,11 @@ the external outbox leaves out lines it wrote, and a counting journal's id is it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from shared.adapters.proposed_journal_file import UnreadableJournal
 from shared.services.approve import (
@@ -71,7 +72,8 @@ class Queue(Protocol):
 
 
 class Journals(Protocol):
-    """The run's proposal read journal by journal (``ProposedJournalFile``)."""
+    """The run's proposal read journal by journal (``ProposedJournalFile``, or ``IndexedJournal`` by byte
+    range); each call of ``journals`` walks from the first journal again."""
 
     def header(self) -> dict[str, Any]: ...
 
@@ -184,7 +186,7 @@ def approval_step(
     jobs: ApprovalJobs,
     queue: Queue,
     to: Destination,
-    open_journal: Callable[[], tuple[IO[bytes], Callable[[IO[bytes]], Journals]] | None],
+    open_journal: Callable[[Sequence[str] | None], AbstractContextManager[Journals | None]],
     message: dict[str, Any],
     *,
     budget_s: float,
@@ -199,13 +201,11 @@ def approval_step(
         return doc
     job = _Job(jobs, queue, message, doc)
     started = clock()
-    opened = open_journal()
-    if opened is None:
-        return job.save(state="failed", message="the run has no proposed journal")
-    file, reader_of = opened
     try:
-        with file:
-            return _step(job, to, file, reader_of, lambda: clock() - started >= budget_s)
+        with open_journal(_request_of(doc).journal_ids) as reader:  # named journals: only their byte ranges
+            if reader is None:
+                return job.save(state="failed", message="the run has no proposed journal")
+            return _step(job, to, reader, lambda: clock() - started >= budget_s)
     except ApprovalRefused as refused:  # the environment's configuration changed since the check
         problems = [{"journalId": "", **p.model_dump()} for p in refused.problems][:MAX_PROBLEMS]
         text = f"proposed lines were refused after {doc['linesDone']:,} had been moved; fix them and ask again"
@@ -235,15 +235,8 @@ class _Job:
         return self.doc
 
 
-def _step(
-    job: _Job,
-    to: Destination,
-    file: IO[bytes],
-    reader_of: Callable[[IO[bytes]], Journals],
-    spent: Callable[[], bool],
-) -> dict[str, Any]:
+def _step(job: _Job, to: Destination, reader: Journals, spent: Callable[[], bool]) -> dict[str, Any]:
     doc, save, request = job.doc, job.save, _request_of(job.doc)
-    reader = reader_of(file)
     result = result_for(reader.header())
     if doc.get("journalsTotal") is None:  # first step: check everything, move nothing
         problems, journal_count, line_count, unknown = _check_all(to, reader.journals(), request, result)
@@ -261,9 +254,6 @@ def _step(
         )
         if spent():  # the check of a big proposal took the step's time: the moving is the next step's
             return job.later()
-        file.seek(0)
-        reader = reader_of(file)
-        reader.header()
     done = set(doc["journalsDone"])
     for journal_ids, lines in _parts(reader.journals(), request.journal_ids, done, request.max_lines):
         moved = move_selected(to, ApprovalResult(result.run_id, result.target, result.mode), lines, request)

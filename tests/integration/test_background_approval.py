@@ -13,10 +13,9 @@ from functions.inventory_config import put_configuration
 from functions.partition_work import reconciliation_approve
 from functions.reconcile import approve_reconciliation, get_background_approval
 from shared.adapters.approval_jobs import BlobApprovalJobs
-from shared.adapters.blob_reports import open_report
 from shared.adapters.external_outbox import BlobExternalOutbox
+from shared.adapters.journal_ranges import proposal_reader
 from shared.adapters.ledger_tables import LedgerStore
-from shared.adapters.proposed_journal_file import ProposedJournalFile
 from shared.adapters.storage_clients import blob_service
 from shared.adapters.work_queues import WorkQueues, decode
 from shared.services.approve import Destination
@@ -61,16 +60,17 @@ def _drain() -> list[dict[str, Any]]:
 def _step(env: str, run: str, message: dict[str, Any], budget_s: float = 0.0) -> dict[str, Any] | None:
     """One worker step with the real adapters; budget 0: one part a step, the next one queued."""
     service = blob_service()
-    reports = service.get_container_client("reports")
-
-    def open_journal():
-        file = open_report(reports, f"{env}/{run}", "proposed_journal.json")
-        return None if file is None else (file, ProposedJournalFile)
 
     to = Destination(LedgerStore(), env, *ALLOWED, external_outbox=BlobExternalOutbox(service))
     clock = iter(range(1_000_000)).__next__  # every part "takes" a second
     jobs, queues = BlobApprovalJobs(service), WorkQueues()
-    return approval_step(jobs, queues, to, open_journal, message, budget_s=budget_s, clock=clock)
+    return approval_step(jobs, queues, to, _opener(env, run), message, budget_s=budget_s, clock=clock)
+
+
+def _opener(env: str, run: str):
+    """How the queue worker opens the run's proposal: named journals by byte range when it has an index."""
+    reports = blob_service().get_container_client("reports")
+    return lambda journal_ids: proposal_reader(reports, f"{env}/{run}", journal_ids)
 
 
 def _run_queue(env: str, run: str) -> dict[str, Any]:
@@ -152,12 +152,11 @@ def test_a_bad_line_fails_the_whole_background_approval_and_moves_nothing(big_ru
     _queue(environment_id, big_run, {})
     [message] = _drain()
     service = blob_service()
-    reports = service.get_container_client("reports")
     failed = approval_step(
         BlobApprovalJobs(service),
         WorkQueues(),
         Destination(LedgerStore(), environment_id, ("pos",), ("sold",)),  # what the environment now allows
-        lambda: (open_report(reports, f"{environment_id}/{big_run}", "proposed_journal.json"), ProposedJournalFile),
+        _opener(environment_id, big_run),
         message,
         budget_s=0,
         clock=lambda: 0.0,
@@ -327,15 +326,12 @@ def test_a_counting_part_the_erp_refused_is_retried_and_never_marked_done(parts_
     _drain()
     approval_id = json.loads(_queue(environment_id, run, {}).get_body())["approvalId"]
     service = blob_service()
-    reports = service.get_container_client("reports")
 
     def step(connector) -> dict | None:
         [body] = _drain()
         to = Destination(LedgerStore(), environment_id, *ALLOWED, erp_connector=lambda: connector)
-        opened = (open_report(reports, f"{environment_id}/{run}", "proposed_journal.json"), ProposedJournalFile)
-        return approval_step(
-            BlobApprovalJobs(service), WorkQueues(), to, lambda: opened, body, budget_s=0, clock=lambda: 0.0
-        )
+        opened = _opener(environment_id, run)
+        return approval_step(BlobApprovalJobs(service), WorkQueues(), to, opened, body, budget_s=0, clock=lambda: 0.0)
 
     assert step(_DownErp())["journalsDone"] == []  # the check; the moving is the next step's
     assert len(_queued()) == 1
@@ -352,11 +348,10 @@ def test_lines_refused_after_the_check_fail_the_job_and_say_how_many_moved_befor
     assert _step(environment_id, big_run, body)["state"] == "running"  # checked against @iv / adjustment
     [body] = _drain()
     service = blob_service()
-    reports = service.get_container_client("reports")
-    opened = (open_report(reports, f"{environment_id}/{big_run}", "proposed_journal.json"), ProposedJournalFile)
+    opened = _opener(environment_id, big_run)
     narrowed = Destination(LedgerStore(), environment_id, ("pos",), ("sold",))  # the configuration changed since
     failed = approval_step(
-        BlobApprovalJobs(service), WorkQueues(), narrowed, lambda: opened, body, budget_s=0, clock=lambda: 0.0
+        BlobApprovalJobs(service), WorkQueues(), narrowed, opened, body, budget_s=0, clock=lambda: 0.0
     )
     assert failed["state"] == "failed" and "after 0 had been moved" in failed["message"]
     assert {p["field"] for p in failed["problems"]} == {"quantityDataSource", "physicalMeasure"}
@@ -416,10 +411,9 @@ def test_a_counting_line_without_its_count_fails_the_check_and_nothing_reaches_t
             raise AssertionError("nothing may be sent")
 
     service = blob_service()
-    reports = service.get_container_client("reports")
-    opened = (open_report(reports, f"{environment_id}/{run}", "proposed_journal.json"), ProposedJournalFile)
+    opened = _opener(environment_id, run)
     to = Destination(LedgerStore(), environment_id, *ALLOWED, erp_connector=Recording)
     jobs, queues = BlobApprovalJobs(service), WorkQueues()
-    failed = approval_step(jobs, queues, to, lambda: opened, body, budget_s=9, clock=lambda: 0.0)
+    failed = approval_step(jobs, queues, to, opened, body, budget_s=9, clock=lambda: 0.0)
     assert failed["state"] == "failed" and sent == []
     assert [(p["journalId"], p["field"]) for p in failed["problems"]] == [("BIG-002", "counted_quantity")]

@@ -237,3 +237,35 @@ def test_a_jump_in_a_run_without_an_index_walks_to_the_journal(app_env, environm
     assert page["firstLine"] == 3 and [line["line_id"] for line in page["items"]] == ["L2-0", "L2-1", "L2-2", "L3-0"]
     assert page["journals"] is None
     assert _page(environment_id, run, 4, journal=f"{run}-004").status_code == 404
+
+
+def test_a_background_approval_of_named_journals_reads_only_those(run, environment_id):
+    """The queue worker opens the proposal as the synchronous route does: named journals by byte range."""
+    import base64
+
+    import azure.functions as func
+
+    from functions.partition_work import reconciliation_approve
+    from shared.adapters.approval_jobs import BlobApprovalJobs
+    from shared.adapters.work_queues import WorkQueues, decode
+    from shared.services.approve_background import APPROVE_WORK
+
+    queue = WorkQueues().client(APPROVE_WORK)
+    for message in queue.receive_messages(max_messages=32):  # other tests' steps
+        queue.delete_message(message)
+    _corrupt(environment_id, run, 6)
+    body = {"organizationId": "usmf", "background": True, "journalIds": [f"{run}-002", f"{run}-003"]}
+    queued = _approve(environment_id, run, body)
+    assert queued.status_code == 202, queued.get_body()
+    approval_id = json.loads(queued.get_body())["approvalId"]
+    for _ in range(10):  # deliver steps as the host would, until none is queued
+        messages = list(queue.receive_messages(max_messages=32))
+        if not messages:
+            break
+        for message in messages:
+            text = base64.b64encode(json.dumps(decode(message.content)).encode())
+            reconciliation_approve(func.QueueMessage(id=message.id, body=text))
+            queue.delete_message(message)
+    job = BlobApprovalJobs(blob_service()).load(environment_id, run, approval_id)
+    assert job is not None and job["state"] == "done", job
+    assert job["posted"] == 2 * PER_JOURNAL and sorted(job["journalsDone"]) == [f"{run}-002", f"{run}-003"]
