@@ -125,18 +125,14 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
     """One step of a background approval (shared/services/approve_background.py)."""
     import time
 
-    from functions.environment_config import config_of
-    from functions.reconcile import erp_connector
+    from functions.reconcile import approval_destination
     from shared.adapters.approval_jobs import BlobApprovalJobs
-    from shared.adapters.external_outbox import BlobExternalOutbox
     from shared.adapters.journal_ranges import proposal_reader
-    from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.adapters.work_queues import WorkQueues
     from shared.domain.identifiers import check_environment_id
     from shared.domain.reconciliation.naming import is_valid_run_id, run_path
-    from shared.services.approve import Destination
     from shared.services.approve_background import approval_step, give_up
 
     def work(body: dict[str, Any]) -> None:
@@ -152,15 +148,7 @@ def reconciliation_approve(msg: func.QueueMessage) -> None:
             def open_journal(journal_ids: Sequence[str] | None) -> Any:  # named journals: by byte range
                 return proposal_reader(reports, run_path(environment_id, run_id), journal_ids)
 
-            config = config_of(environment_id)
-            destination = Destination(
-                LedgerStore(),
-                environment_id,
-                config.data_source_names(),
-                config.measure_names(),
-                erp_connector=erp_connector,
-                external_outbox=BlobExternalOutbox(service),
-            )
+            destination = approval_destination(service, environment_id)
             budget = get_settings().sweep_budget_s
             approval_step(jobs, WorkQueues(), destination, open_journal, body, budget_s=budget, clock=time.monotonic)
         except Exception as exc:

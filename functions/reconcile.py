@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
     from shared.domain.journals import ErpConnector
-    from shared.services.approve import ApprovalRequest
+    from shared.services.approve import ApprovalRequest, Destination
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -243,15 +243,14 @@ def get_reconciliation_outbox_file(req: func.HttpRequest) -> func.HttpResponse:
 def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
     """Move the non-master side by approved lines; body `{organizationId, lineIds?, dataSource?, ...}`."""
     from functions.http_input import BadRequest, read_json
-    from shared.adapters.external_outbox import ApprovalBusy, BlobExternalOutbox
+    from shared.adapters.external_outbox import ApprovalBusy
     from shared.adapters.journal_ranges import proposal_reader
-    from shared.adapters.ledger_tables import LedgerStore
     from shared.adapters.proposed_journal_file import UnreadableJournal
     from shared.adapters.storage_clients import blob_service
     from shared.adapters.storage_names import REPORTS_CONTAINER
     from shared.domain.reconciliation.journal import TooManyToApprove, UnknownJournalError, UnknownLineError
     from shared.domain.reconciliation.naming import run_path
-    from shared.services.approve import ApprovalRefused, Destination, NothingToApprove, approve
+    from shared.services.approve import ApprovalRefused, NothingToApprove, approve
 
     try:
         env, run_id = _env_and_run(req)
@@ -259,21 +258,12 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         request = _approval_request(body, get_settings().max_lines_per_request)
     except BadRequest as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
-    from functions.environment_config import config_of
 
     service = blob_service()
     container = service.get_container_client(REPORTS_CONTAINER)
     if isinstance(body, dict) and body.get("background") is True:
         return _queue_approval(service, env, run_id, request)
-    config = config_of(env)  # the environment's own configuration, exactly as ingest checks lines against it
-    destination = Destination(
-        LedgerStore(),
-        env,
-        config.data_source_names(),
-        config.measure_names(),
-        erp_connector=erp_connector,
-        external_outbox=BlobExternalOutbox(service),
-    )
+    destination = approval_destination(service, env)
     try:
         # only this environment's run; named journals are read by range when the run has an index
         with proposal_reader(container, run_path(env, run_id), request.journal_ids) as proposed:
@@ -356,6 +346,25 @@ def get_background_approval(req: func.HttpRequest) -> func.HttpResponse:
     if job is None:
         return error_response(404, "NotFound", f"no background approval {approval_id} of run {run_id} in {env}")
     return model_response(ApprovalJob, _job_answer(job))
+
+
+def approval_destination(service: BlobServiceClient, environment_id: str) -> Destination:
+    """Where an approval in the environment moves lines: checked against its own configuration, exactly as
+    ingest checks lines, into its ledger, its ERP connector or the external system's outbox."""
+    from functions.environment_config import config_of
+    from shared.adapters.external_outbox import BlobExternalOutbox
+    from shared.adapters.ledger_tables import LedgerStore
+    from shared.services.approve import Destination
+
+    config = config_of(environment_id)
+    return Destination(
+        LedgerStore(),
+        environment_id,
+        config.data_source_names(),
+        config.measure_names(),
+        erp_connector=erp_connector,
+        external_outbox=BlobExternalOutbox(service),
+    )
 
 
 def erp_connector() -> ErpConnector:
