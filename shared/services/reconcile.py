@@ -415,7 +415,8 @@ def _build(
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
     journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
-    index = index_from_spans(journal_file, journal.header(), journal.spans())
+    spans = journal.spans()
+    index = None if spans is None else index_from_spans(journal_file, journal.header(), spans)
     finance = build_finance_reports(
         finance_rows,
         summary,
@@ -437,7 +438,7 @@ def _build(
             Report(HISTORY, "application/json", _json_bytes(brief_of(summary))),
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
             Report(JOURNAL, "application/json", journal_file),
-            Report(JOURNAL_INDEX, "application/json", _json_bytes(index)),
+            *([] if index is None else [Report(JOURNAL_INDEX, "application/json", _json_bytes(index))]),
         ],
     )
 

@@ -275,7 +275,7 @@ def proposed_page(
         blob = container.get_blob_client(f"{folder}/{JOURNAL_FILE}")
         items, more = lines_in(blob, index, offset, page_size)
         count: Any = index.line_count
-        if continuation_token is None:
+        if continuation_token is None and len(index.spans) <= LISTED_JOURNALS_MAX:
             journals = [{"journalId": s.journal_id, "lines": s.lines, "firstLine": s.first_line} for s in index.spans]
     else:
         file = open_report(container, folder, JOURNAL_FILE, files.get(JOURNAL_FILE))
@@ -295,6 +295,10 @@ def proposed_page(
         "continuationToken": _offset_token(offset + len(items)) if more else None,
         "journals": journals,
     }
+
+
+LISTED_JOURNALS_MAX = 1_000
+"""Journals the first page lists (a million lines at the default 1,000 a journal); more are not listed."""
 
 
 class UnknownJournal(LookupError):

@@ -269,3 +269,42 @@ def test_a_background_approval_of_named_journals_reads_only_those(run, environme
     job = BlobApprovalJobs(blob_service()).load(environment_id, run, approval_id)
     assert job is not None and job["state"] == "done", job
     assert job["posted"] == 2 * PER_JOURNAL and sorted(job["journalsDone"]) == [f"{run}-002", f"{run}-003"]
+
+
+def test_a_proposal_of_too_many_journals_is_not_indexed_and_still_served(
+    app_env, environment_id, tmp_path, monkeypatch
+):
+    from shared.domain.reconciliation import journal
+
+    monkeypatch.setattr(journal, "INDEXED_JOURNALS_MAX", 3)
+    erp, wms = tmp_path / "erp.csv", tmp_path / "wms.csv"
+    erp.write_text(
+        "ItemNumber,InventorySiteId,InventoryWarehouseId,OnHandQuantity\n"
+        + "".join(f"A{i:03d},1,13,{i}\n" for i in range(10))
+    )
+    wms.write_text("item_id;warehouse;on_hand\n" + "".join(f"A{i:03d};13;{i + 1}\n" for i in range(10)))
+    run = "many-" + uuid.uuid4().hex[:8]
+    run_reconciliation(
+        SnapshotSource(erp),
+        SnapshotSource(wms),
+        ReconcileConfig(journal_max_lines=2),  # 5 journals
+        [],
+        BlobReportSink(blob_service(), f"{environment_id}/{run}"),
+        run_id=run,
+    )
+    assert "journal_index.json" not in read_manifest(_reports(), f"{environment_id}/{run}")["files"]
+    page = json.loads(_page(environment_id, run, 3, journal=f"{run}-004").get_body())
+    assert page["firstLine"] == 6 and [line["item"] for line in page["items"]] == ["A006", "A007", "A008"]
+    assert page["journals"] is None
+    approved = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-005"]})
+    assert approved.status_code == 200 and json.loads(approved.get_body())["posted"] == 2
+
+
+def test_the_first_page_lists_journals_only_up_to_a_limit(run, environment_id, monkeypatch):
+    from shared.services import reconcile_reports
+
+    monkeypatch.setattr(reconcile_reports, "LISTED_JOURNALS_MAX", 5)  # the run has 6
+    first = json.loads(_page(environment_id, run, 3).get_body())
+    assert first["journals"] is None and len(first["items"]) == 3
+    jumped = json.loads(_page(environment_id, run, 3, journal=f"{run}-006").get_body())
+    assert jumped["firstLine"] == 20

@@ -332,6 +332,11 @@ def journal_document(run_id: str, journals: list[list[ProposedLine]], config: Re
     }
 
 
+INDEXED_JOURNALS_MAX = 10_000
+"""Journals a run indexes for ranged reads (a bad day has 303 of 1,000 lines). A proposal cut into more
+(``journal_max_lines`` set very low) is not indexed: its index would cost memory in the run and more to
+read than the journals it points at."""
+
 JOURNAL_HEAD_KEPT = 10_000
 """Lines ``JournalText`` keeps as text for ``head`` (the reports show the first ~1,000)."""
 
@@ -365,7 +370,8 @@ class JournalText:
         self._first: list[str] = []  # the first ``keep`` line texts (all of them without ``emit``)
         self._journal_id: str | None = None
         self._bytes = 0  # UTF-8 bytes of the body so far
-        self._journals: list[list[Any]] = []  # [journal id, body offset, lines] per journal
+        # [journal id, body offset, lines] per journal, for the journal index; None past INDEXED_JOURNALS_MAX
+        self._journals: list[list[Any]] | None = []
 
     def _out(self, text: str) -> None:
         self._bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
@@ -380,13 +386,17 @@ class JournalText:
         if self._journal_id != journal_id:
             opening = f'{{"journal_id":{encode_basestring(journal_id)},"lines":['
             separator = "]}," if self.journal_count else ""
-            self._journals.append([journal_id, self._bytes + len(separator), 0])
+            if self._journals is not None and len(self._journals) == INDEXED_JOURNALS_MAX:
+                self._journals = None
+            if self._journals is not None:
+                self._journals.append([journal_id, self._bytes + len(separator), 0])
             self._out(separator + opening + text)
             self._journal_id = journal_id
             self.journal_count += 1
         else:
             self._out("," + text)
-        self._journals[-1][2] += 1
+        if self._journals is not None:
+            self._journals[-1][2] += 1
         if self._keep < 0 or len(self._first) < self._keep:
             self._first.append(text)
         self.line_count += 1
@@ -398,7 +408,8 @@ class JournalText:
         self.add_text(journal_id, texts[0])
         if len(texts) > 1:
             self._out("," + ",".join(texts[1:]))
-            self._journals[-1][2] += len(texts) - 1
+            if self._journals is not None:
+                self._journals[-1][2] += len(texts) - 1
             room = len(texts) - 1 if self._keep < 0 else max(0, self._keep - len(self._first))
             self._first.extend(texts[1 : 1 + room])
             self.line_count += len(texts) - 1
@@ -418,9 +429,12 @@ class JournalText:
         """The document's fields before ``journals`` (what ``head_text`` writes)."""
         return _journal_head(self.run_id, self.line_count, self.config)
 
-    def spans(self) -> list[tuple[str, int, int, int]]:
+    def spans(self) -> list[tuple[str, int, int, int]] | None:
         """Each journal as (id, byte offset in the document, byte length, lines): where ``head_text() +
-        body + tail_text()`` has it, the comma between two journals in neither."""
+        body + tail_text()`` has it, the comma between two journals in neither. None for a proposal of
+        more than ``INDEXED_JOURNALS_MAX`` journals (not indexed: readers walk it)."""
+        if self._journals is None:
+            return None
         if not self._journals:
             return []
         head = len(self.head_text().encode("utf-8"))

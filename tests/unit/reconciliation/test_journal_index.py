@@ -122,3 +122,18 @@ def test_the_writers_spans_give_the_index_the_scan_finds(journals):
     whole = (batched.head_text() + "".join(pieces) + batched.tail_text() + "\n").encode()
     assert whole == data
     assert index_from_spans(io.BytesIO(whole), batched.header(), batched.spans()) == index_of(io.BytesIO(whole))
+
+
+def test_a_proposal_of_more_journals_than_are_indexed_has_no_spans(monkeypatch):
+    """``journal_max_lines`` of 1 on a bad day would be 300,000 journals: their spans would cost the run
+    memory and the index more to read than the journals. Past the limit the run keeps none."""
+    from shared.domain.reconciliation import journal
+
+    monkeypatch.setattr(journal, "INDEXED_JOURNALS_MAX", 2)
+    text = JournalText("r", ReconcileConfig())
+    text.add_texts("r-001", [_line(1), _line(2)])
+    text.add_text("r-002", _line(3))
+    assert [s[0] for s in text.spans() or []] == ["r-001", "r-002"]
+    text.add_text("r-003", _line(4))
+    text.add_text("r-003", _line(5))
+    assert text.spans() is None and text.line_count == 5 and text.journal_count == 3
