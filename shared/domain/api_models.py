@@ -523,7 +523,7 @@ class ProposedPage(_Answer):
     journals: list[ProposedJournalEntry] | None = Field(
         None,
         description="every journal of the proposal, to jump to one with `journalId` (the first page of a run "
-        "written with a journal index; null on later pages and for older runs)",
+        "written with a journal index, up to 1,000 journals; null on later pages, for older runs and beyond that)",
     )
 
 
