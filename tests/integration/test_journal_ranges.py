@@ -308,3 +308,12 @@ def test_the_first_page_lists_journals_only_up_to_a_limit(run, environment_id, m
     assert first["journals"] is None and len(first["items"]) == 3
     jumped = json.loads(_page(environment_id, run, 3, journal=f"{run}-006").get_body())
     assert jumped["firstLine"] == 20
+
+
+def test_a_journal_file_cut_short_behind_the_manifest_is_refused_not_a_server_error(run, environment_id):
+    _reports().upload_blob(f"{environment_id}/{run}/proposed_journal.json", b'{"journals":[]}', overwrite=True)
+    late = _page(environment_id, run, 4, journal=f"{run}-006")
+    assert late.status_code == 404
+    assert "do not match the run's journal index" in json.loads(late.get_body())["error"]["message"]
+    approval = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-006"]})
+    assert approval.status_code == 404
