@@ -401,8 +401,6 @@ def _approval_request(body: object, max_lines: int) -> ApprovalRequest:
         raise BadRequest(400, "InvalidBody", "organizationId is required (the ERP company, e.g. usmf)")
     line_ids = _id_list(body, "lineIds", "proposed line ids")
     journal_ids = _id_list(body, "journalIds", "journal ids of the proposal (e.g. the run id + -001)")
-    if line_ids is not None and journal_ids is not None:
-        raise BadRequest(400, "InvalidBody", "give lineIds or journalIds, not both")
     if line_ids is not None and len(set(line_ids)) > max_lines:
         raise BadRequest(
             413,

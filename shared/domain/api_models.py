@@ -351,16 +351,20 @@ class ReconciliationRun(_Answer):
 
 
 class ApprovalIn(BaseModel):
-    """Which proposed lines of a run to move: all (neither `lineIds` nor `journalIds`), the named lines, or every
-    line of the named journals. One approval moves at most `INGEST_MAX_LINES` lines (default 10,000); a bigger
-    selection is refused whole with `413 TooManyLines`, naming the journals to approve a part at a time."""
+    """Which proposed lines of a run to move: all (neither `lineIds` nor `journalIds`), the named lines, every
+    line of the named journals, or the named lines of the named journals (both: only those journals are read,
+    so give them when you know them). One approval moves at most `INGEST_MAX_LINES` lines (default 10,000); a
+    bigger selection is refused whole with `413 TooManyLines`, naming the journals to approve a part at a
+    time."""
 
     model_config = ConfigDict(extra="forbid")
 
     organizationId: str = Field(description="the ERP company, e.g. usmf")
     lineIds: list[str] | None = Field(None, description="`line_id` values of proposed_journal.json")
     journalIds: list[str] | None = Field(
-        None, description="`journal_id` values of proposed_journal.json (`{runId}-001` …); not with `lineIds`"
+        None,
+        description="`journal_id` values of proposed_journal.json (`{runId}-001` …); with `lineIds`: the journals "
+        "those lines are in (a line elsewhere is `400 UnknownLineIds`)",
     )
     dataSource: str | None = Field(None, description="default `@iv`")
     physicalMeasure: str | None = Field(None, description="default `adjustment`")

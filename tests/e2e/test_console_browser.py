@@ -698,22 +698,27 @@ def test_level_sync_last_sent_pages_with_next_and_previous(console, queued_app):
 
 
 def test_lines_ticked_on_several_pages_are_approved_together(console, storage_connection, monkeypatch):
-    """Paging redraws the table: a line ticked on page 1 must still be approved after ticking one on page 2."""
+    """Paging redraws the table: a line ticked on page 1 must still be approved after ticking one on page 2.
+    The approval names the ticked lines' journals too, so the API reads only those journals."""
     from playwright.sync_api import expect
 
     page, environment = console
     run = "pages-" + uuid.uuid4().hex[:8]
     monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
-    _commit_big_run(storage_connection, environment, run, journals=2, lines_each=90, warnings=[])
+    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=60, warnings=[], indexed=True)
     _navigate(page, "Reconciliation", "#/reconciliation")
     page.locator("input[name=runId]").fill(run)
     page.get_by_role("button", name="Open run").click()
     page.locator(f"input[name=approve][value='{run}-1-2']").check()
     page.locator("#lines-next").click()
     expect(page.locator("#lines-range")).to_have_text("Lines 101–180 of 180")
-    page.locator(f"input[name=approve][value='{run}-2-50']").check()
+    page.locator(f"input[name=approve][value='{run}-3-50']").check()
     page.locator("#lines-previous").click()
     expect(page.locator(f"input[name=approve][value='{run}-1-2']")).to_be_checked()  # still ticked when back
-    page.locator("#approve-selected").click()
+    with page.expect_request(lambda r: r.url.endswith("/approve") and r.method == "POST") as sent:
+        page.locator("#approve-selected").click()
     expect(page.locator("#approval-result")).to_contain_text("2 line(s) posted as adjustments")
-    expect(page.locator("#approval-result")).to_contain_text(f"recon-{run}-2-50")
+    expect(page.locator("#approval-result")).to_contain_text(f"recon-{run}-3-50")
+    body = json.loads(sent.value.post_data or "{}")
+    assert sorted(body["lineIds"]) == [f"{run}-1-2", f"{run}-3-50"]
+    assert sorted(body["journalIds"]) == [f"{run}-001", f"{run}-003"]

@@ -317,3 +317,18 @@ def test_a_journal_file_cut_short_behind_the_manifest_is_refused_not_a_server_er
     assert "do not match the run's journal index" in json.loads(late.get_body())["error"]["message"]
     approval = _approve(environment_id, run, {"organizationId": "usmf", "journalIds": [f"{run}-006"]})
     assert approval.status_code == 404
+
+
+def test_lines_named_with_their_journals_are_read_from_those_journals_only(run, environment_id):
+    """The console names the journals of the lines ticked: the approval reads those journals' ranges only."""
+    whole = _whole(environment_id, run)
+    wanted = [whole["journals"][1]["lines"][0]["line_id"], whole["journals"][2]["lines"][3]["line_id"]]
+    elsewhere = whole["journals"][3]["lines"][0]["line_id"]
+    _corrupt(environment_id, run, 6)
+    journals = [f"{run}-002", f"{run}-003"]
+    outside = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": [elsewhere], "journalIds": journals})
+    assert outside.status_code == 400 and json.loads(outside.get_body())["error"]["code"] == "UnknownLineIds"
+    approved = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": wanted, "journalIds": journals})
+    assert approved.status_code == 200, approved.get_body()
+    body = json.loads(approved.get_body())
+    assert body["posted"] == 2 and [line["id"] for line in body["lines"]] == [f"recon-{i}" for i in wanted]

@@ -172,7 +172,8 @@ async function renderApproval(node, run, warnings) {
   const pages = [{}];
   let shown = null; // the page on screen, or null when the lines cannot be listed
   let journalList = null; // every journal of the proposal (runs written with a journal index)
-  const ticked = new Set(); // line ids ticked on any page: paging redraws the table, the choice stays
+  // line id → its journal, for the lines ticked on any page: paging redraws the table, the choice stays
+  const ticked = new Map();
 
   function journalJump() {
     if (!journalList?.length) return null;
@@ -226,7 +227,7 @@ async function renderApproval(node, run, warnings) {
       table([
         { label: "", value: (l) => h("input", {
           type: "checkbox", name: "approve", value: l.line_id, checked: ticked.has(l.line_id), "aria-label": `approve ${l.item}`,
-          onchange: (event) => (event.target.checked ? ticked.add(l.line_id) : ticked.delete(l.line_id)),
+          onchange: (event) => (event.target.checked ? ticked.set(l.line_id, l.journal_id) : ticked.delete(l.line_id)),
         }) },
         { label: "Journal", value: (l) => l.journal_id || "—" },
         { label: "Item", value: (l) => l.item },
@@ -248,7 +249,7 @@ async function renderApproval(node, run, warnings) {
     clear(result);
     const split = (text) => text.split(/[\s,]+/).filter(Boolean);
     const journalIds = split(journals.value);
-    const lineIds = shown ? [...ticked] : split(typed.value);
+    const lineIds = shown ? [...ticked.keys()] : split(typed.value);
     if (journalIds.length && lineIds.length) {
       clear(result, errorBox({ message: "Approve ticked lines or whole journals, not both at once." }, "Two selections"));
       return;
@@ -259,7 +260,10 @@ async function renderApproval(node, run, warnings) {
     }
     if (!shown && !journalIds.length && !lineIds.length && !window.confirm("Approve every proposed line of this run?")) return;
     if (warnings.length && !window.confirm(`This run has ${warnings.length} warning(s):\n\n${warnings.join("\n\n")}\n\nApprove anyway?`)) return;
-    const selection = journalIds.length ? { journalIds } : lineIds.length ? { lineIds } : {};
+    // ticked lines name their journals too: the API then reads only those journals of a big proposal
+    const journalsOfTicked = shown ? [...ticked.values()] : [];
+    const within = journalsOfTicked.length && journalsOfTicked.every(Boolean) ? { journalIds: [...new Set(journalsOfTicked)] } : {};
+    const selection = journalIds.length ? { journalIds } : lineIds.length ? { lineIds, ...within } : {};
     try {
       const answer = await runs.approve(run.runId, { organizationId: organization.value.trim(), ...selection });
       clear(result,
