@@ -345,7 +345,7 @@ def test_approval_by_journal_ids_posts_exactly_those_journals(approval_limit_5, 
     [
         ({"journalIds": ["NOPE-001"]}, 400, "UnknownJournalIds"),
         ({"journalIds": "BIG-001"}, 400, "InvalidBody"),
-        ({"journalIds": ["BIG-001"], "lineIds": ["J1L1"]}, 400, "InvalidBody"),
+        ({"journalIds": ["BIG-001"], "lineIds": ["J2L1"]}, 400, "UnknownLineIds"),  # a line of another journal
         ({"journalIds": ["BIG 001;"]}, 400, "InvalidBody"),
         ({"lineIds": [f"J1L{n}" for n in range(1, 7)]}, 413, "TooManyLines"),
     ],
