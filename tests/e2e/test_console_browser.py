@@ -333,6 +333,17 @@ def test_a_big_proposal_is_listed_a_page_at_a_time_and_a_whole_journal_is_approv
     shots(page, "approve-journal")  # the warning, the counts, then (scrolled) the pager and the journal field
 
 
+def _open_big_run(page, environment: str, storage_connection: str, monkeypatch, prefix: str, **proposal) -> str:
+    """A big run committed (``_commit_big_run``) and opened in the console's Reconciliation page."""
+    run = prefix + uuid.uuid4().hex[:8]
+    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
+    _commit_big_run(storage_connection, environment, run, warnings=[], **proposal)
+    _navigate(page, "Reconciliation", "#/reconciliation")
+    page.locator("input[name=runId]").fill(run)
+    page.get_by_role("button", name="Open run").click()
+    return run
+
+
 def test_a_journal_is_reached_from_the_journal_list_and_named_for_approval(
     console, storage_connection, monkeypatch, shots
 ):
@@ -341,12 +352,8 @@ def test_a_journal_is_reached_from_the_journal_list_and_named_for_approval(
     from playwright.sync_api import expect
 
     page, environment = console
-    run = "jump-" + uuid.uuid4().hex[:8]
-    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
-    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=90, warnings=[], indexed=True)
-    _navigate(page, "Reconciliation", "#/reconciliation")
-    page.locator("input[name=runId]").fill(run)
-    page.get_by_role("button", name="Open run").click()
+    proposal = {"journals": 3, "lines_each": 90, "indexed": True}
+    run = _open_big_run(page, environment, storage_connection, monkeypatch, "jump-", **proposal)
     expect(page.locator("#lines-range")).to_have_text("Lines 1–100 of 270")
     expect(page.locator("#journal-jump option")).to_have_count(4)  # the prompt and three journals
     page.locator("#journal-jump").select_option(f"{run}-003")
@@ -703,12 +710,8 @@ def test_lines_ticked_on_several_pages_are_approved_together(console, storage_co
     from playwright.sync_api import expect
 
     page, environment = console
-    run = "pages-" + uuid.uuid4().hex[:8]
-    monkeypatch.setenv("OMNISYNC_STORAGE", storage_connection)
-    _commit_big_run(storage_connection, environment, run, journals=3, lines_each=60, warnings=[], indexed=True)
-    _navigate(page, "Reconciliation", "#/reconciliation")
-    page.locator("input[name=runId]").fill(run)
-    page.get_by_role("button", name="Open run").click()
+    proposal = {"journals": 3, "lines_each": 60, "indexed": True}
+    run = _open_big_run(page, environment, storage_connection, monkeypatch, "pages-", **proposal)
     page.locator(f"input[name=approve][value='{run}-1-2']").check()
     page.locator("#lines-next").click()
     expect(page.locator("#lines-range")).to_have_text("Lines 101–180 of 180")
