@@ -27,10 +27,9 @@ from shared.domain.reconciliation.journal_index import (
     JournalSpan,
     parse_index,
 )
+from shared.domain.reconciliation.naming import JOURNAL_FILE
 
 log = logging.getLogger(__name__)
-
-JOURNAL_FILE = "proposed_journal.json"
 
 
 def load_index(container: ContainerClient, folder: str, files: Mapping[str, Any]) -> JournalIndex | None:
@@ -56,18 +55,12 @@ def load_index(container: ContainerClient, folder: str, files: Mapping[str, Any]
 
 class IndexedJournal:
     """``approve.ProposedJournal`` over byte ranges: the header from the index, then the journals of
-    ``spans`` (all of them by default), each downloaded and checked when it is reached."""
+    ``spans``, each downloaded and checked when it is reached."""
 
-    def __init__(self, blob: BlobClient, index: JournalIndex, spans: list[JournalSpan] | None = None) -> None:
+    def __init__(self, blob: BlobClient, index: JournalIndex, spans: list[JournalSpan]) -> None:
         self._blob = blob
         self._index = index
-        self._spans = list(index.spans) if spans is None else spans
-
-    @classmethod
-    def of_run(
-        cls, container: ContainerClient, folder: str, index: JournalIndex, spans: list[JournalSpan] | None = None
-    ) -> IndexedJournal:
-        return cls(container.get_blob_client(f"{folder}/{JOURNAL_FILE}"), index, spans)
+        self._spans = spans
 
     def header(self) -> dict[str, Any]:
         return {k: self._index.header[k] for k in HEADER_FIELDS if k in self._index.header}
@@ -124,7 +117,8 @@ def proposal_reader(
         return
     index = load_index(container, folder, files) if journal_ids is not None else None
     if index is not None and journal_ids is not None:
-        yield IndexedJournal.of_run(container, folder, index, index.named(set(journal_ids)))
+        blob = container.get_blob_client(f"{folder}/{JOURNAL_FILE}")
+        yield IndexedJournal(blob, index, index.named(set(journal_ids)))
         return
     file = open_report(container, folder, JOURNAL_FILE, files[JOURNAL_FILE])
     if file is None:

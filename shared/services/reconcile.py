@@ -37,7 +37,7 @@ from shared.domain.reconciliation.history import (
     trend_direction,
 )
 from shared.domain.reconciliation.journal_index import JOURNAL_INDEX_FILE
-from shared.domain.reconciliation.naming import HISTORY_FILE, SUMMARY_FILE
+from shared.domain.reconciliation.naming import HISTORY_FILE, JOURNAL_FILE, SUMMARY_FILE
 from shared.domain.reconciliation.summary import WarehouseTotals, differing_share_warning
 from shared.services.finance_reports import (
     DIFFERENCES,
@@ -55,7 +55,7 @@ SUMMARY_SCHEMA = "omnisync.reconciliation.summary/1"
 DISCREPANCIES = "discrepancies.csv"
 SUMMARY = SUMMARY_FILE
 REPORT = "report.html"
-JOURNAL = "proposed_journal.json"
+JOURNAL = JOURNAL_FILE
 HISTORY = HISTORY_FILE
 """The summary without its two long lists, for later runs' history (``brief_of``); not a report file."""
 JOURNAL_INDEX = JOURNAL_INDEX_FILE

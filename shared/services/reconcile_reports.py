@@ -20,12 +20,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from shared.adapters.blob_reports import list_runs, open_report, read_manifest, read_report
-from shared.adapters.journal_ranges import JOURNAL_FILE, lines_in, load_index
+from shared.adapters.journal_ranges import lines_in, load_index
 from shared.adapters.proposed_journal_file import ProposedJournalFile
 from shared.adapters.report_links import read_link
 from shared.adapters.storage_names import REPORTS_CONTAINER
 from shared.domain.reconciliation.history import first_entries
-from shared.domain.reconciliation.naming import run_path
+from shared.domain.reconciliation.naming import JOURNAL_FILE, run_path
 from shared.domain.reconciliation.summary_text import parse_summary
 from shared.services.reconcile import SUMMARY, listing_of
 

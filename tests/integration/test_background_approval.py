@@ -67,6 +67,16 @@ def _step(env: str, run: str, message: dict[str, Any], budget_s: float = 0.0) ->
     return approval_step(jobs, queues, to, _opener(env, run), message, budget_s=budget_s, clock=clock)
 
 
+def _counting_proposal(run: str) -> dict[str, Any]:
+    """Two journals of two lines in counting mode, each line counted at 7."""
+    proposal = _big_proposal(run, journals=2, lines_each=2)
+    proposal["mode"] = "counting"
+    for journal in proposal["journals"]:
+        for line in journal["lines"]:
+            line["counted_quantity"] = "7"
+    return proposal
+
+
 def _opener(env: str, run: str):
     """How the queue worker opens the run's proposal: named journals by byte range when it has an index."""
     reports = blob_service().get_container_client("reports")
@@ -317,12 +327,7 @@ def test_a_counting_part_the_erp_refused_is_retried_and_never_marked_done(parts_
     monkeypatch.setenv("ERP_CONNECTOR", "outbox")
     reset_settings()
     run = "bgc-" + uuid.uuid4().hex[:8]
-    proposal = _big_proposal(run, journals=2, lines_each=2)
-    proposal["mode"] = "counting"
-    for journal in proposal["journals"]:
-        for line in journal["lines"]:
-            line["counted_quantity"] = "7"
-    _commit(environment_id, run, proposal)
+    _commit(environment_id, run, _counting_proposal(run))
     _drain()
     approval_id = json.loads(_queue(environment_id, run, {}).get_body())["approvalId"]
     service = blob_service()
@@ -393,11 +398,7 @@ def test_a_runs_background_approvals_are_listed_newest_first_and_only_in_its_env
 
 def test_a_counting_line_without_its_count_fails_the_check_and_nothing_reaches_the_erp(parts_of_5, environment_id):
     run = "bgn-" + uuid.uuid4().hex[:8]
-    proposal = _big_proposal(run, journals=2, lines_each=2)
-    proposal["mode"] = "counting"
-    for journal in proposal["journals"]:
-        for line in journal["lines"]:
-            line["counted_quantity"] = "7"
+    proposal = _counting_proposal(run)
     del proposal["journals"][1]["lines"][1]["counted_quantity"]
     _commit(environment_id, run, proposal)
     _drain()

@@ -28,6 +28,7 @@ ENVIRONMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 """Same rule as ``shared.domain.identifiers.ENVIRONMENT_ID`` (the ledger's), repeated to keep this module pure."""
 SUMMARY_FILE = "summary.json"
 HISTORY_FILE = "history.json"
+JOURNAL_FILE = "proposed_journal.json"
 """A run's summary without its streak list and audit flags: what later runs read for their history."""
 SNAPSHOT_EXTENSIONS = {"csv": "csv", "txt": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet"}
 
