@@ -36,7 +36,7 @@ from shared.domain.reconciliation.journal import (
     line_id_tail,
 )
 from shared.domain.reconciliation.model import Discrepancy
-from shared.domain.reconciliation.report_view import CATEGORY_LABELS, id_cell
+from shared.domain.reconciliation.report_view import CATEGORY_LABELS, DIGITS_KEPT_AS_NUMBER, id_cell
 from shared.domain.reconciliation.rules import (
     CENT,
     HUNDRED,
@@ -215,6 +215,13 @@ class _Cells(dict[str, tuple[str, str, str, str]]):
 
 
 def _cells_of(text: str) -> tuple[str, str, str, str]:
+    if text.isascii() and text.isdigit():  # most item numbers: what the general path gives them, made directly
+        kept = "'" + text if (len(text) > 1 and text[0] == "0") or len(text) > DIGITS_KEPT_AS_NUMBER else text
+        return text, kept, '"' + text + '"', text
+    return _cells_in_general(text)
+
+
+def _cells_in_general(text: str) -> tuple[str, str, str, str]:
     plain = neutralise(text)
     return _csv_cell(plain), _csv_cell(id_cell(plain)), encode_basestring(text), plain
 
@@ -246,11 +253,12 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     wh_pos, site_pos, serial_pos = pos.get("warehouse"), pos.get("site"), pos.get("serial")
     json_at = tuple(pos.get(name) for name in ("warehouse", "batch", "status", "location"))
 
-    before_get = sinks.before.get
-    streaks_add = sinks.streaks.add
+    before_runs = sinks.before.joined_runs  # looked up inline: history.joined_key(item, warehouse)
+    streaks_add_many = sinks.streaks.add_many
     builder = sinks.builder
-    pairs: dict[tuple[Category, str], _Bucket] = {}
+    sums: dict[tuple[Category, str], list[Any]] = {}  # summary._Bucket's fields, in its order, as a list
     top, top_n = builder._top, builder.top_n
+    seq = builder._seq
     finance = sinks.finance_rows
     kept_over, kept_other, kept_max = finance.over, finance.other, finance._max
     journal_add = sinks.journal.add_texts
@@ -280,24 +288,28 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
     max_lines, material_only = sinks.proposer.max_lines, sinks.proposer.material_only
     counting = config.journal_mode is JournalMode.COUNTING
     s = encode_basestring
-    run_json, target_json, mode_json = s(run_id), s(sinks.proposer.target), s(sinks.proposer.mode)
+    run_json = s(run_id)
+    run_part = f'"target":{s(sinks.proposer.target)},"mode":{s(sinks.proposer.mode)},"item":'
     id_prefix = line_id_prefix(run_id, config)
-    journals, lines_in_journal, journal_id, journal_json = 0, 0, "", ""
+    journals, lines_in_journal, journal_id, journal_part = 0, 0, "", ""
 
     site_added = site_pos is None
     labels = {c: CATEGORY_LABELS.get(c, c.value) for c in Category}
+    values = {c: c.value for c in Category}  # Enum.value is a descriptor call: a dict is cheaper per key
     category_json = {c: s(c) for c in Category}
     match, differs = Category.MATCH, Category.QUANTITY_DIFFERS
     only_erp, only_wms = Category.ONLY_IN_ERP, Category.ONLY_IN_WMS
     cells = _Cells()
     suffixes: dict[tuple[Any, ...], tuple[str, str, list[str], str, str]] = {}
-    last_cost_text, last_cost = "", Decimal(0)
+    costs: dict[str, tuple[Decimal, str]] = {}  # cost text -> (cost, its canonical text)
     last_item, item_cells = None, ("", "", "", "")
 
     for batch in cmp.raw_batches():
         machine_lines: list[str] = []
         finance_lines: list[str] = []
         journal_lines: list[str] = []
+        streak_keys: list[tuple[str, str]] = []
+        streak_runs: list[int] = []
         machine_write, finance_write, journal_write = (
             machine_lines.append,
             finance_lines.append,
@@ -312,21 +324,28 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
             if cost_text is None:
                 cost_text = r[n + 13]
             if cost_text is None:
-                cost = None
-            elif cost_text != last_cost_text:  # an item's keys are adjacent and share its cost
-                last_cost_text, last_cost = cost_text, _clean_cost(cost_text)
-                cost = last_cost
+                cost = cost_t = None
             else:
-                cost = last_cost
+                known = costs.get(cost_text)
+                if known is None:
+                    if len(costs) >= 65_536:
+                        costs.clear()
+                    known = costs[cost_text] = (_clean_cost(cost_text), cost_text.rstrip("0").rstrip("."))
+                cost, cost_t = known
             if cls is None:
                 cls = r[n + 14]
-            e = Decimal(eq_text) if en else ZERO
-            w = Decimal(wq_text) if wn else ZERO
             # rules.fmt of the engine's DECIMAL text (always QTY_SCALE places, never "-0"): the
             # trailing zeros and a bare point go, as fmt(Decimal(text)) would drop them
-            erp_t = eq_text.rstrip("0").rstrip(".") if en else "0"
-            wms_t = wq_text.rstrip("0").rstrip(".") if wn else "0"
-            cost_t = None if cost_text is None else cost_text.rstrip("0").rstrip(".")
+            if en:
+                e = Decimal(eq_text)
+                erp_t = eq_text.rstrip("0").rstrip(".")
+            else:
+                e, erp_t = ZERO, "0"
+            if wn:
+                w = Decimal(wq_text)
+                wms_t = wq_text.rstrip("0").rstrip(".")
+            else:
+                w, wms_t = ZERO, "0"
             wh = r[wh_pos] if wh_pos is not None else ""
             site = smin if smin is not None else wh_site.get(wh)
             fig = figures.get(wh)
@@ -338,7 +357,13 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
 
             # rules.assess (classify, difference, value, percent, materiality)
             diff = w - e
-            diff_t = fmt(diff)
+            diff_t = str(diff)  # rules.fmt, inlined (a difference of two six-place texts has no exponent)
+            if "E" in diff_t:
+                diff_t = fmt(diff)
+            elif "." in diff_t:
+                diff_t = diff_t.rstrip("0").rstrip(".")
+            if diff_t == "-0":
+                diff_t = "0"
             if e == w:
                 category = match
             elif not en:
@@ -347,11 +372,20 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 category = only_erp
             else:
                 category = differs
-            value = None if cost is None else diff * cost
-            value_t = None if value is None else fmt(value)
+            if cost is None:
+                value = value_t = abs_value = None
+            else:
+                value = diff * cost
+                value_t = str(value)  # rules.fmt, inlined; a cost made integral keeps no zeros, so "E" may come
+                if "E" in value_t or "e" in value_t:
+                    value_t = fmt(value)
+                elif "." in value_t:
+                    value_t = value_t.rstrip("0").rstrip(".")
+                if value_t == "-0":
+                    value_t = "0"
+                abs_value = abs(value)
             master_qty = w if master_wms else e
             abs_diff = abs(diff)
-            abs_value = None if value is None else abs(value)
             pct = abs_diff * HUNDRED / abs(master_qty) if master_qty != 0 else None
             # fmt of a percent quantized to 2 places: str never writes it with an exponent, it is >= 0
             pct_t = "" if pct is None else str(pct.quantize(CENT)).rstrip("0").rstrip(".")
@@ -402,11 +436,12 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                     measure_stats[name].add(ma)
 
             # history: the streak of (item, warehouse)
-            hkey = (item, wh)
-            counts = material if audit_material else diff != 0
-            runs = before_get(hkey, 0) + 1 if counts else 0
-            if counts:
-                streaks_add(hkey, runs)
+            if material if audit_material else diff != 0:
+                runs = before_runs.get(f"{len(item)}:{item}{wh}", 0) + 1 if before_runs else 1
+                streak_keys.append((item, wh))
+                streak_runs.append(runs)
+            else:
+                runs = 0
             audit = runs >= audit_after
             if (e < 0 or w < 0) and len(negative) < negative_max:
                 negative.append({**_key(names, r, item), "erp_quantity": erp_t, "wms_quantity": wms_t})
@@ -424,14 +459,14 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 )
             machine_suffix, finance_suffix, plain_suffix, journal_key, id_tail = suffix
             material_t = "yes" if material else "no"
+            audit_t = "yes" if audit else "no"
             # every reason is ASCII words, fmt() numbers and measure names ([a-z0-9_]): never a
             # formula, never a character CSV quotes or JSON escapes
             reasons_text = "; ".join(reason_tuple)
             tail = (
-                f",{erp_t},{wms_t},{diff_t},{cost_t or ''},{value_t or ''},{pct_t},{runs},"
-                f"{'yes' if audit else 'no'},{reasons_text}\r\n"
+                f",{erp_t},{wms_t},{diff_t},{cost_t or ''},{value_t or ''},{pct_t},{runs},{audit_t},{reasons_text}\r\n"
             )
-            machine_write(f"{category.value},{material_t},{item_cells[0]}{machine_suffix}{tail}")
+            machine_write(f"{values[category]},{material_t},{item_cells[0]}{machine_suffix}{tail}")
             finance_write(f"{labels[category]},{material_t},{item_cells[1]}{finance_suffix}{tail}")
             kept = kept_over if material else kept_other
             if len(kept) < kept_max:
@@ -448,28 +483,34 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                         value_t or "",
                         pct_t,
                         str(runs),
-                        "yes" if audit else "no",
+                        audit_t,
                         reasons_text,
                     ]
                 )
 
-            # summary.SummaryBuilder.add
-            bucket = pairs.get((category, wh))
-            if bucket is None:
-                bucket = pairs[(category, wh)] = _Bucket()
-            # one bucket per (category, warehouse), merged into the summary's three at the end (_merge)
-            bucket.add(material, diff, abs_diff, value, abs_value)
+            # summary.SummaryBuilder.add, one bucket per (category, warehouse), merged into the
+            # summary's three at the end (_merge)
+            b = sums.get((category, wh))
+            if b is None:
+                b = sums[(category, wh)] = [0, 0, ZERO, ZERO, ZERO, ZERO, 0]
+            b[0] += 1
+            b[1] += material
+            b[2] += diff
+            b[3] += abs_diff
+            if value is None:
+                b[6] += diff != 0
+            else:
+                b[4] += value
+                b[5] += abs_value
             rank = abs_value if abs_value is not None else ZERO
-            builder._seq += 1
-            seq = -builder._seq
-            smallest = top[0] if len(top) >= top_n else None  # (rank, seq) > smallest's, spelled out
-            if smallest is None or rank > smallest[0] or (rank == smallest[0] and seq > smallest[1]):
+            seq += 1
+            if len(top) < top_n or rank > top[0][0] or (rank == top[0][0] and -seq > top[0][1]):
                 a = Assessment(category, e, w, diff, value, pct, material, reason_tuple)
                 d = Discrepancy(_key(names, r, item), site, cls, cost, a, runs, audit=audit, measures=measures)
                 if len(top) < top_n:
-                    heapq.heappush(top, (rank, seq, d))
+                    heapq.heappush(top, (rank, -seq, d))
                 else:
-                    heapq.heapreplace(top, (rank, seq, d))
+                    heapq.heapreplace(top, (rank, -seq, d))
 
             # journal.JournalProposer.text_of
             if diff != 0 and (material or not material_only):
@@ -480,7 +521,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                     journals += 1
                     lines_in_journal = 0
                     journal_id = f"{run_id}-{journals:03d}"
-                    journal_json = s(journal_id)
+                    journal_part = f'","run_id":{run_json},"journal_id":{s(journal_id)},"line_number":'
                 lines_in_journal += 1
                 if master_wms:
                     master_t, book_t, delta_t, moves_in = wms_t, erp_t, diff_t, diff > 0
@@ -495,21 +536,23 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 cost_json = "null" if cost_t is None else '"' + cost_t + '"'
                 line_id = line_id_of(id_prefix, item, id_tail)
                 journal_write(
-                    f'{{"line_id":"{line_id}","run_id":{run_json},"journal_id":{journal_json},'
-                    f'"line_number":{lines_in_journal},"target":{target_json},"mode":{mode_json},'
-                    f'"item":{item_cells[2]},{journal_key},"quantity_delta":"{delta_t}",'
-                    f'"counted_quantity":{counted_json},"book_quantity":"{book_t}","unit_cost":{cost_json},'
-                    f'"value":{value_json},"category":{category_json[category]},'
-                    f'"reasons":[{reasons_json}],"movement":"{"receipt" if moves_in else "issue"}",'
-                    f'"review":{"true" if material else "false"},"serial":{serial_json}}}',
+                    f'{{"line_id":"{line_id}{journal_part}{lines_in_journal},{run_part}{item_cells[2]},'
+                    f'{journal_key},"quantity_delta":"{delta_t}","counted_quantity":{counted_json},'
+                    f'"book_quantity":"{book_t}","unit_cost":{cost_json},"value":{value_json},'
+                    f'"category":{category_json[category]},"reasons":[{reasons_json}],'
+                    f'"movement":"{"receipt" if moves_in else "issue"}","review":{"true" if material else "false"},'
+                    f'"serial":{serial_json}}}',
                 )
         finance.rows += len(batch)
         sinks.machine.write("".join(machine_lines))
         finance._spool.write("".join(finance_lines))
         journal_add(journal_id, journal_lines)
+        streaks_add_many(streak_keys, streak_runs)
         sinks.machine.spill()
         finance.spill()
         sinks.journal_body.spill()
+    builder._seq = seq
+    pairs = {key: _Bucket(*b) for key, b in sums.items()}
     _merge(pairs, builder)
 
 

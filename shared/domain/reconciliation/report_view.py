@@ -85,7 +85,9 @@ _SPREADSHEET_CONVERTS = re.compile(
 
 
 # A plain integer of up to 15 digits without a leading zero reads back exactly the same.
-_SAME_AS_NUMBER = re.compile(r"^(0|[1-9]\d{0,14})$")
+DIGITS_KEPT_AS_NUMBER = 15
+"""A spreadsheet keeps 15 significant digits: a longer integer id reads back changed."""
+_SAME_AS_NUMBER = re.compile(rf"^(0|[1-9]\d{{0,{DIGITS_KEPT_AS_NUMBER - 1}}})$")
 
 
 def spreadsheet_would_convert(text: str) -> bool:

@@ -112,6 +112,27 @@ def test_out_of_balance_log_joins_thousands_of_entries_into_a_few_strings() -> N
     assert len(entries) == 10_000 and entries[9_999] == {"item": "I009999", "warehouse": "1", "runs": 1}
 
 
+def test_out_of_balance_log_takes_a_batch_as_it_takes_each_key() -> None:
+    """``add_many`` (one call per engine batch) ends where ``add`` per key ends: repeats skipped,
+    a key out of order part way through a batch, chunks of 4,096 and flagged streaks."""
+    pairs = [((f"I{i // 3:06d}", str(i % 3)), 1 + i % 5) for i in range(9_000)]
+    pairs.insert(4_500, pairs[4_499])  # a repeat of the previous key
+    late = [*pairs[:7_000], (("A", "0"), 4), *pairs[7_000:]]  # out of order inside a batch
+    for keyed in (pairs, late):
+        one = OutOfBalanceLog(audit_after=3)
+        for key, runs in keyed:
+            one.add(key, runs)
+        expected = one.entries().json_text, one.flagged_entries().json_text  # read once: entries() hands over its text
+        for size in (1, 7, 2_048, 10_000):
+            many = OutOfBalanceLog(audit_after=3)
+            for start in range(0, len(keyed), size):
+                chunk = keyed[start : start + size]
+                many.add_many([k for k, _ in chunk], [n for _, n in chunk])
+            assert (many.entries().json_text, many.flagged_entries().json_text) == expected
+        assert len(json.loads(expected[0])) == len({k for k, _ in keyed})
+        assert '"runs":4' in expected[1]
+
+
 def test_compact_entries_read_as_history_like_the_list() -> None:
     entries = [{"item": "X", "warehouse": "1", "runs": 2}, {"item": "Y", "warehouse": "2", "runs": 1}]
     as_list = {"run_id": "a", "status": "ok", "out_of_balance": entries}

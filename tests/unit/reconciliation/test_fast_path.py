@@ -245,3 +245,13 @@ def test_sums_too_large_to_prove_exact_are_made_by_the_reference_path(
     assert "running the reference path" in caplog.text
     assert len(summary["totals"]["abs_value_difference"].split(".")[0]) > 20
     assert files["summary.json"]
+
+
+@pytest.mark.parametrize(
+    "text", ["0", "7", "00417", "417", "0" * 16, "9" * 15, "1" + "0" * 15, "12a", "١٢", "²", "-5", "1E5", ""]
+)
+def test_item_cells_of_digit_ids_are_what_the_general_rules_make(text: str) -> None:
+    """Most item numbers are digits: their cells skip the regular expressions but must not differ."""
+    from shared.services.reconcile_stream import _cells_in_general, _cells_of
+
+    assert _cells_of(text) == _cells_in_general(text)
