@@ -7,7 +7,7 @@ subprocess and measures wall time and peak RSS of that process alone
 one JSON object with all figures and ratios.
 
     python bench/reconcile.py [--rows 1000000] [--only ours,duckdb_join] [--keep DIR]
-    python bench/reconcile.py --only duckdb_like_for_like,ours --differing 0.3 --vs-normal-day
+    python bench/reconcile.py --only duckdb_like_for_like,ours --differing 0.3 --vs-normal-day --repeat 3
 
 ``duckdb_like_for_like`` is the fair floor for ours: duplicates summed on both sides, full outer
 join, differences written to a file (``duckdb_join`` only joins raw rows).
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -255,6 +256,21 @@ def _ratio(a: dict[str, Any], b: dict[str, Any], key: str) -> float | None:
     return round(a[key] / b[key], 3)
 
 
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One method's figures over the rounds: median wall and CPU time, the highest peak."""
+    failed = [r for r in runs if r.get("wall_s") is None]
+    if failed:
+        return failed[0]
+    out: dict[str, Any] = {
+        "wall_s": round(statistics.median(r["wall_s"] for r in runs), 3),
+        "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 3),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+    }
+    if len(runs) > 1:
+        out["wall_s_by_round"] = [r["wall_s"] for r in runs]
+    return out
+
+
 def _generate_in_child(rows: int, directory: Path, differing: float) -> None:
     subprocess.run(
         [
@@ -278,6 +294,7 @@ def main() -> None:
         action="store_true",
         help="also run ours on a normal day (1 %% differing) of the same size; ratio bad_day_vs_normal_day_*",
     )
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of every method, interleaved; medians reported")
     ap.add_argument("--task", help=argparse.SUPPRESS)
     ap.add_argument("--erp", help=argparse.SUPPRESS)
     ap.add_argument("--wms", help=argparse.SUPPRESS)
@@ -285,6 +302,8 @@ def main() -> None:
     args = ap.parse_args()
     if not 0 <= args.differing <= 1:
         ap.error("--differing must be between 0 and 1")
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     if args.task == "generate":
         generate(args.rows, Path(args.out), args.differing)
         return
@@ -307,24 +326,27 @@ def main() -> None:
             f"{wms.stat().st_size >> 20} MB",
             file=sys.stderr,
         )
-        figures: dict[str, Any] = {}
-        for m in methods:
-            out = work / f"out-{m}"
-            out.mkdir(exist_ok=True)
-            figures[m] = measure(m, erp, wms, out)
-            print(f"{m:18s} {figures[m]}", file=sys.stderr)
-            shutil.rmtree(out, ignore_errors=True)
+        normal_dir = work / "normal-day"
         if args.vs_normal_day and "ours" in methods:
-            normal_dir = work / "normal-day"
             normal_dir.mkdir(exist_ok=True)
             _generate_in_child(args.rows, normal_dir, 0.01)
-            out = work / "out-ours-normal-day"
-            out.mkdir(exist_ok=True)
-            figures["ours_normal_day"] = measure("ours", normal_dir / "erp.csv", normal_dir / "wms.csv", out)
-            print(f"{'ours (1 % day)':18s} {figures['ours_normal_day']}", file=sys.stderr)
-            shutil.rmtree(out, ignore_errors=True)
+        # Rounds interleave the methods (and the normal day), so a slow spell of a shared machine
+        # falls on all of them alike; each figure is the median over the rounds.
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for _ in range(args.repeat):
+            runs = [(m, m, erp, wms) for m in methods]
+            if args.vs_normal_day and "ours" in methods:
+                runs.append(("ours_normal_day", "ours", normal_dir / "erp.csv", normal_dir / "wms.csv"))
+            for name, method, e, w in runs:
+                out = work / f"out-{name}"
+                out.mkdir(exist_ok=True)
+                got = measure(method, e, w, out)
+                rounds.setdefault(name, []).append(got)
+                print(f"{name:18s} {got}", file=sys.stderr)
+                shutil.rmtree(out, ignore_errors=True)
+        figures = {name: _median_of(runs) for name, runs in rounds.items()}
         ours = figures.get("ours", {})
-        ratios = {
+        ratios: dict[str, Any] = {
             f"ours_vs_{m}_{k}": _ratio(ours, figures[m], key)
             for m in ("duckdb_join", "duckdb_like_for_like", "datacompy_pandas", "datacompy_polars")
             if m in figures
@@ -336,6 +358,10 @@ def main() -> None:
         vs_like = ratios.get("ours_vs_duckdb_like_for_like_wall")
         normal = figures.get("ours_normal_day", {})
         if normal:
+            pairs = [
+                _ratio(bad, good, "wall_s") for bad, good in zip(rounds["ours"], rounds["ours_normal_day"], strict=True)
+            ]
+            ratios["bad_day_vs_normal_day_wall_by_round"] = pairs
             ratios["bad_day_vs_normal_day_wall"] = _ratio(ours, normal, "wall_s")
             ratios["bad_day_vs_normal_day_rss"] = _ratio(ours, normal, "peak_rss_mb")
             ratios["bad_day_vs_normal_day_cpu"] = _ratio(ours, normal, "cpu_s")
