@@ -35,7 +35,8 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -106,21 +107,30 @@ class BlobReportSink:
         self.run_id = run_id
         self.content_hash = content_hash
         self.run_time = run_time if run_time is None or run_time.tzinfo else run_time.replace(tzinfo=UTC)
-        self._staged: dict[str, tuple[IO[bytes], dict[str, Any]]] = {}
+        self._staged: dict[str, tuple[IO[bytes], dict[str, Any], bool]] = {}  # name -> (file, meta, owned)
 
     def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None:
+        """Hash the report now; upload it in ``commit``. A seekable file (the run's spooled reports) is
+        read twice instead of copied, so the caller keeps it open and unchanged until ``commit`` or
+        ``abort`` (``publish`` does); anything else is copied to a temp file first."""
         if not _valid_name(name):
             raise ValueError(f"invalid report name {name!r}")
-        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_CHUNK)  # noqa: SIM115 - closed in commit/abort
+        if isinstance(data, bytes) or not data.seekable():
+            spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_CHUNK)  # noqa: SIM115 - closed in commit/abort
+            owned = True
+            for chunk in _chunks(data):
+                spool.write(chunk)
+        else:
+            spool, owned = data, False
+        start = spool.seek(0) if owned else spool.tell()
         digest, size = hashlib.sha256(), 0
-        for chunk in _chunks(data):
-            spool.write(chunk)
+        while chunk := spool.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
-        spool.seek(0)
+        spool.seek(start)
         if name in self._staged:
-            self._staged[name][0].close()
-        self._staged[name] = (spool, {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size})
+            self._release(self._staged[name])
+        self._staged[name] = (spool, {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size}, owned)
 
     def commit(self, listing: Mapping[str, str] | None = None) -> None:
         """``listing``: figures a run list shows, stored as the manifest's metadata (``listing_of_blob``)."""
@@ -133,12 +143,20 @@ class BlobReportSink:
             stated = self.run_time.isoformat(timespec="microseconds") if self.run_time else None
             run_time = stated or metadata.get(RUN_TIME) or now
             first_commit = metadata.get(FIRST_COMMIT) or metadata.get(RUN_TIME) or now
-            for name, (spool, meta) in sorted(self._staged.items()):
-                self._upload(name, spool, meta["content_type"])
+            with ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="report-upload") as pool:
+                try:
+                    uploads = _ConcurrentUploads(pool)
+                    for name, (spool, meta, _) in sorted(self._staged.items()):
+                        blob = self._container.get_blob_client(f"{self.run_id}/{name}")
+                        uploads.add(blob, spool, ContentSettings(content_type=meta["content_type"]))
+                    uploads.finish()
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)
+                    raise
             manifest = {
                 "schema": MANIFEST_SCHEMA,
                 "run_id": self.run_id,
-                "files": {name: meta for name, (_, meta) in sorted(self._staged.items())},
+                "files": {name: meta for name, (_, meta, _) in sorted(self._staged.items())},
             }
             body = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
             meta = {
@@ -158,21 +176,12 @@ class BlobReportSink:
     def abort(self) -> None:
         self._close()
 
-    def _upload(
-        self, name: str, data: bytes | IO[bytes], content_type: str, metadata: dict[str, str] | None = None
-    ) -> None:
-        """One report, from memory (small) or streamed from its staged file in ``_CHUNK`` blocks.
-
-        ``upload_blob`` of a file up to the SDK's ``max_single_put_size`` (64 MB) reads the whole
-        file into memory for a single request; a bad day's differences.csv is ~28 MB, so staged
-        files go up block by block (stage, then one commit: the blob still changes atomically).
-        """
+    def _upload(self, name: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> None:
+        """The manifest, last and alone (the reports go up together first: ``_ConcurrentUploads``)."""
         settings = ContentSettings(content_type=content_type)
-        blob_name = f"{self.run_id}/{name}"
-        if isinstance(data, bytes):
-            self._container.upload_blob(blob_name, data, overwrite=True, content_settings=settings, metadata=metadata)
-            return
-        upload_in_blocks(self._container.get_blob_client(blob_name), data, settings, metadata)
+        self._container.upload_blob(
+            f"{self.run_id}/{name}", data, overwrite=True, content_settings=settings, metadata=metadata
+        )
 
     def _ensure_container(self) -> None:
         # Bicep creates it in Azure; Azurite starts empty.
@@ -180,9 +189,77 @@ class BlobReportSink:
             self._container.create_container()
 
     def _close(self) -> None:
-        for spool, _ in self._staged.values():
-            spool.close()
+        for staged in self._staged.values():
+            self._release(staged)
         self._staged.clear()
+
+    @staticmethod
+    def _release(staged: tuple[IO[bytes], dict[str, Any], bool]) -> None:
+        """Close a copy this sink made; a caller's own file is the caller's to close."""
+        spool, _, owned = staged
+        if owned:
+            spool.close()
+
+
+UPLOAD_CONCURRENCY = 4
+"""Requests in flight while a report set goes up. One at a time, a bad day's 200 MB waited on each
+4 MB block's round trip in turn; four keep the link busy and hold at most four blocks in memory."""
+
+
+class _ConcurrentUploads:
+    """Every file of a report set up at once: small files in one request, large ones as blocks staged
+    in parallel, each blob's block list committed once all its blocks are in (so each blob still
+    changes atomically, and nothing is visible before the manifest anyway). A block is read only
+    when a request slot is free, so at most ``UPLOAD_CONCURRENCY`` blocks are in memory."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._slots = threading.BoundedSemaphore(UPLOAD_CONCURRENCY)
+        self._sent: list[Future[Any]] = []
+        self._pending: list[tuple[BlobClient, list[BlobBlock], ContentSettings]] = []
+
+    def add(self, blob: BlobClient, data: IO[bytes], settings: ContentSettings) -> None:
+        chunk = self._read(data)
+        if len(chunk) < _CHUNK:
+            self._send(blob.upload_blob, chunk, overwrite=True, content_settings=settings)
+            return
+        blocks: list[BlobBlock] = []
+        while chunk:
+            block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+            self._send(blob.stage_block, block_id, chunk)
+            blocks.append(BlobBlock(block_id=block_id))
+            chunk = self._read(data)
+        self._slots.release()  # the empty read at the end sends nothing
+        self._pending.append((blob, blocks, settings))
+
+    def finish(self) -> None:
+        """Wait for every block, then commit every block list; the first failure is raised."""
+        for future in self._sent:
+            future.result()
+        commits = [
+            self._pool.submit(blob.commit_block_list, blocks, content_settings=settings)
+            for blob, blocks, settings in self._pending
+        ]
+        for future in commits:
+            future.result()
+
+    def _read(self, data: IO[bytes]) -> bytes:
+        self._slots.acquire()
+        try:
+            return data.read(_CHUNK)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _send(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Send what ``_read`` took a slot for; the slot frees when the request is done."""
+        try:
+            future = self._pool.submit(call, *args, **kwargs)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        self._sent.append(future)
 
 
 def upload_in_blocks(

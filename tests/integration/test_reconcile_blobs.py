@@ -10,11 +10,10 @@ import json
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.adapters.blob_reports import BlobReportSink
 from shared.adapters.storage_clients import blob_service
@@ -301,22 +300,20 @@ def test_crash_inside_commit_is_not_trusted(
     sink = BlobReportSink(service, f"{ENV}/{run_id}", REPORTS)
     for name in ("discrepancies.csv", "proposed_journal.json", "report.html", "summary.json"):
         sink.write(name, b"new " + name.encode(), "text/plain")
-    real: Callable[..., None] = sink._upload
-    calls: list[str] = []
+    real = BlobClient.upload_blob
 
-    def crash_after_first(name: str, *args: object) -> None:
-        calls.append(name)
-        if len(calls) > 1:
+    def summary_crashes(self: BlobClient, *args: object, **kwargs: object) -> object:
+        if self.blob_name.endswith("/summary.json"):  # the reports go up together: this one fails
             raise OSError("simulated crash during commit")
-        real(name, *args)
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(sink, "_upload", crash_after_first)
+    monkeypatch.setattr(BlobClient, "upload_blob", summary_crashes)
     with pytest.raises(OSError):
         sink.commit()
     after = reports(service, run_id)
     assert after["manifest.json"] == before["manifest.json"]  # the manifest still describes the old set
     container = service.get_container_client(REPORTS)
-    assert after["discrepancies.csv"] == b"new discrepancies.csv"  # overwritten before the crash ...
+    assert after["discrepancies.csv"] == b"new discrepancies.csv"  # overwritten beside the crash ...
     assert read_report(container, f"{ENV}/{run_id}", "discrepancies.csv") is None  # ... and readers refuse it
     assert read_report(container, f"{ENV}/{run_id}", "summary.json") == before["summary.json"]
 
