@@ -19,6 +19,7 @@ The last printed line is one JSON object with every figure and the ratios agains
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import tempfile
@@ -46,8 +47,9 @@ def generate(path: Path, lines: int) -> None:
             texts = []
             for k in range(1, min(PER_JOURNAL, lines - n) + 1):
                 n += 1
+                line_id = hashlib.sha256(str(n).encode()).hexdigest()[:24]  # as uniform as a run's ids
                 texts.append(
-                    f'{{"line_id":"{n:024x}","run_id":"bench","journal_id":"bench-{j:03d}","line_number":{k},'
+                    f'{{"line_id":"{line_id}","run_id":"bench","journal_id":"bench-{j:03d}","line_number":{k},'
                     f'"target":"erp","mode":"movement","item":"{n // 4:08d}","site":"1","warehouse":"{10 + n % 4}",'
                     f'"batch":"B-{n % 97}","status":null,"location":null,"quantity_delta":"{1 + n % 5}",'
                     f'"counted_quantity":null,"book_quantity":"{n % 1000}","unit_cost":"47.29",'

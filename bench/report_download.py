@@ -15,7 +15,9 @@ committed run on this run's Azurite and prints wall time, CPU time and that proc
 * ``pages_indexed``: the same three pages of the same file with its ``journal_index.json``: each reads the
   byte ranges of the journals holding the page;
 * ``journal_walk`` / ``journal_range``: what ``POST …/approve`` with ``journalIds`` reads before it moves
-  anything: the last journal's lines, walked from the whole file against read by range.
+  anything: the last journal's lines, walked from the whole file against read by range;
+* ``lines_walk`` / ``lines_range``: the same for ``lineIds`` alone (three lines in two journals): the whole
+  file walked, against the journals the run's ``line_index.json`` points at, read by range.
 
     python bench/report_download.py [--lines 303000]
 
@@ -39,7 +41,17 @@ from bench.approval import generate  # noqa: E402 - the same proposal the approv
 from bench.child_process import measured  # noqa: E402
 
 NAME = "proposed_journal.json"
-METHODS = ["inline", "link", "client_via_link", "pages", "pages_indexed", "journal_walk", "journal_range"]
+METHODS = [
+    "inline",
+    "link",
+    "client_via_link",
+    "pages",
+    "pages_indexed",
+    "journal_walk",
+    "journal_range",
+    "lines_walk",
+    "lines_range",
+]
 
 
 def task(method: str, environment: str, run: str, url: str | None, lines: int) -> None:
@@ -70,6 +82,9 @@ def task(method: str, environment: str, run: str, url: str | None, lines: int) -
         return
     if method in ("journal_walk", "journal_range"):
         print(json.dumps(_last_journal(environment, run, lines)))
+        return
+    if method in ("lines_walk", "lines_range"):
+        print(json.dumps(_named_lines(environment, run, lines)))
         return
     from functions.reconcile import get_reconciliation_report_link
 
@@ -125,6 +140,24 @@ def _last_journal(environment: str, run: str, count: int) -> dict[str, Any]:
     return {"lines": len(lines)}
 
 
+def _named_lines(environment: str, run: str, count: int) -> dict[str, Any]:
+    """Three lines named by id alone (the last journal's first, one in the middle, the very last), as the
+    approve route reads them: the whole file walked, or the journals the line index points at."""
+    import hashlib
+
+    from shared.adapters.journal_ranges import proposal_reader
+    from shared.adapters.storage_clients import blob_service
+    from shared.adapters.storage_names import REPORTS_CONTAINER
+    from shared.domain.reconciliation.journal import select_proposed
+
+    container = blob_service().get_container_client(REPORTS_CONTAINER)
+    wanted = [hashlib.sha256(str(n).encode()).hexdigest()[:24] for n in (count // 2, count - 1, count)]
+    with proposal_reader(container, f"{environment}/{run}", None, wanted) as proposed:
+        assert proposed is not None
+        lines = select_proposed(proposed.journals(), line_ids=wanted, max_lines=10_000)
+    return {"lines": len(lines)}
+
+
 def _measured(method: str, environment: str, run: str, url: str | None = None, lines: int = 0) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--task", method, "--environment", environment, "--run", run]
     cmd += ["--lines", str(lines)] if lines else []
@@ -161,6 +194,7 @@ def main() -> None:
                     index = index_of(file)
                     assert index is not None, "the generated proposal is not in the run's layout"
                     sink.write("journal_index.json", json.dumps(index).encode(), "application/json")
+                    sink.write("line_index.json", json.dumps(_line_index(path, index)).encode(), "application/json")
                 sink.commit()
         size_mb = round(path.stat().st_size / 1e6, 1)
         print(f"{NAME}: {args.lines:,} lines, {size_mb} MB, committed to Azurite")
@@ -173,6 +207,8 @@ def main() -> None:
         figures["pages_indexed"] = _measured("pages_indexed", environment, indexed)
         figures["journal_walk"] = _measured("journal_walk", environment, run, lines=args.lines)
         figures["journal_range"] = _measured("journal_range", environment, indexed, lines=args.lines)
+        figures["lines_walk"] = _measured("lines_walk", environment, run, lines=args.lines)
+        figures["lines_range"] = _measured("lines_range", environment, indexed, lines=args.lines)
         for method in METHODS:
             print(f"{method:16s} {figures[method]}")
         base, link = figures["inline"], figures["link"]
@@ -183,7 +219,29 @@ def main() -> None:
         if "wall_s" in walk and "wall_s" in ranged:
             figures["journal_range_wall_ratio"] = round(ranged["wall_s"] / walk["wall_s"], 3)
             figures["journal_range_rss_ratio"] = round(ranged["peak_rss_mb"] / walk["peak_rss_mb"], 3)
+        walk, ranged = figures["lines_walk"], figures["lines_range"]
+        if "wall_s" in walk and "wall_s" in ranged:
+            figures["lines_range_wall_ratio"] = round(ranged["wall_s"] / walk["wall_s"], 3)
+            figures["lines_range_rss_ratio"] = round(ranged["peak_rss_mb"] / walk["peak_rss_mb"], 3)
         print(json.dumps(figures))
+
+
+def _line_index(path: Path, index: dict[str, Any]) -> dict[str, Any]:
+    """The line index a run writes beside this proposal (the run keeps the prefixes as it writes). Read a
+    journal's range at a time: the children inherit this process's peak RSS, so it must stay small."""
+    import re
+
+    from shared.domain.reconciliation.line_index import PREFIX_BYTES, line_index_document
+
+    ids = re.compile(rb'\{"line_id":"([0-9a-f]{%d})' % (2 * PREFIX_BYTES))
+    journals = []
+    with path.open("rb") as file:
+        for span in index["journals"]:
+            file.seek(span["offset"])
+            found = ids.findall(file.read(span["length"]))
+            assert len(found) == span["lines"]
+            journals.append((span["journal_id"], bytes.fromhex(b"".join(found).decode())))
+    return line_index_document(index["bytes"], journals)
 
 
 if __name__ == "__main__":

@@ -265,8 +265,9 @@ def approve_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
         return _queue_approval(service, env, run_id, request)
     destination = approval_destination(service, env)
     try:
-        # only this environment's run; named journals are read by range when the run has an index
-        with proposal_reader(container, run_path(env, run_id), request.journal_ids) as proposed:
+        # only this environment's run; named journals (or those holding the named lines) are read by range
+        # when the run has indexes
+        with proposal_reader(container, run_path(env, run_id), request.journal_ids, request.line_ids) as proposed:
             if proposed is None:
                 return error_response(404, "NotFound", f"run {run_id} in {env}: the run has no proposed journal")
             result = approve(destination, proposed, request)

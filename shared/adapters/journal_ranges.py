@@ -27,6 +27,7 @@ from shared.domain.reconciliation.journal_index import (
     JournalSpan,
     parse_index,
 )
+from shared.domain.reconciliation.line_index import LINE_INDEX_FILE, LineIndex, parse_line_index
 from shared.domain.reconciliation.naming import JOURNAL_FILE
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,23 @@ def load_index(container: ContainerClient, folder: str, files: Mapping[str, Any]
         log.warning("%s/%s describes another file; reading the whole journal", folder, JOURNAL_INDEX_FILE)
         return None
     return index
+
+
+def load_line_index(
+    container: ContainerClient, folder: str, files: Mapping[str, Any], index: JournalIndex
+) -> LineIndex | None:
+    """The run's checked line index for ``index``, or None (no line index, or one that does not fit)."""
+    meta = files.get(LINE_INDEX_FILE)
+    if not isinstance(meta, Mapping):
+        return None
+    raw = read_report(container, folder, LINE_INDEX_FILE, meta)
+    if raw is None:
+        return None
+    try:
+        return parse_line_index(json.loads(raw), index)
+    except (ValueError, BadIndex) as exc:
+        log.warning("%s/%s is not usable (%s); reading the whole journal", folder, LINE_INDEX_FILE, exc)
+        return None
 
 
 class IndexedJournal:
@@ -107,15 +125,23 @@ def lines_in(blob: BlobClient, index: JournalIndex, offset: int, count: int) -> 
 
 @contextmanager
 def proposal_reader(
-    container: ContainerClient, folder: str, journal_ids: Sequence[str] | None = None
+    container: ContainerClient,
+    folder: str,
+    journal_ids: Sequence[str] | None = None,
+    line_ids: Sequence[str] | None = None,
 ) -> Iterator[IndexedJournal | ProposedJournalFile | None]:
-    """The run's proposal for an approval: the named journals by range when the run has an index,
-    else the whole checked file walked journal by journal; None when the run has no proposal."""
+    """The run's proposal for an approval: the named journals by range when the run has an index (for
+    ``line_ids`` alone, the journals its line index says may hold them), else the whole checked file
+    walked journal by journal; None when the run has no proposal."""
     files = read_manifest(container, folder).get("files", {})
     if not isinstance(files, dict) or not files.get(JOURNAL_FILE):
         yield None
         return
-    index = load_index(container, folder, files) if journal_ids is not None else None
+    narrowed = journal_ids is not None or line_ids is not None
+    index = load_index(container, folder, files) if narrowed else None
+    if index is not None and journal_ids is None and line_ids is not None:
+        lines = load_line_index(container, folder, files, index)
+        journal_ids = None if lines is None else sorted(lines.journals_holding(line_ids))
     if index is not None and journal_ids is not None:
         blob = container.get_blob_client(f"{folder}/{JOURNAL_FILE}")
         yield IndexedJournal(blob, index, index.named(set(journal_ids)))

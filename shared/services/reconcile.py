@@ -37,6 +37,7 @@ from shared.domain.reconciliation.history import (
     trend_direction,
 )
 from shared.domain.reconciliation.journal_index import JOURNAL_INDEX_FILE
+from shared.domain.reconciliation.line_index import LINE_INDEX_FILE, line_index_document
 from shared.domain.reconciliation.naming import HISTORY_FILE, JOURNAL_FILE, SUMMARY_FILE
 from shared.domain.reconciliation.summary import WarehouseTotals, differing_share_warning
 from shared.services.finance_reports import (
@@ -417,6 +418,8 @@ def _build(
     journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
     spans = journal.spans()
     index = None if spans is None else index_from_spans(journal_file, journal.header(), spans)
+    prefixes = None if index is None else journal.line_prefixes()
+    line_index = None if index is None or prefixes is None else line_index_document(index["bytes"], prefixes)
     finance = build_finance_reports(
         finance_rows,
         summary,
@@ -439,6 +442,7 @@ def _build(
             Report(REPORT, "text/html; charset=utf-8", finance.html.encode("utf-8")),
             Report(JOURNAL, "application/json", journal_file),
             *([] if index is None else [Report(JOURNAL_INDEX, "application/json", _json_bytes(index))]),
+            *([] if line_index is None else [Report(LINE_INDEX_FILE, "application/json", _json_bytes(line_index))]),
         ],
     )
 

@@ -160,9 +160,59 @@ def test_approving_a_journal_reads_only_that_journal(run, environment_id):
     assert unknown.status_code == 400 and json.loads(unknown.get_body())["error"]["code"] == "UnknownJournalIds"
 
 
-def test_approving_line_ids_still_checks_the_whole_file(run, environment_id):
-    """Line ids name no journal: the walk reads the whole file, and its sha256 is checked as before."""
-    line_id = _whole(environment_id, run)["journals"][0]["lines"][0]["line_id"]
+def test_line_ids_alone_are_read_from_the_journals_holding_them(run, environment_id):
+    """A line id names no journal: before the line index the approval downloaded and walked the whole
+    proposal (132 MB on a bad day), so a journal corrupted anywhere refused every approval by line."""
+    whole = _whole(environment_id, run)
+    wanted = [whole["journals"][1]["lines"][0]["line_id"], whole["journals"][2]["lines"][3]["line_id"]]
+    in_corrupted = whole["journals"][5]["lines"][0]["line_id"]
+    _corrupt(environment_id, run, 6)
+    approved = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": wanted})
+    assert approved.status_code == 200, approved.get_body()
+    body = json.loads(approved.get_body())
+    assert body["posted"] == 2 and [line["id"] for line in body["lines"]] == [f"recon-{i}" for i in wanted]
+
+    refused = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": [in_corrupted]})
+    assert refused.status_code == 404
+    assert "do not match the run's journal index" in json.loads(refused.get_body())["error"]["message"]
+
+    absent = "0" * 24  # a line id no line has (its prefix matching journal 6's would take 2^-30 odds)
+    unknown = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": [wanted[0], absent]})
+    assert unknown.status_code == 400 and json.loads(unknown.get_body())["error"]["code"] == "UnknownLineIds"
+
+
+def _ids(journal: dict) -> list[str]:
+    return [line["line_id"] for line in journal["lines"]]
+
+
+def test_the_line_index_points_every_line_at_its_journal(run, environment_id):
+    from shared.adapters.journal_ranges import load_line_index
+
+    folder = f"{environment_id}/{run}"
+    files = read_manifest(_reports(), folder)["files"]
+    assert "line_index.json" in files
+    index = load_index(_reports(), folder, files)
+    assert index is not None
+    lines = load_line_index(_reports(), folder, files, index)
+    assert lines is not None
+    for journal in _whole(environment_id, run)["journals"]:
+        for line_id in _ids(journal):
+            assert journal["journal_id"] in lines.journals_holding([line_id])
+
+
+def test_without_a_usable_line_index_line_ids_walk_the_whole_file(run, environment_id):
+    """A line index that fails its sha256 (or a run written before line indexes) is not used: the whole
+    file is read and checked as before, so a corrupted journal anywhere refuses the approval."""
+    from shared.adapters.journal_ranges import load_line_index
+
+    folder = f"{environment_id}/{run}"
+    line_id = _whole(environment_id, run)["journals"][1]["lines"][0]["line_id"]
+    _reports().upload_blob(f"{folder}/line_index.json", b'{"schema": "tampered"}', overwrite=True)
+    files = read_manifest(_reports(), folder)["files"]
+    index = load_index(_reports(), folder, files)
+    assert index is not None and load_line_index(_reports(), folder, files, index) is None
+    walked = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": [line_id]})
+    assert walked.status_code == 200 and json.loads(walked.get_body())["posted"] == 1
     _corrupt(environment_id, run, 6)
     refused = _approve(environment_id, run, {"organizationId": "usmf", "lineIds": [line_id]})
     assert refused.status_code == 404

@@ -52,6 +52,7 @@ REPORT_SET = {
     "report.html",
     "proposed_journal.json",
     "journal_index.json",
+    "line_index.json",
     "manifest.json",
 }
 

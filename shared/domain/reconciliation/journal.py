@@ -16,6 +16,7 @@ from json.encoder import encode_basestring  # the encoder json.dumps(ensure_asci
 from typing import Any
 
 from .config import KEY_ORDER, JournalMode, ProposeScope, ReconcileConfig, Side
+from .line_index import PREFIX_BYTES, prefixes_of
 from .model import Discrepancy
 from .rules import fmt
 
@@ -372,6 +373,8 @@ class JournalText:
         self._bytes = 0  # UTF-8 bytes of the body so far
         # [journal id, body offset, lines] per journal, for the journal index; None past INDEXED_JOURNALS_MAX
         self._journals: list[list[Any]] | None = []
+        # every line id's first bytes, in line order, for the line index; None when there is no journal index
+        self._prefixes: bytearray | None = bytearray()
 
     def _out(self, text: str) -> None:
         self._bytes += len(text) if text.isascii() else len(text.encode("utf-8"))
@@ -387,7 +390,7 @@ class JournalText:
             opening = f'{{"journal_id":{encode_basestring(journal_id)},"lines":['
             separator = "]}," if self.journal_count else ""
             if self._journals is not None and len(self._journals) == INDEXED_JOURNALS_MAX:
-                self._journals = None
+                self._journals = self._prefixes = None
             if self._journals is not None:
                 self._journals.append([journal_id, self._bytes + len(separator), 0])
             self._out(separator + opening + text)
@@ -397,9 +400,18 @@ class JournalText:
             self._out("," + text)
         if self._journals is not None:
             self._journals[-1][2] += 1
+        self._add_prefixes([text])
         if self._keep < 0 or len(self._first) < self._keep:
             self._first.append(text)
         self.line_count += 1
+
+    def _add_prefixes(self, texts: list[str]) -> None:
+        if self._prefixes is not None:
+            got = prefixes_of(texts)
+            if got is None:  # not lines as runs write them (a hand-made text): no line index
+                self._prefixes = None
+            else:
+                self._prefixes += got
 
     def add_texts(self, journal_id: str, texts: list[str]) -> None:
         """``add_text`` for each of ``texts`` (all of one journal), written as one piece."""
@@ -410,6 +422,7 @@ class JournalText:
             self._out("," + ",".join(texts[1:]))
             if self._journals is not None:
                 self._journals[-1][2] += len(texts) - 1
+            self._add_prefixes(texts[1:])
             room = len(texts) - 1 if self._keep < 0 else max(0, self._keep - len(self._first))
             self._first.extend(texts[1 : 1 + room])
             self.line_count += len(texts) - 1
@@ -443,6 +456,16 @@ class JournalText:
             (jid, head + offset, end - offset, lines)
             for (jid, offset, lines), end in zip(self._journals, ends, strict=True)
         ]
+
+    def line_prefixes(self) -> list[tuple[str, bytes]] | None:
+        """Each journal's id and its lines' id prefixes (``line_index``), or None when not indexed."""
+        if self._journals is None or self._prefixes is None:
+            return None
+        out, at, size = [], 0, PREFIX_BYTES
+        for jid, _, lines in self._journals:
+            out.append((jid, bytes(self._prefixes[at : at + lines * size])))
+            at += lines * size
+        return out
 
     def text(self) -> str:
         """The whole document; only without ``emit`` (else the body went out already)."""

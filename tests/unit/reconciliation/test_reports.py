@@ -58,6 +58,7 @@ def test_local_sink_commit_writes_manifest_and_leaves_no_staging(
         "discrepancies.csv",
         "history.json",
         "journal_index.json",
+        "line_index.json",
         "manifest.json",
         "proposed_journal.json",
         "report.html",
@@ -83,7 +84,7 @@ def test_rerun_gives_identical_reports_and_no_duplicates(sample_files: tuple[Pat
         )
         contents.append({p.name: p.read_bytes() for p in out.iterdir()})
     assert contents[0] == contents[1]
-    assert len(contents[1]) == 9  # six reports, the history brief, the journal index, the manifest
+    assert len(contents[1]) == 10  # six reports, the history brief, the journal and line indexes, the manifest
 
 
 class _FailingSink(LocalDirSink):
