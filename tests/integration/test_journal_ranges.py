@@ -200,6 +200,17 @@ def test_the_line_index_points_every_line_at_its_journal(run, environment_id):
             assert journal["journal_id"] in lines.journals_holding([line_id])
 
 
+def test_lines_spread_over_most_journals_are_read_in_one_download(run, environment_id):
+    """Ranges of more than half the file cost more requests than one download: the walk takes over (and,
+    as before the line index, a journal corrupted anywhere then refuses the approval)."""
+    whole = _whole(environment_id, run)
+    few = [whole["journals"][1]["lines"][0]["line_id"]]
+    spread = [whole["journals"][j]["lines"][0]["line_id"] for j in (1, 2, 3, 4)]  # 4 of 6 journals
+    _corrupt(environment_id, run, 6)
+    assert _approve(environment_id, run, {"organizationId": "usmf", "lineIds": few}).status_code == 200
+    assert _approve(environment_id, run, {"organizationId": "usmf", "lineIds": spread}).status_code == 404
+
+
 def test_without_a_usable_line_index_line_ids_walk_the_whole_file(run, environment_id):
     """A line index that fails its sha256 (or a run written before line indexes) is not used: the whole
     file is read and checked as before, so a corrupted journal anywhere refuses the approval."""
