@@ -217,6 +217,7 @@ class _ConcurrentUploads:
         self._slots = threading.BoundedSemaphore(UPLOAD_CONCURRENCY)
         self._sent: list[Future[Any]] = []
         self._pending: list[tuple[BlobClient, list[BlobBlock], ContentSettings]] = []
+        self._failed: BaseException | None = None  # the first request that failed: stop reading and sending
 
     def add(self, blob: BlobClient, data: IO[bytes], settings: ContentSettings) -> None:
         chunk = self._read(data)
@@ -246,6 +247,8 @@ class _ConcurrentUploads:
     def _read(self, data: IO[bytes]) -> bytes:
         self._slots.acquire()
         try:
+            if self._failed is not None:  # the set fails anyway: do not send the other 190 MB first
+                raise self._failed
             return data.read(_CHUNK)
         except BaseException:
             self._slots.release()
@@ -258,8 +261,13 @@ class _ConcurrentUploads:
         except BaseException:
             self._slots.release()
             raise
-        future.add_done_callback(lambda _: self._slots.release())
+        future.add_done_callback(self._done)
         self._sent.append(future)
+
+    def _done(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None and self._failed is None:
+            self._failed = future.exception()
+        self._slots.release()
 
 
 def upload_in_blocks(

@@ -127,3 +127,28 @@ def test_a_caller_file_is_uploaded_from_where_it_stood_and_left_open(app_env: st
         assert not report.closed
     container = service.get_container_client(REPORTS)
     assert container.download_blob(f"{folder}/differences.csv").readall() == b"x" * (5 * 1024 * 1024)
+
+
+def test_a_failed_block_stops_the_upload_of_the_rest(app_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The set fails with its first failed request; the blocks after it are not sent first."""
+    service = blob_service()
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container(REPORTS)
+    folder = f"env-{uuid.uuid4().hex[:8]}/run-1"
+    calls = 0
+
+    def failing(self: BlobClient, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        raise OSError("simulated network failure")
+
+    monkeypatch.setattr(BlobClient, "stage_block", failing)
+    with tempfile.TemporaryFile() as report:
+        report.write(os.urandom(1024 * 1024) * 64)  # 16 blocks of 4 MB
+        report.seek(0)
+        sink = BlobReportSink(service, folder, REPORTS)
+        sink.write("proposed_journal.json", report, "application/json")
+        with pytest.raises(OSError, match="simulated network failure"):
+            sink.commit()
+    assert calls <= 2 * UPLOAD_CONCURRENCY < 16
+    assert read_manifest(service.get_container_client(REPORTS), folder) == {}
