@@ -46,8 +46,9 @@ ENV = "bench"
 def through_blob(erp: Path, wms: Path, snapshots: str, reports: str) -> None:
     """Child: upload both snapshots, fire the trigger path per blob, wait for the manifest."""
     from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import ContentSettings
 
-    from shared.adapters.blob_reports import read_manifest, upload_in_blocks
+    from shared.adapters.blob_reports import read_manifest, upload_files
     from shared.adapters.storage_clients import blob_service
     from shared.config import get_settings
     from shared.services.reconcile_blobs import Containers, handle_snapshot_blob
@@ -62,7 +63,7 @@ def through_blob(erp: Path, wms: Path, snapshots: str, reports: str) -> None:
     for path in (erp, wms):
         blob = f"{ENV}/{run}/{path.name}"
         with open(path, "rb") as fh:  # in 4 MB blocks (upload_blob would read a file under 64 MB whole)
-            upload_in_blocks(service.get_blob_client(snapshots, blob), fh)
+            upload_files([(service.get_blob_client(snapshots, blob), fh, ContentSettings())])
         outcome = handle_snapshot_blob(
             f"{snapshots}/{blob}", service, get_settings().reconcile_defaults(), containers=containers
         )

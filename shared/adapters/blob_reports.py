@@ -29,13 +29,14 @@ import atexit
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import logging
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,27 +111,38 @@ class BlobReportSink:
         self._staged: dict[str, tuple[IO[bytes], dict[str, Any], bool]] = {}  # name -> (file, meta, owned)
 
     def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None:
-        """Hash the report now; upload it in ``commit``. A seekable file (the run's spooled reports) is
-        read twice instead of copied, so the caller keeps it open and unchanged until ``commit`` or
-        ``abort`` (``publish`` does); anything else is copied to a temp file first."""
+        """Hash the report now; upload it in ``commit``. Bytes are kept as they are, and a seekable file
+        (the run's spooled reports) is read twice instead of copied, so the caller keeps it open and
+        unchanged until ``commit`` or ``abort`` (``publish`` does); other streams are copied to a temp file."""
         if not _valid_name(name):
             raise ValueError(f"invalid report name {name!r}")
-        if isinstance(data, bytes) or not data.seekable():
-            spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_CHUNK)  # noqa: SIM115 - closed in commit/abort
-            owned = True
-            for chunk in _chunks(data):
-                spool.write(chunk)
-        else:
-            spool, owned = data, False
-        start = spool.seek(0) if owned else spool.tell()
         digest, size = hashlib.sha256(), 0
-        while chunk := spool.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-        spool.seek(start)
+        staged: IO[bytes]
+        if isinstance(data, bytes):
+            staged, owned = io.BytesIO(data), True  # shares the bytes until written to (it never is)
+            digest.update(data)
+            size = len(data)
+        elif data.seekable():
+            staged, owned, start = data, False, data.tell()
+            while chunk := data.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            data.seek(start)
+        else:
+            staged, owned = tempfile.SpooledTemporaryFile(max_size=_CHUNK), True  # noqa: SIM115 - closed in _release
+            try:
+                while chunk := data.read(_CHUNK):
+                    staged.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+            except BaseException:
+                staged.close()
+                raise
+            staged.seek(0)
         if name in self._staged:
             self._release(self._staged[name])
-        self._staged[name] = (spool, {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size}, owned)
+        meta = {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size}
+        self._staged[name] = (staged, meta, owned)
 
     def commit(self, listing: Mapping[str, str] | None = None) -> None:
         """``listing``: figures a run list shows, stored as the manifest's metadata (``listing_of_blob``)."""
@@ -143,16 +155,14 @@ class BlobReportSink:
             stated = self.run_time.isoformat(timespec="microseconds") if self.run_time else None
             run_time = stated or metadata.get(RUN_TIME) or now
             first_commit = metadata.get(FIRST_COMMIT) or metadata.get(RUN_TIME) or now
-            with ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="report-upload") as pool:
-                try:
-                    uploads = _ConcurrentUploads(pool)
-                    for name, (spool, meta, _) in sorted(self._staged.items()):
-                        blob = self._container.get_blob_client(f"{self.run_id}/{name}")
-                        uploads.add(blob, spool, ContentSettings(content_type=meta["content_type"]))
-                    uploads.finish()
-                except BaseException:
-                    pool.shutdown(cancel_futures=True)
-                    raise
+            upload_files(
+                (
+                    self._container.get_blob_client(f"{self.run_id}/{name}"),
+                    staged,
+                    ContentSettings(content_type=meta["content_type"]),
+                )
+                for name, (staged, meta, _) in sorted(self._staged.items())
+            )
             manifest = {
                 "schema": MANIFEST_SCHEMA,
                 "run_id": self.run_id,
@@ -270,31 +280,19 @@ class _ConcurrentUploads:
         self._slots.release()
 
 
-def upload_in_blocks(
-    blob: BlobClient, data: IO[bytes], settings: ContentSettings | None = None, metadata: dict[str, str] | None = None
-) -> None:
-    """Upload a file holding at most one ``_CHUNK`` (4 MB) in memory: one request when it fits, else
-    staged blocks and one commit (the blob changes atomically either way, and replaces any old one)."""
-    first = data.read(_CHUNK)
-    if len(first) < _CHUNK:
-        blob.upload_blob(first, overwrite=True, content_settings=settings, metadata=metadata)
-        return
-    blocks: list[BlobBlock] = []
-    chunk = first
-    while chunk:
-        block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
-        blob.stage_block(block_id, chunk)
-        blocks.append(BlobBlock(block_id=block_id))
-        chunk = data.read(_CHUNK)
-    blob.commit_block_list(blocks, content_settings=settings, metadata=metadata)
-
-
-def _chunks(data: bytes | IO[bytes]) -> Iterator[bytes]:
-    if isinstance(data, bytes):
-        yield data
-        return
-    while chunk := data.read(_CHUNK):
-        yield chunk
+def upload_files(files: Iterable[tuple[BlobClient, IO[bytes], ContentSettings]]) -> None:
+    """Upload files ``UPLOAD_CONCURRENCY`` requests at a time, at most that many 4 MB blocks in memory;
+    each blob changes atomically (one request, or staged blocks and one commit) and replaces any old one.
+    The first failure stops the rest and is raised."""
+    with ThreadPoolExecutor(UPLOAD_CONCURRENCY, thread_name_prefix="blob-upload") as pool:
+        try:
+            uploads = _ConcurrentUploads(pool)
+            for blob, data, settings in files:
+                uploads.add(blob, data, settings)
+            uploads.finish()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def read_manifest(container: ContainerClient, run_id: str) -> dict[str, Any]:

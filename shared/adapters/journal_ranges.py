@@ -141,10 +141,11 @@ def proposal_reader(
     index = load_index(container, folder, files) if narrowed else None
     if index is not None and journal_ids is None and line_ids is not None:
         lines = load_line_index(container, folder, files, index)
-        holding = [] if lines is None else index.named(lines.journals_holding(line_ids))
-        # lines spread over most of the proposal: one download beats hundreds of range requests
-        if lines is not None and 2 * sum(span.length for span in holding) <= index.file_bytes:
-            journal_ids = [span.journal_id for span in holding]
+        if lines is not None:
+            holding = index.named(lines.journals_holding(line_ids))
+            # lines spread over most of the proposal: one download beats hundreds of range requests
+            if 2 * sum(span.length for span in holding) <= index.file_bytes:
+                journal_ids = [span.journal_id for span in holding]
     if index is not None and journal_ids is not None:
         blob = container.get_blob_client(f"{folder}/{JOURNAL_FILE}")
         yield IndexedJournal(blob, index, index.named(set(journal_ids)))

@@ -418,7 +418,7 @@ def _build(
     journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
     spans = journal.spans()
     index = None if spans is None else index_from_spans(journal_file, journal.header(), spans)
-    prefixes = None if index is None else journal.line_prefixes()
+    prefixes = journal.line_prefixes()  # None whenever spans are: no journal index, no line index
     line_index = None if index is None or prefixes is None else line_index_document(index["bytes"], prefixes)
     finance = build_finance_reports(
         finance_rows,

@@ -357,13 +357,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
 
             # rules.assess (classify, difference, value, percent, materiality)
             diff = w - e
-            diff_t = str(diff)  # rules.fmt, inlined (a difference of two six-place texts has no exponent)
-            if "E" in diff_t:
-                diff_t = fmt(diff)
-            elif "." in diff_t:
-                diff_t = diff_t.rstrip("0").rstrip(".")
-            if diff_t == "-0":
-                diff_t = "0"
+            diff_t = fmt(diff)
             if e == w:
                 category = match
             elif not en:
@@ -376,13 +370,7 @@ def stream_fast(cmp: Comparison, sinks: RunSinks) -> None:
                 value = value_t = abs_value = None
             else:
                 value = diff * cost
-                value_t = str(value)  # rules.fmt, inlined; a cost made integral keeps no zeros, so "E" may come
-                if "E" in value_t or "e" in value_t:
-                    value_t = fmt(value)
-                elif "." in value_t:
-                    value_t = value_t.rstrip("0").rstrip(".")
-                if value_t == "-0":
-                    value_t = "0"
+                value_t = fmt(value)
                 abs_value = abs(value)
             master_qty = w if master_wms else e
             abs_diff = abs(diff)

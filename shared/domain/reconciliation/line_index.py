@@ -18,14 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.domain.reconciliation.journal_index import BadIndex, JournalIndex
+from shared.domain.reconciliation.journal_index import LINE_START, BadIndex, JournalIndex
 
 LINE_INDEX_FILE = "line_index.json"
 LINE_INDEX_SCHEMA = "omnisync.reconciliation.line_index/1"
 PREFIX_BYTES = 4
 """Bytes of each line id kept: 303,000 lines share one four-byte prefix with another line of their
 journal ~10 times in all, so a request reads at most a journal or two more than it names."""
-LINE_ID_TEXT_START = '{"line_id":"'
+LINE_ID_TEXT_START = LINE_START.decode() + '"'
 """How every proposed line's text opens, its 24 hex digits of id right after."""
 _LINE_ID = re.compile(r"[0-9a-f]{24}")
 
