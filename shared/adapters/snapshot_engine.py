@@ -222,6 +222,12 @@ class Comparison:
         )
 
     @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The run's DuckDB connection, its ``DIFFS_TABLE`` in place (``difference_texts`` queries it;
+        a query there ends ``raw_batches``' stream)."""
+        return self._con
+
+    @property
     def figures(self) -> dict[str, WarehouseFigures]:
         """Per warehouse: keys, matches and book quantities so far (mutable: see ``raw_batches``)."""
         return self._figures
@@ -637,12 +643,14 @@ def _query(
         need AS (SELECT DISTINCT k_item FROM r WHERE NOT m AND ({need_cond})),
         fb AS (SELECT k_item, {fb_cost} AS fb_cost, {fb_cls} AS fb_cls
                FROM ({erp_item}) e SEMI JOIN need USING (k_item) GROUP BY ALL)"""
-        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')}, fb.fb_cls"
+        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')} AS fb_cost_t, fb.fb_cls"
     else:
-        fallback, fb_join, fb_cols = "", "", "NULL, NULL"
+        fallback, fb_join, fb_cols = "", "", "NULL AS fb_cost_t, NULL AS fb_cls"
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
-    measure_out = "".join(f", {_text(f'r.eq_{i}')}, {_text(f'r.wq_{i}')}" for i in range(len(measures)))
+    measure_out = "".join(
+        f", {_text(f'r.eq_{i}')} AS eq_{i}_t, {_text(f'r.wq_{i}')} AS wq_{i}_t" for i in range(len(measures))
+    )
     return f"""
         WITH k AS (
           SELECT {", ".join(keys)}, {", ".join(aggs)}
@@ -658,15 +666,26 @@ def _query(
             sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad,
             count(*) FILTER (WHERE eq < 0) AS eneg, count(*) FILTER (WHERE wq < 0) AS wneg
           FROM k GROUP BY ALL){fallback}
-        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")}, {_text("r.wq")},
-               {_text("r.cost")}, r.smin, r.smax, r.cls, r.e_asof, r.w_asof, CAST(r.bad AS BIGINT), {fb_cols},
+        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")} AS eq_t,
+               {_text("r.wq")} AS wq_t, {_text("r.cost")} AS cost_t, r.smin, r.smax, r.cls, r.e_asof, r.w_asof,
+               CAST(r.bad AS BIGINT) AS bad, {fb_cols},
                t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
 {measure_out}
         FROM r {fb_join}
         CROSS JOIN (SELECT CAST(sum(bad) AS BIGINT) AS tot_bad, max(e_asof) AS tot_e, max(w_asof) AS tot_w,
                            CAST(sum(eneg) AS BIGINT) AS tot_eneg, CAST(sum(wneg) AS BIGINT) AS tot_wneg FROM r) t
-        ORDER BY r.m DESC, {", ".join("r." + c for c in keys)}
     """
+
+
+DIFFS_TABLE = "diffs"
+"""The engine's result rows (``_query``), kept as a temp table: ``Comparison.raw_batches`` reads them
+back in key order, and ``difference_texts`` makes every report text of the differing keys from them
+in one vectorised query."""
+
+
+def _read_back(level: list[KeyField]) -> str:
+    """Match rows (one per warehouse) first, then the differing keys in key order."""
+    return f"SELECT * FROM {DIFFS_TABLE} ORDER BY m DESC, {', '.join(f'k_{k.value}' for k in level)}"
 
 
 def _text(column: str) -> str:
@@ -790,7 +809,8 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
             )
         try:
             _load_config_tables(con, config)
-            cursor = con.execute(_query(erp_cols, wms_cols, level, config, measures))
+            con.execute(f"CREATE TEMP TABLE {DIFFS_TABLE} AS {_query(erp_cols, wms_cols, level, config, measures)}")
+            cursor = con.execute(_read_back(level))
             first = cursor.fetchmany(1000)
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import IO, Any, Protocol
 
 from shared.adapters.report_html import render_error
@@ -48,7 +49,8 @@ from shared.services.finance_reports import (
     journal_lines_shown,
 )
 from shared.services.journal_indexing import index_from_spans
-from shared.services.reconcile_stream import SumsNotExact, new_sinks, stream_fast, stream_reference
+from shared.services.reconcile_engine_stream import stream_engine
+from shared.services.reconcile_stream import RunSinks, SumsNotExact, new_sinks, stream_fast, stream_reference
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,8 @@ class ReconciliationResult:
     summary: dict[str, Any]
     errors: list[str] = field(default_factory=list)
     reports: list[Report] = field(default_factory=list)
+    streamed_by: str = ""
+    """Which way the differing keys' texts were made (``StreamWay``); "" for an error run."""
 
     @property
     def ok(self) -> bool:
@@ -276,6 +280,24 @@ def duplicate_result(
     )
 
 
+class StreamWay(StrEnum):
+    """The three interchangeable ways a run's differing keys become report texts (same bytes)."""
+
+    ENGINE = "engine"
+    """Made by DuckDB as column expressions (``reconcile_engine_stream``), Python where it cannot."""
+    PYTHON = "python"
+    """Made in Python a batch at a time with the rules inlined (``reconcile_stream.stream_fast``)."""
+    REFERENCE = "reference"
+    """The domain rules, one object per key (``reconcile_stream.stream_reference``): the others' yardstick."""
+
+
+def _stream(way: StreamWay, cmp: Comparison, sinks: RunSinks) -> StreamWay:
+    if way is StreamWay.ENGINE:
+        return StreamWay(stream_engine(cmp, sinks))
+    (stream_reference if way is StreamWay.REFERENCE else stream_fast)(cmp, sinks)
+    return way
+
+
 def reconcile(
     erp: SnapshotSource,
     wms: SnapshotSource,
@@ -285,15 +307,14 @@ def reconcile(
     run_id: str,
     engine: EngineSettings | None = None,
     facts: Mapping[str, Any] | None = None,
-    reference: bool = False,
+    stream: StreamWay = StreamWay.ENGINE,
 ) -> ReconciliationResult:
     """Compare two snapshots and build every report in memory/spooled files.
 
     ``history``: earlier summary.json documents, oldest first (the current run id
     and error runs are ignored). Never raises for bad input: it returns a result
-    with status "error" and an error report instead. ``reference``: take the differing keys
-    through the domain rules one object at a time (``reconcile_stream.stream_reference``), the
-    path the batched default is tested against; the reports are the same bytes.
+    with status "error" and an error report instead. ``stream``: how the differing keys become
+    report texts; every way writes the same bytes (``StreamWay``).
     """
     try:
         cmp = compare(erp, wms, config, engine)
@@ -301,10 +322,10 @@ def reconcile(
         return _error_result(run_id, [str(exc)], erp, wms)
     settings = engine or EngineSettings()
     try:
-        return _build(cmp, erp, wms, config, history, run_id, facts or {}, reference)
+        return _build(cmp, erp, wms, config, history, run_id, facts or {}, stream)
     except SumsNotExact:
         log.info("reconciliation %s: sums too large for the batched path; running the reference path", run_id)
-        reference = True
+        stream = StreamWay.REFERENCE
     except EngineOutOfMemory:
         if settings.threads <= 1:
             raise  # not the files' fault: the trigger's own retries take it from here
@@ -317,7 +338,7 @@ def reconcile(
         settings = replace(settings, threads=1)
     finally:
         cmp.close()
-    return reconcile(erp, wms, config, history, run_id=run_id, engine=settings, facts=facts, reference=reference)
+    return reconcile(erp, wms, config, history, run_id=run_id, engine=settings, facts=facts, stream=stream)
 
 
 def _build(
@@ -328,13 +349,13 @@ def _build(
     history: Sequence[Mapping[str, Any]],
     run_id: str,
     facts: Mapping[str, Any],
-    reference: bool = False,
+    stream: StreamWay = StreamWay.ENGINE,
 ) -> ReconciliationResult:
     level = cmp.level
     shown = journal_lines_shown(config.workbook_max_rows)
     sinks = new_sinks(config, streaks_by_scope(history, run_id), csv_header(level), run_id, shown)
     try:
-        (stream_reference if reference else stream_fast)(cmp, sinks)
+        streamed_by = _stream(stream, cmp, sinks)
     except BaseException:
         sinks.close()
         raise
@@ -444,6 +465,7 @@ def _build(
             *([] if index is None else [Report(JOURNAL_INDEX, "application/json", _json_bytes(index))]),
             *([] if line_index is None else [Report(LINE_INDEX_FILE, "application/json", _json_bytes(line_index))]),
         ],
+        streamed_by=streamed_by,
     )
 
 

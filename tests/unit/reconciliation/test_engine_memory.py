@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 import shared.adapters.snapshot_engine as engine
+from shared.adapters.difference_texts import KEYED
 from shared.adapters.snapshot_engine import EngineSettings, SnapshotError, SnapshotSource, readable_error
 from shared.domain.reconciliation.config import ReconcileConfig
 
@@ -87,8 +88,24 @@ class _RunsOutOfMemory:
         raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 30.5 MiB")
 
 
+class _TextsOutOfMemory:
+    """The run's connection, out of memory once the engine makes the report texts (``difference_texts``)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if KEYED in sql:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 30.5 MiB")
+        return self._con.execute(sql, *args)
+
+    def close(self) -> None:
+        self._con.close()
+
+
 def _streams_out_of_memory_with(monkeypatch: pytest.MonkeyPatch, failing_threads: set[int]) -> list[int]:
-    """Comparisons made with these thread counts run out of memory while their keys stream."""
+    """Comparisons made with these thread counts run out of memory while their keys stream: the
+    Python paths' cursor on its next fetch, the engine path's texts query."""
     real = engine._compare
     threads: list[int] = []
 
@@ -97,33 +114,39 @@ def _streams_out_of_memory_with(monkeypatch: pytest.MonkeyPatch, failing_threads
         threads.append(args[3].threads)
         if args[3].threads in failing_threads:
             cmp._cursor = _RunsOutOfMemory()  # type: ignore[assignment]
+            cmp._con = _TextsOutOfMemory(cmp._con)  # type: ignore[assignment]
         return cmp
 
     monkeypatch.setattr(engine, "_compare", compare)
     return threads
 
 
+@pytest.mark.parametrize("way", ["engine", "python"])
 def test_running_out_of_memory_while_keys_stream_runs_again_with_one_thread_and_the_same_reports(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
-    from shared.services.reconcile import reconcile
+    from shared.services.reconcile import StreamWay, reconcile
 
     erp, wms = _files(tmp_path)
-    expected = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1")
+    expected = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", stream=StreamWay(way))
+    assert expected.streamed_by == way
     threads = _streams_out_of_memory_with(monkeypatch, {2})
-    result = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1")
+    result = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", stream=StreamWay(way))
     assert threads == [2, 1]
     assert result.ok
     assert report_text(result, "discrepancies.csv") == report_text(expected, "discrepancies.csv")
 
 
+@pytest.mark.parametrize("way", ["engine", "python"])
 def test_running_out_of_memory_while_keys_stream_with_one_thread_is_raised_not_hidden(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
-    from shared.services.reconcile import reconcile
+    from shared.services.reconcile import StreamWay, reconcile
 
     erp, wms = _files(tmp_path)
     threads = _streams_out_of_memory_with(monkeypatch, {1})
     with pytest.raises(engine.EngineOutOfMemory, match="Out of Memory"):
-        reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", engine=EngineSettings(threads=1))
+        reconcile(
+            erp, wms, ReconcileConfig(), [], run_id="t1", engine=EngineSettings(threads=1), stream=StreamWay(way)
+        )
     assert threads == [1]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from shared.domain.reconciliation.config import ReconcileConfig
-from shared.services.reconcile import ReconciliationResult, SnapshotSource, reconcile
+from shared.services.reconcile import ReconciliationResult, SnapshotSource, StreamWay, reconcile
 
 from .conftest import write_csv
 
@@ -85,21 +85,23 @@ def _files(result: ReconciliationResult) -> dict[str, bytes]:
 
 
 def _both(
-    erp: Path, wms: Path, config: ReconcileConfig, history: list[dict[str, Any]], run_id: str
+    erp: Path, wms: Path, config: ReconcileConfig, history: list[dict[str, Any]], run_id: str, expect: StreamWay
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    runs = []
-    for reference in (True, False):
-        result = reconcile(
-            SnapshotSource(erp), SnapshotSource(wms), config, history, run_id=run_id, reference=reference
-        )
+    """Every way's files against the reference's; ``expect``: the way the default (engine) run really takes."""
+    runs = {}
+    for way in StreamWay:
+        result = reconcile(SnapshotSource(erp), SnapshotSource(wms), config, history, run_id=run_id, stream=way)
         assert result.ok, result.errors
-        runs.append((_files(result), result.summary))
+        runs[way] = (_files(result), result.summary, result.streamed_by)
         result.close()
-    (ref_files, ref_summary), (fast_files, fast_summary) = runs
-    assert sorted(fast_files) == sorted(ref_files)
-    for name, data in ref_files.items():
-        assert fast_files[name] == data, f"{name} differs between the fast path and the reference"
-    assert fast_summary == ref_summary
+    ref_files, ref_summary, _ = runs[StreamWay.REFERENCE]
+    assert runs[StreamWay.ENGINE][2] == expect
+    for way in (StreamWay.PYTHON, StreamWay.ENGINE):
+        files, summary, _ = runs[way]
+        assert sorted(files) == sorted(ref_files)
+        for name, data in ref_files.items():
+            assert files[name] == data, f"{name} differs between the {way} path and the reference"
+        assert summary == ref_summary
     return ref_files, ref_summary
 
 
@@ -144,6 +146,38 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {
         },
         {"serials": True, "site_both": True, "measures": False, "vans": False},
     ),
+    # the engine restates these (no other measures, item or class thresholds, serials): its texts
+    "engine: wms master, movement, both signs' thresholds, odd ids, case-insensitive": (
+        {
+            "materiality": THRESHOLDS,
+            "journal_max_lines": 7,
+            "report_top_n": 5,
+            "workbook_max_rows": 20,
+        },
+        {"serials": False, "site_both": False, "measures": False, "vans": False},
+    ),
+    "engine: erp master, counting, material only, warehouse mapping, site in the level": (
+        {
+            "master": "erp",
+            "journal_mode": "counting",
+            "propose": "material",
+            "materiality": {"quantity": "1", "percent": "5"},
+            "value_maps": {"wms": {"warehouse": {"VAN1": "FO1", "VAN2": "FO1"}}},
+            "audit_basis": "any",
+            "audit_after_runs": 2,
+            "currency": "EUR",
+        },
+        {"serials": False, "site_both": True, "measures": False, "vans": True},
+    ),
+    "engine: case-sensitive, negatives and unknown cost not material, value only": (
+        {
+            "case_sensitive_ids": True,
+            "negative_is_material": False,
+            "unknown_cost_is_material": False,
+            "materiality": {"value": "10"},
+        },
+        {"serials": False, "site_both": False, "measures": False, "vans": False},
+    ),
 }
 
 
@@ -152,10 +186,12 @@ def test_the_fast_path_writes_every_report_byte_for_byte_as_the_reference(tmp_pa
     raw, shape = SCENARIOS[name]
     config = ReconcileConfig.model_validate(raw)
     erp, wms = _snapshots(tmp_path, len(name), **shape)
-    first_files, first = _both(erp, wms, config, [], "run-1")
+    restated = not (shape["serials"] or shape["measures"] or config.item_overrides or config.class_overrides)
+    way = StreamWay.ENGINE if restated else StreamWay.PYTHON
+    first_files, first = _both(erp, wms, config, [], "run-1", way)
     assert first["counts"]["differences"] > 1_000  # several engine batches
     # a second run on the same data continues the first run's streaks (runs in a row, audit flags)
-    _files_2, second = _both(erp, wms, config, [first], "run-2")
+    _files_2, second = _both(erp, wms, config, [first], "run-2", way)
     assert second["audit"]["flagged"] or config.audit_after_runs > 2
     journal = first_files["proposed_journal.json"]
     assert journal.count(b'"line_id"') == first["journal"]["lines"] > 0
@@ -241,7 +277,7 @@ def test_sums_too_large_to_prove_exact_are_made_by_the_reference_path(
     )
     wms = write_csv(tmp_path / "w.csv", ["item_id", "warehouse", "lot", "on_hand"], rows_w)
     caplog.set_level("INFO", logger="shared.services.reconcile")
-    files, summary = _both(erp, wms, ReconcileConfig(), [], "big")
+    files, summary = _both(erp, wms, ReconcileConfig(), [], "big", StreamWay.REFERENCE)
     assert "running the reference path" in caplog.text
     assert len(summary["totals"]["abs_value_difference"].split(".")[0]) > 20
     assert files["summary.json"]

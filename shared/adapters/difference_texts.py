@@ -1,0 +1,478 @@
+# ruff: noqa: S608 - SQL text is built from fixed fragments, the engine's own column names and integers;
+# every text that comes from a snapshot or a caller is a table row or a $parameter.
+"""Every report text of a run's differing keys, made by DuckDB as column expressions.
+
+A bad day has 300,000 differing keys. Made in Python, their CSV rows and journal lines cost
+~20 µs each even inlined (``reconcile_stream.stream_fast``): two thirds of the run, on one core.
+Here the engine makes them from the comparison's own result table (``snapshot_engine.DIFFS_TABLE``)
+on every core, as vectorised expressions over whole columns. The rules are the domain's
+(``rules.assess``, ``excel.csv_row_maker``, ``finance_csv``, ``JournalProposer``), restated in SQL;
+``tests/unit/reconciliation/test_fast_path.py`` holds every report file to the reference path's bytes.
+
+Python keeps what it does better: the cells of each *distinct* id (formula neutralisation, CSV
+quoting, spreadsheet-kept-as-text, JSON escaping) are made once per text by the same functions as
+the other paths and joined in as a table. Nothing from a snapshot or a caller is spliced into SQL
+text: ids arrive as table rows, thresholds and run names as parameters.
+
+``unsupported`` names what a run needs that this does not restate (other measures, item or class
+thresholds, serial numbers, numbers too large to prove exact here); those runs go the Python way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from json.encoder import encode_basestring
+from typing import Any
+
+import duckdb
+
+from shared.adapters.snapshot_engine import DIFFS_TABLE, QTY_SCALE, Comparison, EngineOutOfMemory
+from shared.domain.reconciliation.config import (
+    AuditBasis,
+    JournalMode,
+    KeyField,
+    ProposeScope,
+    ReconcileConfig,
+    Side,
+    Thresholds,
+)
+from shared.domain.reconciliation.rules import Category, fmt
+
+QUANTITY_BELOW = Decimal(10) ** 12
+"""Largest |quantity| restated here. Beyond it a percent or a value could need more than the 28
+significant digits of Python's Decimal context, and the reference would round where SQL does not."""
+COST_BELOW = Decimal(10) ** 6
+"""Largest |unit cost|: with ``QUANTITY_BELOW`` every value stays below 10^18, exact either way."""
+THRESHOLD_BELOW = Decimal(10) ** 20
+
+KEYED = "keyed"
+"""The temp table of the differing keys with every number, text and cell the reports need."""
+
+LINE_KEYS = ("site", "warehouse", "batch", "status", "location")
+"""The key fields a line id names after the item, in ``journal.line_id_tail``'s order; the journal
+line names the same fields, JSON null when the level has no such field."""
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """What the queries need from the run besides the comparison."""
+
+    config: ReconcileConfig
+    run_id: str
+    target: str
+    mode: str
+    id_prefix: str
+    labels: Mapping[str, str]
+    """Category value -> the finance CSV's label."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Sums of one (category, warehouse), for ``summary._Bucket`` and the warehouse figures."""
+
+    category: str
+    warehouse: str
+    count: int
+    material: int
+    quantity_difference: Decimal
+    abs_quantity_difference: Decimal
+    value_difference: Decimal
+    abs_value_difference: Decimal
+    unknown_value: int
+    erp_quantity: Decimal
+    wms_quantity: Decimal
+
+
+def unsupported(cmp: Comparison, config: ReconcileConfig) -> str | None:
+    """Why this run's texts cannot be made here (None: they can)."""
+    if cmp.measure_names:
+        return "other measures"
+    if config.item_overrides or config.class_overrides:
+        return "item or class thresholds"
+    if KeyField.SERIAL in cmp.level:
+        return "serial numbers"
+    if cmp.level[0] is not KeyField.ITEM:
+        return "a level that does not start with the item"
+    for t in (config.materiality.positive, config.materiality.negative):
+        for d in (t.quantity, t.percent, t.value):
+            if d is not None and (d >= THRESHOLD_BELOW or int(d.as_tuple().exponent) < -QTY_SCALE):
+                return "a threshold beyond six decimal places or 10^20"
+    quantity, cost = _fetch(
+        cmp,
+        f"""SELECT CAST(max(greatest(abs(CAST(coalesce(eq_t, '0') AS DECIMAL(38,6))),
+                                    abs(CAST(coalesce(wq_t, '0') AS DECIMAL(38,6))))) AS VARCHAR),
+                   CAST(max(abs(CAST(coalesce(cost_t, CAST(fb_cost_t AS VARCHAR)) AS DECIMAL(38,6)))) AS VARCHAR)
+            FROM {DIFFS_TABLE} WHERE NOT m""",
+    )[0]
+    if Decimal(quantity or 0) >= QUANTITY_BELOW or Decimal(cost or 0) >= COST_BELOW:
+        return "quantities or unit costs too large to prove exact"
+    return None
+
+
+def distinct_texts(cmp: Comparison) -> list[str]:
+    """Every id text a differing key's row shows: items (as spelled), other key fields, sites, classes."""
+    parts = [f"SELECT {_item(cmp)} AS v FROM {DIFFS_TABLE} WHERE NOT m"]
+    parts += [f"SELECT k_{k.value} FROM {DIFFS_TABLE} WHERE NOT m" for k in cmp.level[1:]]
+    parts.append(f"SELECT CAST(smin AS VARCHAR) FROM {DIFFS_TABLE} WHERE NOT m")
+    parts.append(f"SELECT coalesce(CAST(cls AS VARCHAR), CAST(fb_cls AS VARCHAR)) FROM {DIFFS_TABLE} WHERE NOT m")
+    rows = _fetch(cmp, f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL")
+    return [r[0] for r in rows]
+
+
+def prepare(
+    cmp: Comparison,
+    s: TextSettings,
+    cells: Mapping[str, tuple[str, str, str, str]],
+    warehouse_sites: Mapping[str, str],
+    before: Sequence[tuple[str, str, int]],
+) -> None:
+    """Build ``KEYED``: the lookups (passed as list parameters, never as statement text), then one
+    row per differing key, in key order, with everything the reports take from it."""
+    texts = list(cells)
+    columns = {"v": texts, **{name: [cells[t][i] for t in texts] for i, name in enumerate(("mc", "fc", "jc"))}}
+    _run(
+        cmp,
+        "CREATE OR REPLACE TEMP TABLE cells AS "
+        "SELECT unnest($v) AS v, unnest($mc) AS mc, unnest($fc) AS fc, unnest($jc) AS jc",
+        columns,
+    )
+    _run(
+        cmp,
+        "CREATE OR REPLACE TEMP TABLE wh_sites AS SELECT unnest($w) AS wh, unnest($s) AS site",
+        {"w": list(warehouse_sites), "s": list(warehouse_sites.values())},
+    )
+    _run(
+        cmp,
+        "CREATE OR REPLACE TEMP TABLE before AS "
+        "SELECT unnest($i) AS item, unnest($w) AS wh, CAST(unnest($n) AS BIGINT) AS runs",
+        {"i": [b[0] for b in before], "w": [b[1] for b in before], "n": [b[2] for b in before]},
+    )
+    _run(cmp, f"CREATE OR REPLACE TEMP TABLE {KEYED} AS {_keyed(cmp, s)}", _params(s.config))
+
+
+def buckets(cmp: Comparison) -> list[Bucket]:
+    """The summary's sums per (category, warehouse), in the order each pair first occurs.
+
+    DuckDB's DECIMAL sums are exact (128-bit), as the Python paths' Decimal sums are."""
+    rows = _fetch(
+        cmp,
+        f"""SELECT category, wh, count(*), count(*) FILTER (WHERE material),
+                   CAST(sum(diff) AS VARCHAR), CAST(sum(ad) AS VARCHAR),
+                   CAST(coalesce(sum(val), 0) AS VARCHAR), CAST(coalesce(sum(abs(val)), 0) AS VARCHAR),
+                   count(*) FILTER (WHERE val IS NULL AND diff <> 0),
+                   CAST(sum(e) AS VARCHAR), CAST(sum(w) AS VARCHAR)
+            FROM {KEYED} GROUP BY category, wh ORDER BY min(rn)""",
+    )
+    return [
+        Bucket(
+            category=r[0],
+            warehouse=r[1],
+            count=r[2],
+            material=r[3],
+            quantity_difference=Decimal(r[4]),
+            abs_quantity_difference=Decimal(r[5]),
+            value_difference=Decimal(r[6]),
+            abs_value_difference=Decimal(r[7]),
+            unknown_value=r[8],
+            erp_quantity=Decimal(r[9]),
+            wms_quantity=Decimal(r[10]),
+        )
+        for r in rows
+    ]
+
+
+def largest(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
+    """The ``n`` keys of largest absolute value (unknown counts as 0), earliest first among equals:
+    (rn, key fields..., item, site, class, ERP text, WMS text, cost text, has ERP, has WMS, runs)."""
+    return _fetch(
+        cmp,
+        f"""SELECT rn, {_key_columns(cmp)}, item, site, cls, eq_t, wq_t, cost_text, has_e, has_w, runs
+            FROM {KEYED} ORDER BY coalesce(abs(val), 0) DESC, rn LIMIT $n""",
+        {"n": n},
+    )
+
+
+def negatives(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
+    """The first ``n`` keys with negative stock on a side: (key fields..., item, ERP text, WMS text)."""
+    return _fetch(
+        cmp,
+        f"SELECT {_key_columns(cmp)}, item, et, wt FROM {KEYED} WHERE e < 0 OR w < 0 ORDER BY rn LIMIT $n",
+        {"n": n},
+    )
+
+
+Line = tuple[str, str, str | None, str | None, bool, bool, str, str, int, int]
+"""Of one differing key: the machine CSV row, the finance CSV row, the journal line's id and its text
+after the line number (None when no line is proposed), material, counts for the streak, item,
+warehouse, runs, and its position in key order from 1."""
+
+
+def lines(cmp: Comparison, s: TextSettings, batch: int = 8_192) -> Iterator[list[Line]]:
+    """Every differing key's report texts, in key order, a batch at a time."""
+    config = s.config
+    params = {
+        "mode_part": f',"target":{encode_basestring(s.target)},"mode":{encode_basestring(s.mode)},"item":',
+        "prefix": s.id_prefix,
+        "counting": config.journal_mode is JournalMode.COUNTING,
+        **{f"label_{c.value}": s.labels[c.value] for c in Category},
+    }
+    # ``KEYED`` is stored in key order, and a projection of it keeps that order only with insertion
+    # order preserved (the engine's connection runs without it, for its aggregations); no ORDER BY:
+    # sorting ~700 bytes of text per key would spill through the memory limit
+    _run(cmp, "SET preserve_insertion_order = true")
+    try:
+        _run(cmp, _lines_query(cmp, s), params)
+        done = 0
+        while True:
+            try:
+                rows = cmp.connection.fetchmany(batch)
+            except duckdb.OutOfMemoryException as exc:
+                raise EngineOutOfMemory(str(exc)) from exc
+            if not rows:
+                return
+            if rows[0][-1] != done + 1 or rows[-1][-1] != done + len(rows):
+                raise RuntimeError("the engine returned the differing keys out of key order")
+            done += len(rows)
+            yield rows
+    finally:
+        _run(cmp, "SET preserve_insertion_order = false")
+
+
+def _lines_query(cmp: Comparison, s: TextSettings) -> str:
+    config = s.config
+    names = [k.value for k in cmp.level]
+    rest = names[1:]
+    site_added = "site" not in names
+    shown = (["site"] if site_added else []) + rest + ["cls"]  # the CSV columns after the item
+    suffix_m = "".join(f", ',', coalesce({n}_mc, '')" for n in shown)
+    suffix_f = "".join(f", ',', coalesce({n}_fc, '')" for n in shown)
+    tail = (
+        ", ',', et, ',', wt, ',', dt, ',', ct, ',', vt, ',', pt, ',', CAST(runs AS VARCHAR), ',', "
+        "CASE WHEN audit THEN 'yes' ELSE 'no' END, ',', reasons, chr(13), chr(10)"
+    )
+    material_t = "CASE WHEN material THEN 'yes' ELSE 'no' END"
+    label = "CASE category " + " ".join(f"WHEN '{c.value}' THEN $label_{c.value}" for c in Category) + " END"
+    json_of = {n: f"{n}_jc" for n in rest}
+    json_of["site"] = "site_jc"
+    key_json = ", ',', ".join(f"'\"{n}\":', {_json_cell(json_of.get(n), n, names)}" for n in LINE_KEYS)
+    id_tail = ", ".join(f"chr(31), '{n}=', {'k_' + n if n in names else chr(39) * 2}" for n in LINE_KEYS)
+    wms_master = config.master is Side.WMS
+    delta, book, master_t = ("dt", "et", "wt") if wms_master else (_negated("dt"), "wt", "et")
+    value = "vt" if wms_master else _negated("vt")
+    moves_in = "diff > 0" if wms_master else "diff < 0"
+    # the journal line without what only its place in the journal decides (journal id, line number:
+    # the caller counts the proposed lines), as the line id and the rest after the line number
+    journal_rest = f"""concat(
+        $mode_part, item_jc, ',', {key_json},
+        ',"quantity_delta":"', {delta}, '","counted_quantity":',
+        CASE WHEN $counting THEN concat('"', {master_t}, '"') ELSE 'null' END,
+        ',"book_quantity":"', {book}, '","unit_cost":', CASE WHEN ct = '' THEN 'null' ELSE concat('"', ct, '"') END,
+        ',"value":', CASE WHEN vt = '' THEN 'null' ELSE concat('"', {value}, '"') END,
+        ',"category":"', category, '","reasons":[',
+        CASE WHEN reasons = '' THEN '' ELSE concat('"', replace(reasons, '; ', '","'), '"') END,
+        '],"movement":"', CASE WHEN {moves_in} THEN 'receipt' ELSE 'issue' END,
+        '","review":', CASE WHEN material THEN 'true' ELSE 'false' END, ',"serial":null}}')"""
+    line_id = f"substr(sha256(concat($prefix, 'item=', item, {id_tail})), 1, 24)"
+    return f"""
+        SELECT concat(category, ',', {material_t}, ',', item_mc{suffix_m}{tail}),
+               concat({label}, ',', {material_t}, ',', item_fc{suffix_f}{tail}),
+               CASE WHEN proposed THEN {line_id} END, CASE WHEN proposed THEN {journal_rest} END,
+               material, counts, item, wh, runs, rn
+        FROM {KEYED}"""
+
+
+def _json_cell(column: str | None, name: str, names: list[str]) -> str:
+    """A key field of the journal line as JSON: null when the level has no such field (the site:
+    when the key has none); an empty text is "" (``cells`` holds no row for it)."""
+    if column is None:
+        return "'null'"
+    if name == "site" and name not in names:
+        return f"CASE WHEN site IS NULL THEN 'null' ELSE coalesce({column}, '\"\"') END"
+    return f"coalesce({column}, '\"\"')"
+
+
+def _keyed(cmp: Comparison, s: TextSettings) -> str:
+    """``rules.assess`` and the streak as columns; ``fmt`` of a DECIMAL is its text without trailing
+    zeros (the engine's sums carry exactly six places, values twelve)."""
+    config = s.config
+    names = [k.value for k in cmp.level]
+    keys = ", ".join(f"k_{n}" for n in names)
+    wh = "k_warehouse" if "warehouse" in names else "''"
+    master = "w" if config.master is Side.WMS else "e"
+    counts = "material" if config.audit_basis is AuditBasis.MATERIAL else "diff <> 0"
+    reasons = ", ".join(_reasons(config))
+    proposed = "diff <> 0" + (" AND material" if config.propose is ProposeScope.MATERIAL else "")
+    # each shown text's cells; a NULL site or class, and an empty text, find none ('' in a CSV)
+    site_added = "site" not in names
+    on = {"item": "z.item"} | {n: "k_" + n for n in names[1:]} | {"cls": "z.cls"}
+    if site_added:
+        on["site"] = "z.site"
+    joins = " ".join(f"LEFT JOIN cells c_{n} ON c_{n}.v = {column}" for n, column in on.items())
+    cell_columns = ", ".join(f"c_{n}.mc AS {n}_mc, c_{n}.fc AS {n}_fc, c_{n}.jc AS {n}_jc" for n in on)
+    return f"""
+        WITH b AS (
+          SELECT row_number() OVER (ORDER BY {keys}) AS rn, {keys}, {_item(cmp)} AS item, {wh} AS wh,
+            en > 0 AS has_e, wn > 0 AS has_w, eq_t, wq_t,
+            CAST(CASE WHEN en > 0 THEN eq_t ELSE '0' END AS DECIMAL(38,6)) AS e,
+            CAST(CASE WHEN wn > 0 THEN wq_t ELSE '0' END AS DECIMAL(38,6)) AS w,
+            CASE WHEN en > 0 THEN {_strip("eq_t")} ELSE '0' END AS et,
+            CASE WHEN wn > 0 THEN {_strip("wq_t")} ELSE '0' END AS wt,
+            coalesce(cost_t, CAST(fb_cost_t AS VARCHAR)) AS cost_text,
+            coalesce(CAST(cls AS VARCHAR), CAST(fb_cls AS VARCHAR)) AS cls,
+            coalesce(CAST(smin AS VARCHAR), ws.site) AS site
+          FROM {DIFFS_TABLE} LEFT JOIN wh_sites ws ON ws.wh = {wh} WHERE NOT m),
+        n AS (
+          SELECT *, w - e AS diff, abs(w - e) AS ad, {master} AS mq,
+            (w - e) * CAST(cost_text AS DECIMAL(18,6)) AS val,
+            CASE WHEN e = w THEN '{Category.MATCH.value}' WHEN NOT has_e THEN '{Category.ONLY_IN_WMS.value}'
+                 WHEN NOT has_w THEN '{Category.ONLY_IN_ERP.value}' ELSE '{Category.QUANTITY_DIFFERS.value}' END
+              AS category
+          FROM b),{PERCENT_CENTS}
+        x AS (
+          SELECT *, {_strip("CAST(diff AS VARCHAR)")} AS dt,
+            CASE WHEN cost_text IS NULL THEN '' ELSE {_strip("cost_text")} END AS ct,
+            CASE WHEN val IS NULL THEN '' ELSE {_strip("CAST(val AS VARCHAR)")} END AS vt,
+            {PERCENT_TEXT} AS pt
+          FROM p3),
+        y AS (SELECT *, concat_ws('; ', {reasons}) AS reasons FROM x),
+        z AS (
+          SELECT y.*, reasons <> '' AS material,
+            {counts.replace("material", "reasons <> ''")} AS counts
+          FROM y)
+        SELECT rn, {keys}, z.item, z.wh, z.site, z.cls, has_e, has_w, eq_t, wq_t, cost_text, e, w, diff, ad, val,
+          category, et, wt, dt, ct, vt, pt, reasons, material, counts, {proposed} AS proposed,
+          CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END AS runs,
+          (CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END) >= {int(config.audit_after_runs)} AS audit,
+          {cell_columns}
+        FROM z LEFT JOIN before ON before.item = z.item AND before.wh = z.wh
+        {joins}
+        ORDER BY rn"""
+
+
+def _negated(text: str) -> str:
+    """``journal._negated``: ``fmt(-d)`` from the text of ``fmt(d)``."""
+    return (
+        f"CASE WHEN {text} = '0' THEN '0' WHEN starts_with({text}, '-') THEN substr({text}, 2) "
+        f"ELSE concat('-', {text}) END"
+    )
+
+
+def _strip(text: str) -> str:
+    """``fmt`` of a DECIMAL's text: no trailing zeros, no bare point."""
+    return f"rtrim(rtrim({text}, '0'), '.')"
+
+
+def _reasons(config: ReconcileConfig) -> list[str]:
+    """``rules._exceeded`` in its order: quantity, percent, value, then negative stock; each a
+    text or NULL (``concat_ws`` skips NULLs)."""
+    m = config.materiality
+
+    def by_sign(make: Callable[[Thresholds, str], str]) -> str:
+        return f"CASE WHEN diff > 0 THEN {make(m.positive, 'pos')} ELSE {make(m.negative, 'neg')} END"
+
+    def quantity(t: Thresholds, side: str) -> str:
+        if t.quantity is None:
+            return "NULL"
+        return (
+            f"CASE WHEN ad > CAST($quantity_{side} AS DECIMAL(38,6)) "
+            f"THEN concat('quantity ', ltrim(dt, '-'), ' > ', $quantity_{side}_t) END"
+        )
+
+    def percent(t: Thresholds, side: str) -> str:
+        if t.percent is None:
+            return "NULL"
+        return (
+            "CASE WHEN mq = 0 THEN 'percent: master quantity is 0' "
+            f"WHEN ad * 100 > CAST($percent_{side} AS DECIMAL(38,6)) * abs(mq) "
+            f"THEN concat('percent ', pt, ' > ', $percent_{side}_t) END"
+        )
+
+    def value(t: Thresholds, side: str) -> str:
+        if t.value is None:
+            return "NULL"
+        unknown = "'value unknown (no unit cost)'" if config.unknown_cost_is_material else "NULL"
+        return (
+            f"CASE WHEN val IS NULL THEN {unknown} WHEN abs(val) > CAST($value_{side} AS DECIMAL(38,6)) "
+            f"THEN concat('value ', ltrim(vt, '-'), ' > ', $value_{side}_t) END"
+        )
+
+    parts = [by_sign(quantity), by_sign(percent), by_sign(value)]
+    if config.negative_is_material:
+        parts.append("CASE WHEN e < 0 OR w < 0 THEN 'negative stock' END")
+    return [f"CASE WHEN diff <> 0 THEN {p} END" for p in parts]
+
+
+PERCENT_CENTS = """
+        p AS (
+          SELECT *, CASE WHEN mq = 0 THEN NULL ELSE CAST(ad * 1000000 AS HUGEINT) * 10000 END AS pa,
+            CASE WHEN mq = 0 THEN NULL ELSE CAST(abs(mq) * 1000000 AS HUGEINT) END AS pb
+          FROM n),
+        pq AS (SELECT *, pa // pb AS pq, pa % pb AS pr FROM p),
+        pc AS (
+          SELECT *, pq + CASE WHEN 2 * pr > pb OR (2 * pr = pb AND pq % 2 = 1) THEN 1 ELSE 0 END AS cents
+          FROM pq),
+        p3 AS (
+          SELECT *,
+            CASE WHEN cents < 100 THEN lpad(CAST(cents AS VARCHAR), 3, '0') ELSE CAST(cents AS VARCHAR) END AS c3
+          FROM pc),"""
+"""``rules.assess``'s percent (|difference| × 100 / |master|) quantized to cents half-even: both
+quantities carry six places, so the ratio of their scaled integers is exact. Each step is its own
+projection, so DuckDB computes each once per row (inlined into one expression it repeats them)."""
+
+PERCENT_TEXT = (
+    "CASE WHEN cents IS NULL THEN '' ELSE concat(substr(c3, 1, length(c3) - 2), "
+    "rtrim(concat('.', substr(c3, length(c3) - 1)), '.0')) END"
+)
+"""The cents as ``fmt`` writes the quantized percent: no trailing zeros, no bare point."""
+
+
+def _params(config: ReconcileConfig) -> dict[str, Any]:
+    """Each threshold that is set, as text (cast in SQL) and as ``fmt`` writes it in a reason."""
+    params: dict[str, Any] = {}
+    for side, t in (("pos", config.materiality.positive), ("neg", config.materiality.negative)):
+        for name in ("quantity", "percent", "value"):
+            d = getattr(t, name)
+            if d is not None:
+                params[f"{name}_{side}"] = str(d)
+                params[f"{name}_{side}_t"] = fmt(d)
+    return params
+
+
+def _item(cmp: Comparison) -> str:
+    """The item as the reports show it: as spelled in the files when ids are compared in capitals."""
+    return "coalesce(d_item, k_item)" if cmp.item_spelled else "k_item"
+
+
+def _key_columns(cmp: Comparison) -> str:
+    return ", ".join(f"k_{k.value}" for k in cmp.level)
+
+
+def _run(cmp: Comparison, sql: str, params: Mapping[str, Any] | None = None) -> None:
+    try:
+        cmp.connection.execute(sql, params or {})
+    except duckdb.OutOfMemoryException as exc:
+        raise EngineOutOfMemory(str(exc)) from exc
+
+
+def _fetch(cmp: Comparison, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    try:
+        return cmp.connection.execute(sql, params or {}).fetchall()
+    except duckdb.OutOfMemoryException as exc:
+        raise EngineOutOfMemory(str(exc)) from exc
+
+
+__all__ = [
+    "KEYED",
+    "Bucket",
+    "Line",
+    "TextSettings",
+    "buckets",
+    "distinct_texts",
+    "largest",
+    "lines",
+    "negatives",
+    "prepare",
+    "unsupported",
+]

@@ -1,0 +1,180 @@
+"""The per-key part of a run with its texts made by the engine (``adapters.difference_texts``).
+
+The third interchangeable way to fill a run's sinks, and the default: the same bytes as
+``reconcile_stream.stream_reference`` and ``stream_fast`` (``tests/unit/reconciliation/
+test_fast_path.py``), at a fraction of the Python per key. Python's share here is what is per
+*distinct* id (its cells), per summary bucket, per "largest" entry (``rules.assess`` itself, for at
+most ``report_top_n`` keys), and moving finished text from the engine into the sinks.
+
+A run the engine does not restate (``difference_texts.unsupported``) goes through ``stream_fast``.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import logging
+from decimal import Decimal
+from json.encoder import encode_basestring
+
+from shared.adapters import difference_texts as texts
+from shared.adapters.snapshot_engine import Comparison, WarehouseFigures
+from shared.domain.reconciliation.journal import line_id_prefix
+from shared.domain.reconciliation.model import Discrepancy
+from shared.domain.reconciliation.report_view import CATEGORY_LABELS
+from shared.domain.reconciliation.rules import ZERO, Category, assess
+from shared.domain.reconciliation.summary import _Bucket
+from shared.services.reconcile_stream import RunSinks, _cells_of, _clean_cost, _merge, stream_fast
+
+log = logging.getLogger(__name__)
+
+PYTHON = "python"
+ENGINE = "engine"
+
+
+def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
+    """Fill ``sinks`` with every differing key; returns which way it went (``ENGINE`` or ``PYTHON``)."""
+    config = sinks.config
+    why = texts.unsupported(cmp, config)
+    ids: list[str] = []
+    if why is None:
+        ids = texts.distinct_texts(cmp)
+        if any("\r" in t or "\n" in t for t in ids):
+            why = "ids with line breaks"  # the workbook rows are read back from the CSV rows, one line each
+    if why is not None:
+        log.info("reconciliation %s: texts made in Python (%s)", sinks.proposer.run_id, why)
+        stream_fast(cmp, sinks)
+        return PYTHON
+    cells = {t: _cells_of(t) for t in ids}
+    cells.pop("", None)  # an empty text's cells are all empty: the query writes them itself
+    proposer = sinks.proposer
+    settings = texts.TextSettings(
+        config=config,
+        run_id=proposer.run_id,
+        target=str(proposer.target),
+        mode=str(proposer.mode),
+        id_prefix=line_id_prefix(proposer.run_id, config),
+        labels={c.value: CATEGORY_LABELS.get(c, c.value) for c in Category},
+    )
+    texts.prepare(cmp, settings, cells, cmp.warehouse_sites, _before(sinks))
+    total = _sums(cmp, sinks)
+    _largest(cmp, sinks)
+    _negatives(cmp, sinks)
+    _lines(cmp, sinks, settings)
+    sinks.builder._seq += total
+    return ENGINE
+
+
+def _before(sinks: RunSinks) -> list[tuple[str, str, int]]:
+    """The earlier streaks as (item, warehouse, runs): ``history.joined_key`` read back."""
+    out = []
+    for key, runs in sinks.before.joined_runs.items():
+        length, _, rest = key.partition(":")
+        n = int(length)
+        out.append((rest[:n], rest[n:], runs))
+    return out
+
+
+def _sums(cmp: Comparison, sinks: RunSinks) -> int:
+    """The summary's buckets and the warehouse figures; returns the number of differing keys."""
+    pairs: dict[tuple[Category, str], _Bucket] = {}
+    figures = cmp.figures
+    total = 0
+    for b in texts.buckets(cmp):
+        pairs[(Category(b.category), b.warehouse)] = _Bucket(
+            b.count,
+            b.material,
+            b.quantity_difference,
+            b.abs_quantity_difference,
+            b.value_difference,
+            b.abs_value_difference,
+            b.unknown_value,
+        )
+        fig = figures.get(b.warehouse)
+        if fig is None:
+            fig = figures[b.warehouse] = WarehouseFigures(b.warehouse, 0, 0, Decimal(0), Decimal(0))
+        fig.keys += b.count
+        fig.erp_quantity += b.erp_quantity
+        fig.wms_quantity += b.wms_quantity
+        total += b.count
+    _merge(pairs, sinks.builder)
+    return total
+
+
+def _largest(cmp: Comparison, sinks: RunSinks) -> None:
+    """The summary's "largest" keys, each through ``rules.assess`` as the reference takes it."""
+    config, builder = sinks.config, sinks.builder
+    names = [k.value for k in cmp.level]
+    n = len(names)
+    seq = builder._seq
+    for row in texts.largest(cmp, builder.top_n):
+        rn, key_values = row[0], row[1 : n + 1]
+        item, site, cls, eq_t, wq_t, cost_text, has_e, has_w, runs = row[n + 1 :]
+        key = dict(zip(names, key_values, strict=True))
+        key["item"] = item
+        cost = None if cost_text is None else _clean_cost(cost_text)
+        a = assess(
+            erp_qty=Decimal(eq_t) if has_e else None,
+            wms_qty=Decimal(wq_t) if has_w else None,
+            unit_cost=cost,
+            item=item,
+            item_class=cls,
+            config=config,
+        )
+        d = Discrepancy(key, site, cls, cost, a, runs, audit=runs >= config.audit_after_runs, measures=None)
+        rank = abs(a.value) if a.value is not None else ZERO
+        heapq.heappush(builder._top, (rank, -(seq + rn), d))
+
+
+def _negatives(cmp: Comparison, sinks: RunSinks) -> None:
+    names = [k.value for k in cmp.level]
+    n = len(names)
+    room = sinks.config.report_top_n - len(sinks.negative)
+    for row in texts.negatives(cmp, room) if room > 0 else ():
+        key = dict(zip(names, row[:n], strict=True))
+        key["item"] = row[n]
+        sinks.negative.append({**key, "erp_quantity": row[n + 1], "wms_quantity": row[n + 2]})
+
+
+def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings) -> None:
+    """The engine's texts into the CSV spools, the journal, the streak log and the workbook rows.
+
+    Journals are numbered here, as ``JournalProposer`` numbers them: a new one every
+    ``journal_max_lines`` proposed lines."""
+    finance = sinks.finance_rows
+    kept_over, kept_other, kept_max = finance.over, finance.other, finance._max
+    journal_add = sinks.journal.add_texts
+    run_id, max_lines = settings.run_id, sinks.config.journal_max_lines
+    run_json = encode_basestring(run_id)
+    journals, in_journal, journal_id, part = 0, max_lines, "", ""
+    journal_lines: list[str] = []
+    for rows in texts.lines(cmp, settings):
+        sinks.machine.write("".join([r[0] for r in rows]))
+        finance._spool.write("".join([r[1] for r in rows]))
+        finance.rows += len(rows)
+        counted = [r for r in rows if r[5]]
+        sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted])
+        for r in rows:
+            if r[2] is None:
+                continue
+            if in_journal == max_lines:
+                journal_add(journal_id, journal_lines)
+                journals, in_journal, journal_lines = journals + 1, 0, []
+                journal_id = f"{run_id}-{journals:03d}"
+                part = f'","run_id":{run_json},"journal_id":{encode_basestring(journal_id)},"line_number":'
+            in_journal += 1
+            journal_lines.append(f'{{"line_id":"{r[2]}{part}{in_journal}{r[3]}')
+        journal_add(journal_id, journal_lines)
+        journal_lines = []
+        if len(kept_over) < kept_max or len(kept_other) < kept_max:
+            for r in rows:
+                kept = kept_over if r[4] else kept_other
+                if len(kept) < kept_max:
+                    cells = next(csv.reader([r[0]]))
+                    kept.append([Category(cells[0]), *cells[1:]])
+        sinks.machine.spill()
+        finance.spill()
+        sinks.journal_body.spill()
+
+
+__all__ = ["ENGINE", "PYTHON", "stream_engine"]
