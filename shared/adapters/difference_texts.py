@@ -203,10 +203,11 @@ def negatives(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
     )
 
 
-Line = tuple[str, str, str | None, str | None, bool, bool, str, str, int, int]
+Line = tuple[str, str, str | None, str | None, bool, bool, str, str, int, int, str | None]
 """Of one differing key: the machine CSV row, the finance CSV row, the journal line's id and its text
 after the line number (None when no line is proposed), material, counts for the streak, item,
-warehouse, runs, and its position in key order from 1."""
+warehouse, runs, its position in key order from 1, and its streak entry (``history.OutOfBalanceLog``;
+None when it does not count)."""
 
 
 def lines(cmp: Comparison, s: TextSettings, batch: int = 8_192) -> Iterator[list[Line]]:
@@ -232,7 +233,7 @@ def lines(cmp: Comparison, s: TextSettings, batch: int = 8_192) -> Iterator[list
                 raise EngineOutOfMemory(str(exc)) from exc
             if not rows:
                 return
-            if rows[0][-1] != done + 1 or rows[-1][-1] != done + len(rows):
+            if rows[0][9] != done + 1 or rows[-1][9] != done + len(rows):
                 raise RuntimeError("the engine returned the differing keys out of key order")
             done += len(rows)
             yield rows
@@ -274,12 +275,15 @@ def _lines_query(cmp: Comparison, s: TextSettings) -> str:
         CASE WHEN reasons = '' THEN '' ELSE concat('"', replace(reasons, '; ', '","'), '"') END,
         '],"movement":"', CASE WHEN {moves_in} THEN 'receipt' ELSE 'issue' END,
         '","review":', CASE WHEN material THEN 'true' ELSE 'false' END, ',"serial":null}}')"""
+    wh_json = "coalesce(warehouse_jc, '\"\"')" if "warehouse" in names else "'\"\"'"
     line_id = f"substr(sha256(concat($prefix, 'item=', item, {id_tail})), 1, 24)"
     return f"""
         SELECT concat(category, ',', {material_t}, ',', item_mc{suffix_m}{tail}),
                concat({label}, ',', {material_t}, ',', item_fc{suffix_f}{tail}),
                CASE WHEN proposed THEN {line_id} END, CASE WHEN proposed THEN {journal_rest} END,
-               material, counts, item, wh, runs, rn
+               material, counts, item, wh, runs, rn,
+               CASE WHEN counts THEN concat('{{"item":', item_jc, ',"warehouse":', {wh_json}, ',"runs":',
+                                            CAST(runs AS VARCHAR), '}}') END
         FROM {KEYED}"""
 
 

@@ -132,8 +132,9 @@ class Comparison:
     erp_as_of: datetime | None
     wms_as_of: datetime | None
     _con: duckdb.DuckDBPyConnection = field(repr=False)
-    _cursor: duckdb.DuckDBPyConnection = field(repr=False)
-    _pending: list[tuple[Any, ...]] = field(repr=False)
+    _cursor: duckdb.DuckDBPyConnection | None = field(repr=False)
+    """The differing keys in key order, queried on the first fetch: a run whose texts the engine makes
+    (``difference_texts``) never reads them here, and never pays for their sort."""
     _figures: dict[str, WarehouseFigures] = field(repr=False)
     _wh_site: dict[str, str] = field(repr=False)
     _temp_dir: str = field(repr=False)
@@ -158,8 +159,7 @@ class Comparison:
         measure_names = self.measure_names
         first_measure = n + 20 + (1 if spelled else 0)
         figures, wh_site = self._figures, self._wh_site
-        rows = self._pending
-        self._pending = []
+        rows = self._fetch(batch)
         while rows:
             for r in rows:
                 key = dict(zip(names, r[1 : n + 1], strict=True))
@@ -196,6 +196,8 @@ class Comparison:
 
     def _fetch(self, batch: int) -> list[tuple[Any, ...]]:
         try:
+            if self._cursor is None:
+                self._cursor = self._con.execute(_read_back(self.level, matches=False))
             return self._cursor.fetchmany(batch)
         except duckdb.OutOfMemoryException as exc:
             raise EngineOutOfMemory(str(exc)) from exc
@@ -205,8 +207,7 @@ class Comparison:
         builds no ``DiffRow`` per key (``reconcile_stream.stream_fast``). Column positions:
         ``row_layout()``. The consumer keeps ``figures`` up to date itself (``differences`` does
         that for its rows): each differing key adds to its warehouse's keys and quantities."""
-        rows = self._pending
-        self._pending = []
+        rows = self._fetch(batch)
         while rows:
             yield rows
             rows = self._fetch(batch)
@@ -602,7 +603,7 @@ def _query(
        matching keys are never materialised or sent to Python.
     3. Item-level cost/class fallback for keys the ERP lacks, by a semi-join scan of
        the ERP file restricted to the few items that need it.
-    Result order: match rows (m = true) first, then differing keys by key.
+    Rows come unordered into ``DIFFS_TABLE``; ``_read_back`` reads them back in key order.
     """
     f = _Features(
         cost="unit_cost" in erp_cols.columns,
@@ -683,9 +684,10 @@ back in key order, and ``difference_texts`` makes every report text of the diffe
 in one vectorised query."""
 
 
-def _read_back(level: list[KeyField]) -> str:
-    """Match rows (one per warehouse) first, then the differing keys in key order."""
-    return f"SELECT * FROM {DIFFS_TABLE} ORDER BY m DESC, {', '.join(f'k_{k.value}' for k in level)}"
+def _read_back(level: list[KeyField], matches: bool) -> str:
+    """The match rows (one per warehouse), or the differing keys in key order."""
+    keys = ", ".join(f"k_{k.value}" for k in level)
+    return f"SELECT * FROM {DIFFS_TABLE} WHERE {'' if matches else 'NOT '}m ORDER BY {keys}"
 
 
 def _text(column: str) -> str:
@@ -810,13 +812,14 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
         try:
             _load_config_tables(con, config)
             con.execute(f"CREATE TEMP TABLE {DIFFS_TABLE} AS {_query(erp_cols, wms_cols, level, config, measures)}")
-            cursor = con.execute(_read_back(level))
-            first = cursor.fetchmany(1000)
+            totals = con.execute(
+                f"SELECT tot_bad, tot_e, tot_w, tot_eneg, tot_wneg FROM {DIFFS_TABLE} LIMIT 1"
+            ).fetchall()
         except duckdb.Error as exc:
             raise SnapshotError(readable_error(exc, (erp, wms))) from exc
-        if not first:
+        if not totals:
             raise SnapshotError(f"{erp.label} and {wms.label}: no data rows in scope")
-        tot_bad, tot_e, tot_w, tot_eneg, tot_wneg = first[0][n + 15 : n + 20]
+        tot_bad, tot_e, tot_w, tot_eneg, tot_wneg = totals[0]
         if tot_bad:
             errors = []
             for side, cols, src in ((Side.ERP, erp_cols, erp), (Side.WMS, wms_cols, wms)):
@@ -831,16 +834,12 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
         figures: dict[str, WarehouseFigures] = {}
         wh_site: dict[str, str] = {}
         wh_pos = level.index(KeyField.WAREHOUSE) + 1 if KeyField.WAREHOUSE in level else None
-        pending = first
-        while pending and pending[0][0]:  # match rows first: one per warehouse
-            idx = next((i for i, r in enumerate(pending) if not r[0]), len(pending))
-            for r in pending[:idx]:
-                wh = r[wh_pos] if wh_pos is not None else ""
-                nkeys, _en, _wn, eq, wq, _cost, smin, smax = r[n + 1 : n + 9]
-                figures[wh] = WarehouseFigures(wh, nkeys, nkeys, Decimal(eq or 0), Decimal(wq or 0))
-                if smin is not None and smin == smax:
-                    wh_site[wh] = smin
-            pending = pending[idx:] if idx < len(pending) else cursor.fetchmany(1000)
+        for r in con.execute(_read_back(level, matches=True)).fetchall():  # one row per warehouse
+            wh = r[wh_pos] if wh_pos is not None else ""
+            nkeys, _en, _wn, eq, wq, _cost, smin, smax = r[n + 1 : n + 9]
+            figures[wh] = WarehouseFigures(wh, nkeys, nkeys, Decimal(eq or 0), Decimal(wq or 0))
+            if smin is not None and smin == smax:
+                wh_site[wh] = smin
         return Comparison(
             level=level,
             erp_columns=erp_cols,
@@ -848,8 +847,7 @@ def _compare(erp: SnapshotSource, wms: SnapshotSource, config: ReconcileConfig, 
             erp_as_of=_parse_as_of(tot_e, erp.as_of),
             wms_as_of=_parse_as_of(tot_w, wms.as_of),
             _con=con,
-            _cursor=cursor,
-            _pending=pending,
+            _cursor=None,
             _figures=figures,
             _wh_site=wh_site,
             _temp_dir=temp_dir,

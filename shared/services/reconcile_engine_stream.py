@@ -153,7 +153,7 @@ def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings) -> No
         finance._spool.write("".join([r[1] for r in rows]))
         finance.rows += len(rows)
         counted = [r for r in rows if r[5]]
-        sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted])
+        sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted], [r[10] for r in counted])
         for r in rows:
             if r[2] is None:
                 continue

@@ -322,9 +322,10 @@ class OutOfBalanceLog:
     def add(self, key: HistoryKey, runs: int) -> None:
         self.add_many((key,), (runs,))
 
-    def add_many(self, keys: Sequence[HistoryKey], runs: Sequence[int]) -> None:
+    def add_many(self, keys: Sequence[HistoryKey], runs: Sequence[int], entries: Sequence[str] | None = None) -> None:
         """``add`` for each key in turn, in one call: a bad day streams 300,000 keys, and one call
-        per batch with the log's state in locals costs a third of one call per key."""
+        per batch with the log's state in locals costs a third of one call per key. ``entries``: each
+        key's entry text already made (``difference_texts`` makes them in the engine), else made here."""
         if self._unsorted is not None:
             self._unsorted.update(zip(keys, runs, strict=True))
             return
@@ -341,7 +342,7 @@ class OutOfBalanceLog:
             last = key
             count += 1
             n = runs[i]
-            entry = f'{{"item":{s(key[0])},"warehouse":{s(key[1])},"runs":{n}}}'
+            entry = entries[i] if entries is not None else f'{{"item":{s(key[0])},"warehouse":{s(key[1])},"runs":{n}}}'
             parts.append(entry)
             if len(parts) == 4096:
                 self._chunks.append(",".join(parts))

@@ -146,7 +146,5 @@ def test_running_out_of_memory_while_keys_stream_with_one_thread_is_raised_not_h
     erp, wms = _files(tmp_path)
     threads = _streams_out_of_memory_with(monkeypatch, {1})
     with pytest.raises(engine.EngineOutOfMemory, match="Out of Memory"):
-        reconcile(
-            erp, wms, ReconcileConfig(), [], run_id="t1", engine=EngineSettings(threads=1), stream=StreamWay(way)
-        )
+        reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", engine=EngineSettings(threads=1), stream=StreamWay(way))
     assert threads == [1]
