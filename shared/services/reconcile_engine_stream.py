@@ -16,6 +16,7 @@ import heapq
 import logging
 from decimal import Decimal
 from json.encoder import encode_basestring
+from typing import cast
 
 from shared.adapters import difference_texts as texts
 from shared.adapters.snapshot_engine import Comparison, WarehouseFigures
@@ -153,7 +154,8 @@ def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings) -> No
         finance._spool.write("".join([r[1] for r in rows]))
         finance.rows += len(rows)
         counted = [r for r in rows if r[5]]
-        sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted], [r[10] for r in counted])
+        entries = cast("list[str]", [r[10] for r in counted])  # made for every key that counts
+        sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted], entries)
         for r in rows:
             if r[2] is None:
                 continue
