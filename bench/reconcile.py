@@ -29,7 +29,15 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 KEYS = ["item", "warehouse", "batch"]
-METHODS = ["csv_reader", "duckdb_join", "duckdb_like_for_like", "ours", "datacompy_pandas", "datacompy_polars"]
+METHODS = [
+    "csv_reader",
+    "duckdb_join",
+    "duckdb_like_for_like",
+    "ours",
+    "ours_python",
+    "datacompy_pandas",
+    "datacompy_polars",
+]
 
 
 # ---------------------------------------------------------------- data
@@ -128,13 +136,19 @@ def m_duckdb_like_for_like(erp: Path, wms: Path, out: Path) -> None:
     )
 
 
-def m_ours(erp: Path, wms: Path, out: Path) -> None:
+def m_ours(erp: Path, wms: Path, out: Path, stream: str = "engine") -> None:
     sys.path.insert(0, str(REPO))
     from shared.cli import main
 
-    code = main(["reconcile", str(erp), str(wms), "--out", str(out / "ours"), "--run-id", "bench"])
+    argv = ["reconcile", str(erp), str(wms), "--out", str(out / f"ours-{stream}"), "--run-id", "bench"]
+    code = main([*argv, "--stream", stream])
     if code:
         raise SystemExit(code)
+
+
+def m_ours_python(erp: Path, wms: Path, out: Path) -> None:
+    """Ours with the report texts made in Python (``stream_fast``): the way before the engine made them."""
+    m_ours(erp, wms, out, "python")
 
 
 def _pandas_frames(erp: Path, wms: Path) -> tuple[Any, Any]:
@@ -194,6 +208,7 @@ TASKS = {
     "duckdb_join": m_duckdb_join,
     "duckdb_like_for_like": m_duckdb_like_for_like,
     "ours": m_ours,
+    "ours_python": m_ours_python,
     "datacompy_pandas": m_datacompy_pandas,
     "datacompy_polars": m_datacompy_polars,
 }
@@ -203,6 +218,7 @@ IMPORTS = {
     "duckdb_join": ["duckdb"],
     "duckdb_like_for_like": ["duckdb"],
     "ours": ["duckdb"],
+    "ours_python": ["duckdb"],
 }
 
 
@@ -348,7 +364,7 @@ def main() -> None:
         ours = figures.get("ours", {})
         ratios: dict[str, Any] = {
             f"ours_vs_{m}_{k}": _ratio(ours, figures[m], key)
-            for m in ("duckdb_join", "duckdb_like_for_like", "datacompy_pandas", "datacompy_polars")
+            for m in ("duckdb_join", "duckdb_like_for_like", "ours_python", "datacompy_pandas", "datacompy_polars")
             if m in figures
             for k, key in (("wall", "wall_s"), ("cpu", "cpu_s"), ("rss", "peak_rss_mb"))
         }

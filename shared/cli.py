@@ -34,7 +34,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from shared.domain.reconciliation.config import ReconcileConfig, parse_config
     from shared.domain.reconciliation.history import without_unused_streaks
     from shared.domain.reconciliation.summary_text import parse_summary
-    from shared.services.reconcile import SnapshotSource, run_reconciliation
+    from shared.services.reconcile import SnapshotSource, StreamWay, run_reconciliation
 
     try:
         config = parse_config(Path(args.config).read_bytes(), args.config) if args.config else ReconcileConfig()
@@ -76,6 +76,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         LocalDirSink(Path(args.out)),
         run_id=run_id,
         engine=EngineSettings(threads=args.threads, memory_limit=args.memory_limit),
+        stream=StreamWay(args.stream),
     )
     if not result.ok:
         for e in result.errors:
@@ -143,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="DuckDB memory limit; beyond it DuckDB spills to disk (default 256MB)",
     )
     rec.add_argument("--threads", type=int, default=2, help="DuckDB threads (default 2)")
+    rec.add_argument(
+        "--stream",
+        choices=["engine", "python", "reference"],
+        default="engine",
+        help="how differing keys become report texts; every way writes the same bytes (default engine)",
+    )
     rec.set_defaults(func=_reconcile)
     from shared.adapters.storage_names import QUEUES
 

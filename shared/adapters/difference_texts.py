@@ -204,16 +204,36 @@ def negatives(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
 
 
 Line = tuple[str, str, str | None, str | None, bool, bool, str, str, int, int, str | None]
-"""Of one differing key: the machine CSV row, the finance CSV row, the journal line's id and its text
-after the line number (None when no line is proposed), material, counts for the streak, item,
+"""Of one differing key: the machine CSV row, the finance CSV row, the journal line's id (numbered: the
+line up to its line number) and its text after the line number (None when no line is proposed), material,
+counts for the streak, item,
 warehouse, runs, its position in key order from 1, and its streak entry (``history.OutOfBalanceLog``;
 None when it does not count)."""
 
 
-def lines(cmp: Comparison, s: TextSettings, batch: int = 8_192) -> Iterator[list[Line]]:
-    """Every differing key's report texts, in key order, a batch at a time."""
+def every_key_proposed(cmp: Comparison) -> bool:
+    """Whether each differing key has a journal line (the default scope, "all"): then a key's place in
+    key order decides its journal and line number, and the engine writes whole lines (``lines``)."""
+    return not _fetch(cmp, f"SELECT 1 FROM {KEYED} WHERE NOT proposed LIMIT 1")
+
+
+LINES_BATCH = 8_192
+"""Keys per fetch of ``lines``: ~8 MB of text."""
+
+
+def lines(cmp: Comparison, s: TextSettings, numbered: bool) -> Iterator[list[Line]]:
+    """Every differing key's report texts, in key order, a batch at a time.
+
+    ``numbered`` (only when ``every_key_proposed``): the journal line is whole, its journal id and
+    line number from the key's place; else the caller numbers the proposed lines."""
     config = s.config
+    numbering = {
+        "run_part": f'","run_id":{encode_basestring(s.run_id)},"journal_id":',
+        "run_open": encode_basestring(s.run_id)[:-1],  # the journal id is the run id, "-" and digits
+        "max_lines": config.journal_max_lines,
+    }
     params = {
+        **(numbering if numbered else {}),
         "mode_part": f',"target":{encode_basestring(s.target)},"mode":{encode_basestring(s.mode)},"item":',
         "prefix": s.id_prefix,
         "counting": config.journal_mode is JournalMode.COUNTING,
@@ -224,11 +244,11 @@ def lines(cmp: Comparison, s: TextSettings, batch: int = 8_192) -> Iterator[list
     # sorting ~700 bytes of text per key would spill through the memory limit
     _run(cmp, "SET preserve_insertion_order = true")
     try:
-        _run(cmp, _lines_query(cmp, s), params)
+        _run(cmp, _lines_query(cmp, s, numbered), params)
         done = 0
         while True:
             try:
-                rows = cmp.connection.fetchmany(batch)
+                rows = cmp.connection.fetchmany(LINES_BATCH)
             except duckdb.OutOfMemoryException as exc:
                 raise EngineOutOfMemory(str(exc)) from exc
             if not rows:
@@ -241,7 +261,7 @@ def lines(cmp: Comparison, s: TextSettings, batch: int = 8_192) -> Iterator[list
         _run(cmp, "SET preserve_insertion_order = false")
 
 
-def _lines_query(cmp: Comparison, s: TextSettings) -> str:
+def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:
     config = s.config
     names = [k.value for k in cmp.level]
     rest = names[1:]
@@ -277,6 +297,16 @@ def _lines_query(cmp: Comparison, s: TextSettings) -> str:
         '","review":', CASE WHEN material THEN 'true' ELSE 'false' END, ',"serial":null}}')"""
     wh_json = "coalesce(warehouse_jc, '\"\"')" if "warehouse" in names else "'\"\"'"
     line_id = f"substr(sha256(concat($prefix, 'item=', item, {id_tail})), 1, 24)"
+    if numbered:  # journal.JournalProposer: a new journal every ``journal_max_lines`` lines
+        number = "(rn - 1) // $max_lines + 1"
+        journal_id = (
+            f"CASE WHEN {number} < 1000 THEN lpad(CAST({number} AS VARCHAR), 3, '0') ELSE CAST({number} AS VARCHAR) END"
+        )
+        line_id = (
+            f"""concat('{{"line_id":"', {line_id}, $run_part, $run_open, '-', {journal_id}, '"',"""
+            f""" ',"line_number":', CAST((rn - 1) % $max_lines + 1 AS VARCHAR), {journal_rest})"""
+        )
+        journal_rest = "NULL"
     return f"""
         SELECT concat(category, ',', {material_t}, ',', item_mc{suffix_m}{tail}),
                concat({label}, ',', {material_t}, ',', item_fc{suffix_f}{tail}),
@@ -474,6 +504,7 @@ __all__ = [
     "TextSettings",
     "buckets",
     "distinct_texts",
+    "every_key_proposed",
     "largest",
     "lines",
     "negatives",

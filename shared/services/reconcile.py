@@ -506,12 +506,15 @@ def run_reconciliation(
     run_id: str,
     engine: EngineSettings | None = None,
     facts: Mapping[str, Any] | None = None,
+    stream: StreamWay = StreamWay.ENGINE,
 ) -> ReconciliationResult:
     """reconcile + publish: the one entry point for the blob trigger and the CLI.
 
     ``facts``: summary keys the caller knows (environment, run time, content hash).
     """
-    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts)
+    result = reconcile(erp, wms, config, history, run_id=run_id, engine=engine, facts=facts, stream=stream)
+    if result.ok:
+        log.info("reconciliation %s: report texts made the %s way", run_id, result.streamed_by)
     try:
         publish(result, sink)
     finally:

@@ -138,36 +138,22 @@ def _negatives(cmp: Comparison, sinks: RunSinks) -> None:
 
 
 def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings) -> None:
-    """The engine's texts into the CSV spools, the journal, the streak log and the workbook rows.
-
-    Journals are numbered here, as ``JournalProposer`` numbers them: a new one every
-    ``journal_max_lines`` proposed lines."""
+    """The engine's texts into the CSV spools, the journal, the streak log and the workbook rows."""
     finance = sinks.finance_rows
     kept_over, kept_other, kept_max = finance.over, finance.other, finance._max
-    journal_add = sinks.journal.add_texts
-    run_id, max_lines = settings.run_id, sinks.config.journal_max_lines
-    run_json = encode_basestring(run_id)
-    journals, in_journal, journal_id, part = 0, max_lines, "", ""
-    journal_lines: list[str] = []
-    for rows in texts.lines(cmp, settings):
+    numbered = texts.every_key_proposed(cmp)
+    number_lines = _LineNumbers(sinks, settings.run_id)
+    for rows in texts.lines(cmp, settings, numbered):
         sinks.machine.write("".join([r[0] for r in rows]))
         finance._spool.write("".join([r[1] for r in rows]))
         finance.rows += len(rows)
         counted = [r for r in rows if r[5]]
         entries = cast("list[str]", [r[10] for r in counted])  # made for every key that counts
         sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted], entries)
-        for r in rows:
-            if r[2] is None:
-                continue
-            if in_journal == max_lines:
-                journal_add(journal_id, journal_lines)
-                journals, in_journal, journal_lines = journals + 1, 0, []
-                journal_id = f"{run_id}-{journals:03d}"
-                part = f'","run_id":{run_json},"journal_id":{encode_basestring(journal_id)},"line_number":'
-            in_journal += 1
-            journal_lines.append(f'{{"line_id":"{r[2]}{part}{in_journal}{r[3]}')
-        journal_add(journal_id, journal_lines)
-        journal_lines = []
+        if numbered:
+            number_lines.add_numbered(rows)
+        else:
+            number_lines.add(rows)
         if len(kept_over) < kept_max or len(kept_other) < kept_max:
             for r in rows:
                 kept = kept_over if r[4] else kept_other
@@ -177,6 +163,43 @@ def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings) -> No
         sinks.machine.spill()
         finance.spill()
         sinks.journal_body.spill()
+
+
+class _LineNumbers:
+    """Proposed lines into their journals, as ``JournalProposer`` numbers them: a new journal every
+    ``journal_max_lines`` lines."""
+
+    def __init__(self, sinks: RunSinks, run_id: str) -> None:
+        self._add = sinks.journal.add_texts
+        self._run_id, self._max = run_id, sinks.config.journal_max_lines
+        self._run_json = encode_basestring(run_id)
+        self._journals, self._in_journal, self._part = 0, self._max, ""
+
+    def add_numbered(self, rows: list[texts.Line]) -> None:
+        """Whole lines, every key proposed (``texts.every_key_proposed``): the batch is cut where its
+        journals end, a key's place deciding its journal."""
+        start, size = 0, self._max
+        while start < len(rows):
+            place = rows[start][9] - 1
+            end = min(len(rows), start + size - place % size)
+            self._add(f"{self._run_id}-{place // size + 1:03d}", cast("list[str]", [r[2] for r in rows[start:end]]))
+            start = end
+
+    def add(self, rows: list[texts.Line]) -> None:
+        """Lines the engine left unnumbered (id, then the text after the line number)."""
+        journal_id = f"{self._run_id}-{self._journals:03d}"
+        lines: list[str] = []
+        for r in rows:
+            if r[2] is None:
+                continue
+            if self._in_journal == self._max:
+                self._add(journal_id, lines)
+                self._journals, self._in_journal, lines = self._journals + 1, 0, []
+                journal_id = f"{self._run_id}-{self._journals:03d}"
+                self._part = f'","run_id":{self._run_json},"journal_id":{encode_basestring(journal_id)},"line_number":'
+            self._in_journal += 1
+            lines.append(f'{{"line_id":"{r[2]}{self._part}{self._in_journal}{r[3]}')
+        self._add(journal_id, lines)
 
 
 __all__ = ["ENGINE", "PYTHON", "stream_engine"]
