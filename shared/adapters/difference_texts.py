@@ -48,7 +48,8 @@ COST_BELOW = Decimal(10) ** 6
 THRESHOLD_BELOW = Decimal(10) ** 20
 
 KEYED = "keyed"
-"""The temp table of the differing keys with every number, text and cell the reports need."""
+"""The temp table of the differing keys with every number, text and cell the reports need, stored in
+key order: a key's ``rowid`` + 1 is its place (``rn``), with no window function to number them."""
 
 LINE_KEYS = ("site", "warehouse", "batch", "status", "location")
 """The key fields a line id names after the item, in ``journal.line_id_tail``'s order; the journal
@@ -163,7 +164,7 @@ def buckets(cmp: Comparison) -> list[Bucket]:
                    CAST(coalesce(sum(val), 0) AS VARCHAR), CAST(coalesce(sum(abs(val)), 0) AS VARCHAR),
                    count(*) FILTER (WHERE val IS NULL AND diff <> 0),
                    CAST(sum(e) AS VARCHAR), CAST(sum(w) AS VARCHAR)
-            FROM {KEYED} GROUP BY category, wh ORDER BY min(rn)""",
+            FROM {KEYED} GROUP BY category, wh ORDER BY min(rowid)""",
     )
     return [
         Bucket(
@@ -188,8 +189,8 @@ def largest(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
     (rn, key fields..., item, site, class, ERP text, WMS text, cost text, has ERP, has WMS, runs)."""
     return _fetch(
         cmp,
-        f"""SELECT rn, {_key_columns(cmp)}, item, site, cls, eq_t, wq_t, cost_text, has_e, has_w, runs
-            FROM {KEYED} ORDER BY coalesce(abs(val), 0) DESC, rn LIMIT $n""",
+        f"""SELECT rowid + 1, {_key_columns(cmp)}, item, site, cls, eq_t, wq_t, cost_text, has_e, has_w, runs
+            FROM {KEYED} ORDER BY coalesce(abs(val), 0) DESC, rowid LIMIT $n""",
         {"n": n},
     )
 
@@ -198,7 +199,7 @@ def negatives(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
     """The first ``n`` keys with negative stock on a side: (key fields..., item, ERP text, WMS text)."""
     return _fetch(
         cmp,
-        f"SELECT {_key_columns(cmp)}, item, et, wt FROM {KEYED} WHERE e < 0 OR w < 0 ORDER BY rn LIMIT $n",
+        f"SELECT {_key_columns(cmp)}, item, et, wt FROM {KEYED} WHERE e < 0 OR w < 0 ORDER BY rowid LIMIT $n",
         {"n": n},
     )
 
@@ -314,7 +315,7 @@ def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:
                material, counts, item, wh, runs, rn,
                CASE WHEN counts THEN concat('{{"item":', item_jc, ',"warehouse":', {wh_json}, ',"runs":',
                                             CAST(runs AS VARCHAR), '}}') END
-        FROM {KEYED}"""
+        FROM (SELECT *, rowid + 1 AS rn FROM {KEYED})"""
 
 
 def _json_cell(column: str | None, name: str, names: list[str]) -> str:
@@ -347,7 +348,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
     cell_columns = ", ".join(f"c_{n}.mc AS {n}_mc, c_{n}.fc AS {n}_fc, c_{n}.jc AS {n}_jc" for n in on)
     return f"""
         WITH b AS (
-          SELECT row_number() OVER (ORDER BY {keys}) AS rn, {keys}, {_item(cmp)} AS item, {wh} AS wh,
+          SELECT {keys}, {_item(cmp)} AS item, {wh} AS wh,
             en > 0 AS has_e, wn > 0 AS has_w, eq_t, wq_t,
             CAST(CASE WHEN en > 0 THEN eq_t ELSE '0' END AS DECIMAL(38,6)) AS e,
             CAST(CASE WHEN wn > 0 THEN wq_t ELSE '0' END AS DECIMAL(38,6)) AS w,
@@ -375,14 +376,14 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
           SELECT y.*, reasons <> '' AS material,
             {counts.replace("material", "reasons <> ''")} AS counts
           FROM y)
-        SELECT rn, {keys}, z.item, z.wh, z.site, z.cls, has_e, has_w, eq_t, wq_t, cost_text, e, w, diff, ad, val,
+        SELECT {keys}, z.item, z.wh, z.site, z.cls, has_e, has_w, eq_t, wq_t, cost_text, e, w, diff, ad, val,
           category, et, wt, dt, ct, vt, pt, reasons, material, counts, {proposed} AS proposed,
           CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END AS runs,
           (CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END) >= {int(config.audit_after_runs)} AS audit,
           {cell_columns}
         FROM z LEFT JOIN before ON before.item = z.item AND before.wh = z.wh
         {joins}
-        ORDER BY rn"""
+        ORDER BY {keys}"""
 
 
 def _negated(text: str) -> str:
