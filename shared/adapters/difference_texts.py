@@ -122,15 +122,14 @@ def distinct_texts(cmp: Comparison) -> list[str]:
     return [r[0] for r in rows]
 
 
-def prepare(
+def load_lookups(
     cmp: Comparison,
-    s: TextSettings,
     cells: Mapping[str, tuple[str, str, str, str]],
     warehouse_sites: Mapping[str, str],
     before: Sequence[tuple[str, str, int]],
 ) -> None:
-    """Build ``KEYED``: the lookups (passed as list parameters, never as statement text), then one
-    row per differing key, in key order, with everything the reports take from it."""
+    """The tables ``prepare`` joins: each text's cells, each warehouse's one site, the earlier streaks;
+    passed as list parameters, never as statement text. The caller can drop its own copies after."""
     texts = list(cells)
     columns = {"v": texts, **{name: [cells[t][i] for t in texts] for i, name in enumerate(("mc", "fc", "jc"))}}
     _run(
@@ -150,7 +149,16 @@ def prepare(
         "SELECT unnest($i) AS item, unnest($w) AS wh, CAST(unnest($n) AS BIGINT) AS runs",
         {"i": [b[0] for b in before], "w": [b[1] for b in before], "n": [b[2] for b in before]},
     )
+
+
+def prepare(cmp: Comparison, s: TextSettings) -> None:
+    """Build ``KEYED`` (after ``load_lookups``): one row per differing key, in key order, with
+    everything the reports take from it."""
     _run(cmp, f"CREATE OR REPLACE TEMP TABLE {KEYED} AS {_keyed(cmp, s)}", _params(s.config))
+    # everything else the run needs is in KEYED now: give their memory back before the texts are made
+    # (``Comparison.raw_batches`` cannot be read after this)
+    for table in (DIFFS_TABLE, "cells", "wh_sites", "before"):
+        _run(cmp, f"DROP TABLE {table}")
 
 
 def buckets(cmp: Comparison) -> list[Bucket]:
@@ -508,6 +516,7 @@ __all__ = [
     "every_key_proposed",
     "largest",
     "lines",
+    "load_lookups",
     "negatives",
     "prepare",
     "unsupported",

@@ -46,8 +46,9 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
         log.info("reconciliation %s: texts made in Python (%s)", sinks.proposer.run_id, why)
         stream_fast(cmp, sinks)
         return PYTHON
-    cells = {t: _cells_of(t) for t in ids}
-    cells.pop("", None)  # an empty text's cells are all empty: the query writes them itself
+    cells = {t: _cells_of(t) for t in ids if t}  # an empty text's cells are empty: the query writes them
+    texts.load_lookups(cmp, cells, cmp.warehouse_sites, _before(sinks))
+    del cells, ids  # in the engine now: not beside its memory while it builds the texts
     proposer = sinks.proposer
     settings = texts.TextSettings(
         config=config,
@@ -57,7 +58,7 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
         id_prefix=line_id_prefix(proposer.run_id, config),
         labels={c.value: CATEGORY_LABELS.get(c, c.value) for c in Category},
     )
-    texts.prepare(cmp, settings, cells, cmp.warehouse_sites, _before(sinks))
+    texts.prepare(cmp, settings)
     total = _sums(cmp, sinks)
     _largest(cmp, sinks)
     _negatives(cmp, sinks)
