@@ -2,13 +2,14 @@
 
 Why not ``io.TextIOWrapper`` over ``tempfile.SpooledTemporaryFile``: every write then runs the
 spool's Python-level ``write`` (a rollover check) and the wrapper's encoder, and a bad day writes
-three report lines for each of 300,000 keys. Text goes into a ``StringIO`` (a C call per write)
-and moves to the file, encoded, a few hundred kilobytes at a time.
+three report lines for each of 300,000 keys. Why not ``io.StringIO`` either (as before): asking it
+for its size turns its pieces into one 4-bytes-a-character buffer, and ``getvalue`` turns that back;
+for a bad day's 130 MB journal that cost ~0.9 s against ~0.07 s for this. Text goes into a list (a C
+call per write) and moves to the file, joined and encoded, a few hundred kilobytes at a time.
 """
 
 from __future__ import annotations
 
-import io
 import shutil
 import tempfile
 from typing import IO
@@ -23,19 +24,17 @@ class TextSpool:
 
     def __init__(self) -> None:
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - caller closes
-        self._buffer = io.StringIO()
-        self.write = self._buffer.write
+        self._parts: list[str] = []
+        self.write = self._parts.append
 
     def spill(self) -> None:
         """Move the buffered text to the file once it is large enough to be worth a write."""
-        if self._buffer.tell() >= _BATCH_CHARS:
+        if sum(map(len, self._parts)) >= _BATCH_CHARS:
             self._move()
 
     def _move(self) -> None:
-        self.file.write(self._buffer.getvalue().encode("utf-8"))
-        self._buffer.seek(0)
-        self._buffer.truncate()
-
+        self.file.write("".join(self._parts).encode("utf-8"))
+        self._parts.clear()
     def finish(self) -> IO[bytes]:
         """The whole text as a file, rewound (owned by the caller)."""
         self._move()
