@@ -38,6 +38,7 @@ from shared.domain.reconciliation.config import (
     Side,
     Thresholds,
 )
+from shared.domain.reconciliation.report_view import DIGITS_KEPT_AS_NUMBER
 from shared.domain.reconciliation.rules import Category, fmt
 
 QUANTITY_BELOW = Decimal(10) ** 12
@@ -113,12 +114,14 @@ def unsupported(cmp: Comparison, config: ReconcileConfig) -> str | None:
 
 
 def distinct_texts(cmp: Comparison) -> list[str]:
-    """Every id text a differing key's row shows: items (as spelled), other key fields, sites, classes."""
+    """Every id text a differing key's row shows (items as spelled, other key fields, sites, classes)
+    but those of digits only, whose cells the queries make themselves (``DIGITS``)."""
     parts = [f"SELECT {_item(cmp)} AS v FROM {DIFFS_TABLE} WHERE NOT m"]
     parts += [f"SELECT k_{k.value} FROM {DIFFS_TABLE} WHERE NOT m" for k in cmp.level[1:]]
     parts.append(f"SELECT CAST(smin AS VARCHAR) FROM {DIFFS_TABLE} WHERE NOT m")
     parts.append(f"SELECT coalesce(CAST(cls AS VARCHAR), CAST(fb_cls AS VARCHAR)) FROM {DIFFS_TABLE} WHERE NOT m")
-    rows = _fetch(cmp, f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL")
+    digits = DIGITS.format("v")
+    rows = _fetch(cmp, f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL AND NOT {digits}")
     return [r[0] for r in rows]
 
 
@@ -353,7 +356,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
     if site_added:
         on["site"] = "z.site"
     joins = " ".join(f"LEFT JOIN cells c_{n} ON c_{n}.v = {column}" for n, column in on.items())
-    cell_columns = ", ".join(f"c_{n}.mc AS {n}_mc, c_{n}.fc AS {n}_fc, c_{n}.jc AS {n}_jc" for n in on)
+    cell_columns = ", ".join(_cells(n, column) for n, column in on.items())
     return f"""
         WITH b AS (
           SELECT {keys}, {_item(cmp)} AS item, {wh} AS wh,
@@ -399,6 +402,26 @@ def _negated(text: str) -> str:
     return (
         f"CASE WHEN {text} = '0' THEN '0' WHEN starts_with({text}, '-') THEN substr({text}, 2) "
         f"ELSE concat('-', {text}) END"
+    )
+
+
+DIGITS = "regexp_full_match({0}, '[0-9]+')"
+"""An id of ASCII digits only (most item numbers): its cells are made in the query, not looked up
+(``reconcile_stream._cells_of``'s own shortcut); the ``cells`` table holds every other text."""
+
+
+def _cells(name: str, column: str) -> str:
+    """The machine CSV, finance CSV and JSON cells of one shown text, as ``{name}_mc`` ... columns."""
+    digits = DIGITS.format(column)
+    apostrophe = "''''"  # SQL for the text "'": the spreadsheet keeps the id as text
+    kept = (
+        f"CASE WHEN (length({column}) > 1 AND starts_with({column}, '0')) OR length({column}) > "
+        f"{int(DIGITS_KEPT_AS_NUMBER)} THEN concat({apostrophe}, {column}) ELSE {column} END"
+    )
+    return (
+        f"CASE WHEN {digits} THEN {column} ELSE c_{name}.mc END AS {name}_mc, "
+        f"CASE WHEN {digits} THEN {kept} ELSE c_{name}.fc END AS {name}_fc, "
+        f"""CASE WHEN {digits} THEN concat('"', {column}, '"') ELSE c_{name}.jc END AS {name}_jc"""
     )
 
 

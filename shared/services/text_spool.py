@@ -35,6 +35,7 @@ class TextSpool:
     def _move(self) -> None:
         self.file.write("".join(self._parts).encode("utf-8"))
         self._parts.clear()
+
     def finish(self) -> IO[bytes]:
         """The whole text as a file, rewound (owned by the caller)."""
         self._move()

@@ -26,6 +26,7 @@ from shared.services.reconcile import ReconciliationResult, SnapshotSource, Stre
 from .conftest import write_csv
 
 ODD_IDS = ['A"1', "B,2", "=HYP(1)", "00417", "Ärmel ✓", "-5", "3-4", "+x", "@y", "1E5", " pad ", "tab\tid"]
+ODD_IDS += ["1234567890123456", "123456789012345", "0", "\u0661\u0662\u0663"]  # 16 / 15 digits, "0", not ASCII
 CLASSES = ["", "BULK", "0042", "=cls"]
 COSTS = ["", "12.50", "1200", "0", "0.000001", "899.00", "1.2345"]
 
