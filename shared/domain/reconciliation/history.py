@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
@@ -329,6 +330,9 @@ class OutOfBalanceLog:
         if self._unsorted is not None:
             self._unsorted.update(zip(keys, runs, strict=True))
             return
+        if entries is not None and keys and self._strictly_after_last(keys):
+            self._add_in_order(keys, runs, entries)
+            return
         last, parts, count, audit_after = self._last, self._parts, self._count, self._audit_after
         s = encode_basestring
         for i, key in enumerate(keys):
@@ -355,6 +359,30 @@ class OutOfBalanceLog:
                     chunks.append(",".join(flagged))
                     flagged.clear()
         self._last, self._parts, self._count = last, parts, count
+
+    def _strictly_after_last(self, keys: Sequence[HistoryKey]) -> bool:
+        """Every key after the one before it, the first after the log's last (C-level comparisons)."""
+        return (self._last is None or keys[0] > self._last) and all(map(operator.lt, keys, keys[1:]))
+
+    def _add_in_order(self, keys: Sequence[HistoryKey], runs: Sequence[int], entries: Sequence[str]) -> None:
+        """``add_many`` for keys in strict order with their entries made: no key is a repeat, so the
+        entries go in whole (the same text as one at a time; chunk boundaries do not show in it)."""
+        parts = self._parts
+        parts.extend(entries)
+        while len(parts) >= 4096:
+            self._chunks.append(",".join(parts[:4096]))
+            del parts[:4096]
+        self._last = keys[-1]
+        self._count += len(keys)
+        audit_after = self._audit_after
+        for n, entry in zip(runs, entries, strict=True):
+            if n >= audit_after:
+                chunks, flagged = self._flagged.setdefault(n, ([], []))
+                flagged.append(entry)
+                self._flagged_count += 1
+                if len(flagged) == 4096:
+                    chunks.append(",".join(flagged))
+                    flagged.clear()
 
     def _text(self) -> str:
         return "[" + ",".join([*self._chunks, *([",".join(self._parts)] if self._parts else [])]) + "]"
