@@ -103,9 +103,8 @@ def unsupported(cmp: Comparison, config: ReconcileConfig) -> str | None:
                 return "a threshold beyond six decimal places or 10^20"
     quantity, cost = _fetch(
         cmp,
-        f"""SELECT CAST(max(greatest(abs(CAST(coalesce(eq_t, '0') AS DECIMAL(38,6))),
-                                    abs(CAST(coalesce(wq_t, '0') AS DECIMAL(38,6))))) AS VARCHAR),
-                   CAST(max(abs(CAST(coalesce(cost_t, CAST(fb_cost_t AS VARCHAR)) AS DECIMAL(38,6)))) AS VARCHAR)
+        f"""SELECT CAST(max(greatest(abs(coalesce(eq, 0)), abs(coalesce(wq, 0)))) AS VARCHAR),
+                   CAST(max(abs(coalesce(cost, fb_cost))) AS VARCHAR)
             FROM {DIFFS_TABLE} WHERE NOT m""",
     )[0]
     if Decimal(quantity or 0) >= QUANTITY_BELOW or Decimal(cost or 0) >= COST_BELOW:
@@ -200,7 +199,8 @@ def largest(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
     (rn, key fields..., item, site, class, ERP text, WMS text, cost text, has ERP, has WMS, runs)."""
     return _fetch(
         cmp,
-        f"""SELECT rowid + 1, {_key_columns(cmp)}, item, site, cls, eq_t, wq_t, cost_text, has_e, has_w, runs
+        f"""SELECT rowid + 1, {_key_columns(cmp)}, item, site, cls, CAST(e AS VARCHAR), CAST(w AS VARCHAR),
+                   cost_text, has_e, has_w, runs
             FROM {KEYED} ORDER BY coalesce(abs(val), 0) DESC, rowid LIMIT $n""",
         {"n": n},
     )
@@ -360,18 +360,19 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
     return f"""
         WITH b AS (
           SELECT {keys}, {_item(cmp)} AS item, {wh} AS wh,
-            en > 0 AS has_e, wn > 0 AS has_w, eq_t, wq_t,
-            CAST(CASE WHEN en > 0 THEN eq_t ELSE '0' END AS DECIMAL(38,6)) AS e,
-            CAST(CASE WHEN wn > 0 THEN wq_t ELSE '0' END AS DECIMAL(38,6)) AS w,
-            CASE WHEN en > 0 THEN {_strip("eq_t")} ELSE '0' END AS et,
-            CASE WHEN wn > 0 THEN {_strip("wq_t")} ELSE '0' END AS wt,
-            coalesce(cost_t, CAST(fb_cost_t AS VARCHAR)) AS cost_text,
+            en > 0 AS has_e, wn > 0 AS has_w,
+            CASE WHEN en > 0 THEN eq ELSE 0 END AS e,
+            CASE WHEN wn > 0 THEN wq ELSE 0 END AS w,
+            CASE WHEN en > 0 THEN {_strip("CAST(eq AS VARCHAR)")} ELSE '0' END AS et,
+            CASE WHEN wn > 0 THEN {_strip("CAST(wq AS VARCHAR)")} ELSE '0' END AS wt,
+            coalesce(cost, fb_cost) AS cost,
+            CAST(coalesce(cost, fb_cost) AS VARCHAR) AS cost_text,
             coalesce(CAST(cls AS VARCHAR), CAST(fb_cls AS VARCHAR)) AS cls,
             coalesce(CAST(smin AS VARCHAR), ws.site) AS site
           FROM {DIFFS_TABLE} LEFT JOIN wh_sites ws ON ws.wh = {wh} WHERE NOT m),
         n AS (
           SELECT *, w - e AS diff, abs(w - e) AS ad, {master} AS mq,
-            (w - e) * CAST(cost_text AS DECIMAL(18,6)) AS val,
+            (w - e) * cost AS val,
             CASE WHEN e = w THEN '{Category.MATCH.value}' WHEN NOT has_e THEN '{Category.ONLY_IN_WMS.value}'
                  WHEN NOT has_w THEN '{Category.ONLY_IN_ERP.value}' ELSE '{Category.QUANTITY_DIFFERS.value}' END
               AS category
@@ -387,7 +388,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
           SELECT y.*, reasons <> '' AS material,
             {counts.replace("material", "reasons <> ''")} AS counts
           FROM y)
-        SELECT {keys}, z.item, z.wh, z.site, z.cls, has_e, has_w, eq_t, wq_t, cost_text, e, w, diff, ad, val,
+        SELECT {keys}, z.item, z.wh, z.site, z.cls, has_e, has_w, cost_text, e, w, diff, ad, val,
           category, et, wt, dt, ct, vt, pt, reasons, material, counts, {proposed} AS proposed,
           CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END AS runs,
           (CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END) >= {int(config.audit_after_runs)} AS audit,

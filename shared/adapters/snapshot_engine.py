@@ -644,9 +644,9 @@ def _query(
         need AS (SELECT DISTINCT k_item FROM r WHERE NOT m AND ({need_cond})),
         fb AS (SELECT k_item, {fb_cost} AS fb_cost, {fb_cls} AS fb_cls
                FROM ({erp_item}) e SEMI JOIN need USING (k_item) GROUP BY ALL)"""
-        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", f"{_text('fb.fb_cost')} AS fb_cost_t, fb.fb_cls"
+        fb_join, fb_cols = "LEFT JOIN fb USING (k_item)", "fb.fb_cost, fb.fb_cls"
     else:
-        fallback, fb_join, fb_cols = "", "", "NULL AS fb_cost_t, NULL AS fb_cls"
+        fallback, fb_join, fb_cols = "", "", f"CAST(NULL AS {QTY_TYPE}) AS fb_cost, CAST(NULL AS VARCHAR) AS fb_cls"
     same_measures = "".join(f" AND coalesce(eq_{i}, 0) = coalesce(wq_{i}, 0)" for i in range(len(measures)))
     measure_sums = "".join(f" sum(eq_{i}) AS eq_{i}, sum(wq_{i}) AS wq_{i}," for i in range(len(measures)))
     measure_out = "".join(
@@ -667,8 +667,8 @@ def _query(
             sum(bad) + count(*) FILTER (WHERE k_item = '') AS bad,
             count(*) FILTER (WHERE eq < 0) AS eneg, count(*) FILTER (WHERE wq < 0) AS wneg
           FROM k GROUP BY ALL){fallback}
-        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, {_text("r.eq")} AS eq_t,
-               {_text("r.wq")} AS wq_t, {_text("r.cost")} AS cost_t, r.smin, r.smax, r.cls, r.e_asof, r.w_asof,
+        SELECT r.m, {", ".join("r." + c for c in keys)}, r.nkeys, r.en, r.wn, r.eq, r.wq,
+               CAST(r.cost AS {QTY_TYPE}) AS cost, r.smin, r.smax, r.cls, r.e_asof, r.w_asof,
                CAST(r.bad AS BIGINT) AS bad, {fb_cols},
                t.tot_bad, t.tot_e, t.tot_w, t.tot_eneg, t.tot_wneg{", r.d_item" if spelled else ""}
 {measure_out}
@@ -685,9 +685,13 @@ in one vectorised query."""
 
 
 def _read_back(level: list[KeyField], matches: bool) -> str:
-    """The match rows (one per warehouse), or the differing keys in key order."""
+    """The match rows (one per warehouse), or the differing keys in key order (``RowLayout``).
+
+    ``DIFFS_TABLE`` keeps sums and costs as exact DECIMALs (``difference_texts`` computes on them);
+    they leave for Python as text (``_text``)."""
     keys = ", ".join(f"k_{k.value}" for k in level)
-    return f"SELECT * FROM {DIFFS_TABLE} WHERE {'' if matches else 'NOT '}m ORDER BY {keys}"
+    texts = ", ".join(f"{_text(c)} AS {c}" for c in ("eq", "wq", "cost", "fb_cost"))
+    return f"SELECT * REPLACE ({texts}) FROM {DIFFS_TABLE} WHERE {'' if matches else 'NOT '}m ORDER BY {keys}"
 
 
 def _text(column: str) -> str:
