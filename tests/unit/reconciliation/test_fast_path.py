@@ -148,38 +148,18 @@ SCENARIOS: dict[str, tuple[dict[str, Any], dict[str, bool]]] = {
         },
         {"serials": True, "site_both": True, "measures": False, "vans": False},
     ),
-    # the engine restates these (no other measures, item or class thresholds, serials): its texts
-    "engine: wms master, movement, both signs' thresholds, odd ids, case-insensitive": (
-        {
-            "materiality": THRESHOLDS,
-            "journal_max_lines": 7,
-            "report_top_n": 5,
-            "workbook_max_rows": 20,
-        },
-        {"serials": False, "site_both": False, "measures": False, "vans": False},
-    ),
-    "engine: erp master, counting, material only, warehouse mapping, site in the level": (
-        {
-            "master": "erp",
-            "journal_mode": "counting",
-            "propose": "material",
-            "materiality": {"quantity": "1", "percent": "5"},
-            "value_maps": {"wms": {"warehouse": {"VAN1": "FO1", "VAN2": "FO1"}}},
-            "audit_basis": "any",
-            "audit_after_runs": 2,
-            "currency": "EUR",
-        },
-        {"serials": False, "site_both": True, "measures": False, "vans": True},
-    ),
-    "engine: case-sensitive, negatives and unknown cost not material, value only": (
-        {
-            "case_sensitive_ids": True,
-            "negative_is_material": False,
-            "unknown_cost_is_material": False,
-            "materiality": {"value": "10"},
-        },
-        {"serials": False, "site_both": False, "measures": False, "vans": False},
-    ),
+}
+
+
+def _in_engine_scope(raw: dict[str, Any], shape: dict[str, bool]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """A scenario without what sends a run the Python way (other measures, item or class thresholds,
+    serials): the engine makes its texts (``difference_texts``)."""
+    outside = ("measures", "item_overrides", "class_overrides")
+    return {k: v for k, v in raw.items() if k not in outside}, {**shape, "serials": False, "measures": False}
+
+
+SCENARIOS |= {
+    f"{name}, in the engine's scope": _in_engine_scope(*scenario) for name, scenario in list(SCENARIOS.items())
 }
 
 
