@@ -11,7 +11,8 @@ on every core, as vectorised expressions over whole columns. The rules are the d
 
 Python keeps what it does better: the cells of each *distinct* id (formula neutralisation, CSV
 quoting, spreadsheet-kept-as-text, JSON escaping) are made once per text by the same functions as
-the other paths and joined in as a table. Nothing from a snapshot or a caller is spliced into SQL
+the other paths and joined in as a table; ids of ASCII digits only (most item numbers) get theirs in
+the query (``DIGITS``). Nothing from a snapshot or a caller is spliced into SQL
 text: ids arrive as table rows, thresholds and run names as parameters.
 
 ``unsupported`` names what a run needs that this does not restate (other measures, item or class

@@ -49,7 +49,8 @@ def _snapshots(
         wh = rnd.choice(["11", "01", "FO1", "13"])
         batch = rnd.choice(["", "", "B-1", "1E5", "L,2"])
         serial = rnd.choice(["", "SN1", "SN2"]) if serials else ""
-        site = rnd.choice(["1", "2"])
+        # one site per warehouse (so keys only in the WMS take their site from it), not all of them digits
+        site = {"11": "1", "01": "1", "FO1": "S-2", "13": "S-3"}[wh]
         erp_q = _quantity(rnd)
         wms_q = erp_q if rnd.random() < 0.5 else erp_q + rnd.choice([D(1), D(-3), D("0.25"), D(60), -erp_q])
         on_order, ordered = D(rnd.randint(0, 9)), D(rnd.randint(0, 9))
@@ -251,6 +252,23 @@ def test_the_fast_path_builds_no_object_per_key_and_formats_no_quantity_as_a_dec
     assert counts["assess"] == 0
     assert counts["discrepancy"] < differing / 10
     assert counts["fmt"] <= 4 * differing
+
+
+def test_a_key_only_in_the_wms_shows_its_warehouses_site_in_every_way(tmp_path: Path) -> None:
+    """The WMS export has no site; a key only there takes the one site its warehouse's matching keys
+    name. Here no differing key names that site itself, so the engine way must look up its cells too."""
+    erp = write_csv(
+        tmp_path / "e.csv",
+        ["ItemNumber", "InventorySiteId", "InventoryWarehouseId", "OnHandQuantity", "UnitCost"],
+        [["A1", "=S9", "W9", "5", "2"], ["A2", "=S9", "W9", "7", "2"], ["B1", "1", "W1", "3", "2"]],
+    )
+    wms = write_csv(
+        tmp_path / "w.csv",
+        ["item_id", "warehouse", "on_hand"],
+        [["A1", "W9", "5"], ["A2", "W9", "7"], ["NEW", "W9", "4"], ["B1", "W1", "1"]],
+    )
+    files, _ = _both(erp, wms, ReconcileConfig(), [], "site", StreamWay.ENGINE)
+    assert b",NEW,'=S9,W9," in files["discrepancies.csv"]  # the site, neutralised, from its warehouse
 
 
 def test_sums_too_large_to_prove_exact_are_made_by_the_reference_path(
