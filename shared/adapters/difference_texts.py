@@ -48,6 +48,8 @@ significant digits of Python's Decimal context, and the reference would round wh
 COST_BELOW = Decimal(10) ** 6
 """Largest |unit cost|: with ``QUANTITY_BELOW`` every value stays below 10^18, exact either way."""
 THRESHOLD_BELOW = Decimal(10) ** 20
+PERCENT_BELOW = Decimal(10) ** 6
+"""A percent threshold multiplies a master quantity in the query: below this, no product overflows."""
 
 KEYED = "keyed"
 """The temp table of the differing keys with every number, text and cell the reports need, stored in
@@ -99,9 +101,9 @@ def unsupported(cmp: Comparison, config: ReconcileConfig) -> str | None:
     if cmp.level[0] is not KeyField.ITEM:
         return "a level that does not start with the item"
     for t in (config.materiality.positive, config.materiality.negative):
-        for d in (t.quantity, t.percent, t.value):
-            if d is not None and (d >= THRESHOLD_BELOW or int(d.as_tuple().exponent) < -QTY_SCALE):
-                return "a threshold beyond six decimal places or 10^20"
+        for d, below in ((t.quantity, THRESHOLD_BELOW), (t.percent, PERCENT_BELOW), (t.value, THRESHOLD_BELOW)):
+            if d is not None and (d >= below or int(d.as_tuple().exponent) < -QTY_SCALE):
+                return "a threshold beyond six decimal places, 10^20 or (a percent) 10^6"
     quantity, cost = _fetch(
         cmp,
         f"""SELECT CAST(max(greatest(abs(coalesce(eq, 0)), abs(coalesce(wq, 0)))) AS VARCHAR),
@@ -154,10 +156,17 @@ def load_lookups(
     )
 
 
+class TextsNotMade(RuntimeError):
+    """The engine could not build ``KEYED`` (not for lack of memory); the comparison is intact."""
+
+
 def prepare(cmp: Comparison, s: TextSettings) -> None:
     """Build ``KEYED`` (after ``load_lookups``): one row per differing key, in key order, with
     everything the reports take from it."""
-    _run(cmp, f"CREATE OR REPLACE TEMP TABLE {KEYED} AS {_keyed(cmp, s)}", _params(s.config))
+    try:
+        _run(cmp, f"CREATE OR REPLACE TEMP TABLE {KEYED} AS {_keyed(cmp, s)}", _params(s.config))
+    except duckdb.Error as exc:
+        raise TextsNotMade(str(exc)) from exc
     # everything else the run needs is in KEYED now: give their memory back before the texts are made
     # (``Comparison.raw_batches`` cannot be read after this)
     for table in (DIFFS_TABLE, "cells", "wh_sites", "before"):
@@ -536,6 +545,7 @@ __all__ = [
     "Bucket",
     "Line",
     "TextSettings",
+    "TextsNotMade",
     "buckets",
     "distinct_texts",
     "every_key_proposed",

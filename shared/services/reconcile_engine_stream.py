@@ -60,7 +60,14 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
         id_prefix=line_id_prefix(proposer.run_id, config),
         labels={c.value: CATEGORY_LABELS.get(c, c.value) for c in Category},
     )
-    texts.prepare(cmp, settings)
+    try:
+        texts.prepare(cmp, settings)
+    except texts.TextsNotMade:
+        # nothing is written yet and the comparison's rows are still there: the Python way makes the
+        # same files (running out of memory is not this: it is retried with one thread, as ever)
+        log.exception("reconciliation %s: the engine could not make the texts; made in Python", proposer.run_id)
+        stream_fast(cmp, sinks)
+        return PYTHON
     total = _sums(cmp, sinks)
     _largest(cmp, sinks)
     _negatives(cmp, sinks)

@@ -271,6 +271,29 @@ def test_a_key_only_in_the_wms_shows_its_warehouses_site_in_every_way(tmp_path: 
     assert b",NEW,'=S9,W9," in files["discrepancies.csv"]  # the site, neutralised, from its warehouse
 
 
+def test_a_huge_percent_threshold_goes_the_python_way_not_into_an_overflow(tmp_path: Path) -> None:
+    """In the engine a percent threshold multiplies the master quantity: 10^15 % against a quantity near
+    10^12 is beyond DuckDB's DECIMAL(38,12), and the run failed. Percent thresholds from 10^6 on now
+    take the Python way (the same files)."""
+    header = ["ItemNumber", "InventoryWarehouseId", "OnHandQuantity", "UnitCost"]
+    erp = write_csv(tmp_path / "e.csv", header, [["BIG", "1", "999999999990", "0.5"], ["S", "1", "5", "1"]])
+    wms = write_csv(
+        tmp_path / "w.csv", ["item_id", "warehouse", "on_hand"], [["BIG", "1", "999999999999"], ["S", "1", "9"]]
+    )
+    for percent in ("1000000", "1000000000000000"):
+        config = ReconcileConfig.model_validate({"materiality": {"percent": percent}})
+        _both(erp, wms, config, [], "percent", StreamWay.PYTHON)
+
+
+def test_when_the_engine_cannot_build_the_texts_the_python_way_makes_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    erp, wms = _snapshots(tmp_path, 7, serials=False, site_both=False, measures=False, vans=False)
+    monkeypatch.setattr(difference_texts, "_keyed", lambda cmp, s: "SELECT no_such_column FROM diffs")
+    _both(erp, wms, ReconcileConfig(), [], "fallback", StreamWay.PYTHON)
+    assert "the engine could not make the texts" in caplog.text
+
+
 def test_sums_too_large_to_prove_exact_are_made_by_the_reference_path(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
