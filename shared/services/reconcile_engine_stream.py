@@ -39,8 +39,8 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
     why = texts.unsupported(cmp, config)
     ids: list[str] = []
     if why is None:
-        # and the sites keys take from their warehouse (``Comparison.warehouse_sites``), which no
-        # differing key need name itself
+        # the texts whose cells Python makes: the ids the differing keys show, and the sites keys take
+        # from their warehouse (``Comparison.warehouse_sites``), which no differing key need name itself
         ids = [*texts.distinct_texts(cmp), *cmp.warehouse_sites.values()]
         if any("\r" in t or "\n" in t for t in ids):
             why = "ids with line breaks"  # the workbook rows are read back from the CSV rows, one line each
