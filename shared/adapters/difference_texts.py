@@ -289,6 +289,8 @@ def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:
     rest = names[1:]
     site_added = "site" not in names
     shown = (["site"] if site_added else []) + rest + ["cls"]  # the CSV columns after the item
+    in_keyed = {"item": "item", "cls": "cls", "site": "site"} | {n: "k_" + n for n in rest}
+    cells = ", ".join(_cells(n, in_keyed[n]) for n in ["item", *shown])
     suffix_m = "".join(f", ',', coalesce({n}_mc, '')" for n in shown)
     suffix_f = "".join(f", ',', coalesce({n}_fc, '')" for n in shown)
     tail = (
@@ -336,7 +338,7 @@ def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:
                material, counts, item, wh, runs, rn,
                CASE WHEN counts THEN concat('{{"item":', item_jc, ',"warehouse":', {wh_json}, ',"runs":',
                                             CAST(runs AS VARCHAR), '}}') END
-        FROM (SELECT *, rowid + 1 AS rn FROM {KEYED})"""
+        FROM (SELECT *, rowid + 1 AS rn, {cells} FROM {KEYED})"""
 
 
 def _json_cell(column: str | None, name: str, names: list[str]) -> str:
@@ -366,7 +368,8 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
     if site_added:
         on["site"] = "z.site"
     joins = " ".join(f"LEFT JOIN cells c_{n} ON c_{n}.v = {column}" for n, column in on.items())
-    cell_columns = ", ".join(_cells(n, column) for n, column in on.items())
+    # the looked-up cells only (NULL for digit-only ids, made in ``lines``): a narrower sort
+    cell_columns = ", ".join(f"c_{n}.mc AS {n}_mc0, c_{n}.fc AS {n}_fc0, c_{n}.jc AS {n}_jc0" for n in on)
     return f"""
         WITH b AS (
           SELECT {keys}, {_item(cmp)} AS item, {wh} AS wh,
@@ -422,7 +425,8 @@ DIGITS = "regexp_full_match({0}, '[0-9]+')"
 
 
 def _cells(name: str, column: str) -> str:
-    """The machine CSV, finance CSV and JSON cells of one shown text, as ``{name}_mc`` ... columns."""
+    """The machine CSV, finance CSV and JSON cells of one shown text (``column`` of ``KEYED``), as
+    ``{name}_mc`` ... columns: made here for digit-only ids, else the looked-up ``{name}_mc0`` ...."""
     digits = DIGITS.format(column)
     apostrophe = "''''"  # SQL for the text "'": the spreadsheet keeps the id as text
     kept = (
@@ -430,9 +434,9 @@ def _cells(name: str, column: str) -> str:
         f"{int(DIGITS_KEPT_AS_NUMBER)} THEN concat({apostrophe}, {column}) ELSE {column} END"
     )
     return (
-        f"CASE WHEN {digits} THEN {column} ELSE c_{name}.mc END AS {name}_mc, "
-        f"CASE WHEN {digits} THEN {kept} ELSE c_{name}.fc END AS {name}_fc, "
-        f"""CASE WHEN {digits} THEN concat('"', {column}, '"') ELSE c_{name}.jc END AS {name}_jc"""
+        f"CASE WHEN {digits} THEN {column} ELSE {name}_mc0 END AS {name}_mc, "
+        f"CASE WHEN {digits} THEN {kept} ELSE {name}_fc0 END AS {name}_fc, "
+        f"""CASE WHEN {digits} THEN concat('"', {column}, '"') ELSE {name}_jc0 END AS {name}_jc"""
     )
 
 
