@@ -21,6 +21,9 @@ thresholds, serial numbers, numbers too large to prove exact here); those runs g
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -268,19 +271,50 @@ def lines(cmp: Comparison, s: TextSettings, numbered: bool) -> Iterator[list[Lin
     try:
         _run(cmp, _lines_query(cmp, s, numbered), params)
         done = 0
-        while True:
-            try:
-                rows = cmp.connection.fetchmany(LINES_BATCH)
-            except duckdb.OutOfMemoryException as exc:
-                raise EngineOutOfMemory(str(exc)) from exc
-            if not rows:
-                return
+        for rows in _fetched_ahead(cmp):
             if rows[0][9] != done + 1 or rows[-1][9] != done + len(rows):
                 raise RuntimeError("the engine returned the differing keys out of key order")
             done += len(rows)
             yield rows
     finally:
         _run(cmp, "SET preserve_insertion_order = false")
+
+
+def _fetched_ahead(cmp: Comparison) -> Iterator[list[Line]]:
+    """The pending query's rows, a batch at a time, the next batch fetched by a thread while the
+    caller works on this one: DuckDB makes the texts without holding the GIL, so the engine's
+    work and the caller's Python overlap instead of taking turns. At most two batches wait."""
+    ready: queue.Queue[list[Line] | BaseException | None] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = cmp.connection.fetchmany(LINES_BATCH)
+                ready.put(rows or None)
+                if not rows:
+                    return
+        except BaseException as exc:  # handed to the caller, raised there
+            ready.put(exc)
+
+    worker = threading.Thread(target=fetch, name="difference-texts", daemon=True)
+    worker.start()
+    try:
+        while True:
+            got = ready.get()
+            if got is None:
+                return
+            if isinstance(got, duckdb.OutOfMemoryException):
+                raise EngineOutOfMemory(str(got)) from got
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a blocked put finish, so the connection is free again
+            with contextlib.suppress(queue.Empty):
+                ready.get(timeout=0.05)
+        worker.join()
 
 
 def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:

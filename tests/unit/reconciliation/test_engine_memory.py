@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 import shared.adapters.snapshot_engine as engine
+from shared.adapters import difference_texts
 from shared.adapters.difference_texts import KEYED
 from shared.adapters.snapshot_engine import EngineSettings, SnapshotError, SnapshotSource, readable_error
 from shared.domain.reconciliation.config import ReconcileConfig
@@ -89,21 +90,30 @@ class _RunsOutOfMemory:
 
 
 class _TextsOutOfMemory:
-    """The run's connection, out of memory once the engine makes the report texts (``difference_texts``)."""
+    """The run's connection, out of memory once the engine makes the report texts (``difference_texts``):
+    while it builds their table, or (``at_fetch``) on the second batch its fetching thread reads."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
+    def __init__(self, con: duckdb.DuckDBPyConnection, at_fetch: bool) -> None:
+        self._con, self._at_fetch, self._fetches = con, at_fetch, 0
 
     def execute(self, sql: str, *args: Any) -> Any:
-        if KEYED in sql:
+        if KEYED in sql and not self._at_fetch:
             raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 30.5 MiB")
         return self._con.execute(sql, *args)
+
+    def fetchmany(self, size: int) -> Any:
+        self._fetches += 1
+        if self._fetches == 2:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block of size 8.0 MiB")
+        return self._con.fetchmany(size)
 
     def close(self) -> None:
         self._con.close()
 
 
-def _streams_out_of_memory_with(monkeypatch: pytest.MonkeyPatch, failing_threads: set[int]) -> list[int]:
+def _streams_out_of_memory_with(
+    monkeypatch: pytest.MonkeyPatch, failing_threads: set[int], at_fetch: bool = False
+) -> list[int]:
     """Comparisons made with these thread counts run out of memory while their keys stream: the
     Python paths' cursor on its next fetch, the engine path's texts query."""
     real = engine._compare
@@ -114,24 +124,27 @@ def _streams_out_of_memory_with(monkeypatch: pytest.MonkeyPatch, failing_threads
         threads.append(args[3].threads)
         if args[3].threads in failing_threads:
             cmp._cursor = _RunsOutOfMemory()  # type: ignore[assignment]
-            cmp._con = _TextsOutOfMemory(cmp._con)  # type: ignore[assignment]
+            cmp._con = _TextsOutOfMemory(cmp._con, at_fetch)  # type: ignore[assignment]
         return cmp
 
     monkeypatch.setattr(engine, "_compare", compare)
     return threads
 
 
-@pytest.mark.parametrize("way", ["engine", "python"])
+@pytest.mark.parametrize("way", ["engine", "engine, while fetching", "python"])
 def test_running_out_of_memory_while_keys_stream_runs_again_with_one_thread_and_the_same_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     from shared.services.reconcile import StreamWay, reconcile
 
+    # one key a batch, so the texts come in several batches (the second one fails)
+    monkeypatch.setattr(difference_texts, "LINES_BATCH", 1)
     erp, wms = _files(tmp_path)
-    expected = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", stream=StreamWay(way))
-    assert expected.streamed_by == way
-    threads = _streams_out_of_memory_with(monkeypatch, {2})
-    result = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", stream=StreamWay(way))
+    stream = StreamWay(way.split(",")[0])
+    expected = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", stream=stream)
+    assert expected.streamed_by == stream
+    threads = _streams_out_of_memory_with(monkeypatch, {2}, at_fetch="fetching" in way)
+    result = reconcile(erp, wms, ReconcileConfig(), [], run_id="t1", stream=stream)
     assert threads == [2, 1]
     assert result.ok
     assert report_text(result, "discrepancies.csv") == report_text(expected, "discrepancies.csv")
