@@ -182,12 +182,13 @@ def buckets(cmp: Comparison) -> list[Bucket]:
     DuckDB's DECIMAL sums are exact (128-bit), as the Python paths' Decimal sums are."""
     rows = _fetch(
         cmp,
-        f"""SELECT category, wh, count(*), count(*) FILTER (WHERE material),
-                   CAST(sum(diff) AS VARCHAR), CAST(sum(ad) AS VARCHAR),
-                   CAST(coalesce(sum(val), 0) AS VARCHAR), CAST(coalesce(sum(abs(val)), 0) AS VARCHAR),
-                   count(*) FILTER (WHERE val IS NULL AND diff <> 0),
+        f"""SELECT category, {_wh(cmp)} AS wh, count(*), count(*) FILTER (WHERE material),
+                   CAST(sum(w - e) AS VARCHAR), CAST(sum(abs(w - e)) AS VARCHAR),
+                   CAST(coalesce(sum((w - e) * c), 0) AS VARCHAR),
+                   CAST(coalesce(sum(abs((w - e) * c)), 0) AS VARCHAR),
+                   count(*) FILTER (WHERE c IS NULL AND w <> e),
                    CAST(sum(e) AS VARCHAR), CAST(sum(w) AS VARCHAR)
-            FROM {KEYED} GROUP BY category, wh ORDER BY min(rowid)""",
+            FROM {KEYED} GROUP BY ALL ORDER BY min(rowid)""",
     )
     return [
         Bucket(
@@ -213,8 +214,8 @@ def largest(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
     return _fetch(
         cmp,
         f"""SELECT rowid + 1, {_key_columns(cmp)}, item, site, cls, CAST(e AS VARCHAR), CAST(w AS VARCHAR),
-                   cost_text, has_e, has_w, runs
-            FROM {KEYED} ORDER BY coalesce(abs(val), 0) DESC, rowid LIMIT $n""",
+                   CAST(c AS VARCHAR), has_e, has_w, runs
+            FROM {KEYED} ORDER BY coalesce(abs((w - e) * c), 0) DESC, rowid LIMIT $n""",
         {"n": n},
     )
 
@@ -223,7 +224,8 @@ def negatives(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
     """The first ``n`` keys with negative stock on a side: (key fields..., item, ERP text, WMS text)."""
     return _fetch(
         cmp,
-        f"SELECT {_key_columns(cmp)}, item, et, wt FROM {KEYED} WHERE e < 0 OR w < 0 ORDER BY rowid LIMIT $n",
+        f"SELECT {_key_columns(cmp)}, item, {_strip('CAST(e AS VARCHAR)')}, {_strip('CAST(w AS VARCHAR)')} "
+        f"FROM {KEYED} WHERE e < 0 OR w < 0 ORDER BY rowid LIMIT $n",
         {"n": n},
     )
 
@@ -340,7 +342,7 @@ def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:
     wms_master = config.master is Side.WMS
     delta, book, master_t = ("dt", "et", "wt") if wms_master else (_negated("dt"), "wt", "et")
     value = "vt" if wms_master else _negated("vt")
-    moves_in = "diff > 0" if wms_master else "diff < 0"
+    moves_in = "w > e" if wms_master else "w < e"
     # the journal line without what only its place in the journal decides (journal id, line number:
     # the caller counts the proposed lines), as the line id and the rest after the line number
     journal_rest = f"""concat(
@@ -372,7 +374,10 @@ def _lines_query(cmp: Comparison, s: TextSettings, numbered: bool) -> str:
                material, counts, item, wh, runs, rn,
                CASE WHEN counts THEN concat('{{"item":', item_jc, ',"warehouse":', {wh_json}, ',"runs":',
                                             CAST(runs AS VARCHAR), '}}') END
-        FROM (SELECT *, rowid + 1 AS rn, {cells} FROM {KEYED})"""
+        FROM (SELECT *, rowid + 1 AS rn, {_strip("CAST(e AS VARCHAR)")} AS et, {_strip("CAST(w AS VARCHAR)")} AS wt,
+                     CASE WHEN c IS NULL THEN '' ELSE {_strip("CAST(c AS VARCHAR)")} END AS ct,
+                     {_wh(cmp)} AS wh, {cells}
+              FROM {KEYED})"""
 
 
 def _json_cell(column: str | None, name: str, names: list[str]) -> str:
@@ -391,7 +396,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
     config = s.config
     names = [k.value for k in cmp.level]
     keys = ", ".join(f"k_{n}" for n in names)
-    wh = "k_warehouse" if "warehouse" in names else "''"
+    wh = _wh(cmp)
     master = "w" if config.master is Side.WMS else "e"
     counts = "material" if config.audit_basis is AuditBasis.MATERIAL else "diff <> 0"
     reasons = ", ".join(_reasons(config))
@@ -413,7 +418,6 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
             CASE WHEN en > 0 THEN {_strip("CAST(eq AS VARCHAR)")} ELSE '0' END AS et,
             CASE WHEN wn > 0 THEN {_strip("CAST(wq AS VARCHAR)")} ELSE '0' END AS wt,
             coalesce(cost, fb_cost) AS cost,
-            CAST(coalesce(cost, fb_cost) AS VARCHAR) AS cost_text,
             coalesce(CAST(cls AS VARCHAR), CAST(fb_cls AS VARCHAR)) AS cls,
             coalesce(CAST(smin AS VARCHAR), ws.site) AS site
           FROM {DIFFS_TABLE} LEFT JOIN wh_sites ws ON ws.wh = {wh} WHERE NOT m),
@@ -426,7 +430,6 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
           FROM b),{PERCENT_CENTS}
         x AS (
           SELECT *, {_strip("CAST(diff AS VARCHAR)")} AS dt,
-            CASE WHEN cost_text IS NULL THEN '' ELSE {_strip("cost_text")} END AS ct,
             CASE WHEN val IS NULL THEN '' ELSE {_strip("CAST(val AS VARCHAR)")} END AS vt,
             {PERCENT_TEXT} AS pt
           FROM p3),
@@ -435,8 +438,10 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
           SELECT y.*, reasons <> '' AS material,
             {counts.replace("material", "reasons <> ''")} AS counts
           FROM y)
-        SELECT {keys}, z.item, z.wh, z.site, z.cls, has_e, has_w, cost_text, e, w, diff, ad, val,
-          category, et, wt, dt, ct, vt, pt, reasons, material, counts, {proposed} AS proposed,
+        SELECT {keys}, z.item, z.site, z.cls, has_e, has_w,
+          -- below QUANTITY_BELOW and COST_BELOW (``unsupported``): eight bytes each through the sort
+          CAST(e AS DECIMAL(18,6)) AS e, CAST(w AS DECIMAL(18,6)) AS w, CAST(cost AS DECIMAL(18,6)) AS c,
+          category, dt, vt, pt, reasons, material, counts, {proposed} AS proposed,
           CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END AS runs,
           (CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END) >= {int(config.audit_after_runs)} AS audit,
           {cell_columns}
@@ -558,6 +563,11 @@ def _params(config: ReconcileConfig) -> dict[str, Any]:
 def _item(cmp: Comparison) -> str:
     """The item as the reports show it: as spelled in the files when ids are compared in capitals."""
     return "coalesce(d_item, k_item)" if cmp.item_spelled else "k_item"
+
+
+def _wh(cmp: Comparison) -> str:
+    """The key's warehouse, '' when the level has none (as the streaks and summary name it)."""
+    return "k_warehouse" if KeyField.WAREHOUSE in cmp.level else "''"
 
 
 def _key_columns(cmp: Comparison) -> str:
