@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ _LINE_ID = re.compile(r"[0-9a-f]{24}")
 def prefixes_of(texts: Sequence[str]) -> bytes | None:
     """The id prefixes of proposed line texts, in order; None when a text is not a line as runs write them."""
     start, end = len(LINE_ID_TEXT_START), len(LINE_ID_TEXT_START) + 2 * PREFIX_BYTES
-    if not all(t.startswith(LINE_ID_TEXT_START) for t in texts):
+    # map over str.startswith stays in C: a generator expression here cost ~0.2 s of a bad day
+    if not all(map(str.startswith, texts, itertools.repeat(LINE_ID_TEXT_START))):
         return None
     try:
         return bytes.fromhex("".join([t[start:end] for t in texts]))
