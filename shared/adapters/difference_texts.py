@@ -236,9 +236,8 @@ def negatives(cmp: Comparison, n: int) -> list[tuple[Any, ...]]:
 Line = tuple[str, str, str | None, str | None, bool, bool, str, str, int, int, str | None]
 """Of one differing key: the machine CSV row, the finance CSV row, the journal line's id (numbered: the
 line up to its line number) and its text after the line number (None when no line is proposed), material,
-counts for the streak, item,
-warehouse, runs, its position in key order from 1, and its streak entry (``history.OutOfBalanceLog``;
-None when it does not count)."""
+counts for the streak, item, warehouse, runs, its place in key order from 1, and its streak entry
+(``history.OutOfBalanceLog``; None when it does not count)."""
 
 
 def every_key_proposed(cmp: Comparison) -> bool:
@@ -401,7 +400,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
     keys = ", ".join(f"k_{n}" for n in names)
     wh = _wh(cmp)
     master = "w" if config.master is Side.WMS else "e"
-    counts = "material" if config.audit_basis is AuditBasis.MATERIAL else "diff <> 0"
+    counts = "reasons <> ''" if config.audit_basis is AuditBasis.MATERIAL else "diff <> 0"  # material, or any
     reasons = ", ".join(_reasons(config))
     proposed = "diff <> 0" + (" AND material" if config.propose is ProposeScope.MATERIAL else "")
     # each shown text's cells; a NULL site or class, and an empty text, find none ('' in a CSV)
@@ -418,8 +417,6 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
             en > 0 AS has_e, wn > 0 AS has_w,
             CASE WHEN en > 0 THEN eq ELSE 0 END AS e,
             CASE WHEN wn > 0 THEN wq ELSE 0 END AS w,
-            CASE WHEN en > 0 THEN {_strip("CAST(eq AS VARCHAR)")} ELSE '0' END AS et,
-            CASE WHEN wn > 0 THEN {_strip("CAST(wq AS VARCHAR)")} ELSE '0' END AS wt,
             coalesce(cost, fb_cost) AS cost,
             coalesce(CAST(cls AS VARCHAR), CAST(fb_cls AS VARCHAR)) AS cls,
             coalesce(CAST(smin AS VARCHAR), ws.site) AS site
@@ -439,7 +436,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
         y AS (SELECT *, concat_ws('; ', {reasons}) AS reasons FROM x),
         z AS (
           SELECT y.*, reasons <> '' AS material,
-            {counts.replace("material", "reasons <> ''")} AS counts
+            {counts} AS counts
           FROM y)
         SELECT {keys}, z.item, z.site, z.cls, has_e, has_w,
           -- below QUANTITY_BELOW and COST_BELOW (``unsupported``): eight bytes each through the sort

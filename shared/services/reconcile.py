@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import IO, Any, Protocol
 
 from shared.adapters.report_html import render_error
@@ -50,7 +49,14 @@ from shared.services.finance_reports import (
 )
 from shared.services.journal_indexing import index_from_spans
 from shared.services.reconcile_engine_stream import stream_engine
-from shared.services.reconcile_stream import RunSinks, SumsNotExact, new_sinks, stream_fast, stream_reference
+from shared.services.reconcile_stream import (
+    RunSinks,
+    StreamWay,
+    SumsNotExact,
+    new_sinks,
+    stream_fast,
+    stream_reference,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,7 @@ __all__ = [
     "Report",
     "ReportSink",
     "SnapshotSource",
+    "StreamWay",
     "duplicate_result",
     "error_result",
     "publish",
@@ -280,20 +287,9 @@ def duplicate_result(
     )
 
 
-class StreamWay(StrEnum):
-    """The three interchangeable ways a run's differing keys become report texts (same bytes)."""
-
-    ENGINE = "engine"
-    """Made by DuckDB as column expressions (``reconcile_engine_stream``), Python where it cannot."""
-    PYTHON = "python"
-    """Made in Python a batch at a time with the rules inlined (``reconcile_stream.stream_fast``)."""
-    REFERENCE = "reference"
-    """The domain rules, one object per key (``reconcile_stream.stream_reference``): the others' yardstick."""
-
-
 def _stream(way: StreamWay, cmp: Comparison, sinks: RunSinks) -> StreamWay:
     if way is StreamWay.ENGINE:
-        return StreamWay(stream_engine(cmp, sinks))
+        return stream_engine(cmp, sinks)
     (stream_reference if way is StreamWay.REFERENCE else stream_fast)(cmp, sinks)
     return way
 

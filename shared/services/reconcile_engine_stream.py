@@ -25,15 +25,12 @@ from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import CATEGORY_LABELS
 from shared.domain.reconciliation.rules import ZERO, Category, assess
 from shared.domain.reconciliation.summary import _Bucket
-from shared.services.reconcile_stream import RunSinks, _cells_of, _clean_cost, _merge, stream_fast
+from shared.services.reconcile_stream import RunSinks, StreamWay, _cells_of, _clean_cost, _merge, stream_fast
 
 log = logging.getLogger(__name__)
 
-PYTHON = "python"
-ENGINE = "engine"
 
-
-def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
+def stream_engine(cmp: Comparison, sinks: RunSinks) -> StreamWay:
     """Fill ``sinks`` with every differing key; returns which way it went (``ENGINE`` or ``PYTHON``)."""
     config = sinks.config
     why = texts.unsupported(cmp, config)
@@ -47,9 +44,9 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
     if why is not None:
         log.info("reconciliation %s: texts made in Python (%s)", sinks.proposer.run_id, why)
         stream_fast(cmp, sinks)
-        return PYTHON
+        return StreamWay.PYTHON
     cells = {t: _cells_of(t) for t in ids if t}  # an empty text's cells are empty: the query writes them
-    texts.load_lookups(cmp, cells, cmp.warehouse_sites, _before(sinks))
+    texts.load_lookups(cmp, cells, cmp.warehouse_sites, list(sinks.before.streaks()))
     del cells, ids  # in the engine now: not beside its memory while it builds the texts
     proposer = sinks.proposer
     settings = texts.TextSettings(
@@ -67,23 +64,13 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> str:
         # same files (running out of memory is not this: it is retried with one thread, as ever)
         log.exception("reconciliation %s: the engine could not make the texts; made in Python", proposer.run_id)
         stream_fast(cmp, sinks)
-        return PYTHON
+        return StreamWay.PYTHON
     total = _sums(cmp, sinks)
     _largest(cmp, sinks)
     _negatives(cmp, sinks)
     _lines(cmp, sinks, settings)
     sinks.builder._seq += total
-    return ENGINE
-
-
-def _before(sinks: RunSinks) -> list[tuple[str, str, int]]:
-    """The earlier streaks as (item, warehouse, runs): ``history.joined_key`` read back."""
-    out = []
-    for key, runs in sinks.before.joined_runs.items():
-        length, _, rest = key.partition(":")
-        n = int(length)
-        out.append((rest[:n], rest[n:], runs))
-    return out
+    return StreamWay.ENGINE
 
 
 def _sums(cmp: Comparison, sinks: RunSinks) -> int:
@@ -212,4 +199,4 @@ class _LineNumbers:
         self._add(journal_id, lines)
 
 
-__all__ = ["ENGINE", "PYTHON", "stream_engine"]
+__all__ = ["stream_engine"]

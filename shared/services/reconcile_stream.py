@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses
 from typing import Any
 
@@ -617,6 +618,17 @@ def _key(names: list[str], row: tuple[Any, ...], item: str) -> dict[str, str]:
     return key
 
 
+class StreamWay(StrEnum):
+    """The three interchangeable ways a run's differing keys become report texts (same bytes)."""
+
+    ENGINE = "engine"
+    """Made by DuckDB as column expressions (``reconcile_engine_stream``), Python where it cannot."""
+    PYTHON = "python"
+    """Made in Python a batch at a time with the rules inlined (``reconcile_stream.stream_fast``)."""
+    REFERENCE = "reference"
+    """The domain rules, one object per key (``reconcile_stream.stream_reference``): the others' yardstick."""
+
+
 StreamFunction = Callable[[Comparison, RunSinks], None]
 
 
@@ -651,6 +663,7 @@ __all__ = [
     "MeasureStats",
     "RunSinks",
     "StreamFunction",
+    "StreamWay",
     "SumsNotExact",
     "new_sinks",
     "stream_fast",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig
-from shared.domain.reconciliation.history import flagged_for_audit, update_streaks
+from shared.domain.reconciliation.history import JoinedStreaks, flagged_for_audit, joined_key, update_streaks
 
 from .conftest import by_item, run, write_csv
 
@@ -85,3 +85,10 @@ def test_pure_streak_functions() -> None:
     s = update_streaks([prev], "b", [("X", "1"), ("Y", "1")])
     assert s == {("X", "1"): 3, ("Y", "1"): 1}
     assert flagged_for_audit(s, 3) == [(("X", "1"), 3)]
+
+
+def test_joined_streaks_read_back_as_item_warehouse_and_runs() -> None:
+    """``JoinedStreaks.streaks`` undoes ``joined_key``, whatever the ids hold (colons, digits, nothing)."""
+    pairs = {("12:3", "W:1"): 2, ("", "W"): 1, ("A", ""): 5, ("7", "77"): 3}
+    streaks = JoinedStreaks({joined_key(item, wh): runs for (item, wh), runs in pairs.items()})
+    assert {(item, wh): runs for item, wh, runs in streaks.streaks()} == pairs
