@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from shared.adapters.hashing import copy_hashing
+
 MANIFEST = "manifest.json"
 
 
@@ -39,10 +41,7 @@ class LocalDirSink:
                 digest.update(data)
                 size = len(data)
             else:
-                while chunk := data.read(1024 * 1024):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
+                size = copy_hashing(data, out, digest)
             out.flush()
             os.fsync(out.fileno())
         self._files[name] = {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size}

@@ -12,6 +12,7 @@ import hashlib
 import json
 from typing import IO, Any
 
+from shared.adapters.hashing import range_digests
 from shared.domain.reconciliation.journal_index import (
     JOURNAL_START,
     LINE_START,
@@ -42,13 +43,12 @@ def index_from_spans(file: IO[bytes], header: dict[str, Any], spans: list[tuple[
     done: list[JournalSpan] = []
     first_line = 0
     try:
-        for journal_id, offset, length, lines in spans:
-            file.seek(offset)
-            digest = hashlib.sha256(file.read(length)).hexdigest()
-            done.append(JournalSpan(journal_id, offset, length, lines, first_line, digest))
-            first_line += lines
+        digests = range_digests(file, [(offset, length) for _, offset, length, _ in spans])
     finally:
         file.seek(0)
+    for (journal_id, offset, length, lines), digest in zip(spans, digests, strict=True):
+        done.append(JournalSpan(journal_id, offset, length, lines, first_line, digest))
+        first_line += lines
     return index_document(header, size, done)
 
 

@@ -327,3 +327,40 @@ def test_item_cells_of_digit_ids_are_what_the_general_rules_make(text: str) -> N
     from shared.services.reconcile_stream import _cells_in_general, _cells_of
 
     assert _cells_of(text) == _cells_in_general(text)
+
+
+def test_values_past_the_64_bit_texts_and_quantities_at_the_engines_bound(tmp_path: Path) -> None:
+    """The engine writes a quantity, difference or value below its 64-bit bounds from a BIGINT or a
+    DECIMAL(18, s) and any larger value from the 128-bit one: both must give the reference's text.
+    A quantity of 5·10^11 or more goes the Python way (a difference of two must fit 18 digits)."""
+    header_e = [
+        "ItemNumber",
+        "InventorySiteId",
+        "InventoryWarehouseId",
+        "ItemBatchNumber",
+        "OnHandQuantity",
+        "UnitCost",
+    ]
+    header_w = ["item_id", "warehouse", "lot", "on_hand"]
+    near = "499999999999.999999"
+    pairs = [  # (ERP, WMS, unit cost): values from 10^-12 to ~10^14, both signs, whole and not
+        (near, "-499999999999.999999", "99.999999"),
+        ("-499999999999.5", near, "0.000001"),
+        ("0.000001", "0.000002", "0.000001"),
+        ("10", "12000", "899.123456"),
+        ("1500", "0", "999.999999"),
+        ("1000000", "1000001", "999999"),
+        ("7", "7.000001", ""),
+        ("-3", "2", "12.5"),
+    ]
+    rows_e = [[f"BIG{i}", "1", "11", "", e, c] for i, (e, _, c) in enumerate(pairs)]
+    rows_w = [[f"BIG{i}", "11", "", w] for i, (_, w, _) in enumerate(pairs)]
+    erp = write_csv(tmp_path / "e.csv", header_e, rows_e)
+    wms = write_csv(tmp_path / "w.csv", header_w, rows_w)
+    files, summary = _both(erp, wms, ReconcileConfig(), [], "bound", StreamWay.ENGINE)
+    differences = files["differences.csv"].decode()
+    assert "999999999999.999998" in differences and "0.000000000001" in differences  # read back, not assumed
+    assert summary["counts"]["differences"] == len(pairs)
+
+    over = write_csv(tmp_path / "e2.csv", header_e, [*rows_e, ["HUGE", "1", "11", "", "500000000000", "1"]])
+    _both(over, wms, ReconcileConfig(), [], "over", StreamWay.PYTHON)
