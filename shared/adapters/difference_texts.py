@@ -554,20 +554,29 @@ def _reasons(config: ReconcileConfig) -> list[str]:
 
 PERCENT_CENTS = """
         p AS (
-          SELECT *, CASE WHEN mq = 0 THEN NULL ELSE CAST(ad * 1000000 AS HUGEINT) * 10000 END AS pa,
-            CASE WHEN mq = 0 THEN NULL ELSE CAST(abs(mq) * 1000000 AS HUGEINT) END AS pb
+          SELECT *,
+            CASE WHEN mq <> 0 AND ad < 900000000 THEN CAST(ad * 1000000 AS BIGINT) * 10000 END AS pa64,
+            CASE WHEN mq <> 0 AND ad < 900000000 THEN CAST(abs(mq) * 1000000 AS BIGINT) END AS pb64,
+            CASE WHEN mq <> 0 AND ad >= 900000000 THEN CAST(ad * 1000000 AS HUGEINT) * 10000 END AS pa,
+            CASE WHEN mq <> 0 AND ad >= 900000000 THEN CAST(abs(mq) * 1000000 AS HUGEINT) END AS pb
           FROM n),
-        pq AS (SELECT *, pa // pb AS pq, pa % pb AS pr FROM p),
+        pq AS (
+          SELECT *, CASE WHEN pb64 IS NOT NULL THEN pa64 // pb64 ELSE pa // pb END AS pq,
+            CASE WHEN pb64 IS NOT NULL THEN pa64 % pb64 ELSE pa % pb END AS pr,
+            coalesce(pb64, pb) AS pd
+          FROM p),
         pc AS (
-          SELECT *, pq + CASE WHEN 2 * pr > pb OR (2 * pr = pb AND pq % 2 = 1) THEN 1 ELSE 0 END AS cents
+          SELECT *, pq + CASE WHEN 2 * pr > pd OR (2 * pr = pd AND pq % 2 = 1) THEN 1 ELSE 0 END AS cents
           FROM pq),
         p3 AS (
           SELECT *,
             CASE WHEN cents < 100 THEN lpad(CAST(cents AS VARCHAR), 3, '0') ELSE CAST(cents AS VARCHAR) END AS c3
           FROM pc),"""
 """``rules.assess``'s percent (|difference| × 100 / |master|) quantized to cents half-even: both
-quantities carry six places, so the ratio of their scaled integers is exact. Each step is its own
-projection, so DuckDB computes each once per row (inlined into one expression it repeats them)."""
+quantities carry six places, so the ratio of their scaled integers is exact. A difference below
+9·10^8 keeps the scaled dividend in 64 bits (128-bit division is several times slower); larger ones
+take 128. Each step is its own projection, so DuckDB computes each once per row (inlined into one
+expression it repeats them)."""
 
 PERCENT_TEXT = (
     "CASE WHEN cents IS NULL THEN '' ELSE concat(substr(c3, 1, length(c3) - 2), "

@@ -432,7 +432,7 @@ def _build(
         },
         "files": [DISCREPANCIES, DIFFERENCES, WORKBOOK, SUMMARY, REPORT, JOURNAL],
     }
-    journal_file = sinks.journal_body.wrap(journal.head_text(), journal.tail_text() + "\n")
+    journal_file = sinks.journal_file()
     spans = journal.spans()
     index = None if spans is None else index_from_spans(journal_file, journal.header(), spans)
     prefixes = journal.line_prefixes()  # None whenever spans are: no journal index, no line index

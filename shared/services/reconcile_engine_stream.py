@@ -68,7 +68,7 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> StreamWay:
     total = _sums(cmp, sinks)
     _largest(cmp, sinks)
     _negatives(cmp, sinks)
-    _lines(cmp, sinks, settings)
+    _lines(cmp, sinks, settings, total)
     sinks.builder._seq += total
     return StreamWay.ENGINE
 
@@ -134,11 +134,14 @@ def _negatives(cmp: Comparison, sinks: RunSinks) -> None:
         sinks.negative.append({**key, "erp_quantity": row[n + 1], "wms_quantity": row[n + 2]})
 
 
-def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings) -> None:
+def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings, total: int) -> None:
     """The engine's texts into the CSV spools, the journal, the streak log and the workbook rows."""
     finance = sinks.finance_rows
     kept_over, kept_other, kept_max = finance.over, finance.other, finance._max
     numbered = texts.every_key_proposed(cmp)
+    if numbered and sinks.journal.line_count == 0:  # every differing key is a line: the count is known now
+        sinks.journal_head = sinks.journal.head_text(total)
+        sinks.journal_body.write(sinks.journal_head)
     number_lines = _LineNumbers(sinks, settings.run_id)
     for rows in texts.lines(cmp, settings, numbered):
         sinks.machine.write("".join([r[0] for r in rows]))

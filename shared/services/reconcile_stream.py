@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses
-from typing import Any
+from typing import IO, Any
 
 from shared.adapters.snapshot_engine import QTY_SCALE, Comparison, WarehouseFigures
 from shared.domain.reconciliation.config import AuditBasis, JournalMode, ReconcileConfig, Side, Thresholds
@@ -100,6 +100,19 @@ class RunSinks:
     journal_body: TextSpool
     negative: list[dict[str, Any]] = field(default_factory=list)
     measure_stats: dict[str, MeasureStats] = field(default_factory=dict)
+    journal_head: str | None = None
+    """The journal's head when a way wrote it into ``journal_body`` ahead of the lines (it knew the line
+    count): the body then needs no copy behind a head at the end."""
+
+    def journal_file(self) -> IO[bytes]:
+        """The whole journal document as a file, rewound (owned by the caller)."""
+        journal, body = self.journal, self.journal_body
+        if self.journal_head is None:
+            return body.wrap(journal.head_text(), journal.tail_text() + "\n")
+        if self.journal_head != journal.head_text():
+            raise RuntimeError("the journal head written ahead does not name the lines that were written")
+        body.write(journal.tail_text() + "\n")
+        return body.finish()
 
     def close(self) -> None:
         """Release the spooled files of a run that is abandoned half way."""

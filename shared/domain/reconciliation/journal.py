@@ -427,11 +427,11 @@ class JournalText:
             self._first.extend(texts[1 : 1 + room])
             self.line_count += len(texts) - 1
 
-    def head_text(self) -> str:
-        """Everything before the first journal (it names the line count, so it is known only at the end)."""
-        head = json.dumps(
-            _journal_head(self.run_id, self.line_count, self.config), ensure_ascii=False, separators=(",", ":")
-        )
+    def head_text(self, line_count: int | None = None) -> str:
+        """Everything before the first journal. It names the line count, so it is known only at the end,
+        unless the caller knows the count ahead (``line_count``: the engine way knows it)."""
+        count = self.line_count if line_count is None else line_count
+        head = json.dumps(_journal_head(self.run_id, count, self.config), ensure_ascii=False, separators=(",", ":"))
         return f'{head[:-1]},"journals":['
 
     def tail_text(self) -> str:
