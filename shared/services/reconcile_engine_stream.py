@@ -15,6 +15,7 @@ import csv
 import heapq
 import logging
 from decimal import Decimal
+from itertools import compress
 from json.encoder import encode_basestring
 from typing import cast
 
@@ -144,14 +145,20 @@ def _lines(cmp: Comparison, sinks: RunSinks, settings: texts.TextSettings, total
         sinks.journal_body.write(sinks.journal_head)
     number_lines = _LineNumbers(sinks, settings.run_id)
     for rows in texts.lines(cmp, settings, numbered):
-        sinks.machine.write("".join([r[0] for r in rows]))
-        finance._spool.write("".join([r[1] for r in rows]))
+        columns = list(zip(*rows, strict=True))  # each field of the batch as one tuple, in one C call
+        sinks.machine.write("".join(columns[0]))
+        finance._spool.write("".join(columns[1]))
         finance.rows += len(rows)
-        counted = [r for r in rows if r[5]]
-        entries = cast("list[str]", [r[10] for r in counted])  # made for every key that counts
-        sinks.streaks.add_many([(r[6], r[7]) for r in counted], [r[8] for r in counted], entries)
+        counts, keys, runs = columns[5], zip(columns[6], columns[7], strict=True), columns[8]
+        entries = cast("tuple[str, ...]", columns[10])  # made for every key that counts
+        if all(counts):  # a bad day: every differing key counts for its streak
+            sinks.streaks.add_many(list(keys), runs, entries)
+        else:
+            sinks.streaks.add_many(
+                list(compress(keys, counts)), list(compress(runs, counts)), list(compress(entries, counts))
+            )
         if numbered:
-            number_lines.add_numbered(rows)
+            number_lines.add_numbered(cast("tuple[str, ...]", columns[2]), columns[9])
         else:
             number_lines.add(rows)
         if len(kept_over) < kept_max or len(kept_other) < kept_max:
@@ -175,14 +182,14 @@ class _LineNumbers:
         self._run_json = encode_basestring(run_id)
         self._journals, self._in_journal, self._part = 0, self._max, ""
 
-    def add_numbered(self, rows: list[texts.Line]) -> None:
+    def add_numbered(self, lines: tuple[str, ...], places: tuple[int, ...]) -> None:
         """Whole lines, every key proposed (``texts.every_key_proposed``): the batch is cut where its
         journals end, a key's place deciding its journal."""
         start, size = 0, self._max
-        while start < len(rows):
-            place = rows[start][9] - 1
-            end = min(len(rows), start + size - place % size)
-            self._add(f"{self._run_id}-{place // size + 1:03d}", cast("list[str]", [r[2] for r in rows[start:end]]))
+        while start < len(lines):
+            place = places[start] - 1
+            end = min(len(lines), start + size - place % size)
+            self._add(f"{self._run_id}-{place // size + 1:03d}", lines[start:end])
             start = end
 
     def add(self, rows: list[texts.Line]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring  # the encoder json.dumps(ensure_ascii=False) uses
@@ -405,7 +405,7 @@ class JournalText:
             self._first.append(text)
         self.line_count += 1
 
-    def _add_prefixes(self, texts: list[str]) -> None:
+    def _add_prefixes(self, texts: Sequence[str]) -> None:
         if self._prefixes is not None:
             got = prefixes_of(texts)
             if got is None:  # not lines as runs write them (a hand-made text): no line index
@@ -413,7 +413,7 @@ class JournalText:
             else:
                 self._prefixes += got
 
-    def add_texts(self, journal_id: str, texts: list[str]) -> None:
+    def add_texts(self, journal_id: str, texts: Sequence[str]) -> None:
         """``add_text`` for each of ``texts`` (all of one journal), written as one piece."""
         if not texts:
             return
