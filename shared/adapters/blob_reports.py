@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import (
@@ -111,9 +111,11 @@ class BlobReportSink:
         self._staged: dict[str, tuple[IO[bytes], dict[str, Any], bool]] = {}  # name -> (file, meta, owned)
 
     def write(self, name: str, data: bytes | IO[bytes], content_type: str) -> None:
-        """Hash the report now; upload it in ``commit``. Bytes are kept as they are, and a seekable file
-        (the run's spooled reports) is read twice instead of copied, so the caller keeps it open and
-        unchanged until ``commit`` or ``abort`` (``publish`` does); other streams are copied to a temp file."""
+        """Stage the report; upload it in ``commit``. Bytes are kept as they are, and a seekable file
+        (the run's spooled reports) is neither copied nor read here: ``commit`` hashes it from where it
+        stands as it reads it for the upload (one pass over a bad day's 200 MB, not two), so the caller
+        keeps it open and unchanged until ``commit`` or ``abort`` (``publish`` does); other streams are
+        copied to a temp file, hashed on the way."""
         if not _valid_name(name):
             raise ValueError(f"invalid report name {name!r}")
         digest, size = hashlib.sha256(), 0
@@ -123,11 +125,10 @@ class BlobReportSink:
             digest.update(data)
             size = len(data)
         elif data.seekable():
-            staged, owned, start = data, False, data.tell()
-            while chunk := data.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-            data.seek(start)
+            if name in self._staged:
+                self._release(self._staged[name])
+            self._staged[name] = (cast("IO[bytes]", _HashedOnRead(data)), {"content_type": content_type}, False)
+            return
         else:
             staged, owned = tempfile.SpooledTemporaryFile(max_size=_CHUNK), True  # noqa: SIM115 - closed in _release
             try:
@@ -163,6 +164,9 @@ class BlobReportSink:
                 )
                 for name, (staged, meta, _) in sorted(self._staged.items())
             )
+            for staged, meta, _ in self._staged.values():
+                if isinstance(staged, _HashedOnRead):  # read whole by the upload: its digest is complete
+                    meta["sha256"], meta["bytes"] = staged.digest.hexdigest(), staged.size
             manifest = {
                 "schema": MANIFEST_SCHEMA,
                 "run_id": self.run_id,
@@ -209,6 +213,22 @@ class BlobReportSink:
         spool, _, owned = staged
         if owned:
             spool.close()
+
+
+class _HashedOnRead:
+    """A caller's seekable report, hashed by the reads that upload it (``_ConcurrentUploads`` reads each
+    file once, in order, from where the caller left it)."""
+
+    def __init__(self, data: IO[bytes]) -> None:
+        self._data = data
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self._data.read(n)
+        self.digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
 
 
 UPLOAD_CONCURRENCY = 4

@@ -25,7 +25,7 @@ import contextlib
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring
@@ -137,10 +137,12 @@ def load_lookups(
     cmp: Comparison,
     cells: Mapping[str, tuple[str, str, str, str]],
     warehouse_sites: Mapping[str, str],
-    before: Sequence[tuple[str, str, int]],
+    before: Mapping[str, int],
 ) -> None:
-    """The tables ``prepare`` joins: each text's cells, each warehouse's one site, the earlier streaks;
-    passed as list parameters, never as statement text. The caller can drop its own copies after."""
+    """The tables ``prepare`` joins: each text's cells, each warehouse's one site, the earlier streaks
+    by their joined keys (``history.JoinedStreaks.joined_runs``: after a bad day 300,000 of them, handed
+    over as they are held, not split into tuples of new strings first); passed as list parameters,
+    never as statement text. The caller can drop its own copies after."""
     texts = list(cells)
     columns = {"v": texts, **{name: [cells[t][i] for t in texts] for i, name in enumerate(("mc", "fc", "jc"))}}
     _run(
@@ -156,10 +158,15 @@ def load_lookups(
     )
     _run(
         cmp,
-        "CREATE OR REPLACE TEMP TABLE before AS "
-        "SELECT unnest($i) AS item, unnest($w) AS wh, CAST(unnest($n) AS BIGINT) AS runs",
-        {"i": [b[0] for b in before], "w": [b[1] for b in before], "n": [b[2] for b in before]},
+        "CREATE OR REPLACE TEMP TABLE before AS SELECT unnest($k) AS k, CAST(unnest($n) AS BIGINT) AS runs",
+        {"k": list(before), "n": list(before.values())},
     )
+
+
+def earlier_streaks(cmp: Comparison) -> dict[str, int]:
+    """The streaks ``load_lookups`` took, by joined key: for the Python way when ``prepare`` fails
+    (the tables stay until it succeeds)."""
+    return dict(_fetch(cmp, "SELECT k, runs FROM before"))
 
 
 class TextsNotMade(RuntimeError):
@@ -457,7 +464,7 @@ def _keyed(cmp: Comparison, s: TextSettings) -> str:
           CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END AS runs,
           (CASE WHEN counts THEN coalesce(before.runs, 0) + 1 ELSE 0 END) >= {int(config.audit_after_runs)} AS audit,
           {cell_columns}
-        FROM z LEFT JOIN before ON before.item = z.item AND before.wh = z.wh
+        FROM z LEFT JOIN before ON before.k = {JOINED_KEY.format(item="z.item", warehouse="z.wh")}
         {joins}
         ORDER BY {keys}"""
 
@@ -469,6 +476,10 @@ def _negated(text: str) -> str:
         f"ELSE concat('-', {text}) END"
     )
 
+
+JOINED_KEY = "concat(CAST(length({item}) AS VARCHAR), ':', {item}, {warehouse})"
+"""``history.joined_key`` in SQL (DuckDB's ``length`` counts code points, as Python's ``len``): the
+streaks are looked up by the key the history holds them under."""
 
 DIGITS = "regexp_full_match({0}, '[0-9]+')"
 """An id of ASCII digits only (most item numbers): its cells are made in the query, not looked up
@@ -641,6 +652,7 @@ def _fetch(cmp: Comparison, sql: str, params: Mapping[str, Any] | None = None) -
 
 
 __all__ = [
+    "JOINED_KEY",
     "KEYED",
     "Bucket",
     "Line",
@@ -648,6 +660,7 @@ __all__ = [
     "TextsNotMade",
     "buckets",
     "distinct_texts",
+    "earlier_streaks",
     "every_key_proposed",
     "largest",
     "lines",

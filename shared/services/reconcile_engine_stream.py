@@ -21,6 +21,7 @@ from typing import cast
 
 from shared.adapters import difference_texts as texts
 from shared.adapters.snapshot_engine import Comparison, WarehouseFigures
+from shared.domain.reconciliation.history import JoinedStreaks
 from shared.domain.reconciliation.journal import line_id_prefix
 from shared.domain.reconciliation.model import Discrepancy
 from shared.domain.reconciliation.report_view import CATEGORY_LABELS
@@ -47,8 +48,11 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> StreamWay:
         stream_fast(cmp, sinks)
         return StreamWay.PYTHON
     cells = {t: _cells_of(t) for t in ids if t}  # an empty text's cells are empty: the query writes them
-    texts.load_lookups(cmp, cells, cmp.warehouse_sites, list(sinks.before.streaks()))
-    del cells, ids  # in the engine now: not beside its memory while it builds the texts
+    texts.load_lookups(cmp, cells, cmp.warehouse_sites, sinks.before.joined_runs)
+    # in the engine now: not beside its memory while it builds the texts (after a bad day the streaks
+    # are 300,000 keys, ~35 MB of Python objects, at the run's peak); read back if Python takes over
+    del cells, ids
+    sinks.before = JoinedStreaks({})
     proposer = sinks.proposer
     settings = texts.TextSettings(
         config=config,
@@ -64,6 +68,7 @@ def stream_engine(cmp: Comparison, sinks: RunSinks) -> StreamWay:
         # nothing is written yet and the comparison's rows are still there: the Python way makes the
         # same files (running out of memory is not this: it is retried with one thread, as ever)
         log.exception("reconciliation %s: the engine could not make the texts; made in Python", proposer.run_id)
+        sinks.before = JoinedStreaks(texts.earlier_streaks(cmp))
         stream_fast(cmp, sinks)
         return StreamWay.PYTHON
     total = _sums(cmp, sinks)

@@ -189,13 +189,6 @@ class JoinedStreaks:
         """The streaks by joined key (``joined_key``), for a caller that looks up 300,000 keys inline."""
         return self._runs
 
-    def streaks(self) -> Iterator[tuple[str, str, int]]:
-        """(item, warehouse, runs) per streak: each joined key (``joined_key``) read back."""
-        for key, runs in self._runs.items():
-            length, _, rest = key.partition(":")
-            n = int(length)
-            yield rest[:n], rest[n:], runs
-
     def __len__(self) -> int:
         return len(self._runs)
 

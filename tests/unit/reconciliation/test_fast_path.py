@@ -24,7 +24,7 @@ from shared.adapters.snapshot_engine import Comparison
 from shared.domain.reconciliation.config import ReconcileConfig
 from shared.services.reconcile import ReconciliationResult, SnapshotSource, StreamWay, reconcile
 
-from .conftest import write_csv
+from .conftest import ERP_HEADER, WMS_HEADER, write_csv
 
 ODD_IDS = ['A"1', "B,2", "=HYP(1)", "00417", "Ärmel ✓", "-5", "3-4", "+x", "@y", "1E5", " pad ", "tab\tid"]
 ODD_IDS += ["1234567890123456", "123456789012345", "0", "\u0661\u0662\u0663"]  # 16 / 15 digits, "0", not ASCII
@@ -288,10 +288,15 @@ def test_a_huge_percent_threshold_goes_the_python_way_not_into_an_overflow(tmp_p
 def test_when_the_engine_cannot_build_the_texts_the_python_way_makes_the_same_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Nothing is written before the texts query, and the streaks the engine was handed come back:
+    the second run continues the first run's streaks whichever way made its texts."""
     erp, wms = _snapshots(tmp_path, 7, serials=False, site_both=False, measures=False, vans=False)
+    _, first = _both(erp, wms, ReconcileConfig(), [], "first", StreamWay.ENGINE)
     monkeypatch.setattr(difference_texts, "_keyed", lambda cmp, s: "SELECT no_such_column FROM diffs")
-    _both(erp, wms, ReconcileConfig(), [], "fallback", StreamWay.PYTHON)
+    _, second = _both(erp, wms, ReconcileConfig(), [first], "fallback", StreamWay.PYTHON)
     assert "the engine could not make the texts" in caplog.text
+    assert {e["runs"] for e in first["out_of_balance"]} == {1}
+    assert {e["runs"] for e in second["out_of_balance"]} == {2}  # every key differs again: in a row
 
 
 def test_sums_too_large_to_prove_exact_are_made_by_the_reference_path(
@@ -333,15 +338,7 @@ def test_values_past_the_64_bit_texts_and_quantities_at_the_engines_bound(tmp_pa
     """The engine writes a quantity, difference or value below its 64-bit bounds from a BIGINT or a
     DECIMAL(18, s) and any larger value from the 128-bit one: both must give the reference's text.
     A quantity of 5·10^11 or more goes the Python way (a difference of two must fit 18 digits)."""
-    header_e = [
-        "ItemNumber",
-        "InventorySiteId",
-        "InventoryWarehouseId",
-        "ItemBatchNumber",
-        "OnHandQuantity",
-        "UnitCost",
-    ]
-    header_w = ["item_id", "warehouse", "lot", "on_hand"]
+    header_e, header_w = ERP_HEADER, WMS_HEADER
     near = "499999999999.999999"
     pairs = [  # (ERP, WMS, unit cost): values from 10^-12 to ~10^14, both signs, whole and not
         (near, "-499999999999.999999", "99.999999"),

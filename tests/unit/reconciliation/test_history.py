@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.domain.reconciliation.config import AuditBasis, ReconcileConfig
-from shared.domain.reconciliation.history import JoinedStreaks, flagged_for_audit, joined_key, update_streaks
+from shared.domain.reconciliation.history import flagged_for_audit, joined_key, update_streaks
 
 from .conftest import by_item, run, write_csv
 
@@ -87,8 +87,14 @@ def test_pure_streak_functions() -> None:
     assert flagged_for_audit(s, 3) == [(("X", "1"), 3)]
 
 
-def test_joined_streaks_read_back_as_item_warehouse_and_runs() -> None:
-    """``JoinedStreaks.streaks`` undoes ``joined_key``, whatever the ids hold (colons, digits, nothing)."""
-    pairs = {("12:3", "W:1"): 2, ("", "W"): 1, ("A", ""): 5, ("7", "77"): 3}
-    streaks = JoinedStreaks({joined_key(item, wh): runs for (item, wh), runs in pairs.items()})
-    assert {(item, wh): runs for item, wh, runs in streaks.streaks()} == pairs
+def test_the_engine_builds_the_joined_key_the_history_holds_streaks_under() -> None:
+    """The engine way looks streaks up by ``joined_key`` made in SQL: it must be the same text whatever
+    the ids hold (colons, digits, nothing, letters of several bytes, a combining accent, an emoji)."""
+    import duckdb
+
+    from shared.adapters.difference_texts import JOINED_KEY
+
+    pairs = [("12:3", "W:1"), ("", "W"), ("A", ""), ("7", "77"), ("Ärmel ✓", "Lager"), ("e\u0301", "1"), ("👍🏽", "")]
+    sql = JOINED_KEY.format(item="unnest($i)", warehouse="unnest($w)")
+    made = duckdb.connect().execute(f"SELECT {sql}", {"i": [p[0] for p in pairs], "w": [p[1] for p in pairs]})
+    assert [r[0] for r in made.fetchall()] == [joined_key(item, wh) for item, wh in pairs]
