@@ -120,15 +120,13 @@ class BlobReportSink:
             raise ValueError(f"invalid report name {name!r}")
         digest, size = hashlib.sha256(), 0
         staged: IO[bytes]
+        meta: dict[str, Any] = {"content_type": content_type}  # sha256 and bytes: now, or in ``commit``
         if isinstance(data, bytes):
             staged, owned = io.BytesIO(data), True  # shares the bytes until written to (it never is)
             digest.update(data)
             size = len(data)
         elif data.seekable():
-            if name in self._staged:
-                self._release(self._staged[name])
-            self._staged[name] = (cast("IO[bytes]", _HashedOnRead(data)), {"content_type": content_type}, False)
-            return
+            staged, owned = cast("IO[bytes]", _HashedOnRead(data)), False
         else:
             staged, owned = tempfile.SpooledTemporaryFile(max_size=_CHUNK), True  # noqa: SIM115 - closed in _release
             try:
@@ -140,9 +138,10 @@ class BlobReportSink:
                 staged.close()
                 raise
             staged.seek(0)
+        if not isinstance(staged, _HashedOnRead):
+            meta |= {"sha256": digest.hexdigest(), "bytes": size}
         if name in self._staged:
             self._release(self._staged[name])
-        meta = {"content_type": content_type, "sha256": digest.hexdigest(), "bytes": size}
         self._staged[name] = (staged, meta, owned)
 
     def commit(self, listing: Mapping[str, str] | None = None) -> None:
